@@ -1,0 +1,21 @@
+"""``/api/v1/app``: what is running."""
+
+from __future__ import annotations
+
+import invoke_sdk
+import msgspec
+from litestar import get
+
+import invoke_host
+
+__all__ = ["AppVersion", "get_version"]
+
+
+class AppVersion(msgspec.Struct):
+    version: str
+    sdk_version: str
+
+
+@get("/api/v1/app/version", tags=["app"], summary="Server and SDK versions", sync_to_thread=False)
+def get_version() -> AppVersion:
+    return AppVersion(version=invoke_host.__version__, sdk_version=invoke_sdk.__version__)

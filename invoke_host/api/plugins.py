@@ -1,0 +1,43 @@
+"""``/api/v1/plugins``: what loaded, what failed and why."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Request, get
+
+from invoke_host.plugin_loader import PluginRecord
+
+__all__ = ["PluginInfo", "list_plugins", "plugin_info"]
+
+
+class PluginInfo(msgspec.Struct):
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str | None
+    source: str
+    status: str
+    registered: dict[str, list[str]]
+    refused: list[str]
+    error: str | None = None
+    traceback: str | None = None
+
+
+def plugin_info(record: PluginRecord) -> PluginInfo:
+    return PluginInfo(
+        name=record.name,
+        distribution=record.distribution,
+        version=record.version,
+        module=record.module,
+        source=record.source,
+        status=record.status,
+        registered=record.registered,
+        refused=record.refused,
+        error=record.error,
+        traceback=record.traceback,
+    )
+
+
+@get("/api/v1/plugins", tags=["plugins"], summary="Every plugin: loaded, failed or blocked", sync_to_thread=False)
+def list_plugins(request: Request) -> list[PluginInfo]:  # type: ignore[type-arg]
+    return [plugin_info(r) for r in request.app.state.host.registry.plugins]

@@ -1,0 +1,68 @@
+"""Start-up step 4: the Litestar app, built from a frozen registry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+import invoke_host
+from invoke_host.api.app_info import get_version
+from invoke_host.api.nodes import list_nodes
+from invoke_host.api.plugins import list_plugins
+from invoke_host.config import HostConfig
+from invoke_host.host import Host, build_host
+from invoke_host.openapi_document import RegistryJsonRenderPlugin
+from invoke_host.security import access_token_middleware, cross_site_middleware
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("invoke_host")
+
+ROUTES: list[Any] = [get_version, list_plugins, list_nodes]
+
+
+def create_app(
+    config: HostConfig | None = None,
+    plugins: Sequence[Any] = (),
+    *,
+    entry_points: bool | None = None,
+    host: Host | None = None,
+) -> Litestar:
+    """Build the app: load plugins, freeze the registry, then create Litestar from it.
+
+    Tests pass an explicit ``plugins`` list and ``entry_points=False``, so every app is
+    independent: there is no global registry to leak between them.
+    """
+    if host is None:
+        host = build_host(config, plugins, entry_points=entry_points)
+    config = host.config
+    middleware: list[Any] = [cross_site_middleware(config.cors_origins)]
+    if config.token is not None:
+        middleware.insert(0, access_token_middleware(config.token))
+    cors = (
+        CORSConfig(allow_origins=config.cors_origins, allow_credentials=config.cors_allow_credentials)
+        if config.cors_origins
+        else None
+    )
+    openapi = OpenAPIConfig(
+        title="Invoke Host",
+        version=invoke_host.__version__,
+        path="/schema",
+        render_plugins=[RegistryJsonRenderPlugin(host.registry), SwaggerRenderPlugin(path="/")],
+    )
+    plugin_routes = host.registry.routes
+    return Litestar(
+        route_handlers=[*ROUTES, *plugin_routes],
+        middleware=middleware,
+        cors_config=cors,
+        openapi_config=openapi,
+        state=State({"host": host}),
+        debug=False,
+    )

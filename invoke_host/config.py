@@ -1,0 +1,75 @@
+"""The host's settings: flags override environment variables (``INVOKE_HOST_*``), which override defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["HostConfig", "is_loopback_host"]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class HostConfig(BaseSettings):
+    """Everything the host can be told at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="INVOKE_HOST_", extra="forbid")
+
+    root: Path = Field(default=Path("invoke-root"), description="Data root: database, images, models")
+    host: str = Field(default="127.0.0.1", description="Address to bind")
+    port: int = Field(default=9090, ge=0, le=65535)
+    token: str | None = Field(default=None, description="Access token every request must present")
+    no_auth: bool = Field(default=False, description="Serve a non-loopback address without a token")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    plugins_allow: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="If set, only these entry-point plugins (by name or distribution) load"
+    )
+    plugins_block: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Entry-point plugins (by name or distribution) never loaded"
+    )
+    disable_plugin_autoload: bool = Field(default=False, description="Load no entry-point plugins at all")
+    log_level: str = "INFO"
+
+    _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
+
+    @model_validator(mode="after")
+    def _check_cors(self) -> HostConfig:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS: a wildcard origin ('*') cannot be combined with credentials; list the allowed origins instead"
+            )
+        if self.token is not None and not self.token.strip():
+            raise ValueError("the access token must not be empty")
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether requests must carry the access token."""
+        return self.token is not None
+
+    def check_bind(self) -> None:
+        """Refuse to serve a non-loopback address without a token unless ``no_auth`` says so."""
+        if not is_loopback_host(self.host) and self.token is None and not self.no_auth:
+            raise ValueError(
+                f"binding {self.host} exposes the server to the network: set an access token with --token or "
+                "INVOKE_HOST_TOKEN, or pass --no-auth to serve without one"
+            )

@@ -1,0 +1,52 @@
+"""Node templates: what a client needs to draw a node and fill in its inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from invoke_host.registry import FrozenRegistry
+
+__all__ = ["NodeTemplate", "node_templates"]
+
+
+class NodeTemplate(msgspec.Struct):
+    type: str
+    title: str
+    description: str
+    tags: list[str]
+    category: str
+    version: str
+    use_cache: bool
+    plugin: str
+    output_type: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+def node_templates(registry: FrozenRegistry) -> list[NodeTemplate]:
+    """One template per registered node type, sorted by type."""
+    templates = []
+    for type_id, reg in registry.invocations.items():
+        info = reg.value.invocation_info()
+        assert info is not None
+        output = registry.output_of(type_id)
+        out_info = output.output_info()
+        assert out_info is not None
+        templates.append(
+            NodeTemplate(
+                type=type_id,
+                title=info.title,
+                description=info.description,
+                tags=list(info.tags),
+                category=info.category,
+                version=info.version,
+                use_cache=info.use_cache,
+                plugin=reg.plugin,
+                output_type=out_info.type,
+                inputs=reg.value.model_json_schema(),
+                outputs=output.model_json_schema(),
+            )
+        )
+    return templates

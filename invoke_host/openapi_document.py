@@ -1,0 +1,72 @@
+"""The OpenAPI document: Litestar's, plus the node and output models built at the freeze.
+
+The unions exist only after plugins registered, so their schemas are merged into the
+components that Litestar generated, with an explicit discriminator mapping for each union.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
+
+from invoke_host.registry import FrozenRegistry
+
+__all__ = ["RegistryJsonRenderPlugin", "body_schema_operation", "openapi_document"]
+
+
+def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[str, Any]:
+    """A copy of Litestar's document with the registry's schemas added to its components."""
+    merged = copy.copy(schema)
+    components = dict(merged.get("components") or {})
+    schemas = dict(components.get("schemas") or {})
+    schemas.update(registry.json_schemas["components"])
+    components["schemas"] = schemas
+    merged["components"] = components
+    return merged
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    """The complete OpenAPI document of an app made by ``create_app``."""
+    registry: FrozenRegistry = app.state.host.registry
+    return merge_components(app.openapi_schema.to_schema(), registry)
+
+
+class RegistryJsonRenderPlugin(JsonRenderPlugin):
+    """Serves ``/schema/openapi.json`` with the registry's components merged in, built once."""
+
+    def __init__(self, registry: FrozenRegistry) -> None:
+        super().__init__()
+        self._registry = registry
+        self._rendered: bytes | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        if self._rendered is None:
+            self._rendered = self.render_json(request, merge_components(openapi_schema, self._registry))
+        return self._rendered
+
+
+def body_schema_operation(component: str, description: str) -> type[Operation]:
+    """An Operation class whose request body is the named component (a union Litestar cannot describe)."""
+
+    @dataclass
+    class _BodyOperation(Operation):
+        _component: str = field(default=component, repr=False)
+
+        def __post_init__(self) -> None:
+            ref = Reference(ref=f"#/components/schemas/{self._component}")
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=ref)},
+                description=description,
+                required=True,
+            )
+
+        @property
+        def _exclude_fields(self) -> set[str]:
+            return {"_component"}
+
+    return _BodyOperation

@@ -1,0 +1,291 @@
+"""Steps 2 and 3 of start-up: collect what plugins register, then freeze it once.
+
+Everything that validates graphs or builds the API reads the :class:`FrozenRegistry`; nothing
+can register after the freeze, so no import order can leave a node out of the unions.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Annotated, Any, Generic, TypeVar, Union
+
+from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.fields import field_extra
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from invoke_host.plugin_loader import PluginRecord, PluginSet
+
+__all__ = ["KINDS", "FrozenRegistry", "Kind", "Registered", "RegistrationError", "check_invocation_class", "collect", "invocation_output_class"]
+
+logger = logging.getLogger("invoke_host.registry")
+
+T = TypeVar("T")
+
+
+class RegistrationError(ValueError):
+    """A contribution the registry refuses (a bad class, a conflict); the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    """One registered thing and the plugin that gave it."""
+
+    key: str
+    value: T
+    plugin: str
+
+
+def _name(cls: Any) -> str:
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
+
+
+def invocation_output_class(cls: type[BaseInvocation]) -> type[BaseInvocationOutput]:
+    """The output class named by a node's ``invoke`` return annotation, checked."""
+    try:
+        hints = typing.get_type_hints(cls.invoke)
+    except Exception as exc:
+        raise RegistrationError(f"the return annotation of {_name(cls)}.invoke() cannot be resolved: {exc}") from exc
+    out = hints.get("return")
+    if not (isinstance(out, type) and issubclass(out, BaseInvocationOutput) and out.output_info() is not None):
+        raise RegistrationError(
+            f"{_name(cls)}.invoke() must be annotated to return a class decorated with @invocation_output, "
+            f"not {out!r}"
+        )
+    return out
+
+
+def _check_model(cls: type[Any]) -> None:
+    try:
+        cls.model_rebuild(force=True)
+    except Exception as exc:
+        raise RegistrationError(f"{_name(cls)} is not a valid pydantic model: {exc}") from exc
+    defaults: dict[str, Any] = {}
+    for name, info in cls.model_fields.items():
+        if field_extra(info).get("orig_required"):
+            continue
+        if info.default_factory is not None:
+            defaults[name] = info.default_factory()  # type: ignore[call-arg]
+        elif not info.is_required():
+            defaults[name] = info.default
+    try:
+        cls.model_validate(defaults)
+    except ValidationError as exc:
+        # Required fields are absent on purpose; only the defaults that were given are judged.
+        errors = [err for err in exc.errors() if err["type"] != "missing"]
+        if errors:
+            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+            raise RegistrationError(f"{_name(cls)} has a default that does not fit its field ({bad})") from exc
+
+
+def check_invocation_class(cls: Any) -> type[BaseInvocationOutput]:
+    """Refuse a class that cannot be a node; return its output class."""
+    if not (isinstance(cls, type) and issubclass(cls, BaseInvocation)):
+        raise RegistrationError(f"{cls!r} is not a BaseInvocation subclass")
+    if cls.invocation_info() is None:
+        raise RegistrationError(f"{_name(cls)} has no node type: decorate it with @invocation('<type id>')")
+    if cls.invoke is BaseInvocation.invoke:
+        raise RegistrationError(f"{_name(cls)} does not implement invoke()")
+    output = invocation_output_class(cls)
+    _check_model(cls)
+    _check_model(output)
+    return output
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of contribution other than nodes: the hook that offers it and how it is keyed and checked.
+
+    Two contributions of one kind with the same key conflict: the first registered stays and the
+    second is refused with a message naming both plugins.
+    """
+
+    hook: str
+    name: str
+    key: Callable[[Any], str]
+    check: Callable[[Any], None] | None = None
+
+
+def _route_key(handler: Any) -> str:
+    paths = sorted(getattr(handler, "paths", None) or [getattr(handler, "path", repr(handler))])
+    methods = sorted(getattr(handler, "http_methods", None) or [])
+    return f"{','.join(methods)} {','.join(map(str, paths))}".strip()
+
+
+KINDS: list[Kind] = [
+    Kind(hook="register_routes", name="routes", key=_route_key),
+]
+"""Every non-node kind of contribution, in the order their hooks are called."""
+
+
+@dataclass
+class _Stage:
+    """What one plugin offered during collection; committed only if all its hooks succeeded."""
+
+    invocations: list[type[BaseInvocation]] = field(default_factory=list)
+    offered: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def _tagged_union(classes: list[type[Any]]) -> Any:
+    if len(classes) == 1:
+        return classes[0]
+    return Annotated[Union[tuple(classes)], Field(discriminator="type")]  # noqa: UP007 - built at run time
+
+
+@dataclass(frozen=True)
+class FrozenRegistry:
+    """The immutable result of collection, with the unions and adapters built once."""
+
+    plugins: tuple[PluginRecord, ...]
+    invocations: Mapping[str, Registered[type[BaseInvocation]]]
+    outputs: Mapping[str, Registered[type[BaseInvocationOutput]]]
+    contributions: Mapping[str, Mapping[str, Registered[Any]]]
+    invocation_union: Any
+    output_union: Any
+    invocation_adapter: TypeAdapter[Any] | None
+    output_adapter: TypeAdapter[Any] | None
+
+    def kind(self, name: str) -> Mapping[str, Registered[Any]]:
+        """Everything registered of one kind (see :data:`KINDS`), by key, in registration order."""
+        return self.contributions.get(name, MappingProxyType({}))
+
+    @property
+    def routes(self) -> list[Any]:
+        """Route handlers that plugins contributed."""
+        return [r.value for r in self.kind("routes").values()]
+
+    def output_of(self, invocation_type: str) -> type[BaseInvocationOutput]:
+        """The output class of a registered node type."""
+        return invocation_output_class(self.invocations[invocation_type].value)
+
+    @cached_property
+    def json_schemas(self) -> dict[str, Any]:
+        """JSON Schemas of every node and output (named ``$ref``s into ``#/components/schemas``).
+
+        Built on first use, not at start-up: only the OpenAPI document and node templates need it.
+        """
+        models: list[tuple[type[Any], Any]] = [(r.value, "validation") for r in self.invocations.values()]
+        models += [(r.value, "validation") for r in self.outputs.values()]
+        keys, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
+        refs = {cls: schema["$ref"] for (cls, _mode), schema in keys.items()}
+        components: dict[str, Any] = dict(top.get("$defs", {}))
+        components["AnyInvocation"] = _one_of(
+            {t: refs[r.value] for t, r in self.invocations.items()}
+        )
+        components["AnyInvocationOutput"] = _one_of({t: refs[r.value] for t, r in self.outputs.items()})
+        return {"components": components, "refs": refs}
+
+    def schema_ref(self, cls: type[Any]) -> str:
+        """The ``$ref`` of a registered node or output class in the OpenAPI components."""
+        return str(self.json_schemas["refs"][cls])
+
+
+def _one_of(mapping: dict[str, str]) -> dict[str, Any]:
+    return {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "type", "mapping": dict(mapping)},
+    }
+
+
+def _call_hook(plugin: Any, hook: str, register: Callable[[Any], None], manager: Any) -> None:
+    caller = getattr(manager.hook, hook)
+    for impl in caller.get_hookimpls():
+        if impl.plugin is plugin:
+            impl.function(**{name: register for name in impl.argnames})
+
+
+def collect(plugin_set: PluginSet) -> FrozenRegistry:
+    """Run every plugin's ``register_*`` hooks, plugin by plugin, and freeze the result."""
+    invocations: dict[str, Registered[type[BaseInvocation]]] = {}
+    outputs: dict[str, Registered[type[BaseInvocationOutput]]] = {}
+    contributions: dict[str, dict[str, Registered[Any]]] = {kind.name: {} for kind in KINDS}
+    by_name = {r.name: r for r in plugin_set.records}
+
+    for record, plugin in plugin_set.loaded():
+        stage = _Stage()
+        try:
+            _call_hook(plugin, "register_invocations", stage.invocations.append, plugin_set.manager)
+            for kind in KINDS:
+                _call_hook(plugin, kind.hook, stage.offered.setdefault(kind.name, []).append, plugin_set.manager)
+        except Exception as exc:  # noqa: BLE001 - a plugin's failing hook must not stop the others
+            record.fail("registration hook", exc)
+            plugin_set.manager.unregister(name=record.name)
+            continue
+
+        for cls in stage.invocations:
+            try:
+                output = check_invocation_class(cls)
+                info = cls.invocation_info()
+                assert info is not None
+                if (have := invocations.get(info.type)) is not None:
+                    raise RegistrationError(
+                        f"node type {info.type!r} from {record.describe()} is refused: "
+                        f"{by_name[have.plugin].describe()} registered it first"
+                    )
+                out_info = output.output_info()
+                assert out_info is not None
+                known = outputs.get(out_info.type)
+                if known is not None and known.value is not output:
+                    raise RegistrationError(
+                        f"node type {info.type!r} from {record.describe()} is refused: its output type "
+                        f"{out_info.type!r} is already registered by {by_name[known.plugin].describe()} "
+                        "for another class"
+                    )
+            except RegistrationError as exc:
+                record.refused.append(str(exc))
+                logger.warning("%s: %s", record.describe(), exc)
+                continue
+            invocations[info.type] = Registered(info.type, cls, record.name)
+            if known is None:
+                outputs[out_info.type] = Registered(out_info.type, output, record.name)
+                record.registered.setdefault("outputs", []).append(out_info.type)
+            record.registered.setdefault("invocations", []).append(info.type)
+        for kind in KINDS:
+            table = contributions[kind.name]
+            for item in stage.offered.get(kind.name, []):
+                try:
+                    if kind.check is not None:
+                        kind.check(item)
+                    key = kind.key(item)
+                    if (have_item := table.get(key)) is not None:
+                        raise RegistrationError(
+                            f"{kind.name} {key!r} from {record.describe()} is refused: "
+                            f"{by_name[have_item.plugin].describe()} registered it first"
+                        )
+                except RegistrationError as exc:
+                    record.refused.append(str(exc))
+                    logger.warning("%s: %s", record.describe(), exc)
+                    continue
+                table[key] = Registered(key, item, record.name)
+                record.registered.setdefault(kind.name, []).append(key)
+
+    # Sorted by type id: pluggy calls last-registered-first and entry points follow the file system.
+    inv_sorted = {k: invocations[k] for k in sorted(invocations)}
+    out_sorted = {k: outputs[k] for k in sorted(outputs)}
+    inv_classes: list[type[Any]] = [r.value for r in inv_sorted.values()]
+    out_classes: list[type[Any]] = [r.value for r in out_sorted.values()]
+    inv_union = _tagged_union(inv_classes) if inv_classes else None
+    out_union = _tagged_union(out_classes) if out_classes else None
+    registry = FrozenRegistry(
+        plugins=tuple(plugin_set.records),
+        invocations=MappingProxyType(inv_sorted),
+        outputs=MappingProxyType(out_sorted),
+        contributions=MappingProxyType({k: MappingProxyType(v) for k, v in contributions.items()}),
+        invocation_union=inv_union,
+        output_union=out_union,
+        invocation_adapter=TypeAdapter(inv_union) if inv_union is not None else None,
+        output_adapter=TypeAdapter(out_union) if out_union is not None else None,
+    )
+    logger.info(
+        "Registry frozen: %d plugins loaded, %d failed, %d node types, %d output types",
+        sum(r.status == "loaded" for r in plugin_set.records),
+        sum(r.status == "failed" for r in plugin_set.records),
+        len(inv_sorted),
+        len(out_sorted),
+    )
+    return registry

@@ -1,0 +1,102 @@
+"""What a node may call while it runs: the :class:`InvocationContext` protocol.
+
+The host implements it; :mod:`invoke_sdk.testing` offers an implementation for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from invoke_sdk.fields import ImageField, ModelIdentifierField
+
+__all__ = [
+    "ConditioningInterface",
+    "ImagesInterface",
+    "InvocationContext",
+    "ModelsInterface",
+    "TensorsInterface",
+    "UtilInterface",
+]
+
+
+class ImagesInterface(Protocol):
+    """Saving and reading images in the host's image store."""
+
+    def save(
+        self,
+        image: Any,
+        *,
+        category: str = "general",
+        metadata: Mapping[str, Any] | None = None,
+        is_intermediate: bool | None = None,
+    ) -> ImageField:
+        """Save a PIL image; ``is_intermediate=None`` takes the node's own ``is_intermediate``."""
+        ...
+
+    def get_pil(self, image_name: str, mode: str | None = None) -> Any:
+        """Open a stored image as a PIL image, converted to ``mode`` if given."""
+        ...
+
+
+class TensorsInterface(Protocol):
+    """Keeping tensors between nodes."""
+
+    def save(self, tensor: Any) -> str:
+        """Store a tensor and return its name."""
+        ...
+
+    def load(self, name: str) -> Any:
+        """Load a tensor stored earlier."""
+        ...
+
+
+class ConditioningInterface(Protocol):
+    """Keeping prompt conditioning between nodes."""
+
+    def save(self, conditioning: Any) -> str:
+        """Store conditioning data and return its name."""
+        ...
+
+    def load(self, name: str) -> Any:
+        """Load conditioning data stored earlier."""
+        ...
+
+
+class ModelsInterface(Protocol):
+    """Loading installed models."""
+
+    def exists(self, key: str) -> bool:
+        """Whether a model with this key is installed."""
+        ...
+
+    def load(self, model: ModelIdentifierField | str, submodel: str | None = None) -> AbstractContextManager[Any]:
+        """Load a model (or one submodel); inside the ``with`` block it stays on the execution device."""
+        ...
+
+
+class UtilInterface(Protocol):
+    """Progress and cancellation."""
+
+    def signal_progress(self, message: str, percentage: float | None = None, image: Any = None) -> None:
+        """Tell the user how far the node has come (``percentage`` from 0 to 1), optionally with a preview."""
+        ...
+
+    def is_canceled(self) -> bool:
+        """Whether the user canceled this run; long nodes should check it and return early."""
+        ...
+
+
+@runtime_checkable
+class InvocationContext(Protocol):
+    """Everything a node may use while it runs."""
+
+    images: ImagesInterface
+    tensors: TensorsInterface
+    conditioning: ConditioningInterface
+    models: ModelsInterface
+    util: UtilInterface
+    logger: logging.Logger
+    config: Mapping[str, Any]

@@ -1,0 +1,156 @@
+"""Declaring node inputs and outputs, and the field types that cross node boundaries."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticUndefined
+
+__all__ = [
+    "ConditioningField",
+    "FieldKind",
+    "ImageField",
+    "Input",
+    "InputField",
+    "LatentsField",
+    "ModelIdentifierField",
+    "OutputField",
+    "TensorField",
+    "field_extra",
+]
+
+
+class Input(StrEnum):
+    """Where an input's value may come from."""
+
+    Direct = "direct"
+    """Only a value written in the graph; an edge into it is refused."""
+    Connection = "connection"
+    """Only an edge from another node's output; a value written in the graph is refused."""
+    Any = "any"
+    """Either a value written in the graph or an edge, not both."""
+
+
+class FieldKind(StrEnum):
+    """Whether a model field is a node input, a node output, or internal to the node."""
+
+    Input = "input"
+    Output = "output"
+    NodeAttribute = "node_attribute"
+
+
+def InputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
+    default: Any = PydanticUndefined,
+    *,
+    default_factory: Any = None,
+    title: str | None = None,
+    description: str | None = None,
+    input: Input = Input.Any,  # noqa: A002 - the name InvokeAI node authors know
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    multiple_of: float | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+    ui_hidden: bool = False,
+    ui_order: int | None = None,
+) -> Any:
+    """Declare a node input.
+
+    An input without a default is required, but its value may arrive through an edge, so the
+    node model itself accepts it missing; the engine reports a required input that has neither
+    a value nor an edge when the graph is validated. Constraints (``gt``, ``le``, ``max_length``
+    ...) are checked both for values written in the graph and for values arriving through edges.
+    """
+    required = default is PydanticUndefined and default_factory is None
+    extra: dict[str, Any] = {
+        "field_kind": FieldKind.Input.value,
+        "input": input.value,
+        "orig_required": required,
+    }
+    if ui_hidden:
+        extra["ui_hidden"] = True
+    if ui_order is not None:
+        extra["ui_order"] = ui_order
+    kwargs: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "gt": gt,
+        "ge": ge,
+        "lt": lt,
+        "le": le,
+        "multiple_of": multiple_of,
+        "min_length": min_length,
+        "max_length": max_length,
+        "pattern": pattern,
+        "json_schema_extra": extra,
+    }
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if default_factory is not None:
+        return Field(default_factory=default_factory, **kwargs)
+    # A required input may be filled by an edge, so the model must accept it missing.
+    return Field(default=None if required else default, **kwargs)
+
+
+def OutputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
+    default: Any = PydanticUndefined,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    ui_hidden: bool = False,
+) -> Any:
+    """Declare a field of a node's output class."""
+    extra: dict[str, Any] = {"field_kind": FieldKind.Output.value}
+    if ui_hidden:
+        extra["ui_hidden"] = True
+    return Field(default=default, title=title, description=description, json_schema_extra=extra)
+
+
+def field_extra(field: Any) -> dict[str, Any]:
+    """The ``InputField`` / ``OutputField`` metadata of a pydantic ``FieldInfo`` (empty if none)."""
+    extra = getattr(field, "json_schema_extra", None)
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+class _CrossNodeField(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImageField(_CrossNodeField):
+    """A reference to an image in the host's image store."""
+
+    image_name: str = Field(description="The name of the image in the image store")
+
+
+class TensorField(_CrossNodeField):
+    """A reference to a tensor kept by the host between nodes."""
+
+    tensor_name: str = Field(description="The name of the stored tensor")
+
+
+class LatentsField(_CrossNodeField):
+    """A reference to latents kept by the host between nodes."""
+
+    latents_name: str = Field(description="The name of the stored latents")
+    seed: int | None = Field(default=None, description="The seed used to make the latents, if known")
+
+
+class ConditioningField(_CrossNodeField):
+    """A reference to prompt conditioning kept by the host between nodes."""
+
+    conditioning_name: str = Field(description="The name of the stored conditioning")
+
+
+class ModelIdentifierField(_CrossNodeField):
+    """A reference to an installed model, and optionally one of its submodels."""
+
+    key: str = Field(description="The model's key in the model records")
+    hash: str | None = Field(default=None, description="The model's content hash")
+    name: str | None = Field(default=None, description="The model's name")
+    base: str | None = Field(default=None, description="The model's base architecture")
+    type: str | None = Field(default=None, description="The model's type")
+    submodel_type: str | None = Field(default=None, description="The submodel to load, if any")

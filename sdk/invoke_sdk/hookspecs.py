@@ -1,0 +1,76 @@
+"""The hooks a plugin implements, and the markers it uses to implement them.
+
+A plugin is a module named by an entry point in the ``invoke_host.plugins`` group. The host
+loads it, finds functions marked with :data:`hookimpl` whose names match a hook below, and
+calls each one once at start-up with a ``register`` callback. Registering through a callback
+(instead of returning lists) lets the host record which plugin contributed what and refuse
+conflicts with a message that names both plugins.
+
+Hooks run once, synchronously, before the registry freezes: do no I/O in them and keep the
+plugin module light (import torch and friends inside the functions that need them).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    from invoke_sdk.invocation import BaseInvocation
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PROJECT_NAME",
+    "RegisterInvocation",
+    "RegisterRoute",
+    "hookimpl",
+    "hookspec",
+    "register_invocations",
+    "register_routes",
+]
+
+PROJECT_NAME = "invoke_host"
+"""The pluggy project name shared by the host's hook specifications and every plugin."""
+
+ENTRY_POINT_GROUP = "invoke_host.plugins"
+"""The entry-point group the host scans; each entry point names a module of hook implementations."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marks a hook specification. Only the SDK defines specifications."""
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a function in a plugin module as the implementation of the hook of the same name."""
+
+
+class RegisterInvocation(Protocol):
+    """The callback passed to :func:`register_invocations`."""
+
+    def __call__(self, invocation: type[BaseInvocation]) -> None:
+        """Offer one node class, decorated with ``@invocation``, to the registry."""
+
+
+class RegisterRoute(Protocol):
+    """The callback passed to :func:`register_routes`."""
+
+    def __call__(self, handler: Any) -> None:
+        """Offer one Litestar route handler, controller or router to the app."""
+
+
+@hookspec
+def register_invocations(register: RegisterInvocation) -> None:
+    """Register node classes: call ``register(cls)`` once for each ``@invocation`` class.
+
+    Each node's output class is taken from its ``invoke`` return annotation and registered
+    with it. A node whose type id another plugin registered first is refused, and so is a
+    class that is not a valid node; the plugin's other nodes still load.
+    """
+
+
+@hookspec
+def register_routes(register: RegisterRoute) -> None:
+    """Register extra HTTP or websocket route handlers (Litestar handlers, controllers or routers).
+
+    They are mounted on the app behind the same access token and cross-site checks as every
+    built-in route. Import Litestar inside the hook, not at module level.
+    """
