@@ -1,25 +1,61 @@
-"""Start-up steps 1 to 3 in one place: discover plugins, collect their registrations, freeze."""
+"""Start-up steps 1 to 3 in one place: discover plugins, collect their registrations, freeze.
+
+The :class:`Host` also owns the long-lived services (queue, stores, event bus ...): they are
+started in order when the app starts and stopped in reverse order when it stops.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from invoke_host.config import HostConfig
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.registry import FrozenRegistry, collect
 
-__all__ = ["Host", "build_host"]
+__all__ = ["Host", "Service", "build_host"]
+
+logger = logging.getLogger("invoke_host")
+
+
+class Service(Protocol):
+    """Something the host starts with the app and stops with it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass
 class Host:
-    """The loaded plugins and the frozen registry that an app or a CLI command works from."""
+    """The loaded plugins, the frozen registry, and the services an app or CLI command works with."""
 
     config: HostConfig
     plugins: PluginSet
     registry: FrozenRegistry
+    services: list[Service] = field(default_factory=list)
+    _started: list[Service] = field(default_factory=list, repr=False)
+
+    async def start(self) -> None:
+        """Start every service in order; if one fails, stop those already started and re-raise."""
+        for service in self.services:
+            try:
+                await service.start()
+            except BaseException:
+                await self.stop()
+                raise
+            self._started.append(service)
+
+    async def stop(self) -> None:
+        """Stop the started services in reverse order; one failing to stop does not keep the others running."""
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                logger.exception("Stopping %s failed", type(service).__name__)
 
 
 def build_host(

@@ -21,7 +21,16 @@ from pydantic.json_schema import models_json_schema
 
 from invoke_host.plugin_loader import PluginRecord, PluginSet
 
-__all__ = ["KINDS", "FrozenRegistry", "Kind", "Registered", "RegistrationError", "check_invocation_class", "collect", "invocation_output_class"]
+__all__ = [
+    "KINDS",
+    "FrozenRegistry",
+    "Kind",
+    "Registered",
+    "RegistrationError",
+    "check_invocation_class",
+    "collect",
+    "invocation_output_class",
+]
 
 logger = logging.getLogger("invoke_host.registry")
 
