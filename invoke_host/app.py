@@ -60,8 +60,8 @@ def create_app(
     plugin_routes = host.registry.routes
     return Litestar(
         route_handlers=[*ROUTES, *plugin_routes],
-        on_startup=[lambda _app: host.start()],
-        on_shutdown=[lambda _app: host.stop()],
+        on_startup=[host.start],
+        on_shutdown=[host.stop],
         middleware=middleware,
         cors_config=cors,
         openapi_config=openapi,
