@@ -1,0 +1,40 @@
+"""Shared fixtures: the sample third-party packs, installed with pip as real distributions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKS_DIR = Path(__file__).parent / "fixtures" / "packs"
+PACK_NAMES = ["good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack"]
+
+
+def pip_install_target(target: Path, *projects: Path) -> None:
+    """Install projects with pip into ``target`` (no deps: invoke-sdk is already in this venv)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--target", str(target), *map(str, projects)],
+        check=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def packs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site directory holding every sample pack, installed by pip with real entry-point metadata."""
+    target = tmp_path_factory.mktemp("packs-site")
+    pip_install_target(target, *(PACKS_DIR / name for name in PACK_NAMES))
+    return target
+
+
+@pytest.fixture
+def with_packs(packs_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Put the installed packs on sys.path, so entry-point discovery sees them as it would in a real install."""
+    monkeypatch.syspath_prepend(str(packs_site))
+    yield packs_site
+    for name in list(sys.modules):
+        if name.split(".")[0] in PACK_NAMES:
+            del sys.modules[name]

@@ -1,0 +1,101 @@
+"""The registry freezes once, after every plugin registered; validation only uses the frozen unions."""
+
+from types import SimpleNamespace
+
+import pytest
+from invoke_sdk import (
+    BaseInvocation,
+    BaseInvocationOutput,
+    InputField,
+    InvocationContext,
+    OutputField,
+    hookimpl,
+    invocation,
+    invocation_output,
+)
+from litestar.testing import TestClient
+from pydantic import ValidationError
+
+import invoke_host.app
+import invoke_host.registry
+from invoke_host.app import create_app
+from invoke_host.host import build_host
+
+
+@invocation_output("third_output")
+class ThirdOutput(BaseInvocationOutput):
+    value: int = OutputField()
+
+
+def _plugin(*classes: type[BaseInvocation]) -> SimpleNamespace:
+    @hookimpl
+    def register_invocations(register):  # type: ignore[no-untyped-def]
+        for cls in classes:
+            register(cls)
+
+    return SimpleNamespace(register_invocations=register_invocations)
+
+
+def test_node_defined_after_the_host_modules_were_imported_is_validated() -> None:
+    # InvokeAI once built its node union when its graph module was imported, so a node class
+    # defined later ("ThirdInvocation") failed validation. Here the union is built at the freeze.
+    assert invoke_host.app.create_app is create_app
+
+    @invocation("third", title="Third")
+    class ThirdInvocation(BaseInvocation):
+        count: int = InputField(default=1, gt=0)
+
+        def invoke(self, context: InvocationContext) -> ThirdOutput:
+            return ThirdOutput(value=self.count)
+
+    host = build_host(plugins=[("third_pack", _plugin(ThirdInvocation))], entry_points=False)
+    node = host.registry.invocation_adapter.validate_python({"id": "x", "type": "third", "count": 2})
+    assert isinstance(node, ThirdInvocation) and node.count == 2
+    with pytest.raises(ValidationError):
+        host.registry.invocation_adapter.validate_python({"id": "x", "type": "third", "count": 0})
+
+    # A host built without the plugin knows nothing of it: there is no global registry.
+    other = build_host(plugins=[], entry_points=False)
+    assert "third" not in other.registry.invocations
+
+
+def test_union_is_discriminated_on_type_and_sorted() -> None:
+    @invocation_output("s_output")
+    class SOutput(BaseInvocationOutput):
+        value: str = OutputField()
+
+    made = []
+    for type_id in ["zeta", "alpha", "mid"]:
+        @invocation(type_id)
+        class Node(BaseInvocation):
+            text: str = InputField(default="")
+
+            def invoke(self, context: InvocationContext) -> SOutput:
+                return SOutput(value=self.text)
+
+        made.append(Node)
+
+    host = build_host(plugins=[("p", _plugin(*made))], entry_points=False)
+    assert list(host.registry.invocations) == ["alpha", "mid", "zeta"]
+    with pytest.raises(ValidationError) as exc:
+        host.registry.invocation_adapter.validate_python({"id": "x", "type": "nope"})
+    assert "does not match any of the expected tags" in str(exc.value)
+
+
+def test_openapi_document_has_every_node_with_a_discriminator_mapping() -> None:
+    @invocation("fourth")
+    class FourthInvocation(BaseInvocation):
+        def invoke(self, context: InvocationContext) -> ThirdOutput:
+            return ThirdOutput(value=4)
+
+    app = create_app(plugins=[("p", _plugin(FourthInvocation))], entry_points=False)
+    with TestClient(app) as client:
+        doc = client.get("/schema/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    mapping = schemas["AnyInvocation"]["discriminator"]["mapping"]
+    assert set(mapping) == {"fourth"}
+    assert mapping["fourth"] == "#/components/schemas/FourthInvocation"
+    assert schemas["FourthInvocation"]["required"][0] == "type"
+    assert schemas["AnyInvocationOutput"]["discriminator"]["mapping"] == {
+        "third_output": "#/components/schemas/ThirdOutput"
+    }
