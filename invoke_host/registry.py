@@ -71,7 +71,8 @@ def invocation_output_class(cls: type[BaseInvocation]) -> type[BaseInvocationOut
 
 def _check_model(cls: type[Any]) -> None:
     try:
-        cls.model_rebuild(force=True)
+        # Builds the deferred schema once; later unions and adapters reuse it.
+        cls.model_rebuild()
     except Exception as exc:
         raise RegistrationError(f"{_name(cls)} is not a valid pydantic model: {exc}") from exc
     defaults: dict[str, Any] = {}
