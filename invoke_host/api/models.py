@@ -6,13 +6,13 @@ import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from invoke_sdk.model_records import DuplicateModelError, UnknownModelKeyError
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import ClientException, NotFoundException, ServiceUnavailableException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import ValidationError
 
 from invoke_host.models.manager import ModelManager, ModelsUnavailableError
@@ -74,10 +74,10 @@ class ModelsController(Controller):
     async def list_models(
         self,
         request: Request[Any, Any, Any],
-        base: BaseModelType | None = None,
-        model_type: ModelType | None = Parameter(query="type", default=None),
-        name: str | None = None,
-        model_format: ModelFormat | None = Parameter(query="format", default=None),
+        base: FromQuery[BaseModelType | None] = None,
+        model_type: Annotated[ModelType | None, QueryParameter(name="type")] = None,
+        name: FromQuery[str | None] = None,
+        model_format: Annotated[ModelFormat | None, QueryParameter(name="format")] = None,
     ) -> dict[str, Any]:
         async with _errors():
             found = await _manager(request).store.search(name=name, base=base, type=model_type, format=model_format)
@@ -87,9 +87,9 @@ class ModelsController(Controller):
     async def get_by_attrs(
         self,
         request: Request[Any, Any, Any],
-        name: str,
-        base: BaseModelType,
-        model_type: ModelType = Parameter(query="type"),
+        name: FromQuery[str],
+        base: FromQuery[BaseModelType],
+        model_type: Annotated[ModelType, QueryParameter(name="type")],
     ) -> dict[str, Any]:
         async with _errors():
             found = await _manager(request).store.search(name=name, base=base, type=model_type)
@@ -98,18 +98,20 @@ class ModelsController(Controller):
         return _dump(found[0])
 
     @get("/i/{key:str}", summary="One model's config")
-    async def get_model(self, request: Request[Any, Any, Any], key: str) -> dict[str, Any]:
+    async def get_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
         async with _errors():
             return _dump(await _manager(request).store.get(key))
 
     @patch("/i/{key:str}", summary="Change some fields of a model's config (a sparse update)")
-    async def update_model(self, request: Request[Any, Any, Any], key: str) -> dict[str, Any]:
+    async def update_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
         changes = await _json_object(request, optional=False)
         async with _errors():
             return _dump(await _manager(request).store.update(key, changes))
 
     @delete("/i/{key:str}", summary="Delete a model (files inside the models directory too)", status_code=200)
-    async def delete_model(self, request: Request[Any, Any, Any], key: str, unregister: bool = False) -> dict[str, Any]:
+    async def delete_model(
+        self, request: Request[Any, Any, Any], key: FromPath[str], unregister: FromQuery[bool] = False
+    ) -> dict[str, Any]:
         async with _errors():
             manager = _manager(request)
             config = await (manager.unregister(key) if unregister else manager.delete(key))
@@ -119,11 +121,11 @@ class ModelsController(Controller):
     async def install_model(
         self,
         request: Request[Any, Any, Any],
-        source: str,
-        inplace: bool = False,
-        variant: str | None = None,
-        subfolder: str | None = None,
-        access_token: str | None = None,
+        source: FromQuery[str],
+        inplace: FromQuery[bool] = False,
+        variant: FromQuery[str | None] = None,
+        subfolder: FromQuery[str | None] = None,
+        access_token: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         overrides = await _json_object(request, optional=True)
         async with _errors():
@@ -144,7 +146,7 @@ class ModelsController(Controller):
         return [j.model_dump(mode="json") for j in jobs]
 
     @get("/install/{job_id:int}", summary="One install job")
-    async def get_job(self, request: Request[Any, Any, Any], job_id: int) -> dict[str, Any]:
+    async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[int]) -> dict[str, Any]:
         async with _errors():
             installer = _manager(request).installer
         if job_id not in installer.jobs:
@@ -152,7 +154,7 @@ class ModelsController(Controller):
         return installer.jobs[job_id].model_dump(mode="json")
 
     @delete("/install/{job_id:int}", summary="Cancel an install job", status_code=200)
-    async def cancel_job(self, request: Request[Any, Any, Any], job_id: int) -> dict[str, Any]:
+    async def cancel_job(self, request: Request[Any, Any, Any], job_id: FromPath[int]) -> dict[str, Any]:
         async with _errors():
             installer = _manager(request).installer
         if job_id not in installer.jobs:
@@ -165,6 +167,6 @@ class ModelsController(Controller):
             return {"pruned": _manager(request).installer.prune_jobs()}
 
     @get("/scan_folder", summary="Models in a folder, and whether each is installed")
-    async def scan_folder(self, request: Request[Any, Any, Any], scan_path: str) -> list[dict[str, Any]]:
+    async def scan_folder(self, request: Request[Any, Any, Any], scan_path: FromQuery[str]) -> list[dict[str, Any]]:
         async with _errors():
             return await _manager(request).scan_folder(Path(scan_path).expanduser())

@@ -115,7 +115,14 @@ class ModelInstallService:
         self.jobs[job.id] = job
         self._controls[job.id] = control
         control.task = asyncio.get_running_loop().create_task(self._run(job, control), name=f"model-install-{job.id}")
+        control.task.add_done_callback(lambda _task: self._cancelled_before_start(job))
         return job
+
+    def _cancelled_before_start(self, job: InstallJob) -> None:
+        # A task cancelled before its first step never runs _run's handlers: nothing was written yet.
+        if not job.status.finished:
+            job.status = InstallStatus.Cancelled
+            self.events.cancelled(job)
 
     @staticmethod
     def _source_type(source: str, subfolder: str | None) -> ModelSourceType:

@@ -24,7 +24,6 @@ __all__ = ["DownloadError", "download_url", "policy_client"]
 
 _MAX_REDIRECTS = 10
 _MAX_RESUMES = 3
-_CHUNK = 1024 * 1024
 
 
 class DownloadError(ValueError):
@@ -116,7 +115,8 @@ async def download_url(
                 part = target.with_name(target.name + ".part")
                 with part.open("ab" if written else "wb") as fh:
                     try:
-                        async for chunk in response.aiter_raw(_CHUNK):
+                        # Unbuffered: bytes received before a break-off are kept for the resume.
+                        async for chunk in response.aiter_raw():
                             await asyncio.to_thread(fh.write, chunk)
                             written += len(chunk)
                             if on_progress is not None:

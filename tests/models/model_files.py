@@ -51,8 +51,13 @@ def write_diffusers_main(folder: Path, base: str, prediction: str = "epsilon", i
     (folder / "model_index.json").write_text(json.dumps({"_class_name": pipeline}))
     (folder / "unet").mkdir()
     (folder / "unet/config.json").write_text(
-        json.dumps({"_class_name": "UNet2DConditionModel", "cross_attention_dim": CONTEXT_DIMS[base],
-                    "in_channels": in_channels})
+        json.dumps(
+            {
+                "_class_name": "UNet2DConditionModel",
+                "cross_attention_dim": CONTEXT_DIMS[base],
+                "in_channels": in_channels,
+            }
+        )
     )
     _save(folder / "unet/diffusion_pytorch_model.safetensors", {"conv_in.weight": (8, in_channels, 3, 3)})
     (folder / "scheduler").mkdir()
@@ -66,7 +71,10 @@ def write_vae(path: Path) -> Path:
 
 def write_lora_kohya(path: Path, base: str) -> Path:
     shapes = {
-        "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, CONTEXT_DIMS[base]),
+        "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (
+            4,
+            CONTEXT_DIMS[base],
+        ),
         "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight": (320, 4),
     }
     if base == "sdxl":
@@ -75,10 +83,13 @@ def write_lora_kohya(path: Path, base: str) -> Path:
 
 
 def write_lora_peft(path: Path, base: str) -> Path:
-    return _save(path, {
-        "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight": (4, CONTEXT_DIMS[base]),
-        "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora_B.weight": (640, 4),
-    })
+    return _save(
+        path,
+        {
+            "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight": (4, CONTEXT_DIMS[base]),
+            "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora_B.weight": (640, 4),
+        },
+    )
 
 
 def write_embedding(path: Path, base: str) -> Path:
@@ -88,10 +99,13 @@ def write_embedding(path: Path, base: str) -> Path:
 
 
 def write_controlnet(path: Path, base: str) -> Path:
-    return _save(path, {
-        "control_model.input_hint_block.0.weight": (16, 3, 3, 3),
-        "control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (8, CONTEXT_DIMS[base]),
-    })
+    return _save(
+        path,
+        {
+            "control_model.input_hint_block.0.weight": (16, 3, 3, 3),
+            "control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (8, CONTEXT_DIMS[base]),
+        },
+    )
 
 
 def write_t2i_folder(folder: Path, adapter_type: str) -> Path:
@@ -102,11 +116,14 @@ def write_t2i_folder(folder: Path, adapter_type: str) -> Path:
 
 
 def write_ip_adapter(path: Path, base: str) -> Path:
-    return _save(path, {
-        "image_proj.proj.weight": (8, 1024),
-        "ip_adapter.1.to_k_ip.weight": (8, CONTEXT_DIMS[base]),
-        "ip_adapter.1.to_v_ip.weight": (8, CONTEXT_DIMS[base]),
-    })
+    return _save(
+        path,
+        {
+            "image_proj.proj.weight": (8, 1024),
+            "ip_adapter.1.to_k_ip.weight": (8, CONTEXT_DIMS[base]),
+            "ip_adapter.1.to_v_ip.weight": (8, CONTEXT_DIMS[base]),
+        },
+    )
 
 
 def write_clip_vision(folder: Path) -> Path:

@@ -38,12 +38,17 @@ def test_inpaint_variant_and_v_prediction_from_metadata(tmp_path: Path) -> None:
     assert found["prediction_type"] == "v_prediction"
 
 
-@pytest.mark.parametrize(("base", "prediction"), [("sd-1", "epsilon"), ("sd-2", "v_prediction"), ("sdxl", "epsilon"),
-                                                  ("sdxl-refiner", "epsilon")])
+@pytest.mark.parametrize(
+    ("base", "prediction"),
+    [("sd-1", "epsilon"), ("sd-2", "v_prediction"), ("sdxl", "epsilon"), ("sdxl-refiner", "epsilon")],
+)
 def test_diffusers_main_folders(tmp_path: Path, base: str, prediction: str) -> None:
     found = probe(mf.write_diffusers_main(tmp_path / "pipe", base, prediction))
     assert (found["type"], found["format"], found["base"], found["prediction_type"]) == (
-        "main", "diffusers", base, prediction
+        "main",
+        "diffusers",
+        base,
+        prediction,
     )
 
 
@@ -81,7 +86,7 @@ def test_peft_layout_is_recorded(tmp_path: Path) -> None:
 
 def test_unknown_model_names_the_path(tmp_path: Path) -> None:
     path = mf._save(tmp_path / "mystery.safetensors", {"something.weight": (2, 2)})
-    with pytest.raises(UnknownModelError, match="mystery.safetensors"):
+    with pytest.raises(UnknownModelError, match=r"mystery\.safetensors"):
         probe_model(path, PROBER_LIST)
 
 
