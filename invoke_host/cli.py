@@ -124,5 +124,135 @@ def openapi() -> None:
     sys.stdout.write("\n")
 
 
+@main.group()
+def models() -> None:
+    """List, install, delete and scan models."""
+
+
+def _run_models(root: Path | None, work: Any) -> Any:
+    """Start the host's services, run ``work(manager)``, stop them; errors become CLI errors."""
+    import asyncio
+
+    from invoke_sdk.model_records import ModelRecordError
+
+    from invoke_host.models.manager import ModelsUnavailableError
+
+    host = _host(root)
+
+    async def run() -> Any:
+        await host.start()
+        try:
+            return await work(host.models)
+        finally:
+            await host.stop()
+
+    try:
+        return asyncio.run(run())
+    except (ModelRecordError, ModelsUnavailableError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+_root_option = click.option("--root", type=click.Path(path_type=Path), help="Data root (default ./invoke-root)")
+
+
+@models.command("list")
+@_root_option
+@click.option("--type", "model_type", help="Only this type (main, vae, lora ...)")
+@click.option("--base", help="Only this base (sd-1, sd-2, sdxl ...)")
+@click.option("--json", "as_json", is_flag=True, help="Print the configs as JSON")
+def models_list(root: Path | None, model_type: str | None, base: str | None, as_json: bool) -> None:
+    """List installed models."""
+
+    async def work(manager: Any) -> list[Any]:
+        return list(await manager.store.search(type=model_type, base=base))
+
+    found = _run_models(root, work)
+    if as_json:
+        click.echo(json.dumps([c.model_dump(mode="json") for c in found], indent=2))
+        return
+    if not found:
+        click.echo("No models installed.")
+    for c in found:
+        click.echo(f"{c.key}  {c.base.value:12} {c.type.value:12} {c.format.value:14} {c.name}")
+
+
+@models.command("install")
+@_root_option
+@click.argument("source")
+@click.option("--inplace", is_flag=True, help="Register a local model where it lies instead of copying it")
+@click.option("--variant", help="Hugging Face weights variant, e.g. fp16")
+@click.option("--subfolder", help="Hugging Face repo subfolder")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a probed attribute")
+@click.option("--access-token", envvar="HF_TOKEN", help="Token for gated repos or private URLs")
+def models_install(
+    root: Path | None,
+    source: str,
+    inplace: bool,
+    variant: str | None,
+    subfolder: str | None,
+    overrides: tuple[str, ...],
+    access_token: str | None,
+) -> None:
+    """Install a model from a local path, an http(s) URL or a Hugging Face repo id (owner/repo[:subfolder])."""
+    import asyncio
+
+    config: dict[str, str] = {}
+    for item in overrides:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set takes FIELD=VALUE, not {item!r}")
+        config[field.strip()] = value
+
+    async def work(manager: Any) -> Any:
+        job = manager.installer.import_model(
+            source, inplace=inplace, variant=variant, subfolder=subfolder, config=config, access_token=access_token
+        )
+        waiting = asyncio.ensure_future(manager.installer.wait(job.id))
+        with click.progressbar(length=100, label=f"Installing {source}", show_percent=True) as bar:
+            shown = 0
+            while not waiting.done():
+                await asyncio.sleep(0.2)
+                if job.total_bytes:
+                    percent = min(100, job.bytes * 100 // job.total_bytes)
+                    bar.update(percent - shown)
+                    shown = percent
+            bar.update(100 - shown)
+        return await waiting
+
+    job = _run_models(root, work)
+    if job.status.value != "completed":
+        raise click.ClickException(f"install {job.status.value}: {job.error or ''}")
+    out = job.config_out or {}
+    kind = f"{out.get('base')} {out.get('type')}, {out.get('format')}"
+    click.echo(f"Installed {out.get('name')} ({kind}): {out.get('key')}")
+
+
+@models.command("delete")
+@_root_option
+@click.argument("key")
+@click.option("--unregister", is_flag=True, help="Remove only the record; keep the files")
+def models_delete(root: Path | None, key: str, unregister: bool) -> None:
+    """Delete a model: its record, and its files when they lie inside the models directory."""
+
+    async def work(manager: Any) -> Any:
+        return await (manager.unregister(key) if unregister else manager.delete(key))
+
+    config = _run_models(root, work)
+    click.echo(f"{'Unregistered' if unregister else 'Deleted'} {config.name} ({key})")
+
+
+@models.command("scan")
+@_root_option
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def models_scan(root: Path | None, folder: Path) -> None:
+    """List the models in FOLDER and whether each is installed."""
+
+    async def work(manager: Any) -> list[dict[str, Any]]:
+        return list(await manager.scan_folder(folder))
+
+    for entry in _run_models(root, work):
+        click.echo(f"{'installed' if entry['is_installed'] else 'new      '}  {entry['path']}")
+
+
 if __name__ == "__main__":
     main()

@@ -36,6 +36,8 @@ class Host:
     plugins: PluginSet
     registry: FrozenRegistry
     services: list[Service] = field(default_factory=list)
+    models: Any = None
+    """The model manager (``invoke_host.models.manager.ModelManager``), also one of ``services``."""
     _started: list[Service] = field(default_factory=list, repr=False)
 
     async def start(self) -> None:
@@ -74,4 +76,9 @@ def build_host(
     plugin_set = load_plugins(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
-    return Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
+    host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
+    from invoke_host.models.manager import model_manager_for
+
+    host.models = model_manager_for(config, host.registry)
+    host.services.append(host.models)
+    return host

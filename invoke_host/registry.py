@@ -19,6 +19,14 @@ from invoke_sdk.fields import field_extra
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from invoke_host.models.contributions import (
+    check_model_config,
+    check_model_prober,
+    check_record_store_factory,
+    model_config_adapter,
+    model_config_key,
+    ordered_probers,
+)
 from invoke_host.plugin_loader import PluginRecord, PluginSet
 
 __all__ = [
@@ -129,6 +137,14 @@ def _route_key(handler: Any) -> str:
 
 KINDS: list[Kind] = [
     Kind(hook="register_routes", name="routes", key=_route_key),
+    Kind(hook="register_model_configs", name="model_configs", key=model_config_key, check=check_model_config),
+    Kind(hook="register_model_probers", name="model_probers", key=lambda p: p.name, check=check_model_prober),
+    Kind(
+        hook="register_model_record_stores",
+        name="model_record_stores",
+        key=lambda f: f.name,
+        check=check_record_store_factory,
+    ),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""
 
@@ -181,6 +197,7 @@ class FrozenRegistry:
         """
         models: list[tuple[type[Any], Any]] = [(r.value, "validation") for r in self.invocations.values()]
         models += [(r.value, "validation") for r in self.outputs.values()]
+        models += [(r.value, "validation") for r in self.kind("model_configs").values()]
         keys, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
         refs = {cls: schema["$ref"] for (cls, _mode), schema in keys.items()}
         components: dict[str, Any] = dict(top.get("$defs", {}))
@@ -188,7 +205,22 @@ class FrozenRegistry:
             {t: refs[r.value] for t, r in self.invocations.items()}
         )
         components["AnyInvocationOutput"] = _one_of({t: refs[r.value] for t, r in self.outputs.items()})
+        # Model configs are told apart by type and format together: no single discriminator property.
+        components["AnyModelConfig"] = {
+            "oneOf": [{"$ref": refs[r.value]} for _, r in sorted(self.kind("model_configs").items())],
+            "description": "A model config; the class is chosen by the pair (type, format).",
+        }
         return {"components": components, "refs": refs}
+
+    @cached_property
+    def model_config_adapter(self) -> TypeAdapter[Any] | None:
+        """The TypeAdapter of the union of every registered model config (on type + format), built once."""
+        return model_config_adapter(r.value for r in self.kind("model_configs").values())
+
+    @cached_property
+    def model_probers(self) -> list[Any]:
+        """Registered model probers in the order they are asked (order, then name)."""
+        return ordered_probers(r.value for r in self.kind("model_probers").values())
 
     def schema_ref(self, cls: type[Any]) -> str:
         """The ``$ref`` of a registered node or output class in the OpenAPI components."""

@@ -18,15 +18,24 @@ import pluggy
 
 if TYPE_CHECKING:
     from invoke_sdk.invocation import BaseInvocation
+    from invoke_sdk.model_probing import ModelProber
+    from invoke_sdk.model_records import ModelRecordStoreFactory
+    from invoke_sdk.models import ModelConfigBase
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
     "RegisterInvocation",
+    "RegisterModelConfig",
+    "RegisterModelProber",
+    "RegisterModelRecordStore",
     "RegisterRoute",
     "hookimpl",
     "hookspec",
     "register_invocations",
+    "register_model_configs",
+    "register_model_probers",
+    "register_model_record_stores",
     "register_routes",
 ]
 
@@ -74,3 +83,43 @@ def register_routes(register: RegisterRoute) -> None:
     They are mounted on the app behind the same access token and cross-site checks as every
     built-in route. Import Litestar inside the hook, not at module level.
     """
+
+
+class RegisterModelConfig(Protocol):
+    """The callback passed to :func:`register_model_configs`."""
+
+    def __call__(self, config: type[ModelConfigBase]) -> None:
+        """Offer one model config class (``type`` and ``format`` pinned with ``Literal``)."""
+
+
+class RegisterModelProber(Protocol):
+    """The callback passed to :func:`register_model_probers`."""
+
+    def __call__(self, prober: ModelProber) -> None:
+        """Offer one model prober object."""
+
+
+class RegisterModelRecordStore(Protocol):
+    """The callback passed to :func:`register_model_record_stores`."""
+
+    def __call__(self, factory: ModelRecordStoreFactory) -> None:
+        """Offer one model record store backend."""
+
+
+@hookspec
+def register_model_configs(register: RegisterModelConfig) -> None:
+    """Register model config classes (subclasses of ``invoke_sdk.models.ModelConfigBase``).
+
+    The registry builds the discriminated union of every config on ``type`` + ``format`` at the
+    freeze; a second class for a (type, format) already registered is refused.
+    """
+
+
+@hookspec
+def register_model_probers(register: RegisterModelProber) -> None:
+    """Register model probers (``invoke_sdk.model_probing.ModelProber``); they are asked by order, then name."""
+
+
+@hookspec
+def register_model_record_stores(register: RegisterModelRecordStore) -> None:
+    """Register model record store backends (``invoke_sdk.model_records.ModelRecordStoreFactory``), keyed by name."""

@@ -1,0 +1,172 @@
+"""``/api/v2/models``: records, installs and folder scans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from invoke_sdk.model_records import DuplicateModelError, UnknownModelKeyError
+from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.exceptions import ClientException, NotFoundException, ServiceUnavailableException, ValidationException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from pydantic import ValidationError
+
+from invoke_host.models.manager import ModelManager, ModelsUnavailableError
+
+__all__ = ["ModelsController"]
+
+_Handler = Callable[..., Coroutine[Any, Any, Any]]
+
+
+def _manager(request: Request[Any, Any, Any]) -> ModelManager:
+    manager: ModelManager | None = request.app.state.host.models
+    if manager is None:
+        raise ServiceUnavailableException("model management is not running")
+    return manager
+
+
+@asynccontextmanager
+async def _errors() -> AsyncIterator[None]:
+    """Record-store and install errors as 4xx answers a person can act on."""
+    try:
+        yield
+    except UnknownModelKeyError as exc:
+        raise NotFoundException(str(exc)) from exc
+    except DuplicateModelError as exc:
+        raise ClientException(str(exc), status_code=409, extra={"existing": exc.existing}) from exc
+    except ModelsUnavailableError as exc:
+        raise ServiceUnavailableException(str(exc)) from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValidationException(f"the change makes the model config invalid ({problems})") from exc
+    except ValueError as exc:
+        raise ValidationException(str(exc)) from exc
+
+
+async def _json_object(request: Request[Any, Any, Any], *, optional: bool) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ValidationException("a JSON object body is required")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationException(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValidationException("the body must be a JSON object")
+    return body
+
+
+def _dump(config: Any) -> dict[str, Any]:
+    return dict(config.model_dump(mode="json"))
+
+
+class ModelsController(Controller):
+    path = "/api/v2/models"
+    tags = ["models"]
+
+    @get("/", summary="List installed models, optionally filtered")
+    async def list_models(
+        self,
+        request: Request[Any, Any, Any],
+        base: FromQuery[BaseModelType | None] = None,
+        model_type: Annotated[ModelType | None, QueryParameter(name="type")] = None,
+        name: FromQuery[str | None] = None,
+        model_format: Annotated[ModelFormat | None, QueryParameter(name="format")] = None,
+    ) -> dict[str, Any]:
+        async with _errors():
+            found = await _manager(request).store.search(name=name, base=base, type=model_type, format=model_format)
+        return {"models": [_dump(c) for c in found]}
+
+    @get("/get_by_attrs", summary="The model with this name, type and base")
+    async def get_by_attrs(
+        self,
+        request: Request[Any, Any, Any],
+        name: FromQuery[str],
+        base: FromQuery[BaseModelType],
+        model_type: Annotated[ModelType, QueryParameter(name="type")],
+    ) -> dict[str, Any]:
+        async with _errors():
+            found = await _manager(request).store.search(name=name, base=base, type=model_type)
+        if not found:
+            raise NotFoundException(f"no {base.value} {model_type.value} model named {name!r} is installed")
+        return _dump(found[0])
+
+    @get("/i/{key:str}", summary="One model's config")
+    async def get_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
+        async with _errors():
+            return _dump(await _manager(request).store.get(key))
+
+    @patch("/i/{key:str}", summary="Change some fields of a model's config (a sparse update)")
+    async def update_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
+        changes = await _json_object(request, optional=False)
+        async with _errors():
+            return _dump(await _manager(request).store.update(key, changes))
+
+    @delete("/i/{key:str}", summary="Delete a model (files inside the models directory too)", status_code=200)
+    async def delete_model(
+        self, request: Request[Any, Any, Any], key: FromPath[str], unregister: FromQuery[bool] = False
+    ) -> dict[str, Any]:
+        async with _errors():
+            manager = _manager(request)
+            config = await (manager.unregister(key) if unregister else manager.delete(key))
+        return _dump(config)
+
+    @post("/install", summary="Install a model from a path, an http(s) URL or a Hugging Face repo id", status_code=201)
+    async def install_model(
+        self,
+        request: Request[Any, Any, Any],
+        source: FromQuery[str],
+        inplace: FromQuery[bool] = False,
+        variant: FromQuery[str | None] = None,
+        subfolder: FromQuery[str | None] = None,
+        access_token: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        overrides = await _json_object(request, optional=True)
+        async with _errors():
+            job = _manager(request).installer.import_model(
+                source,
+                inplace=inplace,
+                variant=variant,
+                subfolder=subfolder,
+                config=overrides,
+                access_token=access_token,
+            )
+        return job.model_dump(mode="json")
+
+    @get("/install", summary="Every install job")
+    async def list_jobs(self, request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+        async with _errors():
+            jobs = _manager(request).installer.jobs.values()
+        return [j.model_dump(mode="json") for j in jobs]
+
+    @get("/install/{job_id:int}", summary="One install job")
+    async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[int]) -> dict[str, Any]:
+        async with _errors():
+            installer = _manager(request).installer
+        if job_id not in installer.jobs:
+            raise NotFoundException(f"no install job with id {job_id}")
+        return installer.jobs[job_id].model_dump(mode="json")
+
+    @delete("/install/{job_id:int}", summary="Cancel an install job", status_code=200)
+    async def cancel_job(self, request: Request[Any, Any, Any], job_id: FromPath[int]) -> dict[str, Any]:
+        async with _errors():
+            installer = _manager(request).installer
+        if job_id not in installer.jobs:
+            raise NotFoundException(f"no install job with id {job_id}")
+        return installer.cancel_job(job_id).model_dump(mode="json")
+
+    @delete("/install", summary="Forget finished install jobs", status_code=200)
+    async def prune_jobs(self, request: Request[Any, Any, Any]) -> dict[str, int]:
+        async with _errors():
+            return {"pruned": _manager(request).installer.prune_jobs()}
+
+    @get("/scan_folder", summary="Models in a folder, and whether each is installed")
+    async def scan_folder(self, request: Request[Any, Any, Any], scan_path: FromQuery[str]) -> list[dict[str, Any]]:
+        async with _errors():
+            return await _manager(request).scan_folder(Path(scan_path).expanduser())

@@ -1,0 +1,1 @@
+"""The model manager: identity (hashing), safety (pickle scans), probing, installs and records."""

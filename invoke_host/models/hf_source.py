@@ -1,0 +1,160 @@
+"""Installing from a Hugging Face repo id (``owner/repo[:subfolder]``) through ``huggingface_hub``.
+
+``HF_ENDPOINT`` is read when a download starts (the library reads it only once, at import), so a
+test or a mirror can point the host at another hub. Repo file paths are checked component by
+component before anything is written: nothing lands outside the job's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from invoke_host.models.filenames import safe_filename
+
+__all__ = ["HFSource", "InstallCancelledError", "download_hf_repo", "parse_hf_source", "select_files"]
+
+_REPO_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?::(?P<subfolder>[\w./-]+))?$")
+_SKIP_SUFFIXES = (".msgpack", ".onnx", ".onnx_data", ".h5", ".ot", ".md")
+_WEIGHTS = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+
+
+class InstallCancelledError(Exception):
+    """Raised inside a download thread when its job was cancelled."""
+
+
+class HFSource:
+    """A parsed ``owner/repo[:subfolder]``."""
+
+    def __init__(self, repo_id: str, subfolder: str | None) -> None:
+        self.repo_id = repo_id
+        self.subfolder = subfolder.strip("/") if subfolder else None
+
+
+def parse_hf_source(source: str, subfolder: str | None = None) -> HFSource | None:
+    """The repo id and subfolder of ``source``, or None when it is not a repo id."""
+    match = _REPO_ID.match(source)
+    if match is None or source.startswith((".", "/")):
+        return None
+    sub = subfolder or match.group("subfolder")
+    if sub and any(part in {"", ".", ".."} for part in sub.strip("/").split("/")):
+        raise ValueError(f"bad subfolder {sub!r}")
+    return HFSource(match.group("repo"), sub)
+
+
+def _variant_of(name: str) -> tuple[str, str | None]:
+    """('unet/diffusion_pytorch_model.safetensors', 'fp16') for '...model.fp16.safetensors'."""
+    path = PurePosixPath(name)
+    parts = path.name.split(".")
+    if len(parts) >= 3 and path.suffix in _WEIGHTS:
+        return str(path.with_name(".".join([*parts[:-2], parts[-1]]))), parts[-2]
+    return name, None
+
+
+def select_files(files: list[str], subfolder: str | None, variant: str | None) -> list[str]:
+    """The repo files to fetch: inside the subfolder, the requested variant's weights when present (else full
+    precision), safetensors over pickles in the same folder, and no flax/onnx/docs."""
+    prefix = f"{subfolder}/" if subfolder else ""
+    candidates = [f for f in files if f.startswith(prefix) and not f.endswith(_SKIP_SUFFIXES)]
+    candidates = [f for f in candidates if not PurePosixPath(f).name.startswith(".")]
+    by_plain: dict[str, dict[str | None, str]] = {}
+    for name in candidates:
+        plain, var = _variant_of(name)
+        by_plain.setdefault(plain, {})[var] = name
+    chosen: list[str] = []
+    for plain, variants in by_plain.items():
+        if variant and variant in variants:
+            chosen.append(variants[variant])
+        elif None in variants:
+            chosen.append(variants[None])
+        elif PurePosixPath(plain).suffix not in _WEIGHTS:
+            chosen.extend(variants.values())
+    folders_with_safetensors = {str(PurePosixPath(f).parent) for f in chosen if f.endswith(".safetensors")}
+    return sorted(
+        f
+        for f in chosen
+        if not (
+            f.endswith((".bin", ".ckpt", ".pt", ".pth")) and str(PurePosixPath(f).parent) in folders_with_safetensors
+        )
+    )
+
+
+def _check_path(name: str) -> None:
+    parts = PurePosixPath(name).parts
+    if not parts or name.startswith("/") or any(p != safe_filename(p, fallback="") for p in parts):
+        raise ValueError(f"the repo holds a file with an unsafe path ({name!r}); refusing to download it")
+
+
+def _progress_tqdm(on_bytes: Callable[[int], None], cancelled: Callable[[], bool]) -> type[Any]:
+    from tqdm.auto import tqdm
+
+    class _Progress(tqdm):  # type: ignore[misc,type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if cancelled():
+                raise InstallCancelledError("cancelled")
+            on_bytes(int(n or 0))
+            return None
+
+    return _Progress
+
+
+def download_hf_repo(
+    source: HFSource,
+    folder: Path,
+    *,
+    variant: str | None,
+    token: str | None,
+    on_total: Callable[[int], None],
+    on_bytes: Callable[[int], None],
+    cancelled: Callable[[], bool],
+) -> Path:
+    """Download the selected files into ``folder`` (blocking; run it in a thread) and return the model root."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    try:
+        info = HfApi(endpoint=endpoint, token=token).model_info(source.repo_id, files_metadata=True)
+    except RepositoryNotFoundError as exc:
+        raise ValueError(f"Hugging Face repo {source.repo_id!r} was not found (or needs an access token)") from exc
+    except HfHubHTTPError as exc:
+        raise ValueError(f"Hugging Face could not list {source.repo_id!r}: {exc}") from exc
+    sizes = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+    files = select_files(sorted(sizes), source.subfolder, variant)
+    if not files:
+        where = f" under {source.subfolder!r}" if source.subfolder else ""
+        raise ValueError(f"Hugging Face repo {source.repo_id!r} has no model files{where}")
+    for name in files:
+        _check_path(name)
+    on_total(sum(sizes[f] for f in files))
+    progress = _progress_tqdm(on_bytes, cancelled)
+    for name in files:
+        if cancelled():
+            raise InstallCancelledError("cancelled")
+        try:
+            hf_hub_download(
+                source.repo_id,
+                name,
+                revision=info.sha,
+                local_dir=folder,
+                endpoint=endpoint,
+                token=token,
+                tqdm_class=progress,
+            )
+        except HfHubHTTPError as exc:
+            raise ValueError(f"downloading {name} from {source.repo_id!r} failed: {exc}") from exc
+    shutil.rmtree(folder / ".cache", ignore_errors=True)
+    root = folder / source.subfolder if source.subfolder else folder
+    # A repo (or subfolder) holding one weight file and nothing else is a single-file model.
+    weights = [p for p in root.rglob("*") if p.is_file()]
+    if len(weights) == 1 and weights[0].suffix in _WEIGHTS:
+        return weights[0]
+    return root

@@ -1,0 +1,1 @@
+"""Probers for the Stable Diffusion family: they read safetensors headers and JSON configs, never weights."""

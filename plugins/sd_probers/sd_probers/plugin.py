@@ -1,0 +1,51 @@
+"""Entry-point module: registers the SD family's config classes and probers. Imports nothing heavy."""
+
+from __future__ import annotations
+
+from invoke_sdk import hookimpl
+from invoke_sdk.hookspecs import RegisterModelConfig, RegisterModelProber
+from invoke_sdk.models import STANDARD_MODEL_CONFIGS
+
+from sd_probers.control import (
+    ControlNetCheckpointProber,
+    ControlNetDiffusersProber,
+    T2IAdapterCheckpointProber,
+    T2IAdapterDiffusersProber,
+)
+from sd_probers.embeddings import EmbeddingFileProber, EmbeddingFolderProber
+from sd_probers.ip_adapter import CLIPVisionProber, IPAdapterCheckpointProber, IPAdapterFolderProber
+from sd_probers.lora import LoRADiffusersProber, LoRAFileProber
+from sd_probers.main_models import MainCheckpointProber, MainDiffusersProber
+from sd_probers.vae import VAECheckpointProber, VAEDiffusersProber
+
+__all__ = ["PROBERS", "register_model_configs", "register_model_probers"]
+
+PROBERS = (
+    LoRAFileProber,
+    LoRADiffusersProber,
+    EmbeddingFileProber,
+    EmbeddingFolderProber,
+    ControlNetCheckpointProber,
+    ControlNetDiffusersProber,
+    T2IAdapterCheckpointProber,
+    T2IAdapterDiffusersProber,
+    IPAdapterCheckpointProber,
+    IPAdapterFolderProber,
+    CLIPVisionProber,
+    VAECheckpointProber,
+    VAEDiffusersProber,
+    MainCheckpointProber,
+    MainDiffusersProber,
+)
+
+
+@hookimpl
+def register_model_configs(register: RegisterModelConfig) -> None:
+    for config in STANDARD_MODEL_CONFIGS:
+        register(config)
+
+
+@hookimpl
+def register_model_probers(register: RegisterModelProber) -> None:
+    for prober in PROBERS:
+        register(prober())

@@ -1,0 +1,55 @@
+"""VAEs: single files with encoder/decoder keys, and diffusers AutoencoderKL folders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke_sdk.model_probing import ModelOnDisk, Recognised
+from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+
+__all__ = ["VAECheckpointProber", "VAEDiffusersProber"]
+
+_BASES = (BaseModelType.StableDiffusion1, BaseModelType.StableDiffusionXL)
+_SDXL_SCALING = 0.13025
+
+
+def _base_from_hints(model: ModelOnDisk) -> BaseModelType:
+    # The SD and SDXL VAEs have the same shapes; only metadata or the name can tell them apart.
+    arch = model.metadata.get("modelspec.architecture", "").lower()
+    if "xl" in arch or "xl" in model.name.lower():
+        return BaseModelType.StableDiffusionXL
+    return BaseModelType.StableDiffusion1
+
+
+class VAECheckpointProber:
+    name = "sd.vae.checkpoint"
+    order = 50
+    recognises = (Recognised(ModelType.VAE, ModelFormat.Checkpoint, _BASES),)
+
+    def probe(self, model: ModelOnDisk) -> dict[str, Any] | None:
+        if model.is_folder:
+            return None
+        keys = model.tensors
+        for prefix in ("", "first_stage_model."):
+            if f"{prefix}encoder.conv_in.weight" in keys and f"{prefix}decoder.conv_in.weight" in keys:
+                if model.any_key("model.diffusion_model."):
+                    return None  # a whole checkpoint, not a VAE
+                return {"type": ModelType.VAE, "format": ModelFormat.Checkpoint, "base": _base_from_hints(model)}
+        return None
+
+
+class VAEDiffusersProber:
+    name = "sd.vae.diffusers"
+    order = 50
+    recognises = (Recognised(ModelType.VAE, ModelFormat.Diffusers, _BASES),)
+
+    def probe(self, model: ModelOnDisk) -> dict[str, Any] | None:
+        config = model.json("config.json")
+        if config is None or config.get("_class_name") != "AutoencoderKL":
+            return None
+        scaling = config.get("scaling_factor")
+        if isinstance(scaling, float) and abs(scaling - _SDXL_SCALING) < 1e-6:
+            base = BaseModelType.StableDiffusionXL
+        else:
+            base = _base_from_hints(model)
+        return {"type": ModelType.VAE, "format": ModelFormat.Diffusers, "base": base}

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invoke_sdk.model_records import DuplicateModelError, UnknownModelKeyError
+from invoke_sdk.models import BaseModelType, ModelType
+from pydantic import ValidationError
+
+from invoke_host.models.manager import ModelManager
+
+
+def lora(key: str, path: str, name: str = "a", base: str = "sd-1") -> dict[str, object]:
+    return {
+        "key": key,
+        "hash": f"blake3:{key}",
+        "name": name,
+        "base": base,
+        "type": "lora",
+        "format": "lycoris",
+        "path": path,
+        "source": path,
+        "source_type": "path",
+    }
+
+
+async def test_add_get_search_update_delete(manager: ModelManager) -> None:
+    store = manager.store
+    await store.add(manager.validate(lora("k1", "/m/a.safetensors", "zeta")))
+    await store.add(manager.validate(lora("k2", "/m/b.safetensors", "alpha", base="sdxl")))
+    assert (await store.get("k1")).name == "zeta" and await store.exists("k2")
+    assert [c.key for c in await store.search()] == ["k2", "k1"]  # by name
+    assert [c.key for c in await store.search(base=BaseModelType.StableDiffusionXL, type=ModelType.LoRA)] == ["k2"]
+    assert [c.key for c in await store.search_by_path("/m/a.safetensors")] == ["k1"]
+    assert [c.key for c in await store.search_by_hash("blake3:k2")] == ["k2"]
+    updated = await store.update("k1", {"description": "nice"})
+    assert updated.description == "nice" and updated.name == "zeta"  # sparse: other fields kept
+    with pytest.raises(ValidationError):
+        await store.update("k1", {"base": "sd-9"})
+    assert (await store.get("k1")).base is BaseModelType.StableDiffusion1  # nothing half-written
+    await store.delete("k1")
+    with pytest.raises(UnknownModelKeyError, match="k1"):
+        await store.get("k1")
+    with pytest.raises(UnknownModelKeyError):
+        await store.delete("k1")
+
+
+async def test_conflicts(manager: ModelManager) -> None:
+    store = manager.store
+    await store.add(manager.validate(lora("k1", "/m/a.safetensors")))
+    with pytest.raises(DuplicateModelError, match="same content") as err:
+        await store.add(manager.validate(lora("k1", "/m/other.safetensors")))
+    assert err.value.existing == "k1"
+    with pytest.raises(DuplicateModelError, match="already recorded at"):
+        await store.add(manager.validate(lora("k2", "/m/a.safetensors")))
+
+
+async def test_records_survive_restart(tmp_path: Path) -> None:
+    from tests.models.conftest import make_host
+
+    for round_ in range(2):
+        host = make_host(tmp_path / "root", model_sync_on_start=False)
+        await host.start()
+        try:
+            if round_ == 0:
+                await host.models.store.add(host.models.validate(lora("k1", "/m/a.safetensors")))
+            else:
+                assert (await host.models.store.get("k1")).type is ModelType.LoRA
+        finally:
+            await host.stop()
+    assert (tmp_path / "root" / "models.db").is_file()
