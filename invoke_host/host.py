@@ -37,6 +37,8 @@ class Host:
     registry: FrozenRegistry
     services: list[Service] = field(default_factory=list)
     _started: list[Service] = field(default_factory=list, repr=False)
+    node_services: Any = None
+    """The engine's ``NodeServices`` (stores, models) for node contexts; built with defaults on first run if unset."""
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise."""
