@@ -60,7 +60,7 @@ def _decode(data: Any, errors: list[GraphError]) -> Any:
     if isinstance(data, str):
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             errors.append(GraphError(None, None, f"The graph is not valid JSON: {exc}"))
             return None
     return data
@@ -105,6 +105,9 @@ def _parse_nodes(
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 errors.append(GraphError(node_id, _loc(err["loc"]) or None, err["msg"]))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a node's own validator may raise anything; report it on the node
+            errors.append(GraphError(node_id, None, f"the node's validation failed: {type(exc).__name__}: {exc}"))
             continue
         if "id" not in raw:
             # The id comes from the key; keep it out of the "given" fields so the graph dumps as it came in.
