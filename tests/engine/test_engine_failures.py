@@ -80,7 +80,7 @@ async def test_async_run_keeps_the_loop_free_and_cancels(host: Any) -> None:
     task = asyncio.create_task(run_graph_async(host, {"nodes": {"w": {"type": "t_wait_cancel"}}, "edges": []},
                                                cancel=cancel))
     # The loop keeps running while the node blocks in its worker thread.
-    while not engine_test_nodes.STARTED.is_set():
+    while not engine_test_nodes.STARTED.is_set() and not task.done():
         await asyncio.sleep(0.005)
     cancel.set()
     result = await task
