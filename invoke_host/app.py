@@ -14,6 +14,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import invoke_host
 from invoke_host.api.app_info import get_version
+from invoke_host.api.graphs import validate_graph_route
 from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
@@ -26,7 +27,7 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("invoke_host")
 
-ROUTES: list[Any] = [get_version, list_plugins, list_nodes, ModelsController]
+ROUTES: list[Any] = [get_version, list_plugins, list_nodes, ModelsController, validate_graph_route]
 
 
 def create_app(

@@ -252,6 +252,43 @@ def models_scan(root: Path | None, folder: Path) -> None:
 
     for entry in _run_models(root, work):
         click.echo(f"{'installed' if entry['is_installed'] else 'new      '}  {entry['path']}")
+@main.command()
+@click.argument("graph_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--root", type=click.Path(path_type=Path), help="Data root (default ./invoke-root)")
+@click.option("--quiet", is_flag=True, help="Do not report each node on stderr")
+def run(graph_file: Path, root: Path | None, quiet: bool) -> None:
+    """Run GRAPH_FILE (a graph as JSON) in-process and print each node's outputs as JSON."""
+    from invoke_host.engine import EngineEvent, InvocationComplete, InvocationError, OutputCache, run_graph
+    from invoke_host.graph import GraphValidationError
+
+    host = _host(root)
+
+    def report(event: EngineEvent) -> None:
+        if isinstance(event, InvocationComplete):
+            click.echo(f"ran {event.source_node_id} ({event.invocation_type}){' [cached]' if event.cached else ''}",
+                       err=True)
+        elif isinstance(event, InvocationError):
+            click.echo(f"FAILED {event.source_node_id} ({event.invocation_type}): {event.error_type}: "
+                       f"{event.error_message}", err=True)
+
+    try:
+        result = run_graph(host, graph_file.read_bytes(), cache=OutputCache(), on_event=None if quiet else report)
+    except GraphValidationError as exc:
+        click.echo(f"{graph_file} is not a valid graph:", err=True)
+        for error in exc.errors:
+            click.echo(f"  - {error}", err=True)
+        sys.exit(2)
+    payload = {
+        "status": result.status,
+        "outputs": {k: [o.model_dump(mode="json") for o in v] for k, v in result.outputs.items()},
+        "errors": [
+            {k: v for k, v in e.to_dict().items() if k != "traceback"} for e in result.errors
+        ],
+    }
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    if result.status != "completed":
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class Host:
     models: Any = None
     """The model manager (``invoke_host.models.manager.ModelManager``), also one of ``services``."""
     _started: list[Service] = field(default_factory=list, repr=False)
+    node_services: Any = None
+    """The engine's ``NodeServices`` (stores, models) for node contexts; built with defaults on first run if unset."""
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise."""

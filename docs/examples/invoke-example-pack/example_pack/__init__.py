@@ -1,0 +1,1 @@
+"""An example Invoke Host node pack: text nodes."""

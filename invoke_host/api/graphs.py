@@ -1,0 +1,43 @@
+"""``POST /api/v1/graphs/validate``: every problem of a graph, each with its node id and field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, post
+from litestar.status_codes import HTTP_200_OK
+
+from invoke_host.graph import validate_graph
+from invoke_host.openapi_document import body_schema_operation
+
+__all__ = ["GraphValidationResponse", "ValidationProblem", "validate_graph_route"]
+
+
+class ValidationProblem(msgspec.Struct):
+    node_id: str | None
+    field: str | None
+    message: str
+
+
+class GraphValidationResponse(msgspec.Struct):
+    valid: bool
+    errors: list[ValidationProblem]
+
+
+@post(
+    "/api/v1/graphs/validate",
+    tags=["graphs"],
+    summary="Validate a graph against the installed node types",
+    description="Always answers 200 with every problem found; an empty error list means the graph can run.",
+    status_code=HTTP_200_OK,
+    operation_class=body_schema_operation("Graph", "The graph to validate"),
+)
+async def validate_graph_route(request: Request[Any, Any, Any]) -> GraphValidationResponse:
+    # Raw bytes, validated by us: the node union cannot be a Litestar-typed body (see STYLE.md).
+    body = await request.body()
+    result = validate_graph(request.app.state.host.registry, body)
+    return GraphValidationResponse(
+        valid=result.valid,
+        errors=[ValidationProblem(e.node_id, e.field, e.message) for e in result.errors],
+    )

@@ -1,0 +1,40 @@
+"""The graph engine: execution state, the session runner, the output cache and the node context."""
+
+from invoke_host.engine.cache import OutputCache
+from invoke_host.engine.context import HostInvocationContext, NodeUtil, ServiceUnavailableError
+from invoke_host.engine.errors import NodeErrorRecord, NodeInputError
+from invoke_host.engine.events import (
+    EngineEvent,
+    InvocationComplete,
+    InvocationError,
+    InvocationProgress,
+    InvocationStarted,
+    SessionComplete,
+    SessionStatus,
+)
+from invoke_host.engine.runner import SessionResult, SessionRunner, run_graph, run_graph_async
+from invoke_host.engine.services import NodeServices
+from invoke_host.engine.state import ExecNode, GraphExecutionState
+
+__all__ = [
+    "EngineEvent",
+    "ExecNode",
+    "GraphExecutionState",
+    "HostInvocationContext",
+    "InvocationComplete",
+    "InvocationError",
+    "InvocationProgress",
+    "InvocationStarted",
+    "NodeErrorRecord",
+    "NodeInputError",
+    "NodeServices",
+    "NodeUtil",
+    "OutputCache",
+    "ServiceUnavailableError",
+    "SessionComplete",
+    "SessionResult",
+    "SessionRunner",
+    "SessionStatus",
+    "run_graph",
+    "run_graph_async",
+]

@@ -1,0 +1,239 @@
+"""Running a session: node code in a worker thread, cancellation, the output cache, events.
+
+``run_graph`` is what the CLI, the pytest plugin and tests call; a queue processor builds a
+:class:`GraphExecutionState`, persists ``state.to_dict()`` as it likes, and awaits
+:meth:`SessionRunner.run_async` (the whole session runs in one worker thread; events are delivered
+on that thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from invoke_sdk import BaseInvocation, BaseInvocationOutput
+
+from invoke_host.engine.cache import OutputCache
+from invoke_host.engine.context import HostInvocationContext, NodeUtil
+from invoke_host.engine.errors import NodeErrorRecord, NodeInputError
+from invoke_host.engine.events import (
+    EngineEvent,
+    InvocationComplete,
+    InvocationError,
+    InvocationProgress,
+    InvocationStarted,
+    SessionComplete,
+    SessionStatus,
+)
+from invoke_host.engine.services import NodeServices
+from invoke_host.engine.state import GraphExecutionState
+from invoke_host.graph import GraphBase, parse_graph
+
+if TYPE_CHECKING:
+    from invoke_host.host import Host
+    from invoke_host.registry import FrozenRegistry
+
+__all__ = ["EventCallback", "SessionResult", "SessionRunner", "run_graph", "run_graph_async"]
+
+logger = logging.getLogger("invoke_host.engine")
+
+EventCallback = Callable[[EngineEvent], None]
+
+
+@dataclass
+class SessionResult:
+    """How a session ended, with its state (results and errors by prepared and by source node)."""
+
+    state: GraphExecutionState
+    status: SessionStatus
+
+    @property
+    def outputs(self) -> dict[str, list[BaseInvocationOutput]]:
+        """Outputs by source node id, each list in iteration order."""
+        return self.state.results_by_source()
+
+    @property
+    def errors(self) -> list[NodeErrorRecord]:
+        return list(self.state.errors.values())
+
+    def output(self, source_node_id: str) -> BaseInvocationOutput:
+        """The one output of a node that ran exactly once."""
+        found = self.state.source_results(source_node_id)
+        if len(found) != 1:
+            raise LookupError(f"node {source_node_id!r} ran {len(found)} times; use .outputs[{source_node_id!r}]")
+        return found[0]
+
+
+class SessionRunner:
+    """Runs sessions of one registry with shared services and output cache."""
+
+    def __init__(
+        self,
+        registry: FrozenRegistry,
+        services: NodeServices,
+        *,
+        cache: OutputCache | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self.registry = registry
+        self.services = services
+        self.cache = cache
+        self.on_event = on_event
+        # registry.output_of resolves type hints on every call; resolve each node type once.
+        self._output_classes: dict[str, type[BaseInvocationOutput]] = {}
+
+    def _output_class(self, node_type: str) -> type[BaseInvocationOutput]:
+        cls = self._output_classes.get(node_type)
+        if cls is None:
+            cls = self._output_classes[node_type] = self.registry.output_of(node_type)
+        return cls
+
+    def _emit(self, event: EngineEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            # A failing listener must not fail the graph it listens to.
+            logger.exception("An event listener failed on %s", event.name)
+
+    def run(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:
+        """Run nodes until the session is done, fails, or ``cancel`` is set. Blocking: call off the event loop."""
+        cancel = cancel or threading.Event()
+        session_id = state.id
+        current: list[BaseInvocation | None] = [None]
+
+        def progress(message: str, percentage: float | None, image: Any) -> None:
+            node = current[0]
+            if node is not None:
+                self._emit(InvocationProgress(session_id, node.id, state.exec_nodes[node.id].source_id,
+                                              node.type, message, percentage, image))  # type: ignore[attr-defined]
+
+        services = self.services
+        context = HostInvocationContext(
+            images=services.images, tensors=services.tensors, conditioning=services.conditioning,
+            models=services.models, util=NodeUtil(cancel, progress), logger=logger, config=services.config,
+        )
+        status: SessionStatus = "completed"
+        emit = self.on_event is not None
+        cache = self.cache
+        loggers: dict[str, logging.Logger] = {}
+        while True:
+            if cancel.is_set():
+                status = "canceled"
+                break
+            try:
+                node = state.next()
+            except NodeInputError as exc:
+                record = NodeErrorRecord(exc.node_id, exc.source_node_id, "NodeInputError", str(exc),
+                                         traceback.format_exc(), field=exc.field)
+                self._fail(state, record)
+                status = "failed"
+                break
+            if node is None:
+                break
+            node_type: str = node.type  # type: ignore[attr-defined]
+            source_id = state.exec_nodes[node.id].source_id
+            if emit:
+                self._emit(InvocationStarted(session_id, node.id, source_id, node_type))
+            key = cache.key(node) if cache is not None else None
+            output = cache.get(key) if cache is not None and key is not None else None
+            cached = output is not None
+            if output is None:
+                current[0] = node
+                context.logger = loggers.get(node_type) or loggers.setdefault(
+                    node_type, logging.getLogger(f"invoke_host.nodes.{node_type}"))
+                try:
+                    output = node.invoke(context)  # type: ignore[arg-type]
+                    expected = self._output_class(node_type)
+                    if not isinstance(output, expected):
+                        raise TypeError(f"node {source_id!r} ({node_type}) returned {type(output).__name__}, "
+                                        f"not {expected.__name__}")
+                except Exception as exc:  # noqa: BLE001 - any node failure is recorded on that node
+                    if cancel.is_set():
+                        status = "canceled"
+                        break
+                    record = NodeErrorRecord(node.id, source_id, type(exc).__name__, str(exc),
+                                             traceback.format_exc())
+                    self._fail(state, record)
+                    status = "failed"
+                    break
+                finally:
+                    current[0] = None
+                if cancel.is_set():
+                    # The node saw the cancel and returned early: its output is not a result.
+                    status = "canceled"
+                    break
+                if cache is not None and key is not None:
+                    cache.put(key, output)
+            state.complete(node.id, output)
+            if emit:
+                self._emit(InvocationComplete(session_id, node.id, source_id, node_type, output, cached))
+        self._emit(SessionComplete(session_id, status))
+        return status
+
+    def _fail(self, state: GraphExecutionState, record: NodeErrorRecord) -> None:
+        state.set_node_error(record)
+        logger.warning("Node %s failed: %s: %s", record.source_node_id, record.error_type, record.message)
+        node_type = state.graph.nodes[record.source_node_id].type
+        self._emit(InvocationError(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
+                                   record.message, record.traceback))
+
+    async def run_async(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:
+        """:meth:`run` in a worker thread, so the event loop stays free while nodes run."""
+        return await asyncio.to_thread(self.run, state, cancel)
+
+
+def _resolve(host_or_registry: Host | FrozenRegistry, services: NodeServices | None) -> tuple[Any, NodeServices]:
+    from invoke_host.config import HostConfig
+    from invoke_host.host import Host
+
+    if isinstance(host_or_registry, Host):
+        return host_or_registry.registry, services or NodeServices.for_host(host_or_registry)
+    return host_or_registry, services or NodeServices.default(HostConfig())
+
+
+def _prepare(
+    host_or_registry: Host | FrozenRegistry, graph: GraphBase | dict[str, Any] | str | bytes,
+    services: NodeServices | None, cache: OutputCache | None, on_event: EventCallback | None,
+    session_id: str | None,
+) -> tuple[SessionRunner, GraphExecutionState]:
+    registry, services = _resolve(host_or_registry, services)
+    parsed = parse_graph(registry, graph)
+    runner = SessionRunner(registry, services, cache=cache, on_event=on_event)
+    return runner, GraphExecutionState(registry, parsed, id=session_id)
+
+
+def run_graph(
+    host_or_registry: Host | FrozenRegistry,
+    graph: GraphBase | dict[str, Any] | str | bytes,
+    *,
+    on_event: EventCallback | None = None,
+    cache: OutputCache | None = None,
+    services: NodeServices | None = None,
+    cancel: threading.Event | None = None,
+    session_id: str | None = None,
+) -> SessionResult:
+    """Validate and run a graph in this thread; raises ``GraphValidationError`` listing every problem."""
+    runner, state = _prepare(host_or_registry, graph, services, cache, on_event, session_id)
+    return SessionResult(state, runner.run(state, cancel))
+
+
+async def run_graph_async(
+    host_or_registry: Host | FrozenRegistry,
+    graph: GraphBase | dict[str, Any] | str | bytes,
+    *,
+    on_event: EventCallback | None = None,
+    cache: OutputCache | None = None,
+    services: NodeServices | None = None,
+    cancel: threading.Event | None = None,
+    session_id: str | None = None,
+) -> SessionResult:
+    """:func:`run_graph` with node code in a worker thread."""
+    runner, state = _prepare(host_or_registry, graph, services, cache, on_event, session_id)
+    return SessionResult(state, await runner.run_async(state, cancel))

@@ -1,0 +1,20 @@
+"""Graphs of nodes: the model built from the frozen registry, and validation that reports every problem."""
+
+from invoke_host.graph.edges import Edge, EdgeConnection
+from invoke_host.graph.errors import GraphError, GraphValidationError
+from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph_model
+from invoke_host.graph.validation import ValidatedGraph, parse_graph, validate_graph
+
+__all__ = [
+    "COLLECT_TYPE",
+    "ITERATE_TYPE",
+    "Edge",
+    "EdgeConnection",
+    "GraphBase",
+    "GraphError",
+    "GraphValidationError",
+    "ValidatedGraph",
+    "graph_model",
+    "parse_graph",
+    "validate_graph",
+]

@@ -1,0 +1,61 @@
+"""The ``Graph`` pydantic model, built once per frozen registry from its union of node classes."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from invoke_host.graph.edges import Edge
+
+if TYPE_CHECKING:
+    from invoke_host.registry import FrozenRegistry
+
+__all__ = ["COLLECT_TYPE", "ITERATE_TYPE", "GraphBase", "graph_model"]
+
+ITERATE_TYPE = "iterate"
+"""The type id the engine expands into one branch per item of its ``collection`` input."""
+COLLECT_TYPE = "collect"
+"""The type id the engine gives every ``item`` of every iteration, in iteration order."""
+
+
+class GraphBase(BaseModel):
+    """Fields every graph model has; :func:`graph_model` adds ``nodes`` typed with the registry's union."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, description="The id of this graph")
+
+    if TYPE_CHECKING:
+        nodes: dict[str, Any]
+        edges: list[Edge]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The graph as JSON data: exactly the fields that were given (so JSON in, the same JSON out)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+_models: dict[int, type[GraphBase]] = {}
+_lock = threading.Lock()
+
+
+def graph_model(registry: FrozenRegistry) -> type[GraphBase]:
+    """The ``Graph`` model whose ``nodes`` is ``dict[str, <union of the registry's node classes>]`` (cached)."""
+    key = id(registry)
+    with _lock:
+        model = _models.get(key)
+        if model is None:
+            union: Any = registry.invocation_union if registry.invocation_union is not None else Any
+            model = create_model(
+                "Graph",
+                __base__=GraphBase,
+                __module__=__name__,
+                nodes=(dict[str, union], Field(default_factory=dict, description="The nodes, by id")),
+                edges=(list[Edge], Field(default_factory=list, description="The connections between node fields")),
+            )
+            _models[key] = model
+            # Keyed by id(): FrozenRegistry is not hashable; drop the entry when the registry goes.
+            weakref.finalize(registry, _models.pop, key, None)
+    return model

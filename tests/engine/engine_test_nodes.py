@@ -1,0 +1,92 @@
+"""Nodes the engine tests need: failures, constraints, progress/cancel, call counting. Registered explicitly."""
+
+from __future__ import annotations
+
+import threading
+
+from invoke_sdk import (
+    BaseInvocation,
+    BaseInvocationOutput,
+    Input,
+    InputField,
+    InvocationContext,
+    OutputField,
+    hookimpl,
+    invocation,
+    invocation_output,
+)
+from invoke_sdk.hookspecs import RegisterInvocation
+
+CALLS: list[str] = []
+STARTED = threading.Event()
+
+
+@invocation_output("t_int_output")
+class TIntOutput(BaseInvocationOutput):
+    value: int = OutputField()
+
+
+@invocation_output("t_str_output")
+class TStrOutput(BaseInvocationOutput):
+    text: str = OutputField()
+
+
+@invocation("t_boom")
+class BoomInvocation(BaseInvocation):
+    a: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        raise RuntimeError(f"boom at {self.a}")
+
+
+@invocation("t_size")
+class SizeInvocation(BaseInvocation):
+    width: int = InputField(default=8, gt=0)
+    height: int = InputField(default=8, gt=0)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=self.width * self.height)
+
+
+@invocation("t_count")
+class CountInvocation(BaseInvocation):
+    a: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        CALLS.append(self.id)
+        return TIntOutput(value=self.a)
+
+
+@invocation("t_wait_cancel")
+class WaitCancelInvocation(BaseInvocation):
+    a: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        context.util.signal_progress("waiting", 0.5)
+        STARTED.set()
+        while not context.util.is_canceled():
+            threading.Event().wait(0.005)
+        return TIntOutput(value=-1)
+
+
+@invocation("t_wrong_output")
+class WrongOutputInvocation(BaseInvocation):
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TStrOutput(text="not an int output")  # type: ignore[return-value]
+
+
+@invocation("t_needs_text")
+class NeedsTextInvocation(BaseInvocation):
+    text: str = InputField(description="required")
+    items: list[int] = InputField(default_factory=list)
+    fixed: int = InputField(default=1, input=Input.Direct)
+
+    def invoke(self, context: InvocationContext) -> TStrOutput:
+        return TStrOutput(text=self.text)
+
+
+@hookimpl
+def register_invocations(register: RegisterInvocation) -> None:
+    for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
+                NeedsTextInvocation):
+        register(cls)

@@ -1,0 +1,56 @@
+"""``POST /api/v1/graphs/validate`` answers every body with a verdict, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import engine_test_nodes
+import invoke_core_nodes.plugin
+import pytest
+from conftest import edge
+from litestar.testing import TestClient
+
+from invoke_host.app import create_app
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient[Any]]:
+    app = create_app(plugins=[("core_nodes", invoke_core_nodes.plugin), ("engine_test_nodes", engine_test_nodes)],
+                     entry_points=False)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_valid_graph(client: TestClient[Any]) -> None:
+    graph = {"nodes": {"a": {"type": "integer", "value": 1}, "b": {"type": "add"}},
+             "edges": [edge("a", "value", "b", "a")]}
+    response = client.post("/api/v1/graphs/validate", json=graph)
+    assert response.status_code == 200
+    assert response.json() == {"valid": True, "errors": []}
+
+
+def test_invalid_graph_lists_problems(client: TestClient[Any]) -> None:
+    response = client.post("/api/v1/graphs/validate", json={"nodes": {"x": {"type": "nope"}, "t": {"type": "t_size",
+                                                                                               "width": 0}}})
+    body = response.json()
+    assert response.status_code == 200 and body["valid"] is False
+    assert {(e["node_id"], e["field"]) for e in body["errors"]} == {("x", "type"), ("t", "width")}
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00\xff", b"{", b"[" * 100000, b"123", b'{"nodes": "x"}',
+                                  b'{"nodes": {"a": {"type": "add", "a": {"deep": [1, 2]}}}}', b"\xef\xbb\xbf{}"])
+def test_garbage_never_500s(client: TestClient[Any], body: bytes) -> None:
+    response = client.post("/api/v1/graphs/validate", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    assert response.json()["valid"] is False
+
+
+def test_openapi_describes_the_body_as_a_graph(client: TestClient[Any]) -> None:
+    doc = client.get("/schema/openapi.json").json()
+    body = doc["paths"]["/api/v1/graphs/validate"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Graph"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["Graph"]["properties"]["nodes"]["additionalProperties"] == {
+        "$ref": "#/components/schemas/AnyInvocation"}
+    assert {"Edge", "EdgeConnection", "AnyInvocation"} <= set(schemas)
