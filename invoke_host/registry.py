@@ -170,6 +170,7 @@ class FrozenRegistry:
     plugins: tuple[PluginRecord, ...]
     invocations: Mapping[str, Registered[type[BaseInvocation]]]
     outputs: Mapping[str, Registered[type[BaseInvocationOutput]]]
+    output_classes: Mapping[str, type[BaseInvocationOutput]]
     contributions: Mapping[str, Mapping[str, Registered[Any]]]
     invocation_union: Any
     output_union: Any
@@ -186,8 +187,8 @@ class FrozenRegistry:
         return [r.value for r in self.kind("routes").values()]
 
     def output_of(self, invocation_type: str) -> type[BaseInvocationOutput]:
-        """The output class of a registered node type."""
-        return invocation_output_class(self.invocations[invocation_type].value)
+        """The output class of a registered node type (resolved once, at registration)."""
+        return self.output_classes[invocation_type]
 
     @cached_property
     def json_schemas(self) -> dict[str, Any]:
@@ -246,6 +247,7 @@ def collect(plugin_set: PluginSet) -> FrozenRegistry:
     invocations: dict[str, Registered[type[BaseInvocation]]] = {}
     outputs: dict[str, Registered[type[BaseInvocationOutput]]] = {}
     contributions: dict[str, dict[str, Registered[Any]]] = {kind.name: {} for kind in KINDS}
+    output_classes: dict[str, type[BaseInvocationOutput]] = {}
     by_name = {r.name: r for r in plugin_set.records}
 
     for record, plugin in plugin_set.loaded():
@@ -283,6 +285,7 @@ def collect(plugin_set: PluginSet) -> FrozenRegistry:
                 logger.warning("%s: %s", record.describe(), exc)
                 continue
             invocations[info.type] = Registered(info.type, cls, record.name)
+            output_classes[info.type] = output
             if known is None:
                 outputs[out_info.type] = Registered(out_info.type, output, record.name)
                 record.registered.setdefault("outputs", []).append(out_info.type)
@@ -317,12 +320,15 @@ def collect(plugin_set: PluginSet) -> FrozenRegistry:
         plugins=tuple(plugin_set.records),
         invocations=MappingProxyType(inv_sorted),
         outputs=MappingProxyType(out_sorted),
+        output_classes=MappingProxyType(output_classes),
         contributions=MappingProxyType({k: MappingProxyType(v) for k, v in contributions.items()}),
         invocation_union=inv_union,
         output_union=out_union,
         invocation_adapter=TypeAdapter(inv_union) if inv_union is not None else None,
         output_adapter=TypeAdapter(out_union) if out_union is not None else None,
     )
+    # Built now, not on first use, so a config class that breaks the union fails start-up loudly.
+    _ = registry.model_config_adapter
     logger.info(
         "Registry frozen: %d plugins loaded, %d failed, %d node types, %d output types",
         sum(r.status == "loaded" for r in plugin_set.records),

@@ -84,14 +84,9 @@ class SessionRunner:
         self.services = services
         self.cache = cache
         self.on_event = on_event
-        # registry.output_of resolves type hints on every call; resolve each node type once.
-        self._output_classes: dict[str, type[BaseInvocationOutput]] = {}
 
     def _output_class(self, node_type: str) -> type[BaseInvocationOutput]:
-        cls = self._output_classes.get(node_type)
-        if cls is None:
-            cls = self._output_classes[node_type] = self.registry.output_of(node_type)
-        return cls
+        return self.registry.output_of(node_type)
 
     def _emit(self, event: EngineEvent) -> None:
         if self.on_event is None:
