@@ -18,15 +18,18 @@ import pluggy
 
 if TYPE_CHECKING:
     from invoke_sdk.invocation import BaseInvocation
+    from invoke_sdk.model_loading import ModelLoader
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
     "RegisterInvocation",
+    "RegisterModelLoader",
     "RegisterRoute",
     "hookimpl",
     "hookspec",
     "register_invocations",
+    "register_model_loaders",
     "register_routes",
 ]
 
@@ -73,4 +76,20 @@ def register_routes(register: RegisterRoute) -> None:
 
     They are mounted on the app behind the same access token and cross-site checks as every
     built-in route. Import Litestar inside the hook, not at module level.
+    """
+
+
+class RegisterModelLoader(Protocol):
+    """The callback passed to :func:`register_model_loaders`."""
+
+    def __call__(self, loader: ModelLoader) -> None:
+        """Offer one model loader (see :class:`~invoke_sdk.model_loading.ModelLoader`) to the registry."""
+
+
+@hookspec
+def register_model_loaders(register: RegisterModelLoader) -> None:
+    """Register model loaders: call ``register(loader)`` once per model type and format handled.
+
+    Loaders are keyed ``"<type>/<format>"`` (``"main/diffusers"``, ``"lora/lora"`` ...); a key that
+    another plugin registered first is refused. Import the tensor library inside ``load``, not here.
     """
