@@ -92,7 +92,10 @@ class ModelCache:
 
     @classmethod
     def from_config(cls, config: Any, listener: ModelLoadListener | None = None) -> ModelCache:
-        """A cache sized and placed by the host config (``ram_cache_gb``, ``vram_cache_gb``, ``device``, ``precision``)."""
+        """A cache sized and placed by the host config.
+
+        Reads ``ram_cache_gb``, ``vram_cache_gb``, ``device`` and ``precision``.
+        """
         return cls(
             ram_limit_bytes=int(config.ram_cache_gb * GB),
             vram_limit_bytes=int(config.vram_cache_gb * GB),

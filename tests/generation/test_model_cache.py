@@ -53,9 +53,8 @@ def _config(key: str) -> TestModelConfig:
 
 
 def _cache(ram: int, vram: int = 10**9, device: str = "auto", events: list[ModelLoadEvent] | None = None) -> ModelCache:
-    return ModelCache(
-        ram_limit_bytes=ram, vram_limit_bytes=vram, device=device, listener=events.append if events is not None else None
-    )
+    listener = events.append if events is not None else None
+    return ModelCache(ram_limit_bytes=ram, vram_limit_bytes=vram, device=device, listener=listener)
 
 
 def test_sizes_are_measured_from_the_tensors() -> None:
