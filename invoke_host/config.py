@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -54,6 +54,14 @@ class HostConfig(BaseSettings):
     download_allow_private: bool = Field(default=False, description="Let URL installs reach private addresses")
     download_allow_loopback: bool = Field(default=False, description="Let URL installs reach loopback addresses")
     download_concurrency: int = Field(default=3, ge=1, le=16, description="Model downloads run at once")
+    device: Literal["auto", "cuda", "mps", "cpu"] = Field(
+        default="auto", description="Where models run; auto picks cuda, then mps, then cpu"
+    )
+    precision: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        default="auto", description="Model precision; auto is float16 on cuda/mps and float32 on cpu"
+    )
+    ram_cache_gb: float = Field(default=12.0, gt=0, description="Size of the model cache in RAM (GB)")
+    vram_cache_gb: float = Field(default=20.0, gt=0, description="Size of the model cache on the GPU (GB)")
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
 

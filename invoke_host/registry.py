@@ -135,6 +135,22 @@ def _route_key(handler: Any) -> str:
     return f"{','.join(methods)} {','.join(map(str, paths))}".strip()
 
 
+def _model_loader_key(loader: Any) -> str:
+    from invoke_sdk.model_loading import loader_key
+
+    return loader_key(loader.model_type, loader.model_format)
+
+
+def _check_model_loader(loader: Any) -> None:
+    from invoke_sdk.model_loading import ModelLoader
+
+    if isinstance(loader, type) or not isinstance(loader, ModelLoader):
+        raise RegistrationError(
+            f"{loader!r} is not a model loader: register an instance with model_type, model_format, "
+            "load(config, submodel, *, dtype) and device_available(device)"
+        )
+
+
 KINDS: list[Kind] = [
     Kind(hook="register_routes", name="routes", key=_route_key),
     Kind(hook="register_model_configs", name="model_configs", key=model_config_key, check=check_model_config),
@@ -145,6 +161,7 @@ KINDS: list[Kind] = [
         key=lambda f: f.name,
         check=check_record_store_factory,
     ),
+    Kind(hook="register_model_loaders", name="model_loaders", key=_model_loader_key, check=_check_model_loader),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""
 

@@ -73,7 +73,18 @@ class ModelsInterface(Protocol):
         ...
 
     def load(self, model: ModelIdentifierField | str, submodel: str | None = None) -> AbstractContextManager[Any]:
-        """Load a model (or one submodel); inside the ``with`` block it stays on the execution device."""
+        """Load a model (or one submodel); inside the ``with`` block it stays on the execution device.
+
+        ``submodel`` defaults to the field's ``submodel_type``. The handle is a
+        :class:`~invoke_sdk.model_loading.LoadedModel`.
+        """
+        ...
+
+    def get_config(self, model: ModelIdentifierField | str) -> Any:
+        """The installed model's config (it has at least the fields of ``ModelConfigLike``).
+
+        Raises ``KeyError`` with a message naming the key when no such model is installed.
+        """
         ...
 
 

@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from invoke_sdk.invocation import BaseInvocation
+    from invoke_sdk.model_loading import ModelLoader
     from invoke_sdk.model_probing import ModelProber
     from invoke_sdk.model_records import ModelRecordStoreFactory
     from invoke_sdk.models import ModelConfigBase
@@ -27,6 +28,7 @@ __all__ = [
     "PROJECT_NAME",
     "RegisterInvocation",
     "RegisterModelConfig",
+    "RegisterModelLoader",
     "RegisterModelProber",
     "RegisterModelRecordStore",
     "RegisterRoute",
@@ -34,6 +36,7 @@ __all__ = [
     "hookspec",
     "register_invocations",
     "register_model_configs",
+    "register_model_loaders",
     "register_model_probers",
     "register_model_record_stores",
     "register_routes",
@@ -123,3 +126,17 @@ def register_model_probers(register: RegisterModelProber) -> None:
 @hookspec
 def register_model_record_stores(register: RegisterModelRecordStore) -> None:
     """Register model record store backends (``invoke_sdk.model_records.ModelRecordStoreFactory``), keyed by name."""
+class RegisterModelLoader(Protocol):
+    """The callback passed to :func:`register_model_loaders`."""
+
+    def __call__(self, loader: ModelLoader) -> None:
+        """Offer one model loader (see :class:`~invoke_sdk.model_loading.ModelLoader`) to the registry."""
+
+
+@hookspec
+def register_model_loaders(register: RegisterModelLoader) -> None:
+    """Register model loaders: call ``register(loader)`` once per model type and format handled.
+
+    Loaders are keyed ``"<type>/<format>"`` (``"main/diffusers"``, ``"lora/lora"`` ...); a key that
+    another plugin registered first is refused. Import the tensor library inside ``load``, not here.
+    """

@@ -1,0 +1,256 @@
+"""The two-level model cache: models in RAM (size limit) and on the execution device (size limit).
+
+A model is loaded from disk into RAM once, then moved to the execution device while a node holds
+it locked (inside ``with handle as model``). Unlocked models stay where they are until room is
+needed: the least recently used unlocked model on the device is moved back to RAM, and the least
+recently used unlocked model in RAM is dropped. A locked model is never moved or dropped; if
+everything is locked the cache goes over its limit and says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from invoke_host.model_cache.devices import resolve_device, resolve_dtype
+from invoke_host.model_cache.events import ModelLoadEvent, ModelLoadListener
+from invoke_host.model_cache.sizes import is_movable, measure_size
+
+__all__ = ["CacheEntry", "CacheStats", "ModelCache"]
+
+logger = logging.getLogger("invoke_host.model_cache")
+
+GB = 1024**3
+
+
+@dataclass
+class CacheEntry:
+    """One cached model (or submodel)."""
+
+    key: str
+    config: Any
+    submodel: str | None
+    model: Any
+    size_bytes: int
+    execution_device: str
+    location: str = "cpu"
+    locks: int = 0
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the model sits on the execution device (always true when that device is the CPU)."""
+        return self.location == self.execution_device
+
+
+@dataclass
+class CacheStats:
+    """Counters and current usage, for logs, tests and benchmarks."""
+
+    ram_used_bytes: int = 0
+    vram_used_bytes: int = 0
+    hits: int = 0
+    loads: int = 0
+    moves_to_device: int = 0
+    offloads: int = 0
+    evictions: int = 0
+    evicted_keys: list[str] = field(default_factory=list)
+
+
+def cache_key(model_key: str, submodel: str | None) -> str:
+    """The cache key of a model or one of its submodels."""
+    return f"{model_key}:{submodel}" if submodel else model_key
+
+
+class ModelCache:
+    """Loads models through their loaders and keeps them within the RAM and VRAM limits.
+
+    Thread-safe: nodes run in worker threads. Loading from disk holds the cache's lock, so two
+    threads asking for one model load it once.
+    """
+
+    def __init__(
+        self,
+        *,
+        ram_limit_bytes: int,
+        vram_limit_bytes: int,
+        device: str = "auto",
+        precision: str = "auto",
+        listener: ModelLoadListener | None = None,
+    ) -> None:
+        self.ram_limit_bytes = ram_limit_bytes
+        self.vram_limit_bytes = vram_limit_bytes
+        self.device_preference = device
+        self.precision = precision
+        self._listener = listener
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._lock = threading.RLock()
+        self._devices: dict[int, str] = {}
+        self._stats = CacheStats()
+
+    @classmethod
+    def from_config(cls, config: Any, listener: ModelLoadListener | None = None) -> ModelCache:
+        """A cache sized and placed by the host config.
+
+        Reads ``ram_cache_gb``, ``vram_cache_gb``, ``device`` and ``precision``.
+        """
+        return cls(
+            ram_limit_bytes=int(config.ram_cache_gb * GB),
+            vram_limit_bytes=int(config.vram_cache_gb * GB),
+            device=config.device,
+            precision=config.precision,
+            listener=listener,
+        )
+
+    # -- where models run -------------------------------------------------------------------------
+
+    def execution_device(self, loader: Any) -> str:
+        """The device models from ``loader`` run on (asked once per loader)."""
+        with self._lock:
+            device = self._devices.get(id(loader))
+            if device is None:
+                device = resolve_device(self.device_preference, loader)
+                self._devices[id(loader)] = device
+                logger.info("Models from %s run on %s", type(loader).__name__, device)
+            return device
+
+    def dtype_for(self, loader: Any) -> str:
+        """The dtype models from ``loader`` are loaded in."""
+        return resolve_dtype(self.precision, self.execution_device(loader))
+
+    # -- public operations ------------------------------------------------------------------------
+
+    def get(self, model_key: str, submodel: str | None, config: Any, loader: Any) -> CacheEntry:
+        """The cached entry, loading it from disk into RAM first if it is not cached."""
+        key = cache_key(model_key, submodel)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self._stats.hits += 1
+                return entry
+            return self._load(key, submodel, config, loader)
+
+    def lock(self, model_key: str, submodel: str | None, config: Any, loader: Any) -> CacheEntry:
+        """Load if needed, move onto the execution device and lock; pair with :meth:`unlock`."""
+        with self._lock:
+            entry = self.get(model_key, submodel, config, loader)
+            entry.locks += 1
+            try:
+                if not entry.on_device and is_movable(entry.model):
+                    self._make_room_on_device(entry.size_bytes)
+                    entry.model = entry.model.to(entry.execution_device) or entry.model
+                    entry.location = entry.execution_device
+                    self._stats.moves_to_device += 1
+                    # Moving out of RAM may have brought RAM back under its limit after an over-limit load.
+                    self._make_room_in_ram(0)
+            except BaseException:
+                entry.locks -= 1
+                raise
+            return entry
+
+    def unlock(self, entry: CacheEntry) -> None:
+        """Release one lock; a model that is no longer locked may be moved or dropped from now on."""
+        with self._lock:
+            if entry.locks <= 0:
+                raise RuntimeError(f"model {entry.key} is not locked")
+            entry.locks -= 1
+            if entry.locks == 0:
+                # Room that locked models kept from being freed can be freed now.
+                self._make_room_in_ram(0)
+                self._make_room_on_device(0)
+
+    def drop(self, model_key: str, submodel: str | None = None) -> bool:
+        """Forget a model (when it is deleted or changed on disk); a locked model is refused."""
+        key = cache_key(model_key, submodel)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False
+            if entry.locks:
+                raise RuntimeError(f"model {key} is in use and cannot be dropped from the cache")
+            del self._entries[key]
+            return True
+
+    def stats(self) -> CacheStats:
+        """A snapshot of usage and counters."""
+        with self._lock:
+            snapshot = CacheStats(**{**self._stats.__dict__, "evicted_keys": list(self._stats.evicted_keys)})
+            snapshot.ram_used_bytes = self._used("ram")
+            snapshot.vram_used_bytes = self._used("vram")
+            return snapshot
+
+    def entries(self) -> list[CacheEntry]:
+        """The cached entries, least recently used first."""
+        with self._lock:
+            return list(self._entries.values())
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    # -- internals (called with the lock held) ----------------------------------------------------
+
+    def _emit(self, event: ModelLoadEvent) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(event)
+        except Exception:
+            # A failing listener (a closed websocket ...) must not fail the generation.
+            logger.exception("A model load listener failed")
+
+    def _load(self, key: str, submodel: str | None, config: Any, loader: Any) -> CacheEntry:
+        device = self.execution_device(loader)
+        dtype = resolve_dtype(self.precision, device)
+        name = getattr(config, "name", None) or config.key
+        logger.info("Loading model %s%s (%s)", name, f" ({submodel})" if submodel else "", dtype)
+        self._emit(ModelLoadEvent("started", config, submodel))
+        model = loader.load(config, submodel, dtype=dtype)
+        size = measure_size(model)
+        self._make_room_in_ram(size)
+        entry = CacheEntry(key, config, submodel, model, size, execution_device=device)
+        self._entries[key] = entry
+        self._stats.loads += 1
+        logger.info("Loaded model %s%s: %.1f MB", name, f" ({submodel})" if submodel else "", size / 1e6)
+        self._emit(ModelLoadEvent("complete", config, submodel, size_bytes=size))
+        return entry
+
+    def _used(self, level: str) -> int:
+        if level == "ram":
+            return sum(e.size_bytes for e in self._entries.values() if e.location == "cpu")
+        return sum(e.size_bytes for e in self._entries.values() if e.location != "cpu")
+
+    def _make_room_in_ram(self, needed: int) -> None:
+        while self._used("ram") + needed > self.ram_limit_bytes:
+            victim = next((e for e in self._entries.values() if e.location == "cpu" and e.locks == 0), None)
+            if victim is None:
+                logger.warning(
+                    "Model cache in RAM is over its limit (%.1f of %.1f GB): every model in it is in use",
+                    (self._used("ram") + needed) / GB,
+                    self.ram_limit_bytes / GB,
+                )
+                return
+            del self._entries[victim.key]
+            self._stats.evictions += 1
+            self._stats.evicted_keys.append(victim.key)
+            logger.info("Dropped model %s from the RAM cache (least recently used)", victim.key)
+
+    def _make_room_on_device(self, needed: int) -> None:
+        while self._used("vram") + needed > self.vram_limit_bytes:
+            victim = next((e for e in self._entries.values() if e.location != "cpu" and e.locks == 0), None)
+            if victim is None:
+                if self._used("vram"):
+                    logger.warning(
+                        "Model cache on the device is over its limit (%.1f of %.1f GB): every model on it is in use",
+                        (self._used("vram") + needed) / GB,
+                        self.vram_limit_bytes / GB,
+                    )
+                return
+            victim.model = victim.model.to("cpu") or victim.model
+            victim.location = "cpu"
+            self._stats.offloads += 1
+            logger.info("Moved model %s from %s to RAM (least recently used)", victim.key, victim.execution_device)
+            self._make_room_in_ram(0)

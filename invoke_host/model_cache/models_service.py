@@ -1,0 +1,83 @@
+"""The host side of ``context.models``: config lookup + registered loaders + the model cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from invoke_sdk.fields import ModelIdentifierField
+from invoke_sdk.model_loading import loader_key
+
+from invoke_host.model_cache.cache import ModelCache
+from invoke_host.model_cache.handle import ModelHandle
+
+__all__ = ["ConfigLookup", "ModelsService", "UnknownModelError"]
+
+ConfigLookup = Callable[[str], Any]
+"""Returns the installed model's config for a key, or raises ``KeyError`` (the model records' ``get``)."""
+
+
+class UnknownModelError(KeyError):
+    """No installed model has this key; the message names it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown model"
+
+
+class ModelsService:
+    """Implements :class:`invoke_sdk.context.ModelsInterface` over a config lookup, loaders and a cache.
+
+    ``loaders`` maps ``"<type>/<format>"`` to a loader, as the frozen registry's
+    ``kind("model_loaders")`` holds them (``Registered`` wrappers are unwrapped).
+    """
+
+    def __init__(self, lookup: ConfigLookup, loaders: Mapping[str, Any], cache: ModelCache) -> None:
+        self._lookup = lookup
+        self._loaders = {key: getattr(value, "value", value) for key, value in loaders.items()}
+        self.cache = cache
+
+    @staticmethod
+    def _key_and_submodel(model: ModelIdentifierField | str, submodel: str | None) -> tuple[str, str | None]:
+        if isinstance(model, ModelIdentifierField):
+            return model.key, submodel if submodel is not None else model.submodel_type
+        return model, submodel
+
+    def exists(self, key: str) -> bool:
+        """Whether a model with this key is installed."""
+        try:
+            self._lookup(key)
+        except KeyError:
+            return False
+        return True
+
+    def get_config(self, model: ModelIdentifierField | str) -> Any:
+        """The installed model's config; ``UnknownModelError`` (a ``KeyError``) if there is none."""
+        key, _ = self._key_and_submodel(model, None)
+        try:
+            return self._lookup(key)
+        except KeyError:
+            raise UnknownModelError(
+                f"no installed model has the key {key!r}: install it, or pick an installed model"
+            ) from None
+
+    def loader_for(self, config: Any) -> Any:
+        """The registered loader for the config's type and format."""
+        model_type = getattr(config.type, "value", config.type)
+        model_format = getattr(config.format, "value", config.format)
+        key = loader_key(model_type, model_format)
+        loader = self._loaders.get(key)
+        if loader is None:
+            known = ", ".join(sorted(self._loaders)) or "none"
+            raise ValueError(
+                f"no plugin can load {model_type} models in the {model_format} format (model {config.key}); "
+                f"loaders installed: {known}"
+            )
+        return loader
+
+    def load(self, model: ModelIdentifierField | str, submodel: str | None = None) -> ModelHandle:
+        """Load the model (or a submodel) into the RAM cache now and return a handle to lock it with."""
+        key, sub = self._key_and_submodel(model, submodel)
+        config = self.get_config(key)
+        loader = self.loader_for(config)
+        self.cache.get(key, sub, config, loader)
+        return ModelHandle(self.cache, config, sub, loader)

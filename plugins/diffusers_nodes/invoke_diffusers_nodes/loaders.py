@@ -1,0 +1,216 @@
+"""Model loaders: Stable Diffusion main models (diffusers folder or single file), VAEs and LoRAs.
+
+Every loader loads onto the CPU; the host's cache moves models to the execution device.
+Nothing here executes code from a model file: safetensors are read directly, and pickled
+files only go through torch's ``weights_only`` loader (inside diffusers/transformers).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from invoke_sdk.model_loading import ModelConfigLike, ModelLoader, config_field
+
+from invoke_diffusers_nodes.torch_support import device_available, torch_dtype
+
+__all__ = [
+    "LoRALoader",
+    "MainCheckpointLoader",
+    "MainDiffusersLoader",
+    "VAECheckpointLoader",
+    "VAEDiffusersLoader",
+    "all_loaders",
+]
+
+SUBMODELS = ("unet", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae", "scheduler")
+_LIBRARIES = {"diffusers", "transformers"}
+_PIPELINES = {"sd-1": "StableDiffusionPipeline", "sd-2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+
+
+class _TorchLoader:
+    model_type = ""
+    model_format = ""
+
+    def device_available(self, device: str) -> bool:
+        return device_available(device)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_type}/{self.model_format}>"
+
+
+def _require_submodel(config: ModelConfigLike, submodel: str | None) -> str:
+    if submodel not in SUBMODELS:
+        raise ValueError(
+            f"main model {config.key} is loaded one part at a time: ask for one of {', '.join(SUBMODELS)}, "
+            f"not {submodel!r}"
+        )
+    return submodel
+
+
+def _apply_prediction_type(config: ModelConfigLike, scheduler: Any) -> Any:
+    prediction_type = config_field(config, "prediction_type")
+    if prediction_type and scheduler.config.get("prediction_type") != prediction_type:
+        # The installed config knows better than the file (v-prediction SD2 models ship epsilon configs).
+        return type(scheduler).from_config({**scheduler.config, "prediction_type": prediction_type})
+    return scheduler
+
+
+class MainDiffusersLoader(_TorchLoader):
+    """``main/diffusers``: one submodel from a diffusers pipeline folder, by the class its model_index.json names."""
+
+    model_type = "main"
+    model_format = "diffusers"
+
+    def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        part = _require_submodel(config, submodel)
+        root = Path(config.path)
+        index = json.loads((root / "model_index.json").read_text())
+        entry = index.get(part)
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in _LIBRARIES and entry[1]):
+            raise ValueError(f"model {config.key} has no {part} (model_index.json in {root} does not list one)")
+        library, class_name = entry
+        cls = getattr(importlib.import_module(library), class_name)
+        kwargs: dict[str, Any] = {"subfolder": part, "local_files_only": True}
+        if part in ("unet", "vae"):
+            kwargs["torch_dtype"] = torch_dtype(dtype)
+        elif part.startswith("text_encoder"):
+            kwargs["dtype"] = torch_dtype(dtype)
+        model = cls.from_pretrained(str(root), **kwargs)
+        if part == "scheduler":
+            model = _apply_prediction_type(config, model)
+        if hasattr(model, "eval"):
+            model.eval()
+        return model
+
+
+class MainCheckpointLoader(_TorchLoader):
+    """``main/checkpoint``: one submodel from a single-file checkpoint, via ``from_single_file``.
+
+    ``config_path`` must name a local diffusers folder of the same architecture (configs and tokenizer;
+    weights are not needed), so nothing is fetched from the hub. The whole file is converted once and
+    the parts not asked for yet are held until they are asked for, so loading every part reads the
+    file once.
+    """
+
+    model_type = "main"
+    model_format = "checkpoint"
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        part = _require_submodel(config, submodel)
+        slot = (str(config.path), dtype)
+        with self._lock:
+            parts = self._pending.get(slot)
+            if parts is None or part not in parts:
+                # Keep one converted file at a time: a new file replaces the parts left of the last one.
+                parts = self._convert(config, dtype)
+                self._pending = {slot: parts}
+            model = parts.pop(part, None)
+            if not parts:
+                self._pending.pop(slot, None)
+        if model is None:
+            raise ValueError(f"model {config.key} has no {part}")
+        if part == "scheduler":
+            model = _apply_prediction_type(config, model)
+        return model
+
+    def _convert(self, config: ModelConfigLike, dtype: str) -> dict[str, Any]:
+        import diffusers
+
+        config_dir = config_field(config, "config_path")
+        if not config_dir or not (Path(config_dir) / "model_index.json").is_file():
+            raise ValueError(
+                f"single-file model {config.key} needs config_path: a local diffusers folder of its architecture "
+                f"({config.base}) with model_index.json, so its parts can be built without downloading configs"
+            )
+        pipeline_name = _PIPELINES.get(str(getattr(config.base, "value", config.base)))
+        if pipeline_name is None:
+            raise ValueError(f"single-file model {config.key}: base {config.base!r} is not a Stable Diffusion base")
+        pipeline_cls = getattr(diffusers, pipeline_name)
+        kwargs: dict[str, Any] = {}
+        if pipeline_name == "StableDiffusionPipeline":
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        pipeline = pipeline_cls.from_single_file(
+            str(config.path), config=str(config_dir), local_files_only=True, torch_dtype=torch_dtype(dtype), **kwargs
+        )
+        parts = {name: part for name, part in pipeline.components.items() if name in SUBMODELS and part is not None}
+        for part in parts.values():
+            if hasattr(part, "eval"):
+                part.eval()
+        return parts
+
+
+class VAEDiffusersLoader(_TorchLoader):
+    """``vae/diffusers``: an ``AutoencoderKL`` folder."""
+
+    model_type = "vae"
+    model_format = "diffusers"
+
+    def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        from diffusers import AutoencoderKL
+
+        return AutoencoderKL.from_pretrained(str(config.path), torch_dtype=torch_dtype(dtype), local_files_only=True)
+
+
+class VAECheckpointLoader(_TorchLoader):
+    """``vae/checkpoint``: a single-file VAE; ``config_path`` is a VAE config folder or a pipeline folder."""
+
+    model_type = "vae"
+    model_format = "checkpoint"
+
+    def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        from diffusers import AutoencoderKL
+
+        config_dir = config_field(config, "config_path")
+        if not config_dir:
+            raise ValueError(f"single-file VAE {config.key} needs config_path: a local folder with its config.json")
+        kwargs: dict[str, Any] = {"config": str(config_dir)}
+        if (Path(config_dir) / "vae" / "config.json").is_file():
+            kwargs["subfolder"] = "vae"
+        return AutoencoderKL.from_single_file(
+            str(config.path), local_files_only=True, torch_dtype=torch_dtype(dtype), **kwargs
+        )
+
+
+class LoRALoader(_TorchLoader):
+    """``lora/<format>``: a LoRA state dict, kohya (``lora_unet_*``, ``lora_te*_*``) or PEFT (``unet.*`` ...).
+
+    The tensors stay on the CPU in the file's dtype; the patcher moves what it applies.
+    """
+
+    model_type = "lora"
+
+    def __init__(self, model_format: str) -> None:
+        self.model_format = model_format
+
+    def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        from safetensors.torch import load_file
+
+        path = Path(config.path)
+        if path.is_dir():
+            files = sorted(path.glob("*.safetensors"))
+            if not files:
+                raise ValueError(f"LoRA {config.key}: no .safetensors file in {path}")
+            path = files[0]
+        if path.suffix != ".safetensors":
+            raise ValueError(f"LoRA {config.key}: only .safetensors LoRAs load (pickled files can run code): {path}")
+        return load_file(str(path))
+
+
+def all_loaders() -> list[ModelLoader]:
+    """One loader instance per type/format this plugin handles."""
+    return [
+        MainDiffusersLoader(),
+        MainCheckpointLoader(),
+        VAEDiffusersLoader(),
+        VAECheckpointLoader(),
+        LoRALoader("lycoris"),
+        LoRALoader("diffusers"),
+    ]

@@ -1,0 +1,35 @@
+"""Every node of this plugin, in the order they are registered."""
+
+from __future__ import annotations
+
+from invoke_sdk import BaseInvocation
+
+from invoke_diffusers_nodes.denoise_node import DenoiseLatentsInvocation
+from invoke_diffusers_nodes.model_nodes import (
+    LoRALoaderInvocation,
+    MainModelLoaderInvocation,
+    SchedulerInvocation,
+    SDXLLoRALoaderInvocation,
+    SDXLModelLoaderInvocation,
+    VAELoaderInvocation,
+)
+from invoke_diffusers_nodes.noise_node import NoiseInvocation
+from invoke_diffusers_nodes.prompt_nodes import CompelInvocation, SDXLCompelPromptInvocation
+from invoke_diffusers_nodes.vae_nodes import ImageToLatentsInvocation, LatentsToImageInvocation
+
+__all__ = ["ALL_NODES"]
+
+ALL_NODES: list[type[BaseInvocation]] = [
+    MainModelLoaderInvocation,
+    SDXLModelLoaderInvocation,
+    VAELoaderInvocation,
+    LoRALoaderInvocation,
+    SDXLLoRALoaderInvocation,
+    SchedulerInvocation,
+    CompelInvocation,
+    SDXLCompelPromptInvocation,
+    NoiseInvocation,
+    DenoiseLatentsInvocation,
+    LatentsToImageInvocation,
+    ImageToLatentsInvocation,
+]

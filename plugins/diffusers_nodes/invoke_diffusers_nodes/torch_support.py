@@ -1,0 +1,30 @@
+"""The few torch facts every loader and node needs: dtypes by name and which devices exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["device_available", "torch_dtype"]
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype for ``"float16"``, ``"bfloat16"`` or ``"float32"``."""
+    import torch
+
+    dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+    if name not in dtypes:
+        raise ValueError(f"unknown precision {name!r}: use one of {', '.join(dtypes)}")
+    return dtypes[name]
+
+
+def device_available(device: str) -> bool:
+    """Whether torch can run on ``device`` here."""
+    import torch
+
+    if device == "cpu":
+        return True
+    if device == "cuda":
+        return bool(torch.cuda.is_available())
+    if device == "mps":
+        return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return False
