@@ -48,6 +48,11 @@ class HostConfig(BaseSettings):
     )
     disable_plugin_autoload: bool = Field(default=False, description="Load no entry-point plugins at all")
     log_level: str = "INFO"
+    storage_backend: str = Field(default="sqlite", description="Name of the storage backend plugin to use")
+    max_batch_size: int = Field(default=10_000, ge=1, description="Most queue items one enqueued batch may expand to")
+    ws_client_buffer: int = Field(
+        default=10_000, ge=1, description="Events a websocket client may fall behind before it is disconnected"
+    )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
 

@@ -15,7 +15,9 @@ from types import MappingProxyType
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, EventSink
 from invoke_sdk.fields import field_extra
+from invoke_sdk.storage import StorageBackendFactory
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
@@ -126,8 +128,32 @@ def _route_key(handler: Any) -> str:
     return f"{','.join(methods)} {','.join(map(str, paths))}".strip()
 
 
+def _check_storage_backend(factory: Any) -> None:
+    if not (isinstance(factory, StorageBackendFactory) and factory.name and callable(factory.create)):
+        raise RegistrationError(f"{factory!r} is not a StorageBackendFactory with a name and a create function")
+
+
+def _check_event(cls: Any) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, BaseEvent)):
+        raise RegistrationError(f"{cls!r} is not a BaseEvent subclass")
+    name = cls.__dict__.get("event_name")
+    if not isinstance(name, str) or not name:
+        raise RegistrationError(f"{_name(cls)} sets no event_name of its own")
+    core = next((c for c in CORE_EVENTS if c.event_name == name), None)
+    if core is not None and core is not cls:
+        raise RegistrationError(f"event name {name!r} of {_name(cls)} belongs to the host's {_name(core)}")
+
+
+def _check_event_sink(sink: Any) -> None:
+    if not isinstance(sink, EventSink) or not isinstance(sink.name, str) or not sink.name:
+        raise RegistrationError(f"{sink!r} is not an EventSink (name, start, stop, deliver)")
+
+
 KINDS: list[Kind] = [
     Kind(hook="register_routes", name="routes", key=_route_key),
+    Kind(hook="register_storage_backends", name="storage_backends", key=lambda f: f.name, check=_check_storage_backend),
+    Kind(hook="register_events", name="events", key=lambda c: c.__dict__["event_name"], check=_check_event),
+    Kind(hook="register_event_sinks", name="event_sinks", key=lambda s: s.name, check=_check_event_sink),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""
 
@@ -168,6 +194,23 @@ class FrozenRegistry:
         """Route handlers that plugins contributed."""
         return [r.value for r in self.kind("routes").values()]
 
+    @cached_property
+    def events(self) -> Mapping[str, type[BaseEvent]]:
+        """Every event class by name: the host's own (:data:`CORE_EVENTS`) and what plugins registered, sorted."""
+        found = {cls.event_name: cls for cls in CORE_EVENTS}
+        found.update({key: r.value for key, r in self.kind("events").items()})
+        return MappingProxyType({k: found[k] for k in sorted(found)})
+
+    @cached_property
+    def event_union(self) -> Any:
+        """The union of every event model (built at the freeze)."""
+        return Union[tuple(self.events.values())]  # noqa: UP007 - built at run time
+
+    @cached_property
+    def event_adapter(self) -> TypeAdapter[Any]:
+        """A TypeAdapter of :attr:`event_union`."""
+        return TypeAdapter(self.event_union)
+
     def output_of(self, invocation_type: str) -> type[BaseInvocationOutput]:
         """The output class of a registered node type."""
         return invocation_output_class(self.invocations[invocation_type].value)
@@ -180,6 +223,7 @@ class FrozenRegistry:
         """
         models: list[tuple[type[Any], Any]] = [(r.value, "validation") for r in self.invocations.values()]
         models += [(r.value, "validation") for r in self.outputs.values()]
+        models += [(cls, "validation") for cls in self.events.values()]
         keys, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
         refs = {cls: schema["$ref"] for (cls, _mode), schema in keys.items()}
         components: dict[str, Any] = dict(top.get("$defs", {}))
@@ -187,6 +231,7 @@ class FrozenRegistry:
             {t: refs[r.value] for t, r in self.invocations.items()}
         )
         components["AnyInvocationOutput"] = _one_of({t: refs[r.value] for t, r in self.outputs.items()})
+        components.update(_event_message_schemas({name: refs[cls] for name, cls in self.events.items()}))
         return {"components": components, "refs": refs}
 
     def schema_ref(self, cls: type[Any]) -> str:
@@ -199,6 +244,26 @@ def _one_of(mapping: dict[str, str]) -> dict[str, Any]:
         "oneOf": [{"$ref": ref} for ref in mapping.values()],
         "discriminator": {"propertyName": "type", "mapping": dict(mapping)},
     }
+
+
+def _event_message_schemas(refs: dict[str, str]) -> dict[str, Any]:
+    """``{"event": name, "data": payload}`` schemas, one per event, and ``AnyEventMessage`` over all of them."""
+    components: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for name, ref in refs.items():
+        message = f"{ref.rsplit('/', 1)[-1]}Message"
+        components[message] = {
+            "type": "object",
+            "title": message,
+            "properties": {"event": {"type": "string", "const": name}, "data": {"$ref": ref}},
+            "required": ["event", "data"],
+        }
+        mapping[name] = f"#/components/schemas/{message}"
+    components["AnyEventMessage"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "event", "mapping": mapping},
+    }
+    return components
 
 
 def _call_hook(plugin: Any, hook: str, register: Callable[[Any], None], manager: Any) -> None:
@@ -290,6 +355,7 @@ def collect(plugin_set: PluginSet) -> FrozenRegistry:
         invocation_adapter=TypeAdapter(inv_union) if inv_union is not None else None,
         output_adapter=TypeAdapter(out_union) if out_union is not None else None,
     )
+    registry.event_adapter  # noqa: B018 - the event union is built at the freeze, like the node unions
     logger.info(
         "Registry frozen: %d plugins loaded, %d failed, %d node types, %d output types",
         sum(r.status == "loaded" for r in plugin_set.records),

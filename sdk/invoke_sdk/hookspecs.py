@@ -17,17 +17,25 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    from invoke_sdk.events import BaseEvent, EventSink
     from invoke_sdk.invocation import BaseInvocation
+    from invoke_sdk.storage import StorageBackendFactory
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
+    "RegisterEvent",
+    "RegisterEventSink",
     "RegisterInvocation",
     "RegisterRoute",
+    "RegisterStorageBackend",
     "hookimpl",
     "hookspec",
+    "register_event_sinks",
+    "register_events",
     "register_invocations",
     "register_routes",
+    "register_storage_backends",
 ]
 
 PROJECT_NAME = "invoke_host"
@@ -73,4 +81,51 @@ def register_routes(register: RegisterRoute) -> None:
 
     They are mounted on the app behind the same access token and cross-site checks as every
     built-in route. Import Litestar inside the hook, not at module level.
+    """
+
+
+class RegisterStorageBackend(Protocol):
+    """The callback passed to :func:`register_storage_backends`."""
+
+    def __call__(self, factory: StorageBackendFactory) -> None:
+        """Offer one storage backend under its ``factory.name``."""
+
+
+class RegisterEvent(Protocol):
+    """The callback passed to :func:`register_events`."""
+
+    def __call__(self, event: type[BaseEvent]) -> None:
+        """Offer one event class (a ``BaseEvent`` subclass with its own ``event_name``)."""
+
+
+class RegisterEventSink(Protocol):
+    """The callback passed to :func:`register_event_sinks`."""
+
+    def __call__(self, sink: EventSink) -> None:
+        """Offer one event sink under its ``sink.name``."""
+
+
+@hookspec
+def register_storage_backends(register: RegisterStorageBackend) -> None:
+    """Register storage backends: call ``register(StorageBackendFactory(name, create))`` for each.
+
+    The host uses the one named by its ``storage_backend`` setting. A name another plugin
+    registered first is refused. ``create`` must do no I/O; the host starts the backend.
+    """
+
+
+@hookspec
+def register_events(register: RegisterEvent) -> None:
+    """Register event classes the plugin emits: call ``register(cls)`` for each ``BaseEvent`` subclass.
+
+    Each appears in the OpenAPI document; a name already taken (the host's own events included)
+    is refused.
+    """
+
+
+@hookspec
+def register_event_sinks(register: RegisterEventSink) -> None:
+    """Register event sinks: call ``register(sink)`` with a new sink object each time the hook runs.
+
+    Every emitted event reaches every sink; a sink that raises is logged and skipped.
     """
