@@ -16,6 +16,8 @@ import invoke_host
 from invoke_host.api.app_info import get_version
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
+from invoke_host.api.queue import QueueController
+from invoke_host.api.ws import events_socket
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
@@ -26,6 +28,7 @@ __all__ = ["create_app"]
 logger = logging.getLogger("invoke_host")
 
 ROUTES: list[Any] = [get_version, list_plugins, list_nodes]
+ROUTES += [QueueController, events_socket]
 
 
 def create_app(

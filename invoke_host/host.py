@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from invoke_host.config import HostConfig
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.registry import FrozenRegistry, collect
+
+if TYPE_CHECKING:
+    from invoke_sdk.storage import StorageBackend
+
+    from invoke_host.events import EventBus
+    from invoke_host.queue import QueueService
 
 __all__ = ["Host", "Service", "build_host"]
 
@@ -37,6 +43,9 @@ class Host:
     registry: FrozenRegistry
     services: list[Service] = field(default_factory=list)
     _started: list[Service] = field(default_factory=list, repr=False)
+    events: EventBus | None = None
+    storage: StorageBackend | None = None
+    queue: QueueService | None = None
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise."""
@@ -74,4 +83,8 @@ def build_host(
     plugin_set = load_plugins(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
-    return Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
+    host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
+    from invoke_host.services import attach_services
+
+    attach_services(host)
+    return host

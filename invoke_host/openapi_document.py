@@ -14,6 +14,7 @@ from litestar import Litestar, Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 
+from invoke_host.api.body_schemas import body_components
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["RegistryJsonRenderPlugin", "body_schema_operation", "openapi_document"]
@@ -25,6 +26,7 @@ def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[s
     components = dict(merged.get("components") or {})
     schemas = dict(components.get("schemas") or {})
     schemas.update(registry.json_schemas["components"])
+    schemas.update(body_components())
     components["schemas"] = schemas
     merged["components"] = components
     return merged
