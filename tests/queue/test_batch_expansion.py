@@ -40,11 +40,23 @@ def test_no_data_gives_one_session_per_run() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ([[{"node_path": "n", "field_name": "a", "items": [1]}, {"node_path": "n", "field_name": "b", "items": [1, 2]}]],
-         "same length"),
+        (
+            [
+                [
+                    {"node_path": "n", "field_name": "a", "items": [1]},
+                    {"node_path": "n", "field_name": "b", "items": [1, 2]},
+                ]
+            ],
+            "same length",
+        ),
         ([[]], "empty"),
-        ([[{"node_path": "n", "field_name": "a", "items": [1]}], [{"node_path": "n", "field_name": "a", "items": [2]}]],
-         "twice"),
+        (
+            [
+                [{"node_path": "n", "field_name": "a", "items": [1]}],
+                [{"node_path": "n", "field_name": "a", "items": [2]}],
+            ],
+            "twice",
+        ),
         ([[{"node_path": "n", "field_name": "a", "items": []}]], "at least 1"),
     ],
 )

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 from litestar import Litestar
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import TestClient
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from tests.queue.conftest import graph, make_app
+from tests.queue.live_server import live_server
 
 Q = "/api/v1/queue/default"
 
@@ -23,7 +25,10 @@ def _enqueue(client: TestClient[Litestar], body: dict[str, Any], queue: str = Q)
 
 def test_enqueue_expands_data_and_stores_each_session(client: TestClient[Litestar]) -> None:
     data = [
-        [{"node_path": "add", "field_name": "a", "items": [1, 2]}, {"node_path": "add", "field_name": "b", "items": [5, 6]}],
+        [
+            {"node_path": "add", "field_name": "a", "items": [1, 2]},
+            {"node_path": "add", "field_name": "b", "items": [5, 6]},
+        ],
         [{"node_path": "add", "field_name": "use_cache", "items": [True, False]}],
     ]
     r = _enqueue(client, {"batch": {"graph": graph(), "data": data, "runs": 2, "origin": "test"}})
@@ -33,8 +38,13 @@ def test_enqueue_expands_data_and_stores_each_session(client: TestClient[Litesta
     assert body["batch"]["origin"] == "test"
     first = client.get(f"{Q}/i/{body['item_ids'][0]}").json()
     assert first["status"] == "pending"
-    assert first["session"]["graph"]["nodes"]["add"] == {"id": "add", "type": "test_add", "a": 1, "b": 5,
-                                                         "use_cache": True}
+    assert first["session"]["graph"]["nodes"]["add"] == {
+        "id": "add",
+        "type": "test_add",
+        "a": 1,
+        "b": 5,
+        "use_cache": True,
+    }
     second = client.get(f"{Q}/i/{body['item_ids'][1]}").json()
     assert [(v["field_name"], v["value"]) for v in second["field_values"]] == [("a", 1), ("b", 5), ("use_cache", False)]
     status = client.get(f"{Q}/b/{body['batch']['batch_id']}/status").json()
@@ -49,8 +59,9 @@ def test_bad_batches_get_4xx_with_a_message(tmp_path: Path) -> None:
         r = _enqueue(client, {"batch": {"data": []}})
         assert r.status_code == 422 and "batch.graph" in r.json()["detail"]
 
-        r = _enqueue(client, {"batch": {"graph": graph(), "data": [[{"node_path": "nope", "field_name": "a",
-                                                                      "items": [1]}]]}})
+        r = _enqueue(
+            client, {"batch": {"graph": graph(), "data": [[{"node_path": "nope", "field_name": "a", "items": [1]}]]}}
+        )
         assert r.status_code == 422 and "'nope'" in r.json()["detail"]
 
         g = graph()
@@ -58,12 +69,15 @@ def test_bad_batches_get_4xx_with_a_message(tmp_path: Path) -> None:
         r = _enqueue(client, {"batch": {"graph": g, "data": [[{"node_path": "add", "field_name": "a", "items": [1]}]]}})
         assert r.status_code == 422 and "'no_such_type'" in r.json()["detail"]
 
-        r = _enqueue(client, {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "zzz",
-                                                                      "items": [1]}]]}})
+        r = _enqueue(
+            client, {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "zzz", "items": [1]}]]}}
+        )
         assert r.status_code == 422 and "'zzz'" in r.json()["detail"]
 
-        r = _enqueue(client, {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "a",
-                                                                      "items": [1, 5000]}]]}})
+        r = _enqueue(
+            client,
+            {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "a", "items": [1, 5000]}]]}},
+        )
         assert r.status_code == 422
         detail = r.json()["detail"]
         assert "'add'" in detail and "'a'" in detail and "item 1" in detail
@@ -135,27 +149,32 @@ def test_interrupted_item_is_failed_on_restart_and_pending_ones_kept(tmp_path: P
 
 
 async def test_200_concurrent_enqueues_store_every_item_once_in_order(tmp_path: Path) -> None:
-    async with AsyncTestClient(make_app(tmp_path)) as client:
+    with live_server(make_app(tmp_path)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
 
-        async def one(n: int) -> dict[str, Any]:
-            body = {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "b",
-                                                           "items": [n * 10 + k for k in range(3)]}]]}}
-            r = await client.post(f"{Q}/enqueue_batch", content=json.dumps(body))
-            assert r.status_code == 201, r.text
-            return dict(r.json())
+            async def one(n: int) -> dict[str, Any]:
+                body = {
+                    "batch": {
+                        "graph": graph(),
+                        "data": [[{"node_path": "add", "field_name": "b", "items": [n * 10 + k for k in range(3)]}]],
+                    }
+                }
+                r = await client.post(f"{Q}/enqueue_batch", content=json.dumps(body))
+                assert r.status_code == 201, r.text
+                return dict(r.json())
 
-        results = await asyncio.gather(*(one(n) for n in range(200)))
-        items = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"limit": 1000}
-            if cursor:
-                params["cursor"] = cursor
-            page = (await client.get(f"{Q}/list", params=params)).json()
-            items += page["items"]
-            cursor = page["next_cursor"]
-            if not page["has_more"]:
-                break
+            results = await asyncio.gather(*(one(n) for n in range(200)))
+            items = []
+            cursor = None
+            while True:
+                params: dict[str, Any] = {"limit": 1000}
+                if cursor:
+                    params["cursor"] = cursor
+                page = (await client.get(f"{Q}/list", params=params)).json()
+                items += page["items"]
+                cursor = page["next_cursor"]
+                if not page["has_more"]:
+                    break
     ids = [i["item_id"] for i in items]
     assert len(ids) == len(set(ids)) == 600
     by_batch: dict[str, list[dict[str, Any]]] = {}

@@ -63,7 +63,8 @@ def _decode_cursor(cursor: str) -> tuple[int, int]:
         priority, item_id = cursor.split(":")
         return int(priority), int(item_id)
     except ValueError:
-        raise ValueError(f"cursor {cursor!r} is not one this server gave out (expected '<priority>:<item_id>')") from None
+        expected = "'<priority>:<item_id>'"
+        raise ValueError(f"cursor {cursor!r} is not one this server gave out (expected {expected})") from None
 
 
 def _counts(rows: Sequence[sqlite3.Row]) -> dict[str, int]:
