@@ -6,8 +6,11 @@ import logging
 
 from invoke_sdk.events import (
     BaseEvent,
+    BatchEnqueuedEvent,
+    InvocationCompleteEvent,
     InvocationErrorEvent,
     InvocationProgressEvent,
+    InvocationStartedEvent,
     QueueItemEventBase,
     QueueItemStatusChangedEvent,
 )
@@ -16,7 +19,7 @@ __all__ = ["LogSink"]
 
 
 class LogSink:
-    """Logs events: progress at DEBUG, errors at WARNING, everything else at INFO."""
+    """Logs events: per-node events at DEBUG (a graph has thousands), errors at WARNING, the rest at INFO."""
 
     name = "log"
 
@@ -31,7 +34,10 @@ class LogSink:
 
     def deliver(self, event: BaseEvent) -> None:
         level = logging.INFO
-        if isinstance(event, InvocationProgressEvent):
+        # The queue service already logs each enqueue in words.
+        if isinstance(
+            event, InvocationProgressEvent | InvocationStartedEvent | InvocationCompleteEvent | BatchEnqueuedEvent
+        ):
             level = logging.DEBUG
         elif isinstance(event, InvocationErrorEvent) or (
             isinstance(event, QueueItemStatusChangedEvent) and event.status == "failed"
