@@ -18,6 +18,8 @@ from invoke_host.api.graphs import validate_graph_route
 from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
+from invoke_host.api.queue import QueueController
+from invoke_host.api.ws import events_socket
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
@@ -27,7 +29,15 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("invoke_host")
 
-ROUTES: list[Any] = [get_version, list_plugins, list_nodes, ModelsController, validate_graph_route]
+ROUTES: list[Any] = [
+    get_version,
+    list_plugins,
+    list_nodes,
+    validate_graph_route,
+    QueueController,
+    events_socket,
+    ModelsController,
+]
 
 
 def create_app(

@@ -62,6 +62,11 @@ class HostConfig(BaseSettings):
     )
     ram_cache_gb: float = Field(default=12.0, gt=0, description="Size of the model cache in RAM (GB)")
     vram_cache_gb: float = Field(default=20.0, gt=0, description="Size of the model cache on the GPU (GB)")
+    storage_backend: str = Field(default="sqlite", description="Name of the storage backend plugin to use")
+    max_batch_size: int = Field(default=10_000, ge=1, description="Most queue items one enqueued batch may expand to")
+    ws_client_buffer: int = Field(
+        default=10_000, ge=1, description="Events a websocket client may fall behind before it is disconnected"
+    )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
 

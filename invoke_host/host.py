@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from invoke_host.config import HostConfig
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.registry import FrozenRegistry, collect
+
+if TYPE_CHECKING:
+    from invoke_sdk.storage import StorageBackend
+
+    from invoke_host.events import EventBus
+    from invoke_host.queue import QueueService
 
 __all__ = ["Host", "Service", "build_host"]
 
@@ -38,9 +44,12 @@ class Host:
     services: list[Service] = field(default_factory=list)
     models: Any = None
     """The model manager (``invoke_host.models.manager.ModelManager``), also one of ``services``."""
-    _started: list[Service] = field(default_factory=list, repr=False)
     node_services: Any = None
     """The engine's ``NodeServices`` (stores, models) for node contexts; built with defaults on first run if unset."""
+    events: EventBus | None = None
+    storage: StorageBackend | None = None
+    queue: QueueService | None = None
+    _started: list[Service] = field(default_factory=list, repr=False)
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise."""
@@ -80,7 +89,9 @@ def build_host(
     )
     host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
     from invoke_host.models.manager import model_manager_for
+    from invoke_host.services import attach_services
 
+    attach_services(host)
     host.models = model_manager_for(config, host.registry)
     host.services.append(host.models)
     return host

@@ -14,6 +14,7 @@ from litestar import Litestar, Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 
+from invoke_host.api.body_schemas import body_components
 from invoke_host.graph.schema import graph_schema_components
 from invoke_host.registry import FrozenRegistry
 
@@ -27,6 +28,7 @@ def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[s
     schemas = dict(components.get("schemas") or {})
     schemas.update(registry.json_schemas["components"])
     schemas.update(graph_schema_components())
+    schemas.update(body_components())
     components["schemas"] = schemas
     merged["components"] = components
     return merged

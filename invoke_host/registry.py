@@ -15,7 +15,9 @@ from types import MappingProxyType
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, EventSink
 from invoke_sdk.fields import field_extra
+from invoke_sdk.storage import StorageBackendFactory
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
@@ -149,6 +151,25 @@ def _check_model_loader(loader: Any) -> None:
             f"{loader!r} is not a model loader: register an instance with model_type, model_format, "
             "load(config, submodel, *, dtype) and device_available(device)"
         )
+def _check_storage_backend(factory: Any) -> None:
+    if not (isinstance(factory, StorageBackendFactory) and factory.name and callable(factory.create)):
+        raise RegistrationError(f"{factory!r} is not a StorageBackendFactory with a name and a create function")
+
+
+def _check_event(cls: Any) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, BaseEvent)):
+        raise RegistrationError(f"{cls!r} is not a BaseEvent subclass")
+    name = cls.__dict__.get("event_name")
+    if not isinstance(name, str) or not name:
+        raise RegistrationError(f"{_name(cls)} sets no event_name of its own")
+    core = next((c for c in CORE_EVENTS if c.event_name == name), None)
+    if core is not None and core is not cls:
+        raise RegistrationError(f"event name {name!r} of {_name(cls)} belongs to the host's {_name(core)}")
+
+
+def _check_event_sink(sink: Any) -> None:
+    if not isinstance(sink, EventSink) or not isinstance(sink.name, str) or not sink.name:
+        raise RegistrationError(f"{sink!r} is not an EventSink (name, start, stop, deliver)")
 
 
 KINDS: list[Kind] = [
@@ -162,6 +183,9 @@ KINDS: list[Kind] = [
         check=check_record_store_factory,
     ),
     Kind(hook="register_model_loaders", name="model_loaders", key=_model_loader_key, check=_check_model_loader),
+    Kind(hook="register_storage_backends", name="storage_backends", key=lambda f: f.name, check=_check_storage_backend),
+    Kind(hook="register_events", name="events", key=lambda c: c.__dict__["event_name"], check=_check_event),
+    Kind(hook="register_event_sinks", name="event_sinks", key=lambda s: s.name, check=_check_event_sink),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""
 
@@ -203,6 +227,23 @@ class FrozenRegistry:
         """Route handlers that plugins contributed."""
         return [r.value for r in self.kind("routes").values()]
 
+    @cached_property
+    def events(self) -> Mapping[str, type[BaseEvent]]:
+        """Every event class by name: the host's own (:data:`CORE_EVENTS`) and what plugins registered, sorted."""
+        found = {cls.event_name: cls for cls in CORE_EVENTS}
+        found.update({key: r.value for key, r in self.kind("events").items()})
+        return MappingProxyType({k: found[k] for k in sorted(found)})
+
+    @cached_property
+    def event_union(self) -> Any:
+        """The union of every event model (built at the freeze)."""
+        return Union[tuple(self.events.values())]  # noqa: UP007 - built at run time
+
+    @cached_property
+    def event_adapter(self) -> TypeAdapter[Any]:
+        """A TypeAdapter of :attr:`event_union`."""
+        return TypeAdapter(self.event_union)
+
     def output_of(self, invocation_type: str) -> type[BaseInvocationOutput]:
         """The output class of a registered node type (resolved once, at registration)."""
         return self.output_classes[invocation_type]
@@ -216,6 +257,7 @@ class FrozenRegistry:
         models: list[tuple[type[Any], Any]] = [(r.value, "validation") for r in self.invocations.values()]
         models += [(r.value, "validation") for r in self.outputs.values()]
         models += [(r.value, "validation") for r in self.kind("model_configs").values()]
+        models += [(cls, "validation") for cls in self.events.values()]
         keys, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
         refs = {cls: schema["$ref"] for (cls, _mode), schema in keys.items()}
         components: dict[str, Any] = dict(top.get("$defs", {}))
@@ -228,6 +270,7 @@ class FrozenRegistry:
             "oneOf": [{"$ref": refs[r.value]} for _, r in sorted(self.kind("model_configs").items())],
             "description": "A model config; the class is chosen by the pair (type, format).",
         }
+        components.update(_event_message_schemas({name: refs[cls] for name, cls in self.events.items()}))
         return {"components": components, "refs": refs}
 
     @cached_property
@@ -250,6 +293,26 @@ def _one_of(mapping: dict[str, str]) -> dict[str, Any]:
         "oneOf": [{"$ref": ref} for ref in mapping.values()],
         "discriminator": {"propertyName": "type", "mapping": dict(mapping)},
     }
+
+
+def _event_message_schemas(refs: dict[str, str]) -> dict[str, Any]:
+    """``{"event": name, "data": payload}`` schemas, one per event, and ``AnyEventMessage`` over all of them."""
+    components: dict[str, Any] = {}
+    mapping: dict[str, str] = {}
+    for name, ref in refs.items():
+        message = f"{ref.rsplit('/', 1)[-1]}Message"
+        components[message] = {
+            "type": "object",
+            "title": message,
+            "properties": {"event": {"type": "string", "const": name}, "data": {"$ref": ref}},
+            "required": ["event", "data"],
+        }
+        mapping[name] = f"#/components/schemas/{message}"
+    components["AnyEventMessage"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "event", "mapping": mapping},
+    }
+    return components
 
 
 def _call_hook(plugin: Any, hook: str, register: Callable[[Any], None], manager: Any) -> None:
@@ -346,6 +409,7 @@ def collect(plugin_set: PluginSet) -> FrozenRegistry:
     )
     # Built now, not on first use, so a config class that breaks the union fails start-up loudly.
     _ = registry.model_config_adapter
+    _ = registry.event_adapter
     logger.info(
         "Registry frozen: %d plugins loaded, %d failed, %d node types, %d output types",
         sum(r.status == "loaded" for r in plugin_set.records),

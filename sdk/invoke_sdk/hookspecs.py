@@ -17,29 +17,37 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    from invoke_sdk.events import BaseEvent, EventSink
     from invoke_sdk.invocation import BaseInvocation
     from invoke_sdk.model_loading import ModelLoader
     from invoke_sdk.model_probing import ModelProber
     from invoke_sdk.model_records import ModelRecordStoreFactory
     from invoke_sdk.models import ModelConfigBase
+    from invoke_sdk.storage import StorageBackendFactory
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
+    "RegisterEvent",
+    "RegisterEventSink",
     "RegisterInvocation",
     "RegisterModelConfig",
     "RegisterModelLoader",
     "RegisterModelProber",
     "RegisterModelRecordStore",
     "RegisterRoute",
+    "RegisterStorageBackend",
     "hookimpl",
     "hookspec",
+    "register_event_sinks",
+    "register_events",
     "register_invocations",
     "register_model_configs",
     "register_model_loaders",
     "register_model_probers",
     "register_model_record_stores",
     "register_routes",
+    "register_storage_backends",
 ]
 
 PROJECT_NAME = "invoke_host"
@@ -126,6 +134,8 @@ def register_model_probers(register: RegisterModelProber) -> None:
 @hookspec
 def register_model_record_stores(register: RegisterModelRecordStore) -> None:
     """Register model record store backends (``invoke_sdk.model_records.ModelRecordStoreFactory``), keyed by name."""
+
+
 class RegisterModelLoader(Protocol):
     """The callback passed to :func:`register_model_loaders`."""
 
@@ -139,4 +149,51 @@ def register_model_loaders(register: RegisterModelLoader) -> None:
 
     Loaders are keyed ``"<type>/<format>"`` (``"main/diffusers"``, ``"lora/lora"`` ...); a key that
     another plugin registered first is refused. Import the tensor library inside ``load``, not here.
+    """
+
+
+class RegisterStorageBackend(Protocol):
+    """The callback passed to :func:`register_storage_backends`."""
+
+    def __call__(self, factory: StorageBackendFactory) -> None:
+        """Offer one storage backend under its ``factory.name``."""
+
+
+class RegisterEvent(Protocol):
+    """The callback passed to :func:`register_events`."""
+
+    def __call__(self, event: type[BaseEvent]) -> None:
+        """Offer one event class (a ``BaseEvent`` subclass with its own ``event_name``)."""
+
+
+class RegisterEventSink(Protocol):
+    """The callback passed to :func:`register_event_sinks`."""
+
+    def __call__(self, sink: EventSink) -> None:
+        """Offer one event sink under its ``sink.name``."""
+
+
+@hookspec
+def register_storage_backends(register: RegisterStorageBackend) -> None:
+    """Register storage backends: call ``register(StorageBackendFactory(name, create))`` for each.
+
+    The host uses the one named by its ``storage_backend`` setting. A name another plugin
+    registered first is refused. ``create`` must do no I/O; the host starts the backend.
+    """
+
+
+@hookspec
+def register_events(register: RegisterEvent) -> None:
+    """Register event classes the plugin emits: call ``register(cls)`` for each ``BaseEvent`` subclass.
+
+    Each appears in the OpenAPI document; a name already taken (the host's own events included)
+    is refused.
+    """
+
+
+@hookspec
+def register_event_sinks(register: RegisterEventSink) -> None:
+    """Register event sinks: call ``register(sink)`` with a new sink object each time the hook runs.
+
+    Every emitted event reaches every sink; a sink that raises is logged and skipped.
     """

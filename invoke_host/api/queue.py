@@ -1,0 +1,213 @@
+"""``/api/v1/queue/{queue_id}/...``: enqueue batches, read, cancel, clear and prune items, pause the processor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from invoke_sdk.session_queue import BatchStatus, EnqueueResult, QueueItem, QueueItemPage, QueueItemStatus
+from invoke_sdk.storage import QueueItemNotFoundError, StorageError
+from litestar import Controller, Request, get, post, put
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from invoke_host.openapi_document import body_schema_operation
+from invoke_host.queue import BatchError, EnqueueBatchBody, QueueService
+from invoke_host.services import missing_storage_message
+
+__all__ = [
+    "CancelByBatchIdsBody",
+    "CancelResult",
+    "DeleteResult",
+    "ProcessorStatus",
+    "QueueController",
+    "QueueStatus",
+    "SessionQueueAndProcessorStatus",
+]
+
+_ENQUEUE_BODY: TypeAdapter[EnqueueBatchBody] = TypeAdapter(EnqueueBatchBody)
+
+
+class CancelByBatchIdsBody(BaseModel):
+    batch_ids: list[str] = Field(min_length=1, description="The batches whose pending and running items to cancel")
+
+
+class CancelResult(BaseModel):
+    canceled: int = Field(description="How many items were canceled")
+    item_ids: list[int]
+
+
+class DeleteResult(BaseModel):
+    deleted: int = Field(description="How many items were deleted")
+
+
+class ProcessorStatus(BaseModel):
+    is_started: bool = Field(description="False while the processor is paused")
+    is_processing: bool = Field(description="Whether an item is running now")
+
+
+class QueueStatus(BaseModel):
+    queue_id: str
+    item_id: int | None = Field(default=None, description="The running item, if any")
+    batch_id: str | None = None
+    session_id: str | None = None
+    pending: int
+    in_progress: int
+    completed: int
+    failed: int
+    canceled: int
+    total: int
+
+
+class SessionQueueAndProcessorStatus(BaseModel):
+    queue: QueueStatus
+    processor: ProcessorStatus
+
+
+def _service(request: Request[Any, Any, Any]) -> QueueService:
+    host = request.app.state.host
+    if host.queue is None:
+        raise HTTPException(
+            status_code=503, detail=f"the session queue is unavailable: {missing_storage_message(host)}"
+        )
+    queue: QueueService = host.queue
+    return queue
+
+
+def _processor_status(queue: QueueService) -> ProcessorStatus:
+    return ProcessorStatus(is_started=not queue.paused, is_processing=queue.is_processing)
+
+
+def _validation_detail(exc: ValidationError) -> tuple[int, str, list[dict[str, Any]]]:
+    errors = [
+        {"loc": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in exc.errors(include_url=False)[:20]
+    ]
+    if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False)):
+        return 400, f"the request body is not valid JSON: {errors[0]['message']}", errors
+    first = errors[0]
+    return 422, f"the batch is invalid at {first['loc']}: {first['message']}", errors
+
+
+class QueueController(Controller):
+    path = "/api/v1/queue/{queue_id:str}"
+    tags = ["queue"]
+
+    @post(
+        "/enqueue_batch",
+        status_code=201,
+        summary="Enqueue a batch: one queue item per session it expands to",
+        operation_class=body_schema_operation("EnqueueBatchBody", "A batch (graph, data, runs) and whether to prepend"),
+    )
+    async def enqueue_batch(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> EnqueueResult:
+        queue = _service(request)
+        # Read raw and validated here: the graph's nodes are a union built at the freeze.
+        raw = await request.body()
+        try:
+            body = _ENQUEUE_BODY.validate_json(raw)
+        except ValidationError as exc:
+            status, message, errors = _validation_detail(exc)
+            raise HTTPException(status_code=status, detail=message, extra={"errors": errors}) from None
+        try:
+            return await queue.enqueue_batch(queue_id, body.batch, prepend=body.prepend)
+        except BatchError as exc:
+            raise HTTPException(status_code=exc.status_code, detail=exc.message, extra={"errors": exc.errors}) from None
+        except StorageError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+
+    @get("/list", summary="List items in execution order (cursor or offset/limit)")
+    async def list_items(
+        self,
+        request: Request[Any, Any, Any],
+        queue_id: FromPath[str],
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
+        offset: Annotated[int | None, Parameter(ge=0)] = None,
+        status: FromQuery[QueueItemStatus | None] = None,
+    ) -> QueueItemPage:
+        queue = _service(request)
+        if cursor is not None and offset is not None:
+            raise HTTPException(status_code=400, detail="give either cursor or offset, not both")
+        try:
+            return await queue.list_items(queue_id, limit=limit, cursor=cursor, offset=offset, status=status)
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+
+    async def _item(self, queue: QueueService, queue_id: str, item_id: int) -> QueueItem:
+        item = await queue.get(item_id)
+        if item is None or item.queue_id != queue_id:
+            raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
+        return item
+
+    @get("/i/{item_id:int}", summary="One queue item with its session")
+    async def get_item(
+        self, request: Request[Any, Any, Any], queue_id: FromPath[str], item_id: FromPath[int]
+    ) -> QueueItem:
+        return await self._item(_service(request), queue_id, item_id)
+
+    @put("/i/{item_id:int}/cancel", summary="Cancel one item (a running one stops at its next node boundary)")
+    async def cancel_item(
+        self, request: Request[Any, Any, Any], queue_id: FromPath[str], item_id: FromPath[int]
+    ) -> QueueItem:
+        queue = _service(request)
+        await self._item(queue, queue_id, item_id)
+        try:
+            return await queue.cancel(item_id)
+        except QueueItemNotFoundError:
+            raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}") from None
+
+    @put("/cancel_by_batch_ids", summary="Cancel the pending and running items of some batches")
+    async def cancel_by_batch_ids(
+        self, request: Request[Any, Any, Any], queue_id: FromPath[str], data: JSONBody[CancelByBatchIdsBody]
+    ) -> CancelResult:
+        ids = await _service(request).cancel_by_batch_ids(queue_id, data.batch_ids)
+        return CancelResult(canceled=len(ids), item_ids=ids)
+
+    @put("/cancel_all_except_current", summary="Cancel every pending item; the running one goes on")
+    async def cancel_all_except_current(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> CancelResult:
+        ids = await _service(request).cancel_all_except_current(queue_id)
+        return CancelResult(canceled=len(ids), item_ids=ids)
+
+    @put("/clear", summary="Stop the running item and delete every item of the queue")
+    async def clear(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> DeleteResult:
+        return DeleteResult(deleted=await _service(request).clear(queue_id))
+
+    @put("/prune", summary="Delete completed, failed and canceled items")
+    async def prune(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> DeleteResult:
+        return DeleteResult(deleted=await _service(request).prune(queue_id))
+
+    @get("/status", summary="Counts by status, the running item, and the processor")
+    async def status(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> SessionQueueAndProcessorStatus:
+        queue = _service(request)
+        counts = await queue.counts(queue_id)
+        current = await queue.current(queue_id)
+        return SessionQueueAndProcessorStatus(
+            queue=QueueStatus(
+                **counts.model_dump(),
+                item_id=current.item_id if current else None,
+                batch_id=current.batch_id if current else None,
+                session_id=current.session_id if current else None,
+            ),
+            processor=_processor_status(queue),
+        )
+
+    @get("/b/{batch_id:str}/status", summary="Counts by status of one batch")
+    async def batch_status(
+        self, request: Request[Any, Any, Any], queue_id: FromPath[str], batch_id: FromPath[str]
+    ) -> BatchStatus:
+        found = await _service(request).batch_status(queue_id, batch_id)
+        if found is None:
+            raise NotFoundException(detail=f"queue {queue_id!r} has no batch {batch_id!r}")
+        return found
+
+    @put("/processor/pause", summary="Take no new items (the running one finishes)")
+    async def pause(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> ProcessorStatus:
+        queue = _service(request)
+        queue.pause()
+        return _processor_status(queue)
+
+    @put("/processor/resume", summary="Take items again")
+    async def resume(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> ProcessorStatus:
+        queue = _service(request)
+        queue.resume()
+        return _processor_status(queue)

@@ -1,0 +1,204 @@
+"""Batches: a graph plus data that fills node fields, expanded into one session per queue item.
+
+``data`` is a list of groups. The data of one group are zipped (all the same length): item ``i``
+of every datum goes into the same session. Groups combine as a cartesian product, and ``runs``
+repeats the whole. A batch of one graph, no data and ``runs=3`` is three identical sessions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from invoke_host.registry import FrozenRegistry
+
+__all__ = ["Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "batch_size", "expand", "prepare_items"]
+
+
+class BatchError(ValueError):
+    """A batch the server refuses; ``status_code`` and a message a person can act on."""
+
+    def __init__(self, status_code: int, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.errors = errors or []
+
+
+class BatchDatum(BaseModel):
+    """Values for one field of one node: ``items[i]`` goes into the ``i``-th session of its group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_path: str = Field(min_length=1, description="The id of the node in the graph")
+    field_name: str = Field(min_length=1, description="The node field the values go into")
+    items: list[Any] = Field(min_length=1, description="The values, one per session")
+
+
+class Batch(BaseModel):
+    """A graph and the data to run it with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=200)
+    graph: dict[str, Any] = Field(description="The graph: {'id'?, 'nodes': {node_id: node}, 'edges': [...]}")
+    data: list[list[BatchDatum]] | None = Field(
+        default=None, description="Groups of data: zipped within a group, cartesian product across groups"
+    )
+    runs: int = Field(default=1, ge=1, description="How many times to repeat the whole batch")
+    origin: str | None = Field(default=None, max_length=200)
+    destination: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _check_data(self) -> Batch:
+        seen: set[tuple[str, str]] = set()
+        for g, group in enumerate(self.data or []):
+            if not group:
+                raise ValueError(f"data group {g} is empty: leave it out, or give it at least one datum")
+            lengths = {len(d.items) for d in group}
+            if len(lengths) > 1:
+                sizes = ", ".join(f"{d.node_path}.{d.field_name}: {len(d.items)}" for d in group)
+                raise ValueError(f"the data of group {g} are zipped and must be the same length ({sizes})")
+            for d in group:
+                if (d.node_path, d.field_name) in seen:
+                    raise ValueError(f"{d.node_path}.{d.field_name} is given data twice")
+                seen.add((d.node_path, d.field_name))
+        nodes = self.graph.get("nodes", {})
+        if not isinstance(nodes, dict):
+            raise ValueError("graph.nodes must be an object mapping node ids to nodes")
+        return self
+
+
+class EnqueueBatchBody(BaseModel):
+    """The body of ``POST /api/v1/queue/{queue_id}/enqueue_batch``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch: Batch
+    prepend: bool = Field(default=False, description="Run this batch before everything already pending")
+
+
+def batch_size(batch: Batch) -> int:
+    """How many sessions the batch expands to, computed without expanding it."""
+    return batch.runs * math.prod(len(group[0].items) for group in batch.data or [])
+
+
+def expand(batch: Batch) -> Iterator[list[NodeFieldValue]]:
+    """The field values of each session, in order: run by run, groups as a cartesian product."""
+    groups = [
+        [[NodeFieldValue(node_path=d.node_path, field_name=d.field_name, value=v) for v in d.items] for d in group]
+        for group in batch.data or []
+    ]
+    zipped = [list(zip(*group, strict=True)) for group in groups]
+    for _ in range(batch.runs):
+        for combination in itertools.product(*zipped):
+            yield [value for row in combination for value in row]
+
+
+def _validate_data(batch: Batch, registry: FrozenRegistry) -> None:
+    nodes: dict[str, Any] = batch.graph.get("nodes", {})
+    errors: list[dict[str, Any]] = []
+    for group in batch.data or []:
+        for datum in group:
+            node = nodes.get(datum.node_path)
+            if not isinstance(node, dict):
+                raise BatchError(
+                    422, f"batch data names node {datum.node_path!r}, which is not in the graph",
+                    [{"node_path": datum.node_path, "field_name": datum.field_name, "message": "no such node"}],
+                )
+            type_id = node.get("type")
+            registered = registry.invocations.get(type_id) if isinstance(type_id, str) else None
+            if registered is None or registry.invocation_adapter is None:
+                raise BatchError(
+                    422, f"node {datum.node_path!r} has type {type_id!r}, which no plugin registered",
+                    [{"node_path": datum.node_path, "field_name": datum.field_name, "message": "unknown node type"}],
+                )
+            if datum.field_name not in registered.value.model_fields or datum.field_name in ("id", "type"):
+                raise BatchError(
+                    422, f"node {datum.node_path!r} (type {type_id!r}) has no input field {datum.field_name!r}",
+                    [{"node_path": datum.node_path, "field_name": datum.field_name, "message": "no such field"}],
+                )
+            for index, value in enumerate(datum.items):
+                try:
+                    registry.invocation_adapter.validate_python({**node, datum.field_name: value})
+                except ValidationError as exc:
+                    for err in exc.errors(include_url=False):
+                        loc = [str(p) for p in err["loc"]]
+                        # The union adapter puts the type tag first: drop it so the path names the field.
+                        if loc and loc[0] == type_id:
+                            loc = loc[1:]
+                        if not loc or loc[0] != datum.field_name:
+                            continue
+                        errors.append(
+                            {
+                                "node_path": datum.node_path,
+                                "field_name": datum.field_name,
+                                "item_index": index,
+                                "message": err["msg"],
+                            }
+                        )
+                if len(errors) >= 20:
+                    break
+    if errors:
+        first = errors[0]
+        raise BatchError(
+            422,
+            f"batch data for node {first['node_path']!r} field {first['field_name']!r} "
+            f"(item {first['item_index']}) is invalid: {first['message']}",
+            errors,
+        )
+
+
+def prepare_items(
+    queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int
+) -> tuple[BatchRecord, list[NewQueueItem]]:
+    """Check the batch against the registry and the size limit, and build its sessions.
+
+    Each session is ``{"id", "batch_id", "graph"}`` with the batch's values written into the
+    graph's nodes; the processor builds its execution state from ``session["graph"]``.
+    """
+    requested = batch_size(batch)
+    if requested > max_batch_size:
+        raise BatchError(
+            413,
+            f"the batch expands to {requested} queue items, more than the limit of {max_batch_size} "
+            "(INVOKE_HOST_MAX_BATCH_SIZE); split it into smaller batches",
+        )
+    _validate_data(batch, registry)
+    record = BatchRecord(
+        batch_id=batch.batch_id,
+        queue_id=queue_id,
+        runs=batch.runs,
+        requested=requested,
+        origin=batch.origin,
+        destination=batch.destination,
+    )
+    graph = batch.graph
+    nodes: dict[str, Any] = graph.get("nodes", {})
+    items: list[NewQueueItem] = []
+    for values in expand(batch):
+        session_id = uuid.uuid4().hex
+        if values:
+            new_nodes = dict(nodes)
+            for v in values:
+                node = new_nodes[v.node_path] = dict(new_nodes[v.node_path])
+                node[v.field_name] = v.value
+            session_graph = {**graph, "nodes": new_nodes}
+        else:
+            session_graph = graph
+        session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph}
+        items.append(
+            NewQueueItem(
+                session_id=session_id,
+                session_json=json.dumps(session, separators=(",", ":")),
+                field_values=values or None,
+            )
+        )
+    return record, items

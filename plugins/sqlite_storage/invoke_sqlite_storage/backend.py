@@ -1,0 +1,56 @@
+"""The SQLite backend: one database file under the data root, migrated on start, holding every store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from invoke_sdk.storage import StorageOptions
+
+from invoke_sqlite_storage.database import Database
+from invoke_sqlite_storage.migrations import MIGRATIONS
+from invoke_sqlite_storage.migrator import Migration, migrate
+from invoke_sqlite_storage.session_queue import SqliteSessionQueueStore
+
+__all__ = ["DB_FILENAME", "SqliteBackend"]
+
+logger = logging.getLogger("invoke_sqlite_storage")
+
+DB_FILENAME = "invoke.db"
+
+
+class SqliteBackend:
+    """Implements :class:`invoke_sdk.storage.StorageBackend` on one SQLite file."""
+
+    name = "sqlite"
+
+    def __init__(
+        self, path: Path, *, readers: int = 2, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> None:
+        self.path = path
+        self.backup_dir = path.parent / "backups"
+        self._migrations = tuple(migrations)
+        self.db = Database(path, readers=readers)
+        self._session_queue = SqliteSessionQueueStore(self.db)
+
+    @classmethod
+    def from_options(cls, options: StorageOptions) -> SqliteBackend:
+        path = Path(options.settings.get("path", options.root / "databases" / DB_FILENAME))
+        return cls(path, readers=int(options.settings.get("readers", 2)))
+
+    @property
+    def session_queue(self) -> SqliteSessionQueueStore:
+        return self._session_queue
+
+    async def start(self) -> None:
+        # Creating folders and migrating touch the disk: a worker thread, not the event loop.
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        applied = await asyncio.to_thread(migrate, self.path, self._migrations, self.backup_dir)
+        if applied:
+            logger.info("Database %s migrated to version %d", self.path, applied[-1])
+        await self.db.open()
+
+    async def stop(self) -> None:
+        await self.db.close()

@@ -1,0 +1,101 @@
+"""The open database: one writer connection and a few reader connections, each in its own thread (aiosqlite).
+
+WAL lets the readers work while the writer writes, so a long list query never holds up a claim
+or a status change, and no query ever runs on the event loop. Writes are serialized through one
+connection and run as ``BEGIN IMMEDIATE`` transactions, so several processes on one file also
+take the write lock in turn (the busy timeout makes them wait instead of failing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import aiosqlite
+
+__all__ = ["Database"]
+
+T = TypeVar("T")
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        await conn.execute(pragma)
+    if read_only:
+        await conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+class Database:
+    """Connections to one SQLite file."""
+
+    def __init__(self, path: Path, *, readers: int = 2) -> None:
+        self.path = path
+        self._reader_count = readers
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._free: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._write_lock = asyncio.Lock()
+        self._writes: set[asyncio.Task[object]] = set()
+
+    async def open(self) -> None:
+        self._writer = await _connect(self.path, read_only=False)
+        for _ in range(self._reader_count):
+            conn = await _connect(self.path, read_only=True)
+            self._readers.append(conn)
+            self._free.put_nowait(conn)
+
+    async def close(self) -> None:
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        for conn in [*self._readers, *([self._writer] if self._writer else [])]:
+            await conn.close()
+        self._readers.clear()
+        self._writer = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A reader connection for the duration of the block (waits if all are busy)."""
+        conn = await self._free.get()
+        try:
+            yield conn
+        finally:
+            self._free.put_nowait(conn)
+
+    async def write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed if it returns, rolled back if it raises.
+
+        The transaction runs as its own task, shielded: a caller that is cancelled (a client that
+        hung up) does not leave it half done; it still commits or rolls back.
+        """
+        task: asyncio.Task[T] = asyncio.get_running_loop().create_task(self._transaction(work))
+        self._writes.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._writes.discard)  # type: ignore[arg-type]
+        return await asyncio.shield(task)
+
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        conn = self._writer
+        if conn is None:
+            raise RuntimeError("the database is not open")
+        async with self._write_lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = await work(conn)
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result

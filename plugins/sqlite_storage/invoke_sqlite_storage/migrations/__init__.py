@@ -1,0 +1,14 @@
+"""Every schema migration of the SQLite backend, in version order.
+
+A new store adds a module ``mNNNN_<what>.py`` with one :class:`Migration` and appends it here;
+versions are never reused or edited once released.
+"""
+
+from __future__ import annotations
+
+from invoke_sqlite_storage.migrations.m0001_session_queue import MIGRATION as M0001
+from invoke_sqlite_storage.migrator import Migration
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: tuple[Migration, ...] = (M0001,)

@@ -1,0 +1,346 @@
+"""The session-queue store on SQLite (tables from migration 1)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import aiosqlite
+from invoke_sdk.session_queue import (
+    BatchRecord,
+    BatchStatus,
+    EnqueueResult,
+    NewQueueItem,
+    NodeFieldValue,
+    QueueCounts,
+    QueueItem,
+    QueueItemError,
+    QueueItemPage,
+    QueueItemStatus,
+    QueueItemSummary,
+)
+from invoke_sdk.storage import QueueItemNotFoundError, StorageError
+
+from invoke_sqlite_storage.database import Database
+
+__all__ = ["SqliteSessionQueueStore"]
+
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+SUMMARY_COLUMNS = (
+    "item_id, queue_id, batch_id, session_id, status, priority, field_values, error_type, error_message, "
+    "created_at, updated_at, started_at, completed_at"
+)
+FULL_COLUMNS = f"{SUMMARY_COLUMNS}, error_traceback, session"
+ORDER = "priority DESC, item_id ASC"
+STATUSES: tuple[QueueItemStatus, ...] = ("pending", "in_progress", "completed", "failed", "canceled")
+
+
+def _summary_fields(row: sqlite3.Row) -> dict[str, Any]:
+    fields = dict(row)
+    raw = fields.get("field_values")
+    fields["field_values"] = [NodeFieldValue(**v) for v in json.loads(raw)] if raw else None
+    return fields
+
+
+def _summary(row: sqlite3.Row) -> QueueItemSummary:
+    return QueueItemSummary(**_summary_fields(row))
+
+
+def _item(row: sqlite3.Row) -> QueueItem:
+    fields = _summary_fields(row)
+    fields["session"] = json.loads(fields["session"])
+    return QueueItem(**fields)
+
+
+def _encode_cursor(row: sqlite3.Row) -> str:
+    return f"{row['priority']}:{row['item_id']}"
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        priority, item_id = cursor.split(":")
+        return int(priority), int(item_id)
+    except ValueError:
+        expected = "'<priority>:<item_id>'"
+        raise ValueError(f"cursor {cursor!r} is not one this server gave out (expected {expected})") from None
+
+
+def _counts(rows: Sequence[sqlite3.Row]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, count in rows:
+        counts[status] = count
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+class SqliteSessionQueueStore:
+    """Batches and queue items in the ``batches`` and ``queue_items`` tables."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue(self, batch: BatchRecord, items: Sequence[NewQueueItem], *, prepend: bool) -> EnqueueResult:
+        async def work(conn: aiosqlite.Connection) -> EnqueueResult:
+            priority = 0
+            if prepend:
+                async with conn.execute(
+                    "SELECT MAX(priority) FROM queue_items WHERE queue_id = ? AND status = 'pending'",
+                    (batch.queue_id,),
+                ) as cur:
+                    row = await cur.fetchone()
+                priority = max(0, (row[0] if row and row[0] is not None else 0)) + 1
+            await conn.execute(
+                "INSERT INTO batches (batch_id, queue_id, runs, requested, origin, destination) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (batch.batch_id, batch.queue_id, batch.runs, batch.requested, batch.origin, batch.destination),
+            )
+            # Ids are given explicitly from the highest ever used: this transaction holds the write
+            # lock, so they are contiguous and in the batch's order, and never reused after a clear.
+            async with conn.execute(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'queue_items'), 0), "
+                "COALESCE((SELECT MAX(item_id) FROM queue_items), 0))"
+            ) as cur:
+                row = await cur.fetchone()
+            first = int(row[0] if row else 0) + 1
+            await conn.executemany(
+                "INSERT INTO queue_items (item_id, queue_id, batch_id, session_id, priority, field_values, session) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        first + i,
+                        batch.queue_id,
+                        batch.batch_id,
+                        item.session_id,
+                        priority,
+                        json.dumps([v.model_dump(mode="json") for v in item.field_values])
+                        if item.field_values is not None
+                        else None,
+                        item.session_json,
+                    )
+                    for i, item in enumerate(items)
+                ],
+            )
+            async with conn.execute("SELECT created_at FROM batches WHERE batch_id = ?", (batch.batch_id,)) as cur:
+                created = await cur.fetchone()
+            return EnqueueResult(
+                queue_id=batch.queue_id,
+                enqueued=len(items),
+                requested=batch.requested,
+                batch=BatchRecord.model_validate({**batch.model_dump(), "created_at": created[0] if created else None}),
+                priority=priority,
+                item_ids=list(range(first, first + len(items))),
+            )
+
+        try:
+            return await self._db.write(work)
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(f"batch {batch.batch_id} or one of its session ids is already stored: {exc}") from exc
+
+    async def claim_next(self, queue_id: str | None = None) -> QueueItem | None:
+        where = "status = 'pending'" + (" AND queue_id = ?" if queue_id is not None else "")
+        params: tuple[Any, ...] = (queue_id,) if queue_id is not None else ()
+
+        async def work(conn: aiosqlite.Connection) -> QueueItem | None:
+            # One statement under the write lock; the status guard makes a double claim impossible even so.
+            async with conn.execute(
+                f"UPDATE queue_items SET status = 'in_progress', started_at = {NOW}, updated_at = {NOW} "
+                f"WHERE item_id = (SELECT item_id FROM queue_items WHERE {where} ORDER BY {ORDER} LIMIT 1) "
+                f"AND status = 'pending' RETURNING {FULL_COLUMNS}",
+                params,
+            ) as cur:
+                row = await cur.fetchone()
+            return _item(row) if row is not None else None
+
+        return await self._db.write(work)
+
+    async def save_session(self, item_id: int, session_json: str) -> None:
+        async def work(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                f"UPDATE queue_items SET session = ?, updated_at = {NOW} WHERE item_id = ?", (session_json, item_id)
+            )
+            return cur.rowcount
+
+        if await self._db.write(work) == 0:
+            raise QueueItemNotFoundError(item_id)
+
+    async def finish(
+        self,
+        item_id: int,
+        status: Literal["completed", "failed", "canceled"],
+        *,
+        error: QueueItemError | None = None,
+        session_json: str | None = None,
+    ) -> QueueItem:
+        if status not in ("completed", "failed", "canceled"):
+            raise ValueError(f"{status!r} is not a final status")
+
+        async def work(conn: aiosqlite.Connection) -> QueueItem:
+            async with conn.execute(
+                f"UPDATE queue_items SET status = ?, error_type = ?, error_message = ?, error_traceback = ?, "
+                f"session = COALESCE(?, session), completed_at = {NOW}, updated_at = {NOW} "
+                f"WHERE item_id = ? AND status IN ('pending', 'in_progress') RETURNING {FULL_COLUMNS}",
+                (
+                    status,
+                    error.error_type if error else None,
+                    error.error_message if error else None,
+                    error.error_traceback if error else None,
+                    session_json,
+                    item_id,
+                ),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                async with conn.execute(f"SELECT {FULL_COLUMNS} FROM queue_items WHERE item_id = ?", (item_id,)) as c:
+                    row = await c.fetchone()
+            if row is None:
+                raise QueueItemNotFoundError(item_id)
+            return _item(row)
+
+        return await self._db.write(work)
+
+    async def get(self, item_id: int) -> QueueItem | None:
+        async with self._db.read() as conn, conn.execute(
+            f"SELECT {FULL_COLUMNS} FROM queue_items WHERE item_id = ?", (item_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _item(row) if row is not None else None
+
+    async def current(self, queue_id: str) -> QueueItem | None:
+        async with self._db.read() as conn, conn.execute(
+            f"SELECT {FULL_COLUMNS} FROM queue_items WHERE queue_id = ? AND status = 'in_progress' "
+            "ORDER BY started_at, item_id LIMIT 1",
+            (queue_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return _item(row) if row is not None else None
+
+    async def list_items(
+        self,
+        queue_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        offset: int | None = None,
+        status: QueueItemStatus | None = None,
+    ) -> QueueItemPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where = ["queue_id = ?"]
+        params: list[Any] = [queue_id]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        count_sql = f"SELECT COUNT(*) FROM queue_items WHERE {' AND '.join(where)}"
+        count_params = list(params)
+        if cursor is not None:
+            priority, item_id = _decode_cursor(cursor)
+            where.append("(priority < ? OR (priority = ? AND item_id > ?))")
+            params += [priority, priority, item_id]
+        sql = f"SELECT {SUMMARY_COLUMNS} FROM queue_items WHERE {' AND '.join(where)} ORDER BY {ORDER} LIMIT ?"
+        params.append(limit + 1)
+        if offset is not None and cursor is None:
+            sql += " OFFSET ?"
+            params.append(offset)
+        async with self._db.read() as conn:
+            async with conn.execute(sql, params) as cur:
+                rows = list(await cur.fetchall())
+            async with conn.execute(count_sql, count_params) as cur:
+                total_row = await cur.fetchone()
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        return QueueItemPage(
+            items=[_summary(r) for r in rows],
+            limit=limit,
+            has_more=has_more,
+            next_cursor=_encode_cursor(rows[-1]) if has_more and rows else None,
+            offset=offset if cursor is None else None,
+            total=int(total_row[0]) if total_row else 0,
+        )
+
+    async def counts(self, queue_id: str) -> QueueCounts:
+        async with self._db.read() as conn, conn.execute(
+            "SELECT status, COUNT(*) FROM queue_items WHERE queue_id = ? GROUP BY status", (queue_id,)
+        ) as cur:
+            rows = list(await cur.fetchall())
+        return QueueCounts(queue_id=queue_id, **_counts(rows))
+
+    async def batch_status(self, queue_id: str, batch_id: str) -> BatchStatus | None:
+        async with self._db.read() as conn:
+            async with conn.execute(
+                "SELECT origin, destination FROM batches WHERE queue_id = ? AND batch_id = ?", (queue_id, batch_id)
+            ) as cur:
+                batch = await cur.fetchone()
+            if batch is None:
+                return None
+            async with conn.execute(
+                "SELECT status, COUNT(*) FROM queue_items WHERE batch_id = ? GROUP BY status", (batch_id,)
+            ) as cur:
+                rows = list(await cur.fetchall())
+        return BatchStatus(
+            queue_id=queue_id,
+            batch_id=batch_id,
+            origin=batch["origin"],
+            destination=batch["destination"],
+            **_counts(rows),
+        )
+
+    async def _cancel_where(self, where: str, params: tuple[Any, ...]) -> list[int]:
+        async def work(conn: aiosqlite.Connection) -> list[int]:
+            async with conn.execute(
+                f"UPDATE queue_items SET status = 'canceled', completed_at = {NOW}, updated_at = {NOW} "
+                f"WHERE {where} RETURNING item_id",
+                params,
+            ) as cur:
+                rows = await cur.fetchall()
+            return sorted(int(r[0]) for r in rows)
+
+        return await self._db.write(work)
+
+    async def cancel_batches(self, queue_id: str, batch_ids: Sequence[str]) -> list[int]:
+        return await self._cancel_where(
+            "queue_id = ? AND status IN ('pending', 'in_progress') "
+            "AND batch_id IN (SELECT value FROM json_each(?))",
+            (queue_id, json.dumps(list(batch_ids))),
+        )
+
+    async def cancel_pending(self, queue_id: str) -> list[int]:
+        return await self._cancel_where("queue_id = ? AND status = 'pending'", (queue_id,))
+
+    async def clear(self, queue_id: str) -> int:
+        async def work(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute("DELETE FROM queue_items WHERE queue_id = ?", (queue_id,))
+            deleted = cur.rowcount
+            await conn.execute("DELETE FROM batches WHERE queue_id = ?", (queue_id,))
+            return deleted
+
+        return await self._db.write(work)
+
+    async def prune(self, queue_id: str) -> int:
+        async def work(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                "DELETE FROM queue_items WHERE queue_id = ? AND status IN ('completed', 'failed', 'canceled')",
+                (queue_id,),
+            )
+            deleted = cur.rowcount
+            await conn.execute(
+                "DELETE FROM batches WHERE queue_id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM queue_items WHERE queue_items.batch_id = batches.batch_id)",
+                (queue_id,),
+            )
+            return deleted
+
+        return await self._db.write(work)
+
+    async def fail_interrupted(self, message: str) -> list[QueueItem]:
+        async def work(conn: aiosqlite.Connection) -> list[QueueItem]:
+            async with conn.execute(
+                f"UPDATE queue_items SET status = 'failed', error_type = 'ServerStoppedError', error_message = ?, "
+                f"completed_at = {NOW}, updated_at = {NOW} WHERE status = 'in_progress' RETURNING {FULL_COLUMNS}",
+                (message,),
+            ) as cur:
+                rows = await cur.fetchall()
+            return sorted((_item(r) for r in rows), key=lambda i: i.item_id)
+
+        return await self._db.write(work)

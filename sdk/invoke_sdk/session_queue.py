@@ -1,0 +1,139 @@
+"""The records a session-queue store keeps and returns: batches, queue items, counts and pages.
+
+These are plain pydantic models shared by the host, every storage backend and the events, so a
+backend written by a third party returns exactly what the host and the API expect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "BatchRecord",
+    "BatchStatus",
+    "EnqueueResult",
+    "NewQueueItem",
+    "NodeFieldValue",
+    "QueueCounts",
+    "QueueItem",
+    "QueueItemError",
+    "QueueItemPage",
+    "QueueItemStatus",
+    "QueueItemSummary",
+]
+
+QueueItemStatus = Literal["pending", "in_progress", "completed", "failed", "canceled"]
+"""Where a queue item is in its life: it only ever moves forward, and the last three are final."""
+
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "canceled"})
+"""Statuses an item never leaves."""
+
+
+class NodeFieldValue(BaseModel):
+    """One value a batch put into one field of one node of the item's graph."""
+
+    node_path: str
+    field_name: str
+    value: Any
+
+
+class NewQueueItem(BaseModel):
+    """What the host hands a store to enqueue: the session (as JSON text) and the values that made it."""
+
+    session_id: str
+    session_json: str = Field(description="The item's session as JSON text, stored as given")
+    field_values: list[NodeFieldValue] | None = None
+
+
+class BatchRecord(BaseModel):
+    """A batch as stored: where it came from and how many items it asked for."""
+
+    batch_id: str
+    queue_id: str
+    runs: int = 1
+    requested: int = Field(description="How many items the batch expanded to")
+    origin: str | None = Field(default=None, description="A free tag the client chose, e.g. 'canvas'")
+    destination: str | None = Field(default=None, description="A free tag for where results should go")
+    created_at: datetime | None = None
+
+
+class QueueItemError(BaseModel):
+    """Why an item failed: the exception type, its message and the traceback."""
+
+    error_type: str
+    error_message: str
+    error_traceback: str | None = None
+
+
+class QueueItemSummary(BaseModel):
+    """A queue item without its session: what lists and events carry."""
+
+    item_id: int
+    queue_id: str
+    batch_id: str
+    session_id: str
+    status: QueueItemStatus
+    priority: int = Field(description="Higher runs first; equal priorities run in enqueue order")
+    field_values: list[NodeFieldValue] | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class QueueItem(QueueItemSummary):
+    """A queue item with its session state (graph, execution state, results, errors) and the full error."""
+
+    error_traceback: str | None = None
+    session: dict[str, Any] = Field(description="The session state, as last saved")
+
+
+class EnqueueResult(BaseModel):
+    """What enqueuing a batch did: the stored batch and the new item ids in execution order."""
+
+    queue_id: str
+    enqueued: int
+    requested: int
+    batch: BatchRecord
+    priority: int
+    item_ids: list[int]
+
+
+class QueueCounts(BaseModel):
+    """How many items of a queue are in each status."""
+
+    queue_id: str
+    pending: int = 0
+    in_progress: int = 0
+    completed: int = 0
+    failed: int = 0
+    canceled: int = 0
+    total: int = 0
+
+
+class BatchStatus(QueueCounts):
+    """The counts of one batch's items, with the batch's tags."""
+
+    batch_id: str
+    origin: str | None = None
+    destination: str | None = None
+
+
+class QueueItemPage(BaseModel):
+    """One page of a queue's items, in execution order (priority, then enqueue order).
+
+    Page on with ``next_cursor`` (stable while items are added) or with ``offset``.
+    """
+
+    items: list[QueueItemSummary]
+    limit: int
+    has_more: bool
+    next_cursor: str | None = None
+    offset: int | None = None
+    total: int

@@ -1,0 +1,185 @@
+"""Storage backends: what the host asks of a database, with no SQL in sight.
+
+A backend plugin registers a :class:`StorageBackendFactory` through the
+``register_storage_backends`` hook. The host picks one by name (config ``storage_backend``,
+default ``sqlite``), creates it with the data root, starts it (open, migrate) and reads its
+stores. Each store is a Protocol here; a backend offers one attribute per store.
+
+Stores today: :attr:`StorageBackend.session_queue`. The images and model-record stores join the
+same backend as further attributes (and, in an SQL backend, further numbered migrations), so one
+database file and one migration history hold everything.
+
+Every method is a coroutine and must not block the event loop: run database work in a thread
+(aiosqlite does) or use an async driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from invoke_sdk.session_queue import (
+    BatchRecord,
+    BatchStatus,
+    EnqueueResult,
+    NewQueueItem,
+    QueueCounts,
+    QueueItem,
+    QueueItemError,
+    QueueItemPage,
+    QueueItemStatus,
+)
+
+__all__ = [
+    "QueueItemNotFoundError",
+    "SessionQueueStore",
+    "StorageBackend",
+    "StorageBackendFactory",
+    "StorageError",
+    "StorageOptions",
+]
+
+
+class StorageError(RuntimeError):
+    """A backend cannot do what was asked (cannot open, cannot migrate, ...); the message says why."""
+
+
+class QueueItemNotFoundError(StorageError, LookupError):
+    """No queue item has the given id."""
+
+    def __init__(self, item_id: int) -> None:
+        super().__init__(f"there is no queue item {item_id}")
+        self.item_id = item_id
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """What the host tells a backend when it creates it."""
+
+    root: Path
+    """The data root; a backend keeps its files under it."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific settings (free-form, may be empty)."""
+
+
+@runtime_checkable
+class SessionQueueStore(Protocol):
+    """Durable batches and queue items.
+
+    Order: higher ``priority`` first, then enqueue order (``item_id``). Items only move forward
+    (pending -> in_progress -> completed/failed/canceled, or pending -> canceled); a terminal
+    item never changes status again.
+    """
+
+    async def enqueue(self, batch: BatchRecord, items: Sequence[NewQueueItem], *, prepend: bool) -> EnqueueResult:
+        """Store the batch and all its items in one transaction, in the given order.
+
+        ``prepend`` gives the items a priority above every pending item of the queue, so they
+        run next; otherwise they get priority 0 and run after what is already queued.
+        """
+        ...
+
+    async def claim_next(self, queue_id: str | None = None) -> QueueItem | None:
+        """Atomically take the next pending item (of one queue, or of any) and mark it ``in_progress``.
+
+        Concurrent claimers, in this process or another on the same database, never take the same item.
+        """
+        ...
+
+    async def save_session(self, item_id: int, session_json: str) -> None:
+        """Replace the session state of an item (JSON text, stored as given)."""
+        ...
+
+    async def finish(
+        self,
+        item_id: int,
+        status: Literal["completed", "failed", "canceled"],
+        *,
+        error: QueueItemError | None = None,
+        session_json: str | None = None,
+    ) -> QueueItem:
+        """Move an item to a final status (saving the session and error if given) and return it.
+
+        An item already final is left as it is and returned unchanged: a run that completes an
+        item canceled meanwhile sees ``status == "canceled"``. Unknown id: :class:`QueueItemNotFoundError`.
+        """
+        ...
+
+    async def get(self, item_id: int) -> QueueItem | None:
+        """One item with its session, or None."""
+        ...
+
+    async def current(self, queue_id: str) -> QueueItem | None:
+        """The queue's ``in_progress`` item (the earliest started, if several workers run), or None."""
+        ...
+
+    async def list_items(
+        self,
+        queue_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        offset: int | None = None,
+        status: QueueItemStatus | None = None,
+    ) -> QueueItemPage:
+        """A page of items in execution order; ``cursor`` (from a previous page) or ``offset``."""
+        ...
+
+    async def counts(self, queue_id: str) -> QueueCounts:
+        """How many items of the queue are in each status."""
+        ...
+
+    async def batch_status(self, queue_id: str, batch_id: str) -> BatchStatus | None:
+        """Counts of one batch's items, or None if the queue has no such batch."""
+        ...
+
+    async def cancel_batches(self, queue_id: str, batch_ids: Sequence[str]) -> list[int]:
+        """Cancel every pending or running item of these batches; return the ids canceled."""
+        ...
+
+    async def cancel_pending(self, queue_id: str) -> list[int]:
+        """Cancel every pending item of the queue (the running one is left); return the ids canceled."""
+        ...
+
+    async def clear(self, queue_id: str) -> int:
+        """Delete every item and batch of the queue; return how many items were deleted."""
+        ...
+
+    async def prune(self, queue_id: str) -> int:
+        """Delete the queue's completed, failed and canceled items; return how many."""
+        ...
+
+    async def fail_interrupted(self, message: str) -> list[QueueItem]:
+        """Mark every ``in_progress`` item failed with ``message`` (run at start-up); return them."""
+        ...
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """One database (or equivalent) holding every store."""
+
+    @property
+    def session_queue(self) -> SessionQueueStore:
+        """The session-queue store."""
+        ...
+
+    async def start(self) -> None:
+        """Open the database and bring its schema up to date; raise :class:`StorageError` with a reason if not."""
+        ...
+
+    async def stop(self) -> None:
+        """Close the database; pending writes are finished first."""
+        ...
+
+
+@dataclass(frozen=True)
+class StorageBackendFactory:
+    """A storage backend offered under a name, registered through ``register_storage_backends``."""
+
+    name: str
+    """The name the host is configured with (``storage_backend``), e.g. ``sqlite``."""
+    create: Callable[[StorageOptions], StorageBackend]
+    """Builds an unstarted backend; do no I/O here (the host calls ``start()``)."""
+    description: str = ""

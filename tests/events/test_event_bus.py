@@ -1,0 +1,131 @@
+"""The event bus, plugin events and sinks, and the event models in the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import invoke_sqlite_storage.plugin as sqlite_plugin
+from invoke_sdk import hookimpl
+from invoke_sdk.events import BaseEvent, EventSink, QueueClearedEvent
+from invoke_sdk.hookspecs import RegisterEvent, RegisterEventSink
+from litestar.testing import TestClient
+
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+from invoke_host.events import EventBus
+from invoke_host.host import build_host
+from invoke_host.openapi_document import openapi_document
+
+
+class RecordingSink:
+    def __init__(self, name: str = "recording", fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        self.events: list[BaseEvent] = []
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+
+    def deliver(self, event: BaseEvent) -> None:
+        if self.fail:
+            raise RuntimeError("this sink is broken")
+        self.events.append(event)
+
+
+class ModelInstalledEvent(BaseEvent):
+    event_name: ClassVar[str] = "test_model_installed"
+    key: str
+
+
+class StealsACoreName(BaseEvent):
+    event_name: ClassVar[str] = "queue_cleared"
+
+
+class EventsPlugin:
+    def __init__(self) -> None:
+        self.sink = RecordingSink()
+
+    @hookimpl
+    def register_events(self, register: RegisterEvent) -> None:
+        register(ModelInstalledEvent)
+        register(StealsACoreName)
+
+    @hookimpl
+    def register_event_sinks(self, register: RegisterEventSink) -> None:
+        register(self.sink)
+
+
+async def test_a_raising_sink_does_not_stop_the_others() -> None:
+    broken, good = RecordingSink("broken", fail=True), RecordingSink("good")
+    bus = EventBus([broken, good])
+    await bus.start()
+    bus.emit(QueueClearedEvent.build("q"))
+    bus.emit(QueueClearedEvent.build("r"))
+    await bus.stop()
+    assert [e.queue_id for e in good.events] == ["q", "r"]  # type: ignore[attr-defined]
+
+
+async def test_events_emitted_from_worker_threads_arrive_in_order_on_the_loop() -> None:
+    sink = RecordingSink()
+    seen_threads: set[int] = set()
+    original = sink.deliver
+
+    def deliver(event: BaseEvent) -> None:
+        seen_threads.add(threading.get_ident())
+        original(event)
+
+    sink.deliver = deliver  # type: ignore[method-assign]
+    bus = EventBus([sink])
+    await bus.start()
+    await asyncio.to_thread(lambda: [bus.emit(QueueClearedEvent.build(str(i))) for i in range(50)])
+    await asyncio.sleep(0.01)
+    await bus.stop()
+    assert [e.queue_id for e in sink.events] == [str(i) for i in range(50)]  # type: ignore[attr-defined]
+    assert seen_threads == {threading.get_ident()}
+
+
+def test_plugin_events_and_sinks_are_registered_and_core_names_protected(tmp_path: Path) -> None:
+    plugin = EventsPlugin()
+    host = build_host(HostConfig(root=tmp_path), [("events_plugin", plugin)], entry_points=False)
+    assert host.registry.events["test_model_installed"] is ModelInstalledEvent
+    assert host.registry.events["queue_cleared"] is QueueClearedEvent
+    record = next(r for r in host.registry.plugins if r.name == "events_plugin")
+    assert any("queue_cleared" in refused and "belongs to the host" in refused for refused in record.refused)
+    assert isinstance(plugin.sink, EventSink)
+    assert host.events is not None and host.events.sink("recording") is plugin.sink
+    # The union of every event model was built at the freeze.
+    event = host.registry.event_adapter.validate_python(ModelInstalledEvent(key="k"))
+    assert isinstance(event, ModelInstalledEvent)
+
+
+def test_every_event_model_is_in_the_openapi_components(tmp_path: Path) -> None:
+    plugin = EventsPlugin()
+    app = create_app(HostConfig(root=tmp_path), [("events_plugin", plugin), ("sqlite", sqlite_plugin)],
+                     entry_points=False)
+    schemas: dict[str, Any] = openapi_document(app)["components"]["schemas"]
+    for name, cls in app.state.host.registry.events.items():
+        assert cls.__name__ in schemas, name
+        assert schemas["AnyEventMessage"]["discriminator"]["mapping"][name].endswith(f"{cls.__name__}Message")
+    assert "ModelInstalledEvent" in schemas and "InvocationProgressEvent" in schemas
+    assert "EnqueueBatchBody" in schemas and "Batch" in schemas
+
+
+def test_the_queue_emits_to_plugin_sinks(tmp_path: Path) -> None:
+    plugin = EventsPlugin()
+    app = create_app(HostConfig(root=tmp_path), [("events_plugin", plugin), ("sqlite", sqlite_plugin)],
+                     entry_points=False)
+    with TestClient(app) as client:
+        assert plugin.sink.started
+        r = client.post("/api/v1/queue/q1/enqueue_batch", json={"batch": {"graph": {"nodes": {}}, "runs": 2}})
+        assert r.status_code == 201, r.text
+        client.put("/api/v1/queue/q1/clear")
+    names = [e.event_name for e in plugin.sink.events]
+    assert names == ["batch_enqueued", "queue_cleared"]
+    assert not plugin.sink.started

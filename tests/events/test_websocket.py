@@ -1,0 +1,102 @@
+"""``/ws``: subscriptions, delivery, slow clients, and the token and cross-site checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from invoke_sdk.events import QueueClearedEvent
+from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import TestClient
+
+from invoke_host.events.websocket_sink import CLOSE_TOO_SLOW, WebSocketSink
+from tests.queue.conftest import graph, make_app
+
+
+def test_subscribed_client_gets_its_queue_events_only(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path)) as client, client.websocket_connect("/ws") as ws, \
+            client.websocket_connect("/ws") as other:
+        ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q1"}))
+        assert ws.receive_json() == {"event": "subscribed", "data": {"room": "queue", "queue_id": "q1"}}
+        other.send_text(json.dumps({"subscribe": "queue", "queue_id": "q2"}))
+        assert other.receive_json()["event"] == "subscribed"
+
+        r = client.post("/api/v1/queue/q1/enqueue_batch", json={"batch": {"graph": graph(), "runs": 2}})
+        message = ws.receive_json()
+        assert message["event"] == "batch_enqueued"
+        assert message["data"]["batch_id"] == r.json()["batch"]["batch_id"]
+        assert message["data"]["enqueued"] == 2 and message["data"]["queue_id"] == "q1"
+
+        client.put("/api/v1/queue/q2/clear")
+        assert other.receive_json()["event"] == "queue_cleared"  # q1's batch never reached q2's client
+
+        ws.send_text(json.dumps({"unsubscribe": "queue", "queue_id": "q1"}))
+        assert ws.receive_json()["event"] == "unsubscribed"
+        ws.send_text("not json")
+        assert "JSON" in ws.receive_json()["data"]["message"]
+        ws.send_text(json.dumps({"subscribe": "galaxy", "queue_id": "q1"}))
+        reply = ws.receive_json()
+        assert reply["event"] == "error" and "subscribe" in reply["data"]["message"]
+        client.post("/api/v1/queue/q1/enqueue_batch", json={"batch": {"graph": graph()}})
+        client.put("/api/v1/queue/q2/clear")
+        assert other.receive_json()["event"] == "queue_cleared"
+        # Messages to one client keep their order: had the q1 batch reached ws, it would come first.
+        ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q3"}))
+        assert ws.receive_json()["event"] == "subscribed"
+
+
+def test_websocket_needs_the_token_which_may_come_in_the_query(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path, token="s3cret")) as client:
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws") as ws:
+            ws.receive_json()
+        assert refused.value.code == 4401 and "access token" in refused.value.detail
+        with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws?token=wrong") as ws:
+            ws.receive_json()
+        with client.websocket_connect("/ws?token=s3cret") as ws:
+            ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q"}))
+            assert ws.receive_json()["event"] == "subscribed"
+
+
+def test_websocket_from_a_foreign_page_is_refused(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path)) as client:
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
+            "/ws", headers={"origin": "http://evil.example"}
+        ) as ws:
+            ws.receive_json()
+        assert "origin" in refused.value.detail
+
+
+async def test_a_client_that_falls_behind_is_disconnected_and_others_are_not_slowed() -> None:
+    sink = WebSocketSink(buffer=5)
+    release = asyncio.Event()
+    closed: list[tuple[int, str]] = []
+    fast_got: list[str] = []
+
+    async def stuck_send(message: str) -> None:
+        await release.wait()  # a client that never reads
+
+    async def fast_send(message: str) -> None:
+        fast_got.append(message)
+
+    async def close(code: int, reason: str) -> None:
+        closed.append((code, reason))
+
+    slow = sink.connect(stuck_send, close)
+    fast = sink.connect(fast_send, close)
+    for client in (slow, fast):
+        client.handle(json.dumps({"subscribe": "queue", "queue_id": "q"}))
+    await asyncio.sleep(0)
+    for i in range(20):
+        sink.deliver(QueueClearedEvent.build("q"))  # returns at once whatever the clients do
+        if i % 4 == 0:
+            await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(slow.task, 1)
+    assert closed == [(CLOSE_TOO_SLOW, slow.closed_reason)]
+    assert slow.closed_reason is not None and "fell 5 events behind" in slow.closed_reason
+    await asyncio.sleep(0.01)
+    assert len(fast_got) == 21  # the subscribe answer and every event
+    assert fast.closed_reason is None
+    await sink.stop()

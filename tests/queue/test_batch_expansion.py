@@ -1,0 +1,65 @@
+"""Batch expansion: data zipped within a group, cartesian product across groups, runs repeat."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from invoke_host.queue.batch import Batch, batch_size, expand
+
+
+def _batch(**kw: object) -> Batch:
+    return Batch.model_validate({"graph": {"nodes": {}}, **kw})
+
+
+def test_zip_within_product_across_runs_repeat() -> None:
+    batch = _batch(
+        data=[
+            [
+                {"node_path": "n", "field_name": "a", "items": [1, 2]},
+                {"node_path": "n", "field_name": "b", "items": [10, 20]},
+            ],
+            [{"node_path": "m", "field_name": "c", "items": ["x", "y", "z"]}],
+        ],
+        runs=2,
+    )
+    sessions = [[(v.node_path, v.field_name, v.value) for v in values] for values in expand(batch)]
+    assert batch_size(batch) == len(sessions) == 2 * 2 * 3
+    assert sessions[0] == [("n", "a", 1), ("n", "b", 10), ("m", "c", "x")]
+    assert sessions[1] == [("n", "a", 1), ("n", "b", 10), ("m", "c", "y")]
+    assert sessions[3] == [("n", "a", 2), ("n", "b", 20), ("m", "c", "x")]
+    assert sessions[6:] == sessions[:6]
+
+
+def test_no_data_gives_one_session_per_run() -> None:
+    batch = _batch(runs=3)
+    assert batch_size(batch) == 3
+    assert list(expand(batch)) == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            [
+                [
+                    {"node_path": "n", "field_name": "a", "items": [1]},
+                    {"node_path": "n", "field_name": "b", "items": [1, 2]},
+                ]
+            ],
+            "same length",
+        ),
+        ([[]], "empty"),
+        (
+            [
+                [{"node_path": "n", "field_name": "a", "items": [1]}],
+                [{"node_path": "n", "field_name": "a", "items": [2]}],
+            ],
+            "twice",
+        ),
+        ([[{"node_path": "n", "field_name": "a", "items": []}]], "at least 1"),
+    ],
+)
+def test_malformed_data_is_refused_with_a_reason(data: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _batch(data=data)

@@ -1,0 +1,186 @@
+"""The queue HTTP API against a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+from tests.queue.conftest import graph, make_app
+from tests.queue.live_server import live_server
+
+Q = "/api/v1/queue/default"
+
+
+def _enqueue(client: TestClient[Litestar], body: dict[str, Any], queue: str = Q) -> Any:
+    return client.post(f"{queue}/enqueue_batch", content=json.dumps(body), headers={"content-type": "application/json"})
+
+
+def test_enqueue_expands_data_and_stores_each_session(client: TestClient[Litestar]) -> None:
+    data = [
+        [
+            {"node_path": "add", "field_name": "a", "items": [1, 2]},
+            {"node_path": "add", "field_name": "b", "items": [5, 6]},
+        ],
+        [{"node_path": "add", "field_name": "use_cache", "items": [True, False]}],
+    ]
+    r = _enqueue(client, {"batch": {"graph": graph(), "data": data, "runs": 2, "origin": "test"}})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["enqueued"] == body["requested"] == 8 and len(body["item_ids"]) == 8
+    assert body["batch"]["origin"] == "test"
+    first = client.get(f"{Q}/i/{body['item_ids'][0]}").json()
+    assert first["status"] == "pending"
+    assert first["session"]["graph"]["nodes"]["add"] == {
+        "id": "add",
+        "type": "test_add",
+        "a": 1,
+        "b": 5,
+        "use_cache": True,
+    }
+    second = client.get(f"{Q}/i/{body['item_ids'][1]}").json()
+    assert [(v["field_name"], v["value"]) for v in second["field_values"]] == [("a", 1), ("b", 5), ("use_cache", False)]
+    status = client.get(f"{Q}/b/{body['batch']['batch_id']}/status").json()
+    assert status["pending"] == status["total"] == 8
+
+
+def test_bad_batches_get_4xx_with_a_message(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path, max_batch_size=10)) as client:
+        r = client.post(f"{Q}/enqueue_batch", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+
+        r = _enqueue(client, {"batch": {"data": []}})
+        assert r.status_code == 422 and "batch.graph" in r.json()["detail"]
+
+        r = _enqueue(
+            client, {"batch": {"graph": graph(), "data": [[{"node_path": "nope", "field_name": "a", "items": [1]}]]}}
+        )
+        assert r.status_code == 422 and "'nope'" in r.json()["detail"]
+
+        g = graph()
+        g["nodes"]["add"]["type"] = "no_such_type"
+        r = _enqueue(client, {"batch": {"graph": g, "data": [[{"node_path": "add", "field_name": "a", "items": [1]}]]}})
+        assert r.status_code == 422 and "'no_such_type'" in r.json()["detail"]
+
+        r = _enqueue(
+            client, {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "zzz", "items": [1]}]]}}
+        )
+        assert r.status_code == 422 and "'zzz'" in r.json()["detail"]
+
+        r = _enqueue(
+            client,
+            {"batch": {"graph": graph(), "data": [[{"node_path": "add", "field_name": "a", "items": [1, 5000]}]]}},
+        )
+        assert r.status_code == 422
+        detail = r.json()["detail"]
+        assert "'add'" in detail and "'a'" in detail and "item 1" in detail
+        assert r.json()["extra"]["errors"][0]["field_name"] == "a"
+
+        r = _enqueue(client, {"batch": {"graph": graph(), "runs": 11}})
+        assert r.status_code == 413 and "limit of 10" in r.json()["detail"]
+
+        r = _enqueue(client, {"batch": {"graph": graph(), "runs": 1}, "prepend": "sideways"})
+        assert r.status_code == 422
+        # Nothing of the refused batches was stored.
+        assert client.get(f"{Q}/status").json()["queue"]["total"] == 0
+
+
+def test_list_get_cancel_prune_clear_and_status(client: TestClient[Litestar]) -> None:
+    b1 = _enqueue(client, {"batch": {"graph": graph(), "runs": 3}}).json()
+    b2 = _enqueue(client, {"batch": {"graph": graph(), "runs": 2}, "prepend": True}).json()
+    page = client.get(f"{Q}/list", params={"limit": 3}).json()
+    assert [i["item_id"] for i in page["items"]] == b2["item_ids"] + b1["item_ids"][:1]
+    assert page["has_more"] and page["total"] == 5
+    rest = client.get(f"{Q}/list", params={"limit": 3, "cursor": page["next_cursor"]}).json()
+    assert [i["item_id"] for i in rest["items"]] == b1["item_ids"][1:] and not rest["has_more"]
+    by_offset = client.get(f"{Q}/list", params={"limit": 2, "offset": 1}).json()
+    assert [i["item_id"] for i in by_offset["items"]] == b2["item_ids"][1:] + b1["item_ids"][:1]
+    assert client.get(f"{Q}/list", params={"cursor": "bogus"}).status_code == 400
+    assert client.get(f"{Q}/list", params={"limit": 0}).status_code == 400
+    assert client.get(f"{Q}/list", params={"status": "weird"}).status_code == 400
+
+    assert client.get(f"{Q}/i/999999").status_code == 404
+    assert client.get(f"/api/v1/queue/other/i/{b1['item_ids'][0]}").status_code == 404
+    r = client.put(f"{Q}/i/{b1['item_ids'][0]}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "canceled"
+    r = client.put(f"{Q}/cancel_by_batch_ids", json={"batch_ids": [b2["batch"]["batch_id"]]})
+    assert r.json() == {"canceled": 2, "item_ids": b2["item_ids"]}
+    assert client.put(f"{Q}/cancel_by_batch_ids", json={"batch_ids": "x"}).status_code == 400
+
+    status = client.get(f"{Q}/status").json()
+    assert status["queue"]["pending"] == 2 and status["queue"]["canceled"] == 3 and status["queue"]["item_id"] is None
+    assert status["processor"] == {"is_started": True, "is_processing": False}
+    assert client.put(f"{Q}/processor/pause").json()["is_started"] is False
+    assert client.get(f"{Q}/status").json()["processor"]["is_started"] is False
+    assert client.put(f"{Q}/processor/resume").json()["is_started"] is True
+
+    assert client.put(f"{Q}/cancel_all_except_current").json()["canceled"] == 2
+    assert client.put(f"{Q}/prune").json() == {"deleted": 5}
+    assert client.get(f"{Q}/b/{b1['batch']['batch_id']}/status").status_code == 404
+    _enqueue(client, {"batch": {"graph": graph(), "runs": 2}})
+    assert client.put(f"{Q}/clear").json() == {"deleted": 2}
+    assert client.get(f"{Q}/status").json()["queue"]["total"] == 0
+
+
+def test_without_a_storage_backend_the_queue_answers_503(tmp_path: Path) -> None:
+    with TestClient(create_app(HostConfig(root=tmp_path), entry_points=False)) as client:
+        r = client.get(f"{Q}/status")
+        assert r.status_code == 503 and "invoke-sqlite-storage" in r.json()["detail"]
+        assert client.get("/api/v1/app/version").status_code == 200
+
+
+def test_interrupted_item_is_failed_on_restart_and_pending_ones_kept(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    with TestClient(app) as client:
+        ids = _enqueue(client, {"batch": {"graph": graph(), "runs": 2}}).json()["item_ids"]
+        claimed = client.blocking_portal.call(app.state.host.queue.claim_next)  # type: ignore[union-attr]
+        assert claimed.item_id == ids[0]
+    with TestClient(make_app(tmp_path)) as client:
+        first = client.get(f"{Q}/i/{ids[0]}").json()
+        assert first["status"] == "failed" and "server stopped while this item ran" in first["error_message"]
+        assert client.get(f"{Q}/i/{ids[1]}").json()["status"] == "pending"
+
+
+async def test_200_concurrent_enqueues_store_every_item_once_in_order(tmp_path: Path) -> None:
+    with live_server(make_app(tmp_path)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+            async def one(n: int) -> dict[str, Any]:
+                body = {
+                    "batch": {
+                        "graph": graph(),
+                        "data": [[{"node_path": "add", "field_name": "b", "items": [n * 10 + k for k in range(3)]}]],
+                    }
+                }
+                r = await client.post(f"{Q}/enqueue_batch", content=json.dumps(body))
+                assert r.status_code == 201, r.text
+                return dict(r.json())
+
+            results = await asyncio.gather(*(one(n) for n in range(200)))
+            items = []
+            cursor = None
+            while True:
+                params: dict[str, Any] = {"limit": 1000}
+                if cursor:
+                    params["cursor"] = cursor
+                page = (await client.get(f"{Q}/list", params=params)).json()
+                items += page["items"]
+                cursor = page["next_cursor"]
+                if not page["has_more"]:
+                    break
+    ids = [i["item_id"] for i in items]
+    assert len(ids) == len(set(ids)) == 600
+    by_batch: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_batch.setdefault(item["batch_id"], []).append(item)
+    for n, result in enumerate(results):
+        stored = by_batch[result["batch"]["batch_id"]]
+        assert [i["item_id"] for i in stored] == result["item_ids"]
+        assert [i["field_values"][0]["value"] for i in stored] == [n * 10 + k for k in range(3)]
