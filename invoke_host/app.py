@@ -14,6 +14,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import invoke_host
 from invoke_host.api.app_info import get_version
+from invoke_host.api.images import ImagesController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
 from invoke_host.config import HostConfig
@@ -26,6 +27,7 @@ __all__ = ["create_app"]
 logger = logging.getLogger("invoke_host")
 
 ROUTES: list[Any] = [get_version, list_plugins, list_nodes]
+ROUTES.append(ImagesController)
 
 
 def create_app(
