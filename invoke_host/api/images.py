@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from invoke_sdk.images import (
     ImageCategory,
@@ -15,7 +15,7 @@ from invoke_sdk.images import (
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoke_host.images.service import ImagesService
@@ -116,8 +116,8 @@ class ImagesController(Controller):
     async def upload_image(
         self,
         request: Request[Any, Any, Any],
-        image_category: ImageCategory = ImageCategory.user,
-        is_intermediate: bool = False,
+        image_category: FromQuery[ImageCategory] = ImageCategory.user,
+        is_intermediate: FromQuery[bool] = False,
     ) -> ImageDTO:
         service = _service(request)
         limit: int = request.app.state.host.config.max_upload_bytes
@@ -158,15 +158,15 @@ class ImagesController(Controller):
     async def list_images(
         self,
         request: Request[Any, Any, Any],
-        offset: int = Parameter(default=0, ge=0),
-        limit: int = Parameter(default=10, ge=1, le=1000),
-        image_origin: ImageOrigin | None = None,
-        categories: list[ImageCategory] | None = None,
-        exclude_categories: list[ImageCategory] | None = None,
-        is_intermediate: bool | None = None,
-        starred_first: bool = True,
-        order_dir: OrderDir = "DESC",
-        search_term: str | None = Parameter(default=None, max_length=200),
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 10,
+        image_origin: FromQuery[ImageOrigin | None] = None,
+        categories: FromQuery[list[ImageCategory] | None] = None,
+        exclude_categories: FromQuery[list[ImageCategory] | None] = None,
+        is_intermediate: FromQuery[bool | None] = None,
+        starred_first: FromQuery[bool] = True,
+        order_dir: FromQuery[OrderDir] = "DESC",
+        search_term: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> ImageDTOPage:
         page = await _service(request).get_many(
             offset=offset,
@@ -184,7 +184,7 @@ class ImagesController(Controller):
         )
 
     @get("/i/{image_name:str}", summary="One image's record")
-    async def get_image(self, request: Request[Any, Any, Any], image_name: str) -> ImageDTO:
+    async def get_image(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> ImageDTO:
         try:
             return ImageDTO.of(await _service(request).get(image_name))
         except ImageNotFoundError as exc:
@@ -200,11 +200,11 @@ class ImagesController(Controller):
         )
 
     @get("/i/{image_name:str}/full", summary="The full-size image (PNG)", media_type="image/png")
-    async def get_image_full(self, request: Request[Any, Any, Any], image_name: str) -> Response[bytes]:
+    async def get_image_full(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
         return await self._file(request, image_name, thumbnail=False)
 
     @get("/i/{image_name:str}/thumbnail", summary="The thumbnail (WebP, longest side 256)", media_type="image/webp")
-    async def get_image_thumbnail(self, request: Request[Any, Any, Any], image_name: str) -> Response[bytes]:
+    async def get_image_thumbnail(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
         return await self._file(request, image_name, thumbnail=True)
 
     async def _embedded(self, request: Request[Any, Any, Any], image_name: str, field: str) -> Response[bytes]:
@@ -217,20 +217,20 @@ class ImagesController(Controller):
         return Response(content=(text if text is not None else "null").encode(), media_type="application/json")
 
     @get("/i/{image_name:str}/metadata", summary="The generation metadata embedded in the image (JSON or null)")
-    async def get_image_metadata(self, request: Request[Any, Any, Any], image_name: str) -> Response[bytes]:
+    async def get_image_metadata(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
         return await self._embedded(request, image_name, "metadata")
 
     @get("/i/{image_name:str}/workflow", summary="The workflow embedded in the image, as saved (JSON or null)")
-    async def get_image_workflow(self, request: Request[Any, Any, Any], image_name: str) -> Response[bytes]:
+    async def get_image_workflow(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
         return await self._embedded(request, image_name, "workflow")
 
     @get("/i/{image_name:str}/graph", summary="The graph that made the image, as saved (JSON or null)")
-    async def get_image_graph(self, request: Request[Any, Any, Any], image_name: str) -> Response[bytes]:
+    async def get_image_graph(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
         return await self._embedded(request, image_name, "graph")
 
     @patch("/i/{image_name:str}", summary="Change an image's category, intermediate flag or star")
     async def update_image(
-        self, request: Request[Any, Any, Any], image_name: str, data: ImageRecordChanges
+        self, request: Request[Any, Any, Any], image_name: FromPath[str], data: JSONBody[ImageRecordChanges]
     ) -> ImageDTO:
         try:
             return ImageDTO.of(await _service(request).update(image_name, data))
@@ -238,7 +238,7 @@ class ImagesController(Controller):
             raise _not_found(exc) from None
 
     @delete("/i/{image_name:str}", summary="Delete an image, record and files", status_code=200)
-    async def delete_image(self, request: Request[Any, Any, Any], image_name: str) -> DeleteImagesResult:
+    async def delete_image(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> DeleteImagesResult:
         try:
             await _service(request).delete(image_name)
         except ImageNotFoundError as exc:
@@ -250,5 +250,7 @@ class ImagesController(Controller):
         return DeleteImagesResult(deleted_images=await _service(request).delete_intermediates())
 
     @post("/delete", summary="Delete a list of images", status_code=200)
-    async def delete_images(self, request: Request[Any, Any, Any], data: DeleteImagesRequest) -> DeleteImagesResult:
+    async def delete_images(
+        self, request: Request[Any, Any, Any], data: JSONBody[DeleteImagesRequest]
+    ) -> DeleteImagesResult:
         return DeleteImagesResult(deleted_images=await _service(request).delete_many(data.image_names))
