@@ -15,6 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 import invoke_host
 from invoke_host.api.app_info import get_version
 from invoke_host.api.graphs import validate_graph_route
+from invoke_host.api.images import ImagesController
 from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
@@ -37,6 +38,7 @@ ROUTES: list[Any] = [
     QueueController,
     events_socket,
     ModelsController,
+    ImagesController,
 ]
 
 

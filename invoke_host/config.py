@@ -67,6 +67,11 @@ class HostConfig(BaseSettings):
     ws_client_buffer: int = Field(
         default=10_000, ge=1, description="Events a websocket client may fall behind before it is disconnected"
     )
+    file_storage_backend: str = Field(default="local", description="Name of the image file-storage backend plugin")
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest image upload accepted (bytes)")
+    max_image_pixels: int = Field(
+        default=8192 * 8192, ge=1, description="Most pixels (width x height) an uploaded image may have"
+    )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
 

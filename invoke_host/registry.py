@@ -17,6 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar, Union
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.events import CORE_EVENTS, BaseEvent, EventSink
 from invoke_sdk.fields import field_extra
+from invoke_sdk.images import FileStorageBackendFactory
 from invoke_sdk.storage import StorageBackendFactory
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -156,6 +157,11 @@ def _check_storage_backend(factory: Any) -> None:
         raise RegistrationError(f"{factory!r} is not a StorageBackendFactory with a name and a create function")
 
 
+def _check_file_storage_backend(factory: Any) -> None:
+    if not (isinstance(factory, FileStorageBackendFactory) and factory.name and callable(factory.create)):
+        raise RegistrationError(f"{factory!r} is not a FileStorageBackendFactory with a name and a create function")
+
+
 def _check_event(cls: Any) -> None:
     if not (isinstance(cls, type) and issubclass(cls, BaseEvent)):
         raise RegistrationError(f"{cls!r} is not a BaseEvent subclass")
@@ -186,6 +192,12 @@ KINDS: list[Kind] = [
     Kind(hook="register_storage_backends", name="storage_backends", key=lambda f: f.name, check=_check_storage_backend),
     Kind(hook="register_events", name="events", key=lambda c: c.__dict__["event_name"], check=_check_event),
     Kind(hook="register_event_sinks", name="event_sinks", key=lambda s: s.name, check=_check_event_sink),
+    Kind(
+        hook="register_file_storage_backends",
+        name="file_storage_backends",
+        key=lambda f: f.name,
+        check=_check_file_storage_backend,
+    ),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""
 

@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from invoke_sdk.events import BaseEvent, EventSink
+    from invoke_sdk.images import FileStorageBackendFactory
     from invoke_sdk.invocation import BaseInvocation
     from invoke_sdk.model_loading import ModelLoader
     from invoke_sdk.model_probing import ModelProber
@@ -30,6 +31,7 @@ __all__ = [
     "PROJECT_NAME",
     "RegisterEvent",
     "RegisterEventSink",
+    "RegisterFileStorageBackend",
     "RegisterInvocation",
     "RegisterModelConfig",
     "RegisterModelLoader",
@@ -41,6 +43,7 @@ __all__ = [
     "hookspec",
     "register_event_sinks",
     "register_events",
+    "register_file_storage_backends",
     "register_invocations",
     "register_model_configs",
     "register_model_loaders",
@@ -196,4 +199,20 @@ def register_event_sinks(register: RegisterEventSink) -> None:
     """Register event sinks: call ``register(sink)`` with a new sink object each time the hook runs.
 
     Every emitted event reaches every sink; a sink that raises is logged and skipped.
+    """
+
+
+class RegisterFileStorageBackend(Protocol):
+    """The callback passed to :func:`register_file_storage_backends`."""
+
+    def __call__(self, factory: FileStorageBackendFactory) -> None:
+        """Offer one image file-storage backend under its ``factory.name``."""
+
+
+@hookspec
+def register_file_storage_backends(register: RegisterFileStorageBackend) -> None:
+    """Register image file-storage backends: call ``register(FileStorageBackendFactory(name, create))`` for each.
+
+    The host uses the one named by its ``file_storage_backend`` setting (default ``local``). A name
+    another plugin registered first is refused. ``create`` must do no I/O.
     """

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from invoke_sdk.session_queue import (
     BatchRecord,
@@ -31,6 +31,9 @@ from invoke_sdk.session_queue import (
     QueueItemPage,
     QueueItemStatus,
 )
+
+if TYPE_CHECKING:
+    from invoke_sdk.images import ImageRecordStore
 
 __all__ = [
     "QueueItemNotFoundError",
@@ -163,6 +166,11 @@ class StorageBackend(Protocol):
     @property
     def session_queue(self) -> SessionQueueStore:
         """The session-queue store."""
+        ...
+
+    @property
+    def images(self) -> ImageRecordStore:
+        """The image-record store (see :mod:`invoke_sdk.images`)."""
         ...
 
     async def start(self) -> None:

@@ -13,6 +13,9 @@ from invoke_sqlite_storage.migrator import MigrationError, UnknownMigrationError
 
 from tests.storage.conftest import make_batch
 
+# These tests stack synthetic migrations on top of migration 1 alone, so later real migrations do not shift them.
+QUEUE_ONLY = MIGRATIONS[:1]
+
 
 def _versions(path: Path) -> list[int]:
     with sqlite3.connect(path) as conn:
@@ -43,7 +46,7 @@ async def test_fresh_database_is_migrated_in_wal_mode_with_foreign_keys(tmp_path
 
 
 async def _seeded(path: Path) -> list[int]:
-    backend = SqliteBackend(path)
+    backend = SqliteBackend(path, migrations=QUEUE_ONLY)
     await backend.start()
     batch, items = make_batch(n=3)
     ids = (await backend.session_queue.enqueue(batch, items, prepend=False)).item_ids
@@ -55,7 +58,7 @@ async def test_pending_migration_runs_after_a_backup(tmp_path: Path) -> None:
     path = tmp_path / "invoke.db"
     ids = await _seeded(path)
     extra = Migration(version=2, description="add a notes table", statements=("CREATE TABLE notes (x TEXT)",))
-    backend = SqliteBackend(path, migrations=(*MIGRATIONS, extra))
+    backend = SqliteBackend(path, migrations=(*QUEUE_ONLY, extra))
     await backend.start()
     await backend.stop()
     assert _versions(path) == [1, 2] and "notes" in _tables(path)
@@ -80,7 +83,7 @@ async def test_failing_migration_leaves_schema_and_data_untouched(tmp_path: Path
         statements=("CREATE TABLE half (x TEXT)", "ALTER TABLE queue_items ADD COLUMN extra TEXT"),
         apply=boom,
     )
-    backend = SqliteBackend(path, migrations=(*MIGRATIONS, bad))
+    backend = SqliteBackend(path, migrations=(*QUEUE_ONLY, bad))
     with pytest.raises(MigrationError, match=r"migration 2 \(a broken one\).*half way through.*version 1"):
         await backend.start()
     assert _versions(path) == [1]

@@ -10,6 +10,7 @@ from pathlib import Path
 from invoke_sdk.storage import StorageOptions
 
 from invoke_sqlite_storage.database import Database
+from invoke_sqlite_storage.images import SqliteImageRecordStore
 from invoke_sqlite_storage.migrations import MIGRATIONS
 from invoke_sqlite_storage.migrator import Migration, migrate
 from invoke_sqlite_storage.session_queue import SqliteSessionQueueStore
@@ -34,6 +35,7 @@ class SqliteBackend:
         self._migrations = tuple(migrations)
         self.db = Database(path, readers=readers)
         self._session_queue = SqliteSessionQueueStore(self.db)
+        self._images = SqliteImageRecordStore(self.db)
 
     @classmethod
     def from_options(cls, options: StorageOptions) -> SqliteBackend:
@@ -43,6 +45,10 @@ class SqliteBackend:
     @property
     def session_queue(self) -> SqliteSessionQueueStore:
         return self._session_queue
+
+    @property
+    def images(self) -> SqliteImageRecordStore:
+        return self._images
 
     async def start(self) -> None:
         # Creating folders and migrating touch the disk: a worker thread, not the event loop.

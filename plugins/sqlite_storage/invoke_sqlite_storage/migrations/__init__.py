@@ -7,8 +7,9 @@ versions are never reused or edited once released.
 from __future__ import annotations
 
 from invoke_sqlite_storage.migrations.m0001_session_queue import MIGRATION as M0001
+from invoke_sqlite_storage.migrations.m0002_images import MIGRATION as M0002
 from invoke_sqlite_storage.migrator import Migration
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: tuple[Migration, ...] = (M0001,)
+MIGRATIONS: tuple[Migration, ...] = (M0001, M0002)

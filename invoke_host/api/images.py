@@ -1,0 +1,256 @@
+"""``/api/v1/images``: list, fetch, upload, change and delete images (InvokeAI's paths where they match)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from invoke_sdk.images import (
+    ImageCategory,
+    ImageNotFoundError,
+    ImageOrigin,
+    ImageRecord,
+    ImageRecordChanges,
+    OrderDir,
+)
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException, ValidationException
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pydantic import BaseModel, ConfigDict, Field
+
+from invoke_host.images.service import ImagesService
+from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError
+from invoke_host.images.wiring import find_images_service
+
+__all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImagesController"]
+
+PREFIX = "/api/v1/images"
+# Room for the multipart boundaries and part headers around the file itself.
+_MULTIPART_OVERHEAD = 64 * 1024
+_FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # Names are never reused, so a fetched image never changes.
+    "Cache-Control": "private, max-age=31536000, immutable",
+}
+
+
+class ImageDTO(ImageRecord):
+    """An image record with the URLs of its files."""
+
+    image_url: str = Field(description="Where the full-size PNG is served")
+    thumbnail_url: str = Field(description="Where the WebP thumbnail is served")
+
+    @classmethod
+    def of(cls, record: ImageRecord) -> ImageDTO:
+        base = f"{PREFIX}/i/{record.image_name}"
+        return cls(**record.model_dump(), image_url=f"{base}/full", thumbnail_url=f"{base}/thumbnail")
+
+
+class ImageDTOPage(BaseModel):
+    """One page of images."""
+
+    items: list[ImageDTO]
+    offset: int
+    limit: int
+    total: int
+
+
+class DeleteImagesRequest(BaseModel):
+    """Images to delete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_names: list[str] = Field(max_length=10_000)
+
+
+class DeleteImagesResult(BaseModel):
+    """What was deleted (names that did not exist are left out)."""
+
+    deleted_images: list[str]
+
+
+def _service(request: Request[Any, Any, Any]) -> ImagesService:
+    service = find_images_service(request.app.state.host)
+    if service is None:
+        raise ServiceUnavailableException(
+            "this server has no image store: it was started without an images service (storage and file-storage "
+            "backend plugins)"
+        )
+    return service
+
+
+def _not_found(exc: ImageNotFoundError) -> NotFoundException:
+    # A bad name and a missing image read the same to a client: nothing about the disk leaks.
+    return NotFoundException(f"there is no image named {exc.image_name!r}")
+
+
+def _bool_field(value: Any, name: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValidationException(f"{name} must be true or false, not {value!r}")
+
+
+def _category_field(value: Any) -> ImageCategory:
+    try:
+        return ImageCategory(str(value))
+    except ValueError:
+        valid = ", ".join(c.value for c in ImageCategory)
+        raise ValidationException(f"image_category must be one of {valid}, not {value!r}") from None
+
+
+class ImagesController(Controller):
+    """The image store over HTTP."""
+
+    path = PREFIX
+    tags = ["images"]
+
+    @post(
+        "/upload",
+        summary="Upload an image (multipart form, field 'file')",
+        status_code=201,
+        request_max_body_size=None,  # the configurable limit below applies instead
+    )
+    async def upload_image(
+        self,
+        request: Request[Any, Any, Any],
+        image_category: FromQuery[ImageCategory] = ImageCategory.user,
+        is_intermediate: FromQuery[bool] = False,
+    ) -> ImageDTO:
+        service = _service(request)
+        limit: int = request.app.state.host.config.max_upload_bytes
+        length = request.content_length
+        if length is None:
+            raise HTTPException(status_code=411, detail="send the upload with a Content-Length header")
+        if length > limit + _MULTIPART_OVERHEAD:
+            raise HTTPException(
+                status_code=413, detail=f"the upload is {length:,} bytes; this server accepts images up to {limit:,}"
+            )
+        content_type, _ = request.content_type
+        if content_type != "multipart/form-data":
+            raise HTTPException(
+                status_code=415, detail="send the image as multipart/form-data with the image in a field named 'file'"
+            )
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ValidationException("the form has no file in a field named 'file'")
+        if "image_category" in form:
+            image_category = _category_field(form["image_category"])
+        if "is_intermediate" in form:
+            is_intermediate = _bool_field(form["is_intermediate"], "is_intermediate")
+        data = await upload.read()
+        if len(data) > limit:
+            raise HTTPException(
+                status_code=413, detail=f"the image is {len(data):,} bytes; this server accepts images up to {limit:,}"
+            )
+        try:
+            record = await service.save_upload(data, image_category=image_category, is_intermediate=is_intermediate)
+        except UnsupportedImageError as exc:
+            raise HTTPException(status_code=415, detail=str(exc)) from None
+        except ImageTooLargeError as exc:
+            raise HTTPException(status_code=413, detail=str(exc)) from None
+        return ImageDTO.of(record)
+
+    @get("/", summary="A page of images, filtered")
+    async def list_images(
+        self,
+        request: Request[Any, Any, Any],
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 10,
+        image_origin: FromQuery[ImageOrigin | None] = None,
+        categories: FromQuery[list[ImageCategory] | None] = None,
+        exclude_categories: FromQuery[list[ImageCategory] | None] = None,
+        is_intermediate: FromQuery[bool | None] = None,
+        starred_first: FromQuery[bool] = True,
+        order_dir: FromQuery[OrderDir] = "DESC",
+        search_term: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> ImageDTOPage:
+        page = await _service(request).get_many(
+            offset=offset,
+            limit=limit,
+            image_origin=image_origin,
+            categories=categories,
+            exclude_categories=exclude_categories,
+            is_intermediate=is_intermediate,
+            starred_first=starred_first,
+            order_dir=order_dir,
+            search_term=search_term,
+        )
+        return ImageDTOPage(
+            items=[ImageDTO.of(r) for r in page.items], offset=page.offset, limit=page.limit, total=page.total
+        )
+
+    @get("/i/{image_name:str}", summary="One image's record")
+    async def get_image(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> ImageDTO:
+        try:
+            return ImageDTO.of(await _service(request).get(image_name))
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+
+    async def _file(self, request: Request[Any, Any, Any], image_name: str, *, thumbnail: bool) -> Response[bytes]:
+        try:
+            data = await _service(request).read_file(image_name, thumbnail=thumbnail)
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+        return Response(
+            content=data, media_type="image/webp" if thumbnail else "image/png", headers=dict(_FILE_HEADERS)
+        )
+
+    @get("/i/{image_name:str}/full", summary="The full-size image (PNG)", media_type="image/png")
+    async def get_image_full(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._file(request, image_name, thumbnail=False)
+
+    @get("/i/{image_name:str}/thumbnail", summary="The thumbnail (WebP, longest side 256)", media_type="image/webp")
+    async def get_image_thumbnail(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._file(request, image_name, thumbnail=True)
+
+    async def _embedded(self, request: Request[Any, Any, Any], image_name: str, field: str) -> Response[bytes]:
+        try:
+            embedded = await _service(request).embedded(image_name)
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+        text: str | None = getattr(embedded, field)
+        # The JSON text exactly as it was saved (or null): never re-parsed against today's models.
+        return Response(content=(text if text is not None else "null").encode(), media_type="application/json")
+
+    @get("/i/{image_name:str}/metadata", summary="The generation metadata embedded in the image (JSON or null)")
+    async def get_image_metadata(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._embedded(request, image_name, "metadata")
+
+    @get("/i/{image_name:str}/workflow", summary="The workflow embedded in the image, as saved (JSON or null)")
+    async def get_image_workflow(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._embedded(request, image_name, "workflow")
+
+    @get("/i/{image_name:str}/graph", summary="The graph that made the image, as saved (JSON or null)")
+    async def get_image_graph(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._embedded(request, image_name, "graph")
+
+    @patch("/i/{image_name:str}", summary="Change an image's category, intermediate flag or star")
+    async def update_image(
+        self, request: Request[Any, Any, Any], image_name: FromPath[str], data: JSONBody[ImageRecordChanges]
+    ) -> ImageDTO:
+        try:
+            return ImageDTO.of(await _service(request).update(image_name, data))
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+
+    @delete("/i/{image_name:str}", summary="Delete an image, record and files", status_code=200)
+    async def delete_image(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> DeleteImagesResult:
+        try:
+            await _service(request).delete(image_name)
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+        return DeleteImagesResult(deleted_images=[image_name])
+
+    @delete("/intermediates", summary="Delete every intermediate image", status_code=200)
+    async def delete_intermediates(self, request: Request[Any, Any, Any]) -> DeleteImagesResult:
+        return DeleteImagesResult(deleted_images=await _service(request).delete_intermediates())
+
+    @post("/delete", summary="Delete a list of images", status_code=200)
+    async def delete_images(
+        self, request: Request[Any, Any, Any], data: JSONBody[DeleteImagesRequest]
+    ) -> DeleteImagesResult:
+        return DeleteImagesResult(deleted_images=await _service(request).delete_many(data.image_names))

@@ -1,0 +1,86 @@
+"""The host's :class:`~invoke_sdk.context.ImagesInterface`: what one running node sees of the image store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from invoke_sdk import ImageField
+from invoke_sdk.images import ImageCategory
+
+from invoke_host.images.service import ImagesService, JsonText
+
+__all__ = ["NodeImages"]
+
+T = TypeVar("T")
+
+
+class NodeImages:
+    """``context.images`` for one node of one session: saves record that session, node and graph.
+
+    Node code is blocking and runs in a worker thread; each call hands its work to the service on
+    the host's event loop and waits for it. Create one per node run (it is cheap).
+    """
+
+    def __init__(
+        self,
+        service: ImagesService,
+        *,
+        session_id: str | None,
+        node_id: str | None,
+        graph: JsonText | None = None,
+        workflow: JsonText | None = None,
+        is_intermediate: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._service = service
+        self._session_id = session_id
+        self._node_id = node_id
+        self._graph = graph
+        self._workflow = workflow
+        self._is_intermediate = is_intermediate
+        self._loop = loop
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._loop or self._service.loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("the images service is not started: there is no event loop to save images on")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError("context.images was called on the event loop's thread; node code must run in a worker")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    def save(
+        self,
+        image: Any,
+        *,
+        category: str = "general",
+        metadata: Mapping[str, Any] | None = None,
+        is_intermediate: bool | None = None,
+    ) -> ImageField:
+        """Save a PIL image under a new name, recording this node's session, id and graph."""
+        category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
+        record = self._call(
+            self._service.save(
+                image,
+                image_category=category,
+                session_id=self._session_id,
+                node_id=self._node_id,
+                is_intermediate=self._is_intermediate if is_intermediate is None else is_intermediate,
+                metadata=metadata,
+                graph=self._graph,
+                workflow=self._workflow,
+            )
+        )
+        return ImageField(image_name=record.image_name)
+
+    def get_pil(self, image_name: str, mode: str | None = None) -> Any:
+        """Open a stored image, converted to ``mode`` if given."""
+        image = self._call(self._service.get_pil(image_name))
+        return image.convert(mode) if mode is not None and image.mode != mode else image

@@ -1,0 +1,263 @@
+"""The images service: one record and its files, saved, read and deleted together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from invoke_sdk.events import BaseEvent
+from invoke_sdk.images import (
+    EmbeddedImageData,
+    ImageAddedEvent,
+    ImageCategory,
+    ImageDeletedEvent,
+    ImageFileStorage,
+    ImageNotFoundError,
+    ImageOrigin,
+    ImageRecord,
+    ImageRecordChanges,
+    ImageRecordPage,
+    ImageRecordStore,
+    ImageUpdatedEvent,
+    NewImageRecord,
+    OrderDir,
+)
+from pydantic import BaseModel
+
+from invoke_host.images.naming import ImageNamer
+from invoke_host.images.uploads import decode_upload
+
+__all__ = ["EmitEvent", "ImagesService", "JsonText"]
+
+logger = logging.getLogger("invoke_host.images")
+
+EmitEvent = Callable[[BaseEvent], None]
+"""Where the service sends its events (the event bus's ``emit``, once there is one)."""
+
+JsonText = str | Mapping[str, Any] | Sequence[Any] | BaseModel
+"""Metadata, graph or workflow: JSON text (kept exactly as given) or an object (dumped once)."""
+
+
+def _json_text(value: JsonText | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        # Checked to be JSON so that /graph and friends always answer JSON, but never re-written:
+        # an old graph keeps its old shape.
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"the {what} must be JSON text: {exc}") from None
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return json.dumps(value)
+
+
+class ImagesService:
+    """Saves images as a record (in the storage backend) plus files (in the file-storage backend).
+
+    A save writes the files first and the record last; if the record cannot be written the files
+    are removed, so a failure leaves neither. A delete removes the record first, so no record ever
+    points at files that are half gone.
+    """
+
+    def __init__(
+        self,
+        records: ImageRecordStore,
+        files: ImageFileStorage,
+        *,
+        namer: ImageNamer | None = None,
+        emit: EmitEvent | None = None,
+        max_image_pixels: int = 8192 * 8192,
+    ) -> None:
+        self.records = records
+        self.files = files
+        self.namer = namer or ImageNamer()
+        self.emit = emit
+        self.max_image_pixels = max_image_pixels
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        # Node code runs in worker threads and reaches the service through this loop.
+        self.loop = asyncio.get_running_loop()
+
+    async def stop(self) -> None:
+        self.loop = None
+
+    def _emit(self, event: BaseEvent) -> None:
+        if self.emit is None:
+            return
+        try:
+            self.emit(event)
+        except Exception:
+            logger.exception("Delivering %s failed", event.event_name)
+
+    async def save(
+        self,
+        image: Any,
+        *,
+        image_origin: ImageOrigin | str = ImageOrigin.internal,
+        image_category: ImageCategory | str = ImageCategory.general,
+        session_id: str | None = None,
+        node_id: str | None = None,
+        is_intermediate: bool = False,
+        starred: bool = False,
+        metadata: JsonText | None = None,
+        graph: JsonText | None = None,
+        workflow: JsonText | None = None,
+    ) -> ImageRecord:
+        """Store a PIL image with its embedded data; return its record."""
+        origin = ImageOrigin(image_origin)
+        category = ImageCategory(image_category)
+        embedded = EmbeddedImageData(
+            metadata=_json_text(metadata, "metadata"),
+            graph=_json_text(graph, "graph"),
+            workflow=_json_text(workflow, "workflow"),
+        )
+        width, height = image.size
+        name = self.namer.new_name()
+        await self.files.save(name, image, embedded)
+        try:
+            record = await self.records.save(
+                NewImageRecord(
+                    image_name=name,
+                    image_origin=origin,
+                    image_category=category,
+                    width=width,
+                    height=height,
+                    session_id=session_id,
+                    node_id=node_id,
+                    is_intermediate=is_intermediate,
+                    starred=starred,
+                    has_workflow=embedded.workflow is not None,
+                    metadata=embedded.metadata,
+                )
+            )
+        except BaseException:
+            # Shielded: a cancelled caller must not leave the files behind.
+            await asyncio.shield(self.files.delete(name))
+            raise
+        logger.info("Saved image %s (%dx%d, %s%s)", name, width, height, category.value,
+                    ", intermediate" if is_intermediate else "")
+        self._emit(ImageAddedEvent.build(record))
+        return record
+
+    async def save_upload(
+        self,
+        data: bytes,
+        *,
+        image_category: ImageCategory | str = ImageCategory.user,
+        is_intermediate: bool = False,
+    ) -> ImageRecord:
+        """Decode uploaded bytes (refusing bombs and non-images) and save them as an external image.
+
+        Raises :class:`~invoke_host.images.uploads.UnsupportedImageError` or
+        :class:`~invoke_host.images.uploads.ImageTooLargeError`.
+        """
+        image, embedded = await asyncio.to_thread(decode_upload, data, max_pixels=self.max_image_pixels)
+        return await self.save(
+            image,
+            image_origin=ImageOrigin.external,
+            image_category=image_category,
+            is_intermediate=is_intermediate,
+            metadata=_valid_or_none(embedded.metadata),
+            graph=_valid_or_none(embedded.graph),
+            workflow=_valid_or_none(embedded.workflow),
+        )
+
+    async def get(self, image_name: str) -> ImageRecord:
+        """The record; unknown name: :class:`ImageNotFoundError`."""
+        record = await self.records.get(image_name)
+        if record is None:
+            raise ImageNotFoundError(image_name)
+        return record
+
+    async def get_many(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        image_origin: ImageOrigin | None = None,
+        categories: Sequence[ImageCategory] | None = None,
+        exclude_categories: Sequence[ImageCategory] | None = None,
+        is_intermediate: bool | None = None,
+        starred_first: bool = True,
+        order_dir: OrderDir = "DESC",
+        search_term: str | None = None,
+    ) -> ImageRecordPage:
+        """A page of records (see :meth:`invoke_sdk.images.ImageRecordStore.get_many`)."""
+        return await self.records.get_many(
+            offset=offset,
+            limit=limit,
+            image_origin=image_origin,
+            categories=categories,
+            exclude_categories=exclude_categories,
+            is_intermediate=is_intermediate,
+            starred_first=starred_first,
+            order_dir=order_dir,
+            search_term=search_term,
+        )
+
+    async def read_file(self, image_name: str, *, thumbnail: bool = False) -> bytes:
+        """The PNG (or WebP thumbnail) of a recorded image; a missing record or file: :class:`ImageNotFoundError`."""
+        await self.get(image_name)
+        return await self.files.read(image_name, thumbnail=thumbnail)
+
+    async def get_pil(self, image_name: str) -> Any:
+        """A recorded image, decoded."""
+        await self.get(image_name)
+        return await self.files.get_pil(image_name)
+
+    async def embedded(self, image_name: str) -> EmbeddedImageData:
+        """The metadata, graph and workflow text embedded in a recorded image, as saved."""
+        await self.get(image_name)
+        return await self.files.embedded(image_name)
+
+    async def update(self, image_name: str, changes: ImageRecordChanges) -> ImageRecord:
+        """Change category, intermediate flag or star; return the record as it is now."""
+        record = await self.records.update(image_name, changes)
+        self._emit(ImageUpdatedEvent.build(record))
+        return record
+
+    async def delete(self, image_name: str) -> None:
+        """Delete one image, record and files; unknown name: :class:`ImageNotFoundError`."""
+        if not await self.records.delete(image_name):
+            raise ImageNotFoundError(image_name)
+        await self._delete_files([image_name])
+
+    async def delete_many(self, image_names: Sequence[str]) -> list[str]:
+        """Delete these images; return the names that existed (unknown names are skipped)."""
+        deleted = await self.records.delete_many(image_names)
+        await self._delete_files(deleted)
+        return deleted
+
+    async def delete_intermediates(self) -> list[str]:
+        """Delete every intermediate image; return their names."""
+        deleted = await self.records.delete_intermediates()
+        await self._delete_files(deleted)
+        return deleted
+
+    async def _delete_files(self, names: Sequence[str]) -> None:
+        for name in names:
+            try:
+                await self.files.delete(name)
+            except Exception:
+                # The record is gone, so the image is gone for every client; a leftover file is only disk.
+                logger.exception("Deleting the files of image %s failed; its record is already deleted", name)
+        if names:
+            self._emit(ImageDeletedEvent.build(names))
+
+
+def _valid_or_none(text: str | None) -> str | None:
+    """An uploaded chunk that is not JSON is dropped rather than refusing the whole image."""
+    if text is None:
+        return None
+    try:
+        json.loads(text)
+    except ValueError:
+        return None
+    return text

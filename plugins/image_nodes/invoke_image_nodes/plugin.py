@@ -1,0 +1,16 @@
+"""Entry point: registers the image nodes."""
+
+from __future__ import annotations
+
+from invoke_sdk import hookimpl
+from invoke_sdk.hookspecs import RegisterInvocation
+
+__all__ = ["register_invocations"]
+
+
+@hookimpl
+def register_invocations(register: RegisterInvocation) -> None:
+    from invoke_image_nodes.nodes import NODES
+
+    for node in NODES:
+        register(node)

@@ -1,0 +1,234 @@
+"""The image-record store on SQLite (table and indexes from migration 2)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+from invoke_sdk.images import (
+    ImageCategory,
+    ImageNotFoundError,
+    ImageOrigin,
+    ImageRecord,
+    ImageRecordChanges,
+    ImageRecordPage,
+    NewImageRecord,
+    OrderDir,
+)
+from invoke_sdk.storage import StorageError
+
+from invoke_sqlite_storage.database import Database
+
+__all__ = ["ImageListQuery", "SqliteImageRecordStore", "build_list_query"]
+
+COLUMNS = (
+    "image_name, image_origin, image_category, width, height, session_id, node_id, is_intermediate, starred, "
+    "has_workflow, created_at, updated_at, deleted_at"
+)
+
+
+def _record(row: sqlite3.Row) -> ImageRecord:
+    return ImageRecord(**dict(row))
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class ImageListQuery:
+    """The SQL of one listing: the page and the count of all matches."""
+
+    page_sql: str
+    page_params: tuple[Any, ...]
+    count_sql: str
+    count_params: tuple[Any, ...]
+
+
+def build_list_query(
+    *,
+    offset: int = 0,
+    limit: int = 10,
+    image_origin: ImageOrigin | None = None,
+    categories: Sequence[ImageCategory] | None = None,
+    exclude_categories: Sequence[ImageCategory] | None = None,
+    is_intermediate: bool | None = None,
+    starred_first: bool = True,
+    order_dir: OrderDir = "DESC",
+    search_term: str | None = None,
+) -> ImageListQuery:
+    """The SQL a listing runs (public so the benchmark can time the same query without the store)."""
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if order_dir not in ("ASC", "DESC"):
+        raise ValueError(f"order_dir must be 'ASC' or 'DESC', not {order_dir!r}")
+    where = ["deleted_at IS NULL"]
+    params: list[Any] = []
+    if image_origin is not None:
+        where.append("image_origin = ?")
+        params.append(ImageOrigin(image_origin).value)
+    if categories is not None:
+        values = [ImageCategory(c).value for c in categories]
+        where.append(f"image_category IN ({', '.join('?' * len(values))})" if values else "0")
+        params += values
+    if exclude_categories:
+        values = [ImageCategory(c).value for c in exclude_categories]
+        where.append(f"image_category NOT IN ({', '.join('?' * len(values))})")
+        params += values
+    if is_intermediate is not None:
+        where.append("is_intermediate = ?")
+        params.append(int(is_intermediate))
+    if search_term:
+        where.append("(image_name LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\')")
+        params += [_like(search_term)] * 2
+    # rowid follows insertion, so it breaks created_at ties (same millisecond) the same way on every page.
+    order = f"created_at {order_dir}, rowid {order_dir}"
+    if starred_first:
+        order = f"starred DESC, {order}"
+    condition = " AND ".join(where)
+    # The inner query pages over the covering index alone; only the page's rows are read from the table.
+    page_sql = (
+        f"SELECT {COLUMNS} FROM images WHERE rowid IN "
+        f"(SELECT rowid FROM images WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
+    )
+    return ImageListQuery(
+        page_sql=page_sql,
+        page_params=(*params, limit, offset),
+        count_sql=f"SELECT COUNT(*) FROM images WHERE {condition}",
+        count_params=tuple(params),
+    )
+
+
+class SqliteImageRecordStore:
+    """Implements :class:`invoke_sdk.images.ImageRecordStore` on the ``images`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def save(self, record: NewImageRecord) -> ImageRecord:
+        async def work(conn: aiosqlite.Connection) -> ImageRecord:
+            async with conn.execute(
+                "INSERT INTO images (image_name, image_origin, image_category, width, height, session_id, node_id, "
+                "metadata, is_intermediate, starred, has_workflow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"RETURNING {COLUMNS}",
+                (
+                    record.image_name,
+                    ImageOrigin(record.image_origin).value,
+                    ImageCategory(record.image_category).value,
+                    record.width,
+                    record.height,
+                    record.session_id,
+                    record.node_id,
+                    record.metadata,
+                    int(record.is_intermediate),
+                    int(record.starred),
+                    int(record.has_workflow),
+                ),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            return _record(row)
+
+        try:
+            return await self._db.write(work)
+        except sqlite3.IntegrityError as exc:
+            raise StorageError(f"an image named {record.image_name!r} is already stored") from exc
+
+    async def get(self, image_name: str) -> ImageRecord | None:
+        async with self._db.read() as conn, conn.execute(
+            f"SELECT {COLUMNS} FROM images WHERE image_name = ? AND deleted_at IS NULL", (image_name,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _record(row) if row is not None else None
+
+    async def get_many(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        image_origin: ImageOrigin | None = None,
+        categories: Sequence[ImageCategory] | None = None,
+        exclude_categories: Sequence[ImageCategory] | None = None,
+        is_intermediate: bool | None = None,
+        starred_first: bool = True,
+        order_dir: OrderDir = "DESC",
+        search_term: str | None = None,
+    ) -> ImageRecordPage:
+        query = build_list_query(
+            offset=offset,
+            limit=limit,
+            image_origin=image_origin,
+            categories=categories,
+            exclude_categories=exclude_categories,
+            is_intermediate=is_intermediate,
+            starred_first=starred_first,
+            order_dir=order_dir,
+            search_term=search_term,
+        )
+        async with self._db.read() as conn:
+            async with conn.execute(query.page_sql, query.page_params) as cur:
+                rows = list(await cur.fetchall())
+            async with conn.execute(query.count_sql, query.count_params) as cur:
+                total = await cur.fetchone()
+        return ImageRecordPage(
+            items=[_record(r) for r in rows], offset=offset, limit=limit, total=int(total[0]) if total else 0
+        )
+
+    async def update(self, image_name: str, changes: ImageRecordChanges) -> ImageRecord:
+        sets: list[str] = []
+        params: list[Any] = []
+        if changes.image_category is not None:
+            sets.append("image_category = ?")
+            params.append(ImageCategory(changes.image_category).value)
+        if changes.is_intermediate is not None:
+            sets.append("is_intermediate = ?")
+            params.append(int(changes.is_intermediate))
+        if changes.starred is not None:
+            sets.append("starred = ?")
+            params.append(int(changes.starred))
+
+        async def work(conn: aiosqlite.Connection) -> sqlite3.Row | None:
+            if sets:
+                await conn.execute(
+                    f"UPDATE images SET {', '.join(sets)} WHERE image_name = ? AND deleted_at IS NULL",
+                    (*params, image_name),
+                )
+            async with conn.execute(
+                f"SELECT {COLUMNS} FROM images WHERE image_name = ? AND deleted_at IS NULL", (image_name,)
+            ) as cur:
+                return await cur.fetchone()
+
+        row = await self._db.write(work)
+        if row is None:
+            raise ImageNotFoundError(image_name)
+        return _record(row)
+
+    async def delete(self, image_name: str) -> bool:
+        return bool(await self.delete_many([image_name]))
+
+    async def delete_many(self, image_names: Sequence[str]) -> list[str]:
+        async def work(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute(
+                "DELETE FROM images WHERE image_name IN (SELECT value FROM json_each(?)) RETURNING image_name",
+                (json.dumps(list(image_names)),),
+            ) as cur:
+                rows = await cur.fetchall()
+            return [str(r[0]) for r in rows]
+
+        deleted = set(await self._db.write(work))
+        return [name for name in dict.fromkeys(image_names) if name in deleted]
+
+    async def delete_intermediates(self) -> list[str]:
+        async def work(conn: aiosqlite.Connection) -> list[str]:
+            async with conn.execute("DELETE FROM images WHERE is_intermediate = 1 RETURNING image_name") as cur:
+                rows = await cur.fetchall()
+            return sorted(str(r[0]) for r in rows)
+
+        return await self._db.write(work)
