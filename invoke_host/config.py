@@ -49,7 +49,6 @@ class HostConfig(BaseSettings):
     disable_plugin_autoload: bool = Field(default=False, description="Load no entry-point plugins at all")
     log_level: str = "INFO"
     models_dir: Path | None = Field(default=None, description="Where installed models go (default <root>/models)")
-    model_record_store: str = Field(default="sqlite", description="Which registered model record store to use")
     model_sync_on_start: bool = Field(default=True, description="Check recorded models against the disk at start")
     download_allow_private: bool = Field(default=False, description="Let URL installs reach private addresses")
     download_allow_loopback: bool = Field(default=False, description="Let URL installs reach loopback addresses")

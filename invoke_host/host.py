@@ -92,6 +92,6 @@ def build_host(
     from invoke_host.services import attach_services
 
     attach_services(host)
-    host.models = model_manager_for(config, host.registry)
+    host.models = model_manager_for(config, host.registry, host.storage, host.events)
     host.services.append(host.models)
     return host

@@ -25,7 +25,6 @@ from pydantic.json_schema import models_json_schema
 from invoke_host.models.contributions import (
     check_model_config,
     check_model_prober,
-    check_record_store_factory,
     model_config_adapter,
     model_config_key,
     ordered_probers,
@@ -182,12 +181,6 @@ KINDS: list[Kind] = [
     Kind(hook="register_routes", name="routes", key=_route_key),
     Kind(hook="register_model_configs", name="model_configs", key=model_config_key, check=check_model_config),
     Kind(hook="register_model_probers", name="model_probers", key=lambda p: p.name, check=check_model_prober),
-    Kind(
-        hook="register_model_record_stores",
-        name="model_record_stores",
-        key=lambda f: f.name,
-        check=check_record_store_factory,
-    ),
     Kind(hook="register_model_loaders", name="model_loaders", key=_model_loader_key, check=_check_model_loader),
     Kind(hook="register_storage_backends", name="storage_backends", key=lambda f: f.name, check=_check_storage_backend),
     Kind(hook="register_events", name="events", key=lambda c: c.__dict__["event_name"], check=_check_event),

@@ -14,6 +14,7 @@ from invoke_sdk.events import EventSink
 from invoke_sdk.storage import StorageBackendFactory, StorageOptions
 
 from invoke_host.events import EventBus, LogSink, WebSocketSink
+from invoke_host.models.config_validation import config_validator
 from invoke_host.queue import QueueService
 
 if TYPE_CHECKING:
@@ -45,7 +46,9 @@ def attach_services(host: Host) -> None:
         logger.warning("The session queue is unavailable: %s", missing_storage_message(host))
         return
     factory: StorageBackendFactory = registered.value
-    host.storage = factory.create(StorageOptions(root=config.root))
+    host.storage = factory.create(
+        StorageOptions(root=config.root, validate_model_config=config_validator(host.registry))
+    )
     host.services.append(host.storage)
     host.queue = QueueService(
         host.storage.session_queue, host.events, host.registry, max_batch_size=config.max_batch_size

@@ -1,4 +1,4 @@
-"""How the registry checks and combines the model contributions of plugins (configs, probers, stores)."""
+"""How the registry checks and combines the model contributions of plugins (configs, probers)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ from collections.abc import Iterable
 from typing import Annotated, Any, Union
 
 from invoke_sdk.model_probing import ModelProber
-from invoke_sdk.model_records import ModelRecordStoreFactory
 from invoke_sdk.models import ModelConfigBase, model_config_tag
 from pydantic import Discriminator, Tag, TypeAdapter
 
 __all__ = [
     "check_model_config",
     "check_model_prober",
-    "check_record_store_factory",
     "model_config_adapter",
     "model_config_key",
     "ordered_probers",
@@ -49,12 +47,6 @@ def check_model_prober(prober: Any) -> None:
         raise _refuse(f"{prober!r} is not a model prober (it needs name, order, recognises and probe())")
     if not isinstance(prober.order, int):
         raise _refuse(f"model prober {prober.name!r} has a non-integer order {prober.order!r}")
-
-
-def check_record_store_factory(factory: Any) -> None:
-    """Refuse an object that is not a record store factory."""
-    if not isinstance(factory, ModelRecordStoreFactory) or not isinstance(getattr(factory, "name", None), str):
-        raise _refuse(f"{factory!r} is not a model record store factory (it needs name and create())")
 
 
 def model_config_adapter(configs: Iterable[type[ModelConfigBase]]) -> TypeAdapter[Any] | None:

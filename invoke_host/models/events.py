@@ -1,71 +1,104 @@
-"""Install and download events, emitted from this one place.
+"""Install and download events, emitted from this one place onto the host's event bus.
 
-The typed event system is built elsewhere; until it lands, events go to listeners registered here
-as ``(name, payload)`` callbacks, and to the log. Switching to typed events means changing this
-module only.
+The events are typed (:mod:`invoke_sdk.model_events`); progress (download and hashing) is sent at
+most once per percent of the total, so a multi-GB model makes about a hundred events, not millions.
+Call these from the event loop; hashing progress arrives from a worker thread and is handed over
+with :meth:`InstallEvents.hashing_progress_threadsafe`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from invoke_host.models.jobs import InstallJob
+from invoke_sdk.events import BaseEvent
+from invoke_sdk.model_events import (
+    ModelInstallCancelledEvent,
+    ModelInstallCompleteEvent,
+    ModelInstallDownloadProgressEvent,
+    ModelInstallDownloadsCompleteEvent,
+    ModelInstallDownloadStartedEvent,
+    ModelInstallErrorEvent,
+    ModelInstallHashingProgressEvent,
+    ModelInstallStartedEvent,
+)
+from invoke_sdk.model_install import InstallJob
 
-__all__ = ["InstallEvents", "Listener"]
+if TYPE_CHECKING:
+    from invoke_host.events import EventBus
+
+__all__ = ["InstallEvents"]
 
 logger = logging.getLogger("invoke_host.models")
 
-Listener = Callable[[str, dict[str, Any]], None]
+
+def _percent(done: int, total: int) -> int:
+    return min(100, done * 100 // total)
 
 
 class InstallEvents:
-    """Emits ``model_install_*`` events; progress at most once per percent of the total."""
+    """Emits the ``model_install_*`` events of every job on ``bus`` (none when there is no bus)."""
 
-    def __init__(self) -> None:
-        self.listeners: list[Listener] = []
-        self._last_percent: dict[int, int] = {}
+    def __init__(self, bus: EventBus | None = None) -> None:
+        self.bus = bus
+        self._download_percent: dict[int, int] = {}
+        self._hash_percent: dict[int, int] = {}
 
-    def _emit(self, name: str, job: InstallJob, **extra: Any) -> None:
-        payload = {"id": job.id, "source": job.source, "status": job.status.value, **extra}
-        for listener in list(self.listeners):
-            try:
-                listener(name, payload)
-            except Exception:
-                logger.exception("An install event listener failed on %s", name)
+    def _emit(self, event: BaseEvent) -> None:
+        if self.bus is not None:
+            self.bus.emit(event)
+
+    def _forget(self, job: InstallJob) -> None:
+        self._download_percent.pop(job.id, None)
+        self._hash_percent.pop(job.id, None)
 
     def started(self, job: InstallJob) -> None:
         logger.info("Install %d started: %s", job.id, job.source)
-        self._emit("model_install_started", job)
+        self._emit(ModelInstallStartedEvent.build(job))
 
     def download_started(self, job: InstallJob) -> None:
-        self._emit("model_install_download_started", job)
+        self._emit(ModelInstallDownloadStartedEvent.build(job))
 
     def download_progress(self, job: InstallJob) -> None:
         if not job.total_bytes:
             return
-        percent = min(100, job.bytes * 100 // job.total_bytes)
-        if percent <= self._last_percent.get(job.id, -1):
+        percent = _percent(job.bytes, job.total_bytes)
+        if percent <= self._download_percent.get(job.id, -1):
             return
-        self._last_percent[job.id] = percent
-        self._emit("model_install_download_progress", job, bytes=job.bytes, total_bytes=job.total_bytes)
+        self._download_percent[job.id] = percent
+        self._emit(ModelInstallDownloadProgressEvent.build(job))
 
-    def download_complete(self, job: InstallJob) -> None:
-        self._emit("model_install_download_complete", job, bytes=job.bytes)
+    def downloads_complete(self, job: InstallJob) -> None:
+        logger.info("Install %d downloaded %d bytes from %s", job.id, job.bytes, job.source)
+        self._emit(ModelInstallDownloadsCompleteEvent.build(job))
+
+    def hashing_progress(self, job: InstallJob, hashed: int, total: int) -> None:
+        if not total:
+            return
+        percent = _percent(hashed, total)
+        if percent <= self._hash_percent.get(job.id, -1):
+            return
+        self._hash_percent[job.id] = percent
+        self._emit(ModelInstallHashingProgressEvent.build(job, hashed, total))
+
+    def hashing_progress_threadsafe(
+        self, loop: asyncio.AbstractEventLoop, job: InstallJob, hashed: int, total: int
+    ) -> None:
+        """:meth:`hashing_progress` from the hashing thread: the percent bookkeeping stays on the loop."""
+        loop.call_soon_threadsafe(self.hashing_progress, job, hashed, total)
 
     def completed(self, job: InstallJob) -> None:
-        self._last_percent.pop(job.id, None)
-        key = (job.config_out or {}).get("key")
-        logger.info("Install %d of %s completed: model %s", job.id, job.source, key)
-        self._emit("model_install_complete", job, key=key)
+        self._forget(job)
+        logger.info("Install %d of %s completed: model %s", job.id, job.source, (job.config_out or {}).get("key"))
+        self._emit(ModelInstallCompleteEvent.build(job))
 
     def error(self, job: InstallJob) -> None:
-        self._last_percent.pop(job.id, None)
+        self._forget(job)
         logger.warning("Install %d of %s failed: %s: %s", job.id, job.source, job.error_type, job.error)
-        self._emit("model_install_error", job, error_type=job.error_type, error=job.error)
+        self._emit(ModelInstallErrorEvent.build(job))
 
     def cancelled(self, job: InstallJob) -> None:
-        self._last_percent.pop(job.id, None)
+        self._forget(job)
         logger.info("Install %d of %s cancelled", job.id, job.source)
-        self._emit("model_install_cancelled", job)
+        self._emit(ModelInstallCancelledEvent.build(job))

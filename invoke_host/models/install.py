@@ -224,7 +224,7 @@ class ModelInstallService:
                 self.events.download_progress(job)
 
             path = await download_url(job.source, work, policy=self.policy, headers=headers, on_progress=progress)
-        self.events.download_complete(job)
+        self.events.downloads_complete(job)
         return path
 
     async def _download_hf(self, job: InstallJob, work: Path, control: _Control) -> Path:
@@ -258,7 +258,7 @@ class ModelInstallService:
                 )
             except InstallCancelledError:
                 raise asyncio.CancelledError from None
-        self.events.download_complete(job)
+        self.events.downloads_complete(job)
         return path
 
     async def _identify_and_place(self, job: InstallJob, path: Path, work: Path) -> tuple[ModelConfigBase, Path | None]:
@@ -266,8 +266,10 @@ class ModelInstallService:
         probed = await asyncio.to_thread(probe_model, path, self.probers)
         probed.pop("_prober", None)
 
+        loop = asyncio.get_running_loop()
+
         def hash_progress(done: int, total: int) -> None:
-            job.bytes, job.total_bytes = done, total
+            self.events.hashing_progress_threadsafe(loop, job, done, total)
 
         digest = await asyncio.to_thread(hash_model, path, hash_progress)
         key = digest.split(":", 1)[1][:32]

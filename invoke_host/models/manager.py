@@ -1,4 +1,8 @@
-"""The model manager service: opens the record store, syncs records with the disk, and owns installs."""
+"""The model manager service: syncs records with the disk and owns installs.
+
+Its record store is the storage backend's (``host.storage.model_records``): the backend starts
+(opens, migrates) before the manager and stops after it.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,23 @@ import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke_sdk.model_records import ModelRecordStore
 from invoke_sdk.models import ModelConfigBase
 
 from invoke_host.config import HostConfig
 from invoke_host.models.address_policy import AddressPolicy
+from invoke_host.models.config_validation import ModelsUnavailableError, config_validator
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
 from invoke_host.models.install import ModelInstallService, stored_path
 from invoke_host.registry import FrozenRegistry
+
+if TYPE_CHECKING:
+    from invoke_sdk.storage import StorageBackend
+
+    from invoke_host.events import EventBus
 
 __all__ = ["ModelManager", "ModelsUnavailableError", "model_manager_for"]
 
@@ -27,29 +37,28 @@ _WEIGHT_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 _FOLDER_MARKERS = ("model_index.json", "config.json", "learned_embeds.safetensors", "pytorch_lora_weights.safetensors")
 
 
-class ModelsUnavailableError(RuntimeError):
-    """No model record store or no model configs are registered (a plugin is missing)."""
-
-
 class ModelManager:
     """Records + installs + sync, started and stopped with the host."""
 
-    def __init__(self, config: HostConfig, registry: FrozenRegistry) -> None:
+    def __init__(
+        self,
+        config: HostConfig,
+        registry: FrozenRegistry,
+        storage: StorageBackend | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
         self.models_dir = (config.models_dir or config.root / "models").resolve()
-        self.events = InstallEvents()
+        self.events = InstallEvents(bus)
+        self._storage = storage
+        self._validate = config_validator(registry)
         self._store: ModelRecordStore | None = None
         self._installer: ModelInstallService | None = None
 
     def validate(self, data: Mapping[str, Any]) -> ModelConfigBase:
-        adapter = self.registry.model_config_adapter
-        if adapter is None:
-            raise ModelsUnavailableError(
-                "no model config classes are registered: is the invoke-sd-probers plugin installed?"
-            )
-        config: ModelConfigBase = adapter.validate_python(dict(data))
-        return config
+        """The config ``data`` describes, as its registered class (pydantic ``ValidationError`` if invalid)."""
+        return self._validate(data)
 
     @property
     def store(self) -> ModelRecordStore:
@@ -64,18 +73,10 @@ class ModelManager:
         return self._installer
 
     async def start(self) -> None:
-        factories = self.registry.kind("model_record_stores")
-        chosen = factories.get(self.config.model_record_store)
-        if chosen is None:
-            logger.warning(
-                "No model record store %r is registered (have: %s); model management is off",
-                self.config.model_record_store,
-                ", ".join(factories) or "none",
-            )
+        if self._storage is None:
+            logger.warning("There is no storage backend, so no model records: model management is off")
             return
-        self.config.root.mkdir(parents=True, exist_ok=True)
-        store = chosen.value.create(self.config.root, self.validate)
-        await store.open()
+        store = self._storage.model_records
         self._store = store
         self.models_dir.mkdir(parents=True, exist_ok=True)
         # Job folders of a previous run that died mid-install hold nothing anyone can use.
@@ -97,9 +98,8 @@ class ModelManager:
     async def stop(self) -> None:
         if self._installer is not None:
             await self._installer.stop()
-        if self._store is not None:
-            await self._store.close()
-            self._store = None
+        # The store is the storage backend's: the backend closes it after this service stops.
+        self._store = None
 
     def resolve(self, config: ModelConfigBase) -> Path:
         """The absolute path of a record's model."""
@@ -164,6 +164,11 @@ class ModelManager:
         return found
 
 
-def model_manager_for(config: HostConfig, registry: FrozenRegistry) -> ModelManager:
-    """The host's model manager (model management turns itself off when no record store is registered)."""
-    return ModelManager(config, registry)
+def model_manager_for(
+    config: HostConfig,
+    registry: FrozenRegistry,
+    storage: StorageBackend | None = None,
+    bus: EventBus | None = None,
+) -> ModelManager:
+    """The host's model manager (model management turns itself off when there is no storage backend)."""
+    return ModelManager(config, registry, storage, bus)

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from invoke_sdk.invocation import BaseInvocation
     from invoke_sdk.model_loading import ModelLoader
     from invoke_sdk.model_probing import ModelProber
-    from invoke_sdk.model_records import ModelRecordStoreFactory
     from invoke_sdk.models import ModelConfigBase
     from invoke_sdk.storage import StorageBackendFactory
 
@@ -36,7 +35,6 @@ __all__ = [
     "RegisterModelConfig",
     "RegisterModelLoader",
     "RegisterModelProber",
-    "RegisterModelRecordStore",
     "RegisterRoute",
     "RegisterStorageBackend",
     "hookimpl",
@@ -48,7 +46,6 @@ __all__ = [
     "register_model_configs",
     "register_model_loaders",
     "register_model_probers",
-    "register_model_record_stores",
     "register_routes",
     "register_storage_backends",
 ]
@@ -113,13 +110,6 @@ class RegisterModelProber(Protocol):
         """Offer one model prober object."""
 
 
-class RegisterModelRecordStore(Protocol):
-    """The callback passed to :func:`register_model_record_stores`."""
-
-    def __call__(self, factory: ModelRecordStoreFactory) -> None:
-        """Offer one model record store backend."""
-
-
 @hookspec
 def register_model_configs(register: RegisterModelConfig) -> None:
     """Register model config classes (subclasses of ``invoke_sdk.models.ModelConfigBase``).
@@ -132,11 +122,6 @@ def register_model_configs(register: RegisterModelConfig) -> None:
 @hookspec
 def register_model_probers(register: RegisterModelProber) -> None:
     """Register model probers (``invoke_sdk.model_probing.ModelProber``); they are asked by order, then name."""
-
-
-@hookspec
-def register_model_record_stores(register: RegisterModelRecordStore) -> None:
-    """Register model record store backends (``invoke_sdk.model_records.ModelRecordStoreFactory``), keyed by name."""
 
 
 class RegisterModelLoader(Protocol):

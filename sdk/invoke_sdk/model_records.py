@@ -1,14 +1,14 @@
-"""The model record store: where installed models' configs are kept, and how a backend plugs in.
+"""The model record store: where installed models' configs are kept.
 
-A backend plugin registers a :class:`ModelRecordStoreFactory` through ``register_model_record_stores``;
-the host picks one by name, gives it the database location and the validator of the frozen config
-union, and calls ``open()`` / ``close()`` with the app's lifespan.
+It is one store of the storage backend (:attr:`invoke_sdk.storage.StorageBackend.model_records`), so
+records live in the same database as the queue and the images and are opened, migrated and closed
+with it. The backend reads stored records back through the validator the host gives it
+(:attr:`invoke_sdk.storage.StorageOptions.validate_model_config`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk.models import BaseModelType, ModelConfigBase, ModelFormat, ModelType
@@ -18,7 +18,6 @@ __all__ = [
     "DuplicateModelError",
     "ModelRecordError",
     "ModelRecordStore",
-    "ModelRecordStoreFactory",
     "UnknownModelKeyError",
 ]
 
@@ -52,14 +51,6 @@ class DuplicateModelError(ModelRecordError):
 @runtime_checkable
 class ModelRecordStore(Protocol):
     """Keeps model configs. Every method is atomic: a failure leaves no half-written record."""
-
-    async def open(self) -> None:
-        """Connect and bring the schema up to date."""
-        ...
-
-    async def close(self) -> None:
-        """Release the connection."""
-        ...
 
     async def add(self, config: ModelConfigBase) -> ModelConfigBase:
         """Store a new record; :class:`DuplicateModelError` if its key or path is taken."""
@@ -104,14 +95,3 @@ class ModelRecordStore(Protocol):
         """Records whose content ``hash`` is ``hash``."""
         ...
 
-
-@runtime_checkable
-class ModelRecordStoreFactory(Protocol):
-    """What a backend plugin registers: a name and a way to build its store."""
-
-    name: str
-    """The backend's name (the host's ``model_record_store`` setting picks one)."""
-
-    def create(self, root: Path, validate: ConfigValidator) -> ModelRecordStore:
-        """A store keeping its data under the data root ``root``; not opened yet."""
-        ...

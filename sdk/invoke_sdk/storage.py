@@ -5,9 +5,9 @@ A backend plugin registers a :class:`StorageBackendFactory` through the
 default ``sqlite``), creates it with the data root, starts it (open, migrate) and reads its
 stores. Each store is a Protocol here; a backend offers one attribute per store.
 
-Stores today: :attr:`StorageBackend.session_queue`. The images and model-record stores join the
-same backend as further attributes (and, in an SQL backend, further numbered migrations), so one
-database file and one migration history hold everything.
+Stores: :attr:`StorageBackend.session_queue`, :attr:`StorageBackend.images` and
+:attr:`StorageBackend.model_records`, one attribute each (and, in an SQL backend, one numbered
+migration each), so one database file and one migration history hold everything.
 
 Every method is a coroutine and must not block the event loop: run database work in a thread
 (aiosqlite does) or use an async driver.
@@ -34,6 +34,7 @@ from invoke_sdk.session_queue import (
 
 if TYPE_CHECKING:
     from invoke_sdk.images import ImageRecordStore
+    from invoke_sdk.model_records import ConfigValidator, ModelRecordStore
 
 __all__ = [
     "QueueItemNotFoundError",
@@ -65,6 +66,9 @@ class StorageOptions:
     """The data root; a backend keeps its files under it."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Backend-specific settings (free-form, may be empty)."""
+    validate_model_config: ConfigValidator | None = None
+    """Turns a stored model config dict back into its config class (the frozen registry's union); the
+    model-record store needs it to read records. None where no model configs are registered."""
 
 
 @runtime_checkable
@@ -171,6 +175,11 @@ class StorageBackend(Protocol):
     @property
     def images(self) -> ImageRecordStore:
         """The image-record store (see :mod:`invoke_sdk.images`)."""
+        ...
+
+    @property
+    def model_records(self) -> ModelRecordStore:
+        """The model-record store (see :mod:`invoke_sdk.model_records`)."""
         ...
 
     async def start(self) -> None:

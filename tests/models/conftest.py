@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from model_records_sqlite import plugin as records_plugin
+from invoke_sqlite_storage import plugin as storage_plugin
 from sd_probers import plugin as probers_plugin
 
 from invoke_host.config import HostConfig
@@ -22,7 +22,7 @@ def server() -> Iterator[ModelServer]:
 def make_host(root: Path, **config: object) -> Host:
     config.setdefault("download_allow_loopback", True)  # tests allow loopback explicitly
     cfg = HostConfig(root=root, **config)  # type: ignore[arg-type]
-    return build_host(cfg, [probers_plugin, records_plugin], entry_points=False)
+    return build_host(cfg, [probers_plugin, storage_plugin], entry_points=False)
 
 
 @pytest.fixture

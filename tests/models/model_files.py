@@ -31,18 +31,20 @@ def _save(path: Path, shapes: dict[str, tuple[int, ...]], metadata: dict[str, st
     return path
 
 
-def write_main_checkpoint(path: Path, base: str, in_channels: int = 4, metadata: dict[str, str] | None = None) -> Path:
+def write_main_checkpoint(
+    path: Path, base: str, in_channels: int = 4, metadata: dict[str, str] | None = None, pad_bytes: int = 0
+) -> Path:
+    """``pad_bytes`` adds a tensor of about that size (probing ignores it) for tests that need a bigger file."""
     block = "input_blocks.4.1" if base.startswith("sdxl") else "input_blocks.1.1"
-    return _save(
-        path,
-        {
-            "model.diffusion_model.input_blocks.0.0.weight": (8, in_channels, 3, 3),
-            f"model.diffusion_model.{block}.transformer_blocks.0.attn2.to_k.weight": (8, CONTEXT_DIMS[base]),
-            "first_stage_model.encoder.conv_in.weight": (8, 3, 3, 3),
-            "first_stage_model.decoder.conv_in.weight": (8, 4, 3, 3),
-        },
-        metadata,
-    )
+    shapes: dict[str, tuple[int, ...]] = {
+        "model.diffusion_model.input_blocks.0.0.weight": (8, in_channels, 3, 3),
+        f"model.diffusion_model.{block}.transformer_blocks.0.attn2.to_k.weight": (8, CONTEXT_DIMS[base]),
+        "first_stage_model.encoder.conv_in.weight": (8, 3, 3, 3),
+        "first_stage_model.decoder.conv_in.weight": (8, 4, 3, 3),
+    }
+    if pad_bytes:
+        shapes["model.diffusion_model.out.2.weight"] = (pad_bytes // 2,)
+    return _save(path, shapes, metadata)
 
 
 def write_diffusers_main(folder: Path, base: str, prediction: str = "epsilon", in_channels: int = 4) -> Path:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from invoke_sqlite_storage import plugin as storage_plugin
 from litestar.testing import TestClient
-from model_records_sqlite import plugin as records_plugin
 from sd_probers import plugin as probers_plugin
 
 from invoke_host.app import create_app
@@ -14,7 +14,7 @@ from tests.models import model_files as mf
 
 def test_models_api_round_trip(tmp_path: Path) -> None:
     lora = mf.write_lora_kohya(tmp_path / "src" / "style.safetensors", "sdxl")
-    app = create_app(HostConfig(root=tmp_path / "root"), [probers_plugin, records_plugin], entry_points=False)
+    app = create_app(HostConfig(root=tmp_path / "root"), [probers_plugin, storage_plugin], entry_points=False)
     with TestClient(app) as client:
         bad = client.post("/api/v2/models/install", params={"source": "ftp://x/y"})
         assert bad.status_code == 400 and "http" in bad.json()["detail"]

@@ -11,7 +11,7 @@ from tests.models import model_files as mf
 
 def test_models_cli_install_list_scan_delete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The CLI loads plugins from entry points: the first-party ones are installed editable.
-    monkeypatch.setenv("INVOKE_HOST_PLUGINS_ALLOW", "sd_probers,model_records_sqlite")
+    monkeypatch.setenv("INVOKE_HOST_PLUGINS_ALLOW", "sd_probers,sqlite_storage")
     root = str(tmp_path / "root")
     src = mf.write_embedding(tmp_path / "src" / "tok.safetensors", "sd-2")
     runner = CliRunner()

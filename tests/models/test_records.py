@@ -68,4 +68,4 @@ async def test_records_survive_restart(tmp_path: Path) -> None:
                 assert (await host.models.store.get("k1")).type is ModelType.LoRA
         finally:
             await host.stop()
-    assert (tmp_path / "root" / "models.db").is_file()
+    assert (tmp_path / "root" / "databases" / "invoke.db").is_file()  # one database for every store

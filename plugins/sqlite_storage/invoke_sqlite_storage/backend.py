@@ -7,12 +7,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from invoke_sdk.model_records import ConfigValidator
 from invoke_sdk.storage import StorageOptions
 
 from invoke_sqlite_storage.database import Database
 from invoke_sqlite_storage.images import SqliteImageRecordStore
 from invoke_sqlite_storage.migrations import MIGRATIONS
 from invoke_sqlite_storage.migrator import Migration, migrate
+from invoke_sqlite_storage.model_records import SqliteModelRecordStore
 from invoke_sqlite_storage.session_queue import SqliteSessionQueueStore
 
 __all__ = ["DB_FILENAME", "SqliteBackend"]
@@ -28,7 +30,12 @@ class SqliteBackend:
     name = "sqlite"
 
     def __init__(
-        self, path: Path, *, readers: int = 2, migrations: Sequence[Migration] = MIGRATIONS
+        self,
+        path: Path,
+        *,
+        readers: int = 2,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        validate_model_config: ConfigValidator | None = None,
     ) -> None:
         self.path = path
         self.backup_dir = path.parent / "backups"
@@ -36,11 +43,14 @@ class SqliteBackend:
         self.db = Database(path, readers=readers)
         self._session_queue = SqliteSessionQueueStore(self.db)
         self._images = SqliteImageRecordStore(self.db)
+        self._model_records = SqliteModelRecordStore(self.db, validate_model_config)
 
     @classmethod
     def from_options(cls, options: StorageOptions) -> SqliteBackend:
         path = Path(options.settings.get("path", options.root / "databases" / DB_FILENAME))
-        return cls(path, readers=int(options.settings.get("readers", 2)))
+        return cls(
+            path, readers=int(options.settings.get("readers", 2)), validate_model_config=options.validate_model_config
+        )
 
     @property
     def session_queue(self) -> SqliteSessionQueueStore:
@@ -49,6 +59,10 @@ class SqliteBackend:
     @property
     def images(self) -> SqliteImageRecordStore:
         return self._images
+
+    @property
+    def model_records(self) -> SqliteModelRecordStore:
+        return self._model_records
 
     async def start(self) -> None:
         # Creating folders and migrating touch the disk: a worker thread, not the event loop.
