@@ -4,6 +4,10 @@ The check lives in the connection layer (an httpcore network backend): the host 
 here, every resolved address is judged, and the socket is opened to the judged IP itself, so a DNS
 answer that changes between check and connect (rebinding) cannot slip past, and every redirect hop
 passes through the same check.
+
+Hugging Face downloads go through ``huggingface_hub``'s own HTTP client, which this module cannot
+reach into; a configured ``HF_ENDPOINT`` is judged instead before the first request
+(:func:`check_endpoint`): every address its host resolves to must be allowed.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpcore
 
-__all__ = ["AddressPolicy", "BlockedAddressError", "PolicyNetworkBackend"]
+__all__ = ["AddressPolicy", "BlockedAddressError", "PolicyNetworkBackend", "check_endpoint"]
 
 _METADATA = (
     ipaddress.ip_network("169.254.0.0/16"),
@@ -101,3 +106,22 @@ class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+def check_endpoint(url: str, policy: AddressPolicy, *, what: str = "endpoint") -> None:
+    """Refuse (:class:`BlockedAddressError`) a service URL whose host resolves to any refused address.
+
+    Blocking (DNS): call it in a worker thread. Stricter than :class:`PolicyNetworkBackend`, which
+    picks an allowed address: here another client connects, to whichever address it likes.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedAddressError(f"the {what} {url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise BlockedAddressError(f"cannot resolve the {what} {parts.hostname!r}: {exc}") from exc
+    _, refused = policy.allowed(dict.fromkeys(str(info[4][0]) for info in infos))
+    if refused:
+        raise BlockedAddressError(f"refusing the {what} {url}: {'; '.join(refused)}")

@@ -115,12 +115,16 @@ def download_hf_repo(
     on_total: Callable[[int], None],
     on_bytes: Callable[[int], None],
     cancelled: Callable[[], bool],
+    endpoint: str | None = None,
 ) -> Path:
-    """Download the selected files into ``folder`` (blocking; run it in a thread) and return the model root."""
+    """Download the selected files into ``folder`` (blocking; run it in a thread) and return the model root.
+
+    ``endpoint`` is the hub to use (the caller checked it against the address policy); default ``HF_ENDPOINT``.
+    """
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    endpoint = os.environ.get("HF_ENDPOINT") or None
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
     try:
         info = HfApi(endpoint=endpoint, token=token).model_info(source.repo_id, files_metadata=True)
     except RepositoryNotFoundError as exc:

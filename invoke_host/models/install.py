@@ -25,7 +25,7 @@ from invoke_sdk.model_records import DuplicateModelError, ModelRecordStore
 from invoke_sdk.models import ModelConfigBase, ModelSourceType
 from pydantic import ValidationError
 
-from invoke_host.models.address_policy import AddressPolicy
+from invoke_host.models.address_policy import AddressPolicy, check_endpoint
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.filenames import safe_filename
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
@@ -242,6 +242,10 @@ class ModelInstallService:
 
             loop.call_soon_threadsafe(apply)
 
+        endpoint = os.environ.get("HF_ENDPOINT")
+        if endpoint:
+            # huggingface_hub connects with its own client: judge the configured hub before it does.
+            await asyncio.to_thread(check_endpoint, endpoint, self.policy, what="Hugging Face endpoint (HF_ENDPOINT)")
         async with self._downloads:
             job.status = InstallStatus.Downloading
             self.events.download_started(job)
@@ -255,6 +259,7 @@ class ModelInstallService:
                     on_total=on_total,
                     on_bytes=on_bytes,
                     cancelled=control.cancel.is_set,
+                    endpoint=endpoint or None,
                 )
             except InstallCancelledError:
                 raise asyncio.CancelledError from None

@@ -180,3 +180,34 @@ async def test_delete_unregister_scan_and_sync(manager: ModelManager, tmp_path: 
     outside.unlink()
     report = await manager.sync()
     assert report["missing"] == [c.config_out["key"]] and await manager.store.search() == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "config", "reason"),
+    [
+        ("loopback", {"download_allow_loopback": False}, "loopback address"),
+        ("http://169.254.169.254", {"download_allow_private": True}, "link-local"),
+        ("http://10.1.2.3:8080", {}, "private address"),
+    ],
+)
+async def test_hf_endpoint_is_held_to_the_address_policy(
+    tmp_path: Path,
+    server: ModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    config: dict[str, object],
+    reason: str,
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", server.url if endpoint == "loopback" else endpoint)
+    weights = mf.write_vae(tmp_path / "v.safetensors").read_bytes()
+    server.repos["owner/vae"] = {"diffusion_pytorch_model.safetensors": weights}
+    host = make_host(tmp_path / "root", **config)
+    await host.start()
+    try:
+        job = await install(host.models, "owner/vae")
+        assert await host.models.store.search() == []
+    finally:
+        await host.stop()
+    assert job.status is InstallStatus.Error and job.error_type == "BlockedAddressError"
+    assert reason in (job.error or "") and "HF_ENDPOINT" in (job.error or "")
+    assert server.requests == []  # refused before the hub was asked anything
