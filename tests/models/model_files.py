@@ -14,10 +14,13 @@ __all__ = [
     "write_controlnet",
     "write_diffusers_main",
     "write_embedding",
+    "write_embedding_folder",
     "write_ip_adapter",
+    "write_lora_diffusers_folder",
     "write_lora_kohya",
     "write_lora_peft",
     "write_main_checkpoint",
+    "write_t2i_checkpoint",
     "write_t2i_folder",
     "write_vae",
 ]
@@ -94,6 +97,24 @@ def write_lora_peft(path: Path, base: str) -> Path:
     )
 
 
+def write_lora_diffusers_folder(folder: Path, base: str) -> Path:
+    """What diffusers' ``save_lora_weights`` writes: one folder with ``pytorch_lora_weights.safetensors``."""
+    shapes = {
+        "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora.down.weight": (4, CONTEXT_DIMS[base]),
+        "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.lora.up.weight": (640, 4),
+    }
+    if base == "sdxl":
+        shapes["text_encoder_2.text_model.encoder.layers.0.mlp.fc1.lora.down.weight"] = (4, 1280)
+    _save(folder / "pytorch_lora_weights.safetensors", shapes)
+    return folder
+
+
+def write_embedding_folder(folder: Path, base: str) -> Path:
+    """A diffusers textual-inversion folder: ``learned_embeds.safetensors`` holding ``{"<token>": [dim]}``."""
+    _save(folder / "learned_embeds.safetensors", {"<tok>": (CONTEXT_DIMS[base],)})
+    return folder
+
+
 def write_embedding(path: Path, base: str) -> Path:
     if base == "sdxl":
         return _save(path, {"clip_l": (2, 768), "clip_g": (2, 1280)})
@@ -115,6 +136,18 @@ def write_t2i_folder(folder: Path, adapter_type: str) -> Path:
     (folder / "config.json").write_text(json.dumps({"_class_name": "T2IAdapter", "adapter_type": adapter_type}))
     _save(folder / "diffusion_pytorch_model.safetensors", {"adapter.conv_in.weight": (8, 192, 3, 3)})
     return folder
+
+
+def write_t2i_checkpoint(path: Path, base: str, prefix: str = "adapter.") -> Path:
+    """A single-file T2I adapter; ``conv_in`` takes the pixel-unshuffled image (3 x 8 x 8 for SD 1.x, 3 x 16 x 16
+    for SDXL). Original TencentARC files have no ``adapter.`` prefix."""
+    return _save(
+        path,
+        {
+            f"{prefix}conv_in.weight": (8, 192 if base == "sd-1" else 768, 3, 3),
+            f"{prefix}body.0.resnets.0.block1.weight": (8, 8, 3, 3),
+        },
+    )
 
 
 def write_ip_adapter(path: Path, base: str) -> Path:
