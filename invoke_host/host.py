@@ -6,8 +6,9 @@ started in order when the app starts and stopped in reverse order when it stops.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,9 +42,15 @@ class Host:
     _started: list[Service] = field(default_factory=list, repr=False)
     node_services: Any = None
     """The engine's ``NodeServices`` (stores, models) for node contexts; built with defaults on first run if unset."""
+    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    """The event loop the services were started on (their async stores live there); None until ``start``."""
+    model_load_listener: Callable[[Any], None] | None = None
+    """Called with each ``invoke_host.model_cache.ModelLoadEvent`` (load started / complete) of this host's model
+    cache, in the loading thread; the events service sets it. May be set at any time."""
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise."""
+        self.loop = asyncio.get_running_loop()
         for service in self.services:
             try:
                 await service.start()
