@@ -140,3 +140,31 @@ def test_a_host_that_was_not_started_says_so(tmp_path: Path) -> None:
     result = run_graph(_build_host(tmp_path / "root"), txt2latents_graph("any"))
     assert result.status == "failed"
     assert "start the host" in result.errors[0].message
+
+
+async def test_cli_run_generates_with_a_model_installed_before(
+    tmp_path: Path, tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from invoke_host.cli import main
+
+    root = tmp_path / "root"
+    host = _build_host(root)
+    await host.start()
+    try:
+        key = await install(host, tiny_models.root / "sd1", "sd1", "diffusers")
+    finally:
+        await host.stop()
+    graph = tmp_path / "graph.json"
+    graph.write_text(json.dumps(txt2latents_graph(key, steps=STEPS)))
+    monkeypatch.setenv("INVOKE_HOST_DEVICE", "cpu")
+    # The CLI runs its own event loop: give it a thread of its own, as a terminal would.
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["run", str(graph), "--root", str(root), "--quiet"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["status"] == "completed"
+    assert body["outputs"]["denoise"][0]["latents"]["latents_name"]
