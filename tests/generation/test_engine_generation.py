@@ -168,3 +168,13 @@ async def test_cli_run_generates_with_a_model_installed_before(
     body = json.loads(result.stdout)
     assert body["status"] == "completed"
     assert body["outputs"]["denoise"][0]["latents"]["latents_name"]
+
+
+async def test_a_single_file_without_a_local_config_folder_says_what_to_set(
+    host: Host, checkpoints: Path
+) -> None:
+    key = await install(host, checkpoints / "sd1.safetensors", "sd1", "checkpoint")  # no config_path; hub offline
+    result = await run_graph_async(host, txt2latents_graph(key, steps=STEPS))
+    assert result.status == "failed"
+    [error] = result.errors
+    assert "set its config_path to a local diffusers folder" in error.message
