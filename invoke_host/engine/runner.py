@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.cancellation import InvocationCanceledError
 
 from invoke_host.engine.cache import OutputCache
 from invoke_host.engine.context import HostInvocationContext, NodeUtil
@@ -149,6 +150,11 @@ class SessionRunner:
                     if not isinstance(output, expected):
                         raise TypeError(f"node {source_id!r} ({node_type}) returned {type(output).__name__}, "
                                         f"not {expected.__name__}")
+                except InvocationCanceledError:
+                    # The node stopped because the run was canceled (it saw is_canceled()): not a node error.
+                    logger.info("Node %s (%s) stopped: the session was canceled", source_id, node_type)
+                    status = "canceled"
+                    break
                 except Exception as exc:  # noqa: BLE001 - any node failure is recorded on that node
                     if cancel.is_set():
                         status = "canceled"
