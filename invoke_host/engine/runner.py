@@ -115,6 +115,9 @@ class SessionRunner:
             images=services.images, tensors=services.tensors, conditioning=services.conditioning,
             models=services.models, util=NodeUtil(cancel, progress), logger=logger, config=services.config,
         )
+        images_for_node = services.images_for_node
+        # Saved images carry the graph that made them; built once per run, and only if images can be saved.
+        graph_json = state.graph.to_json_dict() if images_for_node is not None else None
         status: SessionStatus = "completed"
         emit = self.on_event is not None
         cache = self.cache
@@ -142,6 +145,8 @@ class SessionRunner:
             cached = output is not None
             if output is None:
                 current[0] = node
+                if images_for_node is not None:
+                    context.images = images_for_node(session_id, node, source_id, graph_json)
                 context.logger = loggers.get(node_type) or loggers.setdefault(
                     node_type, logging.getLogger(f"invoke_host.nodes.{node_type}"))
                 try:

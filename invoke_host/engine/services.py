@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from invoke_host.config import HostConfig
     from invoke_host.host import Host
 
-__all__ = ["NodeServices", "models_service_for_host"]
+__all__ = ["ImagesForNode", "NodeServices", "images_for_host", "models_service_for_host"]
+
+ImagesForNode = Callable[[str, Any, str, Any], ImagesInterface]
+"""Makes ``context.images`` for one node run: ``(session_id, node, source_node_id, graph)`` -> an images interface
+whose saves record that session, the node's id in the submitted graph, and the graph."""
 
 
 @dataclass
@@ -28,16 +32,26 @@ class NodeServices:
     conditioning: ConditioningInterface
     models: ModelsInterface
     config: Mapping[str, Any]
+    images_for_node: ImagesForNode | None = None
+    """When set, each node gets its own ``context.images`` from it (saves then record the session, node and
+    graph); otherwise every node shares ``images``."""
 
     @classmethod
-    def default(cls, config: HostConfig, *, models: ModelsInterface | None = None) -> NodeServices:
-        """Tensors and conditioning on disk under the data root; no image store; ``models`` or no model manager."""
+    def default(
+        cls,
+        config: HostConfig,
+        *,
+        models: ModelsInterface | None = None,
+        images_for_node: ImagesForNode | None = None,
+    ) -> NodeServices:
+        """Tensors and conditioning on disk under the data root; ``models`` and ``images_for_node`` if given."""
         return cls(
             images=UnavailableImages(),
             tensors=tensor_store(config.root),
             conditioning=conditioning_store(config.root),
             models=models if models is not None else UnavailableModels(),
             config=MappingProxyType(config.model_dump(mode="json", exclude={"token"})),
+            images_for_node=images_for_node,
         )
 
     @classmethod
@@ -49,9 +63,27 @@ class NodeServices:
         """
         services = getattr(host, "node_services", None)
         if services is None:
-            services = cls.default(host.config, models=models_service_for_host(host))
+            services = cls.default(
+                host.config, models=models_service_for_host(host), images_for_node=images_for_host(host)
+            )
             host.node_services = services
         return services  # type: ignore[no-any-return]
+
+
+def images_for_host(host: Host) -> ImagesForNode | None:
+    """Per-node ``context.images`` over the host's images service; None when the host has none."""
+    from invoke_host.images import NodeImages, find_images_service
+
+    service = find_images_service(host)
+    if service is None:
+        return None
+
+    def images_for(session_id: str, node: Any, source_node_id: str, graph: Any) -> ImagesInterface:
+        return NodeImages(
+            service, session_id=session_id, node_id=source_node_id, graph=graph, is_intermediate=node.is_intermediate
+        )
+
+    return images_for
 
 
 def models_service_for_host(host: Host) -> ModelsInterface | None:
