@@ -6,8 +6,8 @@ Then for each: (a) ``StableDiffusion(XL)Pipeline`` directly and (b) the same gen
 (model loader -> prompts -> noise -> denoise_latents) run by the real engine (``run_graph_async`` on a
 started host: model records, registry loaders, the host's model cache, tensors on disk), followed by a
 direct VAE decode to a PIL image through ``context.models``' handle. The graph stops before ``l2i``
-because ``l2i`` saves the image and this host has no image store yet; the decode after it does the
-same work as ``l2i`` without the save. Prints it/s for both, the overhead ratio, peak VRAM, whether
+because ``l2i`` also writes a PNG with its metadata and a thumbnail, which the pipeline does not do;
+the decode after it is the same work as ``l2i`` without the save, so both sides do the same work. Prints it/s for both, the overhead ratio, peak VRAM, whether
 the warm second run reloaded anything, and the time to switch between two models that both sit in
 the RAM cache.
 
@@ -114,7 +114,7 @@ def run_direct(folder: Path, kind: str, device: str, dtype: Any, size: int, step
 
 
 async def graph_run(host: Any, key: str, kind: str, size: int, steps: int, prompt: str) -> Any:
-    """The generation as a graph through the engine, then the VAE decode ``l2i`` would do (without saving)."""
+    """The generation as a graph through the engine, then the VAE decode ``l2i`` does (without its PNG save)."""
     import numpy as np
     import torch
     from PIL import Image
