@@ -1,11 +1,15 @@
-"""Generation through our nodes vs the diffusers pipeline called directly, in the same run.
+"""Generation as a graph through our engine vs the diffusers pipeline called directly, in the same run.
 
 Builds an SD 1.5-architecture model and an SDXL one with random weights (full size, or tiny with
-``--tiny``), saves them as diffusers folders, then for each: (a) ``StableDiffusion(XL)Pipeline``
-directly and (b) the same generation through our nodes (model loader -> prompts -> noise -> denoise
--> decode) with the real model cache and loaders. Prints it/s for both, the overhead ratio, peak
-VRAM, whether the warm second run reloaded anything, and the time to switch between two models that
-both sit in the RAM cache.
+``--tiny``), saves them as diffusers folders and installs them through the host's model manager.
+Then for each: (a) ``StableDiffusion(XL)Pipeline`` directly and (b) the same generation as a graph
+(model loader -> prompts -> noise -> denoise_latents) run by the real engine (``run_graph_async`` on a
+started host: model records, registry loaders, the host's model cache, tensors on disk), followed by a
+direct VAE decode to a PIL image through ``context.models``' handle. The graph stops before ``l2i``
+because ``l2i`` also writes a PNG with its metadata and a thumbnail, which the pipeline does not do;
+the decode after it is the same work as ``l2i`` without the save, so both sides do the same work. Prints it/s for both, the overhead ratio, peak VRAM, whether
+the warm second run reloaded anything, and the time to switch between two models that both sit in
+the RAM cache.
 
     .venv/bin/python bench/generate.py            # on a GPU: 512x512 / 1024x1024, 30 steps, fp16
     .venv/bin/python bench/generate.py --tiny     # CPU smoke run of the whole script
@@ -14,6 +18,7 @@ both sit in the RAM cache.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -25,11 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "generation"))  # the local tokenizer and the node test context
 
-from gen_configs import DictLookup, TestModelConfig  # noqa: E402
-from gen_context import GenContext, make_context  # noqa: E402
+from gen_graphs import txt2latents_graph  # noqa: E402
 from tiny_models import build_pipeline, write_tokenizer  # noqa: E402
-
-from invoke_host.model_cache import ModelCache  # noqa: E402
 
 GB = 1024**3
 
@@ -111,30 +113,54 @@ def run_direct(folder: Path, kind: str, device: str, dtype: Any, size: int, step
     return seconds
 
 
-def node_graph(ctx: GenContext, key: str, kind: str, size: int, steps: int, prompt: str) -> None:
-    """model loader -> prompts -> noise -> denoise -> decode, node by node as the engine runs them."""
-    from invoke_diffusers_nodes.denoise_node import DenoiseLatentsInvocation
-    from invoke_diffusers_nodes.model_nodes import MainModelLoaderInvocation, SDXLModelLoaderInvocation
-    from invoke_diffusers_nodes.noise_node import NoiseInvocation
-    from invoke_diffusers_nodes.prompt_nodes import CompelInvocation, SDXLCompelPromptInvocation
-    from invoke_diffusers_nodes.vae_nodes import LatentsToImageInvocation
-    from invoke_sdk import ModelIdentifierField
+async def graph_run(host: Any, key: str, kind: str, size: int, steps: int, prompt: str) -> Any:
+    """The generation as a graph through the engine, then the VAE decode ``l2i`` does (without its PNG save)."""
+    import numpy as np
+    import torch
+    from PIL import Image
 
-    model = ModelIdentifierField(key=key)
-    if kind == "sdxl":
-        m = ctx.run(SDXLModelLoaderInvocation(model=model))
-        sizes = {"original_width": size, "original_height": size, "target_width": size, "target_height": size}
-        pos = ctx.run(SDXLCompelPromptInvocation(prompt=prompt, clip=m.clip, clip2=m.clip2, **sizes))
-        neg = ctx.run(SDXLCompelPromptInvocation(prompt="", clip=m.clip, clip2=m.clip2, **sizes))
-    else:
-        m = ctx.run(MainModelLoaderInvocation(model=model))
-        pos = ctx.run(CompelInvocation(prompt=prompt, clip=m.clip))
-        neg = ctx.run(CompelInvocation(prompt="", clip=m.clip))
-    noise = ctx.run(NoiseInvocation(seed=1, width=size, height=size))
-    latents = ctx.run(DenoiseLatentsInvocation(
-        positive_conditioning=pos.conditioning, negative_conditioning=neg.conditioning, noise=noise.noise,
-        steps=steps, cfg_scale=7.5, scheduler="euler", unet=m.unet))
-    ctx.run(LatentsToImageInvocation(latents=latents.latents, vae=m.vae))
+    from invoke_host.engine import NodeServices, run_graph_async
+
+    graph = txt2latents_graph(key, sdxl=kind == "sdxl", seed=1, steps=steps, size=size, prompt=prompt,
+                              cfg_scale=7.5, scheduler="euler")
+    result = await run_graph_async(host, graph)
+    if result.status != "completed":
+        raise RuntimeError(f"the graph {result.status}: {[e.message for e in result.errors]}")
+    services = NodeServices.for_host(host)
+    latents = services.tensors.load(result.output("denoise").latents.latents_name)
+
+    def decode() -> Any:
+        with services.models.load(key, "vae") as vae, torch.inference_mode():
+            sample = vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor).sample
+            pixels = ((sample[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
+            return Image.fromarray(np.ascontiguousarray(pixels.cpu().numpy()))
+
+    return await asyncio.to_thread(decode)
+
+
+async def install(host: Any, folder: Path, kind: str) -> str:
+    """Install a built folder through the model manager (the overrides say what the random model is)."""
+    job = host.models.installer.import_model(
+        str(folder), config={"type": "main", "format": "diffusers", "base": {"sd1": "sd-1", "sdxl": "sdxl"}[kind],
+                             "name": f"bench {kind}"})
+    job = await host.models.installer.wait(job.id)
+    if job.status.value != "completed":
+        raise RuntimeError(f"installing {folder} failed: {job.error}")
+    return str(job.config_out["key"])
+
+
+def bench_host(work: Path, device: str) -> Any:
+    import invoke_diffusers_nodes.plugin
+    import model_records_sqlite.plugin
+    import sd_probers.plugin
+
+    from invoke_host.config import HostConfig
+    from invoke_host.host import build_host
+
+    config = HostConfig(root=work / "root", device=device, precision="float16" if device == "cuda" else "float32",
+                        ram_cache_gb=64, vram_cache_gb=70)
+    return build_host(config, [sd_probers.plugin, model_records_sqlite.plugin, invoke_diffusers_nodes.plugin],
+                      entry_points=False)
 
 
 def main() -> None:
@@ -156,11 +182,27 @@ def main() -> None:
     write_tokenizer(work / "tokenizers" / "sd2", pad_token="!")
     print(f"device={device} dtype={dtype} steps={steps} work={work}")
 
+    asyncio.run(run_all(args, device, dtype, steps, prompt, work))
+
+
+async def run_all(args: Any, device: str, dtype: Any, steps: int, prompt: str, work: Path) -> None:
+    host = bench_host(work, device)
+    await host.start()
+    try:
+        await compare(host, args, device, dtype, steps, prompt, work)
+    finally:
+        await host.stop()
+
+
+async def compare(host: Any, args: Any, device: str, dtype: Any, steps: int, prompt: str, work: Path) -> None:
+    import torch
+
+    from invoke_host.engine import NodeServices
+
     kinds = [args.only] if args.only else ["sd1", "sdxl"]
-    lookup = DictLookup()
-    cache = ModelCache(ram_limit_bytes=64 * GB, vram_limit_bytes=70 * GB, device=device,
-                       precision="float16" if device == "cuda" else "float32")
-    ctx = make_context(lookup, cache)
+    models = NodeServices.for_host(host).models
+    cache = models.cache
+    keys: dict[str, str] = {}
     for kind in kinds:
         size = 64 if args.tiny else (512 if kind == "sd1" else 1024)
         folder = work / kind
@@ -169,15 +211,14 @@ def main() -> None:
             build_pipeline(kind, folder, work / "tokenizers") if args.tiny else build_full(kind, folder,
                                                                                            work / "tokenizers")
             print(f"[{kind}] built random-weight model in {time.perf_counter() - start:.1f} s")
-        lookup.add(TestModelConfig(key=kind, path=str(folder), type="main", format="diffusers",
-                                   base={"sd1": "sd-1", "sdxl": "sdxl"}[kind], name=kind))
+        keys[kind] = key = await install(host, folder, kind)
 
         direct = run_direct(folder, kind, device, dtype, size, steps, prompt)
         if device == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        node_graph(ctx, kind, kind, size, steps, prompt)  # cold: loads from disk into the cache
+        await graph_run(host, key, kind, size, steps, prompt)  # cold: loads from disk into the cache
         _sync(device)
         cold = time.perf_counter() - start
         loads_after_cold = cache.stats().loads
@@ -185,7 +226,7 @@ def main() -> None:
         for _ in range(2):
             _sync(device)
             start = time.perf_counter()
-            node_graph(ctx, kind, kind, size, steps, prompt)
+            await graph_run(host, key, kind, size, steps, prompt)
             _sync(device)
             warm_runs.append(time.perf_counter() - start)
         warm = min(warm_runs)
@@ -193,35 +234,40 @@ def main() -> None:
         peak = torch.cuda.max_memory_allocated() / GB if device == "cuda" else float("nan")
         print(f"[{kind}] {size}x{size} {steps} steps")
         print(f"[{kind}]   diffusers direct : {direct:7.3f} s  {steps / direct:7.2f} it/s")
-        print(f"[{kind}]   our nodes (warm) : {warm:7.3f} s  {steps / warm:7.2f} it/s")
+        print(f"[{kind}]   our graph (warm) : {warm:7.3f} s  {steps / warm:7.2f} it/s")
         print(f"[{kind}]   overhead ratio   : {warm / direct:.3f}x ({(warm / direct - 1) * 100:+.1f} %)")
         print(f"[{kind}]   first run (cold, loading from disk): {cold:.3f} s")
         print(f"[{kind}]   warm runs reloaded {reloaded} models from disk")
         print(f"[{kind}]   peak VRAM (nodes): {peak:.2f} GiB")
 
     if len(kinds) == 2:
-        # Both models are in RAM; make the device hold one at a time, then time handing each over.
-        cache.vram_limit_bytes = max(e.size_bytes for e in cache.entries() if e.submodel == "unet") * 2
-        handles = {k: [ctx.models.load(k, part) for part in ("unet", "text_encoder", "vae")] for k in kinds}
-        for k in kinds:
-            for h in handles[k]:
-                with h:
-                    pass
-        loads_before = cache.stats().loads
-        times = []
-        for k in kinds * 2:
-            _sync(device)
-            start = time.perf_counter()
-            for h in handles[k]:
-                with h:
-                    pass
-            _sync(device)
-            times.append((k, time.perf_counter() - start))
-        print("switch between models in the RAM cache (unet + text encoder + vae onto the device):")
-        for k, seconds in times:
-            print(f"  to {k}: {seconds:.3f} s")
-        print(f"  loads from disk during switching: {cache.stats().loads - loads_before}")
+        # Model handles look their config up in the records: off the event loop, like a node.
+        await asyncio.to_thread(switch_models, models, keys, kinds, device)
 
+
+def switch_models(models: Any, keys: dict[str, str], kinds: list[str], device: str) -> None:
+    """Both models are in RAM; make the device hold one at a time, then time handing each over."""
+    cache = models.cache
+    cache.vram_limit_bytes = max(e.size_bytes for e in cache.entries() if e.submodel == "unet") * 2
+    handles = {k: [models.load(keys[k], part) for part in ("unet", "text_encoder", "vae")] for k in kinds}
+    for k in kinds:
+        for h in handles[k]:
+            with h:
+                pass
+    loads_before = cache.stats().loads
+    times = []
+    for k in kinds * 2:
+        _sync(device)
+        start = time.perf_counter()
+        for h in handles[k]:
+            with h:
+                pass
+        _sync(device)
+        times.append((k, time.perf_counter() - start))
+    print("switch between models in the RAM cache (unet + text encoder + vae onto the device):")
+    for k, seconds in times:
+        print(f"  to {k}: {seconds:.3f} s")
+    print(f"  loads from disk during switching: {cache.stats().loads - loads_before}")
 
 if __name__ == "__main__":
     main()

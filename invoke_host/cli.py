@@ -258,7 +258,9 @@ def models_scan(root: Path | None, folder: Path) -> None:
 @click.option("--quiet", is_flag=True, help="Do not report each node on stderr")
 def run(graph_file: Path, root: Path | None, quiet: bool) -> None:
     """Run GRAPH_FILE (a graph as JSON) in-process and print each node's outputs as JSON."""
-    from invoke_host.engine import EngineEvent, InvocationComplete, InvocationError, OutputCache, run_graph
+    import asyncio
+
+    from invoke_host.engine import EngineEvent, InvocationComplete, InvocationError, OutputCache, run_graph_async
     from invoke_host.graph import GraphValidationError
 
     host = _host(root)
@@ -271,8 +273,17 @@ def run(graph_file: Path, root: Path | None, quiet: bool) -> None:
             click.echo(f"FAILED {event.source_node_id} ({event.invocation_type}): {event.error_type}: "
                        f"{event.error_message}", err=True)
 
+    async def execute() -> Any:
+        # The host's services (the model records nodes read) live on this loop; nodes run in a worker thread.
+        await host.start()
+        try:
+            return await run_graph_async(host, graph_file.read_bytes(), cache=OutputCache(),
+                                         on_event=None if quiet else report)
+        finally:
+            await host.stop()
+
     try:
-        result = run_graph(host, graph_file.read_bytes(), cache=OutputCache(), on_event=None if quiet else report)
+        result = asyncio.run(execute())
     except GraphValidationError as exc:
         click.echo(f"{graph_file} is not a valid graph:", err=True)
         for error in exc.errors:

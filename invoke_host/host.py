@@ -6,8 +6,9 @@ started in order when the app starts and stopped in reverse order when it stops.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,10 +50,16 @@ class Host:
     events: EventBus | None = None
     storage: StorageBackend | None = None
     queue: QueueService | None = None
+    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    """The event loop the services were started on (their async stores live there); None until ``start``."""
+    model_load_listener: Callable[[Any], None] | None = None
+    """Called with each ``invoke_host.model_cache.ModelLoadEvent`` (load started / complete) of this host's model
+    cache, in the loading thread; the events service sets it. May be set at any time."""
     _started: list[Service] = field(default_factory=list, repr=False)
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise."""
+        self.loop = asyncio.get_running_loop()
         for service in self.services:
             try:
                 await service.start()

@@ -54,3 +54,14 @@ def attach_services(host: Host) -> None:
         host.storage.session_queue, host.events, host.registry, max_batch_size=config.max_batch_size
     )
     host.services.append(host.queue)
+    _attach_images(host)
+
+
+def _attach_images(host: Host) -> None:
+    from invoke_host.images import add_images_service
+
+    assert host.storage is not None and host.events is not None
+    try:
+        add_images_service(host, host.storage.images, emit=host.events.emit)
+    except LookupError as exc:
+        logger.warning("The image store is unavailable: %s", exc)

@@ -56,6 +56,9 @@ class UnavailableModels:
     def load(self, model: ModelIdentifierField | str, submodel: str | None = None) -> AbstractContextManager[Any]:
         raise self._refuse()
 
+    def get_config(self, model: ModelIdentifierField | str) -> Any:
+        raise self._refuse()
+
 
 class NodeUtil:
     """Progress and cancellation for the node that is running now."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.cancellation import InvocationCanceledError
 
 from invoke_host.engine.cache import OutputCache
 from invoke_host.engine.context import HostInvocationContext, NodeUtil
@@ -114,6 +115,9 @@ class SessionRunner:
             images=services.images, tensors=services.tensors, conditioning=services.conditioning,
             models=services.models, util=NodeUtil(cancel, progress), logger=logger, config=services.config,
         )
+        images_for_node = services.images_for_node
+        # Saved images carry the graph that made them; built once per run, and only if images can be saved.
+        graph_json = state.graph.to_json_dict() if images_for_node is not None else None
         status: SessionStatus = "completed"
         emit = self.on_event is not None
         cache = self.cache
@@ -141,6 +145,8 @@ class SessionRunner:
             cached = output is not None
             if output is None:
                 current[0] = node
+                if images_for_node is not None:
+                    context.images = images_for_node(session_id, node, source_id, graph_json)
                 context.logger = loggers.get(node_type) or loggers.setdefault(
                     node_type, logging.getLogger(f"invoke_host.nodes.{node_type}"))
                 try:
@@ -149,6 +155,11 @@ class SessionRunner:
                     if not isinstance(output, expected):
                         raise TypeError(f"node {source_id!r} ({node_type}) returned {type(output).__name__}, "
                                         f"not {expected.__name__}")
+                except InvocationCanceledError:
+                    # The node stopped because the run was canceled (it saw is_canceled()): not a node error.
+                    logger.info("Node %s (%s) stopped: the session was canceled", source_id, node_type)
+                    status = "canceled"
+                    break
                 except Exception as exc:  # noqa: BLE001 - any node failure is recorded on that node
                     if cancel.is_set():
                         status = "canceled"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from invoke_sdk.model_probing import ModelProber
+from invoke_sdk.model_probing import ModelProber, UnknownModelError
 from invoke_sdk.model_records import DuplicateModelError, ModelRecordStore
 from invoke_sdk.models import ModelConfigBase, ModelSourceType
 from pydantic import ValidationError
@@ -37,6 +37,10 @@ from invoke_host.models.url_download import download_url
 __all__ = ["ModelInstallService", "stored_path"]
 
 logger = logging.getLogger("invoke_host.models")
+
+
+_DECLARED = frozenset({"type", "format", "base"})
+"""The overrides that stand in for probing when no prober recognises a model."""
 
 
 def stored_path(path: Path, models_dir: Path) -> str:
@@ -268,7 +272,17 @@ class ModelInstallService:
 
     async def _identify_and_place(self, job: InstallJob, path: Path, work: Path) -> tuple[ModelConfigBase, Path | None]:
         await asyncio.to_thread(check_files, path)
-        probed = await asyncio.to_thread(probe_model, path, self.probers)
+        try:
+            probed = await asyncio.to_thread(probe_model, path, self.probers)
+        except UnknownModelError:
+            # A model no prober knows (a new architecture, a tiny test model) installs when the caller says what
+            # it is: type, format and base given as overrides are all the record needs.
+            if not _DECLARED.issubset(job.config_overrides):
+                raise UnknownModelError(
+                    f"unknown model: no prober recognised {path}; install it with the config overrides "
+                    f"{', '.join(sorted(_DECLARED))} to say what it is"
+                ) from None
+            probed = {}
         probed.pop("_prober", None)
 
         loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from invoke_sdk import (
     invocation,
     invocation_output,
 )
+from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_sdk.hookspecs import RegisterInvocation
 
 CALLS: list[str] = []
@@ -69,6 +70,17 @@ class WaitCancelInvocation(BaseInvocation):
         return TIntOutput(value=-1)
 
 
+@invocation("t_raise_canceled")
+class RaiseCanceledInvocation(BaseInvocation):
+    """Stops the way the denoise node does when it sees a cancel: by raising InvocationCanceledError."""
+
+    a: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        CALLS.append(self.id)
+        raise InvocationCanceledError(f"stopped at step {self.a}")
+
+
 @invocation("t_wrong_output")
 class WrongOutputInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> TIntOutput:
@@ -88,5 +100,5 @@ class NeedsTextInvocation(BaseInvocation):
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
-                NeedsTextInvocation):
+                NeedsTextInvocation, RaiseCanceledInvocation):
         register(cls)

@@ -15,6 +15,7 @@ from invoke_host.engine import (
     InvocationError,
     InvocationProgress,
     OutputCache,
+    SessionComplete,
     run_graph,
     run_graph_async,
 )
@@ -73,6 +74,18 @@ def test_node_sees_cancel_and_nothing_after_it_runs(host: Any) -> None:
     assert result.status == "canceled"
     assert result.state.results == {}
     assert engine_test_nodes.CALLS == []
+
+
+def test_a_node_raising_invocation_canceled_cancels_the_session_without_a_node_error(host: Any) -> None:
+    graph = {"nodes": {"stop": {"type": "t_raise_canceled", "a": 4}, "after": {"type": "t_count"}},
+             "edges": [edge("stop", "value", "after", "a")]}
+    events: list[Any] = []
+    result = run_graph(host, graph, on_event=events.append)
+    assert result.status == "canceled"
+    assert result.errors == []
+    assert not any(isinstance(e, InvocationError) for e in events)
+    assert [e.status for e in events if isinstance(e, SessionComplete)] == ["canceled"]
+    assert engine_test_nodes.CALLS == ["stop#0"], "nothing runs after the canceled node"
 
 
 async def test_async_run_keeps_the_loop_free_and_cancels(host: Any) -> None:

@@ -104,16 +104,18 @@ def build_pipeline(kind: str, folder: Path, tokenizers: Path, seed: int = 0) -> 
     elif kind == "sdxl":
         from diffusers import StableDiffusionXLPipeline
 
+        # The second encoder is wider than the first (48 vs 32), as bigG is wider than ViT-L: single-file
+        # loading tells the two apart by width. Context 32 + 48; added embedding 6 time ids x 8 + pooled 48.
         unet = UNet2DConditionModel(
-            cross_attention_dim=64, attention_head_dim=(2, 4), use_linear_projection=True,
-            addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=80,
+            cross_attention_dim=80, attention_head_dim=(2, 4), use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=8, projection_class_embeddings_input_dim=96,
             transformer_layers_per_block=(1, 2), **unet_common,
         )
         scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                            timestep_spacing="leading", steps_offset=1)
         pipe = StableDiffusionXLPipeline(
             vae=vae, text_encoder=CLIPTextModel(_text_config(32)), tokenizer=tok_sd1,
-            text_encoder_2=CLIPTextModelWithProjection(_text_config(32, projection=32)), tokenizer_2=tok_sd2,
+            text_encoder_2=CLIPTextModelWithProjection(_text_config(48, projection=48)), tokenizer_2=tok_sd2,
             unet=unet, scheduler=scheduler,
         )
     else:

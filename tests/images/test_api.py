@@ -10,7 +10,6 @@ import invoke_image_nodes.plugin
 import invoke_local_file_storage.plugin
 import invoke_sqlite_storage.plugin
 import pytest
-from invoke_sdk.storage import StorageOptions
 from litestar.testing import TestClient
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -18,7 +17,7 @@ from PIL.PngImagePlugin import PngInfo
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
-from invoke_host.images import add_images_service
+from invoke_host.images import find_images_service
 from tests.images.test_local_file_storage import BAD_NAMES
 
 API = "/api/v1/images"
@@ -30,9 +29,7 @@ def make_client(root: Path, **config: object) -> TestClient:  # type: ignore[typ
         [invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin, invoke_image_nodes.plugin],
         entry_points=False,
     )
-    backend = host.registry.kind("storage_backends")["sqlite"].value.create(StorageOptions(root=root))
-    host.services.append(backend)
-    add_images_service(host, backend.images)
+    assert find_images_service(host) is not None  # storage and images come from the plugins, wired by the host
     return TestClient(create_app(host=host))
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from invoke_sdk import (
     BaseInvocation,
-    BaseInvocationOutput,
     InputField,
     InvocationContext,
-    OutputField,
     invocation,
-    invocation_output,
+)
+from invoke_sdk.outputs import (
+    BooleanCollectionOutput,
+    BooleanOutput,
+    FloatCollectionOutput,
+    FloatOutput,
+    IntegerCollectionOutput,
+    IntegerOutput,
+    StringCollectionOutput,
+    StringOutput,
 )
 
 __all__ = [
@@ -23,62 +30,6 @@ __all__ = [
     "StringCollectionOutput",
     "StringOutput",
 ]
-
-
-@invocation_output("integer_output")
-class IntegerOutput(BaseInvocationOutput):
-    """A single integer."""
-
-    value: int = OutputField(description="The output integer")
-
-
-@invocation_output("integer_collection_output")
-class IntegerCollectionOutput(BaseInvocationOutput):
-    """A list of integers."""
-
-    collection: list[int] = OutputField(description="The int collection")
-
-
-@invocation_output("float_output")
-class FloatOutput(BaseInvocationOutput):
-    """A single float."""
-
-    value: float = OutputField(description="The output float")
-
-
-@invocation_output("float_collection_output")
-class FloatCollectionOutput(BaseInvocationOutput):
-    """A list of floats."""
-
-    collection: list[float] = OutputField(description="The float collection")
-
-
-@invocation_output("string_output")
-class StringOutput(BaseInvocationOutput):
-    """A single string."""
-
-    value: str = OutputField(description="The output string")
-
-
-@invocation_output("string_collection_output")
-class StringCollectionOutput(BaseInvocationOutput):
-    """A list of strings."""
-
-    collection: list[str] = OutputField(description="The output strings")
-
-
-@invocation_output("boolean_output")
-class BooleanOutput(BaseInvocationOutput):
-    """A single boolean."""
-
-    value: bool = OutputField(description="The output boolean")
-
-
-@invocation_output("boolean_collection_output")
-class BooleanCollectionOutput(BaseInvocationOutput):
-    """A list of booleans."""
-
-    collection: list[bool] = OutputField(description="The output boolean collection")
 
 
 @invocation("integer", title="Integer Primitive", tags=["primitives", "integer"], category="primitives")

@@ -90,8 +90,10 @@ class MainDiffusersLoader(_TorchLoader):
 class MainCheckpointLoader(_TorchLoader):
     """``main/checkpoint``: one submodel from a single-file checkpoint, via ``from_single_file``.
 
-    ``config_path`` must name a local diffusers folder of the same architecture (configs and tokenizer;
-    weights are not needed), so nothing is fetched from the hub. The whole file is converted once and
+    ``config_path`` names a local diffusers folder of the same architecture (configs and tokenizer;
+    weights are not needed), so nothing is fetched from the hub. Without one (or with the legacy ``.yaml``
+    name the prober records), diffusers' default configs for the architecture are used: from the hub
+    cache, or downloaded once. The whole file is converted once and
     the parts not asked for yet are held until they are asked for, so loading every part reads the
     file once.
     """
@@ -125,11 +127,7 @@ class MainCheckpointLoader(_TorchLoader):
         import diffusers
 
         config_dir = config_field(config, "config_path")
-        if not config_dir or not (Path(config_dir) / "model_index.json").is_file():
-            raise ValueError(
-                f"single-file model {config.key} needs config_path: a local diffusers folder of its architecture "
-                f"({config.base}) with model_index.json, so its parts can be built without downloading configs"
-            )
+        local = bool(config_dir) and (Path(config_dir) / "model_index.json").is_file()
         pipeline_name = _PIPELINES.get(str(getattr(config.base, "value", config.base)))
         if pipeline_name is None:
             raise ValueError(f"single-file model {config.key}: base {config.base!r} is not a Stable Diffusion base")
@@ -137,9 +135,20 @@ class MainCheckpointLoader(_TorchLoader):
         kwargs: dict[str, Any] = {}
         if pipeline_name == "StableDiffusionPipeline":
             kwargs.update(safety_checker=None, requires_safety_checker=False)
-        pipeline = pipeline_cls.from_single_file(
-            str(config.path), config=str(config_dir), local_files_only=True, torch_dtype=torch_dtype(dtype), **kwargs
-        )
+        if local:
+            kwargs.update(config=str(config_dir), local_files_only=True)
+        try:
+            # Without a local folder (config_path unset, or the legacy .yaml name the prober records), diffusers
+            # picks its default pipeline config for the checkpoint's architecture from the hub cache or the hub.
+            pipeline = pipeline_cls.from_single_file(str(config.path), torch_dtype=torch_dtype(dtype), **kwargs)
+        except (OSError, ValueError) as exc:
+            if local:
+                raise
+            raise ValueError(
+                f"single-file model {config.key} could not get the configs of its architecture ({config.base}) "
+                f"without a download ({exc}); set its config_path to a local diffusers folder of that "
+                f"architecture (model_index.json, configs, tokenizer), or allow the download once"
+            ) from exc
         parts = {name: part for name, part in pipeline.components.items() if name in SUBMODELS and part is not None}
         for part in parts.values():
             if hasattr(part, "eval"):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from invoke_sdk import (
     BaseInvocationOutput,
-    ConditioningField,
-    ImageField,
     LatentsField,
     OutputField,
     invocation_output,
 )
+from invoke_sdk.outputs import ConditioningOutput, ImageOutput, LatentsOutput
 
 from invoke_diffusers_nodes.model_fields import CLIPField, UNetField, VAEField
 from invoke_diffusers_nodes.schedulers import SchedulerName
@@ -78,13 +77,6 @@ class SchedulerOutput(BaseInvocationOutput):
     scheduler: SchedulerName = OutputField(description="Scheduler to denoise with")
 
 
-@invocation_output("conditioning_output")
-class ConditioningOutput(BaseInvocationOutput):
-    """Encoded prompt conditioning."""
-
-    conditioning: ConditioningField = OutputField(description="Conditioning tensor")
-
-
 @invocation_output("noise_output")
 class NoiseOutput(BaseInvocationOutput):
     """Initial noise for denoising."""
@@ -92,21 +84,3 @@ class NoiseOutput(BaseInvocationOutput):
     noise: LatentsField = OutputField(description="Noise tensor")
     width: int = OutputField(description="Width of the image the noise makes, in pixels")
     height: int = OutputField(description="Height of the image the noise makes, in pixels")
-
-
-@invocation_output("latents_output")
-class LatentsOutput(BaseInvocationOutput):
-    """Latents."""
-
-    latents: LatentsField = OutputField(description="Latents tensor")
-    width: int = OutputField(description="Width of the image the latents make, in pixels")
-    height: int = OutputField(description="Height of the image the latents make, in pixels")
-
-
-@invocation_output("image_output")
-class ImageOutput(BaseInvocationOutput):
-    """An image."""
-
-    image: ImageField = OutputField(description="The output image")
-    width: int = OutputField(description="The width of the image in pixels")
-    height: int = OutputField(description="The height of the image in pixels")

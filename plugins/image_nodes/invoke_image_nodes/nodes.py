@@ -10,14 +10,12 @@ from typing import Any, Literal
 
 from invoke_sdk import (
     BaseInvocation,
-    BaseInvocationOutput,
     ImageField,
     InputField,
     InvocationContext,
-    OutputField,
     invocation,
-    invocation_output,
 )
+from invoke_sdk.outputs import ImageCollectionOutput, ImageOutput
 from PIL import Image, ImageFilter, ImageOps
 from pydantic import BaseModel, Field
 
@@ -65,26 +63,6 @@ class ColorField(BaseModel):
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.r, self.g, self.b, self.a)
-
-
-@invocation_output("image_output")
-class ImageOutput(BaseInvocationOutput):
-    """One image and its size."""
-
-    image: ImageField = OutputField(description="The output image")
-    width: int = OutputField(description="The width of the image in pixels")
-    height: int = OutputField(description="The height of the image in pixels")
-
-    @classmethod
-    def build(cls, image: ImageField, pil: Any) -> ImageOutput:
-        return cls(image=image, width=pil.width, height=pil.height)
-
-
-@invocation_output("image_collection_output")
-class ImageCollectionOutput(BaseInvocationOutput):
-    """A collection of images."""
-
-    collection: list[ImageField] = OutputField(description="The output images")
 
 
 def _save(node: BaseInvocation, context: InvocationContext, image: Any, **kwargs: Any) -> ImageOutput:

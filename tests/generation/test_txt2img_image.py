@@ -1,0 +1,60 @@
+"""The whole txt2img graph through a started host: the decoded image is saved with its graph and metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import invoke_diffusers_nodes.plugin
+import invoke_local_file_storage.plugin
+import invoke_sqlite_storage.plugin
+import model_records_sqlite.plugin
+import pytest
+import sd_probers.plugin
+from conftest import TinyModels
+from gen_graphs import edge, txt2latents_graph
+from test_engine_generation import install
+
+from invoke_host.config import HostConfig
+from invoke_host.engine import run_graph_async
+from invoke_host.host import Host, build_host
+from invoke_host.images import find_images_service
+
+
+@pytest.fixture
+async def host(tmp_path: Path) -> AsyncIterator[Host]:
+    config = HostConfig(root=tmp_path / "root", device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
+    plugins = [sd_probers.plugin, model_records_sqlite.plugin, invoke_diffusers_nodes.plugin,
+               invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin]
+    host = build_host(config, plugins, entry_points=False)
+    await host.start()
+    try:
+        yield host
+    finally:
+        await host.stop()
+
+
+async def test_txt2img_saves_an_image_of_the_right_size_with_its_graph(host: Host, tiny_models: TinyModels) -> None:
+    key = await install(host, tiny_models.root / "sd1", "sd1", "diffusers")
+    graph = txt2latents_graph(key, seed=3, size=64)
+    graph["nodes"]["l2i"] = {"type": "l2i", "metadata": {"seed": 3, "prompt": "a photo of a cat"}}
+    graph["edges"] += [edge("denoise", "latents", "l2i", "latents"), edge("model", "vae", "l2i", "vae")]
+
+    first = await run_graph_async(host, graph, session_id="s1")
+    second = await run_graph_async(host, graph, session_id="s2")
+    assert first.status == second.status == "completed", [e.message for e in first.errors + second.errors]
+
+    service = find_images_service(host)
+    assert service is not None
+    names = [r.output("l2i").image.image_name for r in (first, second)]  # type: ignore[attr-defined]
+    record = await service.get(names[0])
+    assert (record.width, record.height, record.session_id, record.node_id) == (64, 64, "s1", "l2i")
+    embedded = await service.embedded(names[0])
+    assert json.loads(embedded.graph or "null")["nodes"]["l2i"]["type"] == "l2i"
+    assert json.loads(embedded.metadata or "null") == {"seed": 3, "prompt": "a photo of a cat"}
+
+    # Same seed, same pixels, from two separate decodes and saves.
+    assert names[0] != names[1]
+    pixels = [(await service.get_pil(n)).tobytes() for n in names]
+    assert pixels[0] == pixels[1]
