@@ -7,7 +7,8 @@ Then for each: (a) ``StableDiffusion(XL)Pipeline`` directly and (b) the same gen
 started host: model records, registry loaders, the host's model cache, tensors on disk), followed by a
 direct VAE decode to a PIL image through ``context.models``' handle. The graph stops before ``l2i``
 because ``l2i`` also writes a PNG with its metadata and a thumbnail, which the pipeline does not do;
-the decode after it is the same work as ``l2i`` without the save, so both sides do the same work. Prints it/s for both, the overhead ratio, peak VRAM, whether
+the decode after it is the same work as ``l2i`` without the save, so both sides do the same work.
+Prints it/s for both, the overhead ratio, peak VRAM, whether
 the warm second run reloaded anything, and the time to switch between two models that both sit in
 the RAM cache.
 
@@ -151,7 +152,7 @@ async def install(host: Any, folder: Path, kind: str) -> str:
 
 def bench_host(work: Path, device: str) -> Any:
     import invoke_diffusers_nodes.plugin
-    import model_records_sqlite.plugin
+    import invoke_sqlite_storage.plugin
     import sd_probers.plugin
 
     from invoke_host.config import HostConfig
@@ -159,7 +160,7 @@ def bench_host(work: Path, device: str) -> Any:
 
     config = HostConfig(root=work / "root", device=device, precision="float16" if device == "cuda" else "float32",
                         ram_cache_gb=64, vram_cache_gb=70)
-    return build_host(config, [sd_probers.plugin, model_records_sqlite.plugin, invoke_diffusers_nodes.plugin],
+    return build_host(config, [sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin],
                       entry_points=False)
 
 

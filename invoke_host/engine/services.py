@@ -89,13 +89,13 @@ def images_for_host(host: Host) -> ImagesForNode | None:
 def models_service_for_host(host: Host) -> ModelsInterface | None:
     """``context.models`` for a host: its model records, the registry's loaders, one cache sized by its config.
 
-    None when the host has no model manager, or no plugin registers the record store its config names (model
-    management is then off, as the manager says at start-up). Model load events go to
+    None when the host has no model manager, or no storage backend (whose ``model_records`` the manager reads;
+    model management is then off, as the manager says at start-up). Model load events go to
     ``host.model_load_listener``, read at each event, so the events service can connect it after the cache exists.
     """
     if getattr(host, "models", None) is None:
         return None
-    if host.config.model_record_store not in host.registry.kind("model_record_stores"):
+    if getattr(host, "storage", None) is None:
         return None
     from invoke_host.model_cache import ModelCache, ModelsService
     from invoke_host.model_cache.record_lookup import RecordStoreLookup

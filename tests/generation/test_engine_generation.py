@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import invoke_diffusers_nodes.plugin
-import model_records_sqlite.plugin
+import invoke_sqlite_storage.plugin
 import pytest
 import sd_probers.plugin
 from conftest import BASES, TinyModels
@@ -38,7 +38,7 @@ def checkpoints(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactor
 
 def _build_host(root: Path) -> Host:
     config = HostConfig(root=root, device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
-    plugins = [sd_probers.plugin, model_records_sqlite.plugin, invoke_diffusers_nodes.plugin]
+    plugins = [sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin]
     return build_host(config, plugins, entry_points=False)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import invoke_diffusers_nodes.plugin
 import invoke_local_file_storage.plugin
 import invoke_sqlite_storage.plugin
-import model_records_sqlite.plugin
 import pytest
 import sd_probers.plugin
 from conftest import TinyModels
@@ -25,7 +24,7 @@ from invoke_host.images import find_images_service
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[Host]:
     config = HostConfig(root=tmp_path / "root", device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
-    plugins = [sd_probers.plugin, model_records_sqlite.plugin, invoke_diffusers_nodes.plugin,
+    plugins = [sd_probers.plugin, invoke_diffusers_nodes.plugin,
                invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin]
     host = build_host(config, plugins, entry_points=False)
     await host.start()
