@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from invoke_host.events import EventBus
     from invoke_host.queue import QueueService
+    from invoke_host.queue.processor import SessionProcessor
 
 __all__ = ["Host", "Service", "build_host"]
 
@@ -49,6 +50,7 @@ class Host:
     events: EventBus | None = None
     storage: StorageBackend | None = None
     queue: QueueService | None = None
+    processor: SessionProcessor | None = None
     _started: list[Service] = field(default_factory=list, repr=False)
 
     async def start(self) -> None:
