@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from invoke_sdk.events import EVENT_SINKS_STATE_KEY
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -20,7 +21,6 @@ from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
 from invoke_host.api.queue import QueueController
-from invoke_host.api.ws import events_socket
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
@@ -36,7 +36,6 @@ ROUTES: list[Any] = [
     list_nodes,
     validate_graph_route,
     QueueController,
-    events_socket,
     ModelsController,
     ImagesController,
 ]
@@ -79,6 +78,6 @@ def create_app(
         middleware=middleware,
         cors_config=cors,
         openapi_config=openapi,
-        state=State({"host": host}),
+        state=State({"host": host, EVENT_SINKS_STATE_KEY: host.events}),
         debug=False,
     )

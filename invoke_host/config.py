@@ -71,6 +71,11 @@ class HostConfig(BaseSettings):
     max_image_pixels: int = Field(
         default=8192 * 8192, ge=1, description="Most pixels (width x height) an uploaded image may have"
     )
+    processor_enabled: bool = Field(default=True, description="Run queue items (off: the server only stores them)")
+    processor_workers: int = Field(default=1, ge=1, le=64, description="Queue items run at once")
+    session_save_interval: float = Field(
+        default=0.5, ge=0, description="Least seconds between saves of a running item's session (0: every node)"
+    )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from invoke_host.events import EventBus
     from invoke_host.queue import QueueService
+    from invoke_host.queue.processor import SessionProcessor
 
 __all__ = ["Host", "Service", "build_host"]
 
@@ -55,6 +56,7 @@ class Host:
     model_load_listener: Callable[[Any], None] | None = None
     """Called with each ``invoke_host.model_cache.ModelLoadEvent`` (load started / complete) of this host's model
     cache, in the loading thread; the events service sets it. May be set at any time."""
+    processor: SessionProcessor | None = None
     _started: list[Service] = field(default_factory=list, repr=False)
 
     async def start(self) -> None:
@@ -96,9 +98,10 @@ def build_host(
     )
     host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
     from invoke_host.models.manager import model_manager_for
-    from invoke_host.services import attach_services
+    from invoke_host.services import attach_processor, attach_services
 
     attach_services(host)
     host.models = model_manager_for(config, host.registry, host.storage, host.events)
     host.services.append(host.models)
+    attach_processor(host)
     return host

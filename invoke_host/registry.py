@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar, Union
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.events import CORE_EVENTS, BaseEvent, EventSink
 from invoke_sdk.fields import field_extra
-from invoke_sdk.images import FileStorageBackendFactory
+from invoke_sdk.images import IMAGE_EVENTS, FileStorageBackendFactory
 from invoke_sdk.storage import StorageBackendFactory
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -32,6 +32,7 @@ from invoke_host.models.contributions import (
 from invoke_host.plugin_loader import PluginRecord, PluginSet
 
 __all__ = [
+    "HOST_EVENTS",
     "KINDS",
     "FrozenRegistry",
     "Kind",
@@ -161,13 +162,17 @@ def _check_file_storage_backend(factory: Any) -> None:
         raise RegistrationError(f"{factory!r} is not a FileStorageBackendFactory with a name and a create function")
 
 
+HOST_EVENTS: tuple[type[BaseEvent], ...] = (*CORE_EVENTS, *IMAGE_EVENTS)
+"""The events the host itself emits (queue, nodes, images): always in the OpenAPI document, names reserved."""
+
+
 def _check_event(cls: Any) -> None:
     if not (isinstance(cls, type) and issubclass(cls, BaseEvent)):
         raise RegistrationError(f"{cls!r} is not a BaseEvent subclass")
     name = cls.__dict__.get("event_name")
     if not isinstance(name, str) or not name:
         raise RegistrationError(f"{_name(cls)} sets no event_name of its own")
-    core = next((c for c in CORE_EVENTS if c.event_name == name), None)
+    core = next((c for c in HOST_EVENTS if c.event_name == name), None)
     if core is not None and core is not cls:
         raise RegistrationError(f"event name {name!r} of {_name(cls)} belongs to the host's {_name(core)}")
 
@@ -234,8 +239,8 @@ class FrozenRegistry:
 
     @cached_property
     def events(self) -> Mapping[str, type[BaseEvent]]:
-        """Every event class by name: the host's own (:data:`CORE_EVENTS`) and what plugins registered, sorted."""
-        found = {cls.event_name: cls for cls in CORE_EVENTS}
+        """Every event class by name: the host's own (:data:`HOST_EVENTS`) and what plugins registered, sorted."""
+        found = {cls.event_name: cls for cls in HOST_EVENTS}
         found.update({key: r.value for key, r in self.kind("events").items()})
         return MappingProxyType({k: found[k] for k in sorted(found)})
 

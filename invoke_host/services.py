@@ -2,25 +2,28 @@
 
 The event bus starts first (so start-up recovery is logged and broadcast), then the storage
 backend chosen by name (it migrates its database), then the queue service (it recovers items an
-earlier process left running). The app's lifespan starts them in this order and stops them in reverse.
+earlier process left running), then the session processor (unless ``processor_enabled`` is off).
+The app's lifespan starts them in this order and stops them in reverse.
 """
 
 from __future__ import annotations
 
 import logging
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from invoke_sdk.events import EventSink
+from invoke_sdk.events import ConfigurableEventSink, EventSink
 from invoke_sdk.storage import StorageBackendFactory, StorageOptions
 
-from invoke_host.events import EventBus, LogSink, WebSocketSink
+from invoke_host.events import EventBus
 from invoke_host.models.config_validation import config_validator
 from invoke_host.queue import QueueService
+from invoke_host.queue.processor import SessionProcessor
 
 if TYPE_CHECKING:
     from invoke_host.host import Host
 
-__all__ = ["attach_services", "missing_storage_message"]
+__all__ = ["attach_processor", "attach_services", "missing_storage_message"]
 
 logger = logging.getLogger("invoke_host")
 
@@ -35,10 +38,15 @@ def missing_storage_message(host: Host) -> str:
 
 
 def attach_services(host: Host) -> None:
-    """Create the event bus, the storage backend and the queue service and add them to ``host.services``."""
+    """Create the event bus, the storage backend, the queue service and the processor; add them to ``host.services``."""
     config = host.config
-    plugin_sinks: list[EventSink] = [r.value for r in host.registry.kind("event_sinks").values()]
-    host.events = EventBus([LogSink(), WebSocketSink(config.ws_client_buffer), *plugin_sinks])
+    # Every sink is a plugin's (invoke-core-events brings the log and websocket sinks).
+    sinks: list[EventSink] = [r.value for r in host.registry.kind("event_sinks").values()]
+    settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
+    for sink in sinks:
+        if isinstance(sink, ConfigurableEventSink):
+            sink.configure(settings)
+    host.events = EventBus(sinks)
     host.services.append(host.events)
 
     registered = host.registry.kind("storage_backends").get(config.storage_backend)
@@ -55,6 +63,16 @@ def attach_services(host: Host) -> None:
     )
     host.services.append(host.queue)
     _attach_images(host)
+
+
+def attach_processor(host: Host) -> None:
+    """Add the session processor last, so every service a node may use has started before it claims an item."""
+    config = host.config
+    if host.queue is not None and config.processor_enabled:
+        host.processor = SessionProcessor(
+            host, host.queue, workers=config.processor_workers, save_interval=config.session_save_interval
+        )
+        host.services.append(host.processor)
 
 
 def _attach_images(host: Host) -> None:

@@ -6,7 +6,7 @@ service turns them into its typed, published events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 __all__ = [
@@ -33,6 +33,8 @@ class _NodeEvent(EngineEvent):
     node_id: str
     source_node_id: str
     invocation_type: str
+    # The prepared node (inputs resolved), for listeners that publish it; None where it could not be built.
+    invocation: Any = field(default=None, kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ class SessionRunner:
             node = current[0]
             if node is not None:
                 self._emit(InvocationProgress(session_id, node.id, state.exec_nodes[node.id].source_id,
-                                              node.type, message, percentage, image))  # type: ignore[attr-defined]
+                                              node.type, message, percentage, image,  # type: ignore[attr-defined]
+                                              invocation=node))
 
         services = self.services
         context = HostInvocationContext(
@@ -139,7 +140,7 @@ class SessionRunner:
             node_type: str = node.type  # type: ignore[attr-defined]
             source_id = state.exec_nodes[node.id].source_id
             if emit:
-                self._emit(InvocationStarted(session_id, node.id, source_id, node_type))
+                self._emit(InvocationStarted(session_id, node.id, source_id, node_type, invocation=node))
             key = cache.key(node) if cache is not None else None
             output = cache.get(key) if cache is not None and key is not None else None
             cached = output is not None
@@ -161,12 +162,12 @@ class SessionRunner:
                     status = "canceled"
                     break
                 except Exception as exc:  # noqa: BLE001 - any node failure is recorded on that node
-                    if cancel.is_set():
+                    if cancel.is_set() or isinstance(exc, InvocationCanceledError):
                         status = "canceled"
                         break
                     record = NodeErrorRecord(node.id, source_id, type(exc).__name__, str(exc),
                                              traceback.format_exc())
-                    self._fail(state, record)
+                    self._fail(state, record, node)
                     status = "failed"
                     break
                 finally:
@@ -179,16 +180,17 @@ class SessionRunner:
                     cache.put(key, output)
             state.complete(node.id, output)
             if emit:
-                self._emit(InvocationComplete(session_id, node.id, source_id, node_type, output, cached))
+                self._emit(InvocationComplete(session_id, node.id, source_id, node_type, output, cached,
+                                              invocation=node))
         self._emit(SessionComplete(session_id, status))
         return status
 
-    def _fail(self, state: GraphExecutionState, record: NodeErrorRecord) -> None:
+    def _fail(self, state: GraphExecutionState, record: NodeErrorRecord, node: BaseInvocation | None = None) -> None:
         state.set_node_error(record)
         logger.warning("Node %s failed: %s: %s", record.source_node_id, record.error_type, record.message)
         node_type = state.graph.nodes[record.source_node_id].type
         self._emit(InvocationError(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
-                                   record.message, record.traceback))
+                                   record.message, record.traceback, invocation=node))
 
     async def run_async(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:
         """:meth:`run` in a worker thread, so the event loop stays free while nodes run."""

@@ -1,7 +1,5 @@
-"""Events in the host: the in-process bus and the first-party sinks (log, websocket)."""
+"""Events in the host: the in-process bus. The sinks (log, websocket) are plugins (``invoke-core-events``)."""
 
 from invoke_host.events.bus import EventBus
-from invoke_host.events.log_sink import LogSink
-from invoke_host.events.websocket_sink import WebSocketSink
 
-__all__ = ["EventBus", "LogSink", "WebSocketSink"]
+__all__ = ["EventBus"]

@@ -2,6 +2,11 @@
 
 Nothing is stored: an event reaches the sinks that exist when it is emitted. A sink that raises
 is logged and the others still get the event; the emitter never sees the failure.
+
+Events emitted from other threads (node code) are queued and handed to the loop in bursts: one
+``call_soon_threadsafe`` (one wake-up of the loop) per burst, not per event, so a graph of fast
+nodes does not flood the loop with wake-ups. Order is kept: an event emitted on the loop first
+delivers the queued ones.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Sequence
 
 from invoke_sdk.events import BaseEvent, EventSink
@@ -26,6 +32,9 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._started: list[EventSink] = []
+        self._pending: deque[BaseEvent] = deque()
+        self._pending_lock = threading.Lock()
+        self._flush_scheduled = False
 
     def sink(self, name: str) -> EventSink | None:
         """The sink of that name, if any."""
@@ -57,9 +66,27 @@ class EventBus:
         if loop is None:
             return  # not started (a CLI command, or shut down): nobody is listening
         if threading.get_ident() == self._loop_thread:
+            if self._pending:
+                self._flush()
             self._dispatch(event)
-        else:
-            loop.call_soon_threadsafe(self._dispatch, event)
+            return
+        with self._pending_lock:
+            self._pending.append(event)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:
+            pass  # the loop closed under us: nobody is listening any more
+
+    def _flush(self) -> None:
+        with self._pending_lock:
+            events = list(self._pending)
+            self._pending.clear()
+            self._flush_scheduled = False
+        for event in events:
+            self._dispatch(event)
 
     def _dispatch(self, event: BaseEvent) -> None:
         for sink in self._started:

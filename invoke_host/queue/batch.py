@@ -17,6 +17,7 @@ from typing import Any
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from invoke_host.graph import validate_graph
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "batch_size", "expand", "prepare_items"]
@@ -156,6 +157,26 @@ def _validate_data(batch: Batch, registry: FrozenRegistry) -> None:
         )
 
 
+def _validate_graph(batch: Batch, registry: FrozenRegistry) -> None:
+    """The whole graph, as the engine will see it, with the first session's values written in.
+
+    Batch data may fill an input the graph leaves empty, so the graph is checked with data; the
+    other sessions differ only in values, which :func:`_validate_data` checked one by one.
+    """
+    first = next(expand(batch), [])
+    graph = batch.graph
+    if first:
+        nodes = dict(graph.get("nodes", {}))
+        for v in first:
+            nodes[v.node_path] = {**nodes[v.node_path], v.field_name: v.value}
+        graph = {**graph, "nodes": nodes}
+    errors = validate_graph(registry, graph).errors
+    if errors:
+        listed = [e.to_dict() for e in errors[:50]]
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise BatchError(422, f"the graph is invalid: {errors[0]}{more}", listed)
+
+
 def prepare_items(
     queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int
 ) -> tuple[BatchRecord, list[NewQueueItem]]:
@@ -172,6 +193,7 @@ def prepare_items(
             "(INVOKE_HOST_MAX_BATCH_SIZE); split it into smaller batches",
         )
     _validate_data(batch, registry)
+    _validate_graph(batch, registry)
     record = BatchRecord(
         batch_id=batch.batch_id,
         queue_id=queue_id,

@@ -11,7 +11,7 @@ Plugins add event classes through the ``register_events`` hook and receive every
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORE_EVENTS",
+    "EVENT_SINKS_STATE_KEY",
     "BaseEvent",
     "BatchEnqueuedEvent",
+    "ConfigurableEventSink",
     "EventSink",
+    "EventSinkDirectory",
     "InvocationCompleteEvent",
     "InvocationErrorEvent",
     "InvocationEventBase",
@@ -194,6 +197,24 @@ class InvocationErrorEvent(InvocationEventBase):
             error_traceback=error_traceback,
         )
 
+    @classmethod
+    def build_from_record(
+        cls,
+        queue_item: QueueItemSummary,
+        invocation: BaseInvocation,
+        source_node_id: str,
+        error_type: str,
+        error_message: str,
+        error_traceback: str | None = None,
+    ) -> InvocationErrorEvent:
+        """The event for a node error already recorded as type, message and traceback (no exception at hand)."""
+        return cls(
+            **cls._node_fields(queue_item, invocation, source_node_id),
+            error_type=error_type,
+            error_message=error_message,
+            error_traceback=error_traceback,
+        )
+
 
 class QueueItemStatusChangedEvent(QueueItemEventBase):
     """A queue item moved to another status."""
@@ -319,4 +340,29 @@ class EventSink(Protocol):
 
     def deliver(self, event: BaseEvent) -> None:
         """Take one event; never block."""
+        ...
+
+
+@runtime_checkable
+class ConfigurableEventSink(EventSink, Protocol):
+    """A sink that wants the host's settings: ``configure`` is called once, before :meth:`EventSink.start`."""
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Take the host's settings (its config as JSON values, without the access token)."""
+        ...
+
+
+EVENT_SINKS_STATE_KEY = "event_sinks"
+"""Where the host keeps its :class:`EventSinkDirectory` in the web app's state (``app.state[...]``).
+
+A plugin route that serves a sink (the websocket sink's ``/ws``) finds its sink there.
+"""
+
+
+@runtime_checkable
+class EventSinkDirectory(Protocol):
+    """The host's started event sinks, by name (``app.state[EVENT_SINKS_STATE_KEY]``)."""
+
+    def sink(self, name: str) -> EventSink | None:
+        """The sink registered under ``name``, if any."""
         ...

@@ -119,8 +119,8 @@ def test_every_event_model_is_in_the_openapi_components(tmp_path: Path) -> None:
 
 def test_the_queue_emits_to_plugin_sinks(tmp_path: Path) -> None:
     plugin = EventsPlugin()
-    app = create_app(HostConfig(root=tmp_path), [("events_plugin", plugin), ("sqlite", sqlite_plugin)],
-                     entry_points=False)
+    app = create_app(HostConfig(root=tmp_path, processor_enabled=False),
+                     [("events_plugin", plugin), ("sqlite", sqlite_plugin)], entry_points=False)
     with TestClient(app) as client:
         assert plugin.sink.started
         r = client.post("/api/v1/queue/q1/enqueue_batch", json={"batch": {"graph": {"nodes": {}}, "runs": 2}})

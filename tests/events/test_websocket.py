@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from invoke_core_events.websocket_sink import CLOSE_TOO_SLOW, WebSocketSink
 from invoke_sdk.events import QueueClearedEvent
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
-from invoke_host.events.websocket_sink import CLOSE_TOO_SLOW, WebSocketSink
 from tests.queue.conftest import graph, make_app
 
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import invoke_core_events.plugin as core_events_plugin
 import invoke_sqlite_storage.plugin as sqlite_plugin
 import pytest
 from invoke_sdk import (
@@ -45,9 +46,10 @@ class NodesPlugin:
 
 
 def make_app(root: Path, **config: Any) -> Litestar:
+    """An app with the sqlite, core-events and test-node plugins; the processor is off unless asked for."""
     return create_app(
-        HostConfig(root=root, **config),
-        plugins=[("sqlite_storage", sqlite_plugin), ("test_nodes", NodesPlugin())],
+        HostConfig(root=root, **{"processor_enabled": False, **config}),
+        plugins=[("sqlite_storage", sqlite_plugin), ("core_events", core_events_plugin), ("test_nodes", NodesPlugin())],
         entry_points=False,
     )
 

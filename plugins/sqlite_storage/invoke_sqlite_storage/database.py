@@ -64,6 +64,8 @@ class Database:
         for conn in [*self._readers, *([self._writer] if self._writer else [])]:
             await conn.close()
         self._readers.clear()
+        # Closed readers must not be handed out after a later open(): start with an empty pool.
+        self._free = asyncio.Queue()
         self._writer = None
 
     @asynccontextmanager

@@ -1,8 +1,9 @@
 """``/ws``: live events. Subscribe with ``{"subscribe": "queue", "queue_id": "..."}``.
 
-The socket passes through the same access-token and cross-site middleware as every route
-(browsers send the token as ``?token=``). Delivery and buffering live in
-:class:`invoke_host.events.WebSocketSink`.
+The socket passes through the host's access-token and cross-site middleware like every route
+(browsers send the token as ``?token=``). The route finds this host's websocket sink through the
+SDK's :data:`~invoke_sdk.events.EVENT_SINKS_STATE_KEY`; delivery and buffering live in
+:class:`WebSocketSink`.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from invoke_sdk.events import EVENT_SINKS_STATE_KEY, EventSinkDirectory
 from litestar import WebSocket, websocket
 
-from invoke_host.events import WebSocketSink
+from invoke_core_events.websocket_sink import WebSocketSink
 
 __all__ = ["events_socket"]
 
 
 @websocket("/ws", name="events_socket")
 async def events_socket(socket: WebSocket) -> None:  # type: ignore[type-arg]
-    host = socket.app.state.host
-    sink = host.events.sink("websocket") if host.events is not None else None
+    directory = socket.app.state.get(EVENT_SINKS_STATE_KEY)
+    sink = directory.sink(WebSocketSink.name) if isinstance(directory, EventSinkDirectory) else None
     await socket.accept()
     if not isinstance(sink, WebSocketSink):
         await socket.close(code=1011, reason="events are not available on this server")

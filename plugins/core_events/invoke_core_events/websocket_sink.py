@@ -3,7 +3,7 @@
 Each client has a bounded buffer and its own sender task, so a slow client never slows the
 emitter (the processor) or the other clients. A client whose buffer fills up is disconnected with
 a reason; it should reconnect and reload the state it shows. The Litestar handler that owns the
-socket is ``invoke_host.api.ws``; this module knows nothing of Litestar.
+socket is :mod:`invoke_core_events.socket_route`; this module knows nothing of Litestar.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from invoke_sdk.events import BaseEvent
@@ -124,13 +124,19 @@ class WebSocketClient:
 
 
 class WebSocketSink:
-    """Delivers events to subscribed websocket clients (always installed by the host)."""
+    """Delivers events to subscribed websocket clients."""
 
     name = "websocket"
 
     def __init__(self, buffer: int = 10_000) -> None:
         self.buffer = buffer
         self.clients: set[WebSocketClient] = set()
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Take the per-client buffer from the host's ``ws_client_buffer`` setting."""
+        buffer = settings.get("ws_client_buffer")
+        if isinstance(buffer, int) and buffer >= 1:
+            self.buffer = buffer
 
     async def start(self) -> None:
         return None

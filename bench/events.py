@@ -1,0 +1,154 @@
+"""Live events under load: a 10,000-item iterate graph through the queue, with and without 20 websocket clients.
+
+The server (uvicorn on 127.0.0.1, SQLite in a temp folder, core_nodes + sqlite + core_events
+plugins) runs in this process; the websocket clients run in a child process (the ``websockets``
+library), so their reading does not share this process's interpreter lock. Each run enqueues
+``range(N) -> iterate -> add`` (2N + 1 nodes, about 4N events); the run time is the item's
+``started_at`` to ``completed_at`` as the server recorded them. Runs alternate (no clients,
+clients, ...) and the medians are compared: the slowdown is what 20 subscribers cost the processor.
+
+    .venv/bin/python bench/events.py                 # N=10,000, 20 clients, 3 runs each
+    .venv/bin/python bench/events.py --items 2000 --save-interval 0   # save after every node
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import invoke_core_events.plugin as core_events_plugin
+import invoke_core_nodes.plugin as core_nodes_plugin
+import invoke_sqlite_storage.plugin as sqlite_plugin
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+from tests.queue.live_server import live_server
+
+Q = "/api/v1/queue/bench"
+
+
+def iterate_graph(n: int) -> dict[str, Any]:
+    return {
+        "nodes": {"range": {"id": "range", "type": "range", "start": 0, "stop": n, "step": 1},
+                  "it": {"id": "it", "type": "iterate"},
+                  "add": {"id": "add", "type": "add", "b": 1}},
+        "edges": [{"source": {"node_id": "range", "field": "collection"},
+                   "destination": {"node_id": "it", "field": "collection"}},
+                  {"source": {"node_id": "it", "field": "item"}, "destination": {"node_id": "add", "field": "a"}}],
+    }
+
+
+def _clients(url: str, count: int, ready: Any, results: Any) -> None:
+    """Child process: ``count`` subscribed clients, each reading until the item completes."""
+    import websockets
+
+    async def one() -> tuple[int, float, float]:
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(json.dumps({"subscribe": "queue", "queue_id": "bench"}))
+            await ws.recv()
+            ready.put(1)
+            got, first, last = 0, 0.0, 0.0
+            async for raw in ws:
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                got += 1
+                message = json.loads(raw)
+                if message["event"] == "queue_item_status_changed" and message["data"]["status"] in (
+                        "completed", "failed"):
+                    return got, first, last
+        return got, first, last
+
+    async def main() -> None:
+        done = await asyncio.gather(*(one() for _ in range(count)))
+        total = sum(d[0] for d in done)
+        span = max(d[2] for d in done) - min(d[1] for d in done)
+        results.put((total, span, min(d[0] for d in done)))
+
+    asyncio.run(main())
+
+
+def _seconds(item: dict[str, Any]) -> float:
+    start = datetime.fromisoformat(item["started_at"])
+    end = datetime.fromisoformat(item["completed_at"])
+    return (end - start).total_seconds()
+
+
+def run_once(http: httpx.Client, base: str, n: int, clients: int) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    ready, results = ctx.Queue(), ctx.Queue()
+    child = None
+    if clients:
+        child = ctx.Process(target=_clients, args=(base.replace("http", "ws") + "/ws", clients, ready, results))
+        child.start()
+        for _ in range(clients):
+            ready.get(timeout=60)
+    r = http.post(f"{Q}/enqueue_batch", json={"batch": {"graph": iterate_graph(n)}})
+    r.raise_for_status()
+    [item_id] = r.json()["item_ids"]
+    batch_id = r.json()["batch"]["batch_id"]
+    # Poll the cheap counts, not the item (its session grows to megabytes while it runs).
+    while True:
+        counts = http.get(f"{Q}/b/{batch_id}/status").json()
+        if counts["completed"] + counts["failed"] + counts["canceled"] == 1:
+            break
+        time.sleep(0.05)
+    item = http.get(f"{Q}/i/{item_id}").json()
+    assert item["status"] == "completed", item.get("error_message")
+    out: dict[str, Any] = {"seconds": _seconds(item), "nodes": len(item["session"]["executed_history"])}
+    if child is not None:
+        total, span, least = results.get(timeout=300)
+        child.join(60)
+        out.update(delivered=total, span=span, per_client_min=least)
+    http.put(f"{Q}/prune")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = {} if args.save_interval is None else {"session_save_interval": args.save_interval}
+        config = HostConfig(root=Path(tmp), max_batch_size=10, ws_client_buffer=1_000_000, **extra)
+        app = create_app(config, [("core_nodes", core_nodes_plugin), ("sqlite", sqlite_plugin),
+                                  ("core_events", core_events_plugin)], entry_points=False)
+        with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as http:
+            run_once(http, base, min(args.items, 500), 0)  # warm-up
+            plain: list[float] = []
+            loaded: list[dict[str, Any]] = []
+            for i in range(args.runs):
+                plain.append(run_once(http, base, args.items, 0)["seconds"])
+                loaded.append(run_once(http, base, args.items, args.clients))
+                print(f"run {i + 1}: no clients {plain[-1]:.2f} s, {args.clients} clients "
+                      f"{loaded[-1]['seconds']:.2f} s ({loaded[-1]['delivered']} messages delivered)", flush=True)
+    nodes = loaded[0]["nodes"]
+    base_s = statistics.median(plain)
+    load_s = statistics.median(r["seconds"] for r in loaded)
+    delivered = statistics.median(r["delivered"] / r["span"] for r in loaded)
+    per_client = loaded[0]["per_client_min"]
+    print(f"\niterate over {args.items} items: {nodes} nodes, {per_client} messages per client")
+    print(f"no clients:        {base_s:.2f} s  ({nodes / base_s:,.0f} nodes/s)   median of {args.runs}")
+    print(f"{args.clients} ws clients:     {load_s:.2f} s  ({nodes / load_s:,.0f} nodes/s)")
+    print(f"events delivered:  {delivered:,.0f} messages/s over all clients")
+    print(f"slowdown:          {(load_s / base_s - 1) * 100:+.1f}%")
+
+
+if __name__ == "__main__":
+    main()

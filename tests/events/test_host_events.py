@@ -1,0 +1,38 @@
+"""The host's own events (queue, nodes, images) are in the OpenAPI document; the sinks arrive as a plugin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import invoke_core_events.plugin as core_events_plugin
+from invoke_sdk.images import IMAGE_EVENTS
+from litestar.testing import TestClient
+
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+
+
+def test_image_events_are_host_events_in_the_openapi_document(tmp_path: Path) -> None:
+    app = create_app(HostConfig(root=tmp_path), entry_points=False)
+    with TestClient(app) as client:
+        schemas: dict[str, Any] = client.get("/schema/openapi.json").json()["components"]["schemas"]
+    mapping = schemas["AnyEventMessage"]["discriminator"]["mapping"]
+    for cls in IMAGE_EVENTS:
+        assert cls.__name__ in schemas
+        assert mapping[cls.event_name].endswith(f"{cls.__name__}Message")
+
+
+def test_the_websocket_and_log_sinks_come_from_the_core_events_plugin(tmp_path: Path) -> None:
+    bare = create_app(HostConfig(root=tmp_path / "a", processor_enabled=False), entry_points=False)
+    assert bare.state.host.events.sinks == []
+    assert "/ws" not in {r.path for r in bare.routes}
+    app = create_app(HostConfig(root=tmp_path / "b", ws_client_buffer=7), [("core_events", core_events_plugin)],
+                     entry_points=False)
+    sink = app.state.host.events.sink("websocket")
+    assert sink is not None and sink.buffer == 7  # type: ignore[attr-defined]
+    assert app.state.host.events.sink("log") is not None
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q"}))
+        assert ws.receive_json() == {"event": "subscribed", "data": {"room": "queue", "queue_id": "q"}}

@@ -1,0 +1,65 @@
+"""Test nodes for the processor, as a plugin module (also loaded through an entry point by the kill test)."""
+
+from __future__ import annotations
+
+import time
+
+from invoke_sdk import (
+    BaseInvocation,
+    BaseInvocationOutput,
+    InputField,
+    InvocationContext,
+    OutputField,
+    hookimpl,
+    invocation,
+    invocation_output,
+)
+from invoke_sdk.hookspecs import RegisterInvocation
+
+__all__ = ["FailInvocation", "RequiredInvocation", "WaitInvocation", "register_invocations"]
+
+
+@invocation_output("proc_test_output")
+class ProcTestOutput(BaseInvocationOutput):
+    value: int = OutputField()
+
+
+@invocation("proc_wait", title="Wait for cancel", use_cache=False)
+class WaitInvocation(BaseInvocation):
+    """Reports progress, then waits until the run is canceled (at most ``limit_s``)."""
+
+    limit_s: float = InputField(default=120.0)
+
+    def invoke(self, context: InvocationContext) -> ProcTestOutput:
+        context.util.signal_progress("waiting for a cancel", 0.5)
+        deadline = time.monotonic() + self.limit_s
+        while not context.util.is_canceled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return ProcTestOutput(value=1)
+
+
+@invocation("proc_fail", title="Fail", use_cache=False)
+class FailInvocation(BaseInvocation):
+    """Always raises."""
+
+    message: str = InputField(default="boom")
+
+    def invoke(self, context: InvocationContext) -> ProcTestOutput:
+        raise ValueError(self.message)
+
+
+@invocation("proc_required", title="Needs a value")
+class RequiredInvocation(BaseInvocation):
+    """Has a required input and no default."""
+
+    value: int = InputField(description="Must be given, by the graph, an edge or batch data")
+
+    def invoke(self, context: InvocationContext) -> ProcTestOutput:
+        return ProcTestOutput(value=self.value)
+
+
+@hookimpl
+def register_invocations(register: RegisterInvocation) -> None:
+    register(WaitInvocation)
+    register(FailInvocation)
+    register(RequiredInvocation)
