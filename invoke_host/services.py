@@ -9,8 +9,9 @@ The app's lifespan starts them in this order and stops them in reverse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoke_sdk.events import ConfigurableEventSink, EventSink
 from invoke_sdk.storage import StorageBackendFactory, StorageOptions
@@ -48,6 +49,7 @@ def attach_services(host: Host) -> None:
             sink.configure(settings)
     host.events = EventBus(sinks)
     host.services.append(host.events)
+    host.model_load_listener = _model_load_forwarder(host.events)
 
     registered = host.registry.kind("storage_backends").get(config.storage_backend)
     if registered is None:
@@ -73,6 +75,19 @@ def attach_processor(host: Host) -> None:
             host, host.queue, workers=config.processor_workers, save_interval=config.session_save_interval
         )
         host.services.append(host.processor)
+
+
+def _model_load_forwarder(bus: EventBus) -> Callable[[Any], None]:
+    """Turns the model cache's load notifications into typed events on the bus (called in the loading thread)."""
+    from invoke_sdk.model_load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
+
+    def forward(event: Any) -> None:
+        if event.kind == "started":
+            bus.emit(ModelLoadStartedEvent.build(event.config, event.submodel))
+        else:
+            bus.emit(ModelLoadCompleteEvent.build(event.config, event.submodel, event.size_bytes))
+
+    return forward
 
 
 def _attach_images(host: Host) -> None:

@@ -304,9 +304,11 @@ class QueueClearedEvent(QueueEventBase):
 # Imported here, not at the top: model_events subclasses BaseEvent above. The package imports this
 # module first (invoke_sdk/__init__.py), so the cycle always resolves in this direction.
 from invoke_sdk.model_events import MODEL_INSTALL_EVENTS  # noqa: E402
+from invoke_sdk.model_load_events import MODEL_LOAD_EVENTS  # noqa: E402
 
 CORE_EVENTS: tuple[type[BaseEvent], ...] = (
     *MODEL_INSTALL_EVENTS,
+    *MODEL_LOAD_EVENTS,
     BatchEnqueuedEvent,
     InvocationCompleteEvent,
     InvocationErrorEvent,

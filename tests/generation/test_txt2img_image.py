@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +15,9 @@ import pytest
 import sd_probers.plugin
 from conftest import TinyModels
 from gen_graphs import edge, txt2latents_graph
+from invoke_sdk import hookimpl
+from invoke_sdk.events import BaseEvent
+from invoke_sdk.hookspecs import RegisterEventSink
 from test_engine_generation import install
 
 from invoke_host.config import HostConfig
@@ -21,10 +26,38 @@ from invoke_host.host import Host, build_host
 from invoke_host.images import find_images_service
 
 
+class LoadEventSink:
+    """Keeps the model load events the host's bus delivers."""
+
+    name = "model-loads"
+
+    def __init__(self) -> None:
+        self.events: list[BaseEvent] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def deliver(self, event: BaseEvent) -> None:
+        if event.event_name.startswith("model_load"):
+            self.events.append(event)
+
+
+SINK = LoadEventSink()
+
+
+@hookimpl
+def register_event_sinks(register: RegisterEventSink) -> None:
+    register(SINK)
+
+
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[Host]:
+    SINK.events.clear()
     config = HostConfig(root=tmp_path / "root", device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
-    plugins = [sd_probers.plugin, invoke_diffusers_nodes.plugin,
+    plugins = [sys.modules[__name__], sd_probers.plugin, invoke_diffusers_nodes.plugin,
                invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin]
     host = build_host(config, plugins, entry_points=False)
     await host.start()
@@ -57,3 +90,16 @@ async def test_txt2img_saves_an_image_of_the_right_size_with_its_graph(host: Hos
     assert names[0] != names[1]
     pixels = [(await service.get_pil(n)).tobytes() for n in names]
     assert pixels[0] == pixels[1]
+
+
+async def test_model_loads_are_typed_events_on_the_bus(host: Host, tiny_models: TinyModels) -> None:
+    key = await install(host, tiny_models.root / "sd1", "sd1", "diffusers")
+    graph = txt2latents_graph(key, seed=1, size=64)
+    result = await run_graph_async(host, graph)
+    assert result.status == "completed"
+    await asyncio.sleep(0.05)  # the bus hands events from the loading thread to the loop
+    seen = [(e.event_name, e.submodel_type) for e in SINK.events if e.model_key == key]  # type: ignore[attr-defined]
+    assert ("model_load_started", "unet") in seen and ("model_load_complete", "unet") in seen
+    assert seen.index(("model_load_started", "unet")) < seen.index(("model_load_complete", "unet"))
+    unet = next(e for e in SINK.events if e.event_name == "model_load_complete" and e.submodel_type == "unet")  # type: ignore[attr-defined]
+    assert unet.size_bytes and unet.size_bytes > 0  # type: ignore[attr-defined]
