@@ -37,7 +37,8 @@ class LogSink:
         # The queue service already logs each enqueue in words.
         if isinstance(
             event, InvocationProgressEvent | InvocationStartedEvent | InvocationCompleteEvent | BatchEnqueuedEvent
-        ):
+        ) or event.event_name.endswith("_progress"):
+            # Progress (node steps, download and hashing percent) comes by the hundred: not for the INFO log.
             level = logging.DEBUG
         elif isinstance(event, InvocationErrorEvent) or (
             isinstance(event, QueueItemStatusChangedEvent) and event.status == "failed"
