@@ -126,6 +126,8 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
 
 def _give_up(signum: int, frame: Any) -> None:
     print("bench/events.py: gave up, the --timeout passed", file=sys.stderr, flush=True)
+    for child in multiprocessing.active_children():
+        child.kill()
     os._exit(2)
 
 
