@@ -8,6 +8,7 @@ library), so their reading does not share this process's interpreter lock. Each 
 clients, ...) and the medians are compared: the slowdown is what 20 subscribers cost the processor.
 
     .venv/bin/python bench/events.py                 # N=10,000, 20 clients, 3 runs each
+    .venv/bin/python bench/events.py --batch         # clients subscribe with "batch": true
     .venv/bin/python bench/events.py --items 2000 --save-interval 0   # save after every node
 """
 
@@ -18,6 +19,8 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -50,13 +53,13 @@ def iterate_graph(n: int) -> dict[str, Any]:
     }
 
 
-def _clients(url: str, count: int, ready: Any, results: Any) -> None:
+def _clients(url: str, count: int, batch: bool, ready: Any, results: Any) -> None:
     """Child process: ``count`` subscribed clients, each reading until the item completes."""
     import websockets
 
     async def one() -> tuple[int, float, float]:
         async with websockets.connect(url, max_size=None) as ws:
-            await ws.send(json.dumps({"subscribe": "queue", "queue_id": "bench"}))
+            await ws.send(json.dumps({"subscribe": "queue", "queue_id": "bench", "batch": batch}))
             await ws.recv()
             ready.put(1)
             got, first, last = 0, 0.0, 0.0
@@ -64,11 +67,12 @@ def _clients(url: str, count: int, ready: Any, results: Any) -> None:
                 now = time.perf_counter()
                 first = first or now
                 last = now
-                got += 1
-                message = json.loads(raw)
-                if message["event"] == "queue_item_status_changed" and message["data"]["status"] in (
-                        "completed", "failed"):
-                    return got, first, last
+                decoded = json.loads(raw)
+                for message in decoded if batch else (decoded,):
+                    got += 1
+                    if message["event"] == "queue_item_status_changed" and message["data"]["status"] in (
+                            "completed", "failed"):
+                        return got, first, last
         return got, first, last
 
     async def main() -> None:
@@ -86,15 +90,17 @@ def _seconds(item: dict[str, Any]) -> float:
     return (end - start).total_seconds()
 
 
-def run_once(http: httpx.Client, base: str, n: int, clients: int) -> dict[str, Any]:
+def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = False) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     child = None
     if clients:
-        child = ctx.Process(target=_clients, args=(base.replace("http", "ws") + "/ws", clients, ready, results))
+        child = ctx.Process(target=_clients, args=(base.replace("http", "ws") + "/ws", clients, batch, ready,
+                                                       results), daemon=True)
         child.start()
         for _ in range(clients):
             ready.get(timeout=60)
+    cpu = time.process_time()
     r = http.post(f"{Q}/enqueue_batch", json={"batch": {"graph": iterate_graph(n)}})
     r.raise_for_status()
     [item_id] = r.json()["item_ids"]
@@ -105,9 +111,11 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int) -> dict[str, A
         if counts["completed"] + counts["failed"] + counts["canceled"] == 1:
             break
         time.sleep(0.05)
+    cpu = time.process_time() - cpu  # this process: the server, and this loop's cheap polling
     item = http.get(f"{Q}/i/{item_id}").json()
     assert item["status"] == "completed", item.get("error_message")
-    out: dict[str, Any] = {"seconds": _seconds(item), "nodes": len(item["session"]["executed_history"])}
+    out: dict[str, Any] = {"seconds": _seconds(item), "nodes": len(item["session"]["executed_history"]),
+                           "cpu": cpu}
     if child is not None:
         total, span, least = results.get(timeout=300)
         child.join(60)
@@ -116,14 +124,25 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int) -> dict[str, A
     return out
 
 
+def _give_up(signum: int, frame: Any) -> None:
+    print("bench/events.py: gave up, the --timeout passed", file=sys.stderr, flush=True)
+    for child in multiprocessing.active_children():
+        child.kill()
+    os._exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch", action="store_true", help='clients subscribe with "batch": true')
+    parser.add_argument("--timeout", type=int, default=290, help="give up after this many seconds")
     parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    signal.signal(signal.SIGALRM, _give_up)
+    signal.alarm(args.timeout)
     with tempfile.TemporaryDirectory() as tmp:
         extra = {} if args.save_interval is None else {"session_save_interval": args.save_interval}
         config = HostConfig(root=Path(tmp), max_batch_size=10, ws_client_buffer=1_000_000, **extra)
@@ -131,19 +150,21 @@ def main() -> None:
                                   ("core_events", core_events_plugin)], entry_points=False)
         with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as http:
             run_once(http, base, min(args.items, 500), 0)  # warm-up
-            plain: list[float] = []
+            plain: list[dict[str, Any]] = []
             loaded: list[dict[str, Any]] = []
             for i in range(args.runs):
-                plain.append(run_once(http, base, args.items, 0)["seconds"])
-                loaded.append(run_once(http, base, args.items, args.clients))
-                print(f"run {i + 1}: no clients {plain[-1]:.2f} s, {args.clients} clients "
-                      f"{loaded[-1]['seconds']:.2f} s ({loaded[-1]['delivered']} messages delivered)", flush=True)
+                plain.append(run_once(http, base, args.items, 0))
+                loaded.append(run_once(http, base, args.items, args.clients, args.batch))
+                print(f"run {i + 1}: no clients {plain[-1]['seconds']:.2f} s (server CPU {plain[-1]['cpu']:.2f} s), "
+                      f"{args.clients} clients {loaded[-1]['seconds']:.2f} s (server CPU {loaded[-1]['cpu']:.2f} s, "
+                      f"{loaded[-1]['delivered']} messages delivered in {loaded[-1]['span']:.2f} s)", flush=True)
     nodes = loaded[0]["nodes"]
-    base_s = statistics.median(plain)
+    base_s = statistics.median(r["seconds"] for r in plain)
     load_s = statistics.median(r["seconds"] for r in loaded)
     delivered = statistics.median(r["delivered"] / r["span"] for r in loaded)
     per_client = loaded[0]["per_client_min"]
-    print(f"\niterate over {args.items} items: {nodes} nodes, {per_client} messages per client")
+    framing = "batched frames" if args.batch else "one message per frame"
+    print(f"\niterate over {args.items} items: {nodes} nodes, {per_client} messages per client ({framing})")
     print(f"no clients:        {base_s:.2f} s  ({nodes / base_s:,.0f} nodes/s)   median of {args.runs}")
     print(f"{args.clients} ws clients:     {load_s:.2f} s  ({nodes / load_s:,.0f} nodes/s)")
     print(f"events delivered:  {delivered:,.0f} messages/s over all clients")

@@ -57,7 +57,10 @@ def serve(**options: Any) -> None:
             config.host,
         )
     app = create_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level.lower())
+    # No permessage-deflate: compressing every event once per client was most of the server's work under
+    # load (bench/events.py), and the events (small JSON, JPEG previews) gain little from it.
+    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level.lower(),
+                ws_per_message_deflate=False)
 
 
 def _host(root: Path | None = None) -> Any:

@@ -14,6 +14,7 @@ never re-runs an interrupted item (at-most-once, see docs/queue.md).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -166,26 +167,38 @@ class SessionProcessor:
         cancel = _ItemCancel(self.queue, item_id, self._halt)
         publish = NodeEventPublisher(self.host.events, item, state) if self.host.events is not None else None
         last_save = [time.monotonic()]
+        saving: list[concurrent.futures.Future[None]] = []
+
+        def on_saved(future: concurrent.futures.Future[None]) -> None:
+            exc = None if future.cancelled() else future.exception()
+            if isinstance(exc, QueueItemNotFoundError):
+                cancel.set()  # the queue was cleared under it: nothing left to run for
+            elif exc is not None:
+                logger.error("Saving the session of queue item %d failed; it runs on", item_id, exc_info=exc)
 
         def on_event(event: EngineEvent) -> None:
             # On the worker thread: publish, then maybe save (the state is only read on this thread).
+            # The save is handed to the loop and never waited for: nodes run on while the loop is busy
+            # (delivering events, say); while one save is still on its way the next is skipped.
             if publish is not None:
                 publish(event)
             if isinstance(event, InvocationComplete) and time.monotonic() - last_save[0] >= self.save_interval:
+                if saving and not saving[0].done():
+                    return
                 text = session_json(state, item.batch_id)
                 future = asyncio.run_coroutine_threadsafe(self.queue.save_session(item_id, text), loop)
-                try:
-                    future.result()
-                except QueueItemNotFoundError:
-                    cancel.set()  # the queue was cleared under it: nothing left to run for
-                except Exception:
-                    logger.exception("Saving the session of queue item %d failed; it runs on", item_id)
+                future.add_done_callback(on_saved)
+                saving[:] = [future]
                 last_save[0] = time.monotonic()
 
         runner = SessionRunner(self.host.registry, NodeServices.for_host(self.host), cache=self.cache,
                                on_event=on_event)
         try:
             status = await runner.run_async(state, cancel)
+            if saving:
+                # A save still on its way must land before the final one, or it would overwrite it.
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(saving[0])
             text = await asyncio.to_thread(session_json, state, item.batch_id)
         except Exception as exc:
             logger.exception("Queue item %d failed outside its nodes", item_id)

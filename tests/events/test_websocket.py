@@ -100,3 +100,42 @@ async def test_a_client_that_falls_behind_is_disconnected_and_others_are_not_slo
     assert len(fast_got) == 21  # the subscribe answer and every event
     assert fast.closed_reason is None
     await sink.stop()
+
+
+async def test_a_batching_client_gets_every_waiting_message_in_one_array_frame_in_order() -> None:
+    sink = WebSocketSink()
+    frames: list[str] = []
+
+    async def send(message: str) -> None:
+        frames.append(message)
+
+    async def close(code: int, reason: str) -> None:
+        return None
+
+    client = sink.connect(send, close)
+    client.handle(json.dumps({"subscribe": "queue", "queue_id": "q", "batch": True}))
+    for queue_id in ("q", "other", "q", "q"):
+        sink.deliver(QueueClearedEvent.build(queue_id))
+    await asyncio.sleep(0.1)
+    assert len(frames) == 1  # everything that was waiting, in one frame
+    decoded = json.loads(frames[0])
+    assert [m["event"] for m in decoded] == ["subscribed", "queue_cleared", "queue_cleared", "queue_cleared"]
+    assert all(m["data"]["queue_id"] == "q" for m in decoded)
+    # A later subscribe with "batch": false goes back to one message per frame.
+    client.handle(json.dumps({"subscribe": "queue", "queue_id": "q", "batch": False}))
+    sink.deliver(QueueClearedEvent.build("q"))
+    await asyncio.sleep(0.1)
+    assert [json.loads(f)["event"] for f in frames[1:]] == ["subscribed", "queue_cleared"]
+    await sink.stop()
+
+
+def test_batch_subscription_over_the_socket_and_a_bad_batch_flag(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path)) as client, client.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q1", "batch": "yes"}))
+        reply = ws.receive_json()
+        assert reply["event"] == "error" and '"batch": true' in reply["data"]["message"]
+        ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q1", "batch": True}))
+        assert ws.receive_json() == [{"event": "subscribed", "data": {"room": "queue", "queue_id": "q1"}}]
+        client.put("/api/v1/queue/q1/clear")
+        frame = ws.receive_json()
+        assert isinstance(frame, list) and frame[0]["event"] == "queue_cleared"
