@@ -58,6 +58,12 @@ class NodeEventPublisher:
         self.bus = bus
         self.item = item
         self.state = state
+        # Inputs fed by edges are earlier nodes' results, already published in their complete events;
+        # leaving them out keeps each event's size independent of, say, the collection an iterate walks.
+        self._edge_inputs: dict[str, frozenset[str]] = {}
+        for edge in state.graph.edges:
+            node_id = edge.destination.node_id
+            self._edge_inputs[node_id] = self._edge_inputs.get(node_id, frozenset()) | {edge.destination.field}
 
     def _invocation(self, event: Any) -> BaseInvocation:
         node: BaseInvocation | None = event.invocation
@@ -66,19 +72,22 @@ class NodeEventPublisher:
 
     def __call__(self, event: EngineEvent) -> None:
         typed: BaseEvent
+        if not isinstance(event, InvocationStarted | InvocationComplete | InvocationProgress | InvocationError):
+            return  # session_complete: the item's status change says it
+        omit = self._edge_inputs.get(event.source_node_id, frozenset())
         if isinstance(event, InvocationStarted):
-            typed = InvocationStartedEvent.build(self.item, self._invocation(event), event.source_node_id)
+            typed = InvocationStartedEvent.build(self.item, self._invocation(event), event.source_node_id,
+                                                 omit_inputs=omit)
         elif isinstance(event, InvocationComplete):
             typed = InvocationCompleteEvent.build(self.item, self._invocation(event), event.source_node_id,
-                                                  event.output)
+                                                  event.output, omit_inputs=omit)
         elif isinstance(event, InvocationProgress):
             typed = InvocationProgressEvent.build(self.item, self._invocation(event), event.source_node_id,
-                                                  event.message, event.percentage, progress_image(event.image))
-        elif isinstance(event, InvocationError):
+                                                  event.message, event.percentage, progress_image(event.image),
+                                                  omit_inputs=omit)
+        else:
             typed = InvocationErrorEvent.build_from_record(
                 self.item, self._invocation(event), event.source_node_id, event.error_type, event.error_message,
-                event.error_traceback,
+                event.error_traceback, omit_inputs=omit,
             )
-        else:
-            return  # session_complete: the item's status change says it
         self.bus.emit(typed)

@@ -11,7 +11,7 @@ Plugins add event classes through the ``register_events`` hook and receive every
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,11 +81,17 @@ class InvocationEventBase(QueueItemEventBase):
     invocation_id: str = Field(description="The node's id in the execution graph (iterations get their own ids)")
     invocation_source_id: str = Field(description="The id of the node in the graph the client sent")
     invocation_type: str
-    invocation: dict[str, Any] = Field(description="The node, with its resolved inputs")
+    invocation: dict[str, Any] = Field(
+        description="The node with its inputs; inputs that arrived over edges are left out when the emitter says "
+        "so (they are earlier nodes' results, already sent in their invocation_complete events)"
+    )
 
     @staticmethod
     def _node_fields(
-        queue_item: QueueItemSummary, invocation: BaseInvocation, source_node_id: str
+        queue_item: QueueItemSummary,
+        invocation: BaseInvocation,
+        source_node_id: str,
+        omit_inputs: Collection[str] = (),
     ) -> dict[str, Any]:
         info = invocation.invocation_info()
         return {
@@ -96,7 +102,9 @@ class InvocationEventBase(QueueItemEventBase):
             "invocation_id": invocation.id,
             "invocation_source_id": source_node_id,
             "invocation_type": info.type if info is not None else type(invocation).__name__,
-            "invocation": invocation.model_dump(mode="json"),
+            # An iterate node's input is its whole collection: sent with every iteration it would make each
+            # event grow with the collection, so emitters omit what came over edges.
+            "invocation": invocation.model_dump(mode="json", exclude=set(omit_inputs) or None),
         }
 
 
@@ -107,10 +115,15 @@ class InvocationStartedEvent(InvocationEventBase):
 
     @classmethod
     def build(
-        cls, queue_item: QueueItemSummary, invocation: BaseInvocation, source_node_id: str
+        cls,
+        queue_item: QueueItemSummary,
+        invocation: BaseInvocation,
+        source_node_id: str,
+        *,
+        omit_inputs: Collection[str] = (),
     ) -> InvocationStartedEvent:
-        """The event for ``invocation`` of ``queue_item`` starting."""
-        return cls(**cls._node_fields(queue_item, invocation, source_node_id))
+        """The event for ``invocation`` of ``queue_item`` starting (``omit_inputs``: inputs left out of the payload)."""
+        return cls(**cls._node_fields(queue_item, invocation, source_node_id, omit_inputs))
 
 
 class ProgressImage(BaseModel):
@@ -139,10 +152,12 @@ class InvocationProgressEvent(InvocationEventBase):
         message: str,
         percentage: float | None = None,
         image: ProgressImage | None = None,
+        *,
+        omit_inputs: Collection[str] = (),
     ) -> InvocationProgressEvent:
         """The event for a progress report of a running node."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
             message=message,
             percentage=percentage,
             image=image,
@@ -163,10 +178,12 @@ class InvocationCompleteEvent(InvocationEventBase):
         invocation: BaseInvocation,
         source_node_id: str,
         output: BaseInvocationOutput,
+        *,
+        omit_inputs: Collection[str] = (),
     ) -> InvocationCompleteEvent:
         """The event for a node that returned ``output``."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
             result=output.model_dump(mode="json"),
         )
 
@@ -188,10 +205,12 @@ class InvocationErrorEvent(InvocationEventBase):
         source_node_id: str,
         error: BaseException,
         error_traceback: str | None = None,
+        *,
+        omit_inputs: Collection[str] = (),
     ) -> InvocationErrorEvent:
         """The event for a node that raised ``error``."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
             error_type=type(error).__name__,
             error_message=str(error),
             error_traceback=error_traceback,
@@ -206,10 +225,12 @@ class InvocationErrorEvent(InvocationEventBase):
         error_type: str,
         error_message: str,
         error_traceback: str | None = None,
+        *,
+        omit_inputs: Collection[str] = (),
     ) -> InvocationErrorEvent:
         """The event for a node error already recorded as type, message and traceback (no exception at hand)."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
             error_type=error_type,
             error_message=error_message,
             error_traceback=error_traceback,

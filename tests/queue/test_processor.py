@@ -96,8 +96,11 @@ def test_a_batch_runs_end_to_end_with_its_events_in_order(client: TestClient[Lit
     ]
     completes = [m["data"] for m in messages if m["event"] == "invocation_complete"]
     assert [c["result"]["value"] for c in completes] == [3, 13, 7, 17]
-    # The node is published with the inputs it ran with, edges resolved.
-    assert completes[1]["invocation"]["a"] == 3 and completes[1]["invocation_type"] == "add"
+    # The node is published with its direct inputs (batch data included); an input fed by an edge is left out:
+    # it is the earlier node's result, already in that node's complete event.
+    assert completes[0]["invocation"]["a"] == 1 and completes[0]["invocation"]["b"] == 2
+    assert completes[1]["invocation"]["b"] == 10 and completes[1]["invocation_type"] == "add"
+    assert "a" not in completes[1]["invocation"]
 
     item = client.get(f"/api/v1/queue/default/i/{ids[1]}").json()
     assert item["status"] == "completed" and item["error_type"] is None
