@@ -15,6 +15,8 @@ from invoke_host.openapi_document import body_schema_operation
 from invoke_host.queue import BatchError, EnqueueBatchBody, QueueService
 from invoke_host.services import missing_storage_message
 
+_MAX_ITEM_ID = 2**63 - 1
+
 __all__ = [
     "CancelByBatchIdsBody",
     "CancelResult",
@@ -134,6 +136,9 @@ class QueueController(Controller):
             raise HTTPException(status_code=400, detail=str(exc)) from None
 
     async def _item(self, queue: QueueService, queue_id: str, item_id: int) -> QueueItem:
+        if not 0 < item_id <= _MAX_ITEM_ID:
+            # No stored id can be out of SQLite's integer range, and asking the database would overflow.
+            raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
         item = await queue.get(item_id)
         if item is None or item.queue_id != queue_id:
             raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
