@@ -158,7 +158,7 @@ class ImagesController(Controller):
     async def list_images(
         self,
         request: Request[Any, Any, Any],
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 10,
         image_origin: FromQuery[ImageOrigin | None] = None,
         categories: FromQuery[list[ImageCategory] | None] = None,

@@ -124,7 +124,7 @@ class QueueController(Controller):
         queue_id: FromPath[str],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
-        offset: Annotated[int | None, Parameter(ge=0)] = None,
+        offset: Annotated[int | None, Parameter(ge=0, le=_MAX_ITEM_ID)] = None,
         status: FromQuery[QueueItemStatus | None] = None,
     ) -> QueueItemPage:
         queue = _service(request)

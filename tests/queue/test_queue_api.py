@@ -194,3 +194,11 @@ def test_item_ids_beyond_the_database_range_are_not_found(client: TestClient[Lit
         assert "has no item" in response.json()["detail"]
     cancel = client.put("/api/v1/queue/q/i/279392699108678116048896/cancel")
     assert cancel.status_code == 404
+
+
+def test_offsets_and_cursors_beyond_the_database_range_are_refused_with_400(client: TestClient[Litestar]) -> None:
+    huge = "99999999999999999999999"
+    for query in (f"offset={huge}", f"cursor=1:{huge}", f"cursor={huge}:1"):
+        response = client.get(f"/api/v1/queue/q/list?{query}")
+        assert response.status_code == 400, (query, response.text)
+    assert client.get(f"/api/v1/images/?offset={huge}").status_code == 400

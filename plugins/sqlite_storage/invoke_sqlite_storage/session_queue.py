@@ -58,10 +58,15 @@ def _encode_cursor(row: sqlite3.Row) -> str:
     return f"{row['priority']}:{row['item_id']}"
 
 
+_SQLITE_INT = range(-(2**63), 2**63)
+
+
 def _decode_cursor(cursor: str) -> tuple[int, int]:
     try:
-        priority, item_id = cursor.split(":")
-        return int(priority), int(item_id)
+        priority, item_id = (int(part) for part in cursor.split(":"))
+        if priority not in _SQLITE_INT or item_id not in _SQLITE_INT:
+            raise ValueError("out of SQLite's integer range")
+        return priority, item_id
     except ValueError:
         expected = "'<priority>:<item_id>'"
         raise ValueError(f"cursor {cursor!r} is not one this server gave out (expected {expected})") from None
