@@ -209,11 +209,9 @@ class InvocationErrorEvent(InvocationEventBase):
         omit_inputs: Collection[str] = (),
     ) -> InvocationErrorEvent:
         """The event for a node that raised ``error``."""
-        return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
-            error_type=type(error).__name__,
-            error_message=str(error),
-            error_traceback=error_traceback,
+        return cls.build_from_record(
+            queue_item, invocation, source_node_id, type(error).__name__, str(error), error_traceback,
+            omit_inputs=omit_inputs,
         )
 
     @classmethod
