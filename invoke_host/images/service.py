@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from invoke_sdk.events import BaseEvent
 from invoke_sdk.images import (
@@ -15,6 +15,7 @@ from invoke_sdk.images import (
     ImageCategory,
     ImageDeletedEvent,
     ImageFileStorage,
+    ImageListFilters,
     ImageNotFoundError,
     ImageOrigin,
     ImageRecord,
@@ -23,7 +24,6 @@ from invoke_sdk.images import (
     ImageRecordStore,
     ImageUpdatedEvent,
     NewImageRecord,
-    OrderDir,
 )
 from pydantic import BaseModel
 
@@ -176,31 +176,9 @@ class ImagesService:
             raise ImageNotFoundError(image_name)
         return record
 
-    async def get_many(
-        self,
-        *,
-        offset: int = 0,
-        limit: int = 10,
-        image_origin: ImageOrigin | None = None,
-        categories: Sequence[ImageCategory] | None = None,
-        exclude_categories: Sequence[ImageCategory] | None = None,
-        is_intermediate: bool | None = None,
-        starred_first: bool = True,
-        order_dir: OrderDir = "DESC",
-        search_term: str | None = None,
-    ) -> ImageRecordPage:
-        """A page of records (see :meth:`invoke_sdk.images.ImageRecordStore.get_many`)."""
-        return await self.records.get_many(
-            offset=offset,
-            limit=limit,
-            image_origin=image_origin,
-            categories=categories,
-            exclude_categories=exclude_categories,
-            is_intermediate=is_intermediate,
-            starred_first=starred_first,
-            order_dir=order_dir,
-            search_term=search_term,
-        )
+    async def get_many(self, **filters: Unpack[ImageListFilters]) -> ImageRecordPage:
+        """A page of records (see :meth:`invoke_sdk.images.ImageRecordStore.get_many` for the filters)."""
+        return await self.records.get_many(**filters)
 
     async def read_file(self, image_name: str, *, thumbnail: bool = False) -> bytes:
         """The PNG (or WebP thumbnail) of a recorded image; a missing record or file: :class:`ImageNotFoundError`."""

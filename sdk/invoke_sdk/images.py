@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypedDict, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,7 @@ __all__ = [
     "ImageCategory",
     "ImageDeletedEvent",
     "ImageFileStorage",
+    "ImageListFilters",
     "ImageNotFoundError",
     "ImageOrigin",
     "ImageRecord",
@@ -70,6 +71,20 @@ class ImageCategory(StrEnum):
 
 
 OrderDir = Literal["ASC", "DESC"]
+
+
+class ImageListFilters(TypedDict, total=False):
+    """The keyword arguments of :meth:`ImageRecordStore.get_many`, for code that passes them through."""
+
+    offset: int
+    limit: int
+    image_origin: ImageOrigin | None
+    categories: Sequence[ImageCategory] | None
+    exclude_categories: Sequence[ImageCategory] | None
+    is_intermediate: bool | None
+    starred_first: bool
+    order_dir: OrderDir
+    search_term: str | None
 """Sort direction of an image listing, by creation time."""
 
 
