@@ -15,7 +15,7 @@ from invoke_host.openapi_document import body_schema_operation
 from invoke_host.queue import BatchError, EnqueueBatchBody, QueueService
 from invoke_host.services import missing_storage_message
 
-_MAX_ITEM_ID = 2**63 - 1
+_MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger OFFSET would overflow the driver
 
 __all__ = [
     "CancelByBatchIdsBody",
@@ -124,7 +124,7 @@ class QueueController(Controller):
         queue_id: FromPath[str],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
-        offset: Annotated[int | None, Parameter(ge=0, le=_MAX_ITEM_ID)] = None,
+        offset: Annotated[int | None, Parameter(ge=0, le=_MAX_OFFSET)] = None,
         status: FromQuery[QueueItemStatus | None] = None,
     ) -> QueueItemPage:
         queue = _service(request)
@@ -136,9 +136,6 @@ class QueueController(Controller):
             raise HTTPException(status_code=400, detail=str(exc)) from None
 
     async def _item(self, queue: QueueService, queue_id: str, item_id: int) -> QueueItem:
-        if not 0 < item_id <= _MAX_ITEM_ID:
-            # No stored id can be out of SQLite's integer range, and asking the database would overflow.
-            raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
         item = await queue.get(item_id)
         if item is None or item.queue_id != queue_id:
             raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")

@@ -206,6 +206,8 @@ class SqliteSessionQueueStore:
         return await self._db.write(work)
 
     async def get(self, item_id: int) -> QueueItem | None:
+        if item_id not in _SQLITE_INT:
+            return None  # no stored id is out of range, and the driver would overflow on it
         async with self._db.read() as conn, conn.execute(
             f"SELECT {FULL_COLUMNS} FROM queue_items WHERE item_id = ?", (item_id,)
         ) as cur:
