@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import ValidationError
 
 from invoke_host.models.manager import ModelManager, ModelsUnavailableError
+from invoke_host.models.record_paths import UnsafeDeleteError
 
 __all__ = ["ModelsController"]
 
@@ -38,6 +39,8 @@ async def _errors() -> AsyncIterator[None]:
         raise NotFoundException(str(exc)) from exc
     except DuplicateModelError as exc:
         raise ClientException(str(exc), status_code=409, extra={"existing": exc.existing}) from exc
+    except UnsafeDeleteError as exc:
+        raise ClientException(str(exc), status_code=409) from exc
     except ModelsUnavailableError as exc:
         raise ServiceUnavailableException(str(exc)) from exc
     except ValidationError as exc:
@@ -102,13 +105,17 @@ class ModelsController(Controller):
         async with _errors():
             return _dump(await _manager(request).store.get(key))
 
-    @patch("/i/{key:str}", summary="Change some fields of a model's config (a sparse update)")
+    @patch("/i/{key:str}", summary="Change some fields of a model's config (a sparse update; not key, path, inplace)")
     async def update_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
         changes = await _json_object(request, optional=False)
         async with _errors():
-            return _dump(await _manager(request).store.update(key, changes))
+            return _dump(await _manager(request).update(key, changes))
 
-    @delete("/i/{key:str}", summary="Delete a model (files inside the models directory too)", status_code=200)
+    @delete(
+        "/i/{key:str}",
+        summary="Delete a model: the files the host placed go too; a model registered in place is only unregistered",
+        status_code=200,
+    )
     async def delete_model(
         self, request: Request[Any, Any, Any], key: FromPath[str], unregister: FromQuery[bool] = False
     ) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The install service: background jobs that fetch, check, identify, hash, move and record a model.
 
-Every job works in its own folder under ``<models>/.tmp``; only a complete, verified, probed and
-hashed model is moved into place (one ``rename`` on the same file system), and only then is the
-record added. Any failure or cancellation removes the job folder and whatever was moved, so no
-partial files and no record remain.
+Every job works in its own folder under ``<models>/.tmp``; a local source is copied there first, so the
+bytes scanned and hashed are the bytes placed. Only a complete, verified, probed and hashed model is
+moved into place (one ``rename`` onto a destination this job reserved), and only then is the record
+added. Any failure or cancellation removes the job folder and what this job placed, so no partial files
+and no record remain. Where a record may point is :mod:`invoke_host.models.record_paths`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import logging
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,9 +34,10 @@ from invoke_host.models.hashing import hash_model, imohash_model, model_size
 from invoke_host.models.hf_source import InstallCancelledError, download_hf_repo, parse_hf_source
 from invoke_host.models.jobs import InstallJob, InstallStatus
 from invoke_host.models.probing import check_files, probe_model
+from invoke_host.models.record_paths import ModelPathError, ModelPaths
 from invoke_host.models.url_download import download_url
 
-__all__ = ["ModelInstallService", "stored_path"]
+__all__ = ["ModelInstallService"]
 
 logger = logging.getLogger("invoke_host.models")
 
@@ -42,13 +45,8 @@ logger = logging.getLogger("invoke_host.models")
 _DECLARED = frozenset({"type", "format", "base"})
 """The overrides that stand in for probing when no prober recognises a model."""
 
-
-def stored_path(path: Path, models_dir: Path) -> str:
-    """Paths inside the models directory are stored relative to it, so the data root can move."""
-    try:
-        return path.resolve().relative_to(models_dir.resolve()).as_posix()
-    except ValueError:
-        return str(path.resolve())
+_NOT_OVERRIDABLE = ("key", "hash", "path", "inplace")
+"""Fields the install decides: from the content (key, hash), where it places the files (path, inplace)."""
 
 
 @dataclass
@@ -71,11 +69,13 @@ class ModelInstallService:
         policy: AddressPolicy,
         events: InstallEvents | None = None,
         concurrency: int = 3,
+        paths: ModelPaths | None = None,
     ) -> None:
         self.store = store
         self.validate = validate
         self.probers = list(probers)
-        self.models_dir = models_dir
+        self.paths = paths or ModelPaths(models_dir)
+        self.models_dir = self.paths.models_dir
         self.policy = policy
         self.events = events or InstallEvents()
         self._downloads = asyncio.Semaphore(concurrency)
@@ -106,6 +106,14 @@ class ModelInstallService:
         if not source:
             raise ValueError("the source is empty: give a path, an http(s) URL or a Hugging Face repo id")
         source_type = self._source_type(source, subfolder)
+        fixed = sorted(set(_NOT_OVERRIDABLE).intersection(config or {}))
+        if fixed:
+            raise ValueError(
+                f"the config overrides cannot set {', '.join(fixed)}: the install decides them (key and hash from "
+                "the content; path and inplace from the source and the inplace parameter)"
+            )
+        if source_type is ModelSourceType.Path:
+            self.paths.check_source(Path(source))  # refused now, as a 400, rather than as a failed job
         job = InstallJob(
             id=next(self._ids),
             source=source,
@@ -180,23 +188,39 @@ class ModelInstallService:
             await asyncio.wait(tasks)
 
     async def _run(self, job: InstallJob, control: _Control) -> None:
-        work = self.tmp_dir / f"job-{job.id}-{os.getpid()}"
+        work: Path | None = None
         moved: Path | None = None
         self.events.started(job)
         thread: asyncio.Future[Any] | None = None
         try:
-            work.mkdir(parents=True, exist_ok=False)
+            await asyncio.to_thread(self.tmp_dir.mkdir, parents=True, exist_ok=True)
+            # A name no other job (of this process or another sharing the folder) holds: only this job's
+            # folder is ever removed below.
+            work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"job-{job.id}-", dir=self.tmp_dir))
             if job.source_type == ModelSourceType.Url:
                 path = await self._download_url(job, work, control)
             elif job.source_type == ModelSourceType.HFRepoID:
                 thread = asyncio.ensure_future(self._download_hf(job, work, control))
                 path = await asyncio.shield(thread)
                 thread = None
+            elif job.inplace:
+                path = self.paths.check_source(Path(job.source))
             else:
-                path = Path(job.source).expanduser().resolve()
+                path = await asyncio.to_thread(_stage, self.paths.check_source(Path(job.source)), work)
+            if not job.inplace and not _strictly_inside(path, work):
+                raise ModelPathError(f"the downloaded model {path} is not inside its job folder {work}")
             job.status = InstallStatus.Running
-            config, moved = await self._identify_and_place(job, path, work)
-            await self.store.add(config)
+            config, dest = await self._identify(job, path)
+            moved = dest  # reserved by this job: removed again unless the record is added
+            if dest is not None:
+                await asyncio.to_thread(os.replace, path, dest)
+            async with self.paths.lock:
+                others = await self.store.search()
+                if dest is None:
+                    self.paths.check_inplace(path, others)
+                else:
+                    self.paths.check_owned(dest, others)
+                await self.store.add(config)
             moved = None  # recorded: it is the model's home now
             job.config_out = config.model_dump(mode="json")
             job.status = InstallStatus.Completed
@@ -215,7 +239,8 @@ class ModelInstallService:
         finally:
             if moved is not None:
                 await asyncio.to_thread(_remove, moved)
-            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+            if work is not None:
+                await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
 
     async def _download_url(self, job: InstallJob, work: Path, control: _Control) -> Path:
         headers = {"Authorization": f"Bearer {control.access_token}"} if control.access_token else {}
@@ -270,7 +295,8 @@ class ModelInstallService:
         self.events.downloads_complete(job)
         return path
 
-    async def _identify_and_place(self, job: InstallJob, path: Path, work: Path) -> tuple[ModelConfigBase, Path | None]:
+    async def _identify(self, job: InstallJob, path: Path) -> tuple[ModelConfigBase, Path | None]:
+        """The model's config, and (unless in place) the destination reserved for it: an empty placeholder."""
         await asyncio.to_thread(check_files, path)
         try:
             probed = await asyncio.to_thread(probe_model, path, self.probers)
@@ -309,50 +335,62 @@ class ModelInstallService:
             "source_type": source_type,
             "file_size": await asyncio.to_thread(model_size, path),
             "imohash": await asyncio.to_thread(imohash_model, path),
-            "path": "",
+            "path": self.paths.stored(path),
+            "inplace": job.inplace,
             **probed,
-            **{k: v for k, v in job.config_overrides.items() if k not in {"key", "hash", "path"}},
+            **job.config_overrides,
         }
-        moved: Path | None = None
-        if job.inplace:
-            fields["path"] = stored_path(path, self.models_dir)
-        else:
-            dest = self._destination(fields, path, key)
-            fields["path"] = stored_path(dest, self.models_dir)
+        folder, name = self._destination(fields, path)
+        if not job.inplace:
+            fields["path"] = self.paths.stored(folder / name)
         try:
             config = self.validate(fields)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:] or e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"the model's config is not valid ({problems})") from None
-        if not job.inplace:
-            moved = await asyncio.to_thread(self._place, path, work, dest)
-        return config, moved
+        if job.inplace:
+            return config, None
+        dest = await asyncio.to_thread(self._reserve, folder, name, key, path.is_dir())
+        return config.model_copy(update={"path": self.paths.stored(dest)}), dest
 
-    def _destination(self, fields: Mapping[str, Any], path: Path, key: str) -> Path:
+    def _destination(self, fields: Mapping[str, Any], path: Path) -> tuple[Path, str]:
         base = str(getattr(fields.get("base"), "value", fields.get("base")))
         type_ = str(getattr(fields.get("type"), "value", fields.get("type")))
-        folder = self.models_dir / safe_filename(base) / safe_filename(type_)
-        name = safe_filename(path.name)
-        dest = folder / name
-        if dest.exists():
-            dest = folder / f"{Path(name).stem}-{key[:8]}{Path(name).suffix}"
-        return dest
+        return self.models_dir / safe_filename(base) / safe_filename(type_), safe_filename(path.name)
 
-    @staticmethod
-    def _place(path: Path, work: Path, dest: Path) -> Path:
-        """Move (downloads) or copy-then-move (local sources) into place with one rename at the end."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.exists():
-            raise FileExistsError(f"{dest} already exists")
-        if not path.is_relative_to(work):
-            staged = work / "staged"
-            if path.is_dir():
-                shutil.copytree(path, staged)
-            else:
-                shutil.copy2(path, staged)
-            path = staged
-        os.replace(path, dest)
-        return dest
+    def _reserve(self, folder: Path, name: str, key: str, is_dir: bool) -> Path:
+        """Create the model's destination empty (``name``, else ``name-<key>``) so no other install takes it."""
+        if not _strictly_inside(folder, self.models_dir):
+            # Checked before mkdir: a symlinked models/<base> must not make folders elsewhere.
+            raise ModelPathError(f"{folder} resolves to {folder.resolve()}, outside the models directory")
+        folder.mkdir(parents=True, exist_ok=True)
+        for candidate in (name, f"{Path(name).stem}-{key[:8]}{Path(name).suffix}"):
+            dest = folder / candidate
+            try:
+                if is_dir:
+                    dest.mkdir()
+                else:
+                    os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                continue
+            return dest
+        raise FileExistsError(f"{folder / name} and its alternative name are both taken")
+
+
+def _strictly_inside(path: Path, folder: Path) -> bool:
+    real, container = path.resolve(), folder.resolve()
+    return real != container and real.is_relative_to(container)
+
+
+def _stage(source: Path, work: Path) -> Path:
+    """Copy a local source into the job folder under its own name: what is scanned is what is placed."""
+    staged = work / "source" / source.name
+    staged.parent.mkdir()
+    if source.is_dir():
+        shutil.copytree(source, staged)
+    else:
+        shutil.copy2(source, staged)
+    return staged
 
 
 def _remove(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The model manager service: syncs records with the disk and owns installs.
+"""The model manager service: syncs records with the disk and owns installs, changes and deletes.
 
 Its record store is the storage backend's (``host.storage.model_records``): the backend starts
 (opens, migrates) before the manager and stops after it.
@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoke_sdk.model_records import ModelRecordStore
-from invoke_sdk.models import ModelConfigBase
+from invoke_sdk.models import ModelConfigBase, ModelSourceType
 
 from invoke_host.config import HostConfig
 from invoke_host.models.address_policy import AddressPolicy
 from invoke_host.models.config_validation import ModelsUnavailableError, config_validator
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
-from invoke_host.models.install import ModelInstallService, stored_path
+from invoke_host.models.install import ModelInstallService
+from invoke_host.models.record_paths import ModelPathError, ModelPaths, UnsafeDeleteError
 from invoke_host.registry import FrozenRegistry
 
 if TYPE_CHECKING:
@@ -35,6 +36,18 @@ logger = logging.getLogger("invoke_host.models")
 
 _WEIGHT_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 _FOLDER_MARKERS = ("model_index.json", "config.json", "learned_embeds.safetensors", "pytorch_lora_weights.safetensors")
+_FIXED_FIELDS = {
+    "key": "a model's key cannot be changed: it derives from the model's content",
+    "path": (
+        "a model's path cannot be changed: it names the file or folder this model was installed to. To use files "
+        "at another place, install them from there (inplace=true registers them where they lie) and delete this "
+        "model with unregister=true"
+    ),
+    "inplace": (
+        "inplace cannot be changed: it records whether the host placed this model's files (and may delete them) "
+        "or found them where they lie"
+    ),
+}
 
 
 class ModelManager:
@@ -49,7 +62,8 @@ class ModelManager:
     ) -> None:
         self.config = config
         self.registry = registry
-        self.models_dir = (config.models_dir or config.root / "models").resolve()
+        self.paths = ModelPaths(config.models_dir or config.root / "models")
+        self.models_dir = self.paths.models_dir
         self.events = InstallEvents(bus)
         self._storage = storage
         self._validate = config_validator(registry)
@@ -91,7 +105,9 @@ class ModelManager:
             ),
             events=self.events,
             concurrency=self.config.download_concurrency,
+            paths=self.paths,
         )
+        await self._settle_inplace()
         if self.config.model_sync_on_start:
             await self.sync()
 
@@ -103,8 +119,52 @@ class ModelManager:
 
     def resolve(self, config: ModelConfigBase) -> Path:
         """The absolute path of a record's model."""
-        path = Path(config.path)
-        return path if path.is_absolute() else self.models_dir / path
+        return self.paths.absolute(config.path)
+
+    async def _settle_inplace(self) -> None:
+        """Records made before ``inplace`` was kept get it now, from what they say about where they came from.
+
+        Placed by the host (``False``, so a delete removes the files) only when the files were downloaded, or
+        copied from a path that is not where they lie now, and the path passes :meth:`ModelPaths.check_owned`;
+        anything else (in place, a relative source, a path like ``"."``) keeps its files (``True``).
+        """
+        records = await self.store.search()
+        # A record that claims the models directory (an old ``PATCH {"path": "."}``) is nobody's own files:
+        # it must not make every other record look shared. It is kept in place, and a delete names it.
+        claims_all = {c.key for c in records if self.models_dir.is_relative_to(self.resolve(c).resolve())}
+        for config in records:
+            if config.inplace is not None:
+                continue
+            if config.key in claims_all:
+                logger.warning(
+                    "Model %s (%s) is recorded at %s, which holds the whole models directory: unregister it",
+                    config.name,
+                    config.key,
+                    self.resolve(config),
+                )
+            others = [c for c in records if c.key != config.key and c.key not in claims_all]
+            inplace = self._was_inplace(config, others)
+            await self.store.update(config.key, {"inplace": inplace})
+            logger.info(
+                "Model %s (%s) predates ownership tracking: %s",
+                config.name,
+                config.key,
+                "its files are treated as the host's own" if not inplace else "its files will never be deleted",
+            )
+
+    def _was_inplace(self, config: ModelConfigBase, others: list[ModelConfigBase]) -> bool:
+        if config.source_type is ModelSourceType.Path:
+            try:
+                source = Path(config.source).expanduser()
+            except RuntimeError:  # "~user" of no such user
+                return True
+            if not source.is_absolute() or source.resolve() == self.resolve(config).resolve():
+                return True
+        try:
+            self.paths.check_owned(self.resolve(config), others)
+        except ModelPathError:
+            return True
+        return False
 
     async def sync(self) -> dict[str, list[str]]:
         """Unregister records whose files vanished; re-hash models whose size or imohash changed."""
@@ -126,18 +186,44 @@ class ModelManager:
             report["changed"].append(config.key)
         return report
 
+    async def update(self, key: str, changes: Mapping[str, Any]) -> ModelConfigBase:
+        """A sparse change of a record's fields; ``key``, ``path`` and ``inplace`` stay as they are."""
+        current = (await self.store.get(key)).model_dump(mode="json")
+        for field, reason in _FIXED_FIELDS.items():
+            if field in changes and changes[field] != current[field]:
+                raise ValueError(reason)
+        return await self.store.update(key, changes)
+
     async def delete(self, key: str) -> ModelConfigBase:
-        """Remove the record and, when they lie inside the models directory, the files."""
-        config = await self.store.get(key)
-        path = self.resolve(config)
-        await self.store.delete(key)
-        if path.resolve().is_relative_to(self.models_dir) and path.exists():
-            await asyncio.to_thread(shutil.rmtree if path.is_dir() else Path.unlink, path)
-            logger.info("Deleted model %s and its files at %s", config.name, path)
-        else:
-            logger.info(
-                "Deleted the record of %s; its files outside the models directory stay at %s", config.name, path
-            )
+        """Remove the record and, for a model the host placed, its own files (see :mod:`.record_paths`).
+
+        A model registered in place is only unregistered. :class:`UnsafeDeleteError` (and nothing deleted) when
+        the record's path is not files the host placed for this model alone.
+        """
+        async with self.paths.lock:
+            config = await self.store.get(key)
+            path = self.resolve(config)
+            if config.inplace is not False:
+                await self.store.delete(key)
+                logger.info(
+                    "Unregistered model %s (%s): it was registered in place, so its files stay at %s",
+                    config.name,
+                    key,
+                    path,
+                )
+                return config
+            others = [c for c in await self.store.search() if c.key != key]
+            try:
+                real = self.paths.check_owned(path, others)
+            except ModelPathError as exc:
+                raise UnsafeDeleteError(
+                    f"model {config.name!r} ({key}) was not deleted: {exc}. Delete it with unregister=true to "
+                    "remove only its record"
+                ) from None
+            await self.store.delete(key)
+            if real.exists():
+                await asyncio.to_thread(shutil.rmtree if real.is_dir() else Path.unlink, real)
+            logger.info("Deleted model %s (%s) and its files at %s", config.name, key, real)
         return config
 
     async def unregister(self, key: str) -> ModelConfigBase:
@@ -159,7 +245,7 @@ class ModelManager:
             )
             if not is_model:
                 continue
-            installed = await self.store.search_by_path(stored_path(entry, self.models_dir))
+            installed = await self.store.search_by_path(self.paths.stored(entry))
             found.append({"path": str(entry), "is_installed": bool(installed)})
         return found
 

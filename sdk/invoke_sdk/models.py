@@ -142,6 +142,14 @@ class ModelConfigBase(BaseModel):
     imohash: str | None = Field(
         default=None, description="Cheap change check (size + samples) compared on sync; not an identity"
     )
+    inplace: bool | None = Field(
+        default=None,
+        description=(
+            "True: registered where its files lay, so deleting the model only removes this record. False: the "
+            "host placed the files in the models directory, and deleting the model removes them. None: recorded "
+            "before this was tracked; the host decides when it starts, and until then treats it as True"
+        ),
+    )
 
     tag_separator: ClassVar[str] = "."
 

@@ -211,3 +211,18 @@ async def test_hf_endpoint_is_held_to_the_address_policy(
     assert job.status is InstallStatus.Error and job.error_type == "BlockedAddressError"
     assert reason in (job.error or "") and "HF_ENDPOINT" in (job.error or "")
     assert server.requests == []  # refused before the hub was asked anything
+
+
+async def test_concurrent_installs_of_one_file_name_each_keep_their_own_bytes(
+    manager: ModelManager, tmp_path: Path
+) -> None:
+    sources = [
+        mf.write_main_checkpoint(tmp_path / str(n) / "model.safetensors", "sd-1", pad_bytes=2 * n + 2) for n in range(4)
+    ]
+    jobs = [manager.installer.import_model(str(s), inplace=False) for s in sources]
+    done = [await manager.installer.wait(j.id) for j in jobs]
+    assert [j.status for j in done] == [InstallStatus.Completed] * 4, [j.error for j in done]
+    paths = [j.config_out["path"] for j in done]
+    assert len(set(paths)) == 4 and "sd-1/main/model.safetensors" in paths
+    for source, job in zip(sources, done, strict=True):
+        assert (manager.models_dir / job.config_out["path"]).read_bytes() == source.read_bytes()
