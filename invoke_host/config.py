@@ -69,12 +69,34 @@ class HostConfig(BaseSettings):
     file_storage_backend: str = Field(default="local", description="Name of the image file-storage backend plugin")
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest image upload accepted (bytes)")
     max_image_pixels: int = Field(
-        default=8192 * 8192, ge=1, description="Most pixels (width x height) an uploaded image may have"
+        default=8192 * 8192, ge=1,
+        description="Most pixels (width x height) an image may have: an upload, or one an image node makes",
     )
     processor_enabled: bool = Field(default=True, description="Run queue items (off: the server only stores them)")
     processor_workers: int = Field(default=1, ge=1, le=64, description="Queue items run at once")
     session_save_interval: float = Field(
         default=0.5, ge=0, description="Least seconds between saves of a running item's session (0: every node)"
+    )
+    # Resource limits (docs/engine.md, "Limits"): what one request may make the server hold or do.
+    max_graph_nodes: int = Field(default=10_000, ge=1, description="Most nodes a submitted graph may have")
+    max_graph_edges: int = Field(default=50_000, ge=1, description="Most edges a submitted graph may have")
+    max_collection_size: int = Field(
+        default=10_000, ge=1,
+        description="Most items of any collection: node inputs and outputs, what an iterate expands, a collect gathers",
+    )
+    max_string_length: int = Field(
+        default=1_000_000, ge=1, description="Most characters of any string: a node input or output"
+    )
+    max_session_nodes: int = Field(
+        default=100_000, ge=1,
+        description="Most node instances one session may prepare and run (iterations counted, nested ones multiplied)",
+    )
+    max_session_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="Most bytes of node results one session may hold (as stored JSON)"
+    )
+    max_batch_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1,
+        description="Most bytes of session JSON one enqueued batch may store, all its queue items together",
     )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)

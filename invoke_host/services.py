@@ -17,6 +17,7 @@ from invoke_sdk.events import ConfigurableEventSink, EventSink
 from invoke_sdk.storage import StorageBackendFactory, StorageOptions
 
 from invoke_host.events import EventBus
+from invoke_host.limits import Limits
 from invoke_host.models.config_validation import config_validator
 from invoke_host.queue import QueueService
 from invoke_host.queue.processor import SessionProcessor
@@ -61,7 +62,8 @@ def attach_services(host: Host) -> None:
     )
     host.services.append(host.storage)
     host.queue = QueueService(
-        host.storage.session_queue, host.events, host.registry, max_batch_size=config.max_batch_size
+        host.storage.session_queue, host.events, host.registry, max_batch_size=config.max_batch_size,
+        limits=Limits.from_config(config),
     )
     host.services.append(host.queue)
     _attach_images(host)

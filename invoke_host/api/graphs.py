@@ -9,6 +9,7 @@ from litestar import Request, post
 from litestar.status_codes import HTTP_200_OK
 
 from invoke_host.graph import validate_graph
+from invoke_host.limits import Limits
 from invoke_host.openapi_document import body_schema_operation
 
 __all__ = ["GraphValidationResponse", "ValidationProblem", "validate_graph_route"]
@@ -36,7 +37,8 @@ class GraphValidationResponse(msgspec.Struct):
 async def validate_graph_route(request: Request[Any, Any, Any]) -> GraphValidationResponse:
     # Raw bytes, validated by us: the node union cannot be a Litestar-typed body (see STYLE.md).
     body = await request.body()
-    result = validate_graph(request.app.state.host.registry, body)
+    host = request.app.state.host
+    result = validate_graph(host.registry, body, limits=Limits.from_config(host.config))
     return GraphValidationResponse(
         valid=result.valid,
         errors=[ValidationProblem(e.node_id, e.field, e.message) for e in result.errors],

@@ -2,7 +2,7 @@
 
 from invoke_host.engine.cache import OutputCache
 from invoke_host.engine.context import HostInvocationContext, NodeUtil, ServiceUnavailableError
-from invoke_host.engine.errors import NodeErrorRecord, NodeInputError
+from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.engine.events import (
     EngineEvent,
     InvocationComplete,
@@ -27,6 +27,7 @@ __all__ = [
     "InvocationStarted",
     "NodeErrorRecord",
     "NodeInputError",
+    "NodeLimitError",
     "NodeServices",
     "NodeUtil",
     "OutputCache",

@@ -1,13 +1,14 @@
-"""Node failures: a bad incoming input found while preparing a node, and the record kept for any node error."""
+"""Node failures: a bad incoming input, a host limit passed, and the record kept for any node error."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from invoke_sdk.limits import LimitExceededError
 from pydantic import ValidationError
 
-__all__ = ["NodeErrorRecord", "NodeInputError"]
+__all__ = ["NodeErrorRecord", "NodeInputError", "NodeLimitError"]
 
 
 class NodeInputError(ValueError):
@@ -20,6 +21,20 @@ class NodeInputError(ValueError):
         self.original_error = error
         first = error.errors(include_url=False)[0]
         super().__init__(f"Node {source_node_id} has invalid incoming input for {field}: {first['msg']}")
+
+
+class NodeLimitError(ValueError):
+    """Preparing or gathering a node would pass a host limit (``error`` names the setting); the session stops.
+
+    ``node_id`` is the prepared instance, or the id the first instance would have had when the limit stopped
+    the node from being prepared at all (an iterate over too many items).
+    """
+
+    def __init__(self, node_id: str, source_node_id: str, error: LimitExceededError) -> None:
+        self.node_id = node_id
+        self.source_node_id = source_node_id
+        self.original_error = error
+        super().__init__(f"Node {source_node_id}: {error}")
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.cancellation import InvocationCanceledError
+from invoke_sdk.limits import LimitExceededError
 
 from invoke_host.engine.cache import OutputCache
 from invoke_host.engine.context import HostInvocationContext, NodeUtil
-from invoke_host.engine.errors import NodeErrorRecord, NodeInputError
+from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.engine.events import (
     EngineEvent,
     InvocationComplete,
@@ -34,6 +35,7 @@ from invoke_host.engine.events import (
 from invoke_host.engine.services import NodeServices
 from invoke_host.engine.state import GraphExecutionState
 from invoke_host.graph import GraphBase, parse_graph
+from invoke_host.limits import Limits
 
 if TYPE_CHECKING:
     from invoke_host.host import Host
@@ -44,6 +46,9 @@ __all__ = ["EventCallback", "SessionResult", "SessionRunner", "run_graph", "run_
 logger = logging.getLogger("invoke_host.engine")
 
 EventCallback = Callable[[EngineEvent], None]
+
+# Output field values too small to be worth walking: a fixed guess of their stored size is enough.
+_SMALL: frozenset[type] = frozenset({bool, float, type(None)})
 
 
 @dataclass
@@ -71,7 +76,12 @@ class SessionResult:
 
 
 class SessionRunner:
-    """Runs sessions of one registry with shared services and output cache."""
+    """Runs sessions of one registry with shared services and output cache, within the host's limits.
+
+    ``limits`` default to those in ``services.config``. Every output is measured against them before it
+    becomes a result (a node of any plugin returning a huge list fails with an error naming the setting),
+    and the state it runs is given them, so iterate expansion and collect are bounded too.
+    """
 
     def __init__(
         self,
@@ -80,11 +90,13 @@ class SessionRunner:
         *,
         cache: OutputCache | None = None,
         on_event: EventCallback | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.services = services
         self.cache = cache
         self.on_event = on_event
+        self.limits = limits or Limits.from_settings(services.config)
 
     def _output_class(self, node_type: str) -> type[BaseInvocationOutput]:
         return self.registry.output_of(node_type)
@@ -102,6 +114,9 @@ class SessionRunner:
         """Run nodes until the session is done, fails, or ``cancel`` is set. Blocking: call off the event loop."""
         cancel = cancel or threading.Event()
         session_id = state.id
+        limits = state.limits = self.limits
+        # Results already in the state (a restored session) count against max_session_bytes too.
+        result_bytes = sum(limits.measure(out, "a restored result") for out in state.results.values())
         current: list[BaseInvocation | None] = [None]
 
         def progress(message: str, percentage: float | None, image: Any) -> None:
@@ -133,6 +148,10 @@ class SessionRunner:
                 record = NodeErrorRecord(exc.node_id, exc.source_node_id, "NodeInputError", str(exc),
                                          traceback.format_exc(), field=exc.field)
                 self._fail(state, record)
+                status = "failed"
+                break
+            except NodeLimitError as exc:
+                self._fail(state, self._limit_record(exc))
                 status = "failed"
                 break
             if node is None:
@@ -176,14 +195,55 @@ class SessionRunner:
                     # The node saw the cancel and returned early: its output is not a result.
                     status = "canceled"
                     break
-                if cache is not None and key is not None:
-                    cache.put(key, output)
-            state.complete(node.id, output)
+            try:
+                result_bytes += self._measure(output, source_id, node_type, limits.max_session_bytes - result_bytes)
+            except LimitExceededError as exc:
+                # The output is dropped, neither cached nor stored: the session stays as small as it was.
+                self._fail(state, NodeErrorRecord(node.id, source_id, "LimitExceededError", str(exc),
+                                                  traceback.format_exc()), node)
+                status = "failed"
+                break
+            if not cached and cache is not None and key is not None:
+                cache.put(key, output)
+            refused: NodeLimitError | None = None
+            try:
+                state.complete(node.id, output)
+            except NodeLimitError as exc:
+                refused = exc  # the node completed; preparing what follows it would pass a limit
             if emit:
                 self._emit(InvocationComplete(session_id, node.id, source_id, node_type, output, cached,
                                               invocation=node))
+            if refused is not None:
+                self._fail(state, self._limit_record(refused))
+                status = "failed"
+                break
         self._emit(SessionComplete(session_id, status))
         return status
+
+    def _measure(self, output: BaseInvocationOutput, source_id: str, node_type: str, budget: int) -> int:
+        """The output's size as stored, each field checked against the limits (see :meth:`Limits.measure`)."""
+        total = 0
+        limits = self.limits
+        max_chars = limits.max_string_length
+        for name, value in output.__dict__.items():
+            # Most outputs hold a few small numbers and short strings: sized here, without a walk.
+            t = type(value)
+            if (t is int and value.bit_length() <= 64) or t in _SMALL:
+                total += 12
+            elif t is str and len(value) <= max_chars:
+                total += len(value) + 12
+            else:
+                total += limits.measure(value, f"output {name!r} of node {source_id!r} ({node_type})", budget - total)
+        if total > budget:
+            raise LimitExceededError(f"the size of the session's results with node {source_id!r} ({node_type})",
+                                     self.limits.max_session_bytes - budget + total, "max_session_bytes",
+                                     self.limits.max_session_bytes)
+        return total
+
+    @staticmethod
+    def _limit_record(exc: NodeLimitError) -> NodeErrorRecord:
+        return NodeErrorRecord(exc.node_id, exc.source_node_id, "LimitExceededError", str(exc.original_error),
+                               "".join(traceback.format_exception(exc)))
 
     def _fail(self, state: GraphExecutionState, record: NodeErrorRecord, node: BaseInvocation | None = None) -> None:
         state.set_node_error(record)
@@ -212,9 +272,9 @@ def _prepare(
     session_id: str | None,
 ) -> tuple[SessionRunner, GraphExecutionState]:
     registry, services = _resolve(host_or_registry, services)
-    parsed = parse_graph(registry, graph)
     runner = SessionRunner(registry, services, cache=cache, on_event=on_event)
-    return runner, GraphExecutionState(registry, parsed, id=session_id)
+    parsed = parse_graph(registry, graph, limits=runner.limits)
+    return runner, GraphExecutionState(registry, parsed, id=session_id, limits=runner.limits)
 
 
 def run_graph(

@@ -13,6 +13,10 @@ Rules, as in InvokeAI:
 - the next node to run is the deepest ready one (ties: lowest iteration path first), so each branch
   runs to its leaf before the next branch starts;
 - ``collect`` gathers items ordered by iteration path.
+
+Limits (``invoke_host.limits``): an iterate that would expand more than ``max_collection_size`` items, a
+collect that would gather more, and any preparation that would take the session past ``max_session_nodes``
+instances are refused before a single instance is created, with a :class:`NodeLimitError` on that node.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.limits import LimitExceededError
 from pydantic import ValidationError
 
-from invoke_host.engine.errors import NodeErrorRecord, NodeInputError
+from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.graph import COLLECT_TYPE, ITERATE_TYPE, GraphBase, parse_graph
 from invoke_host.graph.types import strip_optional
+from invoke_host.limits import Limits
 
 if TYPE_CHECKING:
     from invoke_host.registry import FrozenRegistry
@@ -122,10 +128,15 @@ class _Plan:
 class GraphExecutionState:
     """The state of one graph's execution: what is prepared, ready, done, and every result and error."""
 
-    def __init__(self, registry: FrozenRegistry, graph: GraphBase, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self, registry: FrozenRegistry, graph: GraphBase, *, id: str | None = None,  # noqa: A002
+        limits: Limits | None = None,
+    ) -> None:
         self.id = id or uuid.uuid4().hex
         self.registry = registry
         self.graph = graph
+        self.limits = limits or Limits.from_settings()
+        """The host limits preparation and node inputs are held to (a runner sets its host's before it runs)."""
         self._plan = _Plan.build(graph)
         self.exec_nodes: dict[str, ExecNode] = {}
         self.source_prepared_mapping: dict[str, list[str]] = {}
@@ -183,9 +194,14 @@ class GraphExecutionState:
                 inst = self.exec_nodes[inst_id]
                 by_projection[tuple(inst.iter_map[k] for k in shared)].append(inst)
             joined = []
+            room = self.limits.max_session_nodes - len(self.exec_nodes)
             for iter_map, chosen in combos:
                 for inst in by_projection.get(tuple(iter_map[k] for k in shared), ()):
                     joined.append(({**iter_map, **inst.iter_map}, {**chosen, parent: inst.id}))
+                if len(joined) > room:
+                    # Iterations above this node multiply; stop before the product is built.
+                    self._refuse(source_id, "max_session_nodes", len(self.exec_nodes) + len(joined),
+                                 f"the number of node instances the session would prepare for node {source_id!r}")
             combos = joined
             have = tuple(set(have) | set(parent_keys))
         return combos
@@ -206,18 +222,51 @@ class GraphExecutionState:
         if pending == 0 and node.id not in self.executed:
             self._push_ready(node)
 
+    def _refuse(self, source_id: str, setting: str, amount: int, what: str) -> None:
+        limit: int = getattr(self.limits, setting)
+        raise NodeLimitError(f"{source_id}#0", source_id, LimitExceededError(what, amount, setting, limit))
+
+    def _check_expansion(
+        self, source_id: str, kind: str, edges: list[tuple[str, str, str]],
+        combos: list[tuple[dict[str, str], dict[str, str]]],
+    ) -> None:
+        """Refuse, before creating any, instances that would pass ``max_collection_size`` or ``max_session_nodes``."""
+        limits = self.limits
+        if kind == COLLECT_TYPE:
+            items = sum(len(self.source_prepared_mapping[p]) for (p, _, d) in edges if d == "item")
+            if items > limits.max_collection_size:
+                self._refuse(source_id, "max_collection_size", items,
+                             f"the number of items collect node {source_id!r} would gather")
+            new = 1
+        elif kind == ITERATE_TYPE:
+            new = 0
+            for _, chosen in combos:
+                coll_parent, coll_field = next((chosen[p], f) for (p, f, d) in edges if d == "collection")
+                size = len(getattr(self.results[coll_parent], coll_field))
+                if size > limits.max_collection_size:
+                    self._refuse(source_id, "max_collection_size", size,
+                                 f"the number of items iterate node {source_id!r} would expand")
+                new += size
+        else:
+            new = len(combos)
+        if len(self.exec_nodes) + new > limits.max_session_nodes:
+            self._refuse(source_id, "max_session_nodes", len(self.exec_nodes) + new,
+                         f"the number of node instances the session would prepare for node {source_id!r}")
+
     def _prepare_source(self, source_id: str) -> None:
         plan = self._plan
-        self.source_prepared_mapping[source_id] = []
         kind = plan.kind[source_id]
         edges = plan.in_edges[source_id]
+        combos = [] if kind == COLLECT_TYPE else self._combinations(source_id)
+        self._check_expansion(source_id, kind, edges, combos)
+        self.source_prepared_mapping[source_id] = []
         count = 0
         if kind == COLLECT_TYPE:
             inputs = [(inst, f, d) for (p, f, d) in edges for inst in self.source_prepared_mapping[p]]
             self._add_exec(ExecNode(f"{source_id}#0", source_id, {}, (), inputs))
             count = 1
         else:
-            for iter_map, chosen in self._combinations(source_id):
+            for iter_map, chosen in combos:
                 inputs = [(chosen[p], f, d) for (p, f, d) in edges]
                 if kind == ITERATE_TYPE:
                     coll_parent, coll_field = next((chosen[p], f) for (p, f, d) in edges if d == "collection")
@@ -249,15 +298,29 @@ class GraphExecutionState:
     def next(self) -> BaseInvocation | None:
         """The next node to run, with its inputs filled from its edges; None when nothing is left.
 
-        Raises :class:`NodeInputError` when the inputs it receives fail the node's validation.
+        Raises :class:`NodeInputError` when the inputs it receives fail the node's validation, and
+        :class:`NodeLimitError` when a collect would gather more than ``max_collection_size`` items.
         """
         if self.errors:
             return None
         while self._ready:
             _, _, _, exec_id = heapq.heappop(self._ready)
             if exec_id not in self.executed:
-                return self._build(self.exec_nodes[exec_id])
+                node = self.exec_nodes[exec_id]
+                if self._plan.kind[node.source_id] == COLLECT_TYPE:
+                    self._check_gather(node)
+                return self._build(node)
         return None
+
+    def _check_gather(self, node: ExecNode) -> None:
+        """Count a collect's items before gathering them: the collections it is given only exist at run time."""
+        total = 0
+        for parent, out_field, in_field in node.inputs:
+            total += len(getattr(self.results[parent], out_field)) if in_field == "collection" else 1
+        if total > self.limits.max_collection_size:
+            error = LimitExceededError(f"the number of items collect node {node.source_id!r} would gather", total,
+                                       "max_collection_size", self.limits.max_collection_size)
+            raise NodeLimitError(node.id, node.source_id, error)
 
     def _build(self, node: ExecNode) -> BaseInvocation:
         source = self.graph.nodes[node.source_id]
@@ -292,7 +355,8 @@ class GraphExecutionState:
                     value = str(value)  # InvokeAI lets numbers feed string inputs
                 values[in_field] = value
         try:
-            return cls.model_validate(values)
+            # The limits go to the node's validators, so a size that arrived over an edge is refused before it runs.
+            return cls.model_validate(values, context=self.limits.context)
         except ValidationError as exc:
             from_edges = {d for _, _, d in node.inputs}
             locs = [err["loc"] for err in exc.errors(include_url=False)]
@@ -363,13 +427,16 @@ class GraphExecutionState:
         }
 
     @classmethod
-    def from_dict(cls, registry: FrozenRegistry, data: dict[str, Any]) -> GraphExecutionState:
+    def from_dict(
+        cls, registry: FrozenRegistry, data: dict[str, Any], *, limits: Limits | None = None
+    ) -> GraphExecutionState:
         """Rebuild a state saved with :meth:`to_dict`; nodes that had not finished run again."""
         graph = parse_graph(registry, data["graph"])
         state = cls.__new__(cls)
         state.id = data["id"]
         state.registry = registry
         state.graph = graph
+        state.limits = limits or Limits.from_settings()
         state._plan = _Plan.build(graph)
         state.exec_nodes = {}
         state.source_prepared_mapping = {}

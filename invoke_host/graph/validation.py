@@ -3,6 +3,12 @@
 Nodes are validated one by one (not as one pydantic model) so that a bad node does not hide the
 problems of the others, and so each error can name the node it belongs to. Then the structure is
 checked: edges, field types (collections included), how inputs are filled, cycles, Iterate/Collect.
+
+Given the host's :class:`~invoke_host.limits.Limits`, a graph with too many nodes or edges is refused
+before any node is parsed, each node's validators get the limits as their validation context (so a
+``range_of_size`` of 20,000,000 items is refused here, not when it runs), and every value written in
+the graph is measured: no collection longer than ``max_collection_size``, no string longer than
+``max_string_length``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.fields import field_extra
+from invoke_sdk.limits import LimitExceededError
 from pydantic import ValidationError
 
 from invoke_host.graph.edges import Edge
@@ -24,6 +31,7 @@ from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph
 from invoke_host.graph.types import compatible, describe_type, is_any, is_list, list_item, strip_optional
 
 if TYPE_CHECKING:
+    from invoke_host.limits import Limits
     from invoke_host.registry import FrozenRegistry
 
 __all__ = ["ValidatedGraph", "parse_graph", "validate_graph"]
@@ -66,8 +74,33 @@ def _decode(data: Any, errors: list[GraphError]) -> Any:
     return data
 
 
+def _size_errors(nodes: Any, edges: Any, limits: Limits | None) -> list[GraphError]:
+    """Too many nodes or edges: checked on the raw graph, so an oversized one costs nothing more to refuse."""
+    if limits is None:
+        return []
+    found = []
+    for key, value, setting in (("nodes", nodes, "max_graph_nodes"), ("edges", edges, "max_graph_edges")):
+        if isinstance(value, (Mapping, list)):
+            try:
+                limits.check(setting, len(value), f"the number of {key} in the graph")
+            except LimitExceededError as exc:
+                found.append(GraphError(None, key, str(exc)))
+    return found
+
+
+def _value_errors(node_id: str, node: BaseInvocation, limits: Limits) -> list[GraphError]:
+    """The inputs written in the graph, measured against the collection and string limits."""
+    found = []
+    for name in node.model_fields_set:
+        try:
+            limits.measure(getattr(node, name), f"input {name!r} of node {node_id!r}")
+        except LimitExceededError as exc:
+            found.append(GraphError(node_id, name, str(exc)))
+    return found
+
+
 def _parse_nodes(
-    registry: FrozenRegistry, raw_nodes: Any, errors: list[GraphError]
+    registry: FrozenRegistry, raw_nodes: Any, errors: list[GraphError], limits: Limits | None = None
 ) -> tuple[dict[str, BaseInvocation], set[str]]:
     """Valid nodes by id, and the ids of every node present (valid or not)."""
     nodes: dict[str, BaseInvocation] = {}
@@ -76,6 +109,7 @@ def _parse_nodes(
         return nodes, set()
     present = {str(k) for k in raw_nodes}
     known = registry.invocations
+    context = limits.context if limits is not None else None
     for node_id, raw in raw_nodes.items():
         node_id = str(node_id)
         if not isinstance(raw, Mapping):
@@ -101,7 +135,7 @@ def _parse_nodes(
             errors.append(GraphError(node_id, "id", f"the node's id {given_id!r} differs from its key {node_id!r}"))
             continue
         try:
-            node = reg.value.model_validate(values)
+            node = reg.value.model_validate(values, context=context)
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 errors.append(GraphError(node_id, _loc(err["loc"]) or None, err["msg"]))
@@ -112,6 +146,9 @@ def _parse_nodes(
         if "id" not in raw:
             # The id comes from the key; keep it out of the "given" fields so the graph dumps as it came in.
             node.__pydantic_fields_set__.discard("id")
+        if limits is not None and (too_big := _value_errors(node_id, node, limits)):
+            errors.extend(too_big)
+            continue
         nodes[node_id] = node
     return nodes, present
 
@@ -339,7 +376,8 @@ def _subclass(t: Any, u: Any) -> bool:
 
 
 def _check(
-    registry: FrozenRegistry, nodes: dict[str, BaseInvocation], present: set[str], edges: list[Edge]
+    registry: FrozenRegistry, nodes: dict[str, BaseInvocation], present: set[str], edges: list[Edge],
+    limits: Limits | None = None,
 ) -> list[GraphError]:
     structure = _Structure(registry, nodes, present)
     good = structure.check_edges(edges)
@@ -347,20 +385,35 @@ def _check(
     if structure.check_cycles(good):
         structure.check_types(good)
         structure.check_special()
+    if limits is not None:
+        for node_id, by_field in structure.inputs.items():
+            items = by_field.get("item", []) if nodes[node_id].type == COLLECT_TYPE else []  # type: ignore[attr-defined]
+            try:
+                limits.check("max_collection_size", len(items), f"the number of items collect node {node_id!r} "
+                             "gathers from its edges")
+            except LimitExceededError as exc:
+                structure.error(node_id, "item", str(exc))
     return structure.errors
 
 
-def validate_graph(registry: FrozenRegistry, data: Any) -> ValidatedGraph:
-    """Validate a graph given as JSON bytes/text, a dict, or a graph model; never raises for bad input."""
+def validate_graph(registry: FrozenRegistry, data: Any, *, limits: Limits | None = None) -> ValidatedGraph:
+    """Validate a graph given as JSON bytes/text, a dict, or a graph model; never raises for bad input.
+
+    ``limits`` are the host's (``Limits.from_config``); without them no size is checked.
+    """
     errors: list[GraphError] = []
     model = graph_model(registry)
     if isinstance(data, GraphBase):
+        if too_big := _size_errors(data.nodes, data.edges, limits):
+            return ValidatedGraph(None, too_big)
         nodes = dict(data.nodes)
         errors.extend(
             GraphError(k, "id", f"the node's id {n.id!r} differs from its key {k!r}") for k, n in nodes.items()
             if n.id != k
         )
-        errors.extend(_check(registry, nodes, set(nodes), list(data.edges)))
+        if limits is not None:
+            errors.extend(e for k, n in nodes.items() for e in _value_errors(k, n, limits))
+        errors.extend(_check(registry, nodes, set(nodes), list(data.edges), limits))
         return ValidatedGraph(None if errors else data, errors)
     raw = _decode(data, errors)
     if errors:
@@ -370,12 +423,14 @@ def validate_graph(registry: FrozenRegistry, data: Any) -> ValidatedGraph:
     for key in raw:
         if key not in _TOP_LEVEL:
             errors.append(GraphError(None, str(key), f"unknown graph field {key!r} (a graph has id, nodes, edges)"))
+    if too_big := _size_errors(raw.get("nodes"), raw.get("edges"), limits):
+        return ValidatedGraph(None, too_big)
     graph_id = raw.get("id")
     if graph_id is not None and not isinstance(graph_id, str):
         errors.append(GraphError(None, "id", "the graph's id must be a string"))
-    nodes, present = _parse_nodes(registry, raw.get("nodes", {}), errors)
+    nodes, present = _parse_nodes(registry, raw.get("nodes", {}), errors, limits)
     edges = _parse_edges(raw.get("edges", []), errors)
-    errors.extend(_check(registry, nodes, present, edges))
+    errors.extend(_check(registry, nodes, present, edges, limits))
     if errors:
         return ValidatedGraph(None, errors)
     fields: dict[str, Any] = {"nodes": nodes, "edges": edges}
@@ -384,9 +439,9 @@ def validate_graph(registry: FrozenRegistry, data: Any) -> ValidatedGraph:
     return ValidatedGraph(model.model_construct(**fields), [])
 
 
-def parse_graph(registry: FrozenRegistry, data: Any) -> GraphBase:
+def parse_graph(registry: FrozenRegistry, data: Any, *, limits: Limits | None = None) -> GraphBase:
     """A validated graph, or :class:`GraphValidationError` listing every problem."""
-    result = validate_graph(registry, data)
+    result = validate_graph(registry, data, limits=limits)
     if result.graph is None:
         raise GraphValidationError(result.errors)
     return result.graph

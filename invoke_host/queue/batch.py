@@ -3,6 +3,10 @@
 ``data`` is a list of groups. The data of one group are zipped (all the same length): item ``i``
 of every datum goes into the same session. Groups combine as a cartesian product, and ``runs``
 repeats the whole. A batch of one graph, no data and ``runs=3`` is three identical sessions.
+
+Each queue item stores its own copy of the graph with its values written in, so a batch is refused
+before it is expanded when it would pass ``max_batch_size`` items or ``max_batch_bytes`` of session
+JSON; the graph and every datum are held to the host's other limits (see ``invoke_host.limits``).
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from invoke_sdk.limits import LimitExceededError
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from invoke_host.graph import validate_graph
+from invoke_host.limits import Limits
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "batch_size", "expand", "prepare_items"]
+__all__ = [
+    "Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "batch_size", "expand", "prepare_items", "stored_bytes",
+]
 
 
 class BatchError(ValueError):
@@ -103,7 +111,35 @@ def expand(batch: Batch) -> Iterator[list[NodeFieldValue]]:
             yield [value for row in combination for value in row]
 
 
-def _validate_data(batch: Batch, registry: FrozenRegistry) -> None:
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+# What a session adds to its graph in the stored JSON: {"id": <32 hex>, "batch_id": ..., "graph": ...}.
+_SESSION_OVERHEAD = 64
+# The keys around one field value: {"node_path":"","field_name":"","value":}, and "<field>": in the graph.
+_VALUE_OVERHEAD = 52
+
+
+def stored_bytes(batch: Batch) -> int:
+    """How many bytes of JSON the batch's queue items would store, computed without expanding it.
+
+    Every item holds the graph, and each datum's value twice (written into the graph, and as a field
+    value); a row of one group appears in as many items as the other groups and ``runs`` multiply.
+    """
+    groups = batch.data or []
+    sizes = [len(group[0].items) for group in groups]
+    count = batch.runs * math.prod(sizes)
+    total = count * (_json_size(batch.graph) + len(batch.batch_id) + _SESSION_OVERHEAD)
+    for g, group in enumerate(groups):
+        group_bytes = sum(2 * (_json_size(item) + len(d.field_name)) + len(d.node_path) + _VALUE_OVERHEAD
+                          for d in group for item in d.items)
+        others = batch.runs * math.prod(n for h, n in enumerate(sizes) if h != g)
+        total += group_bytes * others
+    return total
+
+
+def _validate_data(batch: Batch, registry: FrozenRegistry, limits: Limits | None = None) -> None:
     nodes: dict[str, Any] = batch.graph.get("nodes", {})
     errors: list[dict[str, Any]] = []
     for group in batch.data or []:
@@ -126,9 +162,16 @@ def _validate_data(batch: Batch, registry: FrozenRegistry) -> None:
                     422, f"node {datum.node_path!r} (type {type_id!r}) has no input field {datum.field_name!r}",
                     [{"node_path": datum.node_path, "field_name": datum.field_name, "message": "no such field"}],
                 )
+            context = limits.context if limits is not None else None
             for index, value in enumerate(datum.items):
+                if limits is not None:
+                    try:
+                        limits.measure(value, f"batch data item {index} for {datum.node_path}.{datum.field_name}")
+                    except LimitExceededError as exc:
+                        raise BatchError(413, str(exc), [{"node_path": datum.node_path, "field_name": datum.field_name,
+                                                          "item_index": index, "message": str(exc)}]) from None
                 try:
-                    registry.invocation_adapter.validate_python({**node, datum.field_name: value})
+                    registry.invocation_adapter.validate_python({**node, datum.field_name: value}, context=context)
                 except ValidationError as exc:
                     for err in exc.errors(include_url=False):
                         loc = [str(p) for p in err["loc"]]
@@ -157,7 +200,7 @@ def _validate_data(batch: Batch, registry: FrozenRegistry) -> None:
         )
 
 
-def _validate_graph(batch: Batch, registry: FrozenRegistry) -> None:
+def _validate_graph(batch: Batch, registry: FrozenRegistry, limits: Limits | None = None) -> None:
     """The whole graph, as the engine will see it, with the first session's values written in.
 
     Batch data may fill an input the graph leaves empty, so the graph is checked with data; the
@@ -170,7 +213,7 @@ def _validate_graph(batch: Batch, registry: FrozenRegistry) -> None:
         for v in first:
             nodes[v.node_path] = {**nodes[v.node_path], v.field_name: v.value}
         graph = {**graph, "nodes": nodes}
-    errors = validate_graph(registry, graph).errors
+    errors = validate_graph(registry, graph, limits=limits).errors
     if errors:
         listed = [e.to_dict() for e in errors[:50]]
         more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
@@ -178,9 +221,9 @@ def _validate_graph(batch: Batch, registry: FrozenRegistry) -> None:
 
 
 def prepare_items(
-    queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int
+    queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int, limits: Limits | None = None
 ) -> tuple[BatchRecord, list[NewQueueItem]]:
-    """Check the batch against the registry and the size limit, and build its sessions.
+    """Check the batch against the registry and the limits (the host's defaults if None), and build its sessions.
 
     Each session is ``{"id", "batch_id", "graph"}`` with the batch's values written into the
     graph's nodes; the processor builds its execution state from ``session["graph"]``.
@@ -192,8 +235,14 @@ def prepare_items(
             f"the batch expands to {requested} queue items, more than the limit of {max_batch_size} "
             "(INVOKE_HOST_MAX_BATCH_SIZE); split it into smaller batches",
         )
-    _validate_data(batch, registry)
-    _validate_graph(batch, registry)
+    limits = limits or Limits.from_settings()
+    try:
+        limits.check("max_batch_bytes", stored_bytes(batch),
+                     f"the size in bytes of the session JSON its {requested} queue items would store")
+    except LimitExceededError as exc:
+        raise BatchError(413, f"the batch is too large: {exc}") from None
+    _validate_data(batch, registry, limits)
+    _validate_graph(batch, registry, limits)
     record = BatchRecord(
         batch_id=batch.batch_id,
         queue_id=queue_id,

@@ -34,6 +34,7 @@ from invoke_sdk.session_queue import (
 from invoke_sdk.storage import QueueItemNotFoundError, SessionQueueStore
 
 from invoke_host.events.bus import EventBus
+from invoke_host.limits import Limits
 from invoke_host.queue.batch import Batch, batch_size, prepare_items
 from invoke_host.registry import FrozenRegistry
 
@@ -53,12 +54,15 @@ class QueueService:
     """Batches in, queue items out, one event per change. A Host service (start/stop)."""
 
     def __init__(
-        self, store: SessionQueueStore, bus: EventBus, registry: FrozenRegistry, *, max_batch_size: int
+        self, store: SessionQueueStore, bus: EventBus, registry: FrozenRegistry, *, max_batch_size: int,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.registry = registry
         self.max_batch_size = max_batch_size
+        self.limits = limits or Limits.from_settings()
+        """What an enqueued batch and its graph are held to (the host's settings; their defaults if not given)."""
         self.paused = False
         self._running: set[int] = set()
         self._cancel_requested: set[int] = set()
@@ -83,10 +87,10 @@ class QueueService:
         """Validate and expand ``batch`` and store all its items in one transaction; raises ``BatchError``."""
         if batch_size(batch) > _THREAD_THRESHOLD:
             record, items = await asyncio.to_thread(
-                prepare_items, queue_id, batch, self.registry, self.max_batch_size
+                prepare_items, queue_id, batch, self.registry, self.max_batch_size, self.limits
             )
         else:
-            record, items = prepare_items(queue_id, batch, self.registry, self.max_batch_size)
+            record, items = prepare_items(queue_id, batch, self.registry, self.max_batch_size, self.limits)
         result = await self.store.enqueue(record, items, prepend=prepend)
         logger.info(
             "Enqueued batch %s on queue %s: %d items%s", record.batch_id, queue_id, result.enqueued,

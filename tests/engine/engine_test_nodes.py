@@ -81,6 +81,22 @@ class RaiseCanceledInvocation(BaseInvocation):
         raise InvocationCanceledError(f"stopped at step {self.a}")
 
 
+@invocation_output("t_list_output")
+class TListOutput(BaseInvocationOutput):
+    items: list[int] = OutputField()
+
+
+@invocation("t_list")
+class ListInvocation(BaseInvocation):
+    """Returns ``count`` integers, whatever the host's limits say (as a third-party node may)."""
+
+    count: int = InputField(default=3)
+
+    def invoke(self, context: InvocationContext) -> TListOutput:
+        CALLS.append(self.id)
+        return TListOutput(items=list(range(self.count)))
+
+
 @invocation("t_wrong_output")
 class WrongOutputInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> TIntOutput:
@@ -100,5 +116,5 @@ class NeedsTextInvocation(BaseInvocation):
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
-                NeedsTextInvocation, RaiseCanceledInvocation):
+                NeedsTextInvocation, RaiseCanceledInvocation, ListInvocation):
         register(cls)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from conftest import edge
+from invoke_sdk.testing import FakeContext
 
 from invoke_host.engine import GraphExecutionState, run_graph
 from invoke_host.graph import parse_graph
@@ -86,12 +87,12 @@ def test_state_saved_mid_run_resumes_to_the_same_results(host: Any) -> None:
     for _ in range(4):  # src, it#0, A, B
         node = state.next()
         assert node is not None
-        state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+        state.complete(node.id, node.invoke(FakeContext()))  # type: ignore[arg-type]
     saved = json.loads(json.dumps(state.to_dict()))
     restored = GraphExecutionState.from_dict(host.registry, saved)
     assert restored.to_dict() == saved
     while (node := restored.next()) is not None:
-        restored.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+        restored.complete(node.id, node.invoke(FakeContext()))  # type: ignore[arg-type]
     assert restored.is_complete()
     assert restored.source_results("col")[0].collection == [20, 22, 24]  # type: ignore[attr-defined]
     assert len(restored.executed_history) == 11

@@ -63,3 +63,26 @@ def test_no_data_gives_one_session_per_run() -> None:
 def test_malformed_data_is_refused_with_a_reason(data: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         _batch(data=data)
+
+
+def test_stored_bytes_bounds_what_the_expanded_items_store_without_expanding() -> None:
+    import json
+
+    import invoke_core_nodes.plugin
+
+    from invoke_host.host import build_host
+    from invoke_host.queue.batch import prepare_items, stored_bytes
+
+    registry = build_host(plugins=[("core_nodes", invoke_core_nodes.plugin)], entry_points=False).registry
+    batch = Batch.model_validate({
+        "graph": {"nodes": {"s": {"type": "string", "value": "base"}, "n": {"type": "add", "a": 1}}},
+        "data": [[{"node_path": "s", "field_name": "value", "items": ["x" * 300, "y", "z" * 40]},
+                  {"node_path": "n", "field_name": "b", "items": [1, 22, 333]}],
+                 [{"node_path": "n", "field_name": "a", "items": [5, 6]}]],
+        "runs": 4,
+    })
+    _, items = prepare_items("q", batch, registry, max_batch_size=1000)
+    actual = sum(len(i.session_json) + len(json.dumps([v.model_dump(mode="json") for v in i.field_values or []]))
+                 for i in items)
+    assert len(items) == 24
+    assert actual <= stored_bytes(batch) <= actual * 1.25

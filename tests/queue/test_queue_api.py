@@ -104,6 +104,7 @@ def test_list_get_cancel_prune_clear_and_status(client: TestClient[Litestar]) ->
     assert [i["item_id"] for i in by_offset["items"]] == b2["item_ids"][1:] + b1["item_ids"][:1]
     assert client.get(f"{Q}/list", params={"cursor": "bogus"}).status_code == 400
     assert client.get(f"{Q}/list", params={"limit": 0}).status_code == 400
+    assert client.get(f"{Q}/list", params={"limit": 1001}).status_code == 400  # a page is at most 1,000 summaries
     assert client.get(f"{Q}/list", params={"status": "weird"}).status_code == 400
 
     assert client.get(f"{Q}/i/999999").status_code == 404

@@ -2,6 +2,10 @@
 
 The engine gives ``iterate`` and ``collect`` their meaning (it expands and gathers them by type id);
 the classes here define their fields and outputs like any other node.
+
+The ranges refuse a length past the host's ``max_collection_size`` before they make a list: when the
+graph is validated (their validators read the limits from the validation context) and again when they
+run (from ``context.config``), since a size may arrive over an edge. See ``invoke_sdk.limits``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from invoke_sdk import (
     invocation,
     invocation_output,
 )
-from pydantic import ValidationInfo, field_validator
+from invoke_sdk.limits import check_limit
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from invoke_core_nodes.primitives import IntegerCollectionOutput
 
@@ -40,7 +45,16 @@ class RangeInvocation(BaseInvocation):
             raise ValueError("stop must be greater than start")
         return v
 
+    @model_validator(mode="after")
+    def _length_within_limit(self, info: ValidationInfo) -> RangeInvocation:
+        check_limit(self._length(), "max_collection_size", info.context, "the length of the range")
+        return self
+
+    def _length(self) -> int:
+        return len(range(self.start, self.stop, self.step)) if self.step else 0
+
     def invoke(self, context: InvocationContext) -> IntegerCollectionOutput:
+        check_limit(self._length(), "max_collection_size", context.config, "the length of the range")
         return IntegerCollectionOutput(collection=list(range(self.start, self.stop, self.step)))
 
 
@@ -53,7 +67,14 @@ class RangeOfSizeInvocation(BaseInvocation):
     size: int = InputField(default=1, gt=0, description="The number of values")
     step: int = InputField(default=1, description="The step of the range")
 
+    @field_validator("size")
+    @classmethod
+    def _size_within_limit(cls, v: int, info: ValidationInfo) -> int:
+        check_limit(v, "max_collection_size", info.context, "the size of the range")
+        return v
+
     def invoke(self, context: InvocationContext) -> IntegerCollectionOutput:
+        check_limit(self.size, "max_collection_size", context.config, "the size of the range")
         stop = self.start + self.step * self.size
         return IntegerCollectionOutput(collection=list(range(self.start, stop, self.step)))
 

@@ -13,6 +13,7 @@ from invoke_sdk import (
     invocation,
     invocation_output,
 )
+from invoke_sdk.limits import check_limit, host_limit
 
 from invoke_core_nodes.primitives import StringOutput
 
@@ -65,8 +66,20 @@ class StringReplaceInvocation(BaseInvocation):
         if not self.search_string:
             return StringOutput(value=self.string)
         pattern = self.search_string if self.use_regex else "(?i)" + re.escape(self.search_string)
+        limit = host_limit(context.config, "max_string_length")
+        length = len(self.string)
+
+        def replace(match: re.Match[str]) -> str:
+            # Many short matches with a long replacement multiply the text: stop once it passes the limit.
+            nonlocal length
+            piece = match.expand(self.replace_string)
+            length += len(piece) - (match.end() - match.start())
+            check_limit(length, "max_string_length", context.config, "the length of the replaced string")
+            return piece
+
         try:
-            return StringOutput(value=re.sub(pattern, self.replace_string, self.string))
+            return StringOutput(value=re.sub(pattern, replace if limit is not None else self.replace_string,
+                                             self.string))
         except re.error as exc:
             raise ValueError(f"search_string is not a valid regular expression: {exc}") from exc
 

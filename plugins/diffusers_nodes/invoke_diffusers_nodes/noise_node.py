@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from invoke_sdk import BaseInvocation, InputField, InvocationContext, LatentsField, invocation
+from invoke_sdk.limits import check_limit
+from pydantic import ValidationInfo, model_validator
 
 from invoke_diffusers_nodes.outputs import NoiseOutput
 
@@ -34,6 +36,17 @@ class NoiseInvocation(BaseInvocation):
         default=True, description="Kept for InvokeAI graphs: noise is always made on the CPU, so it is reproducible"
     )
 
+    @model_validator(mode="after")
+    def _pixels_within_limit(self, info: ValidationInfo) -> NoiseInvocation:
+        self._check_pixels(info.context)
+        return self
+
+    def _check_pixels(self, settings: object) -> None:
+        # The latents (and every image made from them) follow this size: refuse a huge one before allocating it.
+        check_limit(self.width * self.height, "max_image_pixels", settings,
+                    f"the pixel count of {self.width}x{self.height} noise")
+
     def invoke(self, context: InvocationContext) -> NoiseOutput:
+        self._check_pixels(context.config)
         name = context.tensors.save(make_noise(self.seed, self.width, self.height))
         return NoiseOutput(noise=LatentsField(latents_name=name, seed=self.seed), width=self.width, height=self.height)

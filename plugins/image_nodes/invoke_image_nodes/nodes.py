@@ -2,6 +2,10 @@
 
 Every node that makes an image saves it through ``context.images.save``; the host records the
 session, node and graph with it, and a node whose ``is_intermediate`` is set saves intermediates.
+
+A node whose result's size follows from its inputs refuses one of more than the host's
+``max_image_pixels`` before it allocates it: when the graph is validated, for sizes written in the graph
+(validators read the limits from the validation context), and when it runs (``context.config``).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from invoke_sdk import (
     InvocationContext,
     invocation,
 )
+from invoke_sdk.limits import check_limit
 from invoke_sdk.outputs import ImageCollectionOutput, ImageOutput
 from PIL import Image, ImageFilter, ImageOps
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
 __all__ = [
     "NODES",
@@ -65,6 +70,10 @@ class ColorField(BaseModel):
         return (self.r, self.g, self.b, self.a)
 
 
+def _check_pixels(width: int, height: int, settings: Any) -> None:
+    check_limit(width * height, "max_image_pixels", settings, f"the pixel count of a {width}x{height} image")
+
+
 def _save(node: BaseInvocation, context: InvocationContext, image: Any, **kwargs: Any) -> ImageOutput:
     field = context.images.save(image, is_intermediate=node.is_intermediate, **kwargs)
     return ImageOutput.build(field, image)
@@ -90,7 +99,13 @@ class BlankImageInvocation(BaseInvocation):
     mode: Literal["RGB", "RGBA"] = InputField(default="RGB", description="The mode of the image")
     color: ColorField = InputField(default=ColorField(r=0, g=0, b=0, a=255), description="The color of the image")
 
+    @model_validator(mode="after")
+    def _pixels_within_limit(self, info: ValidationInfo) -> BlankImageInvocation:
+        _check_pixels(self.width, self.height, info.context)
+        return self
+
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        _check_pixels(self.width, self.height, context.config)
         color = self.color.as_tuple() if self.mode == "RGBA" else self.color.as_tuple()[:3]
         return _save(self, context, Image.new(mode=self.mode, size=(self.width, self.height), color=color))
 
@@ -102,10 +117,16 @@ class ImageCropInvocation(BaseInvocation):
     image: ImageField = InputField(description="The image to crop")
     x: int = InputField(default=0, description="The left x coordinate of the crop rectangle")
     y: int = InputField(default=0, description="The top y coordinate of the crop rectangle")
-    width: int = InputField(default=512, gt=0, description="The width of the crop rectangle")
-    height: int = InputField(default=512, gt=0, description="The height of the crop rectangle")
+    width: int = InputField(default=512, gt=0, le=16384, description="The width of the crop rectangle")
+    height: int = InputField(default=512, gt=0, le=16384, description="The height of the crop rectangle")
+
+    @model_validator(mode="after")
+    def _pixels_within_limit(self, info: ValidationInfo) -> ImageCropInvocation:
+        _check_pixels(self.width, self.height, info.context)
+        return self
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        _check_pixels(self.width, self.height, context.config)
         image = context.images.get_pil(self.image.image_name)
         cropped = Image.new(mode="RGBA", size=(self.width, self.height), color=(0, 0, 0, 0))
         cropped.paste(image, (-self.x, -self.y))
@@ -136,6 +157,7 @@ class ImagePasteInvocation(BaseInvocation):
         min_x, min_y = min(0, self.x), min(0, self.y)
         max_x = max(base.width, image.width + self.x)
         max_y = max(base.height, image.height + self.y)
+        _check_pixels(max_x - min_x, max_y - min_y, context.config)  # far offsets make a huge canvas
         pasted = Image.new(mode="RGBA", size=(max_x - min_x, max_y - min_y), color=(0, 0, 0, 0))
         pasted.paste(base, (abs(min_x), abs(min_y)))
         pasted.paste(image, (max(0, self.x), max(0, self.y)), mask=mask)
@@ -153,7 +175,13 @@ class ImageResizeInvocation(BaseInvocation):
     height: int = InputField(default=512, gt=0, le=16384, description="The height to resize to (px)")
     resample_mode: PIL_RESAMPLING_MODES = InputField(default="bicubic", description="The resampling mode")
 
+    @model_validator(mode="after")
+    def _pixels_within_limit(self, info: ValidationInfo) -> ImageResizeInvocation:
+        _check_pixels(self.width, self.height, info.context)
+        return self
+
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        _check_pixels(self.width, self.height, context.config)
         image = context.images.get_pil(self.image.image_name)
         resized = image.resize((self.width, self.height), resample=PIL_RESAMPLING_MAP[self.resample_mode])
         return _save(self, context, resized)
@@ -170,6 +198,7 @@ class ImageScaleInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> ImageOutput:
         image = context.images.get_pil(self.image.image_name)
         size = (max(1, int(image.width * self.scale_factor)), max(1, int(image.height * self.scale_factor)))
+        _check_pixels(*size, context.config)
         return _save(self, context, image.resize(size, resample=PIL_RESAMPLING_MAP[self.resample_mode]))
 
 
