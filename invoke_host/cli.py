@@ -64,11 +64,13 @@ def serve(**options: Any) -> None:
 
 
 def _host(root: Path | None = None) -> Any:
+    from invoke_host.app import ROUTES
     from invoke_host.host import build_host
 
     config = _config(root=root)
     _setup_logging("WARNING")
-    return build_host(config)
+    # The app's routes, so plugin routes are judged (and refused) exactly as `serve` would judge them.
+    return build_host(config, core_routes=ROUTES)
 
 
 @main.command()

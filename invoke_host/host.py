@@ -85,18 +85,20 @@ def build_host(
     plugins: Sequence[Any] = (),
     *,
     entry_points: bool | None = None,
+    core_routes: Sequence[Any] = (),
 ) -> Host:
     """Load ``plugins`` (and, unless turned off, every entry-point plugin) and freeze the registry.
 
     ``entry_points=None`` follows ``config.disable_plugin_autoload``; tests pass ``False`` and an
-    explicit plugin list so that nothing installed on the machine leaks in.
+    explicit plugin list so that nothing installed on the machine leaks in. ``core_routes`` are the
+    app's own route handlers, whose paths no plugin route may reach into.
     """
     config = config or HostConfig()
     use_entry_points = (not config.disable_plugin_autoload) if entry_points is None else entry_points
     plugin_set = load_plugins(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
-    host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set))
+    host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set, core_routes))
     from invoke_host.models.manager import model_manager_for
     from invoke_host.services import attach_processor, attach_services
 
