@@ -173,7 +173,10 @@ def test_a_message_over_the_limit_closes_the_socket_with_a_reason_naming_the_set
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == CLOSE_MESSAGE_TOO_BIG
-    assert closed.value.rcvd.reason == f"a message of {1024 * 1024} bytes is over ws_max_message_bytes ({MAX_MESSAGE})"
+    assert closed.value.rcvd.reason == (
+        f"a message of {1024 * 1024} bytes is over ws_max_message_bytes "
+        f"(INVOKE_HOST_WS_MAX_MESSAGE_BYTES={MAX_MESSAGE})"
+    )
     wait_for(lambda: _state(app) == (0, 0), what="the client's state released")
 
 

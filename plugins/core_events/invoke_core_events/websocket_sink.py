@@ -134,7 +134,8 @@ class WebSocketClient:
         if self.buffered_bytes and self.buffered_bytes + size > self.limit_bytes:
             self.request_close(
                 CLOSE_TOO_SLOW,
-                f"too slow: over {self.limit_bytes} bytes behind (ws_client_buffer_bytes); reconnect and reload",
+                f"too slow: over {self.limit_bytes} bytes behind "
+                f"(INVOKE_HOST_WS_CLIENT_BUFFER_BYTES={self.limit_bytes}); reconnect and reload",
             )
             return
         self._buffer.append((message, size))
@@ -180,7 +181,8 @@ class WebSocketClient:
         ):
             self.request_close(
                 CLOSE_MESSAGE_TOO_BIG,
-                f"a message of {size} bytes is over ws_max_message_bytes ({self.max_message_bytes})",
+                f"a message of {size} bytes is over ws_max_message_bytes "
+                f"(INVOKE_HOST_WS_MAX_MESSAGE_BYTES={self.max_message_bytes})",
             )
             return
         try:
@@ -265,8 +267,10 @@ class WebSocketClient:
             self.closed_reason = self.closed_reason or "the connection broke"
             return
         if self._close_request is not None:
+            code, reason = self._close_request
+            # A close reason may be at most 123 bytes (RFC 6455); ours are ASCII.
             with contextlib.suppress(Exception, asyncio.TimeoutError):
-                await asyncio.wait_for(self._close(*self._close_request), self.close_timeout)
+                await asyncio.wait_for(self._close(code, reason[:123]), self.close_timeout)
 
 
 class WebSocketSink:
