@@ -176,9 +176,8 @@ class WebSocketClient:
         """Act on one message from the client (subscribe / unsubscribe) and queue the answer."""
         if self.closed_reason is not None:
             return
-        if isinstance(raw, str | bytes) and (size := len(raw) if isinstance(raw, bytes) else _size(raw)) > (
-            self.max_message_bytes
-        ):
+        size = len(raw) if isinstance(raw, bytes) else _size(raw) if isinstance(raw, str) else 0
+        if size > self.max_message_bytes:
             self.request_close(
                 CLOSE_MESSAGE_TOO_BIG,
                 f"a message of {size} bytes is over ws_max_message_bytes "
