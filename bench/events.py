@@ -145,7 +145,8 @@ def main() -> None:
     signal.alarm(args.timeout)
     with tempfile.TemporaryDirectory() as tmp:
         extra = {} if args.save_interval is None else {"session_save_interval": args.save_interval}
-        config = HostConfig(root=Path(tmp), max_batch_size=10, ws_client_buffer=1_000_000, **extra)
+        config = HostConfig(root=Path(tmp), max_batch_size=10, ws_client_buffer=1_000_000,
+                            ws_client_buffer_bytes=1 << 30, **extra)
         app = create_app(config, [("core_nodes", core_nodes_plugin), ("sqlite", sqlite_plugin),
                                   ("core_events", core_events_plugin)], entry_points=False)
         with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as http:

@@ -54,7 +54,7 @@ def create_app(
     independent: there is no global registry to leak between them.
     """
     if host is None:
-        host = build_host(config, plugins, entry_points=entry_points)
+        host = build_host(config, plugins, entry_points=entry_points, core_routes=ROUTES)
     config = host.config
     middleware: list[Any] = [cross_site_middleware(config.cors_origins)]
     if config.token is not None:

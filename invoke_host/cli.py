@@ -41,8 +41,6 @@ def main() -> None:
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 def serve(**options: Any) -> None:
     """Start the HTTP and websocket server."""
-    import uvicorn
-
     from invoke_host.app import create_app
 
     config = _config(**options)
@@ -57,18 +55,28 @@ def serve(**options: Any) -> None:
             config.host,
         )
     app = create_app(config)
-    # No permessage-deflate: compressing every event once per client was most of the server's work under
-    # load (bench/events.py), and the events (small JSON, JPEG previews) gain little from it.
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level.lower(),
-                ws_per_message_deflate=False)
+    _serve_or_exit(app, config)
+
+
+def _serve_or_exit(app: Any, config: HostConfig) -> None:
+    from invoke_host.host import HostStartupError
+    from invoke_host.serving import serve_app
+
+    try:
+        serve_app(app, config)
+    except HostStartupError as exc:
+        # One line that says what is wrong and what to do; the traceback would only bury it.
+        raise click.ClickException(str(exc)) from None
 
 
 def _host(root: Path | None = None) -> Any:
+    from invoke_host.app import ROUTES
     from invoke_host.host import build_host
 
     config = _config(root=root)
     _setup_logging("WARNING")
-    return build_host(config)
+    # The app's routes, so plugin routes are judged (and refused) exactly as `serve` would judge them.
+    return build_host(config, core_routes=ROUTES)
 
 
 @main.command()

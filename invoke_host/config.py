@@ -66,6 +66,19 @@ class HostConfig(BaseSettings):
     ws_client_buffer: int = Field(
         default=10_000, ge=1, description="Events a websocket client may fall behind before it is disconnected"
     )
+    ws_client_buffer_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1,
+        description="Bytes of events a websocket client may fall behind before it is disconnected",
+    )
+    ws_max_message_bytes: int = Field(
+        default=64 * 1024, ge=1, description="Largest message a websocket client may send (bytes)"
+    )
+    ws_close_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds to wait for a too-slow websocket client to take its close frame before dropping it",
+    )
     file_storage_backend: str = Field(default="local", description="Name of the image file-storage backend plugin")
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest image upload accepted (bytes)")
     max_image_pixels: int = Field(

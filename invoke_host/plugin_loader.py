@@ -2,6 +2,10 @@
 
 pluggy's own ``load_setuptools_entrypoints`` stops at the first plugin that fails to import;
 here a broken plugin is recorded and skipped and every other plugin still loads.
+
+Load order decides conflicts (the first to register a name keeps it), so it is fixed: explicit plugins
+as given, then the first-party entry points (:data:`FIRST_PARTY_ENTRY_POINTS`), then every other entry
+point sorted by distribution and entry-point name.
 """
 
 from __future__ import annotations
@@ -17,11 +21,41 @@ import importlib_metadata
 import pluggy
 from invoke_sdk import hookspecs
 
-__all__ = ["ExplicitPlugin", "PluginRecord", "PluginSet", "load_plugins"]
+__all__ = ["FIRST_PARTY_ENTRY_POINTS", "ExplicitPlugin", "PluginRecord", "PluginSet", "is_first_party", "load_plugins"]
 
 logger = logging.getLogger("invoke_host.plugins")
 
 PluginStatus = Literal["loaded", "failed", "blocked"]
+
+FIRST_PARTY_ENTRY_POINTS: dict[str, tuple[str, str]] = {
+    "invoke-core-events": ("core_events", "invoke_core_events.plugin"),
+    "invoke-core-nodes": ("core_nodes", "invoke_core_nodes.plugin"),
+    "invoke-diffusers-nodes": ("diffusers_nodes", "invoke_diffusers_nodes.plugin"),
+    "invoke-image-nodes": ("image_nodes", "invoke_image_nodes.plugin"),
+    "invoke-local-file-storage": ("local_file_storage", "invoke_local_file_storage.plugin"),
+    "invoke-sd-probers": ("sd_probers", "sd_probers.plugin"),
+    "invoke-sqlite-storage": ("sqlite_storage", "invoke_sqlite_storage.plugin"),
+}
+"""The plugins this repository ships (``plugins/*``): distribution -> (entry-point name, module).
+
+They load before every other entry point, so their node ids, backend names and routes cannot be taken
+by a pack whose distribution happens to sort first. Status comes only from this table: an entry point is
+first-party when its distribution name (normalised) *and* its entry-point name and module are listed here.
+Nothing a pack writes in its own metadata (keywords, an entry point named ``core_nodes``, a look-alike
+distribution name) counts. A distribution installed under one of these exact names replaces ours in the
+environment, which whoever installs it could do to our files directly: that is not a boundary we can hold.
+"""
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def is_first_party(entry_point: importlib_metadata.EntryPoint) -> bool:
+    """Whether ``entry_point`` is one of :data:`FIRST_PARTY_ENTRY_POINTS`: distribution, name and module all match."""
+    dist = entry_point.dist.name if entry_point.dist is not None else None
+    expected = FIRST_PARTY_ENTRY_POINTS.get(_normalise(dist)) if dist else None
+    return expected is not None and expected == (entry_point.name, entry_point.value)
 
 
 @dataclass
@@ -38,6 +72,8 @@ class PluginRecord:
     traceback: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
+    first_party: bool = False
+    """Shipped by this repository (see :data:`FIRST_PARTY_ENTRY_POINTS`); first-party plugins load first."""
 
     def fail(self, stage: str, exc: BaseException) -> None:
         self.status = "failed"
@@ -49,9 +85,10 @@ class PluginRecord:
 
     def describe(self) -> str:
         """A short label for messages: the name and the distribution it came from."""
+        kind = "first-party plugin" if self.first_party else "plugin"
         if self.distribution:
-            return f"plugin {self.name!r} ({self.distribution} {self.version})"
-        return f"plugin {self.name!r}"
+            return f"{kind} {self.name!r} ({self.distribution} {self.version})"
+        return f"{kind} {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -82,10 +119,8 @@ class PluginSet:
 
 def _matches(entry_point: importlib_metadata.EntryPoint, names: Iterable[str]) -> bool:
     dist = entry_point.dist.name if entry_point.dist is not None else None
-    wanted = {n.lower().replace("_", "-") for n in names}
-    return entry_point.name.lower().replace("_", "-") in wanted or (
-        dist is not None and dist.lower().replace("_", "-") in wanted
-    )
+    wanted = {_normalise(n) for n in names}
+    return _normalise(entry_point.name) in wanted or (dist is not None and _normalise(dist) in wanted)
 
 
 def _register(manager: pluggy.PluginManager, record: PluginRecord, plugin: Any) -> None:
@@ -93,7 +128,10 @@ def _register(manager: pluggy.PluginManager, record: PluginRecord, plugin: Any) 
         manager.register(plugin, name=record.name)
         # Turns a misspelled hook name (register_invocation) into an error instead of silence.
         manager.check_pending()
-    except Exception as exc:  # noqa: BLE001 - any failure of one plugin must not stop the others
+    except BaseException as exc:
+        # SystemExit from a plugin's module __getattr__ included: one plugin must not stop the host.
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         if manager.get_plugin(record.name) is not None:
             manager.unregister(name=record.name)
         record.fail("invalid hooks", exc)
@@ -101,8 +139,8 @@ def _register(manager: pluggy.PluginManager, record: PluginRecord, plugin: Any) 
 
 def _entry_points() -> list[importlib_metadata.EntryPoint]:
     found = importlib_metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)
-    # Entry-point order follows the file system; sort so every start loads in the same order.
-    return sorted(found, key=lambda ep: ((ep.dist.name if ep.dist else "").lower(), ep.name))
+    # Entry-point order follows the file system; sort so every start loads in the same order, first-party first.
+    return sorted(found, key=lambda ep: (not is_first_party(ep), _normalise(ep.dist.name if ep.dist else ""), ep.name))
 
 
 def load_plugins(
@@ -141,6 +179,7 @@ def load_plugins(
                 distribution=dist.name if dist else None,
                 version=dist.version if dist else None,
                 module=ep.value,
+                first_party=is_first_party(ep),
             )
             records.append(record)
             if (allow is not None and not _matches(ep, allow)) or _matches(ep, block):

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 PACKS_DIR = Path(__file__).parent / "fixtures" / "packs"
-PACK_NAMES = ["good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack"]
+PACK_NAMES = [
+    "good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack",
+    "exit_hook_pack", "aaa_takeover_pack", "route_pack",
+]
 
 
 def pip_install_target(target: Path, *projects: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
+from invoke_host.plugin_loader import FIRST_PARTY_ENTRY_POINTS
 
 PACK_PLUGINS = ["good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack"]
 
@@ -60,7 +62,17 @@ def test_duplicate_type_id_keeps_the_first_and_names_both_plugins(with_packs: Pa
     assert other.status == "loaded"
     assert other.registered["invocations"] == ["other_unique"]
     [message] = other.refused
-    assert "'good_greet'" in message and "other_pack" in message and "good_pack" in message
+    assert message == (
+        "node type 'good_greet' from plugin 'other_pack' (invoke-other-pack 0.2.0) is refused: plugin 'good_pack' "
+        "(invoke-good-pack 1.2.3) registered it first (packs load in order of distribution name); to use this one "
+        "instead, block that one with INVOKE_HOST_PLUGINS_BLOCK=good_pack"
+    )
+
+
+def test_blocking_the_first_pack_lets_the_second_have_the_name(with_packs: Path) -> None:
+    host = _host(allow=["good_pack", "other_pack"], plugins_block=["good_pack"])
+    assert host.registry.invocations["good_greet"].plugin == "other_pack"
+    assert _records(host)["other_pack"].refused == []
 
 
 def test_invalid_node_classes_are_refused_one_by_one(with_packs: Path) -> None:
@@ -101,8 +113,18 @@ def test_autoload_switch_turns_entry_points_off(with_packs: Path, monkeypatch: p
     assert "good_greet" not in host.registry.invocations
 
 
-def test_load_order_is_deterministic(with_packs: Path) -> None:
+def test_load_order_is_deterministic_with_first_party_plugins_first(with_packs: Path) -> None:
     first = [r.name for r in _host().registry.plugins]
     assert first == [r.name for r in _host().registry.plugins]
-    dists = [r.distribution for r in _host().registry.plugins]
-    assert dists == sorted(dists)
+    order = [(not r.first_party, r.distribution) for r in _host().registry.plugins]
+    assert order == sorted(order)
+    assert order[0] == (False, "invoke-core-events")  # before aaa-takeover-pack, which sorts first by name
+
+
+def test_the_first_party_table_lists_exactly_the_plugins_this_repository_ships() -> None:
+    shipped = {}
+    for pyproject in (Path(__file__).parent.parent / "plugins").glob("*/pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        [(name, module)] = project["entry-points"]["invoke_host.plugins"].items()
+        shipped[project["name"]] = (name, module)
+    assert FIRST_PARTY_ENTRY_POINTS == shipped

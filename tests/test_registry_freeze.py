@@ -99,3 +99,49 @@ def test_openapi_document_has_every_node_with_a_discriminator_mapping() -> None:
     assert schemas["AnyInvocationOutput"]["discriminator"]["mapping"] == {
         "third_output": "#/components/schemas/ThirdOutput"
     }
+
+
+def test_a_node_whose_default_factory_exits_is_refused_and_its_neighbours_load() -> None:
+    def leave() -> int:
+        raise SystemExit("a default that ends the process")
+
+    @invocation("exits_on_default", title="Exits")
+    class ExitsOnDefault(BaseInvocation):
+        count: int = InputField(default_factory=leave)
+
+        def invoke(self, context: InvocationContext) -> ThirdOutput:
+            return ThirdOutput(value=self.count)
+
+    @invocation("fine_neighbour", title="Fine")
+    class FineNeighbour(BaseInvocation):
+        def invoke(self, context: InvocationContext) -> ThirdOutput:
+            return ThirdOutput(value=1)
+
+    host = build_host(plugins=[("p", _plugin(ExitsOnDefault, FineNeighbour))], entry_points=False)
+    [record] = host.registry.plugins
+    assert record.status == "loaded" and record.registered["invocations"] == ["fine_neighbour"]
+    [refusal] = record.refused
+    assert refusal.startswith("node class <class ")
+    assert refusal.endswith(
+        "from plugin 'p' is refused: checking it raised SystemExit: a default that ends the process"
+    )
+
+
+def test_a_hook_raising_any_base_exception_but_ctrl_c_is_that_plugins_failure() -> None:
+    class Stop(BaseException):
+        pass
+
+    @hookimpl
+    def register_invocations(register):  # type: ignore[no-untyped-def]
+        raise Stop("not an Exception")
+
+    @hookimpl
+    def register_routes(register):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    host = build_host(plugins=[("stops", SimpleNamespace(register_invocations=register_invocations))],
+                      entry_points=False)
+    assert host.registry.plugins[0].status == "failed"
+    assert host.registry.plugins[0].error == "registration hook: Stop: not an Exception"
+    with pytest.raises(KeyboardInterrupt):
+        build_host(plugins=[("ctrl_c", SimpleNamespace(register_routes=register_routes))], entry_points=False)

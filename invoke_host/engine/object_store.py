@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -14,6 +15,8 @@ from typing import Any, BinaryIO
 
 __all__ = ["DiskObjectStore", "ObjectNotFoundError", "conditioning_store", "tensor_store"]
 
+logger = logging.getLogger("invoke_host.engine")
+
 
 class ObjectNotFoundError(KeyError):
     """No stored object has this name."""
@@ -23,7 +26,11 @@ class ObjectNotFoundError(KeyError):
 
 
 class DiskObjectStore:
-    """Saves objects to ``folder`` (written atomically) and keeps the most recent ones in memory."""
+    """Saves objects to ``folder`` (written atomically) and keeps the most recent ones in memory.
+
+    A save writes ``.<name>.<random>.part`` and renames it into place; creating the store removes such
+    files that a killed process left (a data root is served by one process at a time).
+    """
 
     def __init__(
         self,
@@ -42,6 +49,26 @@ class DiskObjectStore:
         self._memory: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._name = re.compile(rf"^{re.escape(prefix)}_[0-9a-f]{{32}}$")
+        self._part = re.compile(rf"^\.{re.escape(prefix)}_[0-9a-f]{{32}}\.[A-Za-z0-9_]+\.part$")
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove this store's temporary files of saves that never finished; return what was removed."""
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        removed = []
+        for entry in entries:
+            if self._part.match(entry.name) and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+        if removed:
+            logger.info(
+                "Removed %d unfinished %s file(s) from %s that saves interrupted by a crash or kill left behind",
+                len(removed), self.prefix, self.folder,
+            )
+        return removed
 
     def _remember(self, name: str, obj: Any) -> None:
         with self._lock:

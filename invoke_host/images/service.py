@@ -24,6 +24,7 @@ from invoke_sdk.images import (
     ImageRecordStore,
     ImageUpdatedEvent,
     NewImageRecord,
+    StartableFileStorage,
 )
 from pydantic import BaseModel
 
@@ -84,6 +85,8 @@ class ImagesService:
     async def start(self) -> None:
         # Node code runs in worker threads and reaches the service through this loop.
         self.loop = asyncio.get_running_loop()
+        if isinstance(self.files, StartableFileStorage):
+            await self.files.start()
 
     async def stop(self) -> None:
         self.loop = None

@@ -43,6 +43,7 @@ __all__ = [
     "InvalidImageNameError",
     "NewImageRecord",
     "OrderDir",
+    "StartableFileStorage",
 ]
 
 
@@ -254,6 +255,16 @@ class ImageFileStorage(Protocol):
     def path(self, image_name: str, *, thumbnail: bool = False) -> Path:
         """Where the file is, resolved and checked to lie inside the store (backends without local files raise
         ``NotImplementedError``)."""
+        ...
+
+
+@runtime_checkable
+class StartableFileStorage(Protocol):
+    """A file-storage backend with work to do once before the first save (such as removing the temporary files
+    of writes a killed process left): the images service awaits :meth:`start` when it starts."""
+
+    async def start(self) -> None:
+        """Do the start-up work; off the event loop for file I/O."""
         ...
 
 

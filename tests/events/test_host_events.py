@@ -28,10 +28,16 @@ def test_the_websocket_and_log_sinks_come_from_the_core_events_plugin(tmp_path: 
     bare = create_app(HostConfig(root=tmp_path / "a", processor_enabled=False), entry_points=False)
     assert bare.state.host.events.sinks == []
     assert "/ws" not in {r.path for r in bare.routes}
-    app = create_app(HostConfig(root=tmp_path / "b", ws_client_buffer=7), [("core_events", core_events_plugin)],
+    limits = {
+        "ws_client_buffer": 7, "ws_client_buffer_bytes": 1000, "ws_max_message_bytes": 300, "ws_close_timeout": 0.25
+    }
+    app = create_app(HostConfig(root=tmp_path / "b", **limits), [("core_events", core_events_plugin)],
                      entry_points=False)
     sink = app.state.host.events.sink("websocket")
-    assert sink is not None and sink.buffer == 7  # type: ignore[attr-defined]
+    assert sink is not None
+    assert (sink.buffer, sink.buffer_bytes, sink.max_message_bytes, sink.close_timeout) == (  # type: ignore[attr-defined]
+        7, 1000, 300, 0.25
+    )
     assert app.state.host.events.sink("log") is not None
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q"}))

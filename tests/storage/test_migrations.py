@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from invoke_sdk.storage import StorageError
 from invoke_sqlite_storage import Migration, SqliteBackend
 from invoke_sqlite_storage.migrations import MIGRATIONS
 from invoke_sqlite_storage.migrator import MigrationError, UnknownMigrationError
@@ -108,10 +107,3 @@ async def test_database_from_a_newer_version_refuses_to_start(tmp_path: Path) ->
     with pytest.raises(UnknownMigrationError, match=r"99 \(from the future\).*newer version"):
         await backend.start()
     assert _versions(path) == [1, 99]
-
-
-async def test_a_file_that_is_not_a_database_gets_a_message(tmp_path: Path) -> None:
-    path = tmp_path / "invoke.db"
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StorageError, match="not a usable SQLite database"):
-        await SqliteBackend(path).start()

@@ -1,9 +1,13 @@
 """The websocket sink: fans events out to connected clients by the rooms they subscribed to.
 
-Each client has a bounded buffer and its own sender task, so a slow client never slows the
-emitter (the processor) or the other clients. A client whose buffer fills up is disconnected with
-a reason; it should reconnect and reload the state it shows. The Litestar handler that owns the
-socket is :mod:`invoke_core_events.socket_route`; this module knows nothing of Litestar.
+Each client has a buffer bounded in messages and in bytes, and its own sender task, so a slow client
+never slows the emitter (the processor) or the other clients. A client whose buffer fills up is
+disconnected with a reason; it should reconnect and reload the state it shows. A client that stopped
+reading cannot take even the close frame: after ``close_timeout`` seconds it is dropped without one.
+Messages from a client are capped in size, and errors never echo what it sent. On disconnect every
+byte a client held is released at once (its buffer, its rooms, its socket callbacks), not when a garbage
+collection gets round to it. The Litestar handler that owns the socket is
+:mod:`invoke_core_events.socket_route`; this module knows nothing of Litestar.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from typing import Any
 
 from invoke_sdk.events import BaseEvent
 
-__all__ = ["BATCH_INTERVAL", "BATCH_MAX", "CLOSE_GOING_AWAY", "CLOSE_TOO_SLOW", "WebSocketClient", "WebSocketSink"]
+__all__ = [
+    "BATCH_INTERVAL",
+    "BATCH_MAX",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_MESSAGE_TOO_BIG",
+    "CLOSE_TOO_SLOW",
+    "WebSocketClient",
+    "WebSocketSink",
+]
 
 logger = logging.getLogger("invoke_host.events.websocket")
 
@@ -26,6 +38,8 @@ CLOSE_TOO_SLOW = 4008
 """Close code for a client that fell too far behind."""
 CLOSE_GOING_AWAY = 1001
 """Close code when the server stops."""
+CLOSE_MESSAGE_TOO_BIG = 1009
+"""Close code for a client message over the size limit (the standard 'message too big')."""
 
 ROOMS = ("queue",)
 """Rooms a client may subscribe to; each is qualified by an id (``queue_id``)."""
@@ -35,6 +49,8 @@ BATCH_MAX = 1000
 BATCH_INTERVAL = 0.02
 """Seconds between two frames of a batching client: under load a frame carries what came in meanwhile."""
 _FRAMES_PER_TURN = 256
+_PREVIEW = 80
+"""Characters of a bad client message quoted back in the error: enough to recognise it, never all of it."""
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -44,51 +60,130 @@ def _message(event: str, data: Any) -> str:
     return json.dumps({"event": event, "data": data}, separators=(",", ":"))
 
 
+def _size(text: str) -> int:
+    """UTF-8 bytes of ``text``; without encoding it when it is ASCII (every JSON we build with ensure_ascii)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _preview(raw: str) -> str:
+    return raw if len(raw) <= _PREVIEW else raw[:_PREVIEW] + f"... ({_size(raw)} bytes)"
+
+
+async def _sent_nowhere(message: str) -> None:
+    return None
+
+
+async def _closed_nowhere(code: int, reason: str) -> None:
+    return None
+
+
 class WebSocketClient:
     """One connected client: its rooms, its bounded buffer and the task that drains it.
 
-    The buffer is a plain deque and the sender wakes through an event: ``offer`` is an append
-    (called once per event per client, on the loop), and each wake-up of the sender sends
+    The buffer is a plain deque of ``(message, bytes)`` and the sender wakes through an event: ``offer``
+    is an append (called once per event per client, on the loop), and each wake-up of the sender sends
     everything that is waiting, not one message per loop turn.
     """
 
-    def __init__(self, send: Send, close: Close, limit: int) -> None:
+    def __init__(
+        self,
+        send: Send,
+        close: Close,
+        limit: int,
+        *,
+        limit_bytes: int = 8 * 1024 * 1024,
+        max_message_bytes: int = 64 * 1024,
+        close_timeout: float = 5.0,
+    ) -> None:
         self.rooms: set[str] = set()
         self.batch = False
         """Whether each frame carries a JSON array of every message waiting (opt-in at subscribe)."""
         self.limit = limit
+        self.limit_bytes = limit_bytes
+        self.max_message_bytes = max_message_bytes
+        self.close_timeout = close_timeout
         self.closed_reason: str | None = None
         self._send = send
         self._close = close
-        self._buffer: deque[str] = deque()
+        self._buffer: deque[tuple[str, int]] = deque()
+        self._buffered = 0
+        self._in_flight = 0
+        self._sending = False
+        self._send_aborted = False
         self._close_request: tuple[int, str] | None = None
         self._wake = asyncio.Event()
         self.task: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._drain())
 
-    def offer(self, message: str) -> None:
-        """Queue a message; a client already ``limit`` messages behind is disconnected instead."""
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes this client holds: messages waiting, and the frame being handed to its socket."""
+        return self._buffered + self._in_flight
+
+    def offer(self, message: str, size: int | None = None) -> None:
+        """Queue a message (of ``size`` UTF-8 bytes); a client too far behind is disconnected instead."""
         if self.closed_reason is not None:
             return
+        size = _size(message) if size is None else size
         if len(self._buffer) >= self.limit:
             self.request_close(
                 CLOSE_TOO_SLOW,
                 f"too slow: fell {self.limit} events behind; reconnect and reload the queue state",
             )
             return
-        self._buffer.append(message)
+        # One message always fits an empty buffer, so a single large event cannot lock every client out.
+        if self.buffered_bytes and self.buffered_bytes + size > self.limit_bytes:
+            self.request_close(
+                CLOSE_TOO_SLOW,
+                f"too slow: over {self.limit_bytes} bytes behind "
+                f"(INVOKE_HOST_WS_CLIENT_BUFFER_BYTES={self.limit_bytes}); reconnect and reload",
+            )
+            return
+        self._buffer.append((message, size))
+        self._buffered += size
         self._wake.set()
 
     def request_close(self, code: int, reason: str) -> None:
-        """Drop what is buffered and close the socket with ``reason`` as soon as the sender gets to it."""
+        """Drop what is buffered and close the socket with ``reason`` as soon as the sender gets to it.
+
+        A sender stuck handing a frame to a socket that takes nothing (the client stopped reading) is
+        interrupted: the frame is dropped and the close is tried, for ``close_timeout`` seconds.
+        """
         if self.closed_reason is not None:
             return
         self.closed_reason = reason
+        if code != CLOSE_GOING_AWAY:
+            logger.info("Closing a websocket client (code %d): %s", code, reason)
         self._buffer.clear()
+        self._buffered = 0
         self._close_request = (code, reason)
         self._wake.set()
+        if self._sending and not self.task.done():
+            self._send_aborted = True
+            self.task.cancel()
+
+    def release(self) -> None:
+        """Let go of everything this client holds (called once its socket is gone and its sender ended)."""
+        self.closed_reason = self.closed_reason or "disconnected"
+        self._buffer.clear()
+        self._buffered = 0
+        self._in_flight = 0
+        self.rooms.clear()
+        # The callbacks hold the socket, its scope and the app: the client must not keep them reachable.
+        self._send = _sent_nowhere
+        self._close = _closed_nowhere
 
     def handle(self, raw: Any) -> None:
         """Act on one message from the client (subscribe / unsubscribe) and queue the answer."""
+        if self.closed_reason is not None:
+            return
+        size = len(raw) if isinstance(raw, bytes) else _size(raw) if isinstance(raw, str) else 0
+        if size > self.max_message_bytes:
+            self.request_close(
+                CLOSE_MESSAGE_TOO_BIG,
+                f"a message of {size} bytes is over ws_max_message_bytes "
+                f"(INVOKE_HOST_WS_MAX_MESSAGE_BYTES={self.max_message_bytes})",
+            )
+            return
         try:
             request = json.loads(raw)
         except (TypeError, ValueError):
@@ -109,7 +204,7 @@ class WebSocketClient:
                     {
                         "message": 'expected {"subscribe": "queue", "queue_id": "<id>"} (optionally with '
                         '"batch": true or false) or {"unsubscribe": "queue", "queue_id": "<id>"}',
-                        "received": request,
+                        "received": _preview(raw if isinstance(raw, str) else raw.decode(errors="replace")),
                     },
                 )
             )
@@ -127,36 +222,54 @@ class WebSocketClient:
         buffer = self._buffer
         loop = asyncio.get_running_loop()
         last_frame = 0.0
-        while True:
-            await self._wake.wait()
-            if self.batch:
-                # The first event after a quiet spell goes out at once; a stream of them is gathered
-                # into a frame per interval, so the frame count (the cost) no longer grows with the event rate.
-                wait = last_frame + BATCH_INTERVAL - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                last_frame = loop.time()
-            self._wake.clear()
-            sent = 0
-            try:
+        try:
+            while self._close_request is None:
+                await self._wake.wait()
+                if self.batch:
+                    # The first event after a quiet spell goes out at once; a stream of them is gathered
+                    # into a frame per interval, so the frame count (the cost) no longer grows with the event rate.
+                    wait = last_frame + BATCH_INTERVAL - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    last_frame = loop.time()
+                self._wake.clear()
+                sent = 0
                 while buffer:
                     if self.batch:
-                        count = min(len(buffer), BATCH_MAX)
-                        frame = "[" + ",".join([buffer.popleft() for _ in range(count)]) + "]"
+                        taken = [buffer.popleft() for _ in range(min(len(buffer), BATCH_MAX))]
+                        frame = "[" + ",".join([m for m, _ in taken]) + "]"
+                        size = sum(n for _, n in taken)
                     else:
-                        frame = buffer.popleft()
-                    # Returns without suspending while the socket's write buffer has room.
-                    await self._send(frame)
+                        frame, size = buffer.popleft()
+                    self._buffered -= size
+                    self._in_flight = size
+                    self._sending = True
+                    try:
+                        # Returns without suspending while the socket's write buffer has room.
+                        await self._send(frame)
+                    finally:
+                        self._sending = False
+                        self._in_flight = 0
+                    del frame
                     sent += 1
                     if sent % _FRAMES_PER_TURN == 0:
                         await asyncio.sleep(0)  # a long burst still lets the processor's loop work run
-            except Exception:  # noqa: BLE001 - a socket that broke simply ends this client
-                self.closed_reason = self.closed_reason or "the connection broke"
-                return
-            if self._close_request is not None:
-                with contextlib.suppress(Exception):
-                    await self._close(*self._close_request)
-                return
+        except asyncio.CancelledError:
+            if not self._send_aborted:
+                raise
+            # request_close interrupted a send the socket could not take; go on to the close.
+            self._send_aborted = False
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        except Exception:  # noqa: BLE001 - a socket that broke simply ends this client
+            self.closed_reason = self.closed_reason or "the connection broke"
+            return
+        if self._close_request is not None:
+            code, reason = self._close_request
+            # A close reason may be at most 123 bytes (RFC 6455); ours are ASCII.
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(self._close(code, reason[:123]), self.close_timeout)
 
 
 class WebSocketSink:
@@ -164,50 +277,86 @@ class WebSocketSink:
 
     name = "websocket"
 
-    def __init__(self, buffer: int = 10_000) -> None:
+    def __init__(
+        self,
+        buffer: int = 10_000,
+        *,
+        buffer_bytes: int = 8 * 1024 * 1024,
+        max_message_bytes: int = 64 * 1024,
+        close_timeout: float = 5.0,
+    ) -> None:
         self.buffer = buffer
+        self.buffer_bytes = buffer_bytes
+        self.max_message_bytes = max_message_bytes
+        self.close_timeout = close_timeout
         self.clients: set[WebSocketClient] = set()
 
     def configure(self, settings: Mapping[str, Any]) -> None:
-        """Take the per-client buffer from the host's ``ws_client_buffer`` setting."""
-        buffer = settings.get("ws_client_buffer")
-        if isinstance(buffer, int) and buffer >= 1:
-            self.buffer = buffer
+        """Take the limits from the host's settings: ``ws_client_buffer`` (events), ``ws_client_buffer_bytes``,
+        ``ws_max_message_bytes`` and ``ws_close_timeout``."""
+        for setting, attribute in (
+            ("ws_client_buffer", "buffer"),
+            ("ws_client_buffer_bytes", "buffer_bytes"),
+            ("ws_max_message_bytes", "max_message_bytes"),
+        ):
+            value = settings.get(setting)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+                setattr(self, attribute, value)
+        timeout = settings.get("ws_close_timeout")
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+            self.close_timeout = float(timeout)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes every connected client holds, together."""
+        return sum(c.buffered_bytes for c in self.clients)
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        for client in list(self.clients):
+        clients = list(self.clients)
+        for client in clients:
             client.request_close(CLOSE_GOING_AWAY, "the server is stopping")
-        tasks = [c.task for c in self.clients]
+        tasks = [c.task for c in clients]
         if tasks:
-            await asyncio.wait(tasks, timeout=5)
+            await asyncio.wait(tasks, timeout=self.close_timeout)
         for task in tasks:
             task.cancel()
+        for client in clients:
+            client.release()
         self.clients.clear()
 
     def connect(self, send: Send, close: Close) -> WebSocketClient:
         """Register a newly accepted socket; it receives nothing until it subscribes."""
-        client = WebSocketClient(send, close, self.buffer)
+        client = WebSocketClient(
+            send,
+            close,
+            self.buffer,
+            limit_bytes=self.buffer_bytes,
+            max_message_bytes=self.max_message_bytes,
+            close_timeout=self.close_timeout,
+        )
         self.clients.add(client)
         return client
 
     async def disconnect(self, client: WebSocketClient) -> None:
-        """Forget a client whose socket closed, and stop its sender."""
+        """Forget a client whose socket closed, stop its sender, and release what it held."""
         self.clients.discard(client)
         client.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await client.task
+        client.release()
 
     def deliver(self, event: BaseEvent) -> None:
         room = event.room()
         targets = [c for c in self.clients if room is None or room in c.rooms]
         if not targets:
             return
-        # Encoded once, whatever the number of clients.
+        # Encoded (and measured) once, whatever the number of clients.
         message = f'{{"event":{json.dumps(event.event_name)},"data":{event.model_dump_json()}}}'
+        size = _size(message)
         for client in targets:
-            client.offer(message)
+            client.offer(message, size)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Event %s sent to %d websocket clients", event.event_name, len(targets))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +22,18 @@ from invoke_local_file_storage.names import check_image_name
 
 __all__ = ["CHUNK_KEYS", "THUMBNAIL_SIZE", "LocalImageFileStorage"]
 
+logger = logging.getLogger("invoke_local_file_storage")
+
 THUMBNAIL_SIZE = 256
 """The longest side of a thumbnail, in pixels."""
 
 CHUNK_KEYS = {"metadata": "invokeai_metadata", "graph": "invokeai_graph", "workflow": "invokeai_workflow"}
 """PNG text-chunk keys of the embedded data; InvokeAI's own keys, so either program reads the other's images."""
+
+# The temporary names _save writes (".<32 hex>.png.tmp" beside the images, ".<32 hex>.webp.tmp" beside the
+# thumbnails): only these are removed at start, only in their own folder.
+_PNG_TMP = re.compile(r"^\.[0-9a-f]{32}\.png\.tmp$")
+_WEBP_TMP = re.compile(r"^\.[0-9a-f]{32}\.webp\.tmp$")
 
 # O_NOFOLLOW makes the final open fail on a symlink swapped in after the containment check.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -75,6 +84,10 @@ class LocalImageFileStorage:
 
     # --- the protocol: every method does its file work in a worker thread ---
 
+    async def start(self) -> None:
+        """Remove the temporary files of writes that a killed or crashed process never finished."""
+        await asyncio.to_thread(self.remove_leftovers)
+
     async def save(self, image_name: str, image: Any, embedded: EmbeddedImageData) -> None:
         await asyncio.to_thread(self._save, image_name, image, embedded)
 
@@ -118,6 +131,29 @@ class LocalImageFileStorage:
             for path in (tmp_png, tmp_thumb, *placed):
                 path.unlink(missing_ok=True)
             raise
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove ``.<hex>.png.tmp`` / ``.<hex>.webp.tmp`` files of interrupted saves; return what was removed.
+
+        A save renames its temporary files into place as its last step, so any still there at start belong
+        to a process that died mid-write (a data root is served by one process at a time).
+        """
+        removed: list[Path] = []
+        for folder, pattern in ((self.images_dir, _PNG_TMP), (self.thumbnails_dir, _WEBP_TMP)):
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed.append(Path(entry.path))
+        if removed:
+            logger.info(
+                "Removed %d unfinished image file(s) that writes interrupted by a crash or kill left behind: %s",
+                len(removed), ", ".join(str(p) for p in removed[:5]) + (" ..." if len(removed) > 5 else ""),
+            )
+        return removed
 
     def _read(self, image_name: str, thumbnail: bool) -> bytes:
         with self._open(image_name, thumbnail=thumbnail) as f:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 from invoke_sdk.model_records import ConfigValidator
-from invoke_sdk.storage import StorageOptions
+from invoke_sdk.storage import StorageError, StorageOptions
 
 from invoke_sqlite_storage.database import Database
 from invoke_sqlite_storage.images import SqliteImageRecordStore
 from invoke_sqlite_storage.migrations import MIGRATIONS
-from invoke_sqlite_storage.migrator import Migration, migrate
+from invoke_sqlite_storage.migrator import Migration, corrupt_database_error, is_corruption, migrate
 from invoke_sqlite_storage.model_records import SqliteModelRecordStore
 from invoke_sqlite_storage.session_queue import SqliteSessionQueueStore
 
@@ -70,7 +71,15 @@ class SqliteBackend:
         applied = await asyncio.to_thread(migrate, self.path, self._migrations, self.backup_dir)
         if applied:
             logger.info("Database %s migrated to version %d", self.path, applied[-1])
-        await self.db.open()
+        try:
+            await self.db.open()
+        except sqlite3.DatabaseError as exc:
+            await self.db.close()
+            if is_corruption(exc):
+                raise corrupt_database_error(
+                    self.path, self.backup_dir, f"is damaged or is not a SQLite database ({exc})"
+                ) from exc
+            raise StorageError(f"the database {self.path} cannot be opened: {exc}") from exc
 
     async def stop(self) -> None:
         await self.db.close()

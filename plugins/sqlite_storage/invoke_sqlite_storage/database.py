@@ -32,10 +32,15 @@ PRAGMAS = (
 async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        await conn.execute(pragma)
-    if read_only:
-        await conn.execute("PRAGMA query_only=ON")
+    try:
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        if read_only:
+            await conn.execute("PRAGMA query_only=ON")
+    except BaseException:
+        # A file that turned out not to be a database: its connection (and thread) must not outlive the error.
+        await conn.close()
+        raise
     return conn
 
 

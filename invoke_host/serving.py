@@ -1,0 +1,56 @@
+"""Running an app under uvicorn: the server settings taken from the host's config, services started first.
+
+The host's services start before uvicorn takes over, on the loop it will serve on. A service that cannot
+start (a damaged database, say) then fails as a :class:`~invoke_host.host.HostStartupError` the CLI prints
+as one line, before a port is bound, instead of as the lifespan's ExceptionGroup traceback. The app's own
+lifespan still starts the host when something else serves it; starting a running host does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from invoke_host.config import HostConfig
+    from invoke_host.host import Host
+
+__all__ = ["serve_app", "uvicorn_config"]
+
+
+def uvicorn_config(app: Litestar, config: HostConfig) -> uvicorn.Config:
+    """The uvicorn settings ``invoke-host serve`` uses for ``app``."""
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level.lower(),
+        # No permessage-deflate: compressing every event once per client was most of the server's work under
+        # load (bench/events.py), and the events (small JSON, JPEG previews) gain little from it.
+        ws_per_message_deflate=False,
+        # The protocol refuses a larger client message (close 1009) before buffering it whole.
+        ws_max_size=config.ws_max_message_bytes,
+    )
+
+
+def serve_app(app: Litestar, config: HostConfig) -> None:
+    """Start the host's services, then serve ``app`` until the server stops; stop the services after.
+
+    Raises :class:`~invoke_host.host.HostStartupError` if a service cannot start.
+    """
+    host: Host = app.state["host"]
+    server = uvicorn.Server(uvicorn_config(app, config))
+
+    async def main() -> None:
+        await host.start()
+        try:
+            await server.serve()
+        finally:
+            await host.stop()
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(main())

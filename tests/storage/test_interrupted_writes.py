@@ -1,0 +1,140 @@
+"""Writes killed with SIGKILL leave temporary files; the next start removes exactly those, and says so.
+
+Each write goes to a temporary name and is renamed into place last. A child process does one real write
+with ``os.replace`` stalled, so it is killed at the worst moment: the temporary file complete, not yet
+moved. Each owner must then remove its own leftovers, in its own folder, matching its own temporary
+names, and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from invoke_sqlite_storage import SqliteBackend
+from invoke_sqlite_storage.migrations import MIGRATIONS
+from invoke_sqlite_storage.migrator import migrate
+
+from invoke_host.config import HostConfig
+from invoke_host.engine.object_store import tensor_store
+from invoke_host.host import build_host
+
+CHILD = r"""
+import os, sys, time, uuid
+from pathlib import Path
+
+kind, root, marker = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+
+def stall(src, dst):
+    marker.write_text(str(src))
+    time.sleep(3600)  # killed here: the temporary file is written, the rename never happens
+
+os.replace = stall
+if kind == "image":
+    from PIL import Image
+    from invoke_sdk.images import EmbeddedImageData
+    from invoke_local_file_storage.storage import LocalImageFileStorage
+    LocalImageFileStorage(root)._save(f"{uuid.uuid4()}.png", Image.new("RGB", (32, 32)), EmbeddedImageData())
+elif kind == "tensor":
+    from invoke_host.engine.object_store import DiskObjectStore
+    DiskObjectStore(root / "tensors", "tensor", save=lambda obj, f: f.write(b"t" * 4096), load=None).save(1)
+else:  # "database": a new database, or the backup before migrating an old one
+    from invoke_sqlite_storage.migrations import MIGRATIONS
+    from invoke_sqlite_storage.migrator import migrate
+    db = root / "databases" / "invoke.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    migrate(db, MIGRATIONS, db.parent / "backups")
+"""
+
+
+def _kill_mid_write(kind: str, root: Path) -> Path:
+    """Run one write of ``kind`` under ``root`` in a child, SIGKILL it before its rename; the temporary file."""
+    marker = root / f".{kind}-stalled"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(root), str(marker)])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None, f"the {kind} writer exited with {child.returncode} before stalling"
+            assert time.monotonic() < deadline, f"the {kind} writer did not reach its rename within 60 s"
+            time.sleep(0.05)
+    finally:
+        child.kill()  # SIGKILL: no finally block, no cleanup in the child
+        child.wait(30)
+    leftover = Path(marker.read_text())
+    marker.unlink()
+    assert leftover.is_file()
+    return leftover
+
+
+def _bystanders(root: Path) -> list[Path]:
+    """Files that look alike but are not any owner's leftovers (or not in its folder): all must stay."""
+    hex32 = uuid.uuid4().hex
+    paths = [
+        root / "images" / f"{uuid.uuid4()}.png",  # a finished image
+        root / "images" / "notes.png.tmp",  # not our temporary-name shape
+        root / "images" / ".keep",
+        root / "images" / f".{hex32}.webp.tmp",  # a thumbnail's temporary name, but not in the thumbnails folder
+        root / "images" / "thumbnails" / f".{hex32}.png.tmp",  # and the other way round
+        root / "tensors" / f"tensor_{hex32}",  # a finished tensor
+        root / "tensors" / f".conditioning_{hex32}.abc123.part",  # another store's name
+        root / "conditioning" / f".tensor_{hex32}.abc123.part",  # the tensor store's name, in another folder
+        root / "databases" / "backups" / "invoke-v1-before-v3-20260101T000000000000Z.db",  # a finished backup
+        root / "databases" / ".other.db.new",
+    ]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"keep me")
+    return paths
+
+
+async def _old_database(root: Path) -> None:
+    backend = SqliteBackend(root / "databases" / "invoke.db", migrations=MIGRATIONS[:1])
+    await backend.start()
+    await backend.stop()
+
+
+async def test_the_next_start_removes_what_killed_writes_left_and_nothing_else(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _old_database(tmp_path)
+    png_tmp = _kill_mid_write("image", tmp_path)
+    webp_tmp = tmp_path / "images" / "thumbnails" / png_tmp.name.replace(".png.tmp", ".webp.tmp")
+    tensor_part = _kill_mid_write("tensor", tmp_path)
+    backup_part = _kill_mid_write("database", tmp_path)
+    assert png_tmp.parent == tmp_path / "images" and webp_tmp.is_file()
+    assert tensor_part.parent == tmp_path / "tensors" and tensor_part.name.endswith(".part")
+    assert backup_part.parent == tmp_path / "databases" / "backups" and backup_part.name.endswith(".db.part")
+    keep = _bystanders(tmp_path)
+
+    caplog.set_level(logging.INFO)
+    config = HostConfig(root=tmp_path, plugins_allow=["sqlite_storage", "local_file_storage"], processor_enabled=False)
+    host = build_host(config, entry_points=True)
+    await host.start()
+    try:
+        tensor_store(tmp_path)  # the store the host's node services create
+        for leftover in (png_tmp, webp_tmp, tensor_part, backup_part):
+            assert not leftover.exists(), leftover
+        assert all(path.read_bytes() == b"keep me" for path in keep)
+        # The interrupted migration ran this time, after a complete backup.
+        backups = sorted(p.name for p in (tmp_path / "databases" / "backups").iterdir())
+        assert len(backups) == 2 and all(name.endswith(".db") for name in backups)
+    finally:
+        await host.stop()
+    said = "\n".join(caplog.messages)
+    assert f"Removed 2 unfinished image file(s) that writes interrupted by a crash or kill left behind: {png_tmp}, " \
+        f"{webp_tmp}" in said
+    assert f"Removed 1 unfinished tensor file(s) from {tmp_path / 'tensors'}" in said
+    assert f"Removed {backup_part}, left by a start or migration that was interrupted" in said
+
+
+def test_a_new_database_killed_before_it_was_moved_into_place_is_built_again(tmp_path: Path) -> None:
+    new = _kill_mid_write("database", tmp_path)
+    db = tmp_path / "databases" / "invoke.db"
+    assert new == db.with_name(".invoke.db.new") and not db.exists()
+    assert migrate(db, MIGRATIONS, db.parent / "backups") == [m.version for m in MIGRATIONS]
+    assert sorted(p.name for p in db.parent.iterdir()) == ["invoke.db"]
