@@ -24,7 +24,7 @@ from invoke_host.api.queue import QueueController
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
-from invoke_host.security import access_token_middleware, cross_site_middleware
+from invoke_host.security import HostAllowList, access_token_middleware, cross_site_middleware, host_check_middleware
 
 __all__ = ["create_app"]
 
@@ -56,9 +56,12 @@ def create_app(
     if host is None:
         host = build_host(config, plugins, entry_points=entry_points)
     config = host.config
-    middleware: list[Any] = [cross_site_middleware(config.cors_origins)]
-    if config.token is not None:
-        middleware.insert(0, access_token_middleware(config.token))
+    # Outermost first; see invoke_host.security for why in this order.
+    middleware: list[Any] = [
+        host_check_middleware(HostAllowList(config.host, config.allowed_hosts)),
+        *([access_token_middleware(config.token)] if config.token is not None else []),
+        cross_site_middleware(config.cors_origins),
+    ]
     cors = (
         CORSConfig(allow_origins=config.cors_origins, allow_credentials=config.cors_allow_credentials)
         if config.cors_origins

@@ -37,6 +37,11 @@ class HostConfig(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address to bind")
     port: int = Field(default=9090, ge=0, le=65535)
     token: str | None = Field(default=None, description="Access token every request must present")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to besides loopback names and its bound address; '*': any "
+        "(dangerous without a token: it re-opens DNS rebinding)",
+    )
     no_auth: bool = Field(default=False, description="Serve a non-loopback address without a token")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_allow_credentials: bool = False
@@ -78,6 +83,7 @@ class HostConfig(BaseSettings):
     )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
+    _split_hosts = field_validator("allowed_hosts", mode="before")(_split_commas)
 
     @model_validator(mode="after")
     def _check_cors(self) -> HostConfig:

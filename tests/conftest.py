@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Litestar's TestClient sends 'Host: testserver.local', a name the server's host check refuses by default.
+os.environ.setdefault("INVOKE_HOST_ALLOWED_HOSTS", "testserver.local")
 
 PACKS_DIR = Path(__file__).parent / "fixtures" / "packs"
 PACK_NAMES = ["good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack"]

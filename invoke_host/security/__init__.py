@@ -1,0 +1,17 @@
+"""The guards in front of every route, as plain ASGI middleware, one module per threat.
+
+They run before any handler, plugin-contributed ones included, so a route cannot forget them.
+Outermost first: the Host allow-list (DNS rebinding), the access token, the cross-site check.
+"""
+
+from invoke_host.security.access_token import PUBLIC_PATHS, access_token_middleware
+from invoke_host.security.cross_site import cross_site_middleware
+from invoke_host.security.host_check import HostAllowList, host_check_middleware
+
+__all__ = [
+    "PUBLIC_PATHS",
+    "HostAllowList",
+    "access_token_middleware",
+    "cross_site_middleware",
+    "host_check_middleware",
+]
