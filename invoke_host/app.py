@@ -24,7 +24,15 @@ from invoke_host.api.queue import QueueController
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
-from invoke_host.security import HostAllowList, access_token_middleware, cross_site_middleware, host_check_middleware
+from invoke_host.security import (
+    HostAllowList,
+    access_token_middleware,
+    cross_site_middleware,
+    host_check_middleware,
+    json_depth_middleware,
+    recursion_error_handler,
+    request_body_timeout_middleware,
+)
 
 __all__ = ["create_app"]
 
@@ -61,6 +69,8 @@ def create_app(
         host_check_middleware(HostAllowList(config.host, config.allowed_hosts)),
         *([access_token_middleware(config.token)] if config.token is not None else []),
         cross_site_middleware(config.cors_origins),
+        request_body_timeout_middleware(config.request_body_timeout_s),
+        json_depth_middleware(config.max_json_depth),
     ]
     cors = (
         CORSConfig(allow_origins=config.cors_origins, allow_credentials=config.cors_allow_credentials)
@@ -79,6 +89,7 @@ def create_app(
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,
+        exception_handlers={RecursionError: recursion_error_handler},
         cors_config=cors,
         openapi_config=openapi,
         state=State({"host": host, EVENT_SINKS_STATE_KEY: host.events}),
