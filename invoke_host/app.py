@@ -32,7 +32,9 @@ from invoke_host.security import (
     json_depth_middleware,
     recursion_error_handler,
     request_body_timeout_middleware,
+    security_headers_hook,
 )
+from invoke_host.security.headers import asset_page_policy, favicon_url
 
 __all__ = ["create_app"]
 
@@ -64,6 +66,14 @@ def create_app(
     if host is None:
         host = build_host(config, plugins, entry_points=entry_points)
     config = host.config
+    swagger = SwaggerRenderPlugin(path="/")
+    # The Swagger page loads its assets from wherever the plugin is told to (a CDN by default), and runs
+    # one inline script holding the schema: its policy allows exactly those.
+    schema_page = asset_page_policy(
+        scripts=[swagger.js_url, swagger.standalone_preset_js_url],
+        styles=[swagger.css_url],
+        images=favicon_url(swagger.favicon),
+    )
     # Outermost first; see invoke_host.security for why in this order.
     middleware: list[Any] = [
         host_check_middleware(HostAllowList(config.host, config.allowed_hosts)),
@@ -81,7 +91,7 @@ def create_app(
         title="Invoke Host",
         version=invoke_host.__version__,
         path="/schema",
-        render_plugins=[RegistryJsonRenderPlugin(host.registry), SwaggerRenderPlugin(path="/")],
+        render_plugins=[RegistryJsonRenderPlugin(host.registry), swagger],
     )
     plugin_routes = host.registry.routes
     return Litestar(
@@ -90,6 +100,7 @@ def create_app(
         on_shutdown=[host.stop],
         middleware=middleware,
         exception_handlers={RecursionError: recursion_error_handler},
+        before_send=[security_headers_hook({"/schema": schema_page})],
         cors_config=cors,
         openapi_config=openapi,
         state=State({"host": host, EVENT_SINKS_STATE_KEY: host.events}),
