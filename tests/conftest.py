@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-# Litestar's TestClient sends 'Host: testserver.local', a name the server's host check refuses by default.
-os.environ.setdefault("INVOKE_HOST_ALLOWED_HOSTS", "testserver.local")
+# Litestar's TestClient sends 'Host: testserver.local' and schemathesis 'Host: testserver', names the server's
+# host check refuses by default.
+os.environ.setdefault("INVOKE_HOST_ALLOWED_HOSTS", "testserver.local,testserver")
 
 PACKS_DIR = Path(__file__).parent / "fixtures" / "packs"
 PACK_NAMES = ["good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack"]
