@@ -24,7 +24,17 @@ from invoke_host.api.queue import QueueController
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
-from invoke_host.security import access_token_middleware, cross_site_middleware
+from invoke_host.security import (
+    HostAllowList,
+    access_token_middleware,
+    cross_site_middleware,
+    host_check_middleware,
+    json_depth_middleware,
+    recursion_error_handler,
+    request_body_timeout_middleware,
+    security_headers_hook,
+)
+from invoke_host.security.headers import asset_page_policy, favicon_url
 
 __all__ = ["create_app"]
 
@@ -56,9 +66,22 @@ def create_app(
     if host is None:
         host = build_host(config, plugins, entry_points=entry_points, core_routes=ROUTES)
     config = host.config
-    middleware: list[Any] = [cross_site_middleware(config.cors_origins)]
-    if config.token is not None:
-        middleware.insert(0, access_token_middleware(config.token))
+    swagger = SwaggerRenderPlugin(path="/")
+    # The Swagger page loads its assets from wherever the plugin is told to (a CDN by default), and runs
+    # one inline script holding the schema: its policy allows exactly those.
+    schema_page = asset_page_policy(
+        scripts=[swagger.js_url, swagger.standalone_preset_js_url],
+        styles=[swagger.css_url],
+        images=favicon_url(swagger.favicon),
+    )
+    # Outermost first; see invoke_host.security for why in this order.
+    middleware: list[Any] = [
+        host_check_middleware(HostAllowList(config.host, config.allowed_hosts)),
+        *([access_token_middleware(config.token)] if config.token is not None else []),
+        cross_site_middleware(config.cors_origins),
+        request_body_timeout_middleware(config.request_body_timeout_s),
+        json_depth_middleware(config.max_json_depth),
+    ]
     cors = (
         CORSConfig(allow_origins=config.cors_origins, allow_credentials=config.cors_allow_credentials)
         if config.cors_origins
@@ -68,7 +91,7 @@ def create_app(
         title="Invoke Host",
         version=invoke_host.__version__,
         path="/schema",
-        render_plugins=[RegistryJsonRenderPlugin(host.registry), SwaggerRenderPlugin(path="/")],
+        render_plugins=[RegistryJsonRenderPlugin(host.registry), swagger],
     )
     plugin_routes = host.registry.routes
     return Litestar(
@@ -76,6 +99,8 @@ def create_app(
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,
+        exception_handlers={RecursionError: recursion_error_handler},
+        before_send=[security_headers_hook({"/schema": schema_page})],
         cors_config=cors,
         openapi_config=openapi,
         state=State({"host": host, EVENT_SINKS_STATE_KEY: host.events}),

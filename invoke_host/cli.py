@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,30 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _refuse_token_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise click.UsageError(
+            "--token is no longer accepted: a token on the command line is visible to every user in `ps` and "
+            "lands in shell history. Put it in a file readable only by you and pass --token-file PATH, or set "
+            "INVOKE_HOST_TOKEN (or INVOKE_HOST_TOKEN_FILE) in the server's environment."
+        )
+
+
 @click.group()
 def main() -> None:
     """Invoke Host: run image-generation node graphs, with every capability from plugins."""
 
 
 @main.command()
-@click.option("--host", help="Address to bind (default 127.0.0.1; any other address needs --token or --no-auth)")
+@click.option("--host", help="Address to bind (default 127.0.0.1; any other address needs --token-file or --no-auth)")
 @click.option("--port", type=int, help="Port to listen on (default 9090)")
 @click.option("--root", type=click.Path(path_type=Path), help="Data root (default ./invoke-root)")
-@click.option("--token", help="Access token every request must present (or INVOKE_HOST_TOKEN)")
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the access token every request must present (or INVOKE_HOST_TOKEN / INVOKE_HOST_TOKEN_FILE)",
+)
+@click.option("--token", hidden=True, expose_value=False, callback=_refuse_token_option)
 @click.option("--no-auth", is_flag=True, default=None, help="Serve a non-loopback address without a token")
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 def serve(**options: Any) -> None:
@@ -49,6 +64,10 @@ def serve(**options: Any) -> None:
         config.check_bind()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if config.token_file is not None and os.name == "posix" and config.token_file.stat().st_mode & 0o077:
+        logging.getLogger("invoke_host").warning(
+            "The token file %s can be read by other users of this machine; chmod 600 it", config.token_file
+        )
     if config.no_auth and config.token is None:
         logging.getLogger("invoke_host").warning(
             "Serving %s without an access token (--no-auth): anyone who can reach this address can run graphs",
@@ -63,10 +82,12 @@ def _serve_or_exit(app: Any, config: HostConfig) -> None:
     from invoke_host.serving import serve_app
 
     try:
-        serve_app(app, config)
+        started = serve_app(app, config)
     except HostStartupError as exc:
         # One line that says what is wrong and what to do; the traceback would only bury it.
         raise click.ClickException(str(exc)) from None
+    if not started:
+        sys.exit(3)  # uvicorn.run's exit status for a server that failed to start (a port in use, say)
 
 
 def _host(root: Path | None = None) -> Any:

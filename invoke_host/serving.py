@@ -37,13 +37,19 @@ def uvicorn_config(app: Litestar, config: HostConfig) -> uvicorn.Config:
     )
 
 
-def serve_app(app: Litestar, config: HostConfig) -> None:
+def serve_app(app: Litestar, config: HostConfig) -> bool:
     """Start the host's services, then serve ``app`` until the server stops; stop the services after.
 
-    Raises :class:`~invoke_host.host.HostStartupError` if a service cannot start.
+    Returns whether the server started (False: it could not bind, say). Raises
+    :class:`~invoke_host.host.HostStartupError` if a service cannot start.
     """
+    from invoke_host.security import install_log_redaction
+
     host: Host = app.state["host"]
-    server = uvicorn.Server(uvicorn_config(app, config))
+    server_config = uvicorn_config(app, config)
+    # Uvicorn has set up its log handlers by now (its access log writes query strings): filter them all.
+    install_log_redaction([config.token] if config.token else [])
+    server = uvicorn.Server(server_config)
 
     async def main() -> None:
         await host.start()
@@ -54,3 +60,4 @@ def serve_app(app: Litestar, config: HostConfig) -> None:
 
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         runner.run(main())
+    return server.started

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Litestar's TestClient sends 'Host: testserver.local' and schemathesis 'Host: testserver', names the server's
+# host check refuses by default.
+os.environ.setdefault("INVOKE_HOST_ALLOWED_HOSTS", "testserver.local,testserver")
 
 PACKS_DIR = Path(__file__).parent / "fixtures" / "packs"
 PACK_NAMES = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from invoke_sdk.images import (
@@ -23,6 +24,8 @@ from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError
 from invoke_host.images.wiring import find_images_service
 
 __all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImagesController"]
+
+logger = logging.getLogger("invoke_host.images")
 
 PREFIX = "/api/v1/images"
 # Room for the multipart boundaries and part headers around the file itself.
@@ -126,7 +129,9 @@ class ImagesController(Controller):
             raise HTTPException(status_code=411, detail="send the upload with a Content-Length header")
         if length > limit + _MULTIPART_OVERHEAD:
             raise HTTPException(
-                status_code=413, detail=f"the upload is {length:,} bytes; this server accepts images up to {limit:,}"
+                status_code=413,
+                detail=f"the upload is {length:,} bytes; this server accepts images up to {limit:,}: max_upload_bytes "
+                f"(INVOKE_HOST_MAX_UPLOAD_BYTES={limit})",
             )
         content_type, _ = request.content_type
         if content_type != "multipart/form-data":
@@ -144,7 +149,9 @@ class ImagesController(Controller):
         data = await upload.read()
         if len(data) > limit:
             raise HTTPException(
-                status_code=413, detail=f"the image is {len(data):,} bytes; this server accepts images up to {limit:,}"
+                status_code=413,
+                detail=f"the image is {len(data):,} bytes; this server accepts images up to {limit:,}: "
+                f"max_upload_bytes (INVOKE_HOST_MAX_UPLOAD_BYTES={limit})",
             )
         try:
             record = await service.save_upload(data, image_category=image_category, is_intermediate=is_intermediate)
@@ -152,6 +159,21 @@ class ImagesController(Controller):
             raise HTTPException(status_code=415, detail=str(exc)) from None
         except ImageTooLargeError as exc:
             raise HTTPException(status_code=413, detail=str(exc)) from None
+        except (ImageNotFoundError, OSError) as exc:
+            # The image is fine and the name is the server's own: the store's folders are not what they must
+            # be (images/thumbnails a symlink out of the store, not writable, disk full ...).
+            logger.error(
+                "Storing an uploaded image failed; the image store cannot write its files (check the folders "
+                "under %s): %s",
+                request.app.state.host.config.root / "images",
+                exc,
+            )
+            raise HTTPException(
+                status_code=409,
+                detail="the server cannot store images right now: its image store refused to write the files "
+                "(a problem with the server's data folder, not with this image; the server log says which). "
+                "Ask its administrator to fix the folder, then upload again",
+            ) from None
         return ImageDTO.of(record)
 
     @get("/", summary="A page of images, filtered")

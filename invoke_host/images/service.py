@@ -73,7 +73,7 @@ class ImagesService:
         *,
         namer: ImageNamer | None = None,
         emit: EmitEvent | None = None,
-        max_image_pixels: int = 8192 * 8192,
+        max_image_pixels: int = 6144 * 6144,
     ) -> None:
         self.records = records
         self.files = files

@@ -47,7 +47,7 @@ def decode_upload(data: bytes, *, max_pixels: int) -> tuple[Image.Image, Embedde
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f"the image is {width}x{height} = {width * height:,} pixels; this server accepts at most "
-            f"{max_pixels:,} pixels (setting max_image_pixels)"
+            f"{max_pixels:,} pixels: max_image_pixels (INVOKE_HOST_MAX_IMAGE_PIXELS={max_pixels})"
         )
     try:
         with warnings.catch_warnings():

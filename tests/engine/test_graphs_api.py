@@ -38,12 +38,20 @@ def test_invalid_graph_lists_problems(client: TestClient[Any]) -> None:
     assert {(e["node_id"], e["field"]) for e in body["errors"]} == {("x", "type"), ("t", "width")}
 
 
-@pytest.mark.parametrize("body", [b"", b"\x00\xff", b"{", b"[" * 100000, b"123", b'{"nodes": "x"}',
+@pytest.mark.parametrize("body", [b"", b"\x00\xff", b"{", b"123", b'{"nodes": "x"}',
                                   b'{"nodes": {"a": {"type": "add", "a": {"deep": [1, 2]}}}}', b"\xef\xbb\xbf{}"])
 def test_garbage_never_500s(client: TestClient[Any], body: bytes) -> None:
     response = client.post("/api/v1/graphs/validate", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 200
     assert response.json()["valid"] is False
+
+
+def test_nesting_past_the_limit_is_refused_before_validation(client: TestClient[Any]) -> None:
+    # The host's JSON depth limit answers for every route, this one included, before the body is parsed.
+    response = client.post("/api/v1/graphs/validate", content=b"[" * 100000,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "max_json_depth (INVOKE_HOST_MAX_JSON_DEPTH=64)" in response.json()["detail"]
 
 
 def test_openapi_describes_the_body_as_a_graph(client: TestClient[Any]) -> None:

@@ -47,16 +47,36 @@ def test_subscribed_client_gets_its_queue_events_only(tmp_path: Path) -> None:
         assert ws.receive_json()["event"] == "subscribed"
 
 
-def test_websocket_needs_the_token_which_may_come_in_the_query(tmp_path: Path) -> None:
+def test_websocket_needs_the_token_which_may_come_as_a_subprotocol(tmp_path: Path) -> None:
     with TestClient(make_app(tmp_path, token="s3cret")) as client:
         with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws") as ws:
             ws.receive_json()
         assert refused.value.code == 4401 and "access token" in refused.value.detail
-        with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws?token=wrong") as ws:
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
+            "/ws", subprotocols=["invoke-host.events", "invoke-host.bearer.wrong"]
+        ) as ws:
             ws.receive_json()
-        with client.websocket_connect("/ws?token=s3cret") as ws:
+        assert refused.value.code == 4401 and "wrong" in refused.value.detail
+        with client.websocket_connect("/ws", subprotocols=["invoke-host.events", "invoke-host.bearer.s3cret"]) as ws:
+            assert ws.accepted_subprotocol == "invoke-host.events"  # never the bearer entry, which holds the token
             ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q"}))
             assert ws.receive_json()["event"] == "subscribed"
+        with client.websocket_connect("/ws", headers={"Authorization": "Bearer s3cret"}) as ws:
+            assert ws.accepted_subprotocol is None
+            ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q"}))
+            assert ws.receive_json()["event"] == "subscribed"
+
+
+def test_websocket_token_in_the_query_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path, token="s3cret")) as client:
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws?token=s3cret") as ws:
+            ws.receive_json()
+        assert refused.value.code == 4400 and "URL" in refused.value.detail
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
+            "/ws", subprotocols=["invoke-host.bearer.s3cret"]
+        ) as ws:
+            ws.receive_json()
+        assert refused.value.code == 4400 and "invoke-host.events" in refused.value.detail
 
 
 def test_websocket_from_a_foreign_page_is_refused(tmp_path: Path) -> None:

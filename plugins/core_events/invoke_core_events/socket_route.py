@@ -1,9 +1,13 @@
 """``/ws``: live events. Subscribe with ``{"subscribe": "queue", "queue_id": "..."}``.
 
-The socket passes through the host's access-token and cross-site middleware like every route
-(browsers send the token as ``?token=``). The route finds this host's websocket sink through the
-SDK's :data:`~invoke_sdk.events.EVENT_SINKS_STATE_KEY`; delivery and buffering live in
-:class:`WebSocketSink`.
+The socket passes through the host's host-name, access-token and cross-site middleware like every
+route. A browser, which cannot set headers on a handshake, offers the token as a second
+subprotocol beside :data:`EVENTS_SUBPROTOCOL`:
+``new WebSocket(url, ["invoke-host.events", "invoke-host.bearer." + token])``; the host takes the
+bearer entry out before this route runs, and the route answers with :data:`EVENTS_SUBPROTOCOL`
+(a browser drops a handshake whose answer names none of the subprotocols it offered). The route
+finds this host's websocket sink through the SDK's :data:`~invoke_sdk.events.EVENT_SINKS_STATE_KEY`;
+delivery and buffering live in :class:`WebSocketSink`.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ from litestar import WebSocket, websocket
 
 from invoke_core_events.websocket_sink import WebSocketSink
 
-__all__ = ["events_socket"]
+__all__ = ["EVENTS_SUBPROTOCOL", "events_socket"]
+
+EVENTS_SUBPROTOCOL = "invoke-host.events"
+"""The subprotocol this socket speaks; chosen when the client offers it, optional otherwise."""
 
 
 @websocket("/ws", name="events_socket")
 async def events_socket(socket: WebSocket) -> None:  # type: ignore[type-arg]
     directory = socket.app.state.get(EVENT_SINKS_STATE_KEY)
     sink = directory.sink(WebSocketSink.name) if isinstance(directory, EventSinkDirectory) else None
-    await socket.accept()
+    offered = socket.scope.get("subprotocols") or []
+    await socket.accept(subprotocols=EVENTS_SUBPROTOCOL if EVENTS_SUBPROTOCOL in offered else None)
     if not isinstance(sink, WebSocketSink):
         await socket.close(code=1011, reason="events are not available on this server")
         return
