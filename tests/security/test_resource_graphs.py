@@ -39,6 +39,8 @@ from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from tests.queue.live_server import live_server
 
+DEFAULT_PIXELS = HostConfig.model_fields["max_image_pixels"].default
+
 Q = "/api/v1/queue/default"
 
 
@@ -230,7 +232,7 @@ def test_image_and_latent_sizes_written_in_the_graph_are_bounded(
     with server(tmp_path, processor_enabled=False) as client:
         r = enqueue(client, {"nodes": {"n": node}})
         assert r.status_code == 422, r.text
-        assert names_setting(r.json()["detail"], setting, 8192 * 8192)
+        assert names_setting(r.json()["detail"], setting, DEFAULT_PIXELS)
         assert f"{node['width']}x{node['height']}" in r.json()["detail"]
 
 
@@ -354,6 +356,6 @@ def test_an_image_size_known_only_at_run_time_fails_that_node(tmp_path: Path) ->
     with server(tmp_path) as client:
         item = run_to_end(client, graph).json()
         images = client.get("/api/v1/images/").json()
-    assert item["status"] == "failed" and names_setting(item["error_message"], "max_image_pixels", 8192 * 8192)
+    assert item["status"] == "failed" and names_setting(item["error_message"], "max_image_pixels", DEFAULT_PIXELS)
     assert failed_node(item)[0] == "img" and "10000x10000" in item["error_message"]
     assert images["total"] == 0
