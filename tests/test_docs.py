@@ -30,3 +30,16 @@ def test_every_hook_is_implemented_somewhere_in_the_repository() -> None:
     )
     unused = [name for name in _hook_names() if f"def {name}(" not in sources]
     assert not unused, f"hooks no plugin or test implements: {unused}"
+
+
+def test_every_limit_setting_is_in_the_security_guide() -> None:
+    from invoke_host.config import HostConfig
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    limits = [
+        name for name in HostConfig.model_fields
+        if name.startswith(("max_", "ws_", "download_")) or name.endswith(("_timeout_s", "_bytes"))
+    ]
+    assert len(limits) > 10
+    missing = [name for name in limits if f"`{name}`" not in text]
+    assert not missing, f"limits without a row in docs/security.md: {missing}"
