@@ -1,0 +1,214 @@
+"""``GraphExecutionState`` step by step: iteration paths, collect order, idempotent completion, errors.
+
+These drive the state directly (``next()`` / ``complete()``) so every rule of the module is pinned by an
+exact expectation, not only by a run that happens to finish.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from conftest import edge
+
+from invoke_host.engine import GraphExecutionState, NodeErrorRecord, run_graph
+from invoke_host.graph import parse_graph
+
+
+def _state(host: Any, graph: dict[str, Any]) -> GraphExecutionState:
+    return GraphExecutionState(host.registry, parse_graph(host.registry, graph))
+
+
+def _run(state: GraphExecutionState) -> list[str]:
+    """Run every node in the state's order; the prepared ids in the order they ran."""
+    ran = []
+    while (node := state.next()) is not None:
+        state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+        ran.append(node.id)
+    return ran
+
+
+def _two_iterates(node_order: list[str], edge_order: list[int]) -> dict[str, Any]:
+    """Iterates ``ia`` over [1, 2] and ``ib`` over [10, 20, 30], independent, both feeding ``sum``."""
+    nodes = {"ca": {"type": "integer_collection", "collection": [1, 2]},
+             "cb": {"type": "integer_collection", "collection": [10, 20, 30]},
+             "ia": {"type": "iterate"}, "ib": {"type": "iterate"}, "sum": {"type": "add"}, "col": {"type": "collect"}}
+    edges = [edge("ca", "collection", "ia", "collection"), edge("cb", "collection", "ib", "collection"),
+             edge("ia", "item", "sum", "a"), edge("ib", "item", "sum", "b"), edge("sum", "value", "col", "item")]
+    return {"nodes": {n: nodes[n] for n in node_order}, "edges": [edges[i] for i in edge_order]}
+
+
+ORDERS = [
+    (["ca", "cb", "ia", "ib", "sum", "col"], [0, 1, 2, 3, 4]),
+    (["col", "sum", "ib", "ia", "cb", "ca"], [4, 3, 2, 1, 0]),
+    (["cb", "ib", "ca", "ia", "col", "sum"], [1, 3, 0, 2, 4]),
+    (["sum", "ia", "col", "cb", "ca", "ib"], [3, 0, 4, 2, 1]),
+]
+
+
+@pytest.mark.parametrize(("node_order", "edge_order"), ORDERS)
+def test_collect_order_of_two_independent_iterates_follows_the_iteration_path_only(
+    host: Any, node_order: list[str], edge_order: list[int]
+) -> None:
+    # Equal depth: 'ia' sorts before 'ib', so it is the outer index of every path, however the JSON is ordered.
+    result = run_graph(host, _two_iterates(node_order, edge_order))
+    assert result.status == "completed"
+    assert result.output("col").collection == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
+    assert [o.value for o in result.outputs["sum"]] == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
+
+
+def test_a_nested_iterate_is_the_inner_index_even_when_its_id_sorts_first(host: Any) -> None:
+    # 'a_inner' iterates over a range made per item of 'z_outer', so it is deeper and its index comes second.
+    graph = {"nodes": {"cz": {"type": "integer_collection", "collection": [2, 3]}, "z_outer": {"type": "iterate"},
+                       "rr": {"type": "range"}, "a_inner": {"type": "iterate"}, "m": {"type": "sub"},
+                       "col": {"type": "collect"}},
+             "edges": [edge("cz", "collection", "z_outer", "collection"), edge("z_outer", "item", "rr", "stop"),
+                       edge("rr", "collection", "a_inner", "collection"), edge("a_inner", "item", "m", "a"),
+                       edge("z_outer", "item", "m", "b"), edge("m", "value", "col", "item")]}
+    # z_outer 2: a_inner over [0, 1]; z_outer 3: over [0, 1, 2]; m = inner - outer, outer order first.
+    assert run_graph(host, graph).output("col").collection == [-2, -1, -3, -2, -1]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("first", ["x", "y"])
+def test_collect_items_of_one_path_are_ordered_by_source_node_not_by_edge(host: Any, first: str) -> None:
+    graph = {"nodes": {"r": {"type": "range", "stop": 3}, "it": {"type": "iterate"},
+                       "x": {"type": "add", "b": 0}, "y": {"type": "add", "b": 100}, "col": {"type": "collect"}},
+             "edges": [edge("r", "collection", "it", "collection"), edge("it", "item", "x", "a"),
+                       edge("it", "item", "y", "a")]}
+    into = [edge("x", "value", "col", "item"), edge("y", "value", "col", "item")]
+    graph["edges"] += into if first == "x" else into[::-1]
+    # Path first (0, 1, 2), then node id: x before y at every path.
+    assert run_graph(host, graph).output("col").collection == [0, 100, 1, 101, 2, 102]  # type: ignore[attr-defined]
+
+
+def test_collect_items_from_nodes_outside_any_iterate_are_ordered_by_node_id(host: Any) -> None:
+    graph = {"nodes": {"c": {"type": "integer", "value": 3}, "a": {"type": "integer", "value": 1},
+                       "b": {"type": "integer", "value": 2}, "col": {"type": "collect"}},
+             "edges": [edge(n, "value", "col", "item") for n in ("c", "b", "a")]}
+    assert run_graph(host, graph).output("col").collection == [1, 2, 3]  # type: ignore[attr-defined]
+
+
+def test_source_results_follow_the_iteration_path_not_the_order_instances_were_made(host: Any) -> None:
+    made_in_other_order = 0
+    for node_order, edge_order in ORDERS:
+        state = _state(host, _two_iterates(node_order, edge_order))
+        _run(state)
+        made = [state.exec_nodes[i].path for i in state.source_prepared_mapping["sum"]]
+        made_in_other_order += made != sorted(made)
+        expected = [11, 21, 31, 12, 22, 32]
+        assert [o.value for o in state.source_results("sum")] == expected  # type: ignore[attr-defined]
+        by_source = state.results_by_source()
+        assert [o.value for o in by_source["sum"]] == expected  # type: ignore[attr-defined]
+        assert sorted(by_source) == sorted(node_order)
+    assert made_in_other_order  # at least one order made the instances out of iteration order
+
+
+def test_an_empty_outer_iterate_with_a_nested_one_collects_an_empty_list(host: Any) -> None:
+    graph = {"nodes": {"outer_src": {"type": "integer_collection", "collection": []}, "outer": {"type": "iterate"},
+                       "inner_src": {"type": "range_of_size", "start": 0}, "inner": {"type": "iterate"},
+                       "m": {"type": "mul"}, "col": {"type": "collect"}},
+             "edges": [edge("outer_src", "collection", "outer", "collection"),
+                       edge("outer", "item", "inner_src", "size"),
+                       edge("inner_src", "collection", "inner", "collection"), edge("inner", "item", "m", "a"),
+                       edge("m", "value", "col", "item")]}
+    state = _state(host, graph)
+    assert _run(state) == ["outer_src#0", "col#0"]
+    assert state.is_complete() and not state.has_error()
+    assert state.source_results("col")[0].collection == []  # type: ignore[attr-defined]
+    assert {s: len(ids) for s, ids in state.source_prepared_mapping.items()} == {
+        "outer_src": 1, "outer": 0, "inner_src": 0, "inner": 0, "m": 0, "col": 1}
+
+
+@pytest.mark.parametrize(("node", "value", "expected"), [("float", 2.5, "2.5!"), ("integer", 7, "7!")])
+def test_numbers_feed_string_inputs_as_their_text(host: Any, node: str, value: Any, expected: str) -> None:
+    graph = {"nodes": {"n": {"type": node, "value": value}, "j": {"type": "string_join", "string_right": "!"}},
+             "edges": [edge("n", "value", "j", "string_left")]}
+    assert run_graph(host, graph).output("j").value == expected  # type: ignore[attr-defined]
+
+
+def test_a_string_output_feeding_a_string_input_is_passed_as_is(host: Any) -> None:
+    graph = {"nodes": {"s": {"type": "string", "value": "0.50"}, "j": {"type": "string_join", "string_right": "!"}},
+             "edges": [edge("s", "value", "j", "string_left")]}
+    assert run_graph(host, graph).output("j").value == "0.50!"  # type: ignore[attr-defined]
+
+
+def test_complete_is_idempotent(host: Any) -> None:
+    graph = {"nodes": {"a": {"type": "integer", "value": 2}, "b": {"type": "add", "b": 1}, "c": {"type": "add"}},
+             "edges": [edge("a", "value", "b", "a"), edge("a", "value", "c", "a"), edge("b", "value", "c", "b")]}
+    state = _state(host, graph)
+    a = state.next()
+    assert a is not None and a.id == "a#0"
+    out = a.invoke(None)  # type: ignore[arg-type]
+    state.complete(a.id, out)
+    state.complete(a.id, out)  # a repeated report (a retry, say) changes nothing
+    b = state.next()
+    assert b is not None and b.id == "b#0"
+    state.complete(b.id, b.invoke(None))  # type: ignore[arg-type]
+    state.complete(b.id, b.invoke(None))  # type: ignore[arg-type]
+    c = state.next()
+    assert c is not None and c.id == "c#0" and (c.a, c.b) == (2, 3)  # type: ignore[attr-defined]
+    state.complete(c.id, c.invoke(None))  # type: ignore[arg-type]
+    assert state.next() is None and state.is_complete()
+    assert state.executed_history == ["a#0", "b#0", "c#0"]
+
+
+def test_nothing_runs_after_a_node_error(host: Any) -> None:
+    graph = {"nodes": {"a": {"type": "integer", "value": 1}, "b": {"type": "integer", "value": 2},
+                       "c": {"type": "integer", "value": 3}}, "edges": []}
+    state = _state(host, graph)
+    first = state.next()
+    assert first is not None
+    assert not state.is_complete()
+    state.set_node_error(NodeErrorRecord(node_id=first.id, source_node_id=first.id.split("#")[0],
+                                         error_type="RuntimeError", message="boom", traceback=""))
+    assert state.has_error() and state.is_complete()
+    assert state.next() is None  # two nodes were still ready: none is handed out
+    assert state.errors_by_source() == {first.id.split("#")[0]: [state.errors[first.id]]}
+
+
+def test_the_deepest_ready_node_runs_first_and_ties_go_to_the_lowest_path(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range", "stop": 3}, "it": {"type": "iterate"}, "a": {"type": "add"},
+                       "b": {"type": "add"}, "solo": {"type": "integer"}},
+             "edges": [edge("r", "collection", "it", "collection"), edge("it", "item", "a", "a"),
+                       edge("a", "value", "b", "a")]}
+    state = _state(host, graph)
+    ran = _run(state)
+    # 'solo' and 'r' are both roots (depth 0); after r, the iterate branches run to their leaf one by one.
+    assert ran.index("r#0") < ran.index("it#0")
+    branch = [i for i in ran if i.split("#")[0] in ("it", "a", "b")]
+    assert branch == ["it#0", "a#0", "b#0", "it#1", "a#1", "b#1", "it#2", "a#2", "b#2"]
+    assert [state.exec_nodes[i].path for i in branch] == [(0,), (0,), (0,), (1,), (1,), (1,), (2,), (2,), (2,)]
+
+
+def test_an_invalid_value_from_an_edge_names_that_input(host: Any) -> None:
+    from invoke_host.engine.errors import NodeInputError
+
+    graph = {"nodes": {"z": {"type": "integer", "value": 0}, "s": {"type": "t_size", "height": 4}},
+             "edges": [edge("z", "value", "s", "width")]}
+    state = _state(host, graph)
+    z = state.next()
+    assert z is not None
+    state.complete(z.id, z.invoke(None))  # type: ignore[arg-type]
+    with pytest.raises(NodeInputError) as caught:
+        state.next()
+    assert (caught.value.node_id, caught.value.source_node_id, caught.value.field) == ("s#0", "s", "width")
+
+
+def test_a_state_rebuilt_at_every_step_runs_the_same_nodes_in_the_same_order(host: Any) -> None:
+    graph = _two_iterates(["ca", "cb", "ia", "ib", "sum", "col"], [0, 1, 2, 3, 4])
+    reference = _state(host, graph)
+    expected = _run(reference)
+    state = _state(host, graph)
+    ran = []
+    for _ in itertools.count():
+        state = GraphExecutionState.from_dict(host.registry, json.loads(json.dumps(state.to_dict())))
+        node = state.next()
+        if node is None:
+            break
+        state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+        ran.append(node.id)
+    assert ran == expected
+    assert state.to_dict()["results"] == reference.to_dict()["results"]
+    assert state.source_results("col")[0].collection == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
