@@ -17,6 +17,7 @@ from invoke_sdk import (
 )
 from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_sdk.hookspecs import RegisterInvocation
+from pydantic import field_validator
 
 CALLS: list[str] = []
 STARTED = threading.Event()
@@ -97,8 +98,25 @@ class NeedsTextInvocation(BaseInvocation):
         return TStrOutput(text=self.text)
 
 
+@invocation("t_strict_validator")
+class StrictValidatorInvocation(BaseInvocation):
+    """A node whose own validator raises something other than ValueError (pydantic passes it through)."""
+
+    value: int = InputField(default=0)
+
+    @field_validator("value")
+    @classmethod
+    def _not_unlucky(cls, value: int) -> int:
+        if value == 13:
+            raise RuntimeError(f"{value} is unlucky")
+        return value
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=self.value)
+
+
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
-                NeedsTextInvocation, RaiseCanceledInvocation):
+                NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation):
         register(cls)
