@@ -11,10 +11,18 @@ import json
 from typing import Any
 
 import pytest
-from conftest import edge
+from conftest import edge, plugins_for_engine_tests
 
+from invoke_host.config import HostConfig
 from invoke_host.engine import GraphExecutionState, NodeErrorRecord, run_graph
 from invoke_host.graph import parse_graph
+from invoke_host.host import Host, build_host
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
+    """One host for the module: these tests only read its registry and run graphs without its services."""
+    return build_host(HostConfig(root=tmp_path_factory.mktemp("root")), plugins_for_engine_tests(), entry_points=False)
 
 
 def _state(host: Any, graph: dict[str, Any]) -> GraphExecutionState:

@@ -10,14 +10,22 @@ import json
 from typing import Any
 
 import pytest
-from conftest import edge
+from conftest import edge, plugins_for_engine_tests
 
+from invoke_host.config import HostConfig
 from invoke_host.graph import GraphValidationError, graph_model, parse_graph, validate_graph
 from invoke_host.graph.edges import Edge
+from invoke_host.host import Host, build_host
 
 Problem = tuple[str | None, str | None, str]
 PLUGIN_HINT = "If a plugin should provide it, check `invoke-host plugins` for one that failed to load."
 ADD_INPUTS = "is_intermediate, use_cache, a, b"
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
+    """One host for the module: validation only reads its frozen registry."""
+    return build_host(HostConfig(root=tmp_path_factory.mktemp("root")), plugins_for_engine_tests(), entry_points=False)
 
 
 def _errors(host: Any, graph: Any) -> list[Problem]:

@@ -24,11 +24,13 @@ import json
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,10 +259,7 @@ def skip_reason(spec: Any, source: str, module: Module, spans: Any, *, all_opera
 
 
 def run_target(target: Target, tests: list[str], work: Path, equivalents: list[Equivalent],
-               timeout: float | None, *, all_operators: bool = False) -> Report:
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
-
+               timeout: float | None, *, all_operators: bool = False, rerun: bool = False) -> Report:
     report = Report(target.name)
     started = time.monotonic()
     tree = work / "tree"
@@ -269,42 +268,92 @@ def run_target(target: Target, tests: list[str], work: Path, equivalents: list[E
     copy_tree(tree)
     check_imports_from_copy(tree, target)
     env = test_env(tree)
-    pytest_cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                  *PYTEST_PLUGINS, *tests]
+    _precompile(tree, target)
+    pytest_args = ["-x", "-q", "-p", "no:cacheprovider", *PYTEST_PLUGINS, *tests]
+    sock = work / "forkserver.sock"
+    sock.unlink(missing_ok=True)
+    server = subprocess.Popen([sys.executable, str(HERE / "forkserver.py"), "serve", str(sock)], cwd=tree, env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        if server.stdout is None or "ready" not in server.stdout.readline():
+            raise SystemExit(f"[{target.name}] the fork server did not start")
+        return _run_sessions(target, tree, env, work, sock, pytest_args, equivalents, timeout, all_operators, rerun,
+                             report, started)
+    finally:
+        server.terminate()
+        server.wait()
 
+
+def _precompile(tree: Path, target: Target) -> None:
+    """Bytecode for every module but the mutated ones (which must always be compiled from what is on disk)."""
+    import compileall
+
+    mutated = {(tree / m.path).resolve() for m in target.modules}
+    for root in PACKAGE_ROOTS:
+        base = tree / root if root else tree / "invoke_host"
+        for path in base.rglob("*.py"):
+            if path.resolve() not in mutated and "tests" not in path.parts:
+                compileall.compile_file(path, quiet=2)
+
+
+def _run_sessions(target: Target, tree: Path, env: dict[str, str], work: Path, sock: Path, pytest_args: list[str],
+                  equivalents: list[Equivalent], timeout: float | None, all_operators: bool, rerun: bool,
+                  report: Report, started: float) -> Report:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+    client = [sys.executable, str(HERE / "forkserver.py"), "run", str(sock)]
+    # The baseline runs through the server too, so a server that cannot run the tests never passes for
+    # a run of killed mutants.
     baseline_start = time.monotonic()
-    base = subprocess.run(pytest_cmd, cwd=tree, env=env, capture_output=True, text=True)
+    code = subprocess.run([*client, "600", "--", *pytest_args], cwd=tree, env=env).returncode
     baseline = time.monotonic() - baseline_start
-    if base.returncode != 0:
-        raise SystemExit(f"[{target.name}] the tests fail without any mutation:\n{base.stdout[-4000:]}")
+    if code != 0:
+        plain = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=tree, env=env,
+                               capture_output=True, text=True)
+        log = work / "baseline.log"
+        log.write_text(plain.stdout + plain.stderr)
+        raise SystemExit(f"[{target.name}] the tests fail without any mutation (see {log}):\n{plain.stdout[-4000:]}")
     per_run = timeout if timeout is not None else max(30.0, 4 * baseline)
     print(f"[{target.name}] baseline passed in {baseline:.1f} s; each mutant gets {per_run:.0f} s", flush=True)
+    pytest_cmd = [*client, str(per_run), "--", *pytest_args]
 
     for module in target.modules:
         module_file = tree / module.path
         source = module_file.read_text()
         spans = _spans(source)
+        _canary(target, module_file, source, client, pytest_args, tree, env)
         session = work / f"{Path(module.path).stem}.sqlite"
-        session.unlink(missing_ok=True)
+        kept = work / f"{Path(module.path).stem}.source.py"
+        resume = rerun and session.exists() and kept.exists() and kept.read_text() == source
+        if not resume:
+            session.unlink(missing_ok=True)
+        kept.write_text(source)
         config = work / f"{Path(module.path).stem}.toml"
         config.write_text(
             "[cosmic-ray]\n"
             f"module-path = {json.dumps(str(module_file))}\n"
-            f"timeout = {per_run}\n"
+            f"timeout = {per_run + 10}\n"
             "excluded-modules = []\n"
             f"test-command = {json.dumps(' '.join(_quote(a) for a in pytest_cmd))}\n"
             "[cosmic-ray.distributor]\n"
             'name = "local"\n'
         )
         cosmic = [str(Path(sys.executable).parent / "cosmic-ray")]
-        subprocess.run([*cosmic, "init", str(config), str(session)], cwd=tree, env=env, check=True)
         skipped: dict[str, str] = {}
+        if resume:
+            # Same module, more tests: the killed stay killed; only the survivors run again.
+            with closing(sqlite3.connect(session)) as conn, conn:
+                conn.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+        else:
+            subprocess.run([*cosmic, "init", str(config), str(session)], cwd=tree, env=env, check=True)
         with use_db(str(session), WorkDB.Mode.open) as db:
             for item in db.work_items:
                 why = skip_reason(item.mutations[0], source, module, spans, all_operators=all_operators)
                 if why is not None:
                     skipped[item.job_id] = why
-                    db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=why))
+                    if not resume:
+                        db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=why))
             pending = db.num_work_items - db.num_results
         print(f"[{target.name}] {module.path}: {pending} mutants to run ({len(skipped)} skipped)", flush=True)
         # One mutant at a time: cosmic-ray mutates the copy in place.
@@ -329,6 +378,18 @@ def run_target(target: Target, tests: list[str], work: Path, equivalents: list[E
                 report.outcomes.append(outcome)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _canary(target: Target, module_file: Path, source: str, client: list[str], pytest_args: list[str], tree: Path,
+            env: dict[str, str]) -> None:
+    """A module that cannot even be imported must fail the tests, or no mutant of it can ever be killed."""
+    module_file.write_text('raise RuntimeError("mutation canary")\n' + source)
+    try:
+        code = subprocess.run([*client, "600", "--", *pytest_args], cwd=tree, env=env).returncode
+    finally:
+        module_file.write_text(source)
+    if code == 0:
+        raise SystemExit(f"[{target.name}] the tests pass with {module_file} broken: they do not import the copy")
 
 
 def _quote(arg: str) -> str:
@@ -371,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 4x the baseline, at least 30)")
     parser.add_argument("--all-operators", action="store_true", help="run every cosmic-ray operator target, "
                         "not only the sufficient subset")
+    parser.add_argument("--rerun-survivors", action="store_true", help="with --work-dir of an earlier run: keep "
+                        "its results where the module is unchanged and run only its survivors against today's tests")
     parser.add_argument("--json", type=Path, help="write the summaries (and survivors) to this file")
     args = parser.parse_args(argv)
     if args.list or not args.targets:
@@ -388,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         work = base / name
         work.mkdir(parents=True, exist_ok=True)
         report = run_target(targets[name], args.tests or targets[name].tests, work, equivalents, args.timeout,
-                            all_operators=args.all_operators)
+                            all_operators=args.all_operators, rerun=args.rerun_survivors)
         print_report(report)
         reports.append(report)
     if args.json:
