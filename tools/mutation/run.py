@@ -300,7 +300,7 @@ def _run_sessions(target: Target, tree: Path, env: dict[str, str], work: Path, s
                   equivalents: list[Equivalent], timeout: float | None, all_operators: bool, rerun: bool,
                   report: Report, started: float) -> Report:
     from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
     client = [sys.executable, str(HERE / "forkserver.py"), "run", str(sock)]
     # The baseline runs through the server too, so a server that cannot run the tests never passes for
@@ -359,24 +359,44 @@ def _run_sessions(target: Target, tree: Path, env: dict[str, str], work: Path, s
         # One mutant at a time: cosmic-ray mutates the copy in place.
         subprocess.run([*cosmic, "exec", str(config), str(session)], cwd=tree, env=env, check=True)
 
-        lines = source.splitlines()
-        with use_db(str(session), WorkDB.Mode.open) as db:
-            for item, result in db.completed_work_items:
-                spec = item.mutations[0]
-                line_no, col = spec.start_pos
-                line = lines[line_no - 1]
-                outcome = Outcome(module.path, spec.operator_name, line_no, col, line.strip(), "", result.diff or "")
-                if result.worker_outcome == WorkerOutcome.SKIPPED:
-                    outcome.result, outcome.why = "skipped", skipped.get(item.job_id, result.output or "")
-                elif result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome == TestOutcome.INCOMPETENT:
-                    outcome.result = "incompetent"
-                elif result.test_outcome == TestOutcome.SURVIVED:
-                    match = _equivalent(equivalents, target.name, module.path, spec.operator_name, line, col)
-                    outcome.result, outcome.why = ("equivalent", match.reason) if match else ("survived", "")
-                else:
-                    outcome.result = "killed"
-                report.outcomes.append(outcome)
+        _collect(report, target, module, source, session, equivalents)
     report.seconds = time.monotonic() - started
+    return report
+
+
+def _collect(report: Report, target: Target, module: Module, source: str, session: Path,
+             equivalents: list[Equivalent]) -> None:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    lines = source.splitlines()
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            spec = item.mutations[0]
+            line_no, col = spec.start_pos
+            line = lines[line_no - 1]
+            outcome = Outcome(module.path, spec.operator_name, line_no, col, line.strip(), "", result.diff or "")
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                outcome.result, outcome.why = "skipped", result.output or ""
+            elif result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome == TestOutcome.INCOMPETENT:
+                outcome.result = "incompetent"
+            elif result.test_outcome == TestOutcome.SURVIVED:
+                match = _equivalent(equivalents, target.name, module.path, spec.operator_name, line, col)
+                outcome.result, outcome.why = ("equivalent", match.reason) if match else ("survived", "")
+            else:
+                outcome.result = "killed"
+            report.outcomes.append(outcome)
+
+
+def report_only(target: Target, work: Path, equivalents: list[Equivalent]) -> Report:
+    """The report of an earlier run in ``work``, with today's equivalent.toml."""
+    report = Report(target.name)
+    for module in target.modules:
+        stem = Path(module.path).stem
+        session, kept = work / f"{stem}.sqlite", work / f"{stem}.source.py"
+        if not session.exists() or not kept.exists():
+            raise SystemExit(f"[{target.name}] no earlier run of {module.path} in {work}")
+        _collect(report, target, module, kept.read_text(), session, equivalents)
     return report
 
 
@@ -434,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                         "not only the sufficient subset")
     parser.add_argument("--rerun-survivors", action="store_true", help="with --work-dir of an earlier run: keep "
                         "its results where the module is unchanged and run only its survivors against today's tests")
+    parser.add_argument("--report-only", action="store_true", help="with --work-dir of an earlier run: print its "
+                        "report again (with today's equivalent.toml) without running anything")
     parser.add_argument("--json", type=Path, help="write the summaries (and survivors) to this file")
     args = parser.parse_args(argv)
     if args.list or not args.targets:
@@ -450,8 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.targets:
         work = base / name
         work.mkdir(parents=True, exist_ok=True)
-        report = run_target(targets[name], args.tests or targets[name].tests, work, equivalents, args.timeout,
-                            all_operators=args.all_operators, rerun=args.rerun_survivors)
+        if args.report_only:
+            report = report_only(targets[name], work, equivalents)
+        else:
+            report = run_target(targets[name], args.tests or targets[name].tests, work, equivalents, args.timeout,
+                                all_operators=args.all_operators, rerun=args.rerun_survivors)
         print_report(report)
         reports.append(report)
     if args.json:
