@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from invoke_local_file_storage import LocalImageFileStorage
-from invoke_sdk.images import EmbeddedImageData, ImageNotFoundError
+from invoke_sdk.images import EmbeddedImageData, ImageNotFoundError, InvalidImageNameError
 from PIL import Image
 
 NAME = "0b9f2c3e-7d1a-4c59-9a43-2f1e0d9c8b7a.png"
@@ -54,3 +54,14 @@ async def test_a_symlink_swapped_in_after_the_check_is_not_followed(
     with pytest.raises(ImageNotFoundError, match="cannot be opened"):
         await READERS[reader](files)
     assert len(swapped) == 1 and swapped[0].is_symlink()  # the race really happened
+
+
+async def test_a_planted_symlink_to_another_file_of_the_store_is_refused(tmp_path: Path) -> None:
+    # Inside the store, but not an image file of its own: a name must reach exactly its own file.
+    files = LocalImageFileStorage(tmp_path / "root")
+    other = "1c8e2d4f-0000-4000-8000-000000000000.png"
+    await files.save(other, Image.new("RGB", (4, 4)), EmbeddedImageData())
+    thumbnail = files.path(other, thumbnail=True)
+    os.symlink(thumbnail, files.images_dir / NAME)
+    with pytest.raises(InvalidImageNameError, match="resolves to a place outside the image store"):
+        await files.read(NAME)

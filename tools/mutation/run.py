@@ -50,11 +50,22 @@ class Module:
 
 
 @dataclass
+class HandMade:
+    """A mutant cosmic-ray cannot make (a changed regex, a deleted statement): replace ``find`` once."""
+
+    module: str
+    name: str
+    find: str
+    replace: str
+
+
+@dataclass
 class Target:
     name: str
     description: str
     tests: list[str]
     modules: list[Module]
+    hand_made: list[HandMade] = field(default_factory=list)
 
 
 @dataclass
@@ -111,7 +122,8 @@ def load_targets() -> dict[str, Target]:
     data = tomllib.loads((HERE / "targets.toml").read_text())
     return {
         name: Target(name, t.get("description", ""), list(t["tests"]),
-                     [Module(m["path"], m.get("definitions")) for m in t["modules"]])
+                     [Module(m["path"], m.get("definitions")) for m in t["modules"]],
+                     [HandMade(**h) for h in t.get("hand_made", [])])
         for name, t in data["targets"].items()
     }
 
@@ -360,6 +372,9 @@ def _run_sessions(target: Target, tree: Path, env: dict[str, str], work: Path, s
         subprocess.run([*cosmic, "exec", str(config), str(session)], cwd=tree, env=env, check=True)
 
         _collect(report, target, module, source, session, equivalents)
+    hand = [_hand_made(target, mutant, tree, client, per_run, pytest_args, env) for mutant in target.hand_made]
+    (work / "hand_made.json").write_text(json.dumps([o.__dict__ for o in hand], indent=2))
+    report.outcomes += hand
     report.seconds = time.monotonic() - started
     return report
 
@@ -375,6 +390,7 @@ def _collect(report: Report, target: Target, module: Module, source: str, sessio
             spec = item.mutations[0]
             line_no, col = spec.start_pos
             line = lines[line_no - 1]
+            col -= len(line) - len(line.lstrip())  # within the stripped line: indenting a block moves no entry
             outcome = Outcome(module.path, spec.operator_name, line_no, col, line.strip(), "", result.diff or "")
             if result.worker_outcome == WorkerOutcome.SKIPPED:
                 outcome.result, outcome.why = "skipped", result.output or ""
@@ -388,6 +404,26 @@ def _collect(report: Report, target: Target, module: Module, source: str, sessio
             report.outcomes.append(outcome)
 
 
+def _hand_made(target: Target, mutant: HandMade, tree: Path, client: list[str], per_run: float,
+               pytest_args: list[str], env: dict[str, str]) -> Outcome:
+    path = tree / mutant.module
+    source = path.read_text()
+    if source.count(mutant.find) != 1:
+        raise SystemExit(f"[{target.name}] hand-made mutant {mutant.name!r}: {mutant.find!r} occurs "
+                         f"{source.count(mutant.find)} times in {mutant.module}, not once; update targets.toml")
+    at = source.index(mutant.find)
+    line_no = source.count("\n", 0, at) + 1
+    line = source.splitlines()[line_no - 1]
+    path.write_text(source.replace(mutant.find, mutant.replace))
+    try:
+        code = subprocess.run([*client, str(per_run), "--", *pytest_args], cwd=tree, env=env).returncode
+    finally:
+        path.write_text(source)
+    diff = f"- {mutant.find}\n+ {mutant.replace}"
+    return Outcome(mutant.module, f"hand-made/{mutant.name}", line_no, len(line) - len(line.lstrip()), line.strip(),
+                   "killed" if code != 0 else "survived", diff)
+
+
 def report_only(target: Target, work: Path, equivalents: list[Equivalent]) -> Report:
     """The report of an earlier run in ``work``, with today's equivalent.toml."""
     report = Report(target.name)
@@ -397,6 +433,9 @@ def report_only(target: Target, work: Path, equivalents: list[Equivalent]) -> Re
         if not session.exists() or not kept.exists():
             raise SystemExit(f"[{target.name}] no earlier run of {module.path} in {work}")
         _collect(report, target, module, kept.read_text(), session, equivalents)
+    hand = work / "hand_made.json"
+    if hand.exists():
+        report.outcomes += [Outcome(**o) for o in json.loads(hand.read_text())]
     return report
 
 
@@ -418,10 +457,8 @@ def _quote(arg: str) -> str:
 
 def _equivalent(equivalents: list[Equivalent], target: str, module: str, operator: str, line: str,
                 col: int) -> Equivalent | None:
-    indent = len(line) - len(line.lstrip())
     for e in equivalents:
-        if (e.target, e.module, e.operator, e.line, e.column) == (target, module, operator, line.strip(),
-                                                                  col - indent):
+        if (e.target, e.module, e.operator, e.line, e.column) == (target, module, operator, line.strip(), col):
             return e
     return None
 
@@ -435,10 +472,13 @@ def print_report(report: Report) -> None:
     print(f"\n== {report.target}: {score} of non-equivalent mutants killed "
           f"({s['killed']} killed, {s['survived']} survived, {s['equivalent']} judged equivalent, "
           f"{s['incompetent']} incompetent, {s['skipped']} skipped) in {s['seconds']} s")
+    hand = [o for o in report.outcomes if o.operator.startswith("hand-made/")]
+    if hand:
+        print(f"   of which hand-made: {sum(o.result == 'killed' for o in hand)} of {len(hand)} killed")
     for o in report.outcomes:
         if o.result == "survived":
-            indent = len(o.line) - len(o.line.lstrip())
-            print(f"\n-- survived: {o.module}:{o.line_no} col {o.column - indent} {o.operator}\n{o.diff.strip()}")
+            print(f"\n-- survived: {o.module}:{o.line_no} col {o.column} {o.operator}\n   line: {o.line}\n"
+                  f"{o.diff.strip()}")
 
 
 def main(argv: list[str] | None = None) -> int:
