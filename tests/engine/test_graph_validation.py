@@ -344,3 +344,9 @@ def test_garbage_is_reported_not_raised(host: Any, body: bytes, expected: list[P
 def test_json_nested_too_deep_is_reported_not_raised(host: Any) -> None:
     [(node, field, message)] = _errors(host, b"[" * 50000)
     assert (node, field) == (None, None) and message.startswith("The graph is not valid JSON: ")
+
+
+def test_node_keys_of_a_python_dict_are_taken_as_text(host: Any) -> None:
+    graph = parse_graph(host.registry, {"nodes": {1: {"type": "integer", "value": 4}, "b": {"type": "add"}},
+                                        "edges": [edge("1", "value", "b", "a")]})
+    assert list(graph.nodes) == ["1", "b"] and graph.nodes["1"].id == "1"
