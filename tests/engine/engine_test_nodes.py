@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Annotated
 
 from invoke_sdk import (
     BaseInvocation,
@@ -17,7 +18,7 @@ from invoke_sdk import (
 )
 from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_sdk.hookspecs import RegisterInvocation
-from pydantic import field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 CALLS: list[str] = []
 STARTED = threading.Event()
@@ -115,8 +116,44 @@ class StrictValidatorInvocation(BaseInvocation):
         return TIntOutput(value=self.value)
 
 
+@invocation("t_positive_list")
+class PositiveListInvocation(BaseInvocation):
+    """Every item must be positive: a bad item fails at ('values', index)."""
+
+    values: list[Annotated[int, Field(gt=0)]] = InputField(default_factory=list)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=sum(self.values))
+
+
+@invocation("t_pair")
+class PairInvocation(BaseInvocation):
+    """Checks across fields: 'b' must differ from 'a' (fails at 'b'), 'c' too (a model check, fails at ())."""
+
+    a: int = InputField(default=0)
+    b: int = InputField(default=1)
+    c: int = InputField(default=2)
+
+    @field_validator("b")
+    @classmethod
+    def _b_differs(cls, b: int, info: ValidationInfo) -> int:
+        if b == info.data.get("a"):
+            raise ValueError("b must differ from a")
+        return b
+
+    @model_validator(mode="after")
+    def _c_differs(self) -> PairInvocation:
+        if self.c == self.a:
+            raise ValueError("c must differ from a")
+        return self
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=self.a + self.b + self.c)
+
+
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
-                NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation):
+                NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
+                PairInvocation):
         register(cls)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from typing import Any
 
 import pytest
@@ -220,3 +221,131 @@ def test_a_state_rebuilt_at_every_step_runs_the_same_nodes_in_the_same_order(hos
     assert ran == expected
     assert state.to_dict()["results"] == reference.to_dict()["results"]
     assert state.source_results("col")[0].collection == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
+
+
+def test_a_node_fed_by_an_iterate_and_by_a_node_under_it_gets_one_instance_per_item(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range", "stop": 3}, "it": {"type": "iterate"}, "a": {"type": "add", "b": 10},
+                       "c": {"type": "add"}, "col": {"type": "collect"}},
+             "edges": [edge("r", "collection", "it", "collection"), edge("it", "item", "a", "a"),
+                       edge("it", "item", "c", "a"), edge("a", "value", "c", "b"), edge("c", "value", "col", "item")]}
+    state = _state(host, graph)
+    _run(state)
+    assert len(state.source_prepared_mapping["c"]) == 3  # joined on the iterate: not 3 x 3
+    assert state.source_results("col")[0].collection == [10, 12, 14]  # type: ignore[attr-defined]
+
+
+def test_a_node_with_three_parents_under_one_iterate_joins_them_on_it(host: Any) -> None:
+    graph = {"nodes": {"items": {"type": "integer_collection", "collection": [1, 2]}, "it": {"type": "iterate"},
+                       "stop": {"type": "add", "b": 10}, "step": {"type": "add", "b": 0}, "r": {"type": "range"},
+                       "col": {"type": "collect"}},
+             "edges": [edge("items", "collection", "it", "collection"), edge("it", "item", "stop", "a"),
+                       edge("it", "item", "step", "a"), edge("it", "item", "r", "start"),
+                       edge("stop", "value", "r", "stop"), edge("step", "value", "r", "step"),
+                       edge("r", "collection", "col", "item")]}
+    state = _state(host, graph)
+    _run(state)
+    assert len(state.source_prepared_mapping["r"]) == 2
+    assert state.source_results("col")[0].collection == [  # type: ignore[attr-defined]
+        list(range(1, 11, 1)), list(range(2, 12, 2))]
+
+
+def test_an_iterate_over_a_collects_output_runs_once_the_collect_has_run(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range", "stop": 3}, "col": {"type": "collect"}, "it": {"type": "iterate"},
+                       "a": {"type": "add", "b": 1}, "col2": {"type": "collect"}},
+             "edges": [edge("r", "collection", "col", "collection"), edge("col", "collection", "it", "collection"),
+                       edge("it", "item", "a", "a"), edge("a", "value", "col2", "item")]}
+    state = _state(host, graph)
+    ran = _run(state)
+    assert ran.index("col#0") < ran.index("it#0")
+    assert state.is_complete() and state.source_results("col2")[0].collection == [1, 2, 3]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fields", [["string_1", "string_2"], ["string_2", "string_1"]])
+def test_two_outputs_of_one_node_are_collected_in_field_order(host: Any, fields: list[str]) -> None:
+    graph = {"nodes": {"s": {"type": "string_split", "string": "b,a", "delimiter": ","}, "col": {"type": "collect"}},
+             "edges": [edge("s", f, "col", "item") for f in fields]}
+    assert run_graph(host, graph).output("col").collection == ["b", "a"]  # type: ignore[attr-defined]
+
+
+def test_a_bad_item_of_a_list_from_an_edge_names_the_list_input(host: Any) -> None:
+    from invoke_host.engine.errors import NodeInputError
+
+    graph = {"nodes": {"r": {"type": "range", "stop": 3}, "p": {"type": "t_positive_list"}},
+             "edges": [edge("r", "collection", "p", "values")]}
+    state = _state(host, graph)
+    r = state.next()
+    assert r is not None
+    state.complete(r.id, r.invoke(None))  # type: ignore[arg-type]
+    with pytest.raises(NodeInputError) as caught:
+        state.next()
+    assert caught.value.field == "values"
+
+
+@pytest.mark.parametrize(("fields", "value", "field"), [
+    ({"b": 5}, 5, "b"),  # an edge made 'b' invalid: the error is at 'b', which no edge feeds
+    ({}, 2, "?"),  # a check of the whole node: the error has no field
+])
+def test_an_edge_value_that_fails_another_inputs_check_names_that_input(
+    host: Any, fields: dict[str, int], value: int, field: str
+) -> None:
+    from invoke_host.engine.errors import NodeInputError
+
+    graph = {"nodes": {"n": {"type": "integer", "value": value}, "p": {"type": "t_pair", **fields}},
+             "edges": [edge("n", "value", "p", "a")]}
+    state = _state(host, graph)
+    n = state.next()
+    assert n is not None
+    state.complete(n.id, n.invoke(None))  # type: ignore[arg-type]
+    with pytest.raises(NodeInputError) as caught:
+        state.next()
+    assert (caught.value.node_id, caught.value.field) == ("p#0", field)
+
+
+def _random_graph(rng: random.Random) -> dict[str, Any]:
+    """A small random graph: up to two iterates (maybe empty), adds wired at random, one collect."""
+    nodes: dict[str, Any] = {}
+    edges: list[dict[str, Any]] = []
+    outputs: list[tuple[str, str]] = []
+    for i in range(rng.randint(0, 2)):
+        items = [rng.randint(0, 5) for _ in range(rng.randint(0, 3))]
+        nodes[f"c{i}"] = {"type": "integer_collection", "collection": items}
+        nodes[f"it{i}"] = {"type": "iterate"}
+        edges.append(edge(f"c{i}", "collection", f"it{i}", "collection"))
+        outputs.append((f"it{i}", "item"))
+    for i in range(rng.randint(1, 6)):
+        nodes[f"n{i}"] = {"type": "add"}
+        for input_name in ("a", "b"):
+            if outputs and rng.random() < 0.7:
+                src, out = rng.choice(outputs)
+                edges.append(edge(src, out, f"n{i}", input_name))
+        outputs.append((f"n{i}", "value"))
+    nodes["col"] = {"type": "collect"}
+    for src, out in rng.sample(outputs, k=min(len(outputs), rng.randint(1, 3))):
+        edges.append(edge(src, out, "col", "item"))
+    return {"nodes": nodes, "edges": edges}
+
+
+def _shuffled(graph: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    keys = list(graph["nodes"])
+    rng.shuffle(keys)
+    return {"nodes": {k: graph["nodes"][k] for k in keys}, "edges": rng.sample(graph["edges"], len(graph["edges"]))}
+
+
+def test_random_graphs_give_the_same_results_however_their_json_is_ordered(host: Any) -> None:
+    rng = random.Random(20261201)
+    for _ in range(40):
+        graph = _random_graph(rng)
+        runs = []
+        for variant in (graph, _shuffled(graph, rng), _shuffled(graph, rng)):
+            state = _state(host, variant)
+            _run(state)
+            assert state.is_complete() and not state.has_error()
+            by_source = state.results_by_source()
+            # Sources come in an order of the graph: each after every node it takes an input from.
+            order = list(by_source)
+            for e in variant["edges"]:
+                src, dst = e["source"]["node_id"], e["destination"]["node_id"]
+                if src in by_source and dst in by_source:
+                    assert order.index(src) < order.index(dst), (src, dst, order)
+            runs.append({s: [o.model_dump() for o in outs] for s, outs in by_source.items()})
+        assert runs[0] == runs[1] == runs[2], graph
