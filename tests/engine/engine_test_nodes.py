@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 from invoke_sdk import (
     BaseInvocation,
@@ -32,6 +32,31 @@ class TIntOutput(BaseInvocationOutput):
 @invocation_output("t_str_output")
 class TStrOutput(BaseInvocationOutput):
     text: str = OutputField()
+
+
+@invocation_output("t_numbers_output")
+class TNumbersOutput(BaseInvocationOutput):
+    numbers: list[int] = OutputField()
+
+
+@invocation("t_numbers")
+class NumbersInvocation(BaseInvocation):
+    """A list under another output name than 'collection'."""
+
+    count: int = InputField(default=3)
+
+    def invoke(self, context: InvocationContext) -> TNumbersOutput:
+        return TNumbersOutput(numbers=list(range(10, 10 + self.count)))
+
+
+@invocation("t_type_of")
+class TypeOfInvocation(BaseInvocation):
+    """Names the type of what it is given: an input that takes anything."""
+
+    value: Any = InputField(default=None)
+
+    def invoke(self, context: InvocationContext) -> TStrOutput:
+        return TStrOutput(text=type(self.value).__name__)
 
 
 @invocation("t_boom")
@@ -155,5 +180,5 @@ class PairInvocation(BaseInvocation):
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
                 NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
-                PairInvocation):
+                PairInvocation, NumbersInvocation, TypeOfInvocation):
         register(cls)

@@ -349,3 +349,84 @@ def test_random_graphs_give_the_same_results_however_their_json_is_ordered(host:
                     assert order.index(src) < order.index(dst), (src, dst, order)
             runs.append({s: [o.model_dump() for o in outs] for s, outs in by_source.items()})
         assert runs[0] == runs[1] == runs[2], graph
+
+
+def test_an_iterate_takes_its_collection_from_the_collection_edge_whatever_else_feeds_it(host: Any) -> None:
+    # An edge into 'index' listed first, and a list under another output name: the engine still iterates
+    # over the 'collection' input, and sets each instance's index itself.
+    graph = {"nodes": {"n": {"type": "integer", "value": 7}, "nums": {"type": "t_numbers"},
+                       "it": {"type": "iterate"}, "col": {"type": "collect"}},
+             "edges": [edge("n", "value", "it", "index"), edge("nums", "numbers", "it", "collection"),
+                       edge("it", "item", "col", "item")]}
+    result = run_graph(host, graph)
+    assert result.status == "completed"
+    assert result.output("col").collection == [10, 11, 12]  # type: ignore[attr-defined]
+    assert [o.index for o in result.outputs["it"]] == [0, 1, 2]  # type: ignore[attr-defined]
+
+
+def test_numbers_are_turned_into_text_only_for_string_inputs(host: Any) -> None:
+    graph = {"nodes": {"n": {"type": "integer", "value": 7}, "t": {"type": "t_type_of"}},
+             "edges": [edge("n", "value", "t", "value")]}
+    assert run_graph(host, graph).output("t").text == "int"  # type: ignore[attr-defined]
+
+
+def test_a_state_keeps_the_id_it_is_given_or_makes_one(host: Any) -> None:
+    graph = parse_graph(host.registry, {"nodes": {"a": {"type": "integer"}}})
+    assert GraphExecutionState(host.registry, graph, id="session-1").id == "session-1"
+    made = GraphExecutionState(host.registry, graph).id
+    assert len(made) == 32 and int(made, 16) >= 0 and made != GraphExecutionState(host.registry, graph).id
+
+
+def test_prepared_nodes_map_back_to_their_source_nodes(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range", "stop": 2}, "it": {"type": "iterate"}, "a": {"type": "add"}},
+             "edges": [edge("r", "collection", "it", "collection"), edge("it", "item", "a", "a")]}
+    state = _state(host, graph)
+    _run(state)
+    assert state.prepared_source_mapping == {"r#0": "r", "it#0": "it", "it#1": "it", "a#0": "a", "a#1": "a"}
+
+
+def _depths(graph: dict[str, Any]) -> dict[str, int]:
+    """Longest path from a root, per source node."""
+    depth = dict.fromkeys(graph["nodes"], 0)
+    for _ in graph["nodes"]:
+        for e in graph["edges"]:
+            src, dst = e["source"]["node_id"], e["destination"]["node_id"]
+            depth[dst] = max(depth[dst], depth[src] + 1)
+    return depth
+
+
+def _assert_prepared_eagerly(state: GraphExecutionState, graph: dict[str, Any]) -> None:
+    """Every source whose parents are prepared is prepared; an iterate waits until its parents have run."""
+    parents: dict[str, set[str]] = {n: set() for n in graph["nodes"]}
+    for e in graph["edges"]:
+        parents[e["destination"]["node_id"]].add(e["source"]["node_id"])
+    prepared = state.source_prepared_mapping
+    for source, of in parents.items():
+        if not all(p in prepared for p in of):
+            continue
+        if graph["nodes"][source]["type"] == "iterate" and not all(
+            i in state.executed for p in of for i in prepared[p]
+        ):
+            continue
+        assert source in prepared, (source, sorted(prepared))
+
+
+def test_random_graphs_always_run_the_deepest_ready_node_and_then_the_lowest_path(host: Any) -> None:
+    rng = random.Random(7)
+    for _ in range(60):
+        graph = _shuffled(_random_graph(rng), rng)
+        depth = _depths(graph)
+        state = _state(host, graph)
+        while True:
+            _assert_prepared_eagerly(state, graph)
+            ready = [n for n in state.exec_nodes.values() if n.id not in state.executed
+                     and all(p in state.executed for p, _, _ in n.inputs)]
+            node = state.next()
+            if node is None:
+                assert ready == []
+                break
+            chosen = state.exec_nodes[node.id]
+            deepest = max(depth[n.source_id] for n in ready)
+            assert depth[chosen.source_id] == deepest, (node.id, [n.id for n in ready])
+            assert chosen.path == min(n.path for n in ready if depth[n.source_id] == deepest)
+            state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
