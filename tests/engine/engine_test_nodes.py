@@ -59,6 +59,31 @@ class TypeOfInvocation(BaseInvocation):
         return TStrOutput(text=type(self.value).__name__)
 
 
+@invocation_output("t_item_output")
+class TItemOutput(BaseInvocationOutput):
+    item: int = OutputField()
+
+
+class _ItemInvocation(BaseInvocation):
+    """An input and an output named 'item', as collect's input and iterate's output are: the rules for those
+    belong to collect and iterate only, whatever the type id of another node sorts before or after."""
+
+    item: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TItemOutput:
+        return TItemOutput(item=self.item)
+
+
+@invocation("t_item")
+class TItemInvocation(_ItemInvocation):
+    pass
+
+
+@invocation("a_item")
+class AItemInvocation(_ItemInvocation):
+    pass
+
+
 @invocation("t_boom")
 class BoomInvocation(BaseInvocation):
     a: int = InputField(default=0)
@@ -180,5 +205,5 @@ class PairInvocation(BaseInvocation):
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
                 NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
-                PairInvocation, NumbersInvocation, TypeOfInvocation):
+                PairInvocation, NumbersInvocation, TypeOfInvocation, TItemInvocation, AItemInvocation):
         register(cls)

@@ -350,3 +350,118 @@ def test_node_keys_of_a_python_dict_are_taken_as_text(host: Any) -> None:
     graph = parse_graph(host.registry, {"nodes": {1: {"type": "integer", "value": 4}, "b": {"type": "add"}},
                                         "edges": [edge("1", "value", "b", "a")]})
     assert list(graph.nodes) == ["1", "b"] and graph.nodes["1"].id == "1"
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    (1, ("a", None, "a node must be an object with a 'type' and its input values")),
+    ({}, ("a", "type", "the node has no 'type' (a string naming a node type)")),
+    ({"type": "add", "id": "z"}, ("a", "id", "the node's id 'z' differs from its key 'a'")),
+    ({"type": "t_strict_validator", "value": 13}, ("a", None, "the node's validation failed: RuntimeError: 13 is "
+                                                               "unlucky")),
+    ({"type": "nope"}, ("a", "type", f"unknown node type 'nope'. {PLUGIN_HINT}")),
+])
+def test_a_faulty_node_does_not_stop_the_checks_of_the_nodes_after_it(host: Any, fault: Any, error: Problem) -> None:
+    graph = {"nodes": {"a": fault, "b": {"type": "nope"}}}
+    assert _errors(host, graph) == [error, ("b", "type", f"unknown node type 'nope'. {PLUGIN_HINT}")]
+
+
+def test_a_close_match_hint_names_at_most_three_types(host: Any) -> None:
+    assert _errors(host, {"nodes": {"x": {"type": "floa"}}}) == [
+        ("x", "type", f"unknown node type 'floa'. Did you mean 'float', 'sub_float', 'mul_float'? {PLUGIN_HINT}")]
+
+
+def test_a_node_id_that_sorts_before_its_key_is_refused_too(host: Any) -> None:
+    assert _errors(host, {"nodes": {"b": {"type": "add", "id": "a"}}}) == [
+        ("b", "id", "the node's id 'a' differs from its key 'b'")]
+    model = graph_model(host.registry)
+    node = host.registry.invocations["add"].value(id="a")
+    assert _errors(host, model.model_construct(nodes={"b": node}, edges=[])) == [
+        ("b", "id", "the node's id 'a' differs from its key 'b'")]
+
+
+def test_the_outputs_listed_for_a_bad_edge_leave_out_only_type(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range"}, "t": {"type": "t_needs_text", "text": "x"}},
+             "edges": [edge("r", "type", "t", "items")]}
+    assert _errors(host, graph) == [
+        ("r", "type", "edge r.type -> t.items: node 'r' has no output 'type' (its outputs: collection)")]
+
+
+def test_a_refused_edge_into_a_direct_input_is_not_checked_any_further(host: Any) -> None:
+    graph = {"nodes": {"s": {"type": "string"}, "t": {"type": "t_needs_text", "text": "x"}},
+             "edges": [edge("s", "value", "t", "fixed")]}
+    assert _errors(host, graph) == [
+        ("t", "fixed", "edge s.value -> t.fixed: input 'fixed' takes only a value written in the graph, not an edge")]
+
+
+@pytest.mark.parametrize("node_type", ["t_item", "a_item"])
+def test_only_collect_takes_several_edges_into_an_input_named_item(host: Any, node_type: str) -> None:
+    graph = {"nodes": {"a": {"type": "integer"}, "b": {"type": "integer"}, "x": {"type": node_type}},
+             "edges": [edge("a", "value", "x", "item"), edge("b", "value", "x", "item")]}
+    assert _errors(host, graph) == [("x", "item", "input 'item' has 2 incoming edges (a.value, b.value); only a "
+                                                  "collect node's 'item' takes more than one")]
+
+
+@pytest.mark.parametrize("node_type", ["t_item", "a_item"])
+def test_only_iterate_gives_its_item_the_type_of_its_collection(host: Any, node_type: str) -> None:
+    graph = {"nodes": {"x": {"type": node_type}, "t": {"type": "t_needs_text", "text": "x"}},
+             "edges": [edge("x", "item", "t", "items")]}
+    assert _errors(host, graph) == [
+        ("t", "items", "edge x.item -> t.items: output type int does not fit input type list[int] "
+                       "(a single value cannot feed a collection input; gather values with a collect node)")]
+
+
+def test_a_default_made_by_a_factory_counts_as_not_given(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range"}, "t": {"type": "t_needs_text", "text": "x", "items": []}},
+             "edges": [edge("r", "collection", "t", "items")]}
+    assert _errors(host, graph) == []
+
+
+def test_a_value_for_a_direct_input_is_fine(host: Any) -> None:
+    assert _errors(host, {"nodes": {"t": {"type": "t_needs_text", "text": "x", "fixed": 5}}}) == []
+
+
+def test_an_iterates_index_and_total_are_ints_whatever_it_iterates_over(host: Any) -> None:
+    graph = {"nodes": {"s": {"type": "string_collection"}, "it": {"type": "iterate"}, "a": {"type": "add"}},
+             "edges": [edge("s", "collection", "it", "collection"), edge("it", "index", "a", "a"),
+                       edge("it", "total", "a", "b")]}
+    assert _errors(host, graph) == []
+
+
+def test_a_collect_of_one_type_through_several_edges_has_that_type(host: Any) -> None:
+    graph = {"nodes": {"i": {"type": "integer"}, "j": {"type": "integer"}, "col": {"type": "collect"},
+                       "b": {"type": "add"}},
+             "edges": [edge("i", "value", "col", "item"), edge("j", "value", "col", "item"),
+                       edge("col", "collection", "b", "a")]}
+    assert _errors(host, graph) == [
+        ("b", "a", "edge col.collection -> b.a: output type list[int] does not fit input type int "
+                   "(a collection cannot feed a single-value input; put an iterate node between them)")]
+
+
+def test_a_collect_of_mixed_types_is_a_list_of_anything_downstream(host: Any) -> None:
+    graph = {"nodes": {"i": {"type": "integer"}, "s": {"type": "string"}, "col": {"type": "collect"},
+                       "it": {"type": "iterate"}, "col2": {"type": "collect"}, "b": {"type": "add"}},
+             "edges": [edge("i", "value", "col", "item"), edge("s", "value", "col", "item"),
+                       edge("col", "collection", "it", "collection"), edge("it", "item", "col2", "item"),
+                       edge("col", "collection", "b", "a")]}
+    assert _errors(host, graph) == [
+        ("b", "a", "edge col.collection -> b.a: output type list[Any] does not fit input type int "
+                   "(a collection cannot feed a single-value input; put an iterate node between them)"),
+        ("col", "item", "a collect node's items must all be of one type, got int, str"),
+    ]
+
+
+def test_an_iterate_with_several_collection_edges_is_checked_on_the_first(host: Any) -> None:
+    graph = {"nodes": {"r": {"type": "range"}, "s": {"type": "string_collection"}, "n": {"type": "t_numbers"},
+                       "it": {"type": "iterate"}, "a": {"type": "add"}},
+             "edges": [edge("r", "collection", "it", "collection"), edge("s", "collection", "it", "collection"),
+                       edge("n", "numbers", "it", "collection"), edge("it", "item", "a", "a")]}
+    assert _errors(host, graph) == [
+        ("it", "collection", "input 'collection' has 3 incoming edges (r.collection, s.collection, n.numbers); "
+                             "only a collect node's 'item' takes more than one")]
+
+
+def test_an_empty_collect_does_not_stop_the_checks_of_the_nodes_after_it(host: Any) -> None:
+    assert _errors(host, {"nodes": {"col": {"type": "collect"}, "it": {"type": "iterate"}}}) == [
+        ("col", "item", "a collect node needs at least one incoming item or collection edge"),
+        ("it", "collection", "an iterate node needs an incoming edge from a collection"),
+    ]
