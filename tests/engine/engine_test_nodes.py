@@ -84,6 +84,14 @@ class AItemInvocation(_ItemInvocation):
     pass
 
 
+@invocation("t_texts")
+class TextsInvocation(BaseInvocation):
+    texts: list[str] = InputField(default_factory=list)
+
+    def invoke(self, context: InvocationContext) -> TStrOutput:
+        return TStrOutput(text="".join(self.texts))
+
+
 @invocation("t_boom")
 class BoomInvocation(BaseInvocation):
     a: int = InputField(default=0)
@@ -205,5 +213,6 @@ class PairInvocation(BaseInvocation):
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
                 NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
-                PairInvocation, NumbersInvocation, TypeOfInvocation, TItemInvocation, AItemInvocation):
+                PairInvocation, NumbersInvocation, TypeOfInvocation, TItemInvocation, AItemInvocation,
+                TextsInvocation):
         register(cls)

@@ -465,3 +465,11 @@ def test_an_empty_collect_does_not_stop_the_checks_of_the_nodes_after_it(host: A
         ("col", "item", "a collect node needs at least one incoming item or collection edge"),
         ("it", "collection", "an iterate node needs an incoming edge from a collection"),
     ]
+
+
+def test_only_collect_has_its_collection_type_worked_out_from_its_inputs(host: Any) -> None:
+    # boolean_collection (a type id that sorts before 'collect') says list[bool], which no list[str] takes.
+    graph = {"nodes": {"b": {"type": "boolean_collection"}, "t": {"type": "t_texts"}},
+             "edges": [edge("b", "collection", "t", "texts")]}
+    assert _errors(host, graph) == [
+        ("t", "texts", "edge b.collection -> t.texts: output type list[bool] does not fit input type list[str]")]
