@@ -76,6 +76,8 @@ class Equivalent:
     line: str
     column: int
     reason: str
+    after: str = ""
+    """The stripped line before it, where the line alone is not unique (a bare 'continue')."""
 
 
 @dataclass
@@ -397,7 +399,8 @@ def _collect(report: Report, target: Target, module: Module, source: str, sessio
             elif result.worker_outcome != WorkerOutcome.NORMAL or result.test_outcome == TestOutcome.INCOMPETENT:
                 outcome.result = "incompetent"
             elif result.test_outcome == TestOutcome.SURVIVED:
-                match = _equivalent(equivalents, target.name, module.path, spec.operator_name, line, col)
+                before = lines[line_no - 2].strip() if line_no > 1 else ""
+                match = _equivalent(equivalents, target.name, module.path, spec.operator_name, line, col, before)
                 outcome.result, outcome.why = ("equivalent", match.reason) if match else ("survived", "")
             else:
                 outcome.result = "killed"
@@ -456,9 +459,11 @@ def _quote(arg: str) -> str:
 
 
 def _equivalent(equivalents: list[Equivalent], target: str, module: str, operator: str, line: str,
-                col: int) -> Equivalent | None:
+                col: int, before: str) -> Equivalent | None:
     for e in equivalents:
-        if (e.target, e.module, e.operator, e.line, e.column) == (target, module, operator, line.strip(), col):
+        if (e.target, e.module, e.operator, e.line, e.column) == (target, module, operator, line.strip(), col) and (
+            not e.after or e.after == before
+        ):
             return e
     return None
 
