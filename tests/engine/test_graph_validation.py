@@ -473,3 +473,13 @@ def test_only_collect_has_its_collection_type_worked_out_from_its_inputs(host: A
              "edges": [edge("b", "collection", "t", "texts")]}
     assert _errors(host, graph) == [
         ("t", "texts", "edge b.collection -> t.texts: output type list[bool] does not fit input type list[str]")]
+
+
+def test_a_collect_of_items_of_unknown_type_is_a_list_of_anything(host: Any) -> None:
+    # col is list[Any] (mixed items), so its items are of unknown type, and col2 gathers only those.
+    graph = {"nodes": {"i": {"type": "integer"}, "s": {"type": "string"}, "col": {"type": "collect"},
+                       "it": {"type": "iterate"}, "col2": {"type": "collect"}, "t": {"type": "t_texts"}},
+             "edges": [edge("i", "value", "col", "item"), edge("s", "value", "col", "item"),
+                       edge("col", "collection", "it", "collection"), edge("it", "item", "col2", "item"),
+                       edge("col2", "collection", "t", "texts")]}
+    assert _errors(host, graph) == [("col", "item", "a collect node's items must all be of one type, got int, str")]
