@@ -3,16 +3,18 @@
     .venv/bin/python tools/mutation/run.py state              # one target from targets.toml
     .venv/bin/python tools/mutation/run.py names validation   # several, one after another
     .venv/bin/python tools/mutation/run.py --list
-    .venv/bin/python tools/mutation/run.py pickle_safety --tests tests/security/test_pickle_loading.py
+    .venv/bin/python tools/mutation/run.py pickle_safety --tests tests/security/<its threat module>.py
 
 Each target runs in a scratch copy of the repository (tracked and untracked-but-not-ignored files), so the
 working tree is never mutated, even when a run is interrupted. The copy is put first on the import path
-(``PYTHONPATH``), ahead of the editable installs that point into the working tree.
+(``PYTHONPATH``), ahead of the editable installs that point into the working tree, and the tests run
+through a warm fork server (forkserver.py).
 
 Before cosmic-ray runs, mutants that cannot change behaviour by construction are marked skipped:
 operators inside type annotations (strings under ``from __future__ import annotations``), cosmic-ray's
-"binary operator" mutants of ``**`` in ``{**a, **b}`` (not a binary operator), and lines marked
-``# pragma: no mutate``. Survivors that were judged equivalent by hand are listed with the reason in
+"binary operator" mutants of ``*`` and ``**`` unpacking, and lines marked ``# pragma: no mutate``; so are
+operator targets outside a sufficient subset (see ``redundant``). After them come the target's hand-made
+mutants from targets.toml. Survivors judged equivalent by hand are listed with the reason in
 ``equivalent.toml``; the score counts only the others. See docs/testing.md.
 """
 
