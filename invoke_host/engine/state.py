@@ -12,7 +12,10 @@ Rules, as in InvokeAI:
   (a ``collect`` cuts iterations: it gets one instance, fed by every instance of its item sources);
 - the next node to run is the deepest ready one (ties: lowest iteration path first), so each branch
   runs to its leaf before the next branch starts;
-- ``collect`` gathers items ordered by iteration path.
+- an iteration path lists the indexes of the iterates a node sits under, ordered by each iterate's
+  depth and then its node id (an inner iterate is always deeper than its outer one): facts of the
+  graph, never of the order its nodes and edges were written in;
+- ``collect`` gathers items ordered by iteration path (ties: source node id, then output field).
 
 Limits (``invoke_host.limits``): an iterate that would expand more than ``max_collection_size`` items, a
 collect that would gather more, and any preparation that would take the session past ``max_session_nodes``
@@ -81,6 +84,8 @@ class _Plan:
     iter_keys: dict[str, tuple[str, ...]]
     kind: dict[str, str]
     str_inputs: dict[str, frozenset[str]] = field(default_factory=dict)
+    iter_rank: dict[str, int] = field(default_factory=dict)
+    """Iterate source id -> its place in every iteration path."""
 
     @classmethod
     def build(cls, graph: GraphBase) -> _Plan:
@@ -108,6 +113,8 @@ class _Plan:
                 indeg[c] -= 1
                 if indeg[c] == 0:
                     ready.append(c)
+        iterates = sorted((n for n in nodes if kind[n] == ITERATE_TYPE), key=lambda n: (depth[n], n))
+        iter_rank = {n: i for i, n in enumerate(iterates)}
         iter_keys: dict[str, tuple[str, ...]] = {}
         for n in sorted(order, key=order.__getitem__):
             keys: set[str] = set()
@@ -116,13 +123,13 @@ class _Plan:
                     keys.update(iter_keys[p])
             if kind[n] == ITERATE_TYPE:
                 keys.add(n)
-            iter_keys[n] = tuple(sorted(keys, key=order.__getitem__))
+            iter_keys[n] = tuple(sorted(keys, key=iter_rank.__getitem__))
         str_inputs = {}
         for n, node in nodes.items():
             str_inputs[n] = frozenset(
                 name for name, info in type(node).model_fields.items() if strip_optional(info.annotation) is str
             )
-        return cls(order, depth, parents, children, in_edges, iter_keys, kind, str_inputs)
+        return cls(order, depth, parents, children, in_edges, iter_keys, kind, str_inputs, iter_rank)
 
 
 class GraphExecutionState:
@@ -207,8 +214,8 @@ class GraphExecutionState:
         return combos
 
     def _path(self, iter_map: dict[str, str]) -> tuple[int, ...]:
-        order = self._plan.order
-        return tuple(self.exec_nodes[iter_map[k]].index or 0 for k in sorted(iter_map, key=order.__getitem__))
+        rank = self._plan.iter_rank
+        return tuple(self.exec_nodes[iter_map[k]].index or 0 for k in sorted(iter_map, key=rank.__getitem__))
 
     def _add_exec(self, node: ExecNode) -> None:
         self.exec_nodes[node.id] = node
@@ -339,12 +346,13 @@ class GraphExecutionState:
             for parent, out_field, in_field in node.inputs:
                 if in_field == "collection":
                     collection.extend(getattr(self.results[parent], out_field))
+            # Never the edge order: the same graph written in another order collects the same list.
             items = sorted(
-                ((self.exec_nodes[p].path, n, getattr(self.results[p], f)) for n, (p, f, d) in enumerate(node.inputs)
-                 if d == "item"),
-                key=lambda t: (t[0], t[1]),
+                ((self.exec_nodes[p].path, self.exec_nodes[p].source_id, f, getattr(self.results[p], f))
+                 for p, f, d in node.inputs if d == "item"),
+                key=lambda t: (t[0], t[1], t[2]),
             )
-            collection.extend(value for _, _, value in items)
+            collection.extend(value for *_, value in items)
             values["item"] = None
             values["collection"] = collection
         else:

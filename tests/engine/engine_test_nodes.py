@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Annotated, Any
 
 from invoke_sdk import (
     BaseInvocation,
@@ -17,6 +18,7 @@ from invoke_sdk import (
 )
 from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_sdk.hookspecs import RegisterInvocation
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 CALLS: list[str] = []
 STARTED = threading.Event()
@@ -30,6 +32,64 @@ class TIntOutput(BaseInvocationOutput):
 @invocation_output("t_str_output")
 class TStrOutput(BaseInvocationOutput):
     text: str = OutputField()
+
+
+@invocation_output("t_numbers_output")
+class TNumbersOutput(BaseInvocationOutput):
+    numbers: list[int] = OutputField()
+
+
+@invocation("t_numbers")
+class NumbersInvocation(BaseInvocation):
+    """A list under another output name than 'collection'."""
+
+    count: int = InputField(default=3)
+
+    def invoke(self, context: InvocationContext) -> TNumbersOutput:
+        return TNumbersOutput(numbers=list(range(10, 10 + self.count)))
+
+
+@invocation("t_type_of")
+class TypeOfInvocation(BaseInvocation):
+    """Names the type of what it is given: an input that takes anything."""
+
+    value: Any = InputField(default=None)
+
+    def invoke(self, context: InvocationContext) -> TStrOutput:
+        return TStrOutput(text=type(self.value).__name__)
+
+
+@invocation_output("t_item_output")
+class TItemOutput(BaseInvocationOutput):
+    item: int = OutputField()
+
+
+class _ItemInvocation(BaseInvocation):
+    """An input and an output named 'item', as collect's input and iterate's output are: the rules for those
+    belong to collect and iterate only, whatever the type id of another node sorts before or after."""
+
+    item: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TItemOutput:
+        return TItemOutput(item=self.item)
+
+
+@invocation("t_item")
+class TItemInvocation(_ItemInvocation):
+    pass
+
+
+@invocation("a_item")
+class AItemInvocation(_ItemInvocation):
+    pass
+
+
+@invocation("t_texts")
+class TextsInvocation(BaseInvocation):
+    texts: list[str] = InputField(default_factory=list)
+
+    def invoke(self, context: InvocationContext) -> TStrOutput:
+        return TStrOutput(text="".join(self.texts))
 
 
 @invocation("t_boom")
@@ -113,8 +173,62 @@ class NeedsTextInvocation(BaseInvocation):
         return TStrOutput(text=self.text)
 
 
+@invocation("t_strict_validator")
+class StrictValidatorInvocation(BaseInvocation):
+    """A node whose own validator raises something other than ValueError (pydantic passes it through)."""
+
+    value: int = InputField(default=0)
+
+    @field_validator("value")
+    @classmethod
+    def _not_unlucky(cls, value: int) -> int:
+        if value == 13:
+            raise RuntimeError(f"{value} is unlucky")
+        return value
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=self.value)
+
+
+@invocation("t_positive_list")
+class PositiveListInvocation(BaseInvocation):
+    """Every item must be positive: a bad item fails at ('values', index)."""
+
+    values: list[Annotated[int, Field(gt=0)]] = InputField(default_factory=list)
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=sum(self.values))
+
+
+@invocation("t_pair")
+class PairInvocation(BaseInvocation):
+    """Checks across fields: 'b' must differ from 'a' (fails at 'b'), 'c' too (a model check, fails at ())."""
+
+    a: int = InputField(default=0)
+    b: int = InputField(default=1)
+    c: int = InputField(default=2)
+
+    @field_validator("b")
+    @classmethod
+    def _b_differs(cls, b: int, info: ValidationInfo) -> int:
+        if b == info.data.get("a"):
+            raise ValueError("b must differ from a")
+        return b
+
+    @model_validator(mode="after")
+    def _c_differs(self) -> PairInvocation:
+        if self.c == self.a:
+            raise ValueError("c must differ from a")
+        return self
+
+    def invoke(self, context: InvocationContext) -> TIntOutput:
+        return TIntOutput(value=self.a + self.b + self.c)
+
+
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
-                NeedsTextInvocation, RaiseCanceledInvocation, ListInvocation):
+                NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
+                PairInvocation, NumbersInvocation, TypeOfInvocation, TItemInvocation, AItemInvocation,
+                TextsInvocation, ListInvocation):
         register(cls)

@@ -18,6 +18,7 @@ from invoke_host.config import HostConfig
 from invoke_host.events import EventBus
 from invoke_host.host import build_host
 from invoke_host.openapi_document import openapi_document
+from tests.waiting import async_wait_until
 
 
 class RecordingSink:
@@ -85,7 +86,7 @@ async def test_events_emitted_from_worker_threads_arrive_in_order_on_the_loop() 
     bus = EventBus([sink])
     await bus.start()
     await asyncio.to_thread(lambda: [bus.emit(QueueClearedEvent.build(str(i))) for i in range(50)])
-    await asyncio.sleep(0.01)
+    await async_wait_until(lambda: len(sink.events) >= 50, "the 50 events to reach the sink")
     await bus.stop()
     assert [e.queue_id for e in sink.events] == [str(i) for i in range(50)]  # type: ignore[attr-defined]
     assert seen_threads == {threading.get_ident()}

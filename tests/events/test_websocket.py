@@ -13,6 +13,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
 from tests.queue.conftest import graph, make_app
+from tests.waiting import async_wait_until
 
 
 def test_subscribed_client_gets_its_queue_events_only(tmp_path: Path) -> None:
@@ -113,11 +114,11 @@ async def test_a_client_that_falls_behind_is_disconnected_and_others_are_not_slo
         if i % 4 == 0:
             await asyncio.sleep(0)
     release.set()
-    await asyncio.wait_for(slow.task, 1)
+    await asyncio.wait_for(slow.task, 10)
     assert closed == [(CLOSE_TOO_SLOW, slow.closed_reason)]
     assert slow.closed_reason is not None and "fell 5 events behind" in slow.closed_reason
-    await asyncio.sleep(0.01)
-    assert len(fast_got) == 21  # the subscribe answer and every event
+    await async_wait_until(lambda: len(fast_got) >= 21, "the fast client to get every message")
+    assert [json.loads(m)["event"] for m in fast_got] == ["subscribed"] + ["queue_cleared"] * 20
     assert fast.closed_reason is None
     await sink.stop()
 
@@ -136,7 +137,12 @@ async def test_a_batching_client_gets_every_waiting_message_in_one_array_frame_i
     client.handle(json.dumps({"subscribe": "queue", "queue_id": "q", "batch": True}))
     for queue_id in ("q", "other", "q", "q"):
         sink.deliver(QueueClearedEvent.build(queue_id))
-    await asyncio.sleep(0.1)
+
+    def messages_in(sent: list[str]) -> int:
+        return sum(len(d) if isinstance(d := json.loads(f), list) else 1 for f in sent)
+
+    # Wait for every message, however framed; then check they came in one frame.
+    await async_wait_until(lambda: messages_in(frames) >= 4, "the four waiting messages to be sent")
     assert len(frames) == 1  # everything that was waiting, in one frame
     decoded = json.loads(frames[0])
     assert [m["event"] for m in decoded] == ["subscribed", "queue_cleared", "queue_cleared", "queue_cleared"]
@@ -144,7 +150,7 @@ async def test_a_batching_client_gets_every_waiting_message_in_one_array_frame_i
     # A later subscribe with "batch": false goes back to one message per frame.
     client.handle(json.dumps({"subscribe": "queue", "queue_id": "q", "batch": False}))
     sink.deliver(QueueClearedEvent.build("q"))
-    await asyncio.sleep(0.1)
+    await async_wait_until(lambda: messages_in(frames[1:]) >= 2, "the two later messages to be sent")
     assert [json.loads(f)["event"] for f in frames[1:]] == ["subscribed", "queue_cleared"]
     await sink.stop()
 

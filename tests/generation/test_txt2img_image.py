@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from invoke_host.config import HostConfig
 from invoke_host.engine import run_graph_async
 from invoke_host.host import Host, build_host
 from invoke_host.images import find_images_service
+from tests.waiting import async_wait_until
 
 
 class LoadEventSink:
@@ -97,8 +97,13 @@ async def test_model_loads_are_typed_events_on_the_bus(host: Host, tiny_models: 
     graph = txt2latents_graph(key, seed=1, size=64)
     result = await run_graph_async(host, graph)
     assert result.status == "completed"
-    await asyncio.sleep(0.05)  # the bus hands events from the loading thread to the loop
-    seen = [(e.event_name, e.submodel_type) for e in SINK.events if e.model_key == key]  # type: ignore[attr-defined]
+
+    def seen_loads() -> list[tuple[str, str]]:
+        return [(e.event_name, e.submodel_type) for e in SINK.events if e.model_key == key]  # type: ignore[attr-defined]
+
+    # The bus hands events from the loading thread to the loop: wait for the load to be reported.
+    await async_wait_until(lambda: ("model_load_complete", "unet") in seen_loads(), "the unet load events")
+    seen = seen_loads()
     assert ("model_load_started", "unet") in seen and ("model_load_complete", "unet") in seen
     assert seen.index(("model_load_started", "unet")) < seen.index(("model_load_complete", "unet"))
     unet = next(e for e in SINK.events if e.event_name == "model_load_complete" and e.submodel_type == "unet")  # type: ignore[attr-defined]

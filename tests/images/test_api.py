@@ -136,15 +136,23 @@ def test_not_an_image_is_415(client: TestClient) -> None:  # type: ignore[type-a
 
 def test_over_the_size_limit_is_413(tmp_path: Path) -> None:
     with make_client(tmp_path, max_upload_bytes=1000) as client:
-        big = png_bytes((300, 300), mode="RGB")
         noisy = io.BytesIO()
         Image.effect_noise((300, 300), 100).save(noisy, format="PNG")
+        assert len(noisy.getvalue()) > 1000 + 64 * 1024  # refused from its Content-Length, before reading
         r = upload(client, noisy.getvalue())
         assert r.status_code == 413 and "1,000" in r.json()["detail"]
-        assert len(big) < 1000 + 64 * 1024  # within the multipart allowance: refused after reading the part
-        r = upload(client, big)
-        assert r.status_code in (201, 413)
-        assert client.get(f"{API}/").json()["total"] == (1 if r.status_code == 201 else 0)
+        # Over the limit but within the multipart allowance: refused once the part is read.
+        padded = png_bytes((8, 8), padding="x" * 2000)
+        assert 1000 < len(padded) < 1000 + 64 * 1024
+        r = upload(client, padded)
+        assert r.status_code == 413 and "1,000" in r.json()["detail"]
+        assert client.get(f"{API}/").json()["total"] == 0
+        # At the limit exactly: accepted.
+        exact = png_bytes((8, 8), padding="x" * (1000 - len(png_bytes((8, 8), padding=""))))
+        assert len(exact) == 1000
+        r = upload(client, exact)
+        assert r.status_code == 201, r.text
+        assert client.get(f"{API}/").json()["total"] == 1
 
 
 def bomb_png(width: int, height: int) -> bytes:

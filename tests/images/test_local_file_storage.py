@@ -123,8 +123,12 @@ async def test_a_thumbnail_folder_symlinked_elsewhere_is_not_followed(
 
 
 async def test_missing_files_and_delete(files: LocalImageFileStorage, tmp_path: Path) -> None:
-    with pytest.raises(ImageNotFoundError):
+    with pytest.raises(ImageNotFoundError) as missing:
         await files.read(NAME)
+    assert str(missing.value) == f"the file of image {NAME!r} is missing"
+    with pytest.raises(ImageNotFoundError) as missing:
+        await files.read(NAME, thumbnail=True)
+    assert str(missing.value) == f"the thumbnail of image {NAME!r} is missing"
     await files.save(NAME, Image.new("RGB", (8, 8)), EmbeddedImageData())
     await files.delete(NAME)
     assert not (tmp_path / "images" / NAME).exists()

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-import asyncio
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from invoke_sdk.images import ImageCategory, ImageNotFoundError, ImageOrigin, ImageRecordChanges, NewImageRecord
 from invoke_sdk.storage import StorageBackend, StorageError
 from invoke_sqlite_storage import SqliteBackend
+
+from tests.waiting import async_wait_until
 
 
 def new(name: str, **kw: object) -> NewImageRecord:
@@ -82,7 +84,9 @@ async def test_filters_and_paging(backend: SqliteBackend) -> None:
 
 async def test_update_changes_only_given_fields_and_the_trigger_keeps_updated_at(backend: SqliteBackend) -> None:
     before = await backend.images.save(new("a.png"))
-    await asyncio.sleep(0.01)
+    # The stamps have millisecond resolution: wait for the clock to pass the first one, then change the record.
+    await async_wait_until(lambda: datetime.now(UTC) > before.updated_at + timedelta(milliseconds=1),
+                           "the clock to pass the first updated_at")
     after = await backend.images.update("a.png", ImageRecordChanges(image_category=ImageCategory.control))
     assert after.image_category is ImageCategory.control and after.is_intermediate == before.is_intermediate
     assert after.updated_at > before.updated_at and after.created_at == before.created_at

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from invoke_sqlite_storage import plugin as storage_plugin
@@ -10,6 +9,7 @@ from sd_probers import plugin as probers_plugin
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from tests.models import model_files as mf
+from tests.waiting import wait_until
 
 
 def test_models_api_round_trip(tmp_path: Path) -> None:
@@ -19,11 +19,10 @@ def test_models_api_round_trip(tmp_path: Path) -> None:
         bad = client.post("/api/v2/models/install", params={"source": "ftp://x/y"})
         assert bad.status_code == 400 and "http" in bad.json()["detail"]
         job = client.post("/api/v2/models/install", params={"source": str(lora)}, json={"name": "Style"}).json()
-        for _ in range(200):
-            job = client.get(f"/api/v2/models/install/{job['id']}").json()
-            if job["status"] in {"completed", "error"}:
-                break
-            time.sleep(0.02)
+        url = f"/api/v2/models/install/{job['id']}"
+        wait_until(lambda: client.get(url).json()["status"] in {"completed", "error"}, "the install to finish",
+                   timeout=60)
+        job = client.get(url).json()
         assert job["status"] == "completed", job
         key = job["config_out"]["key"]
         listed = client.get("/api/v2/models/", params={"type": "lora", "base": "sdxl"}).json()["models"]

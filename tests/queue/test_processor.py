@@ -19,6 +19,7 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from tests.queue import processor_nodes
+from tests.waiting import wait_until
 
 Message = dict[str, Any]
 
@@ -176,16 +177,30 @@ def test_cancel_of_the_running_item_stops_it_inside_its_node_and_the_next_runs(c
 
 
 def test_pause_stops_claiming_and_resume_continues(client: TestClient[Litestar]) -> None:
+    queue = client.app.state.host.queue
+    idles: list[float] = []
+    wait_for_work = queue.wait_for_work
+
+    async def counted_wait_for_work(timeout: float | None = None) -> None:
+        idles.append(time.monotonic())  # the worker is about to sleep: it has decided not to claim
+        await wait_for_work(timeout)
+
+    queue.wait_for_work = counted_wait_for_work
     with client.websocket_connect("/ws") as ws:
         subscribe(ws)
         assert client.put("/api/v1/queue/default/processor/pause").json()["is_started"] is False
+        wait_until(lambda: len(idles) > 0, "the worker to wait for work")
+        asleep = len(idles)
         [item_id] = enqueue(client, CHAIN)
-        # A paused processor was woken by the enqueue and went back to sleep: the item stays pending.
-        time.sleep(0.3)
+        # The enqueue wakes the sleeping worker; when it next goes to sleep it has looked at the queue with
+        # the item in it, and a paused worker must have left the item pending.
+        wait_until(lambda: len(idles) > asleep, "the paused worker to go back to sleep after the enqueue")
         assert client.get(f"/api/v1/queue/default/i/{item_id}").json()["status"] == "pending"
+        assert client.get("/api/v1/queue/default/status").json()["queue"]["pending"] == 1
         assert client.put("/api/v1/queue/default/processor/resume").json()["is_started"] is True
         messages = read_until(ws, status_is(item_id, "completed"))
     assert [m["event"] for m in messages][:2] == ["batch_enqueued", "queue_item_status_changed"]
+    assert messages[1]["data"] == {**messages[1]["data"], "item_id": item_id, "status": "in_progress"}
 
 
 def test_enqueue_validates_the_whole_graph(client: TestClient[Litestar]) -> None:

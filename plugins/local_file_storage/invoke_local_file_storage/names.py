@@ -18,8 +18,10 @@ def check_image_name(image_name: str) -> str:
 
     The reasons are spelled out for the log; the API answers every one of them with 404.
     """
-    if not isinstance(image_name, str) or not image_name:
-        raise InvalidImageNameError(str(image_name), "it is empty")
+    if not isinstance(image_name, str):
+        raise InvalidImageNameError(repr(image_name), f"it is not text but {type(image_name).__name__}")
+    if not image_name:
+        raise InvalidImageNameError(image_name, "it is empty")
     if "/" in image_name or "\\" in image_name:
         raise InvalidImageNameError(image_name, "it contains a path separator")
     if ".." in image_name:
