@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import edge, plugins_for_engine_tests
+from invoke_sdk.testing import FakeContext
 
 from invoke_host.config import HostConfig
 from invoke_host.engine import GraphExecutionState, NodeErrorRecord, run_graph
@@ -34,7 +35,7 @@ def _run(state: GraphExecutionState) -> list[str]:
     """Run every node in the state's order; the prepared ids in the order they ran."""
     ran = []
     while (node := state.next()) is not None:
-        state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+        state.complete(node.id, node.invoke(FakeContext()))
         ran.append(node.id)
     return ran
 
@@ -149,16 +150,16 @@ def test_complete_is_idempotent(host: Any) -> None:
     state = _state(host, graph)
     a = state.next()
     assert a is not None and a.id == "a#0"
-    out = a.invoke(None)  # type: ignore[arg-type]
+    out = a.invoke(FakeContext())
     state.complete(a.id, out)
     state.complete(a.id, out)  # a repeated report (a retry, say) changes nothing
     b = state.next()
     assert b is not None and b.id == "b#0"
-    state.complete(b.id, b.invoke(None))  # type: ignore[arg-type]
-    state.complete(b.id, b.invoke(None))  # type: ignore[arg-type]
+    state.complete(b.id, b.invoke(FakeContext()))
+    state.complete(b.id, b.invoke(FakeContext()))
     c = state.next()
     assert c is not None and c.id == "c#0" and (c.a, c.b) == (2, 3)  # type: ignore[attr-defined]
-    state.complete(c.id, c.invoke(None))  # type: ignore[arg-type]
+    state.complete(c.id, c.invoke(FakeContext()))
     assert state.next() is None and state.is_complete()
     assert state.executed_history == ["a#0", "b#0", "c#0"]
 
@@ -199,7 +200,7 @@ def test_an_invalid_value_from_an_edge_names_that_input(host: Any) -> None:
     state = _state(host, graph)
     z = state.next()
     assert z is not None
-    state.complete(z.id, z.invoke(None))  # type: ignore[arg-type]
+    state.complete(z.id, z.invoke(FakeContext()))
     with pytest.raises(NodeInputError) as caught:
         state.next()
     assert (caught.value.node_id, caught.value.source_node_id, caught.value.field) == ("s#0", "s", "width")
@@ -216,7 +217,7 @@ def test_a_state_rebuilt_at_every_step_runs_the_same_nodes_in_the_same_order(hos
         node = state.next()
         if node is None:
             break
-        state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+        state.complete(node.id, node.invoke(FakeContext()))
         ran.append(node.id)
     assert ran == expected
     assert state.to_dict()["results"] == reference.to_dict()["results"]
@@ -275,7 +276,7 @@ def test_a_bad_item_of_a_list_from_an_edge_names_the_list_input(host: Any) -> No
     state = _state(host, graph)
     r = state.next()
     assert r is not None
-    state.complete(r.id, r.invoke(None))  # type: ignore[arg-type]
+    state.complete(r.id, r.invoke(FakeContext()))
     with pytest.raises(NodeInputError) as caught:
         state.next()
     assert caught.value.field == "values"
@@ -295,7 +296,7 @@ def test_an_edge_value_that_fails_another_inputs_check_names_that_input(
     state = _state(host, graph)
     n = state.next()
     assert n is not None
-    state.complete(n.id, n.invoke(None))  # type: ignore[arg-type]
+    state.complete(n.id, n.invoke(FakeContext()))
     with pytest.raises(NodeInputError) as caught:
         state.next()
     assert (caught.value.node_id, caught.value.field) == ("p#0", field)
@@ -429,4 +430,4 @@ def test_random_graphs_always_run_the_deepest_ready_node_and_then_the_lowest_pat
             deepest = max(depth[n.source_id] for n in ready)
             assert depth[chosen.source_id] == deepest, (node.id, [n.id for n in ready])
             assert chosen.path == min(n.path for n in ready if depth[n.source_id] == deepest)
-            state.complete(node.id, node.invoke(None))  # type: ignore[arg-type]
+            state.complete(node.id, node.invoke(FakeContext()))
