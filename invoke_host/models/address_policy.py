@@ -6,9 +6,10 @@ answer that changes between check and connect (rebinding) cannot slip past, and 
 passes through the same check.
 
 Addresses are judged against our own table of the IANA special-purpose ranges, not Python's
-``ipaddress`` flags alone: those differ between Python releases (3.11 calls 100.64.0.0/10 neither
-private nor global, and 2002::/16 global). IPv6 addresses that carry an IPv4 address (IPv4-mapped,
-NAT64, 6to4, Teredo, IPv4-compatible) are also judged by the IPv4 address they lead to.
+``ipaddress`` flags: those differ between Python releases (3.11 calls 100.64.0.0/10 neither private
+nor global, and 2002::/16 and 192.0.0.192 global). IPv4-mapped and NAT64 addresses are judged as the
+IPv4 address they reach; 6to4, Teredo and local-use NAT64 are private and also judged by the IPv4
+addresses they embed; IPv4-compatible and IPv4-translated addresses are never allowed.
 
 Hugging Face downloads go through ``huggingface_hub``'s own HTTP client, which this module cannot
 reach into; a configured ``HF_ENDPOINT`` is judged instead before the first request
@@ -31,8 +32,8 @@ import httpcore
 __all__ = ["AddressPolicy", "BlockedAddressError", "PolicyNetworkBackend", "check_endpoint"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-AsyncResolver = Callable[[str, int], Awaitable[list[str]]]
-Resolver = Callable[[str, int], list[str]]
+AsyncResolver = Callable[[str], Awaitable[list[str]]]
+Resolver = Callable[[str], list[str]]
 
 
 class BlockedAddressError(ValueError):
@@ -84,8 +85,6 @@ _NAT64 = _net("64:ff9b::/96")
 _NAT64_LOCAL = _net("64:ff9b:1::/48")
 _SIXTOFOUR = _net("2002::/16")
 _TEREDO = _net("2001::/32")
-_COMPATIBLE = _net("::/96")
-_TRANSLATED = _net("::ffff:0:0:0/96")
 _GLOBAL_UNICAST = _net("2000::/3")
 
 _V6: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, _Kind, str], ...] = (
@@ -94,8 +93,8 @@ _V6: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, _Kind, str], ...
     (_net("::/128"), _Kind.NOT_UNICAST, "unspecified"),
     (_net("ff00::/8"), _Kind.NOT_UNICAST, "multicast"),
     (_net("::1/128"), _Kind.LOOPBACK, "loopback"),
-    (_COMPATIBLE, _Kind.NOT_UNICAST, "IPv4-compatible, deprecated"),
-    (_TRANSLATED, _Kind.NOT_UNICAST, "IPv4-translated"),
+    (_net("::/96"), _Kind.NOT_UNICAST, "IPv4-compatible, deprecated"),
+    (_net("::ffff:0:0:0/96"), _Kind.NOT_UNICAST, "IPv4-translated"),
     (_NAT64_LOCAL, _Kind.PRIVATE, "local-use NAT64"),
     (_net("100::/64"), _Kind.NOT_UNICAST, "discard-only"),
     (_net("fc00::/7"), _Kind.PRIVATE, "unique local"),
@@ -117,13 +116,9 @@ def _embedded(ip: ipaddress.IPv6Address) -> list[tuple[ipaddress.IPv4Address, st
     if ip in _SIXTOFOUR:
         assert ip.sixtofour is not None
         return [(ip.sixtofour, "6to4")]
-    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in _NAT64_LOCAL:
-        return [(low, "local-use NAT64")]
-    if ip in _TRANSLATED:
-        return [(low, "IPv4-translated")]
-    if ip in _COMPATIBLE and int(ip) > 1:
-        return [(low, "IPv4-compatible")]
+        return [(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "local-use NAT64")]
+    # IPv4-compatible and IPv4-translated addresses are never allowed themselves: what they embed cannot matter.
     return []
 
 
@@ -150,8 +145,6 @@ def _direct(ip: IPAddress) -> list[tuple[_Kind, str]]:
             return [(kind, kind.says(f"{label}, {net}"))]
     if isinstance(ip, ipaddress.IPv6Address) and ip not in _GLOBAL_UNICAST:
         return [(_Kind.NOT_UNICAST, _Kind.NOT_UNICAST.says("outside 2000::/3, the global unicast space"))]
-    if not ip.is_global:  # a range IANA added after this table was written
-        return [(_Kind.PRIVATE, _Kind.PRIVATE.says("not globally reachable"))]
     return []
 
 
@@ -165,13 +158,15 @@ class AddressPolicy:
 
     def refusal(self, address: str) -> str | None:
         """Why ``address`` (an IP literal, IPv6 with or without a zone) is refused, or None when it may be used."""
-        findings = _findings(ipaddress.ip_address(address.split("%")[0]))
-        allowed = {_Kind.LOOPBACK: self.allow_loopback, _Kind.PRIVATE: self.allow_private}
+        findings = _findings(ipaddress.ip_address(address))
         for kind in _Kind:  # worst first
             for found, why in findings:
-                if found is kind and not allowed.get(kind, False):
+                if found is kind and not self._permits(kind):
                     return why
         return None
+
+    def _permits(self, kind: _Kind) -> bool:
+        return (kind is _Kind.LOOPBACK and self.allow_loopback) or (kind is _Kind.PRIVATE and self.allow_private)
 
     def allowed(self, addresses: Iterable[str]) -> tuple[list[str], list[str]]:
         """The allowed addresses and the reasons for the refused ones."""
@@ -186,19 +181,18 @@ class AddressPolicy:
         return ok, refused
 
 
-async def _resolve(host: str, port: int) -> list[str]:
-    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
+async def _resolve(host: str) -> list[str]:
+    return [str(info[4][0]) for info in await anyio.getaddrinfo(host, None)]
 
 
-def _resolve_blocking(host: str, port: int) -> list[str]:
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+def _resolve_blocking(host: str) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
 
 
 class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
     """Resolves, judges every answer, then connects to an allowed IP itself (TLS still verifies the host name).
 
-    ``resolve`` (host, port -> addresses) and ``inner`` (the backend that opens sockets) default to the real
+    ``resolve`` (host -> addresses, repeats allowed) and ``inner`` (the backend that opens sockets) default to the real
     resolver and anyio; they are parameters so a test can give a host name any DNS answer it needs.
     """
 
@@ -222,22 +216,21 @@ class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = list(dict.fromkeys(await self._resolve(host, port)))
+            addresses = list(dict.fromkeys(await self._resolve(host)))
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         allowed, refused = self.policy.allowed(addresses)
         if not allowed:
             raise BlockedAddressError(f"refusing to connect to {host}: {'; '.join(refused) or 'no address'}")
-        last: Exception | None = None
+        failures: list[str] = []
         for address in allowed:  # never the name: it could resolve differently a second time
             try:
                 return await self._inner.connect_tcp(
                     address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+                failures.append(f"{address} ({type(exc).__name__}: {exc})")
+        raise httpcore.ConnectError(f"could not connect to {host} on port {port}: {'; '.join(failures)}")
 
     async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
         raise BlockedAddressError("unix sockets are not used for downloads")
@@ -256,11 +249,7 @@ def check_endpoint(url: str, policy: AddressPolicy, *, what: str = "endpoint", r
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddressError(f"the {what} {url!r} is not an http(s) URL")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise BlockedAddressError(f"the {what} {url!r} has a bad port: {exc}") from exc
-    try:
-        addresses = (resolve or _resolve_blocking)(parts.hostname, port)
+        addresses = (resolve or _resolve_blocking)(parts.hostname)
     except OSError as exc:
         raise BlockedAddressError(f"cannot resolve the {what} {parts.hostname!r}: {exc}") from exc
     if not addresses:

@@ -25,7 +25,11 @@ class ModelServer:
     ``trickle_interval`` s; ``/stall/<name>`` (and ``/ranged-stall/<name>``, once, then it serves ranges)
     sends a few bytes and then nothing until the server stops; ``/declared/<size>`` declares ``size``
     bytes and sends 16; ``/endless/<size>`` sends ``size`` bytes with no Content-Length;
-    ``/badrange/<name>`` answers a resume from the wrong offset. ``range_total`` replaces the full size a
+    ``/badrange/<name>`` answers a resume from the wrong offset. ``/always-breaks/<name>`` breaks off every
+    answer after ``piece`` bytes; after a first answer that breaks off, ``/ignores-range/<name>`` answers
+    a resume with the whole file, ``/pieces/<name>`` with at most ``piece`` bytes (with Accept-Ranges only
+    while ``piece_accept_ranges``), ``/norange/<name>`` with no Content-Range. ``/silent`` never answers,
+    ``/empty`` is empty, ``/xhtml`` is an XHTML page. ``range_total`` replaces the full size a
     206 answer gives. Hub files listed in ``slow`` trickle too, and ``listed_sizes`` (path -> size)
     overrides the sizes the hub lists. ``seen`` records (path, headers) of every request. With ``tls``
     (a server-side SSL context) it serves https."""
@@ -40,6 +44,8 @@ class ModelServer:
         self.slow: set[str] = set()
         self.listed_sizes: dict[str, int] = {}
         self.range_total: str | None = None
+        self.piece = 1000
+        self.piece_accept_ranges = True
         self.stopping = threading.Event()
         self._broken_once: set[str] = set()
         server = self
@@ -135,6 +141,16 @@ class ModelServer:
                         pass
                     self.close_connection = True
                     return None
+                if parts[0] == "silent":
+                    server.stopping.wait(30)  # not even a status line
+                    self.close_connection = True
+                    return None
+                if parts[0] == "empty":
+                    return self._send(200, b"", {}, head)
+                if parts[0] == "xhtml":
+                    return self._send(200, b"<html/>", {"Content-Type": "application/xhtml+xml"}, head)
+                if parts[0] in {"always-breaks", "ignores-range", "pieces", "norange"} and parts[1] in server.files:
+                    return self._resumes(parts[0], server.files[parts[1]], parts[1])
                 if parts[0] == "badrange" and parts[1] in server.files:
                     body = server.files[parts[1]]
                     base = {"Accept-Ranges": "bytes"}
@@ -194,6 +210,29 @@ class ModelServer:
                     )
                 return self._send(404, b"not found", {"Content-Type": "text/plain"}, head)
 
+            def _resumes(self, kind: str, body: bytes, name: str) -> None:
+                """The first answer breaks off after a third; what later (Range) requests get depends on ``kind``."""
+                header = self.headers.get("Range")
+                start = int(header.removeprefix("bytes=").split("-")[0]) if header else 0
+                first = name not in server._broken_once
+                server._broken_once.add(name)
+                if kind == "always-breaks" or first:
+                    status = 206 if start else 200
+                    headers = {"Accept-Ranges": "bytes"}
+                    if start:
+                        headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+                    cut = start + (server.piece if kind == "always-breaks" else len(body) // 3)
+                    self._send(status, body[start:cut], headers, length=len(body) - start)
+                    self.close_connection = True
+                    return None
+                if kind == "ignores-range":
+                    return self._send(200, body, {"Accept-Ranges": "bytes"})
+                end = min(len(body), start + server.piece) if kind == "pieces" else len(body)
+                headers = {"Accept-Ranges": "bytes"} if server.piece_accept_ranges else {}
+                if kind == "pieces":
+                    headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(body)}"
+                return self._send(206, body[start:end], headers)
+
             def _ranged(self, body: bytes, name: str, head: bool) -> None:
                 header = self.headers.get("Range")
                 base = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
@@ -225,6 +264,10 @@ class ModelServer:
     @property
     def port(self) -> int:
         return int(self.httpd.server_address[1])
+
+    def authorizations(self) -> list[tuple[str, str | None]]:
+        """(path, Authorization header or None) of every request so far."""
+        return [(path, headers.get("authorization")) for path, headers in self.seen]
 
     def add_file(self, path: Path) -> str:
         self.files[path.name] = path.read_bytes()

@@ -85,8 +85,10 @@ async def test_a_resume_is_held_to_the_cap_too(server: ModelServer, tmp_path: Pa
     # /ranged breaks off after a third; the 206 that resumes it gives the full size again (or "*": unknown).
     server.range_total = total
     url = f"{server.url}/ranged/m.bin"
-    if total == "*":
-        assert (await download_url(url, tmp_path, policy=POLICY)).read_bytes() == BODY
+    if total == "*":  # the size the first answer declared still holds
+        seen: list[tuple[int, int | None]] = []
+        path = await download_url(url, tmp_path, policy=POLICY, on_progress=lambda n, t: seen.append((n, t)))
+        assert path.read_bytes() == BODY and seen[-1] == (len(BODY), len(BODY))
         return
     with pytest.raises(DownloadLimitError, match=f"the file at {url} is {TEN_TB} bytes, more than download_max_bytes"):
         await download_url(url, tmp_path, policy=POLICY)
@@ -108,6 +110,16 @@ async def test_a_silent_server_trips_the_stall_timeout(server: ModelServer, tmp_
         "(INVOKE_HOST_DOWNLOAD_STALL_TIMEOUT_S=0.2) seconds; nothing was kept"
     )
     assert _files(tmp_path) == []
+
+
+async def test_a_server_that_never_answers_trips_the_stall_timeout(server: ModelServer, tmp_path: Path) -> None:
+    limits = DownloadLimits(stall_timeout_s=0.2)
+    with pytest.raises(DownloadLimitError) as refused:
+        await download_url(f"{server.url}/silent", tmp_path, policy=POLICY, limits=limits)
+    assert str(refused.value) == (
+        f"{server.url}/silent sent nothing for download_stall_timeout_s "
+        "(INVOKE_HOST_DOWNLOAD_STALL_TIMEOUT_S=0.2) seconds; nothing was kept"
+    )
 
 
 async def test_a_stall_on_a_resumable_server_resumes(server: ModelServer, tmp_path: Path) -> None:
@@ -241,8 +253,14 @@ def test_the_limits_are_settings_with_generous_defaults(monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize(
-    "bad", [{"download_max_bytes": 0}, {"download_timeout_s": 0}, {"download_stall_timeout_s": -1}]
+    ("field", "value", "error"),
+    [
+        ("download_max_bytes", 0, "greater_than_equal"),
+        ("download_timeout_s", 0, "greater_than"),
+        ("download_stall_timeout_s", -1, "greater_than"),
+    ],
 )
-def test_limits_must_be_positive(bad: dict[str, float]) -> None:
-    with pytest.raises(ValidationError):
-        HostConfig(**bad)  # type: ignore[arg-type]
+def test_limits_must_be_positive(field: str, value: float, error: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        HostConfig(**{field: value})  # type: ignore[arg-type]
+    assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [((field,), error)]
