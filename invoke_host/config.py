@@ -76,6 +76,13 @@ class HostConfig(BaseSettings):
     download_allow_private: bool = Field(default=False, description="Let URL installs reach private addresses")
     download_allow_loopback: bool = Field(default=False, description="Let URL installs reach loopback addresses")
     download_concurrency: int = Field(default=3, ge=1, le=16, description="Model downloads run at once")
+    download_max_bytes: int = Field(
+        default=100 * 1024**3, ge=1, description="Largest model download in bytes (all files of a Hugging Face install)"
+    )
+    download_timeout_s: float = Field(default=6 * 3600, gt=0, description="Most seconds one model download may take")
+    download_stall_timeout_s: float = Field(
+        default=60, gt=0, description="Most seconds a model download may wait for the next byte"
+    )
     device: Literal["auto", "cuda", "mps", "cpu"] = Field(
         default="auto", description="Where models run; auto picks cuda, then mps, then cpu"
     )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from invoke_sdk.model_records import DuplicateModelError, UnknownModelKeyError
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
@@ -63,6 +64,16 @@ async def _json_object(request: Request[Any, Any, Any], *, optional: bool) -> di
     if not isinstance(body, dict):
         raise ValidationException("the body must be a JSON object")
     return body
+
+
+def _refuse_url_credentials(source: str) -> None:
+    """A source is stored in the job and the model record, and logged: it must not carry a password."""
+    parts = urlsplit(source.strip())
+    if parts.scheme in ("http", "https") and (parts.username is not None or parts.password is not None):
+        raise ValidationException(
+            "the source URL carries a user name or password, and a source is stored and shown: give the URL "
+            'without them and send the credential as {"access_token": "..."} in the JSON body'
+        )
 
 
 def _dump(config: Any) -> dict[str, Any]:
@@ -124,7 +135,17 @@ class ModelsController(Controller):
             config = await (manager.unregister(key) if unregister else manager.delete(key))
         return _dump(config)
 
-    @post("/install", summary="Install a model from a path, an http(s) URL or a Hugging Face repo id", status_code=201)
+    @post(
+        "/install",
+        summary="Install a model from a path, an http(s) URL or a Hugging Face repo id",
+        description=(
+            "The optional JSON object body holds config overrides (name, base, prediction_type ...) and, under the "
+            "reserved key `access_token`, the credential for a gated repo or a private URL. The token is sent as "
+            "`Authorization: Bearer` to the source (dropped on a redirect to another origin) and is never stored, "
+            "logged or returned. It is refused as a query parameter, where access logs would keep it."
+        ),
+        status_code=201,
+    )
     async def install_model(
         self,
         request: Request[Any, Any, Any],
@@ -132,9 +153,17 @@ class ModelsController(Controller):
         inplace: FromQuery[bool] = False,
         variant: FromQuery[str | None] = None,
         subfolder: FromQuery[str | None] = None,
-        access_token: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
+        if "access_token" in request.query_params:
+            raise ValidationException(
+                "access_token is not accepted in the URL, where access logs keep it: send it in the JSON body, "
+                'as {"access_token": "..."} next to any config overrides'
+            )
+        _refuse_url_credentials(source)
         overrides = await _json_object(request, optional=True)
+        access_token = overrides.pop("access_token", None)
+        if access_token is not None and (not isinstance(access_token, str) or not access_token.strip()):
+            raise ValidationException("access_token must be a non-empty string")
         async with _errors():
             job = _manager(request).installer.import_model(
                 source,

@@ -3,6 +3,11 @@
 ``HF_ENDPOINT`` is read when a download starts (the library reads it only once, at import), so a
 test or a mirror can point the host at another hub. Repo file paths are checked component by
 component before anything is written: nothing lands outside the job's folder.
+
+The download limits hold as far as the library lets them: the sizes the hub lists are checked
+against ``max_bytes`` before the first file, and the bytes received and the deadline at every
+progress report (``huggingface_hub`` reports per chunk of up to 10 MB). A stall is bounded by the
+library's own read timeout (``HF_HUB_DOWNLOAD_TIMEOUT``, 10 s by default).
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from invoke_host.models.download_limits import DownloadLimits
 from invoke_host.models.filenames import safe_filename
 
 __all__ = ["HFSource", "InstallCancelledError", "download_hf_repo", "parse_hf_source", "select_files"]
@@ -89,7 +96,27 @@ def _check_path(name: str) -> None:
         raise ValueError(f"the repo holds a file with an unsafe path ({name!r}); refusing to download it")
 
 
-def _progress_tqdm(on_bytes: Callable[[int], None], cancelled: Callable[[], bool]) -> type[Any]:
+class _Budget:
+    """The bytes and the time one install may still use; every check raises the limit's own error."""
+
+    def __init__(self, limits: DownloadLimits, repo_id: str) -> None:
+        self.limits = limits
+        self.what = f"the Hugging Face download of {repo_id!r}"
+        self.deadline = time.monotonic() + limits.timeout_s
+        self.received = 0
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise self.limits.too_slow(self.what)
+
+    def add(self, n: int) -> None:
+        self.received += n
+        if self.received > self.limits.max_bytes:
+            raise self.limits.grew_too_large(self.what)
+        self.check_time()
+
+
+def _progress_tqdm(on_bytes: Callable[[int], None], cancelled: Callable[[], bool], budget: _Budget) -> type[Any]:
     from tqdm.auto import tqdm
 
     class _Progress(tqdm):  # type: ignore[misc,type-arg]
@@ -100,6 +127,7 @@ def _progress_tqdm(on_bytes: Callable[[int], None], cancelled: Callable[[], bool
         def update(self, n: float | None = 1) -> bool | None:
             if cancelled():
                 raise InstallCancelledError("cancelled")
+            budget.add(int(n or 0))
             on_bytes(int(n or 0))
             return None
 
@@ -116,15 +144,18 @@ def download_hf_repo(
     on_bytes: Callable[[int], None],
     cancelled: Callable[[], bool],
     endpoint: str | None = None,
+    limits: DownloadLimits | None = None,
 ) -> Path:
     """Download the selected files into ``folder`` (blocking; run it in a thread) and return the model root.
 
     ``endpoint`` is the hub to use (the caller checked it against the address policy); default ``HF_ENDPOINT``.
+    ``limits`` bound the size of all selected files together and the time from this call on.
     """
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+    budget = _Budget(limits or DownloadLimits(), source.repo_id)
     try:
         info = HfApi(endpoint=endpoint, token=token).model_info(source.repo_id, files_metadata=True)
     except RepositoryNotFoundError as exc:
@@ -138,11 +169,15 @@ def download_hf_repo(
         raise ValueError(f"Hugging Face repo {source.repo_id!r} has no model files{where}")
     for name in files:
         _check_path(name)
-    on_total(sum(sizes[f] for f in files))
-    progress = _progress_tqdm(on_bytes, cancelled)
+    total = sum(sizes[f] for f in files)
+    if total > budget.limits.max_bytes:
+        raise budget.limits.too_large(f"{budget.what} ({len(files)} files)", total)
+    on_total(total)
+    progress = _progress_tqdm(on_bytes, cancelled, budget)
     for name in files:
         if cancelled():
             raise InstallCancelledError("cancelled")
+        budget.check_time()
         try:
             hf_hub_download(
                 source.repo_id,

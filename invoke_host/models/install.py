@@ -28,6 +28,7 @@ from invoke_sdk.models import ModelConfigBase, ModelSourceType
 from pydantic import ValidationError
 
 from invoke_host.models.address_policy import AddressPolicy, check_endpoint
+from invoke_host.models.download_limits import DownloadLimits
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.filenames import safe_filename
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
@@ -53,7 +54,7 @@ _NOT_OVERRIDABLE = ("key", "hash", "path", "inplace")
 class _Control:
     task: asyncio.Task[None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
-    access_token: str | None = None
+    access_token: str | None = field(default=None, repr=False)
 
 
 class ModelInstallService:
@@ -70,6 +71,7 @@ class ModelInstallService:
         events: InstallEvents | None = None,
         concurrency: int = 3,
         paths: ModelPaths | None = None,
+        limits: DownloadLimits | None = None,
     ) -> None:
         self.store = store
         self.validate = validate
@@ -77,6 +79,7 @@ class ModelInstallService:
         self.paths = paths or ModelPaths(models_dir)
         self.models_dir = self.paths.models_dir
         self.policy = policy
+        self.limits = limits or DownloadLimits()
         self.events = events or InstallEvents()
         self._downloads = asyncio.Semaphore(concurrency)
         self._ids = itertools.count(1)
@@ -252,7 +255,9 @@ class ModelInstallService:
                 job.bytes, job.total_bytes = done, total
                 self.events.download_progress(job)
 
-            path = await download_url(job.source, work, policy=self.policy, headers=headers, on_progress=progress)
+            path = await download_url(
+                job.source, work, policy=self.policy, limits=self.limits, headers=headers, on_progress=progress
+            )
         self.events.downloads_complete(job)
         return path
 
@@ -289,6 +294,7 @@ class ModelInstallService:
                     on_bytes=on_bytes,
                     cancelled=control.cancel.is_set,
                     endpoint=endpoint or None,
+                    limits=self.limits,
                 )
             except InstallCancelledError:
                 raise asyncio.CancelledError from None

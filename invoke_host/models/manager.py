@@ -19,6 +19,7 @@ from invoke_sdk.models import ModelConfigBase, ModelSourceType
 from invoke_host.config import HostConfig
 from invoke_host.models.address_policy import AddressPolicy
 from invoke_host.models.config_validation import ModelsUnavailableError, config_validator
+from invoke_host.models.download_limits import DownloadLimits
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
 from invoke_host.models.install import ModelInstallService
@@ -106,6 +107,11 @@ class ModelManager:
             events=self.events,
             concurrency=self.config.download_concurrency,
             paths=self.paths,
+            limits=DownloadLimits(
+                max_bytes=self.config.download_max_bytes,
+                timeout_s=self.config.download_timeout_s,
+                stall_timeout_s=self.config.download_stall_timeout_s,
+            ),
         )
         await self._settle_inplace()
         if self.config.model_sync_on_start:

@@ -1,0 +1,44 @@
+"""How big and how slow a model download may be, and the errors that name the setting a user can raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DownloadLimitError", "DownloadLimits"]
+
+
+class DownloadLimitError(ValueError):
+    """A download went over one of the limits; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """The defaults match :class:`invoke_host.config.HostConfig`'s ``download_*`` settings."""
+
+    max_bytes: int = 100 * 1024**3
+    timeout_s: float = 6 * 3600.0
+    stall_timeout_s: float = 60.0
+
+    def too_large(self, what: str, size: int) -> DownloadLimitError:
+        return DownloadLimitError(
+            f"{what} is {size} bytes, more than download_max_bytes "
+            f"(INVOKE_HOST_DOWNLOAD_MAX_BYTES={self.max_bytes}); nothing was kept"
+        )
+
+    def grew_too_large(self, what: str) -> DownloadLimitError:
+        return DownloadLimitError(
+            f"{what} sent more than download_max_bytes (INVOKE_HOST_DOWNLOAD_MAX_BYTES={self.max_bytes}) bytes; "
+            "the transfer was stopped and nothing was kept"
+        )
+
+    def too_slow(self, what: str) -> DownloadLimitError:
+        return DownloadLimitError(
+            f"{what} did not finish within download_timeout_s (INVOKE_HOST_DOWNLOAD_TIMEOUT_S={self.timeout_s:g}) "
+            "seconds; nothing was kept"
+        )
+
+    def stalled(self, what: str) -> DownloadLimitError:
+        return DownloadLimitError(
+            f"{what} sent nothing for download_stall_timeout_s "
+            f"(INVOKE_HOST_DOWNLOAD_STALL_TIMEOUT_S={self.stall_timeout_s:g}) seconds; nothing was kept"
+        )
