@@ -37,6 +37,9 @@ def test_subscribed_client_gets_its_queue_events_only(tmp_path: Path) -> None:
         assert ws.receive_json()["event"] == "unsubscribed"
         ws.send_text("not json")
         assert "JSON" in ws.receive_json()["data"]["message"]
+        # Nesting deeper than the parser recurses, within the size cap: an error answer, and the socket lives on.
+        ws.send_text("[" * 60_000)
+        assert ws.receive_json()["data"]["message"] == "messages must be JSON objects"
         ws.send_text(json.dumps({"subscribe": "galaxy", "queue_id": "q1"}))
         reply = ws.receive_json()
         assert reply["event"] == "error" and "subscribe" in reply["data"]["message"]

@@ -186,7 +186,7 @@ class WebSocketClient:
             return
         try:
             request = json.loads(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             self.offer(_message("error", {"message": "messages must be JSON objects"}))
             return
         if not isinstance(request, dict):
