@@ -106,6 +106,19 @@ def test_a_plain_pickle_must_end_where_its_pickle_ends(tmp_path: Path) -> None:
         scan_pickle(path)
 
 
+def test_a_pickle_whose_value_only_holds_the_torch_magic_is_not_a_torch_checkpoint(tmp_path: Path) -> None:
+    # Only a pickle that *is* the magic number starts torch's legacy layout. This one is a tuple holding it: its
+    # last opcode before STOP is TUPLE1, which has no argument; taking the argument of the opcode before it would
+    # mistake the tuple for the magic and read what follows as torch's four further pickles.
+    magic = 0x1950A86A20F9469CFC6C
+    path = tmp_path / "t.pkl"
+    as_tuple = pickle.dumps(magic, protocol=2)[:-1] + pickle.TUPLE1 + pickle.STOP  # no memo opcode after TUPLE1
+    assert pickle.loads(as_tuple) == (magic,)
+    path.write_bytes(as_tuple + b"".join(pickle.dumps(i, protocol=2) for i in range(4)))
+    with pytest.raises(UnsafeModelError, match=r"data after the pickle, and it is not a torch checkpoint"):
+        scan_pickle(path)
+
+
 def test_a_scanner_failure_is_a_refusal(tmp_path: Path) -> None:
     path = tmp_path / "odd.pkl"
     path.write_bytes(b"\x80\x04\x93.")  # parses, but STACK_GLOBAL has nothing to name: picklescan raises
