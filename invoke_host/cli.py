@@ -270,7 +270,11 @@ def models_delete(root: Path | None, key: str, unregister: bool) -> None:
         return await (manager.unregister(key) if unregister else manager.delete(key))
 
     config = _run_models(root, work)
-    click.echo(f"{'Unregistered' if unregister else 'Deleted'} {config.name} ({key})")
+    if unregister or config.inplace is not False:
+        # A model registered in place keeps its files whichever was asked: say so rather than "Deleted".
+        click.echo(f"Unregistered {config.name} ({key}); its files stay where they are")
+    else:
+        click.echo(f"Deleted {config.name} ({key}) and its files")
 
 
 @models.command("scan")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,22 @@ def test_models_cli_install_list_scan_delete(tmp_path: Path, monkeypatch: pytest
     assert bad.exit_code == 1 and "no model with key 'nope'" in bad.output
     assert runner.invoke(main, ["models", "delete", "--root", root, key]).exit_code == 0
     assert "No models installed" in runner.invoke(main, ["models", "list", "--root", root]).output
+
+
+def test_delete_says_whether_files_were_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOKE_HOST_PLUGINS_ALLOW", "sd_probers,sqlite_storage")
+    root = str(tmp_path / "root")
+    runner = CliRunner()
+    placed = mf.write_embedding(tmp_path / "src" / "placed.safetensors", "sd-2")
+    in_place = mf.write_embedding(tmp_path / "keep" / "kept.safetensors", "sd-1")
+    assert runner.invoke(main, ["models", "install", "--root", root, str(placed)]).exit_code == 0
+    assert runner.invoke(main, ["models", "install", "--root", root, "--inplace", str(in_place)]).exit_code == 0
+    listed = json.loads(runner.invoke(main, ["models", "list", "--root", root, "--json"]).output)
+    keys = {c["name"]: c["key"] for c in listed}
+
+    deleted = runner.invoke(main, ["models", "delete", "--root", root, keys["placed"]])
+    assert deleted.exit_code == 0 and "Deleted placed" in deleted.output and "and its files" in deleted.output
+    kept = runner.invoke(main, ["models", "delete", "--root", root, keys["kept"]])
+    assert kept.exit_code == 0, kept.output
+    assert "Unregistered kept" in kept.output and "its files stay where they are" in kept.output
+    assert in_place.is_file()
