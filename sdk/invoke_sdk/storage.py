@@ -34,7 +34,7 @@ from invoke_sdk.session_queue import (
 
 if TYPE_CHECKING:
     from invoke_sdk.images import ImageRecordStore
-    from invoke_sdk.model_records import ConfigValidator, ModelRecordStore
+    from invoke_sdk.models.records import ConfigValidator, ModelRecordStore
 
 __all__ = [
     "QueueItemNotFoundError",
@@ -179,7 +179,7 @@ class StorageBackend(Protocol):
 
     @property
     def model_records(self) -> ModelRecordStore:
-        """The model-record store (see :mod:`invoke_sdk.model_records`)."""
+        """The model-record store (see :mod:`invoke_sdk.models.records`)."""
         ...
 
     async def start(self) -> None:

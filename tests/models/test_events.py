@@ -9,7 +9,7 @@ import pytest
 from invoke_sdk import hookimpl
 from invoke_sdk.events import CORE_EVENTS, BaseEvent
 from invoke_sdk.hookspecs import RegisterEventSink
-from invoke_sdk.model_events import (
+from invoke_sdk.models.install_events import (
     MODEL_INSTALL_EVENTS,
     ModelInstallCompleteEvent,
     ModelInstallDownloadProgressEvent,
