@@ -9,7 +9,7 @@ from typing import Any
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
 from invoke_sdk.models.probing import ModelOnDisk, Recognised, TensorInfo
 
-from sd_probers.architecture import base_from_context_dim, context_dim
+from invoke_sd_probers.architecture import base_from_context_dim, context_dim
 
 __all__ = ["CLIPVisionProber", "IPAdapterCheckpointProber", "IPAdapterFolderProber", "ip_adapter_base"]
 

@@ -13,7 +13,7 @@ from invoke_sdk.models import (
 )
 from invoke_sdk.models.probing import ModelOnDisk, Recognised
 
-from sd_probers.architecture import base_from_context_dim, context_dim, variant_from_in_channels
+from invoke_sd_probers.architecture import base_from_context_dim, context_dim, variant_from_in_channels
 
 __all__ = ["MainCheckpointProber", "MainDiffusersProber"]
 
