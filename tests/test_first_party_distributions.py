@@ -120,3 +120,14 @@ def test_a_first_party_plugin_is_named_after_its_folder(folder: Path) -> None:
     assert _import_packages(folder) == [f"invoke_{folder.name}"]
     [entry_module] = _project(folder)["entry-points"]["invoke_host.plugins"].values()
     assert re.fullmatch(rf"invoke_{folder.name}(\.\w+)*", entry_module)
+
+
+def test_the_standard_extra_installs_exactly_the_first_party_plugins_at_their_versions() -> None:
+    # `pip install 'invoke-host[standard]'` is how a pip user gets a working server; a plugin added under plugins/
+    # and forgotten here would be missing from it, and a version bump past the range would make it uninstallable.
+    extra = [Requirement(text) for text in _project(ROOT)["optional-dependencies"]["standard"]]
+    plugins = {canonicalize_name(_project(folder)["name"]): _project(folder)["version"] for folder in PLUGINS}
+    assert sorted(canonicalize_name(r.name) for r in extra) == sorted(plugins)
+    for requirement in extra:
+        version = plugins[canonicalize_name(requirement.name)]
+        assert requirement.specifier.contains(version), f"{requirement} does not admit {requirement.name} {version}"
