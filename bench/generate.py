@@ -152,15 +152,15 @@ async def install(host: Any, folder: Path, kind: str) -> str:
 
 def bench_host(work: Path, device: str) -> Any:
     import invoke_diffusers_nodes.plugin
+    import invoke_sd_probers.plugin
     import invoke_sqlite_storage.plugin
-    import sd_probers.plugin
 
     from invoke_host.config import HostConfig
     from invoke_host.host import build_host
 
     config = HostConfig(root=work / "root", device=device, precision="float16" if device == "cuda" else "float32",
                         ram_cache_gb=64, vram_cache_gb=70)
-    return build_host(config, [sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin],
+    return build_host(config, [invoke_sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin],
                       entry_points=False)
 
 

@@ -165,7 +165,7 @@ def _run_models(root: Path | None, work: Any) -> Any:
     """Start the host's services, run ``work(manager)``, stop them; errors become CLI errors."""
     import asyncio
 
-    from invoke_sdk.model_records import ModelRecordError
+    from invoke_sdk.models.records import ModelRecordError
 
     from invoke_host.models.manager import ModelsUnavailableError
 

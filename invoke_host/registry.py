@@ -140,13 +140,13 @@ def _route_key(handler: Any) -> str:
 
 
 def _model_loader_key(loader: Any) -> str:
-    from invoke_sdk.model_loading import loader_key
+    from invoke_sdk.models.loading import loader_key
 
     return loader_key(loader.model_type, loader.model_format)
 
 
 def _check_model_loader(loader: Any) -> None:
-    from invoke_sdk.model_loading import ModelLoader
+    from invoke_sdk.models.loading import ModelLoader
 
     if isinstance(loader, type) or not isinstance(loader, ModelLoader):
         raise RegistrationError(

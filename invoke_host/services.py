@@ -81,7 +81,7 @@ def attach_processor(host: Host) -> None:
 
 def _model_load_forwarder(bus: EventBus) -> Callable[[Any], None]:
     """Turns the model cache's load notifications into typed events on the bus (called in the loading thread)."""
-    from invoke_sdk.model_load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
+    from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
 
     def forward(event: Any) -> None:
         if event.kind == "started":

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from invoke_sdk.model_records import DuplicateModelError, UnknownModelKeyError
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from invoke_sdk.models.records import DuplicateModelError, UnknownModelKeyError
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import ClientException, NotFoundException, ServiceUnavailableException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter

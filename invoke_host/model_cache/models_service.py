@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from invoke_sdk.fields import ModelIdentifierField
-from invoke_sdk.model_loading import loader_key
+from invoke_sdk.models.loading import loader_key
 
 from invoke_host.model_cache.cache import ModelCache
 from invoke_host.model_cache.handle import ModelHandle

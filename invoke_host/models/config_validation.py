@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from invoke_sdk.model_records import ConfigValidator
 from invoke_sdk.models import ModelConfigBase
+from invoke_sdk.models.records import ConfigValidator
 
 from invoke_host.registry import FrozenRegistry
 

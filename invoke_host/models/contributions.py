@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any, Union
 
-from invoke_sdk.model_probing import ModelProber
 from invoke_sdk.models import ModelConfigBase, model_config_tag
+from invoke_sdk.models.probing import ModelProber
 from pydantic import Discriminator, Tag, TypeAdapter
 
 __all__ = [

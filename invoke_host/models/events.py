@@ -1,6 +1,6 @@
 """Install and download events, emitted from this one place onto the host's event bus.
 
-The events are typed (:mod:`invoke_sdk.model_events`); progress (download and hashing) is sent at
+The events are typed (:mod:`invoke_sdk.models.install_events`); progress (download and hashing) is sent at
 most once per percent of the total, so a multi-GB model makes about a hundred events, not millions.
 Call these from the event loop; hashing progress arrives from a worker thread and is handed over
 with :meth:`InstallEvents.hashing_progress_threadsafe`.
@@ -13,7 +13,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from invoke_sdk.events import BaseEvent
-from invoke_sdk.model_events import (
+from invoke_sdk.models.install import InstallJob
+from invoke_sdk.models.install_events import (
     ModelInstallCancelledEvent,
     ModelInstallCompleteEvent,
     ModelInstallDownloadProgressEvent,
@@ -23,7 +24,6 @@ from invoke_sdk.model_events import (
     ModelInstallHashingProgressEvent,
     ModelInstallStartedEvent,
 )
-from invoke_sdk.model_install import InstallJob
 
 if TYPE_CHECKING:
     from invoke_host.events import EventBus

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from invoke_sdk.model_probing import ModelProber, UnknownModelError
-from invoke_sdk.model_records import DuplicateModelError, ModelRecordStore
 from invoke_sdk.models import ModelConfigBase, ModelSourceType
+from invoke_sdk.models.probing import ModelProber, UnknownModelError
+from invoke_sdk.models.records import DuplicateModelError, ModelRecordStore
 from pydantic import ValidationError
 
 from invoke_host.models.address_policy import AddressPolicy, check_endpoint

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoke_sdk.model_records import ModelRecordStore
 from invoke_sdk.models import ModelConfigBase, ModelSourceType
+from invoke_sdk.models.records import ModelRecordStore
 
 from invoke_host.config import HostConfig
 from invoke_host.models.address_policy import AddressPolicy

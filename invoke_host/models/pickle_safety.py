@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from invoke_sdk.model_probing import TensorInfo
+from invoke_sdk.models.probing import TensorInfo
 
 __all__ = ["PickleFormat", "UnsafeModelError", "pickle_format", "read_pickle_tensors", "scan_pickle"]
 

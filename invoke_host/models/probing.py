@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from invoke_sdk.model_probing import ModelOnDisk, ModelProber, UnknownModelError, detect_file_format
+from invoke_sdk.models.probing import ModelOnDisk, ModelProber, UnknownModelError, detect_file_format
 
 from invoke_host.models.pickle_safety import UnsafeModelError, pickle_format, read_pickle_tensors, scan_pickle
 

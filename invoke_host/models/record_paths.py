@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 
-from invoke_sdk.model_records import ModelRecordError
 from invoke_sdk.models import ModelConfigBase
+from invoke_sdk.models.records import ModelRecordError
 
 __all__ = ["ModelPathError", "ModelPaths", "UnsafeDeleteError"]
 

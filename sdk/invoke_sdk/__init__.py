@@ -48,7 +48,3 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-
-# The event modules import each other (CORE_EVENTS lists events defined in other modules); loading
-# ``invoke_sdk.events`` with the package makes the cycle resolve the same way whichever is imported first.
-import invoke_sdk.events  # noqa: F401

@@ -76,7 +76,7 @@ class ModelsInterface(Protocol):
         """Load a model (or one submodel); inside the ``with`` block it stays on the execution device.
 
         ``submodel`` defaults to the field's ``submodel_type``. The handle is a
-        :class:`~invoke_sdk.model_loading.LoadedModel`.
+        :class:`~invoke_sdk.models.loading.LoadedModel`.
         """
         ...
 

@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from invoke_sdk.events import BaseEvent, EventSink
     from invoke_sdk.images import FileStorageBackendFactory
     from invoke_sdk.invocation import BaseInvocation
-    from invoke_sdk.model_loading import ModelLoader
-    from invoke_sdk.model_probing import ModelProber
     from invoke_sdk.models import ModelConfigBase
+    from invoke_sdk.models.loading import ModelLoader
+    from invoke_sdk.models.probing import ModelProber
     from invoke_sdk.storage import StorageBackendFactory
 
 __all__ = [
@@ -121,14 +121,14 @@ def register_model_configs(register: RegisterModelConfig) -> None:
 
 @hookspec
 def register_model_probers(register: RegisterModelProber) -> None:
-    """Register model probers (``invoke_sdk.model_probing.ModelProber``); they are asked by order, then name."""
+    """Register model probers (``invoke_sdk.models.probing.ModelProber``); they are asked by order, then name."""
 
 
 class RegisterModelLoader(Protocol):
     """The callback passed to :func:`register_model_loaders`."""
 
     def __call__(self, loader: ModelLoader) -> None:
-        """Offer one model loader (see :class:`~invoke_sdk.model_loading.ModelLoader`) to the registry."""
+        """Offer one model loader (see :class:`~invoke_sdk.models.loading.ModelLoader`) to the registry."""
 
 
 @hookspec

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Literal, Protocol, TypedDict, runtime_checkabl
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from invoke_sdk.events import BaseEvent
-from invoke_sdk.storage import StorageError, StorageOptions
+from invoke_sdk.event_base import BaseEvent
+from invoke_sdk.storage_base import StorageError, StorageOptions
 
 __all__ = [
     "IMAGE_EVENTS",

@@ -16,10 +16,11 @@ Every method is a coroutine and must not block the event loop: run database work
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
 
+from invoke_sdk.images import ImageRecordStore
+from invoke_sdk.models.records import ModelRecordStore
 from invoke_sdk.session_queue import (
     BatchRecord,
     BatchStatus,
@@ -31,10 +32,7 @@ from invoke_sdk.session_queue import (
     QueueItemPage,
     QueueItemStatus,
 )
-
-if TYPE_CHECKING:
-    from invoke_sdk.images import ImageRecordStore
-    from invoke_sdk.model_records import ConfigValidator, ModelRecordStore
+from invoke_sdk.storage_base import StorageError, StorageOptions
 
 __all__ = [
     "QueueItemNotFoundError",
@@ -46,29 +44,12 @@ __all__ = [
 ]
 
 
-class StorageError(RuntimeError):
-    """A backend cannot do what was asked (cannot open, cannot migrate, ...); the message says why."""
-
-
 class QueueItemNotFoundError(StorageError, LookupError):
     """No queue item has the given id."""
 
     def __init__(self, item_id: int) -> None:
         super().__init__(f"there is no queue item {item_id}")
         self.item_id = item_id
-
-
-@dataclass(frozen=True)
-class StorageOptions:
-    """What the host tells a backend when it creates it."""
-
-    root: Path
-    """The data root; a backend keeps its files under it."""
-    settings: dict[str, Any] = field(default_factory=dict)
-    """Backend-specific settings (free-form, may be empty)."""
-    validate_model_config: ConfigValidator | None = None
-    """Turns a stored model config dict back into its config class (the frozen registry's union); the
-    model-record store needs it to read records. None where no model configs are registered."""
 
 
 @runtime_checkable
@@ -179,7 +160,7 @@ class StorageBackend(Protocol):
 
     @property
     def model_records(self) -> ModelRecordStore:
-        """The model-record store (see :mod:`invoke_sdk.model_records`)."""
+        """The model-record store (see :mod:`invoke_sdk.models.records`)."""
         ...
 
     async def start(self) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import invoke_diffusers_nodes.plugin
+import invoke_sd_probers.plugin
 import invoke_sqlite_storage.plugin
 import pytest
-import sd_probers.plugin
 from conftest import BASES, TinyModels
 from gen_graphs import txt2latents_graph
 from ldm_checkpoint import write_checkpoint
@@ -38,7 +38,7 @@ def checkpoints(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactor
 
 def _build_host(root: Path) -> Host:
     config = HostConfig(root=root, device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
-    plugins = [sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin]
+    plugins = [invoke_sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin]
     return build_host(config, plugins, entry_points=False)
 
 

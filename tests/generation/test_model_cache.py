@@ -9,7 +9,7 @@ import pytest
 import torch
 from gen_configs import DictLookup, TestModelConfig
 from invoke_sdk import ModelIdentifierField
-from invoke_sdk.model_loading import LoadedModel, ModelLoader
+from invoke_sdk.models.loading import LoadedModel, ModelLoader
 
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelsService, UnknownModelError, measure_size
 from invoke_host.model_cache.devices import resolve_device, resolve_dtype

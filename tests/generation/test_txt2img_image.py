@@ -9,9 +9,9 @@ from pathlib import Path
 
 import invoke_diffusers_nodes.plugin
 import invoke_local_file_storage.plugin
+import invoke_sd_probers.plugin
 import invoke_sqlite_storage.plugin
 import pytest
-import sd_probers.plugin
 from conftest import TinyModels
 from gen_graphs import edge, txt2latents_graph
 from invoke_sdk import hookimpl
@@ -57,7 +57,7 @@ def register_event_sinks(register: RegisterEventSink) -> None:
 async def host(tmp_path: Path) -> AsyncIterator[Host]:
     SINK.events.clear()
     config = HostConfig(root=tmp_path / "root", device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
-    plugins = [sys.modules[__name__], sd_probers.plugin, invoke_diffusers_nodes.plugin,
+    plugins = [sys.modules[__name__], invoke_sd_probers.plugin, invoke_diffusers_nodes.plugin,
                invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin]
     host = build_host(config, plugins, entry_points=False)
     await host.start()

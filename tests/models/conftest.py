@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from invoke_sd_probers import plugin as probers_plugin
 from invoke_sqlite_storage import plugin as storage_plugin
-from sd_probers import plugin as probers_plugin
 
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host

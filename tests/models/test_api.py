@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from invoke_sd_probers import plugin as probers_plugin
 from invoke_sqlite_storage import plugin as storage_plugin
 from litestar.testing import TestClient
-from sd_probers import plugin as probers_plugin
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig

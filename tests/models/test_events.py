@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from invoke_sd_probers import plugin as probers_plugin
 from invoke_sdk import hookimpl
 from invoke_sdk.events import CORE_EVENTS, BaseEvent
 from invoke_sdk.hookspecs import RegisterEventSink
-from invoke_sdk.model_events import (
+from invoke_sdk.models.install_events import (
     MODEL_INSTALL_EVENTS,
     ModelInstallCompleteEvent,
     ModelInstallDownloadProgressEvent,
@@ -17,7 +18,6 @@ from invoke_sdk.model_events import (
     ModelInstallHashingProgressEvent,
 )
 from invoke_sqlite_storage import plugin as storage_plugin
-from sd_probers import plugin as probers_plugin
 
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host

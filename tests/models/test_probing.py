@@ -4,8 +4,8 @@ import pickle
 from pathlib import Path
 
 import pytest
-from invoke_sdk.model_probing import ModelOnDisk, UnknownModelError, detect_file_format
-from sd_probers.plugin import PROBERS
+from invoke_sd_probers.plugin import PROBERS
+from invoke_sdk.models.probing import ModelOnDisk, UnknownModelError, detect_file_format
 
 from invoke_host.models.contributions import ordered_probers
 from invoke_host.models.pickle_safety import UnsafeModelError

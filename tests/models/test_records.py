@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from invoke_sdk.model_records import DuplicateModelError, UnknownModelKeyError
 from invoke_sdk.models import BaseModelType, ModelType
+from invoke_sdk.models.records import DuplicateModelError, UnknownModelKeyError
 from pydantic import ValidationError
 
 from invoke_host.models.manager import ModelManager

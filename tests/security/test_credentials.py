@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from invoke_sd_probers import plugin as probers_plugin
 from invoke_sqlite_storage import plugin as storage_plugin
 from litestar.testing import TestClient
-from sd_probers import plugin as probers_plugin
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from invoke_sdk.model_loading import ModelConfigLike, ModelLoader, config_field
+from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
 
 from invoke_diffusers_nodes.torch_support import device_available, torch_dtype
 

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from invoke_sdk.model_records import ConfigValidator
+from invoke_sdk.models.records import ConfigValidator
 from invoke_sdk.storage import StorageError, StorageOptions
 
 from invoke_sqlite_storage.database import Database

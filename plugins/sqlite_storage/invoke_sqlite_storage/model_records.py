@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiosqlite
-from invoke_sdk.model_records import ConfigValidator, DuplicateModelError, UnknownModelKeyError
 from invoke_sdk.models import BaseModelType, ModelConfigBase, ModelFormat, ModelType
+from invoke_sdk.models.records import ConfigValidator, DuplicateModelError, UnknownModelKeyError
 from invoke_sdk.storage import StorageError
 
 from invoke_sqlite_storage.database import Database
@@ -53,7 +53,7 @@ async def _conflict(conn: aiosqlite.Connection, config: ModelConfigBase) -> Dupl
 
 
 class SqliteModelRecordStore:
-    """Implements :class:`invoke_sdk.model_records.ModelRecordStore` on the ``model_records`` table."""
+    """Implements :class:`invoke_sdk.models.records.ModelRecordStore` on the ``model_records`` table."""
 
     def __init__(self, db: Database, validate: ConfigValidator | None) -> None:
         self._db = db

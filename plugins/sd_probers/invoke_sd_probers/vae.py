@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke_sdk.model_probing import ModelOnDisk, Recognised
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from invoke_sdk.models.probing import ModelOnDisk, Recognised
 
 __all__ = ["VAECheckpointProber", "VAEDiffusersProber"]
 

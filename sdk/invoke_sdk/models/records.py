@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from invoke_sdk.models import BaseModelType, ModelConfigBase, ModelFormat, ModelType
+from invoke_sdk.models.configs import BaseModelType, ModelConfigBase, ModelFormat, ModelType
 
 __all__ = [
     "ConfigValidator",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke_sdk.model_probing import ModelOnDisk, Recognised
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from invoke_sdk.models.probing import ModelOnDisk, Recognised
 
-from sd_probers.architecture import base_from_context_dim, context_dim
+from invoke_sd_probers.architecture import base_from_context_dim, context_dim
 
 __all__ = [
     "ControlNetCheckpointProber",

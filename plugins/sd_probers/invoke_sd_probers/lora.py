@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invoke_sdk.model_probing import ModelOnDisk, Recognised, TensorInfo
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from invoke_sdk.models.probing import ModelOnDisk, Recognised, TensorInfo
 
-from sd_probers.architecture import base_from_context_dim, context_dim
+from invoke_sd_probers.architecture import base_from_context_dim, context_dim
 
 __all__ = ["LoRADiffusersProber", "LoRAFileProber", "lora_fields"]
 

@@ -6,17 +6,17 @@ from invoke_sdk import hookimpl
 from invoke_sdk.hookspecs import RegisterModelConfig, RegisterModelProber
 from invoke_sdk.models import STANDARD_MODEL_CONFIGS
 
-from sd_probers.control import (
+from invoke_sd_probers.control import (
     ControlNetCheckpointProber,
     ControlNetDiffusersProber,
     T2IAdapterCheckpointProber,
     T2IAdapterDiffusersProber,
 )
-from sd_probers.embeddings import EmbeddingFileProber, EmbeddingFolderProber
-from sd_probers.ip_adapter import CLIPVisionProber, IPAdapterCheckpointProber, IPAdapterFolderProber
-from sd_probers.lora import LoRADiffusersProber, LoRAFileProber
-from sd_probers.main_models import MainCheckpointProber, MainDiffusersProber
-from sd_probers.vae import VAECheckpointProber, VAEDiffusersProber
+from invoke_sd_probers.embeddings import EmbeddingFileProber, EmbeddingFolderProber
+from invoke_sd_probers.ip_adapter import CLIPVisionProber, IPAdapterCheckpointProber, IPAdapterFolderProber
+from invoke_sd_probers.lora import LoRADiffusersProber, LoRAFileProber
+from invoke_sd_probers.main_models import MainCheckpointProber, MainDiffusersProber
+from invoke_sd_probers.vae import VAECheckpointProber, VAEDiffusersProber
 
 __all__ = ["PROBERS", "register_model_configs", "register_model_probers"]
 

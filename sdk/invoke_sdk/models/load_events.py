@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from invoke_sdk.events import BaseEvent
+from invoke_sdk.event_base import BaseEvent
 
 __all__ = ["MODEL_LOAD_EVENTS", "ModelLoadCompleteEvent", "ModelLoadEventBase", "ModelLoadStartedEvent"]
 

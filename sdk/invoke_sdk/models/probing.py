@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from invoke_sdk.models.configs import BaseModelType, ModelFormat, ModelType
 
 __all__ = [
     "SAFETENSORS_HEADER_LIMIT",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from invoke_sdk.model_probing import TensorInfo
 from invoke_sdk.models import BaseModelType, ModelVariantType
+from invoke_sdk.models.probing import TensorInfo
 
 __all__ = ["base_from_context_dim", "context_dim", "variant_from_in_channels"]
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from invoke_sdk.events import BaseEvent
-from invoke_sdk.model_install import InstallJob
+from invoke_sdk.event_base import BaseEvent
+from invoke_sdk.models.install import InstallJob
 
 __all__ = [
     "MODEL_INSTALL_EVENTS",

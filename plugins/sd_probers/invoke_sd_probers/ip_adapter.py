@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from invoke_sdk.model_probing import ModelOnDisk, Recognised, TensorInfo
 from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
+from invoke_sdk.models.probing import ModelOnDisk, Recognised, TensorInfo
 
-from sd_probers.architecture import base_from_context_dim, context_dim
+from invoke_sd_probers.architecture import base_from_context_dim, context_dim
 
 __all__ = ["CLIPVisionProber", "IPAdapterCheckpointProber", "IPAdapterFolderProber", "ip_adapter_base"]
 

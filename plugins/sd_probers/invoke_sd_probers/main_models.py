@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke_sdk.model_probing import ModelOnDisk, Recognised
 from invoke_sdk.models import (
     BaseModelType,
     ModelFormat,
@@ -12,8 +11,9 @@ from invoke_sdk.models import (
     ModelVariantType,
     SchedulerPredictionType,
 )
+from invoke_sdk.models.probing import ModelOnDisk, Recognised
 
-from sd_probers.architecture import base_from_context_dim, context_dim, variant_from_in_channels
+from invoke_sd_probers.architecture import base_from_context_dim, context_dim, variant_from_in_channels
 
 __all__ = ["MainCheckpointProber", "MainDiffusersProber"]
 

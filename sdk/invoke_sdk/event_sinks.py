@@ -1,0 +1,59 @@
+"""Event sinks: what receives every event the host emits (register one with ``register_event_sinks``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from invoke_sdk.event_base import BaseEvent
+
+__all__ = ["EVENT_SINKS_STATE_KEY", "ConfigurableEventSink", "EventSink", "EventSinkDirectory"]
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Receives every event the host emits (register one with ``register_event_sinks``).
+
+    ``deliver`` is called on the event loop for each event, in order: it must return at once
+    (queue the event and do slow work in a task started in ``start``). An exception it raises
+    is logged and does not reach the other sinks or the emitter.
+    """
+
+    name: str
+
+    async def start(self) -> None:
+        """Called when the host starts, before the first event."""
+        ...
+
+    async def stop(self) -> None:
+        """Called when the host stops."""
+        ...
+
+    def deliver(self, event: BaseEvent) -> None:
+        """Take one event; never block."""
+        ...
+
+
+@runtime_checkable
+class ConfigurableEventSink(EventSink, Protocol):
+    """A sink that wants the host's settings: ``configure`` is called once, before :meth:`EventSink.start`."""
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Take the host's settings (its config as JSON values, without the access token)."""
+        ...
+
+
+EVENT_SINKS_STATE_KEY = "event_sinks"
+"""Where the host keeps its :class:`EventSinkDirectory` in the web app's state (``app.state[...]``).
+
+A plugin route that serves a sink (the websocket sink's ``/ws``) finds its sink there.
+"""
+
+
+@runtime_checkable
+class EventSinkDirectory(Protocol):
+    """The host's started event sinks, by name (``app.state[EVENT_SINKS_STATE_KEY]``)."""
+
+    def sink(self, name: str) -> EventSink | None:
+        """The sink registered under ``name``, if any."""
+        ...

@@ -1,0 +1,34 @@
+"""What every backend shares, database and file storage alike: the options the host creates it with,
+and the error it raises when it cannot do what was asked.
+
+Backend authors import these from :mod:`invoke_sdk.storage`; they live here, below both
+:mod:`invoke_sdk.storage` and :mod:`invoke_sdk.images`, because the storage backend holds the image
+record store while the image stores raise and take these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from invoke_sdk.models.records import ConfigValidator
+
+__all__ = ["StorageError", "StorageOptions"]
+
+
+class StorageError(RuntimeError):
+    """A backend cannot do what was asked (cannot open, cannot migrate, ...); the message says why."""
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """What the host tells a backend when it creates it."""
+
+    root: Path
+    """The data root; a backend keeps its files under it."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific settings (free-form, may be empty)."""
+    validate_model_config: ConfigValidator | None = None
+    """Turns a stored model config dict back into its config class (the frozen registry's union); the
+    model-record store needs it to read records. None where no model configs are registered."""
