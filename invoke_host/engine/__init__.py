@@ -12,8 +12,8 @@ from invoke_host.engine.events import (
     SessionComplete,
     SessionStatus,
 )
+from invoke_host.engine.node_services import NodeServices
 from invoke_host.engine.runner import SessionResult, SessionRunner, run_graph, run_graph_async
-from invoke_host.engine.services import NodeServices
 from invoke_host.engine.state import ExecNode, GraphExecutionState
 
 __all__ = [

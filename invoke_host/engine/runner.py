@@ -14,12 +14,13 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_sdk.limits import LimitExceededError
 
+from invoke_host.config import HostConfig
 from invoke_host.engine.cache import OutputCache
 from invoke_host.engine.context import HostInvocationContext, NodeUtil
 from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
@@ -32,16 +33,13 @@ from invoke_host.engine.events import (
     SessionComplete,
     SessionStatus,
 )
-from invoke_host.engine.services import NodeServices
+from invoke_host.engine.node_services import NodeServices
 from invoke_host.engine.state import GraphExecutionState
 from invoke_host.graph import GraphBase, parse_graph
 from invoke_host.limits import Limits
+from invoke_host.registry import FrozenRegistry
 
-if TYPE_CHECKING:
-    from invoke_host.host import Host
-    from invoke_host.registry import FrozenRegistry
-
-__all__ = ["EventCallback", "SessionResult", "SessionRunner", "run_graph", "run_graph_async"]
+__all__ = ["EventCallback", "GraphHost", "SessionResult", "SessionRunner", "run_graph", "run_graph_async"]
 
 logger = logging.getLogger("invoke_host.engine")
 
@@ -257,17 +255,27 @@ class SessionRunner:
         return await asyncio.to_thread(self.run, state, cancel)
 
 
-def _resolve(host_or_registry: Host | FrozenRegistry, services: NodeServices | None) -> tuple[Any, NodeServices]:
-    from invoke_host.config import HostConfig
-    from invoke_host.host import Host
+class GraphHost(Protocol):
+    """What running a graph needs of a host (an :class:`invoke_host.host.Host` is one): the frozen registry and
+    the services its nodes share."""
 
-    if isinstance(host_or_registry, Host):
-        return host_or_registry.registry, services or NodeServices.for_host(host_or_registry)
-    return host_or_registry, services or NodeServices.default(HostConfig())
+    @property
+    def registry(self) -> FrozenRegistry: ...
+
+    @property
+    def node_services(self) -> NodeServices: ...
+
+
+def _resolve(
+    host_or_registry: GraphHost | FrozenRegistry, services: NodeServices | None
+) -> tuple[FrozenRegistry, NodeServices]:
+    if isinstance(host_or_registry, FrozenRegistry):
+        return host_or_registry, services or NodeServices.default(HostConfig())
+    return host_or_registry.registry, services or host_or_registry.node_services
 
 
 def _prepare(
-    host_or_registry: Host | FrozenRegistry, graph: GraphBase | dict[str, Any] | str | bytes,
+    host_or_registry: GraphHost | FrozenRegistry, graph: GraphBase | dict[str, Any] | str | bytes,
     services: NodeServices | None, cache: OutputCache | None, on_event: EventCallback | None,
     session_id: str | None,
 ) -> tuple[SessionRunner, GraphExecutionState]:
@@ -278,7 +286,7 @@ def _prepare(
 
 
 def run_graph(
-    host_or_registry: Host | FrozenRegistry,
+    host_or_registry: GraphHost | FrozenRegistry,
     graph: GraphBase | dict[str, Any] | str | bytes,
     *,
     on_event: EventCallback | None = None,
@@ -293,7 +301,7 @@ def run_graph(
 
 
 async def run_graph_async(
-    host_or_registry: Host | FrozenRegistry,
+    host_or_registry: GraphHost | FrozenRegistry,
     graph: GraphBase | dict[str, Any] | str | bytes,
     *,
     on_event: EventCallback | None = None,
