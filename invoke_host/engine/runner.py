@@ -26,11 +26,11 @@ from invoke_host.engine.context import HostInvocationContext, NodeUtil
 from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.engine.events import (
     EngineEvent,
-    InvocationComplete,
-    InvocationError,
-    InvocationProgress,
-    InvocationStarted,
-    SessionComplete,
+    NodeCompleted,
+    NodeFailed,
+    NodeProgress,
+    NodeStarted,
+    SessionFinished,
     SessionStatus,
 )
 from invoke_host.engine.node_services import NodeServices
@@ -120,7 +120,7 @@ class SessionRunner:
         def progress(message: str, percentage: float | None, image: Any) -> None:
             node = current[0]
             if node is not None:
-                self._emit(InvocationProgress(session_id, node.id, state.exec_nodes[node.id].source_id,
+                self._emit(NodeProgress(session_id, node.id, state.exec_nodes[node.id].source_id,
                                               node.type, message, percentage, image,  # type: ignore[attr-defined]
                                               invocation=node))
 
@@ -157,7 +157,7 @@ class SessionRunner:
             node_type: str = node.type  # type: ignore[attr-defined]
             source_id = state.exec_nodes[node.id].source_id
             if emit:
-                self._emit(InvocationStarted(session_id, node.id, source_id, node_type, invocation=node))
+                self._emit(NodeStarted(session_id, node.id, source_id, node_type, invocation=node))
             key = cache.key(node) if cache is not None else None
             output = cache.get(key) if cache is not None and key is not None else None
             cached = output is not None
@@ -209,13 +209,13 @@ class SessionRunner:
             except NodeLimitError as exc:
                 refused = exc  # the node completed; preparing what follows it would pass a limit
             if emit:
-                self._emit(InvocationComplete(session_id, node.id, source_id, node_type, output, cached,
+                self._emit(NodeCompleted(session_id, node.id, source_id, node_type, output, cached,
                                               invocation=node))
             if refused is not None:
                 self._fail(state, self._limit_record(refused))
                 status = "failed"
                 break
-        self._emit(SessionComplete(session_id, status))
+        self._emit(SessionFinished(session_id, status))
         return status
 
     def _measure(self, output: BaseInvocationOutput, source_id: str, node_type: str, budget: int) -> int:
@@ -247,7 +247,7 @@ class SessionRunner:
         state.set_node_error(record)
         logger.warning("Node %s failed: %s: %s", record.source_node_id, record.error_type, record.message)
         node_type = state.graph.nodes[record.source_node_id].type
-        self._emit(InvocationError(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
+        self._emit(NodeFailed(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
                                    record.message, record.traceback, invocation=node))
 
     async def run_async(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:

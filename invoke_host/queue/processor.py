@@ -28,7 +28,7 @@ from invoke_sdk.storage import QueueItemNotFoundError
 from invoke_host.engine import (
     EngineEvent,
     GraphExecutionState,
-    InvocationComplete,
+    NodeCompleted,
     NodeServices,
     OutputCache,
     SessionRunner,
@@ -189,7 +189,7 @@ class SessionProcessor:
             # (delivering events, say); while one save is still on its way the next is skipped.
             if publish is not None:
                 publish(event)
-            if isinstance(event, InvocationComplete) and time.monotonic() - last_save[0] >= self.save_interval:
+            if isinstance(event, NodeCompleted) and time.monotonic() - last_save[0] >= self.save_interval:
                 if saving and not saving[0].done():
                     return
                 text = session_json(state, item.batch_id)

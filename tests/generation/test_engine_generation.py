@@ -21,7 +21,7 @@ from gen_graphs import txt2latents_graph
 from ldm_checkpoint import write_checkpoint
 
 from invoke_host.config import HostConfig
-from invoke_host.engine import InvocationProgress, SessionResult, run_graph, run_graph_async
+from invoke_host.engine import NodeProgress, SessionResult, run_graph, run_graph_async
 from invoke_host.host import Host, build_host
 
 STEPS = 2
@@ -108,7 +108,7 @@ async def test_cancel_inside_the_denoise_loop_cancels_the_session(host: Host, ti
     progress: list[float | None] = []
 
     def on_event(event: Any) -> None:
-        if isinstance(event, InvocationProgress) and event.source_node_id == "denoise":
+        if isinstance(event, NodeProgress) and event.source_node_id == "denoise":
             progress.append(event.percentage)
             if len(progress) == 2:
                 cancel.set()
