@@ -1,4 +1,8 @@
-"""``invoke-host``: serve, and look at what the plugins gave."""
+"""``invoke-host``: serve, and look at what the plugins gave.
+
+Each command imports the parts of the host it uses inside itself (no cycle is behind it), so ``invoke-host --help``
+loads none of them.
+"""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ them in reverse.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 from invoke_sdk.events import ConfigurableEventSink, EventSink
 from invoke_sdk.images import ImageFileStorage
 from invoke_sdk.model_load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
+from invoke_sdk.model_records import ModelRecordStore
 from invoke_sdk.storage import StorageBackend, StorageBackendFactory, StorageError, StorageOptions
 
 from invoke_host.config import HostConfig
@@ -41,6 +41,7 @@ from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListene
 from invoke_host.model_cache.record_lookup import RecordStoreLookup
 from invoke_host.models.config_validation import config_validator
 from invoke_host.models.manager import ModelManager
+from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.queue import QueueService
 from invoke_host.queue.processor import SessionProcessor
@@ -130,11 +131,6 @@ class Host:
     def model_load_listener(self, listener: ModelLoadListener | None) -> None:
         self.model_loads.listener = listener
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The event loop the services were started on (their async stores live there); None until ``start``."""
-        return self.bridge.loop
-
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise.
 
@@ -190,18 +186,19 @@ def build_host(
     plugin_set = load_plugins(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
-    registry = collect(plugin_set, core_routes)
-    bridge = LoopBridge()
-    events = _event_bus(registry, config)
-    storage = _storage_backend(registry, config)
+    registry = collect(plugin_set, core_routes)  # 1
+    bridge = LoopBridge()  # handed the loop when the host starts
+    events = _event_bus(registry, config)  # 2
+    storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
-    queue = _queue_service(storage, events, registry, config) if storage is not None else None
-    images = _images_service(storage, events, registry, config) if storage is not None else None
-    models = ModelManager(config, registry, storage.model_records if storage is not None else None, events)
+    records = storage.model_records if storage is not None else None
+    queue = _queue_service(storage, events, registry, config) if storage is not None else None  # 4
+    images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
+    models = ModelManager(config, registry, records, events)  # 6
     model_loads = ModelLoadRelay(_model_load_forwarder(events))
-    node_services = _node_services(config, registry, storage, models, images, bridge, model_loads)
-    processors = (
+    node_services = _node_services(config, registry, records, models.paths, images, bridge, model_loads)  # 7
+    processors = (  # 8
         [_processor(config, registry, queue, events, node_services)] if queue is not None and shape.runs_items else []
     )
     started_first: list[Service] = [bridge, events]
@@ -293,8 +290,8 @@ def _model_load_forwarder(bus: EventBus) -> ModelLoadListener:
 def _node_services(
     config: HostConfig,
     registry: FrozenRegistry,
-    storage: StorageBackend | None,
-    models: ModelManager,
+    records: ModelRecordStore | None,
+    paths: ModelPaths,
     images: ImagesService | None,
     bridge: LoopBridge,
     model_loads: ModelLoadRelay,
@@ -303,8 +300,8 @@ def _node_services(
     loaders and one cache sized by the config; per-node ``context.images`` over the images service. Without a
     storage backend there are no model records or images, and a node that asks is told so."""
     models_service = None
-    if storage is not None:
-        lookup = RecordStoreLookup(storage.model_records, models.paths, bridge)
+    if records is not None:
+        lookup = RecordStoreLookup(records, paths, bridge)
         cache = ModelCache.from_config(config, listener=model_loads)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), cache)
     images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
