@@ -18,6 +18,7 @@ them in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Sequence
@@ -130,6 +131,11 @@ class Host:
     @model_load_listener.setter
     def model_load_listener(self, listener: ModelLoadListener | None) -> None:
         self.model_loads.listener = listener
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the services were started on (their async stores live there); None until ``start``."""
+        return self.bridge.loop
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise.
