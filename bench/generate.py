@@ -120,14 +120,14 @@ async def graph_run(host: Any, key: str, kind: str, size: int, steps: int, promp
     import torch
     from PIL import Image
 
-    from invoke_host.engine import NodeServices, run_graph_async
+    from invoke_host.engine import run_graph_async
 
     graph = txt2latents_graph(key, sdxl=kind == "sdxl", seed=1, steps=steps, size=size, prompt=prompt,
                               cfg_scale=7.5, scheduler="euler")
     result = await run_graph_async(host, graph)
     if result.status != "completed":
         raise RuntimeError(f"the graph {result.status}: {[e.message for e in result.errors]}")
-    services = NodeServices.for_host(host)
+    services = host.node_services
     latents = services.tensors.load(result.output("denoise").latents.latents_name)
 
     def decode() -> Any:
@@ -198,10 +198,8 @@ async def run_all(args: Any, device: str, dtype: Any, steps: int, prompt: str, w
 async def compare(host: Any, args: Any, device: str, dtype: Any, steps: int, prompt: str, work: Path) -> None:
     import torch
 
-    from invoke_host.engine import NodeServices
-
     kinds = [args.only] if args.only else ["sd1", "sdxl"]
-    models = NodeServices.for_host(host).models
+    models = host.node_services.models
     cache = models.cache
     keys: dict[str, str] = {}
     for kind in kinds:

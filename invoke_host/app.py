@@ -65,6 +65,8 @@ def create_app(
     """
     if host is None:
         host = build_host(config, plugins, entry_points=entry_points, core_routes=ROUTES)
+    if not host.shape.serves_http:
+        raise ValueError(f"a {host.shape.value} node serves no HTTP: build the host as an API or all-in-one node")
     config = host.config
     swagger = SwaggerRenderPlugin(path="/")
     # The Swagger page loads its assets from wherever the plugin is told to (a CDN by default), and runs

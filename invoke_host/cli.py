@@ -1,4 +1,8 @@
-"""``invoke-host``: serve, and look at what the plugins gave."""
+"""``invoke-host``: serve, and look at what the plugins gave.
+
+Each command imports the parts of the host it uses inside itself (no cycle is behind it), so ``invoke-host --help``
+loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -296,16 +300,16 @@ def run(graph_file: Path, root: Path | None, quiet: bool) -> None:
     """Run GRAPH_FILE (a graph as JSON) in-process and print each node's outputs as JSON."""
     import asyncio
 
-    from invoke_host.engine import EngineEvent, InvocationComplete, InvocationError, OutputCache, run_graph_async
+    from invoke_host.engine import EngineEvent, NodeCompleted, NodeFailed, OutputCache, run_graph_async
     from invoke_host.graph import GraphValidationError
 
     host = _host(root)
 
     def report(event: EngineEvent) -> None:
-        if isinstance(event, InvocationComplete):
+        if isinstance(event, NodeCompleted):
             click.echo(f"ran {event.source_node_id} ({event.invocation_type}){' [cached]' if event.cached else ''}",
                        err=True)
-        elif isinstance(event, InvocationError):
+        elif isinstance(event, NodeFailed):
             click.echo(f"FAILED {event.source_node_id} ({event.invocation_type}): {event.error_type}: "
                        f"{event.error_message}", err=True)
 

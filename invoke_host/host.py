@@ -1,39 +1,90 @@
-"""Start-up steps 1 to 3 in one place: discover plugins, collect their registrations, freeze.
+"""The composition root: one place that builds a host from its parts, in order, for each shape of node.
 
-The :class:`Host` also owns the long-lived services (queue, stores, event bus ...): they are
-started in order when the app starts and stopped in reverse order when it stops.
+:func:`build_host` loads the plugins and builds, in this order:
+
+1. the frozen registry (``collect``: discover, collect, freeze);
+2. the event bus, with every plugin's sinks;
+3. the storage backend named by ``storage_backend`` (none: the host runs with no queue, images or models);
+4. the queue service over the backend's session queue;
+5. the images service over the backend's image records and the file-storage backend;
+6. the model manager over the backend's model records;
+7. the node services (what every node context shares: images, tensors, conditioning, ``context.models``);
+8. zero or more session processors, as the node's :class:`NodeShape` asks.
+
+Each part is given exactly what it uses; none of them imports this module. The :class:`Host` it returns holds
+the parts and starts them in that order (the loop bridge first, so node threads can reach the loop) and stops
+them in reverse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from types import MappingProxyType
+from typing import Any, Protocol
 
-from invoke_sdk.storage import StorageError
+from invoke_sdk.events import ConfigurableEventSink, EventSink
+from invoke_sdk.images import ImageFileStorage
+from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
+from invoke_sdk.models.records import ModelRecordStore
+from invoke_sdk.storage import StorageBackend, StorageBackendFactory, StorageError, StorageOptions
 
 from invoke_host.config import HostConfig
+from invoke_host.engine import NodeServices
+from invoke_host.events import EventBus
+from invoke_host.images import ImagesService, NodeImagesFactory
+from invoke_host.limits import Limits
+from invoke_host.loop_bridge import LoopBridge
+from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
+from invoke_host.model_cache.record_lookup import RecordStoreLookup
+from invoke_host.models.config_validation import config_validator
+from invoke_host.models.manager import ModelManager
+from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
+from invoke_host.queue import QueueService
+from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
 
-if TYPE_CHECKING:
-    from invoke_sdk.storage import StorageBackend
-
-    from invoke_host.events import EventBus
-    from invoke_host.queue import QueueService
-    from invoke_host.queue.processor import SessionProcessor
-
-__all__ = ["Host", "HostStartupError", "Service", "build_host"]
+__all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message"]
 
 logger = logging.getLogger("invoke_host")
 
 
+class NodeShape(enum.Enum):
+    """What one host process does: serve the API, run queue items, or both."""
+
+    ALL_IN_ONE = "all-in-one"
+    """The API and the processors in one process (``invoke-host serve``)."""
+    API = "api"
+    """The API only: items are enqueued and stored, another node runs them (``processor_enabled=False``)."""
+    WORKER = "worker"
+    """Processors only: runs the items of its queue, serves no HTTP."""
+
+    @property
+    def runs_items(self) -> bool:
+        return self is not NodeShape.API
+
+    @property
+    def serves_http(self) -> bool:
+        return self is not NodeShape.WORKER
+
+
 class HostStartupError(RuntimeError):
-    """A service could not start for a reason a person can act on (a damaged database, a folder it cannot
-    write); the message, one line, says what is wrong and what to do. The services already started were stopped.
+    """A host could not be built or a service could not start, for a reason a person can act on (a damaged
+    database, a folder it cannot write, a worker with no queue); the message, one line, says what is wrong and
+    what to do. Services already started were stopped.
     """
+
+
+class Service(Protocol):
+    """Something the host starts with the app and stops with it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def _startup_error(service: Service, exc: BaseException) -> HostStartupError | None:
@@ -48,37 +99,43 @@ def _startup_error(service: Service, exc: BaseException) -> HostStartupError | N
     return HostStartupError(" ".join(message.split()))
 
 
-class Service(Protocol):
-    """Something the host starts with the app and stops with it."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
 @dataclass
 class Host:
-    """The loaded plugins, the frozen registry, and the services an app or CLI command works with."""
+    """The loaded plugins, the frozen registry, and the services an app, a worker or a CLI command works with."""
 
     config: HostConfig
     plugins: PluginSet
     registry: FrozenRegistry
-    services: list[Service] = field(default_factory=list)
-    models: Any = None
-    """The model manager (``invoke_host.models.manager.ModelManager``), also one of ``services``."""
-    node_services: Any = None
-    """The engine's ``NodeServices`` (stores, models) for node contexts; built with defaults on first run if unset."""
-    events: EventBus | None = None
-    storage: StorageBackend | None = None
-    queue: QueueService | None = None
-    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
-    """The event loop the services were started on (their async stores live there); None until ``start``."""
-    model_load_listener: Callable[[Any], None] | None = None
-    """Called with each ``invoke_host.model_cache.ModelLoadEvent`` (load started / complete) of this host's model
-    cache, in the loading thread; the events service sets it. May be set at any time."""
-    processor: SessionProcessor | None = None
+    shape: NodeShape
+    events: EventBus
+    storage: StorageBackend | None
+    """None when no storage backend has the configured name: then there is no queue, image store or model records."""
+    queue: QueueService | None
+    images: ImagesService | None
+    models: ModelManager
+    node_services: NodeServices
+    processors: list[SessionProcessor]
+    services: list[Service]
+    """Everything above that starts and stops, in start order."""
+    bridge: LoopBridge = field(repr=False)
+    model_loads: ModelLoadRelay = field(repr=False)
     _started: list[Service] = field(default_factory=list, repr=False)
     _running: bool = field(default=False, repr=False)
+
+    @property
+    def model_load_listener(self) -> ModelLoadListener | None:
+        """Called with each :class:`~invoke_host.model_cache.ModelLoadEvent` of this host's model cache, in the
+        loading thread; by default it puts the typed load events on the bus. May be replaced at any time."""
+        return self.model_loads.listener
+
+    @model_load_listener.setter
+    def model_load_listener(self, listener: ModelLoadListener | None) -> None:
+        self.model_loads.listener = listener
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the services were started on (their async stores live there); None until ``start``."""
+        return self.bridge.loop
 
     async def start(self) -> None:
         """Start every service in order; if one fails, stop those already started and re-raise.
@@ -89,7 +146,6 @@ class Host:
         """
         if self._running:
             return
-        self.loop = asyncio.get_running_loop()
         for service in self.services:
             try:
                 await service.start()
@@ -119,24 +175,149 @@ def build_host(
     *,
     entry_points: bool | None = None,
     core_routes: Sequence[Any] = (),
+    shape: NodeShape | None = None,
 ) -> Host:
-    """Load ``plugins`` (and, unless turned off, every entry-point plugin) and freeze the registry.
+    """Load ``plugins`` (and, unless turned off, every entry-point plugin), freeze the registry, build the services.
 
     ``entry_points=None`` follows ``config.disable_plugin_autoload``; tests pass ``False`` and an
     explicit plugin list so that nothing installed on the machine leaks in. ``core_routes`` are the
-    app's own route handlers, whose paths no plugin route may reach into.
+    app's own route handlers, whose paths no plugin route may reach into. ``shape=None`` is
+    :attr:`NodeShape.ALL_IN_ONE`, or :attr:`NodeShape.API` when ``config.processor_enabled`` is off.
+    Raises :class:`HostStartupError` for a worker that would have no queue to run.
     """
     config = config or HostConfig()
+    if shape is None:
+        shape = NodeShape.ALL_IN_ONE if config.processor_enabled else NodeShape.API
     use_entry_points = (not config.disable_plugin_autoload) if entry_points is None else entry_points
     plugin_set = load_plugins(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
-    host = Host(config=config, plugins=plugin_set, registry=collect(plugin_set, core_routes))
-    from invoke_host.models.manager import model_manager_for
-    from invoke_host.services import attach_processor, attach_services
+    registry = collect(plugin_set, core_routes)  # 1
+    bridge = LoopBridge()  # handed the loop when the host starts
+    events = _event_bus(registry, config)  # 2
+    storage = _storage_backend(registry, config)  # 3
+    if storage is None and shape is NodeShape.WORKER:
+        raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
+    records = storage.model_records if storage is not None else None
+    queue = _queue_service(storage, events, registry, config) if storage is not None else None  # 4
+    images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
+    models = ModelManager(config, registry, records, events)  # 6
+    model_loads = ModelLoadRelay(_model_load_forwarder(events))
+    node_services = _node_services(config, registry, records, models.paths, images, bridge, model_loads)  # 7
+    processors = (  # 8
+        [_processor(config, registry, queue, events, node_services)] if queue is not None and shape.runs_items else []
+    )
+    started_first: list[Service] = [bridge, events]
+    stored: list[Service] = [s for s in (storage, queue, images) if s is not None]
+    return Host(
+        config=config, plugins=plugin_set, registry=registry, shape=shape, events=events, storage=storage,
+        queue=queue, images=images, models=models, node_services=node_services, processors=processors,
+        # The processors last, so every service a node may use has started before one claims an item.
+        services=[*started_first, *stored, models, *processors], bridge=bridge, model_loads=model_loads,
+    )
 
-    attach_services(host)
-    host.models = model_manager_for(config, host.registry, host.storage, host.events)
-    host.services.append(host.models)
-    attach_processor(host)
-    return host
+
+def missing_storage_message(host: Host) -> str:
+    """Why the host has no storage backend, in words a person can act on."""
+    return _missing_storage(host.registry, host.config)
+
+
+def _missing_storage(registry: FrozenRegistry, config: HostConfig) -> str:
+    known = ", ".join(sorted(registry.kind("storage_backends"))) or "none"
+    return (
+        f"no storage backend named {config.storage_backend!r} is registered (registered: {known}); "
+        "install invoke-host[standard] (or invoke-sqlite-storage) or set INVOKE_HOST_STORAGE_BACKEND to one that is"
+    )
+
+
+def _event_bus(registry: FrozenRegistry, config: HostConfig) -> EventBus:
+    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks)."""
+    sinks: list[EventSink] = [r.value for r in registry.kind("event_sinks").values()]
+    settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
+    for sink in sinks:
+        if isinstance(sink, ConfigurableEventSink):
+            sink.configure(settings)
+    return EventBus(sinks)
+
+
+def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBackend | None:
+    registered = registry.kind("storage_backends").get(config.storage_backend)
+    if registered is None:
+        logger.warning("The session queue is unavailable: %s", _missing_storage(registry, config))
+        return None
+    factory: StorageBackendFactory = registered.value
+    return factory.create(StorageOptions(root=config.root, validate_model_config=config_validator(registry)))
+
+
+def _queue_service(
+    storage: StorageBackend, events: EventBus, registry: FrozenRegistry, config: HostConfig
+) -> QueueService:
+    return QueueService(
+        storage.session_queue, events, registry, max_batch_size=config.max_batch_size, limits=Limits.from_config(config)
+    )
+
+
+def _images_service(
+    storage: StorageBackend, events: EventBus, registry: FrozenRegistry, config: HostConfig
+) -> ImagesService | None:
+    """Images over the backend's records and the file-storage backend named by ``config.file_storage_backend``."""
+    files = _file_storage(registry, config)
+    if files is None:
+        return None
+    return ImagesService(storage.images, files, emit=events.emit, max_image_pixels=config.max_image_pixels)
+
+
+def _file_storage(registry: FrozenRegistry, config: HostConfig) -> ImageFileStorage | None:
+    name = config.file_storage_backend
+    factories = registry.kind("file_storage_backends")
+    if name not in factories:
+        known = ", ".join(sorted(factories)) or "none"
+        logger.warning(
+            "The image store is unavailable: no image file-storage backend is named %r (registered: %s); install "
+            "the plugin that provides it or set file_storage_backend to one of these", name, known,
+        )
+        return None
+    files: ImageFileStorage = factories[name].value.create(StorageOptions(root=config.root))
+    return files
+
+
+def _model_load_forwarder(bus: EventBus) -> ModelLoadListener:
+    """Turns the model cache's load notifications into typed events on the bus (called in the loading thread)."""
+
+    def forward(event: ModelLoadEvent) -> None:
+        if event.kind == "started":
+            bus.emit(ModelLoadStartedEvent.build(event.config, event.submodel))
+        else:
+            bus.emit(ModelLoadCompleteEvent.build(event.config, event.submodel, event.size_bytes))
+
+    return forward
+
+
+def _node_services(
+    config: HostConfig,
+    registry: FrozenRegistry,
+    records: ModelRecordStore | None,
+    paths: ModelPaths,
+    images: ImagesService | None,
+    bridge: LoopBridge,
+    model_loads: ModelLoadRelay,
+) -> NodeServices:
+    """Tensors and conditioning under the data root; ``context.models`` over the model records, the registry's
+    loaders and one cache sized by the config; per-node ``context.images`` over the images service. Without a
+    storage backend there are no model records or images, and a node that asks is told so."""
+    models_service = None
+    if records is not None:
+        lookup = RecordStoreLookup(records, paths, bridge)
+        cache = ModelCache.from_config(config, listener=model_loads)
+        models_service = ModelsService(lookup, registry.kind("model_loaders"), cache)
+    images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
+    return NodeServices.default(config, models=models_service, images_for_node=images_for_node)
+
+
+def _processor(
+    config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices
+) -> SessionProcessor:
+    return SessionProcessor(
+        registry, queue, events, node_services, workers=config.processor_workers,
+        save_interval=config.session_save_interval,
+    )

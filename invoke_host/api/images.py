@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from invoke_host.images.service import ImagesService
 from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError
-from invoke_host.images.wiring import find_images_service
 
 __all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImagesController"]
 
@@ -73,7 +72,7 @@ class DeleteImagesResult(BaseModel):
 
 
 def _service(request: Request[Any, Any, Any]) -> ImagesService:
-    service = find_images_service(request.app.state.host)
+    service: ImagesService | None = request.app.state.host.images
     if service is None:
         raise ServiceUnavailableException(
             "this server has no image store: it was started without an images service (storage and file-storage "

@@ -11,9 +11,9 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from invoke_host.host import missing_storage_message
 from invoke_host.openapi_document import body_schema_operation
 from invoke_host.queue import BatchError, EnqueueBatchBody, QueueService
-from invoke_host.services import missing_storage_message
 
 _MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger OFFSET would overflow the driver
 

@@ -5,15 +5,15 @@ from invoke_host.engine.context import HostInvocationContext, NodeUtil, ServiceU
 from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.engine.events import (
     EngineEvent,
-    InvocationComplete,
-    InvocationError,
-    InvocationProgress,
-    InvocationStarted,
-    SessionComplete,
+    NodeCompleted,
+    NodeFailed,
+    NodeProgress,
+    NodeStarted,
+    SessionFinished,
     SessionStatus,
 )
+from invoke_host.engine.node_services import NodeServices
 from invoke_host.engine.runner import SessionResult, SessionRunner, run_graph, run_graph_async
-from invoke_host.engine.services import NodeServices
 from invoke_host.engine.state import ExecNode, GraphExecutionState
 
 __all__ = [
@@ -21,18 +21,18 @@ __all__ = [
     "ExecNode",
     "GraphExecutionState",
     "HostInvocationContext",
-    "InvocationComplete",
-    "InvocationError",
-    "InvocationProgress",
-    "InvocationStarted",
+    "NodeCompleted",
     "NodeErrorRecord",
+    "NodeFailed",
     "NodeInputError",
     "NodeLimitError",
+    "NodeProgress",
     "NodeServices",
+    "NodeStarted",
     "NodeUtil",
     "OutputCache",
     "ServiceUnavailableError",
-    "SessionComplete",
+    "SessionFinished",
     "SessionResult",
     "SessionRunner",
     "SessionStatus",

@@ -1,7 +1,8 @@
-"""What the runner reports while a session runs. Each event has a ``name`` like InvokeAI's socket events.
+"""What the runner reports while a session runs: node started, progress, completed, failed; session finished.
 
-These are plain records for in-process callers (CLI, tests, queue processor); the queue's event
-service turns them into its typed, published events.
+These are plain records for in-process callers (CLI, tests, queue processor), named apart from the SDK's
+published events (``InvocationStartedEvent`` ...): the queue's node-event publisher
+(:mod:`invoke_host.queue.node_events`) turns them into those typed events of one queue item.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any, ClassVar, Literal
 
 __all__ = [
     "EngineEvent",
-    "InvocationComplete",
-    "InvocationError",
-    "InvocationProgress",
-    "InvocationStarted",
-    "SessionComplete",
+    "NodeCompleted",
+    "NodeFailed",
+    "NodeProgress",
+    "NodeStarted",
+    "SessionFinished",
     "SessionStatus",
 ]
 
@@ -38,34 +39,34 @@ class _NodeEvent(EngineEvent):
 
 
 @dataclass(frozen=True)
-class InvocationStarted(_NodeEvent):
-    name: ClassVar[str] = "invocation_started"
+class NodeStarted(_NodeEvent):
+    name: ClassVar[str] = "node_started"
 
 
 @dataclass(frozen=True)
-class InvocationProgress(_NodeEvent):
-    name: ClassVar[str] = "invocation_progress"
+class NodeProgress(_NodeEvent):
+    name: ClassVar[str] = "node_progress"
     message: str
     percentage: float | None = None
     image: Any = None
 
 
 @dataclass(frozen=True)
-class InvocationComplete(_NodeEvent):
-    name: ClassVar[str] = "invocation_complete"
+class NodeCompleted(_NodeEvent):
+    name: ClassVar[str] = "node_completed"
     output: Any
     cached: bool = False
 
 
 @dataclass(frozen=True)
-class InvocationError(_NodeEvent):
-    name: ClassVar[str] = "invocation_error"
+class NodeFailed(_NodeEvent):
+    name: ClassVar[str] = "node_failed"
     error_type: str
     error_message: str
     error_traceback: str
 
 
 @dataclass(frozen=True)
-class SessionComplete(EngineEvent):
-    name: ClassVar[str] = "session_complete"
+class SessionFinished(EngineEvent):
+    name: ClassVar[str] = "session_finished"
     status: SessionStatus

@@ -14,34 +14,32 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_sdk.limits import LimitExceededError
 
+from invoke_host.config import HostConfig
 from invoke_host.engine.cache import OutputCache
 from invoke_host.engine.context import HostInvocationContext, NodeUtil
 from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.engine.events import (
     EngineEvent,
-    InvocationComplete,
-    InvocationError,
-    InvocationProgress,
-    InvocationStarted,
-    SessionComplete,
+    NodeCompleted,
+    NodeFailed,
+    NodeProgress,
+    NodeStarted,
+    SessionFinished,
     SessionStatus,
 )
-from invoke_host.engine.services import NodeServices
+from invoke_host.engine.node_services import NodeServices
 from invoke_host.engine.state import GraphExecutionState
 from invoke_host.graph import GraphBase, parse_graph
 from invoke_host.limits import Limits
+from invoke_host.registry import FrozenRegistry
 
-if TYPE_CHECKING:
-    from invoke_host.host import Host
-    from invoke_host.registry import FrozenRegistry
-
-__all__ = ["EventCallback", "SessionResult", "SessionRunner", "run_graph", "run_graph_async"]
+__all__ = ["EventCallback", "GraphHost", "SessionResult", "SessionRunner", "run_graph", "run_graph_async"]
 
 logger = logging.getLogger("invoke_host.engine")
 
@@ -122,7 +120,7 @@ class SessionRunner:
         def progress(message: str, percentage: float | None, image: Any) -> None:
             node = current[0]
             if node is not None:
-                self._emit(InvocationProgress(session_id, node.id, state.exec_nodes[node.id].source_id,
+                self._emit(NodeProgress(session_id, node.id, state.exec_nodes[node.id].source_id,
                                               node.type, message, percentage, image,  # type: ignore[attr-defined]
                                               invocation=node))
 
@@ -159,7 +157,7 @@ class SessionRunner:
             node_type: str = node.type  # type: ignore[attr-defined]
             source_id = state.exec_nodes[node.id].source_id
             if emit:
-                self._emit(InvocationStarted(session_id, node.id, source_id, node_type, invocation=node))
+                self._emit(NodeStarted(session_id, node.id, source_id, node_type, invocation=node))
             key = cache.key(node) if cache is not None else None
             output = cache.get(key) if cache is not None and key is not None else None
             cached = output is not None
@@ -211,13 +209,13 @@ class SessionRunner:
             except NodeLimitError as exc:
                 refused = exc  # the node completed; preparing what follows it would pass a limit
             if emit:
-                self._emit(InvocationComplete(session_id, node.id, source_id, node_type, output, cached,
+                self._emit(NodeCompleted(session_id, node.id, source_id, node_type, output, cached,
                                               invocation=node))
             if refused is not None:
                 self._fail(state, self._limit_record(refused))
                 status = "failed"
                 break
-        self._emit(SessionComplete(session_id, status))
+        self._emit(SessionFinished(session_id, status))
         return status
 
     def _measure(self, output: BaseInvocationOutput, source_id: str, node_type: str, budget: int) -> int:
@@ -249,7 +247,7 @@ class SessionRunner:
         state.set_node_error(record)
         logger.warning("Node %s failed: %s: %s", record.source_node_id, record.error_type, record.message)
         node_type = state.graph.nodes[record.source_node_id].type
-        self._emit(InvocationError(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
+        self._emit(NodeFailed(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
                                    record.message, record.traceback, invocation=node))
 
     async def run_async(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:
@@ -257,17 +255,27 @@ class SessionRunner:
         return await asyncio.to_thread(self.run, state, cancel)
 
 
-def _resolve(host_or_registry: Host | FrozenRegistry, services: NodeServices | None) -> tuple[Any, NodeServices]:
-    from invoke_host.config import HostConfig
-    from invoke_host.host import Host
+class GraphHost(Protocol):
+    """What running a graph needs of a host (an :class:`invoke_host.host.Host` is one): the frozen registry and
+    the services its nodes share."""
 
-    if isinstance(host_or_registry, Host):
-        return host_or_registry.registry, services or NodeServices.for_host(host_or_registry)
-    return host_or_registry, services or NodeServices.default(HostConfig())
+    @property
+    def registry(self) -> FrozenRegistry: ...
+
+    @property
+    def node_services(self) -> NodeServices: ...
+
+
+def _resolve(
+    host_or_registry: GraphHost | FrozenRegistry, services: NodeServices | None
+) -> tuple[FrozenRegistry, NodeServices]:
+    if isinstance(host_or_registry, FrozenRegistry):
+        return host_or_registry, services or NodeServices.default(HostConfig())
+    return host_or_registry.registry, services or host_or_registry.node_services
 
 
 def _prepare(
-    host_or_registry: Host | FrozenRegistry, graph: GraphBase | dict[str, Any] | str | bytes,
+    host_or_registry: GraphHost | FrozenRegistry, graph: GraphBase | dict[str, Any] | str | bytes,
     services: NodeServices | None, cache: OutputCache | None, on_event: EventCallback | None,
     session_id: str | None,
 ) -> tuple[SessionRunner, GraphExecutionState]:
@@ -278,7 +286,7 @@ def _prepare(
 
 
 def run_graph(
-    host_or_registry: Host | FrozenRegistry,
+    host_or_registry: GraphHost | FrozenRegistry,
     graph: GraphBase | dict[str, Any] | str | bytes,
     *,
     on_event: EventCallback | None = None,
@@ -293,7 +301,7 @@ def run_graph(
 
 
 async def run_graph_async(
-    host_or_registry: Host | FrozenRegistry,
+    host_or_registry: GraphHost | FrozenRegistry,
     graph: GraphBase | dict[str, Any] | str | bytes,
     *,
     on_event: EventCallback | None = None,

@@ -29,7 +29,7 @@ import itertools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.limits import LimitExceededError
@@ -39,9 +39,7 @@ from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimit
 from invoke_host.graph import COLLECT_TYPE, ITERATE_TYPE, GraphBase, parse_graph
 from invoke_host.graph.types import strip_optional
 from invoke_host.limits import Limits
-
-if TYPE_CHECKING:
-    from invoke_host.registry import FrozenRegistry
+from invoke_host.registry import FrozenRegistry
 
 __all__ = ["ExecNode", "GraphExecutionState"]
 

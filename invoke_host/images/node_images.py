@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from invoke_sdk import ImageField
+from invoke_sdk import BaseInvocation, ImageField
 from invoke_sdk.images import ImageCategory
 
 from invoke_host.images.service import ImagesService, JsonText
+from invoke_host.loop_bridge import LoopBridge
 
-__all__ = ["NodeImages"]
+__all__ = ["NodeImages", "NodeImagesFactory"]
 
 T = TypeVar("T")
 
@@ -20,41 +20,30 @@ class NodeImages:
     """``context.images`` for one node of one session: saves record that session, node and graph.
 
     Node code is blocking and runs in a worker thread; each call hands its work to the service on
-    the host's event loop and waits for it. Create one per node run (it is cheap).
+    the host's event loop through ``bridge`` and waits for it. Create one per node run (it is cheap).
     """
 
     def __init__(
         self,
         service: ImagesService,
+        bridge: LoopBridge,
         *,
         session_id: str | None,
         node_id: str | None,
         graph: JsonText | None = None,
         workflow: JsonText | None = None,
         is_intermediate: bool = False,
-        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._service = service
+        self._bridge = bridge
         self._session_id = session_id
         self._node_id = node_id
         self._graph = graph
         self._workflow = workflow
         self._is_intermediate = is_intermediate
-        self._loop = loop
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        loop = self._loop or self._service.loop
-        if loop is None:
-            coro.close()
-            raise RuntimeError("the images service is not started: there is no event loop to save images on")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            coro.close()
-            raise RuntimeError("context.images was called on the event loop's thread; node code must run in a worker")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return self._bridge.call(coro, what="context.images")
 
     def save(
         self,
@@ -84,3 +73,19 @@ class NodeImages:
         """Open a stored image, converted to ``mode`` if given."""
         image = self._call(self._service.get_pil(image_name))
         return image.convert(mode) if mode is not None and image.mode != mode else image
+
+
+class NodeImagesFactory:
+    """Makes each node run's ``context.images`` over one images service (the engine's ``images_for_node``)."""
+
+    def __init__(self, service: ImagesService, bridge: LoopBridge) -> None:
+        self._service = service
+        self._bridge = bridge
+
+    def __call__(
+        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None
+    ) -> NodeImages:
+        return NodeImages(
+            self._service, self._bridge, session_id=session_id, node_id=source_node_id, graph=graph,
+            is_intermediate=node.is_intermediate,
+        )

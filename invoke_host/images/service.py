@@ -80,16 +80,13 @@ class ImagesService:
         self.namer = namer or ImageNamer()
         self.emit = emit
         self.max_image_pixels = max_image_pixels
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
-        # Node code runs in worker threads and reaches the service through this loop.
-        self.loop = asyncio.get_running_loop()
         if isinstance(self.files, StartableFileStorage):
             await self.files.start()
 
     async def stop(self) -> None:
-        self.loop = None
+        """Nothing to let go of: the records and files belong to their backends, which stop themselves."""
 
     def _emit(self, event: BaseEvent) -> None:
         if self.emit is None:

@@ -6,7 +6,7 @@ decides where models live, when they move and when they are dropped.
 
 from invoke_host.model_cache.cache import CacheStats, ModelCache
 from invoke_host.model_cache.devices import resolve_device, resolve_dtype
-from invoke_host.model_cache.events import ModelLoadEvent, ModelLoadListener
+from invoke_host.model_cache.events import ModelLoadEvent, ModelLoadListener, ModelLoadRelay
 from invoke_host.model_cache.handle import ModelHandle
 from invoke_host.model_cache.models_service import ConfigLookup, ModelsService, UnknownModelError
 from invoke_host.model_cache.sizes import measure_size
@@ -18,6 +18,7 @@ __all__ = [
     "ModelHandle",
     "ModelLoadEvent",
     "ModelLoadListener",
+    "ModelLoadRelay",
     "ModelsService",
     "UnknownModelError",
     "measure_size",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ModelLoadEvent", "ModelLoadListener"]
+__all__ = ["ModelLoadEvent", "ModelLoadListener", "ModelLoadRelay"]
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,19 @@ class ModelLoadEvent:
 
 ModelLoadListener = Callable[[ModelLoadEvent], None]
 """Called synchronously, in the loading thread, for each :class:`ModelLoadEvent`."""
+
+
+class ModelLoadRelay:
+    """The cache's one listener: hands each event to whichever listener is set at that moment.
+
+    The cache is built with its listener, but who listens may change later (a test that records the loads, an
+    events service connected after the cache exists); swapping ``listener`` here needs no new cache.
+    """
+
+    def __init__(self, listener: ModelLoadListener | None = None) -> None:
+        self.listener = listener
+
+    def __call__(self, event: ModelLoadEvent) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener(event)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from invoke_host.model_cache.cache import CacheEntry, ModelCache
+from invoke_host.model_cache.cache import CacheEntry, ModelCache
 
 __all__ = ["ModelHandle"]
 

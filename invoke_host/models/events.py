@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from invoke_sdk.events import BaseEvent
 from invoke_sdk.models.install import InstallJob
@@ -25,8 +24,7 @@ from invoke_sdk.models.install_events import (
     ModelInstallStartedEvent,
 )
 
-if TYPE_CHECKING:
-    from invoke_host.events import EventBus
+from invoke_host.events.bus import EventBus
 
 __all__ = ["InstallEvents"]
 

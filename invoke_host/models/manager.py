@@ -1,7 +1,7 @@
 """The model manager service: syncs records with the disk and owns installs, changes and deletes.
 
-Its record store is the storage backend's (``host.storage.model_records``): the backend starts
-(opens, migrates) before the manager and stops after it.
+Its record store is the storage backend's (``model_records``): the backend starts (opens, migrates)
+before the manager and stops after it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke_sdk.models import ModelConfigBase, ModelSourceType
 from invoke_sdk.models.records import ModelRecordStore
 
 from invoke_host.config import HostConfig
+from invoke_host.events.bus import EventBus
 from invoke_host.models.address_policy import AddressPolicy
 from invoke_host.models.config_validation import ModelsUnavailableError, config_validator
 from invoke_host.models.download_limits import DownloadLimits
@@ -26,12 +27,7 @@ from invoke_host.models.install import ModelInstallService
 from invoke_host.models.record_paths import ModelPathError, ModelPaths, UnsafeDeleteError
 from invoke_host.registry import FrozenRegistry
 
-if TYPE_CHECKING:
-    from invoke_sdk.storage import StorageBackend
-
-    from invoke_host.events import EventBus
-
-__all__ = ["ModelManager", "ModelsUnavailableError", "model_manager_for"]
+__all__ = ["ModelManager", "ModelsUnavailableError"]
 
 logger = logging.getLogger("invoke_host.models")
 
@@ -52,13 +48,16 @@ _FIXED_FIELDS = {
 
 
 class ModelManager:
-    """Records + installs + sync, started and stopped with the host."""
+    """Records + installs + sync, started and stopped with the host.
+
+    ``records`` is the storage backend's model record store; without one (no backend) model management is off.
+    """
 
     def __init__(
         self,
         config: HostConfig,
         registry: FrozenRegistry,
-        storage: StorageBackend | None = None,
+        records: ModelRecordStore | None = None,
         bus: EventBus | None = None,
     ) -> None:
         self.config = config
@@ -66,7 +65,7 @@ class ModelManager:
         self.paths = ModelPaths(config.models_dir or config.root / "models")
         self.models_dir = self.paths.models_dir
         self.events = InstallEvents(bus)
-        self._storage = storage
+        self._records = records
         self._validate = config_validator(registry)
         self._store: ModelRecordStore | None = None
         self._installer: ModelInstallService | None = None
@@ -88,10 +87,10 @@ class ModelManager:
         return self._installer
 
     async def start(self) -> None:
-        if self._storage is None:
+        store = self._records
+        if store is None:
             logger.warning("There is no storage backend, so no model records: model management is off")
             return
-        store = self._storage.model_records
         self._store = store
         self.models_dir.mkdir(parents=True, exist_ok=True)
         # Job folders of a previous run that died mid-install hold nothing anyone can use.
@@ -255,12 +254,3 @@ class ModelManager:
             found.append({"path": str(entry), "is_installed": bool(installed)})
         return found
 
-
-def model_manager_for(
-    config: HostConfig,
-    registry: FrozenRegistry,
-    storage: StorageBackend | None = None,
-    bus: EventBus | None = None,
-) -> ModelManager:
-    """The host's model manager (model management turns itself off when there is no storage backend)."""
-    return ModelManager(config, registry, storage, bus)

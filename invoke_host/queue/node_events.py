@@ -25,10 +25,10 @@ from invoke_sdk.session_queue import QueueItemSummary
 from invoke_host.engine import (
     EngineEvent,
     GraphExecutionState,
-    InvocationComplete,
-    InvocationError,
-    InvocationProgress,
-    InvocationStarted,
+    NodeCompleted,
+    NodeFailed,
+    NodeProgress,
+    NodeStarted,
 )
 from invoke_host.events.bus import EventBus
 
@@ -72,16 +72,16 @@ class NodeEventPublisher:
 
     def __call__(self, event: EngineEvent) -> None:
         typed: BaseEvent
-        if not isinstance(event, InvocationStarted | InvocationComplete | InvocationProgress | InvocationError):
-            return  # session_complete: the item's status change says it
+        if not isinstance(event, NodeStarted | NodeCompleted | NodeProgress | NodeFailed):
+            return  # session finished: the item's status change says it
         omit = self._edge_inputs.get(event.source_node_id, frozenset())
-        if isinstance(event, InvocationStarted):
+        if isinstance(event, NodeStarted):
             typed = InvocationStartedEvent.build(self.item, self._invocation(event), event.source_node_id,
                                                  omit_inputs=omit)
-        elif isinstance(event, InvocationComplete):
+        elif isinstance(event, NodeCompleted):
             typed = InvocationCompleteEvent.build(self.item, self._invocation(event), event.source_node_id,
                                                   event.output, omit_inputs=omit)
-        elif isinstance(event, InvocationProgress):
+        elif isinstance(event, NodeProgress):
             typed = InvocationProgressEvent.build(self.item, self._invocation(event), event.source_node_id,
                                                   event.message, event.percentage, progress_image(event.image),
                                                   omit_inputs=omit)

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from invoke_sdk.session_queue import QueueItem
 from invoke_sdk.storage import QueueItemNotFoundError
@@ -28,18 +28,17 @@ from invoke_sdk.storage import QueueItemNotFoundError
 from invoke_host.engine import (
     EngineEvent,
     GraphExecutionState,
-    InvocationComplete,
+    NodeCompleted,
     NodeServices,
     OutputCache,
     SessionRunner,
 )
+from invoke_host.events.bus import EventBus
 from invoke_host.graph import parse_graph
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import INTERRUPTED_MESSAGE, QueueService
 from invoke_host.queue.session_record import session_json
-
-if TYPE_CHECKING:
-    from invoke_host.host import Host
+from invoke_host.registry import FrozenRegistry
 
 __all__ = ["SERVER_STOPPED_ERROR", "SessionProcessor"]
 
@@ -69,19 +68,27 @@ class _ItemCancel(threading.Event):
 
 
 class SessionProcessor:
-    """Runs queue items: ``workers`` at a time (default 1), each item's nodes one after another."""
+    """Runs queue items: ``workers`` at a time (default 1), each item's nodes one after another.
+
+    Items come from ``queue``; their graphs are read with ``registry``; node events go to ``events``; nodes get
+    ``node_services`` in their context.
+    """
 
     def __init__(
         self,
-        host: Host,
+        registry: FrozenRegistry,
         queue: QueueService,
+        events: EventBus,
+        node_services: NodeServices,
         *,
         workers: int = 1,
         save_interval: float = 0.5,
         cache: OutputCache | None = None,
     ) -> None:
-        self.host = host
+        self.registry = registry
         self.queue = queue
+        self.events = events
+        self.node_services = node_services
         self.workers = workers
         self.save_interval = save_interval
         self.cache = cache if cache is not None else OutputCache()
@@ -148,7 +155,7 @@ class SessionProcessor:
 
     def _state_for(self, item: QueueItem) -> GraphExecutionState:
         session = item.session
-        registry = self.host.registry
+        registry = self.registry
         if "exec_nodes" in session:
             return GraphExecutionState.from_dict(registry, session)
         return GraphExecutionState(registry, parse_graph(registry, session["graph"]), id=item.session_id)
@@ -165,7 +172,7 @@ class SessionProcessor:
             return
         loop = asyncio.get_running_loop()
         cancel = _ItemCancel(self.queue, item_id, self._halt)
-        publish = NodeEventPublisher(self.host.events, item, state) if self.host.events is not None else None
+        publish = NodeEventPublisher(self.events, item, state)
         last_save = [time.monotonic()]
         saving: list[concurrent.futures.Future[None]] = []
 
@@ -182,7 +189,7 @@ class SessionProcessor:
             # (delivering events, say); while one save is still on its way the next is skipped.
             if publish is not None:
                 publish(event)
-            if isinstance(event, InvocationComplete) and time.monotonic() - last_save[0] >= self.save_interval:
+            if isinstance(event, NodeCompleted) and time.monotonic() - last_save[0] >= self.save_interval:
                 if saving and not saving[0].done():
                     return
                 text = session_json(state, item.batch_id)
@@ -191,8 +198,7 @@ class SessionProcessor:
                 saving[:] = [future]
                 last_save[0] = time.monotonic()
 
-        runner = SessionRunner(self.host.registry, NodeServices.for_host(self.host), cache=self.cache,
-                               on_event=on_event)
+        runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=on_event)
         try:
             status = await runner.run_async(state, cancel)
             if saving:

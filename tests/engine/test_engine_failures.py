@@ -11,11 +11,11 @@ import pytest
 from conftest import edge
 
 from invoke_host.engine import (
-    InvocationComplete,
-    InvocationError,
-    InvocationProgress,
+    NodeCompleted,
+    NodeFailed,
+    NodeProgress,
     OutputCache,
-    SessionComplete,
+    SessionFinished,
     run_graph,
     run_graph_async,
 )
@@ -31,7 +31,7 @@ def test_node_exception_fails_that_node_and_stops_the_session(host: Any) -> None
     assert (error.source_node_id, error.error_type, error.message) == ("boom", "RuntimeError", "boom at 3")
     assert "raise RuntimeError" in error.traceback
     assert engine_test_nodes.CALLS == []
-    assert any(isinstance(e, InvocationError) and e.source_node_id == "boom" for e in events)
+    assert any(isinstance(e, NodeFailed) and e.source_node_id == "boom" for e in events)
     assert result.state.errors_by_source()["boom"][0] is error
 
 
@@ -67,7 +67,7 @@ def test_node_sees_cancel_and_nothing_after_it_runs(host: Any) -> None:
              "edges": [edge("wait", "value", "after", "a")]}
 
     def on_event(event: Any) -> None:
-        if isinstance(event, InvocationProgress):
+        if isinstance(event, NodeProgress):
             cancel.set()
 
     result = run_graph(host, graph, cancel=cancel, on_event=on_event)
@@ -83,8 +83,8 @@ def test_a_node_raising_invocation_canceled_cancels_the_session_without_a_node_e
     result = run_graph(host, graph, on_event=events.append)
     assert result.status == "canceled"
     assert result.errors == []
-    assert not any(isinstance(e, InvocationError) for e in events)
-    assert [e.status for e in events if isinstance(e, SessionComplete)] == ["canceled"]
+    assert not any(isinstance(e, NodeFailed) for e in events)
+    assert [e.status for e in events if isinstance(e, SessionFinished)] == ["canceled"]
     assert engine_test_nodes.CALLS == ["stop#0"], "nothing runs after the canceled node"
 
 
@@ -107,7 +107,7 @@ def test_cache_hits_skip_the_node_and_misses_run_it(host: Any) -> None:
     run_graph(host, graph, cache=cache)
     run_graph(host, graph, cache=cache, on_event=events.append)
     assert engine_test_nodes.CALLS == ["c#0"]
-    assert [e.cached for e in events if isinstance(e, InvocationComplete)] == [True]
+    assert [e.cached for e in events if isinstance(e, NodeCompleted)] == [True]
     run_graph(host, {"nodes": {"c": {"type": "t_count", "a": 2}}, "edges": []}, cache=cache)
     assert len(engine_test_nodes.CALLS) == 2
     run_graph(host, {"nodes": {"c": {"type": "t_count", "a": 2, "use_cache": False}}, "edges": []}, cache=cache)

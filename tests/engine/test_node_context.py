@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from invoke_sdk import InvocationContext
 
-from invoke_host.engine import HostInvocationContext, NodeServices, ServiceUnavailableError
+from invoke_host.engine import HostInvocationContext, ServiceUnavailableError
 from invoke_host.engine.object_store import DiskObjectStore, ObjectNotFoundError
 
 
@@ -50,8 +50,8 @@ def test_context_implements_the_protocol_and_says_what_is_missing(host: Any) -> 
 
     from invoke_host.engine import NodeUtil
 
-    services = NodeServices.for_host(host)
-    assert NodeServices.for_host(host) is services
+    services = host.node_services
+    assert host.node_services is services
     context = HostInvocationContext(images=services.images, tensors=services.tensors,
                                     conditioning=services.conditioning, models=services.models,
                                     util=NodeUtil(threading.Event(), lambda *a: None),

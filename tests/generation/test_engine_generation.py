@@ -21,7 +21,7 @@ from gen_graphs import txt2latents_graph
 from ldm_checkpoint import write_checkpoint
 
 from invoke_host.config import HostConfig
-from invoke_host.engine import InvocationProgress, NodeServices, SessionResult, run_graph, run_graph_async
+from invoke_host.engine import NodeProgress, SessionResult, run_graph, run_graph_async
 from invoke_host.host import Host, build_host
 
 STEPS = 2
@@ -71,7 +71,7 @@ async def generate(host: Host, key: str, kind: str, **kwargs: Any) -> tuple[Sess
     result = await run_graph_async(host, txt2latents_graph(key, sdxl=kind == "sdxl", steps=STEPS, **kwargs))
     assert result.status == "completed", [e.message for e in result.errors]
     name = result.output("denoise").latents.latents_name  # type: ignore[attr-defined]
-    return result, NodeServices.for_host(host).tensors.load(name)
+    return result, host.node_services.tensors.load(name)
 
 
 @pytest.mark.parametrize("kind", ["sd1", "sd2", "sdxl"])
@@ -92,10 +92,10 @@ async def test_installed_folder_and_single_file_make_the_same_latents_and_seeds_
     _, first = await generate(host, folder_key, kind, seed=5)
     assert first.shape == (1, 4, 8, 8)
     assert {(e.kind, e.submodel) for e in loads} >= {("started", "unet"), ("complete", "unet")}
-    loads_before = NodeServices.for_host(host).models.cache.stats().loads  # type: ignore[attr-defined]
+    loads_before = host.node_services.models.cache.stats().loads  # type: ignore[attr-defined]
     _, again = await generate(host, folder_key, kind, seed=5)
     assert torch.equal(first, again), "one seed, one result"
-    assert NodeServices.for_host(host).models.cache.stats().loads == loads_before, "warm run loads nothing"  # type: ignore[attr-defined]
+    assert host.node_services.models.cache.stats().loads == loads_before, "warm run loads nothing"  # type: ignore[attr-defined]
     _, other_seed = await generate(host, folder_key, kind, seed=6)
     assert not torch.allclose(first, other_seed)
     _, from_file = await generate(host, file_key, kind, seed=5)
@@ -108,7 +108,7 @@ async def test_cancel_inside_the_denoise_loop_cancels_the_session(host: Host, ti
     progress: list[float | None] = []
 
     def on_event(event: Any) -> None:
-        if isinstance(event, InvocationProgress) and event.source_node_id == "denoise":
+        if isinstance(event, NodeProgress) and event.source_node_id == "denoise":
             progress.append(event.percentage)
             if len(progress) == 2:
                 cancel.set()
@@ -118,7 +118,7 @@ async def test_cancel_inside_the_denoise_loop_cancels_the_session(host: Host, ti
     assert result.errors == []
     assert not result.outputs.get("denoise"), "a canceled denoise gives no output"
     assert 2 <= len(progress) < 10, "stopped inside the loop, not after it"
-    cache = NodeServices.for_host(host).models.cache  # type: ignore[attr-defined]
+    cache = host.node_services.models.cache  # type: ignore[attr-defined]
     assert all(entry.locks == 0 for entry in cache.entries()), "cancel releases the model locks"
 
 

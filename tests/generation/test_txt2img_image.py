@@ -22,7 +22,6 @@ from test_engine_generation import install
 from invoke_host.config import HostConfig
 from invoke_host.engine import run_graph_async
 from invoke_host.host import Host, build_host
-from invoke_host.images import find_images_service
 from tests.waiting import async_wait_until
 
 
@@ -77,7 +76,7 @@ async def test_txt2img_saves_an_image_of_the_right_size_with_its_graph(host: Hos
     second = await run_graph_async(host, graph, session_id="s2")
     assert first.status == second.status == "completed", [e.message for e in first.errors + second.errors]
 
-    service = find_images_service(host)
+    service = host.images
     assert service is not None
     names = [r.output("l2i").image.image_name for r in (first, second)]  # type: ignore[attr-defined]
     record = await service.get(names[0])

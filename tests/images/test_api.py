@@ -17,7 +17,6 @@ from PIL.PngImagePlugin import PngInfo
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
-from invoke_host.images import find_images_service
 from tests.images.test_local_file_storage import BAD_NAMES
 
 API = "/api/v1/images"
@@ -29,7 +28,7 @@ def make_client(root: Path, **config: object) -> TestClient:  # type: ignore[typ
         [invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin, invoke_image_nodes.plugin],
         entry_points=False,
     )
-    assert find_images_service(host) is not None  # storage and images come from the plugins, wired by the host
+    assert host.images is not None  # storage and images come from the plugins, wired by the host
     return TestClient(create_app(host=host))
 
 

@@ -14,7 +14,6 @@ import pytest
 from invoke_host.config import HostConfig
 from invoke_host.engine import run_graph_async
 from invoke_host.host import Host, build_host
-from invoke_host.images import find_images_service
 
 
 def _edge(src: str, src_field: str, dst: str, dst_field: str) -> dict[str, dict[str, str]]:
@@ -47,7 +46,7 @@ async def host(tmp_path: Path) -> AsyncIterator[Host]:
 async def test_saved_image_records_its_session_node_and_graph(host: Host) -> None:
     result = await run_graph_async(host, GRAPH, session_id="session-1")
     assert result.status == "completed", [e.message for e in result.errors]
-    service = find_images_service(host)
+    service = host.images
     assert service is not None
 
     saved = result.output("save").image.image_name  # type: ignore[attr-defined]

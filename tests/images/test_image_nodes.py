@@ -27,6 +27,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from invoke_host.images import ImagesService, NodeImages
+from invoke_host.loop_bridge import LoopBridge
 
 GRAPH = '{"id": "g1", "nodes": {"n": {"type": "blank_image"}}, "edges": []}'
 
@@ -35,8 +36,10 @@ class Context:
     """A node context of our own: the real images service behind the SDK protocol, nothing else."""
 
     def __init__(self, service: ImagesService, node: BaseInvocation) -> None:
+        # Made on the loop's thread (see run): node calls reach the service on this loop.
         self.images = NodeImages(
-            service, session_id="session-1", node_id=node.id, graph=GRAPH, is_intermediate=node.is_intermediate
+            service, LoopBridge(asyncio.get_running_loop()), session_id="session-1", node_id=node.id, graph=GRAPH,
+            is_intermediate=node.is_intermediate,
         )
         self.logger = logging.getLogger("test")
         self.config: Mapping[str, Any] = {}
@@ -131,7 +134,7 @@ async def test_collection_and_save_image(service: ImagesService) -> None:
 
 
 async def test_images_interface_refuses_the_event_loop_thread(service: ImagesService) -> None:
-    images = NodeImages(service, session_id=None, node_id=None)
+    images = NodeImages(service, LoopBridge(asyncio.get_running_loop()), session_id=None, node_id=None)
     with pytest.raises(RuntimeError, match="worker"):
         images.save(Image.new("RGB", (2, 2)))
     with pytest.raises(ValueError):

@@ -1,0 +1,126 @@
+"""One composition root, three shapes of node: all-in-one, API only, worker only."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import invoke_core_events.plugin
+import invoke_core_nodes.plugin
+import invoke_image_nodes.plugin
+import invoke_local_file_storage.plugin
+import invoke_sqlite_storage.plugin
+import pytest
+from invoke_sdk.session_queue import QueueItem
+from litestar.testing import TestClient
+
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+from invoke_host.engine import NodeServices
+from invoke_host.events import EventBus
+from invoke_host.host import Host, HostStartupError, NodeShape, build_host
+from invoke_host.images import ImagesService
+from invoke_host.loop_bridge import LoopBridge
+from invoke_host.models.manager import ModelManager
+from invoke_host.queue import Batch, QueueService
+from invoke_host.queue.processor import SessionProcessor
+
+PLUGINS = [invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin, invoke_core_events.plugin,
+           invoke_core_nodes.plugin, invoke_image_nodes.plugin]
+
+ADD = {"nodes": {"add": {"id": "add", "type": "add", "a": 2, "b": 3}}, "edges": []}
+# A saved image: the node reaches the images service on the host loop from its worker thread.
+SAVE = {
+    "nodes": {
+        "blank": {"id": "blank", "type": "blank_image", "width": 8, "height": 4, "is_intermediate": True},
+        "save": {"id": "save", "type": "save_image"},
+    },
+    "edges": [{"source": {"node_id": "blank", "field": "image"}, "destination": {"node_id": "save", "field": "image"}}],
+}
+
+
+def _host(root: Path, shape: NodeShape | None = None, **config: Any) -> Host:
+    return build_host(HostConfig(root=root, **config), PLUGINS, entry_points=False, shape=shape)
+
+
+def test_all_in_one_builds_every_part_in_start_order_and_one_processor(tmp_path: Path) -> None:
+    host = _host(tmp_path)
+    assert host.shape is NodeShape.ALL_IN_ONE
+    assert [type(s) for s in host.services[:2]] == [LoopBridge, EventBus]
+    assert host.services[2] is host.storage
+    assert [type(s) for s in host.services[3:]] == [QueueService, ImagesService, ModelManager, SessionProcessor]
+    assert host.services[-1:] == host.processors
+    [processor] = host.processors
+    # The processor runs nodes with the host's own node services, whose images are the host's images service.
+    assert processor.node_services is host.node_services
+    assert processor.queue is host.queue and processor.events is host.events and processor.registry is host.registry
+    assert isinstance(host.node_services, NodeServices) and host.node_services.images_for_node is not None
+
+
+def test_processor_enabled_off_is_the_api_shape(tmp_path: Path) -> None:
+    host = _host(tmp_path, processor_enabled=False)
+    assert host.shape is NodeShape.API
+    assert host.processors == []
+    assert not any(isinstance(s, SessionProcessor) for s in host.services)
+
+
+def test_an_api_node_enqueues_and_stores_items_it_never_runs(tmp_path: Path) -> None:
+    host = _host(tmp_path, shape=NodeShape.API)
+    assert host.processors == [] and host.queue is not None
+    with TestClient(create_app(host=host)) as client:
+        response = client.post("/api/v1/queue/default/enqueue_batch", json={"batch": {"graph": ADD}})
+        assert response.status_code == 201, response.text
+        [item_id] = response.json()["item_ids"]
+        status = client.get("/api/v1/queue/default/status").json()["queue"]
+        assert (status["pending"], status["in_progress"], status["completed"]) == (1, 0, 0)
+        assert client.get(f"/api/v1/queue/default/i/{item_id}").json()["status"] == "pending"
+
+
+def test_a_worker_serves_no_http(tmp_path: Path) -> None:
+    host = _host(tmp_path, shape=NodeShape.WORKER)
+    with pytest.raises(ValueError, match="worker node serves no HTTP"):
+        create_app(host=host)
+
+
+async def _finished(queue: QueueService, ids: list[int], *, timeout: float = 30.0) -> list[QueueItem]:
+    """The items once every one of them is completed or failed; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = [await queue.get(item_id) for item_id in ids]
+        if all(item is not None and item.status in ("completed", "failed") for item in items):
+            return [item for item in items if item is not None]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for items {ids} to finish: {items}")
+        await asyncio.sleep(0.01)
+
+
+async def test_a_worker_runs_an_item_enqueued_through_its_queue_service(tmp_path: Path) -> None:
+    host = _host(tmp_path, shape=NodeShape.WORKER)
+    assert len(host.processors) == 1 and host.queue is not None and host.images is not None
+    await host.start()
+    try:
+        added = await host.queue.enqueue_batch("default", Batch(graph=ADD))
+        saved = await host.queue.enqueue_batch("default", Batch(graph=SAVE))
+        add_item, save_item = await _finished(host.queue, added.item_ids + saved.item_ids)
+        assert add_item.status == "completed", add_item.error_message
+        [add_result] = add_item.session["source_results"]["add"]
+        assert add_item.session["results"][add_result]["value"] == 5
+        assert save_item.status == "completed", save_item.error_message
+        [save_result] = save_item.session["source_results"]["save"]
+        record = await host.images.get(save_item.session["results"][save_result]["image"]["image_name"])
+        assert (record.session_id, record.node_id) == (save_item.session_id, "save")
+    finally:
+        await host.stop()
+
+
+def test_a_worker_without_a_storage_backend_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(HostStartupError, match=r"worker node runs queue items.*INVOKE_HOST_STORAGE_BACKEND"):
+        build_host(HostConfig(root=tmp_path), [invoke_core_nodes.plugin], entry_points=False, shape=NodeShape.WORKER)
+
+
+def test_without_a_storage_backend_a_host_has_no_queue_images_or_processor(tmp_path: Path) -> None:
+    host = build_host(HostConfig(root=tmp_path), [invoke_core_nodes.plugin], entry_points=False)
+    assert (host.storage, host.queue, host.images, host.processors) == (None, None, None, [])
+    assert [type(s) for s in host.services] == [LoopBridge, EventBus, ModelManager]
