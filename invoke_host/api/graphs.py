@@ -27,7 +27,7 @@ class GraphValidationResponse(msgspec.Struct):
 
 
 @post(
-    "/api/v1/graphs/validate",
+    "/graphs/validate",
     tags=["graphs"],
     summary="Validate a graph against the installed node types",
     description="Always answers 200 with every problem found; an empty error list means the graph can run.",

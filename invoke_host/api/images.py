@@ -19,6 +19,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavail
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
+from invoke_host.api.versions import API_V1
 from invoke_host.images.service import ImagesService
 from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError
 from invoke_host.images.wiring import find_images_service
@@ -27,7 +28,7 @@ __all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPag
 
 logger = logging.getLogger("invoke_host.images")
 
-PREFIX = "/api/v1/images"
+PREFIX = f"{API_V1}/images"
 # Room for the multipart boundaries and part headers around the file itself.
 _MULTIPART_OVERHEAD = 64 * 1024
 _FILE_HEADERS = {
@@ -107,7 +108,7 @@ def _category_field(value: Any) -> ImageCategory:
 class ImagesController(Controller):
     """The image store over HTTP."""
 
-    path = PREFIX
+    path = "/images"
     tags = ["images"]
 
     @post(

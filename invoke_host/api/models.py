@@ -81,7 +81,7 @@ def _dump(config: Any) -> dict[str, Any]:
 
 
 class ModelsController(Controller):
-    path = "/api/v2/models"
+    path = "/models"
     tags = ["models"]
 
     @get("/", summary="List installed models, optionally filtered")

@@ -9,7 +9,7 @@ from invoke_host.node_templates import NodeTemplate, node_templates
 __all__ = ["list_nodes"]
 
 
-@get("/api/v1/nodes", tags=["nodes"], summary="Templates of every registered node type", sync_to_thread=False)
+@get("/nodes", tags=["nodes"], summary="Templates of every registered node type", sync_to_thread=False)
 def list_nodes(request: Request) -> list[NodeTemplate]:  # type: ignore[type-arg]
     state = request.app.state
     if state.get("node_templates") is None:

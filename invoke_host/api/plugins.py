@@ -38,6 +38,6 @@ def plugin_info(record: PluginRecord) -> PluginInfo:
     )
 
 
-@get("/api/v1/plugins", tags=["plugins"], summary="Every plugin: loaded, failed or blocked", sync_to_thread=False)
+@get("/plugins", tags=["plugins"], summary="Every plugin: loaded, failed or blocked", sync_to_thread=False)
 def list_plugins(request: Request) -> list[PluginInfo]:  # type: ignore[type-arg]
     return [plugin_info(r) for r in request.app.state.host.registry.plugins]

@@ -92,7 +92,7 @@ def _validation_detail(exc: ValidationError) -> tuple[int, str, list[dict[str, A
 
 
 class QueueController(Controller):
-    path = "/api/v1/queue/{queue_id:str}"
+    path = "/queue/{queue_id:str}"
     tags = ["queue"]
 
     @post(
