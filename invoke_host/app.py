@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import invoke_host
+from invoke_host.api.dependencies import host_dependencies
 from invoke_host.api.router import api_routers
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
@@ -35,7 +36,7 @@ __all__ = ["create_app"]
 logger = logging.getLogger("invoke_host")
 
 ROUTES: list[Any] = [*api_routers()]
-"""The core routers: what the app serves, and the paths plugin routes are checked against."""
+"""The core routers, without services: the paths plugin routes are checked against before a host exists."""
 
 
 def create_app(
@@ -82,7 +83,7 @@ def create_app(
     )
     plugin_routes = host.registry.routes
     return Litestar(
-        route_handlers=[*api_routers(), *plugin_routes],
+        route_handlers=[*api_routers(host_dependencies(host)), *plugin_routes],
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,

@@ -1,19 +1,28 @@
-"""The core API as one router per version: the same operations as before, the same paths reserved.
+"""The core API as routers with injected services: the same operations as before, services scoped to the core.
 
-The tables below were taken from the app as it was before the routers (every handler spelling out ``/api/v1``):
-the OpenAPI document must still list exactly those operations with exactly those parameters, and plugin routes
-must still find the same paths reserved.
+The tables below were taken from the app as it was before the routers (every handler spelling out ``/api/v1``,
+every controller reading ``app.state``): the OpenAPI document must still list exactly those operations with exactly
+those parameters (an injected service never shows up as a query parameter), and plugin routes must still find the
+same paths reserved.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import invoke_core_events.plugin
+import invoke_sqlite_storage.plugin
+import pytest
+from invoke_sdk import hookimpl
+from invoke_sdk.hookspecs import RegisterRoute
+from litestar import Litestar, get
 from litestar.testing import TestClient
 
 from invoke_host.app import ROUTES, create_app
 from invoke_host.config import HostConfig
+from invoke_host.host import build_host
 from invoke_host.plugin_routes import RouteTable
 
 # "METHOD path": (operationId, {"in:name"}), a trailing "?" marking a parameter that is not required.
@@ -116,3 +125,92 @@ def test_every_operation_keeps_its_id_and_exactly_its_parameters(tmp_path: Path)
 
 def test_plugin_routes_are_checked_against_the_same_core_paths() -> None:
     assert RouteTable.for_core(ROUTES).namespaces == NAMESPACES
+
+
+class _ParamsPlugin:
+    """A plugin route whose query parameters share their names with services the core handlers are given."""
+
+    @hookimpl
+    def register_routes(self, register: RegisterRoute) -> None:
+        @get("/api/v1/params-pack/echo", sync_to_thread=False)
+        def echo(queue: str, config: str, registry: int) -> dict[str, Any]:
+            return {"queue": queue, "config": config, "registry": registry}
+
+        register(echo)
+
+
+# The plugin route declares its query parameters in the inferred style on purpose: those are the ones an
+# app-wide dependency of the same name would silently take over.
+@pytest.mark.filterwarnings("ignore:.*declared using deprecated inferred style")
+def test_services_are_given_to_core_handlers_only(tmp_path: Path) -> None:
+    plugins = [
+        ("sqlite_storage", invoke_sqlite_storage.plugin),
+        ("core_events", invoke_core_events.plugin),
+        ("params_pack", _ParamsPlugin()),
+    ]
+    app = create_app(HostConfig(root=tmp_path, processor_enabled=False), plugins=plugins, entry_points=False)
+    with TestClient(app) as client:
+        answer = client.get("/api/v1/params-pack/echo", params={"queue": "q", "config": "c", "registry": "7"})
+        assert answer.json() == {"queue": "q", "config": "c", "registry": 7}
+        assert client.get("/api/v1/params-pack/echo").status_code == 400
+        # The same names, in a core handler, are the host's services.
+        assert client.get("/api/v1/queue/default/status").json()["queue"]["queue_id"] == "default"
+        assert "params_pack" in {p["name"] for p in client.get("/api/v1/plugins").json()}
+        doc = client.get("/schema/openapi.json").json()
+    params = {p["name"] for p in doc["paths"]["/api/v1/params-pack/echo"]["get"]["parameters"]}
+    assert params == {"queue", "config", "registry"}
+
+
+QUEUE_503 = "the session queue is unavailable: no storage backend named 'sqlite'"
+IMAGES_503 = "this server has no image store"
+MODELS_503 = "model management is not running"
+
+# On a server without storage, which answer a request gets first: a parameter Litestar validates answers 400
+# before the missing service, a handler's own checks of the request come after it (as when handlers looked their
+# service up on their first line).
+WITHOUT_STORAGE = [
+    ("GET", "/api/v1/queue/q/list?limit=0", {}, 400, "Validation failed"),
+    ("GET", "/api/v1/queue/q/list?offset=1&cursor=x", {}, 503, QUEUE_503),
+    ("POST", "/api/v1/queue/q/enqueue_batch", {"content": b"{not json"}, 503, QUEUE_503),
+    ("PUT", "/api/v1/queue/q/cancel_by_batch_ids", {"json": {"batch_ids": []}}, 400, "Validation failed"),
+    ("PUT", "/api/v1/queue/q/cancel_by_batch_ids", {"json": {"batch_ids": ["a"]}}, 503, QUEUE_503),
+    ("PUT", "/api/v1/queue/q/processor/pause", {}, 503, QUEUE_503),
+    ("GET", "/api/v1/images?order_dir=UP", {}, 400, "Validation failed"),
+    ("GET", "/api/v1/images/i/x.png/full", {}, 503, IMAGES_503),
+    ("PATCH", "/api/v1/images/i/x.png", {"json": {"starred": "maybe"}}, 400, "Validation failed"),
+    ("POST", "/api/v1/images/upload", {"content": b"x", "headers": {"content-type": "text/plain"}}, 503, IMAGES_503),
+    ("POST", "/api/v1/images/upload?image_category=bogus", {"files": {"file": ("a.png", b"x")}}, 400, "Validation"),
+]
+WITHOUT_MODEL_MANAGER = [
+    ("GET", "/api/v2/models", {}, 503, MODELS_503),
+    ("GET", "/api/v2/models?base=bogus", {}, 400, "Validation failed"),
+    ("GET", "/api/v2/models/install/1", {}, 503, MODELS_503),
+    ("PATCH", "/api/v2/models/i/abc", {"content": b""}, 400, "a JSON object body is required"),
+    ("POST", "/api/v2/models/install?source=x&access_token=t", {}, 400, "access_token is not accepted in the URL"),
+]
+
+
+@pytest.fixture(scope="module")
+def without_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Litestar]]:
+    with TestClient(create_app(HostConfig(root=tmp_path_factory.mktemp("bare")), entry_points=False)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "status", "detail"), WITHOUT_STORAGE)
+def test_a_missing_service_answers_where_it_always_did(
+    without_storage: TestClient[Litestar], method: str, path: str, request_args: dict[str, Any], status: int,
+    detail: str,
+) -> None:
+    answer = without_storage.request(method, path, **request_args)
+    assert (answer.status_code, answer.json()["detail"][: len(detail)]) == (status, detail)
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "status", "detail"), WITHOUT_MODEL_MANAGER)
+def test_a_missing_model_manager_answers_where_it_always_did(
+    tmp_path: Path, method: str, path: str, request_args: dict[str, Any], status: int, detail: str
+) -> None:
+    host = build_host(HostConfig(root=tmp_path), entry_points=False)
+    host.models = None
+    with TestClient(create_app(host=host)) as client:
+        answer = client.request(method, path, **request_args)
+    assert (answer.status_code, answer.json()["detail"][: len(detail)]) == (status, detail)

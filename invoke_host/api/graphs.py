@@ -8,9 +8,12 @@ import msgspec
 from litestar import Request, post
 from litestar.status_codes import HTTP_200_OK
 
+from invoke_host.api.injected import Injected
+from invoke_host.config import HostConfig
 from invoke_host.graph import validate_graph
 from invoke_host.limits import Limits
 from invoke_host.openapi_document import body_schema_operation
+from invoke_host.registry import FrozenRegistry
 
 __all__ = ["GraphValidationResponse", "ValidationProblem", "validate_graph_route"]
 
@@ -34,11 +37,12 @@ class GraphValidationResponse(msgspec.Struct):
     status_code=HTTP_200_OK,
     operation_class=body_schema_operation("Graph", "The graph to validate"),
 )
-async def validate_graph_route(request: Request[Any, Any, Any]) -> GraphValidationResponse:
+async def validate_graph_route(
+    request: Request[Any, Any, Any], registry: Injected[FrozenRegistry], config: Injected[HostConfig]
+) -> GraphValidationResponse:
     # Raw bytes, validated by us: the node union cannot be a Litestar-typed body (see STYLE.md).
     body = await request.body()
-    host = request.app.state.host
-    result = validate_graph(host.registry, body, limits=Limits.from_config(host.config))
+    result = validate_graph(registry, body, limits=Limits.from_config(config))
     return GraphValidationResponse(
         valid=result.valid,
         errors=[ValidationProblem(e.node_id, e.field, e.message) for e in result.errors],

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from litestar import Router
+from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
 from invoke_host.api.app_info import get_version
@@ -31,6 +32,13 @@ VERSIONED_ROUTES: Mapping[str, Sequence[ControllerRouterHandler]] = {
 """Each version's prefix and the handlers and controllers under it, in the order they are registered."""
 
 
-def api_routers() -> list[Router]:
-    """One router per API version."""
-    return [Router(path=prefix, route_handlers=list(handlers)) for prefix, handlers in VERSIONED_ROUTES.items()]
+def api_routers(dependencies: Mapping[str, Provide] | None = None) -> list[Router]:
+    """One router per API version, each with ``dependencies`` (``invoke_host.api.dependencies.host_dependencies``).
+
+    The app serves routers made with its host's dependencies. Without them the routers can still say which paths
+    the host holds, which is all the plugin-route checks need, before any host exists; they cannot serve.
+    """
+    return [
+        Router(path=prefix, route_handlers=list(handlers), dependencies=dependencies)
+        for prefix, handlers in VERSIONED_ROUTES.items()
+    ]
