@@ -20,6 +20,7 @@ from invoke_sdk.hookspecs import RegisterRoute
 from litestar import Litestar, get
 from litestar.testing import TestClient
 
+import invoke_host.node_templates
 from invoke_host.app import ROUTES, create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
@@ -159,6 +160,27 @@ def test_services_are_given_to_core_handlers_only(tmp_path: Path) -> None:
         doc = client.get("/schema/openapi.json").json()
     params = {p["name"] for p in doc["paths"]["/api/v1/params-pack/echo"]["get"]["parameters"]}
     assert params == {"queue", "config", "registry"}
+
+
+def test_node_templates_are_built_once_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builds: list[object] = []
+    build = invoke_host.node_templates.node_templates
+
+    def counted(registry: Any) -> Any:
+        builds.append(registry)
+        return build(registry)
+
+    monkeypatch.setattr(invoke_host.node_templates, "node_templates", counted)
+    plugins = [("core_events", invoke_core_events.plugin)]
+    first = create_app(HostConfig(root=tmp_path / "a"), plugins=plugins, entry_points=False)
+    second = create_app(HostConfig(root=tmp_path / "b"), plugins=plugins, entry_points=False)
+    with TestClient(first) as a, TestClient(second) as b:
+        assert builds == []  # not at start-up
+        answers = [a.get("/api/v1/nodes").json() for _ in range(3)]
+        assert builds == [first.state.host.registry]
+        assert answers[0] == answers[1] == answers[2]
+        b.get("/api/v1/nodes")
+        assert builds == [first.state.host.registry, second.state.host.registry]
 
 
 QUEUE_503 = "the session queue is unavailable: no storage backend named 'sqlite'"

@@ -23,6 +23,7 @@ from invoke_host.host import Host
 from invoke_host.images.service import ImagesService
 from invoke_host.images.wiring import find_images_service
 from invoke_host.models.manager import ModelManager
+from invoke_host.node_templates import NodeTemplateCatalog
 from invoke_host.queue import QueueService
 from invoke_host.registry import FrozenRegistry
 from invoke_host.services import missing_storage_message
@@ -33,9 +34,11 @@ __all__ = ["host_dependencies"]
 def host_dependencies(host: Host) -> dict[str, Provide]:
     """The providers of ``host``'s services, by the parameter name a handler declares to be given each.
 
-    ``config`` (HostConfig), ``registry`` (FrozenRegistry), and ``queue`` (QueueService), ``images``
-    (ImagesService), ``models`` (ModelManager), each of these three ``Unavailable`` where the host has none.
+    ``config`` (HostConfig), ``registry`` (FrozenRegistry), ``node_templates`` (NodeTemplateCatalog, built on first
+    use), and ``queue`` (QueueService), ``images`` (ImagesService), ``models`` (ModelManager), each of these three
+    ``Unavailable`` where the host has none.
     """
+    catalog = NodeTemplateCatalog(host.registry)
     no_queue = Unavailable(
         lambda: HTTPException(
             status_code=503, detail=f"the session queue is unavailable: {missing_storage_message(host)}"
@@ -57,6 +60,9 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
     def registry() -> FrozenRegistry:
         return host.registry
 
+    def node_templates() -> NodeTemplateCatalog:
+        return catalog
+
     def queue() -> QueueService | Unavailable:
         return host.queue if host.queue is not None else no_queue
 
@@ -73,6 +79,7 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
         "config": config,
         "images": images,
         "models": models,
+        "node_templates": node_templates,
         "queue": queue,
         "registry": registry,
     }
