@@ -134,10 +134,26 @@ class _ParamsPlugin:
     @hookimpl
     def register_routes(self, register: RegisterRoute) -> None:
         @get("/api/v1/params-pack/echo", sync_to_thread=False)
-        def echo(queue: str, config: str, registry: int) -> dict[str, Any]:
-            return {"queue": queue, "config": config, "registry": registry}
+        def echo(queue: str, images: str, registry: int) -> dict[str, Any]:
+            return {"queue": queue, "images": images, "registry": registry}
 
         register(echo)
+
+
+def test_no_core_handler_asks_for_two_dependencies(tmp_path: Path) -> None:
+    # Litestar resolves two independent dependencies in a task group on every request: a handler that needs two
+    # things is given one object holding both (see invoke_host.api.dependencies).
+    app = create_app(HostConfig(root=tmp_path), entry_points=False)
+    asked: dict[str, set[str]] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if route.path.startswith(("/api/v1/", "/api/v2/")) and handler.http_methods != {"OPTIONS"}:
+                given = set(handler.resolve_dependencies())
+                asked[f"{','.join(sorted(handler.http_methods))} {route.path}"] = given & set(
+                    handler.parsed_fn_signature.parameters
+                )
+    assert len(asked) == len(OPERATIONS)
+    assert {operation for operation, names in asked.items() if len(names) != 1} == {"GET /api/v1/app/version"}
 
 
 # The plugin route declares its query parameters in the inferred style on purpose: those are the ones an
@@ -151,15 +167,15 @@ def test_services_are_given_to_core_handlers_only(tmp_path: Path) -> None:
     ]
     app = create_app(HostConfig(root=tmp_path, processor_enabled=False), plugins=plugins, entry_points=False)
     with TestClient(app) as client:
-        answer = client.get("/api/v1/params-pack/echo", params={"queue": "q", "config": "c", "registry": "7"})
-        assert answer.json() == {"queue": "q", "config": "c", "registry": 7}
+        answer = client.get("/api/v1/params-pack/echo", params={"queue": "q", "images": "i", "registry": "7"})
+        assert answer.json() == {"queue": "q", "images": "i", "registry": 7}
         assert client.get("/api/v1/params-pack/echo").status_code == 400
         # The same names, in a core handler, are the host's services.
         assert client.get("/api/v1/queue/default/status").json()["queue"]["queue_id"] == "default"
         assert "params_pack" in {p["name"] for p in client.get("/api/v1/plugins").json()}
         doc = client.get("/schema/openapi.json").json()
     params = {p["name"] for p in doc["paths"]["/api/v1/params-pack/echo"]["get"]["parameters"]}
-    assert params == {"queue", "config", "registry"}
+    assert params == {"queue", "images", "registry"}
 
 
 def test_node_templates_are_built_once_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
