@@ -14,13 +14,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import invoke_host
-from invoke_host.api.app_info import get_version
-from invoke_host.api.graphs import validate_graph_route
-from invoke_host.api.images import ImagesController
-from invoke_host.api.models import ModelsController
-from invoke_host.api.nodes import list_nodes
-from invoke_host.api.plugins import list_plugins
-from invoke_host.api.queue import QueueController
+from invoke_host.api.dependencies import host_dependencies
+from invoke_host.api.router import api_routers
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
@@ -40,15 +35,8 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("invoke_host")
 
-ROUTES: list[Any] = [
-    get_version,
-    list_plugins,
-    list_nodes,
-    validate_graph_route,
-    QueueController,
-    ModelsController,
-    ImagesController,
-]
+ROUTES: list[Any] = [*api_routers()]
+"""The core routers, without services: the paths plugin routes are checked against before a host exists."""
 
 
 def create_app(
@@ -97,7 +85,7 @@ def create_app(
     )
     plugin_routes = host.registry.routes
     return Litestar(
-        route_handlers=[*ROUTES, *plugin_routes],
+        route_handlers=[*api_routers(host_dependencies(host)), *plugin_routes],
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import msgspec
 
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["NodeTemplate", "node_templates"]
+__all__ = ["NodeTemplate", "NodeTemplateCatalog", "node_templates"]
 
 
 class NodeTemplate(msgspec.Struct):
@@ -60,3 +61,18 @@ def node_templates(registry: FrozenRegistry) -> list[NodeTemplate]:
             )
         )
     return templates
+
+
+class NodeTemplateCatalog:
+    """The templates of one frozen registry, built on first use and then kept: the registry never changes.
+
+    Built lazily so a server that nobody asks for its node list does not pay for it at start-up.
+    """
+
+    def __init__(self, registry: FrozenRegistry) -> None:
+        self._registry = registry
+
+    @cached_property
+    def templates(self) -> list[NodeTemplate]:
+        """One template per registered node type, sorted by type (:func:`node_templates`)."""
+        return node_templates(self._registry)

@@ -5,7 +5,8 @@ the OpenAPI document under ``/schema``, the version), so a plugin route there wo
 route equal to a core route crashed Litestar at start-up, and one beside a core route could shadow it
 (``GET /api/v1/queue/default/status`` wins over the core ``/api/v1/queue/{queue_id}/status`` for that queue).
 
-So each core route reserves its *namespace*: its path up to the first path parameter, at most three
+So each core route reserves its *namespace*: its full path (the version router's prefix included, see
+``invoke_host.api.router``) up to the first path parameter, at most three
 segments (``/api/v1/queue``, ``/api/v2/models``, ``/api/v1/app``), and every public path is reserved with
 everything under it. A plugin route is refused when any path it can match lies in a reserved namespace
 (a path parameter matches any one segment, a ``:path`` parameter or an ASGI mount anything below it), or
@@ -131,7 +132,8 @@ class RouteTable:
 
     @classmethod
     def for_core(cls, core_handlers: Iterable[Any]) -> RouteTable:
-        """A table with the namespaces of ``core_handlers`` (the app's own routes) and the public paths reserved."""
+        """A table with the namespaces of ``core_handlers`` (the app's own routers, handlers or controllers, each
+        judged by the full paths it serves) and the public paths reserved."""
         core: list[Route] = []
         for handler in core_handlers:
             core.extend(resolve_routes(handler))

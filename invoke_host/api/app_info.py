@@ -16,6 +16,6 @@ class AppVersion(msgspec.Struct):
     sdk_version: str
 
 
-@get("/api/v1/app/version", tags=["app"], summary="Server and SDK versions", sync_to_thread=False)
+@get("/app/version", tags=["app"], summary="Server and SDK versions", sync_to_thread=False)
 def get_version() -> AppVersion:
     return AppVersion(version=invoke_host.__version__, sdk_version=invoke_sdk.__version__)

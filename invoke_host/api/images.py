@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from invoke_sdk.images import (
@@ -15,18 +16,21 @@ from invoke_sdk.images import (
 )
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
+from invoke_host.api.injected import Injected, Unavailable, ensure_available
+from invoke_host.api.versions import API_V1
+from invoke_host.config import HostConfig
 from invoke_host.images.service import ImagesService
 from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError
 
-__all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImagesController"]
+__all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImageUploads", "ImagesController"]
 
 logger = logging.getLogger("invoke_host.images")
 
-PREFIX = "/api/v1/images"
+PREFIX = f"{API_V1}/images"
 # Room for the multipart boundaries and part headers around the file itself.
 _MULTIPART_OVERHEAD = 64 * 1024
 _FILE_HEADERS = {
@@ -71,14 +75,16 @@ class DeleteImagesResult(BaseModel):
     deleted_images: list[str]
 
 
-def _service(request: Request[Any, Any, Any]) -> ImagesService:
-    service: ImagesService | None = request.app.state.host.images
-    if service is None:
-        raise ServiceUnavailableException(
-            "this server has no image store: it was started without an images service (storage and file-storage "
-            "backend plugins)"
-        )
-    return service
+@dataclass(frozen=True)
+class ImageUploads:
+    """What an upload needs: the image store and the settings that bound an upload.
+
+    One dependency, not ``images`` and a ``config``: Litestar resolves two independent dependencies in a task group
+    on every request, which costs more than the rest of a small request.
+    """
+
+    images: ImagesService | Unavailable
+    config: HostConfig
 
 
 def _not_found(exc: ImageNotFoundError) -> NotFoundException:
@@ -106,7 +112,7 @@ def _category_field(value: Any) -> ImageCategory:
 class ImagesController(Controller):
     """The image store over HTTP."""
 
-    path = PREFIX
+    path = "/images"
     tags = ["images"]
 
     @post(
@@ -118,11 +124,13 @@ class ImagesController(Controller):
     async def upload_image(
         self,
         request: Request[Any, Any, Any],
+        image_uploads: Injected[ImageUploads],
         image_category: FromQuery[ImageCategory] = ImageCategory.user,
         is_intermediate: FromQuery[bool] = False,
     ) -> ImageDTO:
-        service = _service(request)
-        limit: int = request.app.state.host.config.max_upload_bytes
+        images, config = image_uploads.images, image_uploads.config
+        ensure_available(images)  # a server without an image store says so before judging the upload
+        limit = config.max_upload_bytes
         length = request.content_length
         if length is None:
             raise HTTPException(status_code=411, detail="send the upload with a Content-Length header")
@@ -153,7 +161,7 @@ class ImagesController(Controller):
                 f"max_upload_bytes (INVOKE_HOST_MAX_UPLOAD_BYTES={limit})",
             )
         try:
-            record = await service.save_upload(data, image_category=image_category, is_intermediate=is_intermediate)
+            record = await images.save_upload(data, image_category=image_category, is_intermediate=is_intermediate)
         except UnsupportedImageError as exc:
             raise HTTPException(status_code=415, detail=str(exc)) from None
         except ImageTooLargeError as exc:
@@ -164,7 +172,7 @@ class ImagesController(Controller):
             logger.error(
                 "Storing an uploaded image failed; the image store cannot write its files (check the folders "
                 "under %s): %s",
-                request.app.state.host.config.root / "images",
+                config.root / "images",
                 exc,
             )
             raise HTTPException(
@@ -178,7 +186,7 @@ class ImagesController(Controller):
     @get("/", summary="A page of images, filtered")
     async def list_images(
         self,
-        request: Request[Any, Any, Any],
+        images: Injected[ImagesService],
         offset: Annotated[int, QueryParameter(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 10,
         image_origin: FromQuery[ImageOrigin | None] = None,
@@ -189,7 +197,7 @@ class ImagesController(Controller):
         order_dir: FromQuery[OrderDir] = "DESC",
         search_term: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> ImageDTOPage:
-        page = await _service(request).get_many(
+        page = await images.get_many(
             offset=offset,
             limit=limit,
             image_origin=image_origin,
@@ -205,15 +213,15 @@ class ImagesController(Controller):
         )
 
     @get("/i/{image_name:str}", summary="One image's record")
-    async def get_image(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> ImageDTO:
+    async def get_image(self, images: Injected[ImagesService], image_name: FromPath[str]) -> ImageDTO:
         try:
-            return ImageDTO.of(await _service(request).get(image_name))
+            return ImageDTO.of(await images.get(image_name))
         except ImageNotFoundError as exc:
             raise _not_found(exc) from None
 
-    async def _file(self, request: Request[Any, Any, Any], image_name: str, *, thumbnail: bool) -> Response[bytes]:
+    async def _file(self, images: Injected[ImagesService], image_name: str, *, thumbnail: bool) -> Response[bytes]:
         try:
-            data = await _service(request).read_file(image_name, thumbnail=thumbnail)
+            data = await images.read_file(image_name, thumbnail=thumbnail)
         except ImageNotFoundError as exc:
             raise _not_found(exc) from None
         return Response(
@@ -221,16 +229,16 @@ class ImagesController(Controller):
         )
 
     @get("/i/{image_name:str}/full", summary="The full-size image (PNG)", media_type="image/png")
-    async def get_image_full(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
-        return await self._file(request, image_name, thumbnail=False)
+    async def get_image_full(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._file(images, image_name, thumbnail=False)
 
     @get("/i/{image_name:str}/thumbnail", summary="The thumbnail (WebP, longest side 256)", media_type="image/webp")
-    async def get_image_thumbnail(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
-        return await self._file(request, image_name, thumbnail=True)
+    async def get_image_thumbnail(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._file(images, image_name, thumbnail=True)
 
-    async def _embedded(self, request: Request[Any, Any, Any], image_name: str, field: str) -> Response[bytes]:
+    async def _embedded(self, images: Injected[ImagesService], image_name: str, field: str) -> Response[bytes]:
         try:
-            embedded = await _service(request).embedded(image_name)
+            embedded = await images.embedded(image_name)
         except ImageNotFoundError as exc:
             raise _not_found(exc) from None
         text: str | None = getattr(embedded, field)
@@ -238,40 +246,40 @@ class ImagesController(Controller):
         return Response(content=(text if text is not None else "null").encode(), media_type="application/json")
 
     @get("/i/{image_name:str}/metadata", summary="The generation metadata embedded in the image (JSON or null)")
-    async def get_image_metadata(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
-        return await self._embedded(request, image_name, "metadata")
+    async def get_image_metadata(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._embedded(images, image_name, "metadata")
 
     @get("/i/{image_name:str}/workflow", summary="The workflow embedded in the image, as saved (JSON or null)")
-    async def get_image_workflow(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
-        return await self._embedded(request, image_name, "workflow")
+    async def get_image_workflow(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._embedded(images, image_name, "workflow")
 
     @get("/i/{image_name:str}/graph", summary="The graph that made the image, as saved (JSON or null)")
-    async def get_image_graph(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> Response[bytes]:
-        return await self._embedded(request, image_name, "graph")
+    async def get_image_graph(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
+        return await self._embedded(images, image_name, "graph")
 
     @patch("/i/{image_name:str}", summary="Change an image's category, intermediate flag or star")
     async def update_image(
-        self, request: Request[Any, Any, Any], image_name: FromPath[str], data: JSONBody[ImageRecordChanges]
+        self, images: Injected[ImagesService], image_name: FromPath[str], data: JSONBody[ImageRecordChanges]
     ) -> ImageDTO:
         try:
-            return ImageDTO.of(await _service(request).update(image_name, data))
+            return ImageDTO.of(await images.update(image_name, data))
         except ImageNotFoundError as exc:
             raise _not_found(exc) from None
 
     @delete("/i/{image_name:str}", summary="Delete an image, record and files", status_code=200)
-    async def delete_image(self, request: Request[Any, Any, Any], image_name: FromPath[str]) -> DeleteImagesResult:
+    async def delete_image(self, images: Injected[ImagesService], image_name: FromPath[str]) -> DeleteImagesResult:
         try:
-            await _service(request).delete(image_name)
+            await images.delete(image_name)
         except ImageNotFoundError as exc:
             raise _not_found(exc) from None
         return DeleteImagesResult(deleted_images=[image_name])
 
     @delete("/intermediates", summary="Delete every intermediate image", status_code=200)
-    async def delete_intermediates(self, request: Request[Any, Any, Any]) -> DeleteImagesResult:
-        return DeleteImagesResult(deleted_images=await _service(request).delete_intermediates())
+    async def delete_intermediates(self, images: Injected[ImagesService]) -> DeleteImagesResult:
+        return DeleteImagesResult(deleted_images=await images.delete_intermediates())
 
     @post("/delete", summary="Delete a list of images", status_code=200)
     async def delete_images(
-        self, request: Request[Any, Any, Any], data: JSONBody[DeleteImagesRequest]
+        self, images: Injected[ImagesService], data: JSONBody[DeleteImagesRequest]
     ) -> DeleteImagesResult:
-        return DeleteImagesResult(deleted_images=await _service(request).delete_many(data.image_names))
+        return DeleteImagesResult(deleted_images=await images.delete_many(data.image_names))

@@ -16,19 +16,13 @@ from litestar.exceptions import ClientException, NotFoundException, ServiceUnava
 from litestar.params import FromPath, FromQuery, QueryParameter
 from pydantic import ValidationError
 
+from invoke_host.api.injected import Injected
 from invoke_host.models.manager import ModelManager, ModelsUnavailableError
 from invoke_host.models.record_paths import UnsafeDeleteError
 
 __all__ = ["ModelsController"]
 
 _Handler = Callable[..., Coroutine[Any, Any, Any]]
-
-
-def _manager(request: Request[Any, Any, Any]) -> ModelManager:
-    manager: ModelManager | None = request.app.state.host.models
-    if manager is None:
-        raise ServiceUnavailableException("model management is not running")
-    return manager
 
 
 @asynccontextmanager
@@ -81,46 +75,48 @@ def _dump(config: Any) -> dict[str, Any]:
 
 
 class ModelsController(Controller):
-    path = "/api/v2/models"
+    path = "/models"
     tags = ["models"]
 
     @get("/", summary="List installed models, optionally filtered")
     async def list_models(
         self,
-        request: Request[Any, Any, Any],
+        models: Injected[ModelManager],
         base: FromQuery[BaseModelType | None] = None,
         model_type: Annotated[ModelType | None, QueryParameter(name="type")] = None,
         name: FromQuery[str | None] = None,
         model_format: Annotated[ModelFormat | None, QueryParameter(name="format")] = None,
     ) -> dict[str, Any]:
         async with _errors():
-            found = await _manager(request).store.search(name=name, base=base, type=model_type, format=model_format)
+            found = await models.store.search(name=name, base=base, type=model_type, format=model_format)
         return {"models": [_dump(c) for c in found]}
 
     @get("/get_by_attrs", summary="The model with this name, type and base")
     async def get_by_attrs(
         self,
-        request: Request[Any, Any, Any],
+        models: Injected[ModelManager],
         name: FromQuery[str],
         base: FromQuery[BaseModelType],
         model_type: Annotated[ModelType, QueryParameter(name="type")],
     ) -> dict[str, Any]:
         async with _errors():
-            found = await _manager(request).store.search(name=name, base=base, type=model_type)
+            found = await models.store.search(name=name, base=base, type=model_type)
         if not found:
             raise NotFoundException(f"no {base.value} {model_type.value} model named {name!r} is installed")
         return _dump(found[0])
 
     @get("/i/{key:str}", summary="One model's config")
-    async def get_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
+    async def get_model(self, models: Injected[ModelManager], key: FromPath[str]) -> dict[str, Any]:
         async with _errors():
-            return _dump(await _manager(request).store.get(key))
+            return _dump(await models.store.get(key))
 
     @patch("/i/{key:str}", summary="Change some fields of a model's config (a sparse update; not key, path, inplace)")
-    async def update_model(self, request: Request[Any, Any, Any], key: FromPath[str]) -> dict[str, Any]:
+    async def update_model(
+        self, request: Request[Any, Any, Any], models: Injected[ModelManager], key: FromPath[str]
+    ) -> dict[str, Any]:
         changes = await _json_object(request, optional=False)
         async with _errors():
-            return _dump(await _manager(request).update(key, changes))
+            return _dump(await models.update(key, changes))
 
     @delete(
         "/i/{key:str}",
@@ -128,11 +124,10 @@ class ModelsController(Controller):
         status_code=200,
     )
     async def delete_model(
-        self, request: Request[Any, Any, Any], key: FromPath[str], unregister: FromQuery[bool] = False
+        self, models: Injected[ModelManager], key: FromPath[str], unregister: FromQuery[bool] = False
     ) -> dict[str, Any]:
         async with _errors():
-            manager = _manager(request)
-            config = await (manager.unregister(key) if unregister else manager.delete(key))
+            config = await (models.unregister(key) if unregister else models.delete(key))
         return _dump(config)
 
     @post(
@@ -149,6 +144,7 @@ class ModelsController(Controller):
     async def install_model(
         self,
         request: Request[Any, Any, Any],
+        models: Injected[ModelManager],
         source: FromQuery[str],
         inplace: FromQuery[bool] = False,
         variant: FromQuery[str | None] = None,
@@ -165,7 +161,7 @@ class ModelsController(Controller):
         if access_token is not None and (not isinstance(access_token, str) or not access_token.strip()):
             raise ValidationException("access_token must be a non-empty string")
         async with _errors():
-            job = _manager(request).installer.import_model(
+            job = models.installer.import_model(
                 source,
                 inplace=inplace,
                 variant=variant,
@@ -176,33 +172,33 @@ class ModelsController(Controller):
         return job.model_dump(mode="json")
 
     @get("/install", summary="Every install job")
-    async def list_jobs(self, request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    async def list_jobs(self, models: Injected[ModelManager]) -> list[dict[str, Any]]:
         async with _errors():
-            jobs = _manager(request).installer.jobs.values()
+            jobs = models.installer.jobs.values()
         return [j.model_dump(mode="json") for j in jobs]
 
     @get("/install/{job_id:int}", summary="One install job")
-    async def get_job(self, request: Request[Any, Any, Any], job_id: FromPath[int]) -> dict[str, Any]:
+    async def get_job(self, models: Injected[ModelManager], job_id: FromPath[int]) -> dict[str, Any]:
         async with _errors():
-            installer = _manager(request).installer
+            installer = models.installer
         if job_id not in installer.jobs:
             raise NotFoundException(f"no install job with id {job_id}")
         return installer.jobs[job_id].model_dump(mode="json")
 
     @delete("/install/{job_id:int}", summary="Cancel an install job", status_code=200)
-    async def cancel_job(self, request: Request[Any, Any, Any], job_id: FromPath[int]) -> dict[str, Any]:
+    async def cancel_job(self, models: Injected[ModelManager], job_id: FromPath[int]) -> dict[str, Any]:
         async with _errors():
-            installer = _manager(request).installer
+            installer = models.installer
         if job_id not in installer.jobs:
             raise NotFoundException(f"no install job with id {job_id}")
         return installer.cancel_job(job_id).model_dump(mode="json")
 
     @delete("/install", summary="Forget finished install jobs", status_code=200)
-    async def prune_jobs(self, request: Request[Any, Any, Any]) -> dict[str, int]:
+    async def prune_jobs(self, models: Injected[ModelManager]) -> dict[str, int]:
         async with _errors():
-            return {"pruned": _manager(request).installer.prune_jobs()}
+            return {"pruned": models.installer.prune_jobs()}
 
     @get("/scan_folder", summary="Models in a folder, and whether each is installed")
-    async def scan_folder(self, request: Request[Any, Any, Any], scan_path: FromQuery[str]) -> list[dict[str, Any]]:
+    async def scan_folder(self, models: Injected[ModelManager], scan_path: FromQuery[str]) -> list[dict[str, Any]]:
         async with _errors():
-            return await _manager(request).scan_folder(Path(scan_path).expanduser())
+            return await models.scan_folder(Path(scan_path).expanduser())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, get
+from litestar import get
 
+from invoke_host.api.injected import Injected
 from invoke_host.plugin_loader import PluginRecord
+from invoke_host.registry import FrozenRegistry
 
 __all__ = ["PluginInfo", "list_plugins", "plugin_info"]
 
@@ -38,6 +40,6 @@ def plugin_info(record: PluginRecord) -> PluginInfo:
     )
 
 
-@get("/api/v1/plugins", tags=["plugins"], summary="Every plugin: loaded, failed or blocked", sync_to_thread=False)
-def list_plugins(request: Request) -> list[PluginInfo]:  # type: ignore[type-arg]
-    return [plugin_info(r) for r in request.app.state.host.registry.plugins]
+@get("/plugins", tags=["plugins"], summary="Every plugin: loaded, failed or blocked", sync_to_thread=False)
+def list_plugins(registry: Injected[FrozenRegistry]) -> list[PluginInfo]:
+    return [plugin_info(r) for r in registry.plugins]

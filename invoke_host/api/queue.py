@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from invoke_host.host import missing_storage_message
+from invoke_host.api.injected import Injected, ensure_available
 from invoke_host.openapi_document import body_schema_operation
 from invoke_host.queue import BatchError, EnqueueBatchBody, QueueService
 
@@ -66,17 +66,7 @@ class SessionQueueAndProcessorStatus(BaseModel):
     processor: ProcessorStatus
 
 
-def _service(request: Request[Any, Any, Any]) -> QueueService:
-    host = request.app.state.host
-    if host.queue is None:
-        raise HTTPException(
-            status_code=503, detail=f"the session queue is unavailable: {missing_storage_message(host)}"
-        )
-    queue: QueueService = host.queue
-    return queue
-
-
-def _processor_status(queue: QueueService) -> ProcessorStatus:
+def _processor_status(queue: Injected[QueueService]) -> ProcessorStatus:
     return ProcessorStatus(is_started=not queue.paused, is_processing=queue.is_processing)
 
 
@@ -92,7 +82,7 @@ def _validation_detail(exc: ValidationError) -> tuple[int, str, list[dict[str, A
 
 
 class QueueController(Controller):
-    path = "/api/v1/queue/{queue_id:str}"
+    path = "/queue/{queue_id:str}"
     tags = ["queue"]
 
     @post(
@@ -101,8 +91,10 @@ class QueueController(Controller):
         summary="Enqueue a batch: one queue item per session it expands to",
         operation_class=body_schema_operation("EnqueueBatchBody", "A batch (graph, data, runs) and whether to prepend"),
     )
-    async def enqueue_batch(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> EnqueueResult:
-        queue = _service(request)
+    async def enqueue_batch(
+        self, request: Request[Any, Any, Any], queue: Injected[QueueService], queue_id: FromPath[str]
+    ) -> EnqueueResult:
+        ensure_available(queue)  # a server without a queue says so before judging the body
         # Read raw and validated here: the graph's nodes are a union built at the freeze.
         raw = await request.body()
         try:
@@ -120,14 +112,14 @@ class QueueController(Controller):
     @get("/list", summary="List items in execution order (cursor or offset/limit)")
     async def list_items(
         self,
-        request: Request[Any, Any, Any],
+        queue: Injected[QueueService],
         queue_id: FromPath[str],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
         offset: Annotated[int | None, Parameter(ge=0, le=_MAX_OFFSET)] = None,
         status: FromQuery[QueueItemStatus | None] = None,
     ) -> QueueItemPage:
-        queue = _service(request)
+        ensure_available(queue)
         if cursor is not None and offset is not None:
             raise HTTPException(status_code=400, detail="give either cursor or offset, not both")
         try:
@@ -135,7 +127,7 @@ class QueueController(Controller):
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
 
-    async def _item(self, queue: QueueService, queue_id: str, item_id: int) -> QueueItem:
+    async def _item(self, queue: Injected[QueueService], queue_id: str, item_id: int) -> QueueItem:
         item = await queue.get(item_id)
         if item is None or item.queue_id != queue_id:
             raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
@@ -143,15 +135,14 @@ class QueueController(Controller):
 
     @get("/i/{item_id:int}", summary="One queue item with its session")
     async def get_item(
-        self, request: Request[Any, Any, Any], queue_id: FromPath[str], item_id: FromPath[int]
+        self, queue: Injected[QueueService], queue_id: FromPath[str], item_id: FromPath[int]
     ) -> QueueItem:
-        return await self._item(_service(request), queue_id, item_id)
+        return await self._item(queue, queue_id, item_id)
 
     @put("/i/{item_id:int}/cancel", summary="Cancel one item (a running one stops at its next node boundary)")
     async def cancel_item(
-        self, request: Request[Any, Any, Any], queue_id: FromPath[str], item_id: FromPath[int]
+        self, queue: Injected[QueueService], queue_id: FromPath[str], item_id: FromPath[int]
     ) -> QueueItem:
-        queue = _service(request)
         await self._item(queue, queue_id, item_id)
         try:
             return await queue.cancel(item_id)
@@ -160,27 +151,26 @@ class QueueController(Controller):
 
     @put("/cancel_by_batch_ids", summary="Cancel the pending and running items of some batches")
     async def cancel_by_batch_ids(
-        self, request: Request[Any, Any, Any], queue_id: FromPath[str], data: JSONBody[CancelByBatchIdsBody]
+        self, queue: Injected[QueueService], queue_id: FromPath[str], data: JSONBody[CancelByBatchIdsBody]
     ) -> CancelResult:
-        ids = await _service(request).cancel_by_batch_ids(queue_id, data.batch_ids)
+        ids = await queue.cancel_by_batch_ids(queue_id, data.batch_ids)
         return CancelResult(canceled=len(ids), item_ids=ids)
 
     @put("/cancel_all_except_current", summary="Cancel every pending item; the running one goes on")
-    async def cancel_all_except_current(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> CancelResult:
-        ids = await _service(request).cancel_all_except_current(queue_id)
+    async def cancel_all_except_current(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> CancelResult:
+        ids = await queue.cancel_all_except_current(queue_id)
         return CancelResult(canceled=len(ids), item_ids=ids)
 
     @put("/clear", summary="Stop the running item and delete every item of the queue")
-    async def clear(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> DeleteResult:
-        return DeleteResult(deleted=await _service(request).clear(queue_id))
+    async def clear(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> DeleteResult:
+        return DeleteResult(deleted=await queue.clear(queue_id))
 
     @put("/prune", summary="Delete completed, failed and canceled items")
-    async def prune(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> DeleteResult:
-        return DeleteResult(deleted=await _service(request).prune(queue_id))
+    async def prune(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> DeleteResult:
+        return DeleteResult(deleted=await queue.prune(queue_id))
 
     @get("/status", summary="Counts by status, the running item, and the processor")
-    async def status(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> SessionQueueAndProcessorStatus:
-        queue = _service(request)
+    async def status(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> SessionQueueAndProcessorStatus:
         counts = await queue.counts(queue_id)
         current = await queue.current(queue_id)
         return SessionQueueAndProcessorStatus(
@@ -195,21 +185,19 @@ class QueueController(Controller):
 
     @get("/b/{batch_id:str}/status", summary="Counts by status of one batch")
     async def batch_status(
-        self, request: Request[Any, Any, Any], queue_id: FromPath[str], batch_id: FromPath[str]
+        self, queue: Injected[QueueService], queue_id: FromPath[str], batch_id: FromPath[str]
     ) -> BatchStatus:
-        found = await _service(request).batch_status(queue_id, batch_id)
+        found = await queue.batch_status(queue_id, batch_id)
         if found is None:
             raise NotFoundException(detail=f"queue {queue_id!r} has no batch {batch_id!r}")
         return found
 
     @put("/processor/pause", summary="Take no new items (the running one finishes)")
-    async def pause(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> ProcessorStatus:
-        queue = _service(request)
+    async def pause(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> ProcessorStatus:
         queue.pause()
         return _processor_status(queue)
 
     @put("/processor/resume", summary="Take items again")
-    async def resume(self, request: Request[Any, Any, Any], queue_id: FromPath[str]) -> ProcessorStatus:
-        queue = _service(request)
+    async def resume(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> ProcessorStatus:
         queue.resume()
         return _processor_status(queue)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qs
 
+from invoke_host.api.versions import API_V1
 from invoke_host.security._asgi import ASGIApp, Middleware, Receive, Scope, Send, header_map, refuse
 
 __all__ = ["BEARER_SUBPROTOCOL_PREFIX", "PUBLIC_PATHS", "access_token_middleware", "is_public"]
 
-PUBLIC_PATHS = ("/api/v1/app/version", "/schema")
+PUBLIC_PATHS = (f"{API_V1}/app/version", "/schema")
 """Paths (and, for ``/schema``, everything under it) that answer without the access token."""
 
 BEARER_SUBPROTOCOL_PREFIX = "invoke-host.bearer."

@@ -1,0 +1,254 @@
+"""The core API as routers with injected services: the same operations as before, services scoped to the core.
+
+The tables below were taken from the app as it was before the routers (every handler spelling out ``/api/v1``,
+every controller reading ``app.state``): the OpenAPI document must still list exactly those operations with exactly
+those parameters (an injected service never shows up as a query parameter), and plugin routes must still find the
+same paths reserved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import invoke_core_events.plugin
+import invoke_sqlite_storage.plugin
+import pytest
+from invoke_sdk import hookimpl
+from invoke_sdk.hookspecs import RegisterRoute
+from litestar import Litestar, get
+from litestar.testing import TestClient
+
+import invoke_host.node_templates
+from invoke_host.app import ROUTES, create_app
+from invoke_host.config import HostConfig
+from invoke_host.host import build_host
+from invoke_host.plugin_routes import RouteTable
+
+# "METHOD path": (operationId, {"in:name"}), a trailing "?" marking a parameter that is not required.
+OPERATIONS: dict[str, tuple[str, set[str]]] = {
+    "GET /api/v1/app/version": ("ApiV1AppVersionGetVersion", set()),
+    "POST /api/v1/graphs/validate": ("ApiV1GraphsValidateValidateGraphRoute", set()),
+    "GET /api/v1/images": ("ApiV1ImagesListImages", {
+        "query:categories?", "query:exclude_categories?", "query:image_origin?", "query:is_intermediate?",
+        "query:limit?", "query:offset?", "query:order_dir?", "query:search_term?", "query:starred_first?",
+    }),
+    "POST /api/v1/images/delete": ("ApiV1ImagesDeleteDeleteImages", set()),
+    "DELETE /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameDeleteImage", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameGetImage", {"path:image_name"}),
+    "PATCH /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameUpdateImage", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}/full": ("ApiV1ImagesImageNameFullGetImageFull", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}/graph": ("ApiV1ImagesImageNameGraphGetImageGraph", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}/metadata": (
+        "ApiV1ImagesImageNameMetadataGetImageMetadata", {"path:image_name"}
+    ),
+    "GET /api/v1/images/i/{image_name}/thumbnail": (
+        "ApiV1ImagesImageNameThumbnailGetImageThumbnail", {"path:image_name"}
+    ),
+    "GET /api/v1/images/i/{image_name}/workflow": (
+        "ApiV1ImagesImageNameWorkflowGetImageWorkflow", {"path:image_name"}
+    ),
+    "DELETE /api/v1/images/intermediates": ("ApiV1ImagesIntermediatesDeleteIntermediates", set()),
+    "POST /api/v1/images/upload": (
+        "ApiV1ImagesUploadUploadImage", {"query:image_category?", "query:is_intermediate?"}
+    ),
+    "GET /api/v1/nodes": ("ApiV1NodesListNodes", set()),
+    "GET /api/v1/plugins": ("ApiV1PluginsListPlugins", set()),
+    "GET /api/v1/queue/{queue_id}/b/{batch_id}/status": (
+        "ApiV1QueueQueueIdBBatchIdStatusBatchStatus", {"path:batch_id", "path:queue_id"}
+    ),
+    "PUT /api/v1/queue/{queue_id}/cancel_all_except_current": (
+        "ApiV1QueueQueueIdCancelAllExceptCurrentCancelAllExceptCurrent", {"path:queue_id"}
+    ),
+    "PUT /api/v1/queue/{queue_id}/cancel_by_batch_ids": (
+        "ApiV1QueueQueueIdCancelByBatchIdsCancelByBatchIds", {"path:queue_id"}
+    ),
+    "PUT /api/v1/queue/{queue_id}/clear": ("ApiV1QueueQueueIdClearClear", {"path:queue_id"}),
+    "POST /api/v1/queue/{queue_id}/enqueue_batch": ("ApiV1QueueQueueIdEnqueueBatchEnqueueBatch", {"path:queue_id"}),
+    "GET /api/v1/queue/{queue_id}/i/{item_id}": ("ApiV1QueueQueueIdItemIdGetItem", {"path:item_id", "path:queue_id"}),
+    "PUT /api/v1/queue/{queue_id}/i/{item_id}/cancel": (
+        "ApiV1QueueQueueIdItemIdCancelCancelItem", {"path:item_id", "path:queue_id"}
+    ),
+    "GET /api/v1/queue/{queue_id}/list": ("ApiV1QueueQueueIdListListItems", {
+        "path:queue_id", "query:cursor?", "query:limit?", "query:offset?", "query:status?",
+    }),
+    "PUT /api/v1/queue/{queue_id}/processor/pause": ("ApiV1QueueQueueIdProcessorPausePause", {"path:queue_id"}),
+    "PUT /api/v1/queue/{queue_id}/processor/resume": ("ApiV1QueueQueueIdProcessorResumeResume", {"path:queue_id"}),
+    "PUT /api/v1/queue/{queue_id}/prune": ("ApiV1QueueQueueIdPrunePrune", {"path:queue_id"}),
+    "GET /api/v1/queue/{queue_id}/status": ("ApiV1QueueQueueIdStatusStatus", {"path:queue_id"}),
+    "GET /api/v2/models": ("ApiV2ModelsListModels", {"query:base?", "query:format?", "query:name?", "query:type?"}),
+    "GET /api/v2/models/get_by_attrs": ("ApiV2ModelsGetByAttrsGetByAttrs", {"query:base", "query:name", "query:type"}),
+    "DELETE /api/v2/models/i/{key}": ("ApiV2ModelsIKeyDeleteModel", {"path:key", "query:unregister?"}),
+    "GET /api/v2/models/i/{key}": ("ApiV2ModelsIKeyGetModel", {"path:key"}),
+    "PATCH /api/v2/models/i/{key}": ("ApiV2ModelsIKeyUpdateModel", {"path:key"}),
+    "DELETE /api/v2/models/install": ("ApiV2ModelsInstallPruneJobs", set()),
+    "GET /api/v2/models/install": ("ApiV2ModelsInstallListJobs", set()),
+    "POST /api/v2/models/install": ("ApiV2ModelsInstallInstallModel", {
+        "query:inplace?", "query:source", "query:subfolder?", "query:variant?",
+    }),
+    "DELETE /api/v2/models/install/{job_id}": ("ApiV2ModelsInstallJobIdCancelJob", {"path:job_id"}),
+    "GET /api/v2/models/install/{job_id}": ("ApiV2ModelsInstallJobIdGetJob", {"path:job_id"}),
+    "GET /api/v2/models/scan_folder": ("ApiV2ModelsScanFolderScanFolder", {"query:scan_path"}),
+}
+
+# What a plugin route is checked against: each reserved namespace and the reason a refusal gives.
+NAMESPACES = {
+    "/schema": "/schema and everything under it answer without the access token",
+    "/api/v1/app": "the host's routes live there (GET /api/v1/app/version ...)",
+    "/api/v1/nodes": "the host's routes live there (GET /api/v1/nodes ...)",
+    "/api/v1/queue": "the host's routes live there (GET /api/v1/queue/{queue_id:str}/b/{batch_id:str}/status ...)",
+    "/api/v1/graphs": "the host's routes live there (POST /api/v1/graphs/validate ...)",
+    "/api/v1/images": "the host's routes live there (DELETE,GET,PATCH /api/v1/images/i/{image_name:str} ...)",
+    "/api/v2/models": "the host's routes live there (DELETE,GET /api/v2/models/install/{job_id:int} ...)",
+    "/api/v1/plugins": "the host's routes live there (GET /api/v1/plugins ...)",
+    "/api/v1/app/version": "/api/v1/app/version and everything under it answer without the access token",
+}
+
+
+def _operations(doc: dict[str, Any]) -> dict[str, tuple[str, set[str]]]:
+    found = {}
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            params = {f"{p['in']}:{p['name']}{'' if p.get('required') else '?'}" for p in op.get("parameters", [])}
+            found[f"{method.upper()} {path}"] = (op["operationId"], params)
+    return found
+
+
+def test_every_operation_keeps_its_id_and_exactly_its_parameters(tmp_path: Path) -> None:
+    with TestClient(create_app(HostConfig(root=tmp_path), entry_points=False)) as client:
+        doc = client.get("/schema/openapi.json").json()
+    found = _operations(doc)
+    assert set(found) == set(OPERATIONS)
+    for operation, expected in OPERATIONS.items():
+        assert found[operation] == expected, operation
+
+
+def test_plugin_routes_are_checked_against_the_same_core_paths() -> None:
+    assert RouteTable.for_core(ROUTES).namespaces == NAMESPACES
+
+
+class _ParamsPlugin:
+    """A plugin route whose query parameters share their names with services the core handlers are given."""
+
+    @hookimpl
+    def register_routes(self, register: RegisterRoute) -> None:
+        @get("/api/v1/params-pack/echo", sync_to_thread=False)
+        def echo(queue: str, images: str, registry: int) -> dict[str, Any]:
+            return {"queue": queue, "images": images, "registry": registry}
+
+        register(echo)
+
+
+def test_no_core_handler_asks_for_two_dependencies(tmp_path: Path) -> None:
+    # Litestar resolves two independent dependencies in a task group on every request: a handler that needs two
+    # things is given one object holding both (see invoke_host.api.dependencies).
+    app = create_app(HostConfig(root=tmp_path), entry_points=False)
+    asked: dict[str, set[str]] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if route.path.startswith(("/api/v1/", "/api/v2/")) and handler.http_methods != {"OPTIONS"}:
+                given = set(handler.resolve_dependencies())
+                asked[f"{','.join(sorted(handler.http_methods))} {route.path}"] = given & set(
+                    handler.parsed_fn_signature.parameters
+                )
+    assert len(asked) == len(OPERATIONS)
+    assert {operation for operation, names in asked.items() if len(names) != 1} == {"GET /api/v1/app/version"}
+
+
+# The plugin route declares its query parameters in the inferred style on purpose: those are the ones an
+# app-wide dependency of the same name would silently take over.
+@pytest.mark.filterwarnings("ignore:.*declared using deprecated inferred style")
+def test_services_are_given_to_core_handlers_only(tmp_path: Path) -> None:
+    plugins = [
+        ("sqlite_storage", invoke_sqlite_storage.plugin),
+        ("core_events", invoke_core_events.plugin),
+        ("params_pack", _ParamsPlugin()),
+    ]
+    app = create_app(HostConfig(root=tmp_path, processor_enabled=False), plugins=plugins, entry_points=False)
+    with TestClient(app) as client:
+        answer = client.get("/api/v1/params-pack/echo", params={"queue": "q", "images": "i", "registry": "7"})
+        assert answer.json() == {"queue": "q", "images": "i", "registry": 7}
+        assert client.get("/api/v1/params-pack/echo").status_code == 400
+        # The same names, in a core handler, are the host's services.
+        assert client.get("/api/v1/queue/default/status").json()["queue"]["queue_id"] == "default"
+        assert "params_pack" in {p["name"] for p in client.get("/api/v1/plugins").json()}
+        doc = client.get("/schema/openapi.json").json()
+    params = {p["name"] for p in doc["paths"]["/api/v1/params-pack/echo"]["get"]["parameters"]}
+    assert params == {"queue", "images", "registry"}
+
+
+def test_node_templates_are_built_once_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builds: list[object] = []
+    build = invoke_host.node_templates.node_templates
+
+    def counted(registry: Any) -> Any:
+        builds.append(registry)
+        return build(registry)
+
+    monkeypatch.setattr(invoke_host.node_templates, "node_templates", counted)
+    plugins = [("core_events", invoke_core_events.plugin)]
+    first = create_app(HostConfig(root=tmp_path / "a"), plugins=plugins, entry_points=False)
+    second = create_app(HostConfig(root=tmp_path / "b"), plugins=plugins, entry_points=False)
+    with TestClient(first) as a, TestClient(second) as b:
+        assert builds == []  # not at start-up
+        answers = [a.get("/api/v1/nodes").json() for _ in range(3)]
+        assert builds == [first.state.host.registry]
+        assert answers[0] == answers[1] == answers[2]
+        b.get("/api/v1/nodes")
+        assert builds == [first.state.host.registry, second.state.host.registry]
+
+
+QUEUE_503 = "the session queue is unavailable: no storage backend named 'sqlite'"
+IMAGES_503 = "this server has no image store"
+MODELS_503 = "model management is not running"
+
+# On a server without storage, which answer a request gets first: a parameter Litestar validates answers 400
+# before the missing service, a handler's own checks of the request come after it (as when handlers looked their
+# service up on their first line).
+WITHOUT_STORAGE = [
+    ("GET", "/api/v1/queue/q/list?limit=0", {}, 400, "Validation failed"),
+    ("GET", "/api/v1/queue/q/list?offset=1&cursor=x", {}, 503, QUEUE_503),
+    ("POST", "/api/v1/queue/q/enqueue_batch", {"content": b"{not json"}, 503, QUEUE_503),
+    ("PUT", "/api/v1/queue/q/cancel_by_batch_ids", {"json": {"batch_ids": []}}, 400, "Validation failed"),
+    ("PUT", "/api/v1/queue/q/cancel_by_batch_ids", {"json": {"batch_ids": ["a"]}}, 503, QUEUE_503),
+    ("PUT", "/api/v1/queue/q/processor/pause", {}, 503, QUEUE_503),
+    ("GET", "/api/v1/images?order_dir=UP", {}, 400, "Validation failed"),
+    ("GET", "/api/v1/images/i/x.png/full", {}, 503, IMAGES_503),
+    ("PATCH", "/api/v1/images/i/x.png", {"json": {"starred": "maybe"}}, 400, "Validation failed"),
+    ("POST", "/api/v1/images/upload", {"content": b"x", "headers": {"content-type": "text/plain"}}, 503, IMAGES_503),
+    ("POST", "/api/v1/images/upload?image_category=bogus", {"files": {"file": ("a.png", b"x")}}, 400, "Validation"),
+]
+WITHOUT_MODEL_MANAGER = [
+    ("GET", "/api/v2/models", {}, 503, MODELS_503),
+    ("GET", "/api/v2/models?base=bogus", {}, 400, "Validation failed"),
+    ("GET", "/api/v2/models/install/1", {}, 503, MODELS_503),
+    ("PATCH", "/api/v2/models/i/abc", {"content": b""}, 400, "a JSON object body is required"),
+    ("POST", "/api/v2/models/install?source=x&access_token=t", {}, 400, "access_token is not accepted in the URL"),
+]
+
+
+@pytest.fixture(scope="module")
+def without_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient[Litestar]]:
+    with TestClient(create_app(HostConfig(root=tmp_path_factory.mktemp("bare")), entry_points=False)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "status", "detail"), WITHOUT_STORAGE)
+def test_a_missing_service_answers_where_it_always_did(
+    without_storage: TestClient[Litestar], method: str, path: str, request_args: dict[str, Any], status: int,
+    detail: str,
+) -> None:
+    answer = without_storage.request(method, path, **request_args)
+    assert (answer.status_code, answer.json()["detail"][: len(detail)]) == (status, detail)
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "status", "detail"), WITHOUT_MODEL_MANAGER)
+def test_a_missing_model_manager_answers_where_it_always_did(
+    tmp_path: Path, method: str, path: str, request_args: dict[str, Any], status: int, detail: str
+) -> None:
+    host = build_host(HostConfig(root=tmp_path), entry_points=False)
+    host.models = None
+    with TestClient(create_app(host=host)) as client:
+        answer = client.request(method, path, **request_args)
+    assert (answer.status_code, answer.json()["detail"][: len(detail)]) == (status, detail)
