@@ -145,3 +145,31 @@ def test_a_hook_raising_any_base_exception_but_ctrl_c_is_that_plugins_failure() 
     assert host.registry.plugins[0].error == "registration hook: Stop: not an Exception"
     with pytest.raises(KeyboardInterrupt):
         build_host(plugins=[("ctrl_c", SimpleNamespace(register_routes=register_routes))], entry_points=False)
+
+
+def test_an_output_class_shared_by_nodes_is_judged_for_each_until_it_is_registered() -> None:
+    # Collection checks a registered output class once; one that failed is judged again for the next node.
+    @invocation_output("shared_bad_output")
+    class SharedBadOutput(BaseInvocationOutput):
+        value: int = OutputField(default="not a number")
+
+    @invocation_output("shared_good_output")
+    class SharedGoodOutput(BaseInvocationOutput):
+        value: int = OutputField(default=0)
+
+    made = []
+    for type_id, output in [("bad_a", SharedBadOutput), ("bad_b", SharedBadOutput),
+                            ("good_a", SharedGoodOutput), ("good_b", SharedGoodOutput)]:
+        def invoke(self: BaseInvocation, context: InvocationContext, _output: type = output) -> BaseInvocationOutput:
+            return _output()
+
+        invoke.__annotations__["return"] = output
+        made.append(invocation(type_id)(type(f"Node_{type_id}", (BaseInvocation,), {"invoke": invoke})))
+
+    host = build_host(plugins=[("p", _plugin(*made))], entry_points=False)
+    [record] = host.registry.plugins
+    assert record.registered == {"invocations": ["good_a", "good_b"], "outputs": ["shared_good_output"]}
+    assert len(record.refused) == 2
+    for refusal in record.refused:
+        assert "SharedBadOutput has a default that does not fit its field (value: " in refusal
+    assert host.registry.output_of("good_b") is SharedGoodOutput

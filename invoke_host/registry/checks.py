@@ -30,6 +30,8 @@ __all__ = [
     "check_model_config",
     "check_model_loader",
     "check_model_prober",
+    "check_node_class",
+    "check_output_class",
     "check_storage_backend",
     "class_name",
     "invocation_output_class",
@@ -82,8 +84,11 @@ def _check_model(cls: type[Any]) -> None:
             raise RegistrationError(f"{class_name(cls)} has a default that does not fit its field ({bad})") from exc
 
 
-def check_invocation_class(cls: Any) -> type[BaseInvocationOutput]:
-    """Refuse a class that cannot be a node; return its output class."""
+def check_node_class(cls: Any) -> type[BaseInvocationOutput]:
+    """Refuse a class that cannot be a node; return its output class, which is yet to be checked.
+
+    Many nodes share one output class: collection checks each output class once (:func:`check_output_class`).
+    """
     if not (isinstance(cls, type) and issubclass(cls, BaseInvocation)):
         raise RegistrationError(f"{cls!r} is not a BaseInvocation subclass")
     if cls.invocation_info() is None:
@@ -92,7 +97,18 @@ def check_invocation_class(cls: Any) -> type[BaseInvocationOutput]:
         raise RegistrationError(f"{class_name(cls)} does not implement invoke()")
     output = invocation_output_class(cls)
     _check_model(cls)
-    _check_model(output)
+    return output
+
+
+def check_output_class(cls: type[BaseInvocationOutput]) -> None:
+    """Refuse an output class whose schema does not build or whose defaults do not fit their fields."""
+    _check_model(cls)
+
+
+def check_invocation_class(cls: Any) -> type[BaseInvocationOutput]:
+    """Refuse a class that cannot be a node, or whose output class cannot be an output; return the output class."""
+    output = check_node_class(cls)
+    check_output_class(output)
     return output
 
 

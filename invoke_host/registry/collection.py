@@ -16,7 +16,7 @@ from invoke_sdk import BaseInvocation, BaseInvocationOutput
 
 from invoke_host.plugin_loader import PluginRecord, PluginSet
 from invoke_host.plugin_routes import Route, RouteTable, resolve_routes
-from invoke_host.registry.checks import check_invocation_class
+from invoke_host.registry.checks import check_node_class, check_output_class
 from invoke_host.registry.errors import RegistrationError
 from invoke_host.registry.freeze import FrozenRegistry, Registered, freeze
 from invoke_host.registry.kinds import KINDS
@@ -70,16 +70,19 @@ def _check_invocation(
     by_name: Mapping[str, PluginRecord],
 ) -> tuple[str, type[BaseInvocationOutput], str]:
     """(type id, output class, output type id) of a node class that may be registered; else RegistrationError."""
-    output = check_invocation_class(cls)
+    output = check_node_class(cls)
+    out_info = output.output_info()
+    assert out_info is not None
+    known = outputs.get(out_info.type)
+    if known is None or known.value is not output:
+        # A registered output class passed this check already, for the first node that returned it.
+        check_output_class(output)
     info = cls.invocation_info()
     assert info is not None
     if (have := invocations.get(info.type)) is not None:
         raise RegistrationError(
             f"node type {info.type!r} from {record.describe()} is refused: {_held_by(record, by_name[have.plugin])}"
         )
-    out_info = output.output_info()
-    assert out_info is not None
-    known = outputs.get(out_info.type)
     if known is not None and known.value is not output:
         raise RegistrationError(
             f"node type {info.type!r} from {record.describe()} is refused: its output type "
