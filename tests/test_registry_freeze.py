@@ -5,6 +5,7 @@ import tomllib
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Literal
 
 import pytest
 from invoke_sdk import (
@@ -17,6 +18,7 @@ from invoke_sdk import (
     invocation,
     invocation_output,
 )
+from invoke_sdk.models import ModelConfigBase, ModelType
 from litestar.serialization import encode_json
 from litestar.testing import TestClient
 from pydantic import ConfigDict, ValidationError
@@ -254,3 +256,43 @@ def test_the_openapi_document_has_the_schemas_pydantics_own_generator_writes(tmp
     }
     assert json.dumps(served["ManyDefaults"]["properties"]["negative_zero"]["default"]) == "-0.0"
     assert served["ManyDefaultsOutput"]["properties"]["value"]["default"] == 0.0
+
+
+class Opaque:
+    """A type pydantic has no schema for."""
+
+
+class OpaqueConfig(ModelConfigBase):
+    # Deferred, so the class can be defined and the broken schema is found only when the registry builds it.
+    model_config = ConfigDict(defer_build=True)
+
+    type: Literal[ModelType.VAE]
+    format: Literal["opaque"]
+    thing: Opaque
+
+
+class PlainConfig(ModelConfigBase):
+    type: Literal[ModelType.VAE]
+    format: Literal["plain"]
+
+
+def test_a_model_config_whose_schema_does_not_build_is_refused_and_its_neighbour_registers() -> None:
+    @hookimpl
+    def register_model_configs(register):  # type: ignore[no-untyped-def]
+        register(OpaqueConfig)
+        register(PlainConfig)
+
+    host = build_host(plugins=[("configs", SimpleNamespace(register_model_configs=register_model_configs))],
+                      entry_points=False)
+    [record] = host.registry.plugins
+    assert record.registered == {"model_configs": ["vae.plain"]}
+    # pydantic's message has several lines; the record keeps each as a line.
+    assert record.refused[0].startswith(
+        f"model config {__name__}.OpaqueConfig is refused: Unable to generate pydantic-core schema for "
+    )
+    adapter = host.registry.model_config_adapter
+    assert adapter is not None
+    record_fields = {"key": "k", "hash": "blake3:00", "name": "n", "base": "any", "path": "p", "source": "s",
+                     "source_type": "path"}
+    config = adapter.validate_python({**record_fields, "type": "vae", "format": "plain"})
+    assert isinstance(config, PlainConfig)

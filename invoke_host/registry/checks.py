@@ -118,7 +118,8 @@ def check_model_config(cls: Any) -> None:
         raise RegistrationError(f"{cls!r} is not a subclass of invoke_sdk.models.ModelConfigBase")
     try:
         cls.tag()
-        cls.model_rebuild(force=True)
+        # Not forced: a class built when it was defined is not built again (the union reuses its schema).
+        cls.model_rebuild()
     except Exception as exc:
         raise RegistrationError(f"model config {cls.__module__}.{cls.__qualname__} is refused: {exc}") from exc
 
