@@ -5,7 +5,7 @@ The checks each contribution passes first are the registry's (:mod:`invoke_host.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Union
 
 from invoke_sdk.model_probing import ModelProber
@@ -24,12 +24,13 @@ def model_config_key(cls: type[ModelConfigBase]) -> str:
     return cls.tag()
 
 
-def model_config_adapter(configs: Iterable[type[ModelConfigBase]]) -> TypeAdapter[Any] | None:
-    """The TypeAdapter of the discriminated union of ``configs`` (sorted by tag), or None when there are none."""
-    classes = sorted(configs, key=lambda c: c.tag())
-    if not classes:
+def model_config_adapter(configs: Mapping[str, type[ModelConfigBase]]) -> TypeAdapter[Any] | None:
+    """The TypeAdapter of the discriminated union of ``configs`` (tag -> class, as registered; sorted by tag),
+    or None when there are none."""
+    if not configs:
         return None
-    members = tuple(Annotated[cls, Tag(cls.tag())] for cls in classes)
+    # The tags come from the registry's keys: working one out (cls.tag()) resolves every annotation of the class.
+    members = tuple(Annotated[configs[tag], Tag(tag)] for tag in sorted(configs))
     union = Annotated[Union[members], Discriminator(model_config_tag)]  # noqa: UP007 - built at run time
     return TypeAdapter(union)
 

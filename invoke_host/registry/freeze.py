@@ -95,7 +95,7 @@ class FrozenRegistry:
     @cached_property
     def model_config_adapter(self) -> TypeAdapter[Any] | None:
         """The TypeAdapter of the union of every registered model config (on type + format), built once."""
-        return model_config_adapter(r.value for r in self.kind("model_configs").values())
+        return model_config_adapter({key: r.value for key, r in self.kind("model_configs").items()})
 
     @cached_property
     def model_probers(self) -> list[Any]:
