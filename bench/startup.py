@@ -26,6 +26,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 PACK_PYPROJECT = """\
@@ -222,12 +223,22 @@ def main() -> None:
                 results[side].append(one_start(pythonpath, root))
             print(f"round {r + 1}/{args.rounds} done", flush=True)
 
-    def med(side: str, key: str) -> float:
-        return statistics.median(x[key] for x in results[side])
+    types = int(results["packs"][0]["types"]) - int(results["empty"][0]["types"])
+    print(f"\nnode types added by the packs: {types}")
+    # The median, and the minimum: on a shared machine the fastest round is the nearest to the cost itself.
+    for stat_name, stat in (("median", statistics.median), ("minimum", min)):
 
+        def of(side: str, key: str, stat: Callable[[list[float]], float] = stat) -> float:
+            return stat([x[key] for x in results[side]])
+
+        report(results, f"{stat_name} of {args.rounds} rounds", of)
+
+
+def report(results: dict[str, list[dict[str, float]]], title: str, med: Callable[[str, str], float]) -> None:
+    """The table of one statistic over the rounds, and the two figures the aims are about."""
     hosts = [side for side in results if side != "litestar"]
     types = int(results["packs"][0]["types"]) - int(results["empty"][0]["types"])
-    print(f"\nnode types added by the packs: {types}; medians of {args.rounds} rounds")
+    print(f"\n{title}")
     print(f"{'measure':38}" + "".join(f"{side:>13}" for side in results))
     rows = [("start", "start to first answer, wall (s)"), ("cpu", "start to first answer, CPU (s)"),
             ("openapi", "first openapi.json, wall (s)"), ("nodes", "first /api/v1/nodes, wall (s)"),
@@ -241,7 +252,7 @@ def main() -> None:
         if f"{prefix}empty" not in results:
             continue
         empty, packs = f"{prefix}empty", f"{prefix}packs"
-        print(f"\n{prefix or 'this '}host start / empty Litestar app start (aim <= 1.5x): "
+        print(f"{prefix or 'this '}host start / empty Litestar app start (aim <= 1.5x): "
               f"wall {med(empty, 'start') / med('litestar', 'start'):.2f}x, "
               f"CPU {med(empty, 'cpu') / med('litestar', 'cpu'):.2f}x")
         first = {side: med(side, "start") + med(side, "openapi") + med(side, "nodes") for side in (empty, packs)}
