@@ -7,14 +7,15 @@ then kept for the registry's lifetime: the registry is frozen, so they never cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
+from pydantic import ConfigDict, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["RegistryComponents", "SharedDefaultsJsonSchema", "generate_components", "registry_components"]
+__all__ = ["RegistryComponents", "SharedAdaptersJsonSchema", "generate_components", "registry_components"]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -40,33 +41,39 @@ class RegistryComponents:
 
 
 _SCALARS = (bool, int, float, str, type(None))
+_TEMPORAL_KEYS = ("ser_json_temporal", "ser_json_timedelta")
+"""Config keys pydantic leaves out when it encodes a default for a validation schema."""
 
 
-class SharedDefaultsJsonSchema(GenerateJsonSchema):
-    """pydantic's JSON Schema generator, encoding each distinct scalar default once.
+class SharedAdaptersJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema generator, with one ``TypeAdapter`` per scalar type and model config for defaults.
 
-    pydantic builds a new ``TypeAdapter`` for every field default it writes into a schema: with 1,000 node
-    types that was a third of the time of the whole OpenAPI document (bench/startup.py). A scalar default's
-    encoding depends only on its type and value, the model's config, the mode and ``by_alias``; those are the
-    cache key, and a miss asks pydantic itself, so the schemas are the ones pydantic writes.
+    pydantic's ``encode_default`` builds ``TypeAdapter(type(default), config=<the model's config>)`` anew for
+    every field default it writes: with 1,000 node types (8,000 defaults) that was half of the OpenAPI
+    document's time (bench/startup.py). Here a scalar default (bool, int, float, str, None) is dumped by the
+    adapter pydantic would build, made once per type, config and mode; any other default goes to pydantic as
+    before. tests/test_registry_freeze.py holds the result to pydantic's plain generator's.
     """
 
     def __init__(self, by_alias: bool = True, ref_template: str = REF_TEMPLATE, **kwargs: Any) -> None:
         super().__init__(by_alias=by_alias, ref_template=ref_template, **kwargs)
-        self._encoded: dict[tuple[Any, ...], Any] = {}
+        self._adapters: dict[tuple[Any, ...], TypeAdapter[Any]] = {}
         self._config_keys: dict[int, tuple[Any, tuple[Any, ...]]] = {}
 
     def encode_default(self, dft: Any) -> Any:
         if type(dft) not in _SCALARS:
             return super().encode_default(dft)
-        # repr, not the value: -0.0 == 0.0 (and hashes alike) but is written differently.
-        key = (self._config_key(), self.mode, self.by_alias, type(dft), repr(dft))
-        if key not in self._encoded:
-            self._encoded[key] = super().encode_default(dft)
-        return self._encoded[key]
-
-    def _config_key(self) -> tuple[Any, ...]:
         config = self._config.config_dict
+        key = (self._config_key(config), self.mode, type(dft))
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            # As pydantic does: temporal formats are not applied to validation schemas, so not to their defaults.
+            if self.mode == "validation" and any(k in config for k in _TEMPORAL_KEYS):
+                config = cast(ConfigDict, {k: v for k, v in config.items() if k not in _TEMPORAL_KEYS})
+            adapter = self._adapters[key] = TypeAdapter(type(dft), config=config)
+        return adapter.dump_python(dft, by_alias=self.by_alias, mode="json")
+
+    def _config_key(self, config: ConfigDict) -> tuple[Any, ...]:
         # Worked out once per config dict; the dict is kept with its key, so its id is not reused meanwhile.
         found = self._config_keys.get(id(config))
         if found is None or found[0] is not config:
@@ -86,7 +93,7 @@ def registry_components(registry: FrozenRegistry) -> RegistryComponents:
 
 
 def generate_components(
-    registry: FrozenRegistry, schema_generator: type[GenerateJsonSchema] = SharedDefaultsJsonSchema
+    registry: FrozenRegistry, schema_generator: type[GenerateJsonSchema] = SharedAdaptersJsonSchema
 ) -> RegistryComponents:
     """The components of ``registry``, generated now in one pass over its models (registry_components keeps them)."""
     models: list[tuple[type[Any], Any]] = [(r.value, "validation") for r in registry.invocations.values()]

@@ -227,7 +227,7 @@ class OtherConfigDefaults(BaseInvocation):
 
 
 def test_the_openapi_document_has_the_schemas_pydantics_own_generator_writes(tmp_path: Path) -> None:
-    # The components are generated with defaults encoded once per distinct value (SharedDefaultsJsonSchema);
+    # The components are generated with one adapter per scalar type and config for defaults (SharedAdaptersJsonSchema);
     # the document served must be exactly what pydantic's plain generator gives, every first-party model included.
     names = []
     for pyproject in sorted((Path(__file__).parent.parent / "plugins").glob("*/pyproject.toml")):
