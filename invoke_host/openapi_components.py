@@ -81,6 +81,7 @@ class SharedAdaptersJsonSchema(GenerateJsonSchema):
         return found[1]
 
 
+# Kept per registry, weakly: a registry that is dropped (tests build hundreds) takes its components with it.
 _built: WeakKeyDictionary[FrozenRegistry, RegistryComponents] = WeakKeyDictionary()
 
 
