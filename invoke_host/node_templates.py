@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from invoke_host.openapi_components import registry_components
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["NodeTemplate", "NodeTemplateCatalog", "node_templates"]
@@ -26,18 +27,13 @@ class NodeTemplate(msgspec.Struct):
     outputs: dict[str, Any]
 
 
-def _component(registry: FrozenRegistry, cls: type[Any]) -> dict[str, Any]:
-    name = registry.schema_ref(cls).rsplit("/", 1)[1]
-    schema: dict[str, Any] = registry.json_schemas["components"][name]
-    return schema
-
-
 def node_templates(registry: FrozenRegistry) -> list[NodeTemplate]:
     """One template per registered node type, sorted by type.
 
     The schemas are the ones in the OpenAPI components (generated once for both), so a
     ``$ref`` inside them points into ``/schema/openapi.json``'s ``components.schemas``.
     """
+    components = registry_components(registry)
     templates = []
     for type_id, reg in registry.invocations.items():
         info = reg.value.invocation_info()
@@ -56,8 +52,8 @@ def node_templates(registry: FrozenRegistry) -> list[NodeTemplate]:
                 use_cache=info.use_cache,
                 plugin=reg.plugin,
                 output_type=out_info.type,
-                inputs=_component(registry, reg.value),
-                outputs=_component(registry, output),
+                inputs=components.schema_of(reg.value),
+                outputs=components.schema_of(output),
             )
         )
     return templates

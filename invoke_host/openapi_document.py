@@ -1,4 +1,4 @@
-"""The OpenAPI document: Litestar's, plus the node and output models built at the freeze.
+"""The OpenAPI document: Litestar's, plus the registry's models (:mod:`invoke_host.openapi_components`).
 
 The unions exist only after plugins registered, so their schemas are merged into the
 components that Litestar generated, with an explicit discriminator mapping for each union.
@@ -14,8 +14,9 @@ from litestar import Litestar, Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 
-from invoke_host.api.body_schemas import body_components
 from invoke_host.graph.schema import graph_schema_components
+from invoke_host.openapi_bodies import body_components
+from invoke_host.openapi_components import registry_components
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["RegistryJsonRenderPlugin", "body_schema_operation", "openapi_document"]
@@ -26,7 +27,7 @@ def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[s
     merged = copy.copy(schema)
     components = dict(merged.get("components") or {})
     schemas = dict(components.get("schemas") or {})
-    schemas.update(registry.json_schemas["components"])
+    schemas.update(registry_components(registry).components)
     schemas.update(graph_schema_components())
     schemas.update(body_components())
     components["schemas"] = schemas

@@ -9,15 +9,13 @@ lifespan still starts the host when something else serves it; starting a running
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import uvicorn
+from litestar import Litestar
 
-if TYPE_CHECKING:
-    from litestar import Litestar
-
-    from invoke_host.config import HostConfig
-    from invoke_host.host import Host
+from invoke_host.config import HostConfig
+from invoke_host.host import Host
+from invoke_host.security import install_log_redaction
 
 __all__ = ["serve_app", "uvicorn_config"]
 
@@ -43,8 +41,6 @@ def serve_app(app: Litestar, config: HostConfig) -> bool:
     Returns whether the server started (False: it could not bind, say). Raises
     :class:`~invoke_host.host.HostStartupError` if a service cannot start.
     """
-    from invoke_host.security import install_log_redaction
-
     host: Host = app.state["host"]
     server_config = uvicorn_config(app, config)
     # Uvicorn has set up its log handlers by now (its access log writes query strings): filter them all.

@@ -52,10 +52,7 @@ def test_cycles_held_apart_by_type_checking_or_a_local_import_are_found(
 
 @pytest.mark.parametrize(
     "package",
-    [
-        "invoke_sdk",
-        pytest.param("invoke_host", marks=pytest.mark.xfail(strict=True, reason="#10: cycles removed on h-compose")),
-    ],
+    ["invoke_sdk", "invoke_host"],
 )
 def test_no_import_cycles_inside(package: str) -> None:
     cycles = import_cycles(package)

@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from invoke_host.api.injected import Injected, Unavailable, ensure_available
-from invoke_host.api.versions import API_V1
+from invoke_host.api_versions import API_V1
 from invoke_host.config import HostConfig
 from invoke_host.images.service import ImagesService
 from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError

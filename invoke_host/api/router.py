@@ -1,7 +1,7 @@
 """The core API: one Litestar router per version, each holding its handlers under that version's prefix.
 
 Handlers declare paths relative to their router (``/queue/{queue_id:str}``, ``/models``); the prefix is
-:data:`~invoke_host.api.versions.API_V1` or ``API_V2``, written once. A new version is one more entry in
+:data:`~invoke_host.api_versions.API_V1` or ``API_V2``, written once. A new version is one more entry in
 :data:`VERSIONED_ROUTES`, beside the others. Plugin routes are not in these routers: they keep the full paths their
 plugins gave, and ``invoke_host.plugin_routes`` refuses those that reach into the paths these routers serve.
 """
@@ -21,7 +21,7 @@ from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
 from invoke_host.api.queue import QueueController
-from invoke_host.api.versions import API_V1, API_V2
+from invoke_host.api_versions import API_V1, API_V2
 
 __all__ = ["VERSIONED_ROUTES", "api_routers"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qs
 
-from invoke_host.api.versions import API_V1
+from invoke_host.api_versions import API_V1
 from invoke_host.security._asgi import ASGIApp, Middleware, Receive, Scope, Send, header_map, refuse
 
 __all__ = ["BEARER_SUBPROTOCOL_PREFIX", "PUBLIC_PATHS", "access_token_middleware", "is_public"]

@@ -7,9 +7,9 @@ import pytest
 from invoke_sd_probers.plugin import PROBERS
 from invoke_sdk.models.probing import ModelOnDisk, UnknownModelError, detect_file_format
 
-from invoke_host.models.contributions import ordered_probers
 from invoke_host.models.pickle_safety import UnsafeModelError
 from invoke_host.models.probing import check_files, probe_model
+from invoke_host.registry.model_contributions import ordered_probers
 from tests.models import model_files as mf
 
 PROBER_LIST = ordered_probers(p() for p in PROBERS)

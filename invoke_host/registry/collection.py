@@ -1,0 +1,188 @@
+"""Step 2 of start-up: run each plugin's ``register_*`` hooks and keep what passes its checks and conflicts.
+
+A plugin's offers are staged and committed only if all its hooks ran; each offer is then checked on its
+own (:mod:`invoke_host.registry.checks`) and against what earlier plugins registered: the first to take a
+key keeps it, and the refusal names both plugins. The result is frozen (:mod:`invoke_host.registry.freeze`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from invoke_sdk import BaseInvocation, BaseInvocationOutput
+
+from invoke_host.plugin_loader import PluginRecord, PluginSet
+from invoke_host.plugin_routes import Route, RouteTable, resolve_routes
+from invoke_host.registry.checks import check_node_class, check_output_class
+from invoke_host.registry.errors import RegistrationError
+from invoke_host.registry.freeze import FrozenRegistry, Registered, freeze
+from invoke_host.registry.kinds import KINDS
+
+__all__ = ["collect"]
+
+logger = logging.getLogger("invoke_host.registry")
+
+
+@dataclass
+class _Stage:
+    """What one plugin offered during collection; committed only if all its hooks succeeded."""
+
+    invocations: list[type[BaseInvocation]] = field(default_factory=list)
+    offered: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def _call_hook(plugin: Any, hook: str, register: Callable[[Any], None], manager: Any) -> None:
+    caller = getattr(manager.hook, hook)
+    for impl in caller.get_hookimpls():
+        if impl.plugin is plugin:
+            impl.function(**{name: register for name in impl.argnames})
+
+
+def _plugin_error(exc: BaseException) -> BaseException:
+    """``exc`` if one plugin's failure may be recorded and passed over; re-raises what must stop the host."""
+    # SystemExit, GeneratorExit ... from plugin code are that plugin's failure; only the user's Ctrl-C stops start-up.
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    return exc
+
+
+def _held_by(record: PluginRecord, holder: PluginRecord, what: str = "it") -> str:
+    """The end of a refusal: who keeps the name, why they come first, and how the user can choose otherwise."""
+    if holder.first_party and not record.first_party:
+        why = f"{holder.describe()} registered {what}; first-party plugins load before every pack and keep their names"
+    else:
+        why = f"{holder.describe()} registered {what} first"
+        if holder.source == "entry_point" and record.source == "entry_point":
+            why += " (packs load in order of distribution name)"
+    if holder.source == "entry_point":
+        why += f"; to use this one instead, block that one with INVOKE_HOST_PLUGINS_BLOCK={holder.name}"
+    return why
+
+
+def _check_invocation(
+    cls: Any,
+    record: PluginRecord,
+    invocations: Mapping[str, Registered[type[BaseInvocation]]],
+    outputs: Mapping[str, Registered[type[BaseInvocationOutput]]],
+    by_name: Mapping[str, PluginRecord],
+) -> tuple[str, type[BaseInvocationOutput], str]:
+    """(type id, output class, output type id) of a node class that may be registered; else RegistrationError."""
+    output = check_node_class(cls)
+    out_info = output.output_info()
+    assert out_info is not None
+    known = outputs.get(out_info.type)
+    if known is None or known.value is not output:
+        # A registered output class passed this check already, for the first node that returned it.
+        check_output_class(output)
+    info = cls.invocation_info()
+    assert info is not None
+    if (have := invocations.get(info.type)) is not None:
+        raise RegistrationError(
+            f"node type {info.type!r} from {record.describe()} is refused: {_held_by(record, by_name[have.plugin])}"
+        )
+    if known is not None and known.value is not output:
+        raise RegistrationError(
+            f"node type {info.type!r} from {record.describe()} is refused: its output type "
+            f"{out_info.type!r} is already registered by {by_name[known.plugin].describe()} for another class"
+        )
+    return info.type, output, out_info.type
+
+
+def _check_routes(
+    item: Any, record: PluginRecord, table: RouteTable, by_name: Mapping[str, PluginRecord]
+) -> list[Route]:
+    """The routes of ``item`` if none reaches into the host's paths or overlaps one taken; else RegistrationError."""
+    try:
+        routes = resolve_routes(item)
+    except ValueError as exc:
+        raise RegistrationError(f"a route from {record.describe()} is refused: {exc}") from exc
+    problems = []
+    for route in routes:
+        refusal = table.refusal(route)
+        if refusal is not None:
+            why, holder = refusal
+            if holder is not None:
+                why = _held_by(record, by_name[holder], why)
+            problems.append(f"route {route.label()} from {record.describe()} is refused: {why}")
+    if problems:
+        if len(routes) > 1:
+            # A router or controller is one registration: one bad route keeps all of its routes out.
+            others = ", ".join(r.label() for r in routes)
+            problems = [f"{p} (with the rest of its router: {others})" for p in problems]
+        raise RegistrationError("\n".join(problems))
+    return routes
+
+
+def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenRegistry:
+    """Run every plugin's ``register_*`` hooks, plugin by plugin, and freeze the result.
+
+    ``core_routes`` are the app's own route handlers: plugin routes that reach into their paths are refused
+    (see :mod:`invoke_host.plugin_routes`).
+    """
+    invocations: dict[str, Registered[type[BaseInvocation]]] = {}
+    outputs: dict[str, Registered[type[BaseInvocationOutput]]] = {}
+    contributions: dict[str, dict[str, Registered[Any]]] = {kind.name: {} for kind in KINDS}
+    output_classes: dict[str, type[BaseInvocationOutput]] = {}
+    # Loaded plugins have unique names; a failed record may share one (a second entry point named alike).
+    by_name = {r.name: r for r in plugin_set.records if r.status == "loaded"}
+    route_table: RouteTable | None = None
+
+    def refuse(record: PluginRecord, exc: BaseException, what: str) -> None:
+        message = str(exc) if isinstance(exc, RegistrationError) else (
+            f"{what} from {record.describe()} is refused: checking it raised {type(exc).__name__}: {exc}"
+        )
+        for line in message.splitlines():
+            record.refused.append(line)
+            logger.warning("%s", line if record.describe() in line else f"{record.describe()}: {line}")
+
+    for record, plugin in plugin_set.loaded():
+        stage = _Stage()
+        try:
+            _call_hook(plugin, "register_invocations", stage.invocations.append, plugin_set.manager)
+            for kind in KINDS:
+                _call_hook(plugin, kind.hook, stage.offered.setdefault(kind.name, []).append, plugin_set.manager)
+        except BaseException as exc:  # noqa: BLE001 - one plugin's hook must not stop the host; Ctrl-C re-raised
+            record.fail("registration hook", _plugin_error(exc))
+            plugin_set.manager.unregister(name=record.name)
+            continue
+
+        for cls in stage.invocations:
+            try:
+                type_id, output, output_type = _check_invocation(cls, record, invocations, outputs, by_name)
+            except BaseException as exc:  # noqa: BLE001 - checking runs plugin code (defaults, annotations)
+                refuse(record, _plugin_error(exc), f"node class {cls!r}")
+                continue
+            invocations[type_id] = Registered(type_id, cls, record.name)
+            output_classes[type_id] = output
+            if output_type not in outputs:
+                outputs[output_type] = Registered(output_type, output, record.name)
+                record.registered.setdefault("outputs", []).append(output_type)
+            record.registered.setdefault("invocations", []).append(type_id)
+        for kind in KINDS:
+            table = contributions[kind.name]
+            for item in stage.offered.get(kind.name, []):
+                try:
+                    if kind.check is not None:
+                        kind.check(item)
+                    key = kind.key(item)
+                    routes: list[Route] | None = None
+                    if kind.name == "routes":
+                        route_table = route_table or RouteTable.for_core(core_routes)
+                        routes = _check_routes(item, record, route_table, by_name)
+                    if (have_item := table.get(key)) is not None:
+                        raise RegistrationError(
+                            f"{kind.name} {key!r} from {record.describe()} is refused: "
+                            f"{_held_by(record, by_name[have_item.plugin])}"
+                        )
+                except BaseException as exc:  # noqa: BLE001 - checks and keys run plugin code too
+                    refuse(record, _plugin_error(exc), f"{kind.name} {item!r}")
+                    continue
+                if routes is not None and route_table is not None:
+                    route_table.accept(routes, record.name)
+                table[key] = Registered(key, item, record.name)
+                record.registered.setdefault(kind.name, []).append(key)
+
+    return freeze(plugin_set.records, invocations, outputs, output_classes, contributions)

@@ -1,0 +1,11 @@
+"""The events the host itself emits: their names are reserved, and they are always in the event union."""
+
+from __future__ import annotations
+
+from invoke_sdk.events import CORE_EVENTS, BaseEvent
+from invoke_sdk.images import IMAGE_EVENTS
+
+__all__ = ["HOST_EVENTS"]
+
+HOST_EVENTS: tuple[type[BaseEvent], ...] = (*CORE_EVENTS, *IMAGE_EVENTS)
+"""The events the host itself emits (queue, nodes, images): always in the OpenAPI document, names reserved."""
