@@ -8,6 +8,7 @@ through the real API with real model files.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -75,8 +76,12 @@ def installed(client: TestClient[Any], source: Path | str, **params: Any) -> dic
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file's bytes, outside the job folders (a finished job may still be removing its own)."""
-    files = [p for p in sorted(folder.rglob("*")) if ".tmp" not in p.relative_to(folder).parts and p.is_file()]
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+    files: list[Path] = []
+    for top, dirs, names in os.walk(folder):
+        # Pruned before descending: rglob would walk into a job folder while its job deletes it.
+        dirs[:] = sorted(d for d in dirs if d != ".tmp")
+        files += [Path(top) / n for n in names]
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(files)}
 
 
 def two_models(client: TestClient[Any], tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
