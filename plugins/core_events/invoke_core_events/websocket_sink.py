@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from invoke_sdk.events import BaseEvent
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, QueueEventBase
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -51,6 +51,9 @@ BATCH_INTERVAL = 0.02
 _FRAMES_PER_TURN = 256
 _PREVIEW = 80
 """Characters of a bad client message quoted back in the error: enough to recognise it, never all of it."""
+
+# Events that go only to clients subscribed to their queue (every other event goes to every client).
+_QUEUE_EVENTS = frozenset(cls.event_name for cls in CORE_EVENTS if issubclass(cls, QueueEventBase))
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
@@ -94,8 +97,10 @@ class WebSocketClient:
         limit_bytes: int = 8 * 1024 * 1024,
         max_message_bytes: int = 64 * 1024,
         close_timeout: float = 5.0,
+        on_rooms_changed: Callable[[], None] | None = None,
     ) -> None:
         self.rooms: set[str] = set()
+        self._on_rooms_changed = on_rooms_changed
         self.batch = False
         """Whether each frame carries a JSON array of every message waiting (opt-in at subscribe)."""
         self.limit = limit
@@ -168,9 +173,12 @@ class WebSocketClient:
         self._buffered = 0
         self._in_flight = 0
         self.rooms.clear()
+        if self._on_rooms_changed is not None:
+            self._on_rooms_changed()
         # The callbacks hold the socket, its scope and the app: the client must not keep them reachable.
         self._send = _sent_nowhere
         self._close = _closed_nowhere
+        self._on_rooms_changed = None
 
     def handle(self, raw: Any) -> None:
         """Act on one message from the client (subscribe / unsubscribe) and queue the answer."""
@@ -216,6 +224,8 @@ class WebSocketClient:
                 self.batch = batch
         else:
             self.rooms.discard(key)
+        if self._on_rooms_changed is not None:
+            self._on_rooms_changed()
         self.offer(_message(f"{action}d", {"room": room, "queue_id": queue_id}))
 
     async def _drain(self) -> None:
@@ -290,6 +300,15 @@ class WebSocketSink:
         self.max_message_bytes = max_message_bytes
         self.close_timeout = close_timeout
         self.clients: set[WebSocketClient] = set()
+        self._subscribed = False
+
+    def wants(self, event_name: str) -> bool:
+        """Whether a client would get an event of this name now: a queue's events need a client subscribed to
+        some queue, other events a connected client. A plain attribute read, safe from any thread."""
+        return self._subscribed if event_name in _QUEUE_EVENTS else bool(self.clients)
+
+    def _rooms_changed(self) -> None:
+        self._subscribed = any(c.rooms for c in self.clients)
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Take the limits from the host's settings: ``ws_client_buffer`` (events), ``ws_client_buffer_bytes``,
@@ -323,9 +342,9 @@ class WebSocketSink:
             await asyncio.wait(tasks, timeout=self.close_timeout)
         for task in tasks:
             task.cancel()
+        self.clients.clear()
         for client in clients:
             client.release()
-        self.clients.clear()
 
     def connect(self, send: Send, close: Close) -> WebSocketClient:
         """Register a newly accepted socket; it receives nothing until it subscribes."""
@@ -336,6 +355,7 @@ class WebSocketSink:
             limit_bytes=self.buffer_bytes,
             max_message_bytes=self.max_message_bytes,
             close_timeout=self.close_timeout,
+            on_rooms_changed=self._rooms_changed,
         )
         self.clients.add(client)
         return client
@@ -343,6 +363,7 @@ class WebSocketSink:
     async def disconnect(self, client: WebSocketClient) -> None:
         """Forget a client whose socket closed, stop its sender, and release what it held."""
         self.clients.discard(client)
+        self._rooms_changed()
         client.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await client.task
