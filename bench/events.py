@@ -3,9 +3,11 @@
 The server (uvicorn on 127.0.0.1, SQLite in a temp folder, core_nodes + sqlite + core_events
 plugins) runs in this process; the websocket clients run in a child process (the ``websockets``
 library), so their reading does not share this process's interpreter lock. Each run enqueues
-``range(N) -> iterate -> add`` (2N + 1 nodes, about 4N events); the run time is the item's
-``started_at`` to ``completed_at`` as the server recorded them. Runs alternate (no clients,
-clients, ...) and the medians are compared: the slowdown is what 20 subscribers cost the processor.
+``range(N) -> iterate -> add`` (2N + 1 nodes, about 4N events) with no client, one, and 20 subscribed
+(interleaved, medians compared). The run time is the item's ``started_at`` to ``completed_at`` as the
+server recorded them; the server's CPU (this process, less the thread that polls) is counted from the
+enqueue until every client has read the last message, and the clients' CPU (their process) apart, since
+both share the machine's cores. 20 clients against one is what the fan-out costs.
 
     .venv/bin/python bench/events.py                 # N=10,000, 20 clients, 3 runs each
     .venv/bin/python bench/events.py --batch         # clients subscribe with "batch": true
@@ -58,7 +60,8 @@ def _clients(url: str, count: int, batch: bool, ready: Any, results: Any) -> Non
     import websockets
 
     async def one() -> tuple[int, float, float]:
-        async with websockets.connect(url, max_size=None) as ws:
+        # No keep-alive pings: on a loaded machine a busy reader must not be dropped for a late pong.
+        async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
             await ws.send(json.dumps({"subscribe": "queue", "queue_id": "bench", "batch": batch}))
             await ws.recv()
             ready.put(1)
@@ -76,10 +79,11 @@ def _clients(url: str, count: int, batch: bool, ready: Any, results: Any) -> Non
         return got, first, last
 
     async def main() -> None:
+        cpu = time.process_time()
         done = await asyncio.gather(*(one() for _ in range(count)))
         total = sum(d[0] for d in done)
         span = max(d[2] for d in done) - min(d[1] for d in done)
-        results.put((total, span, min(d[0] for d in done)))
+        results.put((total, span, min(d[0] for d in done), time.process_time() - cpu))
 
     asyncio.run(main())
 
@@ -91,6 +95,8 @@ def _seconds(item: dict[str, Any]) -> float:
 
 
 def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = False) -> dict[str, Any]:
+    """One item through the server with ``clients`` subscribers; the server's CPU is counted until every client
+    has read the last message (deliveries go on after the item completes), the clients' in their own process."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     child = None
@@ -100,7 +106,9 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
         child.start()
         for _ in range(clients):
             ready.get(timeout=60)
-    cpu = time.process_time()
+    # This process is the server (uvicorn's loop, the processor's node threads) and this thread's polling:
+    # the polling thread's own CPU is taken off.
+    cpu, mine = time.process_time(), time.thread_time()
     r = http.post(f"{Q}/enqueue_batch", json={"batch": {"graph": iterate_graph(n)}})
     r.raise_for_status()
     [item_id] = r.json()["item_ids"]
@@ -111,15 +119,15 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
         if counts["completed"] + counts["failed"] + counts["canceled"] == 1:
             break
         time.sleep(0.05)
-    cpu = time.process_time() - cpu  # this process: the server, and this loop's cheap polling
+    out: dict[str, Any] = {}
+    if child is not None:
+        total, span, least, client_cpu = results.get(timeout=300)
+        child.join(60)
+        out.update(delivered=total, span=span, per_client_min=least, client_cpu=client_cpu)
+    out["cpu"] = (time.process_time() - cpu) - (time.thread_time() - mine)
     item = http.get(f"{Q}/i/{item_id}").json()
     assert item["status"] == "completed", item.get("error_message")
-    out: dict[str, Any] = {"seconds": _seconds(item), "nodes": len(item["session"]["executed_history"]),
-                           "cpu": cpu}
-    if child is not None:
-        total, span, least = results.get(timeout=300)
-        child.join(60)
-        out.update(delivered=total, span=span, per_client_min=least)
+    out["seconds"] = _seconds(item)
     http.put(f"{Q}/prune")
     return out
 
@@ -141,8 +149,11 @@ def main() -> None:
     parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     signal.signal(signal.SIGALRM, _give_up)
     signal.alarm(args.timeout)
+    sizes = (0, 1, args.clients)
+    runs: dict[int, list[dict[str, Any]]] = {c: [] for c in sizes}
     with tempfile.TemporaryDirectory() as tmp:
         extra = {} if args.save_interval is None else {"session_save_interval": args.save_interval}
         config = HostConfig(root=Path(tmp), max_batch_size=10, ws_client_buffer=1_000_000,
@@ -151,25 +162,29 @@ def main() -> None:
                                   ("core_events", core_events_plugin)], entry_points=False)
         with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as http:
             run_once(http, base, min(args.items, 500), 0)  # warm-up
-            plain: list[dict[str, Any]] = []
-            loaded: list[dict[str, Any]] = []
             for i in range(args.runs):
-                plain.append(run_once(http, base, args.items, 0))
-                loaded.append(run_once(http, base, args.items, args.clients, args.batch))
-                print(f"run {i + 1}: no clients {plain[-1]['seconds']:.2f} s (server CPU {plain[-1]['cpu']:.2f} s), "
-                      f"{args.clients} clients {loaded[-1]['seconds']:.2f} s (server CPU {loaded[-1]['cpu']:.2f} s, "
-                      f"{loaded[-1]['delivered']} messages delivered in {loaded[-1]['span']:.2f} s)", flush=True)
-    nodes = loaded[0]["nodes"]
-    base_s = statistics.median(r["seconds"] for r in plain)
-    load_s = statistics.median(r["seconds"] for r in loaded)
-    delivered = statistics.median(r["delivered"] / r["span"] for r in loaded)
-    per_client = loaded[0]["per_client_min"]
+                for c in sizes:  # interleaved, so load from elsewhere falls on every case alike
+                    runs[c].append(run_once(http, base, args.items, c, args.batch))
+                line = ", ".join(f"{c} clients {runs[c][-1]['seconds']:.2f} s (server CPU {runs[c][-1]['cpu']:.2f} s"
+                                 + (f", clients' CPU {runs[c][-1]['client_cpu']:.2f} s" if c else "") + ")"
+                                 for c in sizes)
+                print(f"run {i + 1}: {line}", flush=True)
+    nodes = 2 * args.items + 1
+    med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in runs[c][0]} for c in sizes}
     framing = "batched frames" if args.batch else "one message per frame"
-    print(f"\niterate over {args.items} items: {nodes} nodes, {per_client} messages per client ({framing})")
-    print(f"no clients:        {base_s:.2f} s  ({nodes / base_s:,.0f} nodes/s)   median of {args.runs}")
-    print(f"{args.clients} ws clients:     {load_s:.2f} s  ({nodes / load_s:,.0f} nodes/s)")
-    print(f"events delivered:  {delivered:,.0f} messages/s over all clients")
-    print(f"slowdown:          {(load_s / base_s - 1) * 100:+.1f}%")
+    print(f"\niterate over {args.items} items: {nodes} nodes, {med[args.clients]['per_client_min']:.0f} messages per "
+          f"client ({framing}); medians of {args.runs}, the server's CPU counted until the last message arrived")
+    print(f"{'clients':>8} {'run s':>7} {'server CPU s':>13} {'clients CPU s':>14} {'messages/s':>11}")
+    for c in sizes:
+        m = med[c]
+        rate = f"{statistics.median(r['delivered'] / r['span'] for r in runs[c]):11,.0f}" if c else f"{'-':>11}"
+        print(f"{c:>8} {m['seconds']:7.2f} {m['cpu']:13.2f} {m.get('client_cpu', 0):14.2f} {rate}")
+    one, many, none = med[1]["cpu"], med[args.clients]["cpu"], med[0]["cpu"]
+    print(f"server CPU, {args.clients} clients against 1 (the fan-out): {(many / one - 1) * 100:+.1f}%")
+    print(f"server CPU, 1 client against none (building and sending the events once): {(one / none - 1) * 100:+.1f}%")
+    print(f"server CPU, {args.clients} clients against none: {(many / none - 1) * 100:+.1f}%")
+    print(f"run time, {args.clients} clients against none: "
+          f"{(med[args.clients]['seconds'] / med[0]['seconds'] - 1) * 100:+.1f}%")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ OPERATIONS: dict[str, tuple[str, set[str]]] = {
     "GET /api/v1/app/version": ("ApiV1AppVersionGetVersion", set()),
     "POST /api/v1/graphs/validate": ("ApiV1GraphsValidateValidateGraphRoute", set()),
     "GET /api/v1/images": ("ApiV1ImagesListImages", {
-        "query:categories?", "query:exclude_categories?", "query:image_origin?", "query:is_intermediate?",
+        # cursor: keyset paging (issue 11), added after this table was taken from main.
+        "query:categories?", "query:cursor?", "query:exclude_categories?", "query:image_origin?", "query:is_intermediate?",
         "query:limit?", "query:offset?", "query:order_dir?", "query:search_term?", "query:starred_first?",
     }),
     "POST /api/v1/images/delete": ("ApiV1ImagesDeleteDeleteImages", set()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -12,13 +13,14 @@ from invoke_sdk.images import (
     ImageOrigin,
     ImageRecord,
     ImageRecordChanges,
+    InvalidImageCursorError,
     OrderDir,
 )
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from invoke_host.api.injected import Injected, Unavailable, ensure_available
 from invoke_host.api_versions import API_V1
@@ -48,17 +50,32 @@ class ImageDTO(ImageRecord):
 
     @classmethod
     def of(cls, record: ImageRecord) -> ImageDTO:
-        base = f"{PREFIX}/i/{record.image_name}"
-        return cls(**record.model_dump(), image_url=f"{base}/full", thumbnail_url=f"{base}/thumbnail")
+        return cls(**record.model_dump(), **_urls(record.image_name))
+
+    @classmethod
+    def many(cls, records: Sequence[ImageRecord]) -> list[ImageDTO]:
+        """DTOs of a page of records in one validation call (a listing's main cost after the query)."""
+        return _DTOS.validate_python([{**r.__dict__, **_urls(r.image_name)} for r in records])
+
+
+def _urls(image_name: str) -> dict[str, str]:
+    base = f"{PREFIX}/i/{image_name}"
+    return {"image_url": f"{base}/full", "thumbnail_url": f"{base}/thumbnail"}
+
+
+_DTOS: TypeAdapter[list[ImageDTO]] = TypeAdapter(list[ImageDTO])
 
 
 class ImageDTOPage(BaseModel):
     """One page of images."""
 
     items: list[ImageDTO]
-    offset: int
+    offset: int | None = Field(description="Where the page starts; null when it was asked for by cursor")
     limit: int
-    total: int
+    total: int = Field(description="How many images match the filters, over all pages")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as cursor (with the same order) for the next page; null on the last page"
+    )
 
 
 class DeleteImagesRequest(BaseModel):
@@ -187,7 +204,7 @@ class ImagesController(Controller):
     async def list_images(
         self,
         images: Injected[ImagesService],
-        offset: Annotated[int, QueryParameter(ge=0, le=2**63 - 1)] = 0,
+        offset: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 10,
         image_origin: FromQuery[ImageOrigin | None] = None,
         categories: FromQuery[list[ImageCategory] | None] = None,
@@ -196,20 +213,30 @@ class ImagesController(Controller):
         starred_first: FromQuery[bool] = True,
         order_dir: FromQuery[OrderDir] = "DESC",
         search_term: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(max_length=400, description="next_cursor of the previous page")
+        ] = None,
     ) -> ImageDTOPage:
-        page = await images.get_many(
-            offset=offset,
-            limit=limit,
-            image_origin=image_origin,
-            categories=categories,
-            exclude_categories=exclude_categories,
-            is_intermediate=is_intermediate,
-            starred_first=starred_first,
-            order_dir=order_dir,
-            search_term=search_term,
-        )
+        if cursor is not None and offset is not None:
+            raise HTTPException(status_code=400, detail="give either cursor or offset, not both")
+        try:
+            page = await images.get_many(
+                offset=offset or 0,
+                limit=limit,
+                image_origin=image_origin,
+                categories=categories,
+                exclude_categories=exclude_categories,
+                is_intermediate=is_intermediate,
+                starred_first=starred_first,
+                order_dir=order_dir,
+                search_term=search_term,
+                cursor=cursor,
+            )
+        except InvalidImageCursorError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
         return ImageDTOPage(
-            items=[ImageDTO.of(r) for r in page.items], offset=page.offset, limit=page.limit, total=page.total
+            items=ImageDTO.many(page.items), offset=page.offset, limit=page.limit, total=page.total,
+            next_cursor=page.next_cursor,
         )
 
     @get("/i/{image_name:str}", summary="One image's record")

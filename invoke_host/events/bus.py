@@ -1,6 +1,7 @@
 """The in-process event bus: every emitted event goes to every sink, in order, on the event loop.
 
-Nothing is stored: an event reaches the sinks that exist when it is emitted. A sink that raises
+Nothing is stored: an event reaches the sinks that exist when it is emitted. An emitter whose events cost
+something to build asks :meth:`EventBus.wants` first, and builds nothing when no sink would use it. A sink that raises
 is logged and the others still get the event; the emitter never sees the failure.
 
 Events emitted from other threads (node code) are queued and handed to the loop in bursts: one
@@ -15,9 +16,9 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from invoke_sdk.events import BaseEvent, EventSink
+from invoke_sdk.events import BaseEvent, EventSink, SelectiveEventSink
 
 __all__ = ["EventBus"]
 
@@ -35,6 +36,8 @@ class EventBus:
         self._pending: deque[BaseEvent] = deque()
         self._pending_lock = threading.Lock()
         self._flush_scheduled = False
+        # Read from worker threads by wants(): replaced whole (a tuple), never changed in place.
+        self._asked: tuple[Callable[[str], bool], ...] | None = ()
 
     def sink(self, name: str) -> EventSink | None:
         """The sink of that name, if any."""
@@ -50,8 +53,39 @@ class EventBus:
                 logger.exception("Event sink %r failed to start; it will get no events", sink.name)
                 continue
             self._started.append(sink)
+        self._asked = self._selectors()
+
+    def _selectors(self) -> tuple[Callable[[str], bool], ...] | None:
+        """The started sinks' ``wants``; None when one of them wants everything (it has no ``wants``)."""
+        selectors = []
+        for sink in self._started:
+            if not isinstance(sink, SelectiveEventSink):
+                return None
+            selectors.append(sink.wants)
+        return tuple(selectors)
+
+    def wants(self, event_name: str) -> bool:
+        """Whether a started sink would use an event of this name now: if not, the emitter need not build it.
+
+        Safe from any thread. True when any sink has no ``wants`` (it takes everything), or when asking a sink
+        fails (the failure is logged); False before the bus starts and after it stops.
+        """
+        if self._loop is None:
+            return False
+        asked = self._asked
+        if asked is None:
+            return True
+        for wants in asked:
+            try:
+                if wants(event_name):
+                    return True
+            except Exception:
+                logger.exception("An event sink failed to say whether it wants %r; it gets it", event_name)
+                return True
+        return False
 
     async def stop(self) -> None:
+        self._asked = ()
         started, self._started = self._started, []
         for sink in reversed(started):
             try:

@@ -2,8 +2,9 @@
 
 from invoke_host.graph.edges import Edge, EdgeConnection
 from invoke_host.graph.errors import GraphError, GraphValidationError
+from invoke_host.graph.fingerprint import registry_fingerprint
 from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph_model
-from invoke_host.graph.validation import ValidatedGraph, parse_graph, validate_graph
+from invoke_host.graph.validation import ValidatedGraph, load_validated_graph, parse_graph, validate_graph
 
 __all__ = [
     "COLLECT_TYPE",
@@ -15,6 +16,8 @@ __all__ = [
     "GraphValidationError",
     "ValidatedGraph",
     "graph_model",
+    "load_validated_graph",
     "parse_graph",
+    "registry_fingerprint",
     "validate_graph",
 ]

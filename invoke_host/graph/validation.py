@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from invoke_host.limits import Limits
     from invoke_host.registry import FrozenRegistry
 
-__all__ = ["ValidatedGraph", "parse_graph", "validate_graph"]
+__all__ = ["ValidatedGraph", "load_validated_graph", "parse_graph", "validate_graph"]
 
 _TOP_LEVEL = {"id", "nodes", "edges"}
 
@@ -445,3 +445,27 @@ def parse_graph(registry: FrozenRegistry, data: Any, *, limits: Limits | None = 
     if result.graph is None:
         raise GraphValidationError(result.errors)
     return result.graph
+
+
+def load_validated_graph(registry: FrozenRegistry, data: Any) -> GraphBase:
+    """A graph that already passed :func:`validate_graph` against a registry with this one's fingerprint
+    (:func:`~invoke_host.graph.fingerprint.registry_fingerprint`), such as a queue item's, checked at enqueue.
+
+    Its nodes and edges are built again (the engine needs the objects), but the structure (edges, types,
+    inputs, cycles, iterate and collect) is not checked a second time: for a large graph that is most of
+    the cost. A node that no longer validates still raises :class:`GraphValidationError`.
+    """
+    errors: list[GraphError] = []
+    raw = _decode(data, errors)
+    if not errors and not isinstance(raw, Mapping):
+        errors.append(GraphError(None, None, "a graph must be a JSON object with 'nodes' and 'edges'"))
+    if errors:
+        raise GraphValidationError(errors)
+    nodes, _present = _parse_nodes(registry, raw.get("nodes", {}), errors)
+    edges = _parse_edges(raw.get("edges", []), errors)
+    if errors:
+        raise GraphValidationError(errors)
+    fields: dict[str, Any] = {"nodes": nodes, "edges": edges}
+    if "id" in raw:
+        fields["id"] = raw["id"]
+    return graph_model(registry).model_construct(**fields)

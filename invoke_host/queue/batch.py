@@ -18,11 +18,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from invoke_sdk.fields import field_extra
 from invoke_sdk.limits import LimitExceededError
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from invoke_host.graph import validate_graph
+from invoke_host.graph import registry_fingerprint, validate_graph
 from invoke_host.limits import Limits
 from invoke_host.registry import FrozenRegistry
 
@@ -115,8 +116,9 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
 
 
-# What a session adds to its graph in the stored JSON: {"id": <32 hex>, "batch_id": ..., "graph": ...}.
-_SESSION_OVERHEAD = 64
+# What a session adds to its graph in the stored JSON:
+# {"id": <32 hex>, "batch_id": ..., "graph": ..., "validated_with": <32 hex>}.
+_SESSION_OVERHEAD = 116
 # The keys around one field value: {"node_path":"","field_name":"","value":}, and "<field>": in the graph.
 _VALUE_OVERHEAD = 52
 
@@ -139,9 +141,21 @@ def stored_bytes(batch: Batch) -> int:
     return total
 
 
+def _edge_fed(graph: dict[str, Any]) -> set[tuple[str, str]]:
+    """(node id, input) pairs an edge of the raw graph feeds; malformed edges are left to graph validation."""
+    fed: set[tuple[str, str]] = set()
+    edges = graph.get("edges")
+    for edge in edges if isinstance(edges, list) else []:
+        end = edge.get("destination") if isinstance(edge, dict) else None
+        if isinstance(end, dict) and isinstance(end.get("node_id"), str) and isinstance(end.get("field"), str):
+            fed.add((end["node_id"], end["field"]))
+    return fed
+
+
 def _validate_data(batch: Batch, registry: FrozenRegistry, limits: Limits | None = None) -> None:
     nodes: dict[str, Any] = batch.graph.get("nodes", {})
     errors: list[dict[str, Any]] = []
+    fed = _edge_fed(batch.graph)
     for group in batch.data or []:
         for datum in group:
             node = nodes.get(datum.node_path)
@@ -161,6 +175,15 @@ def _validate_data(batch: Batch, registry: FrozenRegistry, limits: Limits | None
                 raise BatchError(
                     422, f"node {datum.node_path!r} (type {type_id!r}) has no input field {datum.field_name!r}",
                     [{"node_path": datum.node_path, "field_name": datum.field_name, "message": "no such field"}],
+                )
+            info = registered.value.model_fields[datum.field_name]
+            if field_extra(info).get("input") == "connection" or (datum.node_path, datum.field_name) in fed:
+                # Checked here for every item: the graph check below sees only the first item's values.
+                how = "takes only an edge" if (datum.node_path, datum.field_name) not in fed else "is fed by an edge"
+                raise BatchError(
+                    422, f"batch data names input {datum.field_name!r} of node {datum.node_path!r}, which {how}; "
+                    "give data only for inputs that take a value",
+                    [{"node_path": datum.node_path, "field_name": datum.field_name, "message": f"the input {how}"}],
                 )
             context = limits.context if limits is not None else None
             for index, value in enumerate(datum.items):
@@ -225,8 +248,9 @@ def prepare_items(
 ) -> tuple[BatchRecord, list[NewQueueItem]]:
     """Check the batch against the registry and the limits (the host's defaults if None), and build its sessions.
 
-    Each session is ``{"id", "batch_id", "graph"}`` with the batch's values written into the
-    graph's nodes; the processor builds its execution state from ``session["graph"]``.
+    Each session is ``{"id", "batch_id", "graph", "validated_with"}`` with the batch's values written into the
+    graph's nodes; the processor builds its execution state from ``session["graph"]``, and checks its structure
+    again only when its registry's fingerprint is not ``validated_with`` (see ``invoke_host.graph.fingerprint``).
     """
     requested = batch_size(batch)
     if requested > max_batch_size:
@@ -251,6 +275,8 @@ def prepare_items(
         origin=batch.origin,
         destination=batch.destination,
     )
+    # The processor rebuilds the nodes of a graph this registry validated without checking its structure again.
+    checked = registry_fingerprint(registry)
     graph = batch.graph
     nodes: dict[str, Any] = graph.get("nodes", {})
     items: list[NewQueueItem] = []
@@ -264,7 +290,7 @@ def prepare_items(
             session_graph = {**graph, "nodes": new_nodes}
         else:
             session_graph = graph
-        session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph}
+        session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph, "validated_with": checked}
         items.append(
             NewQueueItem(
                 session_id=session_id,

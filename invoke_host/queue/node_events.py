@@ -1,7 +1,9 @@
 """Turns the engine's plain node events into the SDK's typed events of one queue item, and emits them.
 
 Runs on the engine's worker thread: the typed event (and its JSON-ready payload) is built there,
-off the event loop, and handed to the bus, whose ``emit`` is thread-safe.
+off the event loop, and handed to the bus, whose ``emit`` is thread-safe. An event no sink wants now
+(:meth:`EventBus.wants`) is not built at all: with no client subscribed, a graph of thousands of fast nodes
+spent a sixth of its time building events for nobody.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ from invoke_host.events.bus import EventBus
 __all__ = ["NodeEventPublisher", "progress_image"]
 
 logger = logging.getLogger("invoke_host.queue")
+
+# The typed event each engine event becomes, by name: what the bus is asked before anything is built.
+_EVENT_NAMES: dict[type[EngineEvent], str] = {
+    NodeStarted: InvocationStartedEvent.event_name,
+    NodeCompleted: InvocationCompleteEvent.event_name,
+    NodeProgress: InvocationProgressEvent.event_name,
+    NodeFailed: InvocationErrorEvent.event_name,
+}
 
 
 def progress_image(image: Any) -> ProgressImage | None:
@@ -72,8 +82,11 @@ class NodeEventPublisher:
 
     def __call__(self, event: EngineEvent) -> None:
         typed: BaseEvent
-        if not isinstance(event, NodeStarted | NodeCompleted | NodeProgress | NodeFailed):
-            return  # session finished: the item's status change says it
+        name = _EVENT_NAMES.get(type(event))
+        if name is None:
+            return  # session_complete: the item's status change says it
+        if not self.bus.wants(name):
+            return  # no sink would use it (no subscribed client, a log level that hides it): build nothing
         omit = self._edge_inputs.get(event.source_node_id, frozenset())
         if isinstance(event, NodeStarted):
             typed = InvocationStartedEvent.build(self.item, self._invocation(event), event.source_node_id,

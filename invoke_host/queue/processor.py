@@ -34,7 +34,7 @@ from invoke_host.engine import (
     SessionRunner,
 )
 from invoke_host.events.bus import EventBus
-from invoke_host.graph import parse_graph
+from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import INTERRUPTED_MESSAGE, QueueService
 from invoke_host.queue.session_record import session_json
@@ -158,7 +158,13 @@ class SessionProcessor:
         registry = self.registry
         if "exec_nodes" in session:
             return GraphExecutionState.from_dict(registry, session)
-        return GraphExecutionState(registry, parse_graph(registry, session["graph"]), id=item.session_id)
+        if session.get("validated_with") == registry_fingerprint(registry):
+            # Validated at enqueue against these very node types: rebuild the nodes, skip the structural checks.
+            graph = load_validated_graph(registry, session["graph"])
+        else:
+            # Stored by a host with other packs or versions (or before items carried a fingerprint): check it all.
+            graph = parse_graph(registry, session["graph"])
+        return GraphExecutionState(registry, graph, id=item.session_id)
 
     async def _run_item(self, item: QueueItem) -> None:
         item_id = item.item_id

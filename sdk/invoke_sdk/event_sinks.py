@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk.event_base import BaseEvent
 
-__all__ = ["EVENT_SINKS_STATE_KEY", "ConfigurableEventSink", "EventSink", "EventSinkDirectory"]
+__all__ = ["EVENT_SINKS_STATE_KEY", "ConfigurableEventSink", "EventSink", "EventSinkDirectory", "SelectiveEventSink"]
 
 
 @runtime_checkable
@@ -31,6 +31,25 @@ class EventSink(Protocol):
 
     def deliver(self, event: BaseEvent) -> None:
         """Take one event; never block."""
+        ...
+
+
+@runtime_checkable
+class SelectiveEventSink(EventSink, Protocol):
+    """A sink that can say which events it would use right now, so that the host builds no event nobody takes.
+
+    Before building an event that costs something to build (the per-node ``invocation_*`` events, thousands
+    per graph), the host asks every sink; when none wants it, the event is not built at all. A sink without
+    ``wants`` gets every event. An event that is built still goes to every sink, wanted or not.
+    """
+
+    def wants(self, event_name: str) -> bool:
+        """Whether an event of this name would be used now (a subscribed client, a log level that shows it).
+
+        Called from any thread (node code runs in worker threads), once per event: keep it a cheap read of
+        state the sink keeps up to date, and never block. The answer may change at any time; an event
+        emitted while it was False is simply not delivered, as if it had happened before the sink listened.
+        """
         ...
 
 

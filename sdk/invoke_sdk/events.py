@@ -18,7 +18,13 @@ Those never import this module, so :data:`CORE_EVENTS` is assembled here from al
 from __future__ import annotations
 
 from invoke_sdk.event_base import BaseEvent
-from invoke_sdk.event_sinks import EVENT_SINKS_STATE_KEY, ConfigurableEventSink, EventSink, EventSinkDirectory
+from invoke_sdk.event_sinks import (
+    EVENT_SINKS_STATE_KEY,
+    ConfigurableEventSink,
+    EventSink,
+    EventSinkDirectory,
+    SelectiveEventSink,
+)
 from invoke_sdk.invocation_events import (
     InvocationCompleteEvent,
     InvocationErrorEvent,
@@ -57,6 +63,7 @@ __all__ = [
     "QueueItemEventBase",
     "QueueItemStatusChangedEvent",
     "QueueItemsCanceledEvent",
+    "SelectiveEventSink",
 ]
 
 CORE_EVENTS: tuple[type[BaseEvent], ...] = (

@@ -40,6 +40,7 @@ __all__ = [
     "ImageRecordPage",
     "ImageRecordStore",
     "ImageUpdatedEvent",
+    "InvalidImageCursorError",
     "InvalidImageNameError",
     "NewImageRecord",
     "OrderDir",
@@ -86,6 +87,7 @@ class ImageListFilters(TypedDict, total=False):
     starred_first: bool
     order_dir: OrderDir
     search_term: str | None
+    cursor: str | None
 """Sort direction of an image listing, by creation time."""
 
 
@@ -102,6 +104,10 @@ class InvalidImageNameError(ImageNotFoundError):
 
     def __init__(self, image_name: str, reason: str) -> None:
         super().__init__(image_name, f"{image_name!r} is not an image name: {reason}")
+
+
+class InvalidImageCursorError(ValueError):
+    """A listing ``cursor`` the store did not give out, or one from a listing in another order; the API answers 400."""
 
 
 class NewImageRecord(BaseModel):
@@ -154,9 +160,13 @@ class ImageRecordPage(BaseModel):
     """One page of a record listing."""
 
     items: list[ImageRecord]
-    offset: int
+    offset: int | None = Field(description="Where the page starts; None when it was asked for by cursor")
     limit: int
     total: int = Field(description="How many records match the filters, over all pages")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as ``cursor`` (with the same order) for the page after this one; None on the last page",
+    )
 
 
 @runtime_checkable
@@ -183,10 +193,14 @@ class ImageRecordStore(Protocol):
         starred_first: bool = True,
         order_dir: OrderDir = "DESC",
         search_term: str | None = None,
+        cursor: str | None = None,
     ) -> ImageRecordPage:
         """A page of records, newest first unless ``order_dir="ASC"``; starred ones first if asked.
 
-        ``search_term`` matches the name or the generation metadata, case-insensitively.
+        ``search_term`` matches the name or the generation metadata, case-insensitively. A page starts at
+        ``offset``, or right after the record a ``cursor`` (a page's ``next_cursor``) marks: with a cursor a
+        deep page costs what the first does, and records added meanwhile do not shift the pages. Giving both
+        raises ``ValueError``; a cursor the store cannot read raises :class:`InvalidImageCursorError`.
         """
         ...
 

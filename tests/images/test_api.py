@@ -98,7 +98,7 @@ def test_list_with_filters(client: TestClient) -> None:  # type: ignore[type-arg
         names.setdefault(category, []).append(upload(client, png_bytes(), image_category=category).json()["image_name"])
     inter = upload(client, png_bytes(), is_intermediate="true").json()["image_name"]
     page = client.get(f"{API}/", params={"limit": 2}).json()
-    assert set(page) == {"items", "offset", "limit", "total"}
+    assert set(page) == {"items", "offset", "limit", "total", "next_cursor"}
     assert page["total"] == 5 and len(page["items"]) == 2 and page["items"][0]["image_name"] == inter
     users = client.get(f"{API}/", params={"categories": ["user"], "limit": 10}).json()
     assert {i["image_name"] for i in users["items"]} == set(names["user"]) | {inter}

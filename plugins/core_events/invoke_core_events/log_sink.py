@@ -17,6 +17,19 @@ from invoke_sdk.events import (
 
 __all__ = ["LogSink"]
 
+_DEBUG_EVENTS = frozenset(cls.event_name for cls in (
+    InvocationProgressEvent, InvocationStartedEvent, InvocationCompleteEvent, BatchEnqueuedEvent,
+))
+
+
+def _least_level(event_name: str) -> int:
+    """The lowest level :meth:`LogSink.deliver` logs an event of this name at (a failed status is WARNING)."""
+    if event_name in _DEBUG_EVENTS or event_name.endswith("_progress"):
+        return logging.DEBUG
+    if event_name == InvocationErrorEvent.event_name:
+        return logging.WARNING
+    return logging.INFO
+
 
 class LogSink:
     """Logs events: per-node events at DEBUG (a graph has thousands), errors at WARNING, the rest at INFO."""
@@ -25,6 +38,10 @@ class LogSink:
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("invoke_host.events")
+
+    def wants(self, event_name: str) -> bool:
+        """Whether the log shows events of this name at its level (per-node events only at DEBUG)."""
+        return self.logger.isEnabledFor(_least_level(event_name))
 
     async def start(self) -> None:
         return None

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from invoke_sdk.events import BaseEvent
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, QueueEventBase
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -52,6 +52,9 @@ _FRAMES_PER_TURN = 256
 _PREVIEW = 80
 """Characters of a bad client message quoted back in the error: enough to recognise it, never all of it."""
 
+# Events that go only to clients subscribed to their queue (every other event goes to every client).
+_QUEUE_EVENTS = frozenset(cls.event_name for cls in CORE_EVENTS if issubclass(cls, QueueEventBase))
+
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 
@@ -69,6 +72,19 @@ def _preview(raw: str) -> str:
     return raw if len(raw) <= _PREVIEW else raw[:_PREVIEW] + f"... ({_size(raw)} bytes)"
 
 
+def _merged(buffer: deque[tuple[str, int, int, bool]]) -> tuple[str, int, int]:
+    """Everything waiting, up to :data:`BATCH_MAX` messages, as one array frame (a client that fell behind,
+    or its own answers next to a shared frame): ``(frame, bytes, messages)``."""
+    parts: list[str] = []
+    size = count = 0
+    while buffer and (not parts or count + buffer[0][2] <= BATCH_MAX):
+        text, n, messages, frame = buffer.popleft()
+        parts.append(text[1:-1] if frame else text)
+        size += n
+        count += messages
+    return "[" + ",".join(parts) + "]", size, count
+
+
 async def _sent_nowhere(message: str) -> None:
     return None
 
@@ -80,9 +96,11 @@ async def _closed_nowhere(code: int, reason: str) -> None:
 class WebSocketClient:
     """One connected client: its rooms, its bounded buffer and the task that drains it.
 
-    The buffer is a plain deque of ``(message, bytes)`` and the sender wakes through an event: ``offer``
-    is an append (called once per event per client, on the loop), and each wake-up of the sender sends
-    everything that is waiting, not one message per loop turn.
+    The buffer is a plain deque of ``(text, bytes, messages, is_frame)`` and the sender wakes through an
+    event: ``offer`` is an append (called once per event per client, on the loop), and each wake-up of the
+    sender sends everything that is waiting, not one message per loop turn. A client that batches gets its
+    queue's events as frames the sink built once for every such client (``offer_frame``); its own answers
+    (subscribed, errors) go out as a frame of their own.
     """
 
     def __init__(
@@ -94,8 +112,10 @@ class WebSocketClient:
         limit_bytes: int = 8 * 1024 * 1024,
         max_message_bytes: int = 64 * 1024,
         close_timeout: float = 5.0,
+        on_rooms_changed: Callable[[], None] | None = None,
     ) -> None:
         self.rooms: set[str] = set()
+        self._on_rooms_changed = on_rooms_changed
         self.batch = False
         """Whether each frame carries a JSON array of every message waiting (opt-in at subscribe)."""
         self.limit = limit
@@ -105,8 +125,10 @@ class WebSocketClient:
         self.closed_reason: str | None = None
         self._send = send
         self._close = close
-        self._buffer: deque[tuple[str, int]] = deque()
+        self._buffer: deque[tuple[str, int, int, bool]] = deque()
         self._buffered = 0
+        self._queued = 0
+        """Messages waiting (a shared frame counts its messages), held to ``limit``."""
         self._in_flight = 0
         self._sending = False
         self._send_aborted = False
@@ -121,10 +143,16 @@ class WebSocketClient:
 
     def offer(self, message: str, size: int | None = None) -> None:
         """Queue a message (of ``size`` UTF-8 bytes); a client too far behind is disconnected instead."""
+        self._queue(message, _size(message) if size is None else size, 1, False)
+
+    def offer_frame(self, frame: str, size: int, messages: int) -> None:
+        """Queue a frame already built for every batching client of a set of rooms: a JSON array of messages."""
+        self._queue(frame, size, messages, True)
+
+    def _queue(self, text: str, size: int, messages: int, frame: bool) -> None:
         if self.closed_reason is not None:
             return
-        size = _size(message) if size is None else size
-        if len(self._buffer) >= self.limit:
+        if self._queued + messages > self.limit and self._queued:
             self.request_close(
                 CLOSE_TOO_SLOW,
                 f"too slow: fell {self.limit} events behind; reconnect and reload the queue state",
@@ -138,8 +166,9 @@ class WebSocketClient:
                 f"(INVOKE_HOST_WS_CLIENT_BUFFER_BYTES={self.limit_bytes}); reconnect and reload",
             )
             return
-        self._buffer.append((message, size))
+        self._buffer.append((text, size, messages, frame))
         self._buffered += size
+        self._queued += messages
         self._wake.set()
 
     def request_close(self, code: int, reason: str) -> None:
@@ -155,6 +184,7 @@ class WebSocketClient:
             logger.info("Closing a websocket client (code %d): %s", code, reason)
         self._buffer.clear()
         self._buffered = 0
+        self._queued = 0
         self._close_request = (code, reason)
         self._wake.set()
         if self._sending and not self.task.done():
@@ -166,11 +196,15 @@ class WebSocketClient:
         self.closed_reason = self.closed_reason or "disconnected"
         self._buffer.clear()
         self._buffered = 0
+        self._queued = 0
         self._in_flight = 0
         self.rooms.clear()
+        if self._on_rooms_changed is not None:
+            self._on_rooms_changed()
         # The callbacks hold the socket, its scope and the app: the client must not keep them reachable.
         self._send = _sent_nowhere
         self._close = _closed_nowhere
+        self._on_rooms_changed = None
 
     def handle(self, raw: Any) -> None:
         """Act on one message from the client (subscribe / unsubscribe) and queue the answer."""
@@ -216,32 +250,28 @@ class WebSocketClient:
                 self.batch = batch
         else:
             self.rooms.discard(key)
+        if self._on_rooms_changed is not None:
+            self._on_rooms_changed()
         self.offer(_message(f"{action}d", {"room": room, "queue_id": queue_id}))
 
     async def _drain(self) -> None:
         buffer = self._buffer
-        loop = asyncio.get_running_loop()
-        last_frame = 0.0
         try:
             while self._close_request is None:
                 await self._wake.wait()
                 if self.batch:
-                    # The first event after a quiet spell goes out at once; a stream of them is gathered
-                    # into a frame per interval, so the frame count (the cost) no longer grows with the event rate.
-                    wait = last_frame + BATCH_INTERVAL - loop.time()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    last_frame = loop.time()
+                    # A shared frame the sink is about to hand out lands first, so that it joins this frame.
+                    await asyncio.sleep(0)
                 self._wake.clear()
                 sent = 0
                 while buffer:
-                    if self.batch:
-                        taken = [buffer.popleft() for _ in range(min(len(buffer), BATCH_MAX))]
-                        frame = "[" + ",".join([m for m, _ in taken]) + "]"
-                        size = sum(n for _, n in taken)
+                    if not self.batch or (buffer[0][3] and (len(buffer) == 1 or buffer[0][2] >= BATCH_MAX)):
+                        # One message, or the one frame built for every batching client: sent as it is.
+                        frame, size, count, _ = buffer.popleft()
                     else:
-                        frame, size = buffer.popleft()
+                        frame, size, count = _merged(buffer)
                     self._buffered -= size
+                    self._queued -= count
                     self._in_flight = size
                     self._sending = True
                     try:
@@ -272,8 +302,51 @@ class WebSocketClient:
                 await asyncio.wait_for(self._close(code, reason[:123]), self.close_timeout)
 
 
+class _SharedFrames:
+    """Messages for every batching client subscribed to one set of rooms: each frame is built once for all.
+
+    The first message after a quiet spell goes out on the next loop turn; a stream of them is gathered into
+    one frame per :data:`BATCH_INTERVAL`, so the cost per client is a frame per interval, not a message per event.
+    """
+
+    def __init__(self, rooms: frozenset[str], clients: list[WebSocketClient]) -> None:
+        self.rooms = rooms
+        self.clients = clients
+        self.messages: list[str] = []
+        self.size = 0
+        self.scheduled = False
+        self.last = 0.0
+
+    def add(self, message: str, size: int) -> None:
+        self.messages.append(message)
+        self.size += size
+        if not self.scheduled:
+            self.scheduled = True
+            loop = asyncio.get_running_loop()
+            wait = self.last + BATCH_INTERVAL - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self.flush)
+            else:
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        self.last = asyncio.get_running_loop().time()
+        messages, self.messages, self.size = self.messages, [], 0
+        for start in range(0, len(messages), BATCH_MAX):
+            chunk = messages[start:start + BATCH_MAX]
+            frame = "[" + ",".join(chunk) + "]"
+            size = _size(frame)
+            for client in self.clients:
+                client.offer_frame(frame, size, len(chunk))
+
+
 class WebSocketSink:
-    """Delivers events to subscribed websocket clients."""
+    """Delivers events to subscribed websocket clients.
+
+    Each event is encoded once. A client that takes one message per frame gets that text; clients that batch
+    and share a set of rooms share a :class:`_SharedFrames`, so a frame is joined once for all of them.
+    """
 
     name = "websocket"
 
@@ -290,6 +363,40 @@ class WebSocketSink:
         self.max_message_bytes = max_message_bytes
         self.close_timeout = close_timeout
         self.clients: set[WebSocketClient] = set()
+        self._subscribed = False
+        # Rebuilt whenever a client's rooms or framing change (rare); read on every event.
+        self._plain_everywhere: list[WebSocketClient] = []
+        self._plain_by_room: dict[str, list[WebSocketClient]] = {}
+        self._shared_everywhere: list[_SharedFrames] = []
+        self._shared_by_room: dict[str, list[_SharedFrames]] = {}
+
+    def wants(self, event_name: str) -> bool:
+        """Whether a client would get an event of this name now: a queue's events need a client subscribed to
+        some queue, other events a connected client. A plain attribute read, safe from any thread."""
+        return self._subscribed if event_name in _QUEUE_EVENTS else bool(self.clients)
+
+    def _rooms_changed(self) -> None:
+        # What is gathered for a set of rooms goes out first, to the clients that had that set until now.
+        for shared in self._shared_everywhere:
+            if shared.messages:
+                shared.flush()
+        live = [c for c in self.clients if c.closed_reason is None]
+        self._subscribed = any(c.rooms for c in live)
+        plain = [c for c in live if not c.batch]
+        self._plain_everywhere = plain
+        self._plain_by_room = {}
+        for client in plain:
+            for room in client.rooms:
+                self._plain_by_room.setdefault(room, []).append(client)
+        groups: dict[frozenset[str], list[WebSocketClient]] = {}
+        for client in live:
+            if client.batch:
+                groups.setdefault(frozenset(client.rooms), []).append(client)
+        self._shared_everywhere = [_SharedFrames(rooms, members) for rooms, members in groups.items()]
+        self._shared_by_room = {}
+        for shared in self._shared_everywhere:
+            for room in shared.rooms:
+                self._shared_by_room.setdefault(room, []).append(shared)
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Take the limits from the host's settings: ``ws_client_buffer`` (events), ``ws_client_buffer_bytes``,
@@ -323,9 +430,9 @@ class WebSocketSink:
             await asyncio.wait(tasks, timeout=self.close_timeout)
         for task in tasks:
             task.cancel()
+        self.clients.clear()
         for client in clients:
             client.release()
-        self.clients.clear()
 
     def connect(self, send: Send, close: Close) -> WebSocketClient:
         """Register a newly accepted socket; it receives nothing until it subscribes."""
@@ -336,13 +443,16 @@ class WebSocketSink:
             limit_bytes=self.buffer_bytes,
             max_message_bytes=self.max_message_bytes,
             close_timeout=self.close_timeout,
+            on_rooms_changed=self._rooms_changed,
         )
         self.clients.add(client)
+        self._rooms_changed()  # it gets the events that go to every client
         return client
 
     async def disconnect(self, client: WebSocketClient) -> None:
         """Forget a client whose socket closed, stop its sender, and release what it held."""
         self.clients.discard(client)
+        self._rooms_changed()
         client.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await client.task
@@ -350,13 +460,19 @@ class WebSocketSink:
 
     def deliver(self, event: BaseEvent) -> None:
         room = event.room()
-        targets = [c for c in self.clients if room is None or room in c.rooms]
-        if not targets:
+        if room is None:
+            plain, shared = self._plain_everywhere, self._shared_everywhere
+        else:
+            plain, shared = self._plain_by_room.get(room, ()), self._shared_by_room.get(room, ())
+        if not plain and not shared:
             return
         # Encoded (and measured) once, whatever the number of clients.
         message = f'{{"event":{json.dumps(event.event_name)},"data":{event.model_dump_json()}}}'
         size = _size(message)
-        for client in targets:
+        for client in plain:
             client.offer(message, size)
+        for frames in shared:
+            frames.add(message, size)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("Event %s sent to %d websocket clients", event.event_name, len(targets))
+            logger.debug("Event %s for %d websocket clients", event.event_name,
+                         len(plain) + sum(len(f.clients) for f in shared))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -16,14 +18,16 @@ from invoke_sdk.images import (
     ImageRecord,
     ImageRecordChanges,
     ImageRecordPage,
+    InvalidImageCursorError,
     NewImageRecord,
     OrderDir,
 )
 from invoke_sdk.storage import StorageError
+from pydantic import TypeAdapter
 
 from invoke_sqlite_storage.database import Database
 
-__all__ = ["ImageListQuery", "SqliteImageRecordStore", "build_list_query"]
+__all__ = ["ImageListQuery", "SqliteImageRecordStore", "build_list_query", "decode_cursor", "encode_cursor"]
 
 COLUMNS = (
     "image_name, image_origin, image_category, width, height, session_id, node_id, is_intermediate, starred, "
@@ -35,6 +39,10 @@ def _record(row: sqlite3.Row) -> ImageRecord:
     return ImageRecord(**dict(row))
 
 
+# One validation call for a whole page; the listing's helper columns (_total, _rowid) are ignored.
+_RECORDS: TypeAdapter[list[ImageRecord]] = TypeAdapter(list[ImageRecord])
+
+
 def _like(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -42,12 +50,51 @@ def _like(term: str) -> str:
 
 @dataclass(frozen=True)
 class ImageListQuery:
-    """The SQL of one listing: the page and the count of all matches."""
+    """The SQL of one listing: the page (one row more than asked for, to tell whether another page follows)
+    and the count of all matches."""
 
     page_sql: str
     page_params: tuple[Any, ...]
     count_sql: str
     count_params: tuple[Any, ...]
+
+
+_SQLITE_INT = range(-(2**63), 2**63)
+
+
+def _order_tag(starred_first: bool, order_dir: OrderDir) -> str:
+    return f"{'s' if starred_first else 'n'}{order_dir[0]}"
+
+
+def encode_cursor(row: sqlite3.Row, *, starred_first: bool, order_dir: OrderDir) -> str:
+    """The cursor of the page after ``row``: its place in the listing's order, and which order that is."""
+    key = [_order_tag(starred_first, order_dir), int(row["starred"]), row["created_at"], int(row["_rowid"])]
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, starred_first: bool, order_dir: OrderDir) -> tuple[int, str, int]:
+    """``(starred, created_at, rowid)`` of the last row before the page; ``ValueError`` for one we did not give out."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, starred, created_at, rowid = json.loads(text)
+        if not (isinstance(tag, str) and type(starred) is int and isinstance(created_at, str)
+                and type(rowid) is int and rowid in _SQLITE_INT):
+            raise ValueError("not a cursor")
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise InvalidImageCursorError(
+            f"cursor {_preview(cursor)!r} is not one this server gave out: pass the next_cursor of the previous "
+            "page as it came, or leave it out to start at the first page"
+        ) from None
+    if tag != _order_tag(starred_first, order_dir):
+        raise InvalidImageCursorError(
+            "the cursor belongs to a listing in another order (starred_first / order_dir differ): keep the order "
+            "of the listing it came from, or leave it out to start at the first page"
+        )
+    return starred, created_at, rowid
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def build_list_query(
@@ -61,6 +108,7 @@ def build_list_query(
     starred_first: bool = True,
     order_dir: OrderDir = "DESC",
     search_term: str | None = None,
+    cursor: str | None = None,
 ) -> ImageListQuery:
     """The SQL a listing runs (public so the benchmark can time the same query without the store)."""
     if offset < 0:
@@ -69,22 +117,26 @@ def build_list_query(
         raise ValueError("limit must be at least 1")
     if order_dir not in ("ASC", "DESC"):
         raise ValueError(f"order_dir must be 'ASC' or 'DESC', not {order_dir!r}")
-    where = ["deleted_at IS NULL"]
+    if cursor is not None and offset:
+        raise ValueError("give either cursor or offset, not both")
+    # Filters on the columns image_counts is keyed by; the count adds up its rows instead of counting records.
+    keyed: list[str] = []
     params: list[Any] = []
     if image_origin is not None:
-        where.append("image_origin = ?")
+        keyed.append("image_origin = ?")
         params.append(ImageOrigin(image_origin).value)
     if categories is not None:
         values = [ImageCategory(c).value for c in categories]
-        where.append(f"image_category IN ({', '.join('?' * len(values))})" if values else "0")
+        keyed.append(f"image_category IN ({', '.join('?' * len(values))})" if values else "0")
         params += values
     if exclude_categories:
         values = [ImageCategory(c).value for c in exclude_categories]
-        where.append(f"image_category NOT IN ({', '.join('?' * len(values))})")
+        keyed.append(f"image_category NOT IN ({', '.join('?' * len(values))})")
         params += values
     if is_intermediate is not None:
-        where.append("is_intermediate = ?")
+        keyed.append("is_intermediate = ?")
         params.append(int(is_intermediate))
+    where = ["deleted_at IS NULL", *keyed]
     if search_term:
         where.append("(image_name LIKE ? ESCAPE '\\' OR metadata LIKE ? ESCAPE '\\')")
         params += [_like(search_term)] * 2
@@ -92,16 +144,39 @@ def build_list_query(
     order = f"created_at {order_dir}, rowid {order_dir}"
     if starred_first:
         order = f"starred DESC, {order}"
+    page_where = list(where)
+    page_params = list(params)
+    if cursor is not None:
+        # Keyset paging: the rows after the cursor's in the listing's order, found through the index
+        # instead of counted off from the start as OFFSET does.
+        starred, created_at, rowid = decode_cursor(cursor, starred_first=starred_first, order_dir=order_dir)
+        after = "<" if order_dir == "DESC" else ">"
+        if not starred_first:
+            page_where.append(f"(created_at, rowid) {after} (?, ?)")
+            page_params += [created_at, rowid]
+        elif order_dir == "DESC":
+            page_where.append("(starred, created_at, rowid) < (?, ?, ?)")
+            page_params += [starred, created_at, rowid]
+        else:
+            page_where.append("(starred < ? OR (starred = ? AND (created_at, rowid) > (?, ?)))")
+            page_params += [starred, starred, created_at, rowid]
     condition = " AND ".join(where)
     # The inner query pages over the covering index alone; only the page's rows are read from the table.
+    if search_term:
+        count_sql = f"SELECT COUNT(*) FROM images WHERE {condition}"
+    else:
+        count_sql = f"SELECT COALESCE(SUM(n), 0) FROM image_counts WHERE {' AND '.join(keyed) or '1'}"
+    # The count rides along as a column (SQLite runs the uncorrelated subquery once), so a page is one
+    # statement and one trip to the reader's thread; only an empty page needs the count on its own.
     page_sql = (
-        f"SELECT {COLUMNS} FROM images WHERE rowid IN "
-        f"(SELECT rowid FROM images WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}"
+        f"SELECT ({count_sql}) AS _total, rowid AS _rowid, {COLUMNS} FROM images WHERE rowid IN "
+        f"(SELECT rowid FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} LIMIT ? OFFSET ?) "
+        f"ORDER BY {order}"
     )
     return ImageListQuery(
         page_sql=page_sql,
-        page_params=(*params, limit, offset),
-        count_sql=f"SELECT COUNT(*) FROM images WHERE {condition}",
+        page_params=(*params, *page_params, limit + 1, offset),
+        count_sql=count_sql,
         count_params=tuple(params),
     )
 
@@ -160,6 +235,7 @@ class SqliteImageRecordStore:
         starred_first: bool = True,
         order_dir: OrderDir = "DESC",
         search_term: str | None = None,
+        cursor: str | None = None,
     ) -> ImageRecordPage:
         query = build_list_query(
             offset=offset,
@@ -171,14 +247,23 @@ class SqliteImageRecordStore:
             starred_first=starred_first,
             order_dir=order_dir,
             search_term=search_term,
+            cursor=cursor,
         )
         async with self._db.read() as conn:
-            async with conn.execute(query.page_sql, query.page_params) as cur:
-                rows = list(await cur.fetchall())
-            async with conn.execute(query.count_sql, query.count_params) as cur:
-                total = await cur.fetchone()
+            rows = list(await conn.execute_fetchall(query.page_sql, query.page_params))
+            if rows:
+                total = int(rows[0]["_total"])
+            else:
+                counted = list(await conn.execute_fetchall(query.count_sql, query.count_params))
+                total = int(counted[0][0]) if counted else 0
+        more = len(rows) > limit
+        rows = rows[:limit]
         return ImageRecordPage(
-            items=[_record(r) for r in rows], offset=offset, limit=limit, total=int(total[0]) if total else 0
+            items=_RECORDS.validate_python([dict(r) for r in rows]),
+            offset=offset if cursor is None else None,
+            limit=limit,
+            total=total,
+            next_cursor=encode_cursor(rows[-1], starred_first=starred_first, order_dir=order_dir) if more else None,
         )
 
     async def update(self, image_name: str, changes: ImageRecordChanges) -> ImageRecord:

@@ -1,0 +1,92 @@
+"""A small HTTP/1.1 load generator: keep-alive GETs from a child process, counted over a fixed time.
+
+Python HTTP clients (httpx, requests) spend a millisecond or more per request, which would hide the
+server's own cost; this one writes the request bytes and reads ``Content-Length`` bytes back on raw
+asyncio streams (uvloop when installed), so one process drives several thousand requests a second.
+It runs in a child process so that its work does not share the server's interpreter lock.
+
+    from http_load import requests_per_second
+    rate = requests_per_second("http://127.0.0.1:8000", ["/api/v1/images/?limit=50"], seconds=3)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["requests_per_second"]
+
+
+async def _connection(host: str, port: int, requests: list[bytes], stop_at: float, warm_until: float,
+                      counts: list[int], offset: int) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    i = offset
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                return
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            if status != 200:
+                raise RuntimeError(f"the server answered {status}: {head[:200]!r}")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+                    break
+            else:
+                raise RuntimeError(f"a response without Content-Length: {head[:200]!r}")
+            await reader.readexactly(length)
+            if now >= warm_until:
+                counts[0] += 1
+    finally:
+        writer.close()
+
+
+def _drive(url: str, paths: list[str], seconds: float, connections: int, warm_up: float, result: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    requests = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for p in paths]
+
+    async def main() -> int:
+        counts = [0]
+        start = time.perf_counter()
+        await asyncio.gather(*(
+            _connection(host, port, requests, start + warm_up + seconds, start + warm_up, counts, n)
+            for n in range(connections)
+        ))
+        return counts[0]
+
+    try:
+        result.put(("ok", asyncio.run(main())))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        result.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def requests_per_second(url: str, paths: list[str], *, seconds: float = 3.0, connections: int = 8,
+                        warm_up: float = 0.5) -> float:
+    """GET ``paths`` in turn on ``connections`` keep-alive connections for ``seconds``; completed requests/s.
+
+    Requests that complete during the first ``warm_up`` seconds are not counted. Every answer must be 200.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    result = ctx.Queue()
+    child = ctx.Process(target=_drive, args=(url, paths, seconds, connections, warm_up, result), daemon=True)
+    child.start()
+    status, value = result.get(timeout=warm_up + seconds + 60)
+    child.join(30)
+    if status != "ok":
+        raise RuntimeError(f"the load generator failed: {value}")
+    return float(value) / seconds
