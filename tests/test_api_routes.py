@@ -32,8 +32,9 @@ OPERATIONS: dict[str, tuple[str, set[str]]] = {
     "POST /api/v1/graphs/validate": ("ApiV1GraphsValidateValidateGraphRoute", set()),
     "GET /api/v1/images": ("ApiV1ImagesListImages", {
         # cursor: keyset paging (issue 11), added after this table was taken from main.
-        "query:categories?", "query:cursor?", "query:exclude_categories?", "query:image_origin?", "query:is_intermediate?",
-        "query:limit?", "query:offset?", "query:order_dir?", "query:search_term?", "query:starred_first?",
+        "query:categories?", "query:cursor?", "query:exclude_categories?", "query:image_origin?",
+        "query:is_intermediate?", "query:limit?", "query:offset?", "query:order_dir?", "query:search_term?",
+        "query:starred_first?",
     }),
     "POST /api/v1/images/delete": ("ApiV1ImagesDeleteDeleteImages", set()),
     "DELETE /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameDeleteImage", {"path:image_name"}),
