@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from invoke_host.api.injected import Injected
 from invoke_host.models.manager import ModelManager, ModelsUnavailableError
 from invoke_host.models.record_paths import UnsafeDeleteError
+from invoke_host.models.user_paths import expand_user_path
 
 __all__ = ["ModelsController"]
 
@@ -201,4 +201,4 @@ class ModelsController(Controller):
     @get("/scan_folder", summary="Models in a folder, and whether each is installed")
     async def scan_folder(self, models: Injected[ModelManager], scan_path: FromQuery[str]) -> list[dict[str, Any]]:
         async with _errors():
-            return await models.scan_folder(Path(scan_path).expanduser())
+            return await models.scan_folder(expand_user_path(scan_path))

@@ -37,6 +37,7 @@ from invoke_host.models.jobs import InstallJob, InstallStatus
 from invoke_host.models.probing import check_files, probe_model
 from invoke_host.models.record_paths import ModelPathError, ModelPaths
 from invoke_host.models.url_download import download_url
+from invoke_host.models.user_paths import expand_user_path
 
 __all__ = ["ModelInstallService"]
 
@@ -143,7 +144,7 @@ class ModelInstallService:
     def _source_type(source: str, subfolder: str | None) -> ModelSourceType:
         if urlsplit(source).scheme in {"http", "https"}:
             return ModelSourceType.Url
-        if Path(source).expanduser().exists():
+        if expand_user_path(source).exists():
             return ModelSourceType.Path
         if parse_hf_source(source, subfolder) is not None:
             return ModelSourceType.HFRepoID

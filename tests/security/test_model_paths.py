@@ -324,3 +324,14 @@ def test_delete_refuses_files_that_are_not_the_models_own(root: Path, models: Pa
         assert client.delete("/api/v2/models/i/bad", params={"unregister": True}).status_code == 200
     assert snapshot(models) | snapshot(tmp_path / "outside") == before
     assert other.is_file() and outside.is_file()
+
+
+@pytest.mark.parametrize("text", ["~;", "~no-such-user-here", "~no-such-user-here/models"])
+def test_a_home_folder_of_an_unknown_user_is_a_4xx_not_a_500(client: TestClient[Any], text: str) -> None:
+    # pathlib raises RuntimeError for ~user of a user the machine lacks: every place a typed path is expanded.
+    answer = start(client, text)
+    assert answer.status_code == 400, answer.text
+    assert "has no user" in answer.json()["detail"] and "give the full path" in answer.json()["detail"]
+    scanned = client.get("/api/v2/models/scan_folder", params={"scan_path": text})
+    assert scanned.status_code == 400, scanned.text
+    assert "has no user" in scanned.json()["detail"]
