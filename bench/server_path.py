@@ -1,0 +1,237 @@
+"""The server path against the engine: each graph in-process and through a started server, in the same run.
+
+    .venv/bin/python bench/server_path.py            # chain of 1,000 add; iterate over 10,000 (a few minutes)
+    .venv/bin/python bench/server_path.py --large    # also iterate over 100,000 items
+
+In-process is ``run_graph`` with the output cache on, as in ``bench/graph_overhead.py`` (same graphs, same
+limits). Through the server is what an API client sees: ``invoke-host serve`` in a child process (every
+installed plugin, SQLite in a temp folder, uvicorn on 127.0.0.1), one batch per graph enqueued over HTTP, the
+batch's status polled until its item is finished, then ``GET /i/{item_id}``; the clock runs from the POST to
+the end of the GET. Each size runs ``--repeats`` times on both sides (one run for the 100,000 graph) and the
+best times are compared. Also printed: the server's RSS (idle after a warm-up item, after each graph, and after
+all), and the database size before and after ``PUT /prune``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import invoke_core_nodes.plugin as core_nodes_plugin
+
+sys.path.insert(0, str(Path(__file__).parent))
+from graph_overhead import chain, iterate
+
+from invoke_host.config import HostConfig
+from invoke_host.engine import OutputCache, run_graph
+from invoke_host.host import build_host
+
+Q = "/api/v1/queue/bench"
+# The 100,000-item iterate needs the limits raised on both sides (the defaults stop at 10,000 items).
+LIMITS = {"max_collection_size": 100_000, "max_session_nodes": 200_010}
+
+
+@dataclass
+class Spec:
+    name: str
+    graph: dict[str, Any]
+    repeats: int
+
+
+@dataclass
+class ServerRun:
+    seconds: float
+    run_seconds: float
+    """started_at to completed_at, as the server recorded them."""
+    get_seconds: float
+    get_bytes: int
+    nodes: int
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _db_bytes(db: Path) -> tuple[int, int]:
+    """(database file, its WAL) in bytes."""
+    wal = db.with_name(db.name + "-wal")
+    return db.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def measure_in_process(specs: list[Spec]) -> dict[str, tuple[float, int]]:
+    host = build_host(HostConfig(**LIMITS), plugins=[("core_nodes", core_nodes_plugin)], entry_points=False)
+    out = {}
+    for spec in specs:
+        best = float("inf")
+        nodes = 0
+        for _ in range(spec.repeats):
+            start = time.perf_counter()
+            result = run_graph(host, spec.graph, cache=OutputCache())
+            best = min(best, time.perf_counter() - start)
+            assert result.status == "completed", result.errors
+            nodes = len(result.state.executed_history)
+        out[spec.name] = (best, nodes)
+    return out
+
+
+def _seconds_between(started: str, completed: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(completed) - datetime.fromisoformat(started)).total_seconds()
+
+
+def run_through_server(client: httpx.Client, graph: dict[str, Any], poll: float, timeout: float) -> ServerRun:
+    start = time.perf_counter()
+    r = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": graph}})
+    assert r.status_code == 201, r.text
+    enqueued = r.json()
+    batch_id, item_id = enqueued["batch"]["batch_id"], enqueued["item_ids"][0]
+    deadline = start + timeout
+    while True:
+        status = client.get(f"{Q}/b/{batch_id}/status").json()
+        if status["completed"] + status["failed"] + status["canceled"] == 1:
+            break
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"item {item_id} did not finish within {timeout:.0f} s")
+        time.sleep(poll)
+    got = time.perf_counter()
+    r = client.get(f"{Q}/i/{item_id}")
+    end = time.perf_counter()
+    assert r.status_code == 200, r.text
+    item = r.json()
+    assert item["status"] == "completed", (item["status"], item.get("error_message"))
+    nodes = _executed_count(client, item_id, item)
+    return ServerRun(end - start, _seconds_between(item["started_at"], item["completed_at"]), end - got,
+                     len(r.content), nodes)
+
+
+def _executed_count(client: httpx.Client, item_id: int, item: dict[str, Any]) -> int:
+    """How many nodes the item ran, from whichever shape the item view has."""
+    if "session" in item and "executed_history" in item["session"]:
+        return len(item["session"]["executed_history"])
+    return int(item.get("results_count", item.get("progress", {}).get("results", 0)))
+
+
+class Server:
+    """``invoke-host serve`` in a child process, on a free loopback port, with its data root in ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.log = root / "server.log"
+        env = {**os.environ, **{f"INVOKE_HOST_{k.upper()}": str(v) for k, v in LIMITS.items()},
+               "INVOKE_HOST_LOG_LEVEL": "WARNING"}
+        cli = Path(sys.executable).with_name("invoke-host")
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [str(cli), "serve", "--root", str(root / "data"), "--port", str(self.port)],
+            stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}: {self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/api/v1/app/version", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start within 120 s")
+            time.sleep(0.1)
+
+    @property
+    def db(self) -> Path:
+        return self.root / "data" / "databases" / "invoke.db"
+
+    def rss_mib(self) -> float:
+        return _rss_kib(self.process.pid) / 1024
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--large", action="store_true", help="also iterate over 100,000 items (several minutes)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each graph below 100,000 items, per side")
+    parser.add_argument("--poll", type=float, default=0.005, help="seconds between batch-status polls")
+    parser.add_argument("--timeout", type=float, default=900, help="longest wait for one item")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)  # the in-process host has no storage backend and says so
+    specs = [Spec("chain of 1,000 add", chain(1_000), args.repeats),
+             Spec("iterate over 10,000", iterate(10_000), args.repeats)]
+    if args.large:
+        specs.append(Spec("iterate over 100,000", iterate(100_000), 1))
+    ours = measure_in_process(specs)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp))
+        try:
+            with httpx.Client(base_url=server.url, timeout=args.timeout) as client:
+                run_through_server(client, chain(10), args.poll, args.timeout)  # warm-up: lazy imports, first pages
+                idle = server.rss_mib()
+                served: dict[str, ServerRun] = {}
+                rss_after: dict[str, float] = {}
+                for spec in specs:
+                    runs = [run_through_server(client, spec.graph, args.poll, args.timeout)
+                            for _ in range(spec.repeats)]
+                    served[spec.name] = min(runs, key=lambda r: r.seconds)
+                    rss_after[spec.name] = server.rss_mib()
+                time.sleep(1.0)  # anything the server frees after answering has had its moment
+                rss_end = server.rss_mib()
+                before = _db_bytes(server.db)
+                r = client.put(f"{Q}/prune")
+                assert r.status_code == 200, r.text
+                pruned = r.json()["deleted"]
+                after = _db_bytes(server.db)
+        finally:
+            server.close()
+    print(f"{'graph':22} {'nodes':>7} {'in-process s':>12} {'server s':>9} {'ratio':>6} "
+          f"{'run s':>7} {'GET s':>7} {'GET MB':>7} {'RSS after MiB':>13}")
+    for spec in specs:
+        mine, nodes = ours[spec.name]
+        run = served[spec.name]
+        print(f"{spec.name:22} {nodes:>7} {mine:>12.3f} {run.seconds:>9.3f} {run.seconds / mine:>5.1f}x "
+              f"{run.run_seconds:>7.3f} {run.get_seconds:>7.3f} {run.get_bytes / 1e6:>7.2f} "
+              f"{rss_after[spec.name]:>13.0f}")
+    if args.large:
+        small, large = ours["iterate over 10,000"], ours["iterate over 100,000"]
+        s_small, s_large = served["iterate over 10,000"].seconds, served["iterate over 100,000"].seconds
+        growth = (large[0] / large[1]) / (small[0] / small[1])
+        served_growth = (s_large / large[1]) / (s_small / small[1])
+        print(f"iterate, time per node at 100,000 / at 10,000: in-process {growth:.2f}, "
+              f"server {served_growth:.2f} (1.0 = linear)")
+    print(f"server RSS: idle {idle:.0f} MiB, after all runs {rss_end:.0f} MiB (+{rss_end - idle:.0f} MiB)")
+    mib = 1024 * 1024
+    print(f"database: before prune {before[0] / mib:.1f} MiB (+ WAL {before[1] / mib:.1f} MiB); pruned {pruned} "
+          f"items; after {after[0] / mib:.1f} MiB (+ WAL {after[1] / mib:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
