@@ -114,7 +114,7 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
     cpu = time.process_time() - cpu  # this process: the server, and this loop's cheap polling
     item = http.get(f"{Q}/i/{item_id}").json()
     assert item["status"] == "completed", item.get("error_message")
-    out: dict[str, Any] = {"seconds": _seconds(item), "nodes": len(item["session"]["executed_history"]),
+    out: dict[str, Any] = {"seconds": _seconds(item), "nodes": item["results"]["count"],
                            "cpu": cpu}
     if child is not None:
         total, span, least = results.get(timeout=300)

@@ -119,16 +119,16 @@ def run_through_server(client: httpx.Client, graph: dict[str, Any], poll: float,
     assert r.status_code == 200, r.text
     item = r.json()
     assert item["status"] == "completed", (item["status"], item.get("error_message"))
-    nodes = _executed_count(client, item_id, item)
+    nodes = _executed_count(item)
     return ServerRun(end - start, _seconds_between(item["started_at"], item["completed_at"]), end - got,
                      len(r.content), nodes)
 
 
-def _executed_count(client: httpx.Client, item_id: int, item: dict[str, Any]) -> int:
-    """How many nodes the item ran, from whichever shape the item view has."""
-    if "session" in item and "executed_history" in item["session"]:
+def _executed_count(item: dict[str, Any]) -> int:
+    """How many nodes the item ran, from whichever shape the item view has (before #11: the whole session)."""
+    if "executed_history" in item["session"]:
         return len(item["session"]["executed_history"])
-    return int(item.get("results_count", item.get("progress", {}).get("results", 0)))
+    return int(item["results"]["count"])
 
 
 class Server:

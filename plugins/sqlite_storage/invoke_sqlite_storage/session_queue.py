@@ -1,10 +1,15 @@
-"""The session-queue store on SQLite (tables from migration 1)."""
+"""The session-queue store on SQLite: items in ``queue_items`` (migration 1), progress in rows (migration 4).
+
+A session's results and node errors are appended to ``session_results`` and ``session_errors`` as the run goes
+(a batch of rows per transaction); nothing is rewritten while it runs. Pages of results are read by keyset
+(``seq``, or ``path`` and ``node_id`` for one source node), so the thousandth page costs what the first does.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import aiosqlite
@@ -20,10 +25,13 @@ from invoke_sdk.session_queue import (
     QueueItemPage,
     QueueItemStatus,
     QueueItemSummary,
+    SessionNodeError,
+    SessionNodeResult,
 )
 from invoke_sdk.storage import QueueItemNotFoundError, StorageError
 
 from invoke_sqlite_storage.database import Database
+from invoke_sqlite_storage.session_rows import path_from_key, path_key
 
 __all__ = ["SqliteSessionQueueStore"]
 
@@ -46,6 +54,19 @@ def _summary_fields(row: sqlite3.Row) -> dict[str, Any]:
 
 def _summary(row: sqlite3.Row) -> QueueItemSummary:
     return QueueItemSummary(**_summary_fields(row))
+
+
+def _result(row: sqlite3.Row) -> SessionNodeResult:
+    return SessionNodeResult(row[0], row[1], row[2], path_from_key(row[3]), row[4])
+
+
+def _result_params(item_id: int, results: Sequence[SessionNodeResult]) -> Iterator[tuple[Any, ...]]:
+    # A generator: aiosqlite's executemany consumes it in the database thread, not on the event loop.
+    for r in results:
+        yield (item_id, r.seq, r.node_id, r.source_node_id, path_key(r.path), r.output_json)
+
+
+RESULT_COLUMNS = "seq, node_id, source_node_id, path, output"
 
 
 def _item(row: sqlite3.Row) -> QueueItem:
@@ -160,15 +181,83 @@ class SqliteSessionQueueStore:
 
         return await self._db.write(work)
 
-    async def save_session(self, item_id: int, session_json: str) -> None:
-        async def work(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                f"UPDATE queue_items SET session = ?, updated_at = {NOW} WHERE item_id = ?", (session_json, item_id)
-            )
-            return cur.rowcount
+    async def append_progress(
+        self,
+        item_id: int,
+        results: Sequence[SessionNodeResult],
+        errors: Sequence[SessionNodeError] = (),
+    ) -> None:
+        async def work(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute("SELECT 1 FROM queue_items WHERE item_id = ?", (item_id,)) as cur:
+                if await cur.fetchone() is None:
+                    return False
+            if results:
+                # ON CONFLICT DO NOTHING: a row already stored (same seq, or same node) is never stored twice.
+                await conn.executemany(
+                    f"INSERT INTO session_results (item_id, {RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    _result_params(item_id, results),
+                )
+            if errors:
+                await conn.executemany(
+                    "INSERT INTO session_errors (item_id, node_id, source_node_id, error_type, message, traceback, "
+                    "field) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(item_id, e.node_id, e.source_node_id, e.error_type, e.message, e.traceback, e.field)
+                     for e in errors],
+                )
+            return True
 
-        if await self._db.write(work) == 0:
+        if item_id not in _SQLITE_INT or not await self._db.write(work):
             raise QueueItemNotFoundError(item_id)
+
+    async def list_results(
+        self,
+        item_id: int,
+        *,
+        source_node_id: str | None = None,
+        after_seq: int | None = None,
+        limit: int,
+    ) -> list[SessionNodeResult]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if item_id not in _SQLITE_INT or (after_seq is not None and after_seq not in _SQLITE_INT):
+            return []
+        if source_node_id is None:
+            sql = f"SELECT {RESULT_COLUMNS} FROM session_results WHERE item_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+            params: tuple[Any, ...] = (item_id, -1 if after_seq is None else after_seq, limit)
+        elif after_seq is None:
+            sql = (f"SELECT {RESULT_COLUMNS} FROM session_results WHERE item_id = ? AND source_node_id = ? "
+                   "ORDER BY path, node_id LIMIT ?")
+            params = (item_id, source_node_id, limit)
+        else:
+            sql = (f"SELECT {RESULT_COLUMNS} FROM session_results WHERE item_id = ?1 AND source_node_id = ?2 "
+                   "AND (path, node_id) > (SELECT path, node_id FROM session_results WHERE item_id = ?1 AND seq = ?3) "
+                   "ORDER BY path, node_id LIMIT ?4")
+            params = (item_id, source_node_id, after_seq, limit)
+        async with self._db.read() as conn, conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [_result(r) for r in rows]
+
+    async def list_errors(self, item_id: int) -> list[SessionNodeError]:
+        if item_id not in _SQLITE_INT:
+            return []
+        async with self._db.read() as conn, conn.execute(
+            "SELECT node_id, source_node_id, error_type, message, traceback, field FROM session_errors "
+            "WHERE item_id = ? ORDER BY rowid",
+            (item_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [SessionNodeError(*r) for r in rows]
+
+    async def result_counts(self, item_id: int) -> dict[str, int]:
+        if item_id not in _SQLITE_INT:
+            return {}
+        async with self._db.read() as conn, conn.execute(
+            "SELECT source_node_id, COUNT(*) FROM session_results WHERE item_id = ? GROUP BY source_node_id",
+            (item_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def finish(
         self,
@@ -176,32 +265,33 @@ class SqliteSessionQueueStore:
         status: Literal["completed", "failed", "canceled"],
         *,
         error: QueueItemError | None = None,
-        session_json: str | None = None,
-    ) -> QueueItem:
+    ) -> QueueItemSummary:
         if status not in ("completed", "failed", "canceled"):
             raise ValueError(f"{status!r} is not a final status")
 
-        async def work(conn: aiosqlite.Connection) -> QueueItem:
+        async def work(conn: aiosqlite.Connection) -> QueueItemSummary:
+            # The summary only: the session (a graph of up to max_graph_nodes) is not read back to finish an item.
             async with conn.execute(
                 f"UPDATE queue_items SET status = ?, error_type = ?, error_message = ?, error_traceback = ?, "
-                f"session = COALESCE(?, session), completed_at = {NOW}, updated_at = {NOW} "
-                f"WHERE item_id = ? AND status IN ('pending', 'in_progress') RETURNING {FULL_COLUMNS}",
+                f"completed_at = {NOW}, updated_at = {NOW} "
+                f"WHERE item_id = ? AND status IN ('pending', 'in_progress') RETURNING {SUMMARY_COLUMNS}",
                 (
                     status,
                     error.error_type if error else None,
                     error.error_message if error else None,
                     error.error_traceback if error else None,
-                    session_json,
                     item_id,
                 ),
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
-                async with conn.execute(f"SELECT {FULL_COLUMNS} FROM queue_items WHERE item_id = ?", (item_id,)) as c:
+                async with conn.execute(
+                    f"SELECT {SUMMARY_COLUMNS} FROM queue_items WHERE item_id = ?", (item_id,)
+                ) as c:
                     row = await c.fetchone()
             if row is None:
                 raise QueueItemNotFoundError(item_id)
-            return _item(row)
+            return _summary(row)
 
         return await self._db.write(work)
 
@@ -214,14 +304,23 @@ class SqliteSessionQueueStore:
             row = await cur.fetchone()
         return _item(row) if row is not None else None
 
-    async def current(self, queue_id: str) -> QueueItem | None:
+    async def get_summary(self, item_id: int) -> QueueItemSummary | None:
+        if item_id not in _SQLITE_INT:
+            return None
         async with self._db.read() as conn, conn.execute(
-            f"SELECT {FULL_COLUMNS} FROM queue_items WHERE queue_id = ? AND status = 'in_progress' "
+            f"SELECT {SUMMARY_COLUMNS} FROM queue_items WHERE item_id = ?", (item_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _summary(row) if row is not None else None
+
+    async def current(self, queue_id: str) -> QueueItemSummary | None:
+        async with self._db.read() as conn, conn.execute(
+            f"SELECT {SUMMARY_COLUMNS} FROM queue_items WHERE queue_id = ? AND status = 'in_progress' "
             "ORDER BY started_at, item_id LIMIT 1",
             (queue_id,),
         ) as cur:
             row = await cur.fetchone()
-        return _item(row) if row is not None else None
+        return _summary(row) if row is not None else None
 
     async def list_items(
         self,
@@ -322,7 +421,9 @@ class SqliteSessionQueueStore:
             await conn.execute("DELETE FROM batches WHERE queue_id = ?", (queue_id,))
             return deleted
 
-        return await self._db.write(work)
+        deleted = await self._db.write(work)
+        await self._db.reclaim_space()
+        return deleted
 
     async def prune(self, queue_id: str) -> int:
         async def work(conn: aiosqlite.Connection) -> int:
@@ -338,16 +439,18 @@ class SqliteSessionQueueStore:
             )
             return deleted
 
-        return await self._db.write(work)
+        deleted = await self._db.write(work)
+        await self._db.reclaim_space()
+        return deleted
 
-    async def fail_interrupted(self, message: str) -> list[QueueItem]:
-        async def work(conn: aiosqlite.Connection) -> list[QueueItem]:
+    async def fail_interrupted(self, message: str) -> list[QueueItemSummary]:
+        async def work(conn: aiosqlite.Connection) -> list[QueueItemSummary]:
             async with conn.execute(
                 f"UPDATE queue_items SET status = 'failed', error_type = 'ServerStoppedError', error_message = ?, "
-                f"completed_at = {NOW}, updated_at = {NOW} WHERE status = 'in_progress' RETURNING {FULL_COLUMNS}",
+                f"completed_at = {NOW}, updated_at = {NOW} WHERE status = 'in_progress' RETURNING {SUMMARY_COLUMNS}",
                 (message,),
             ) as cur:
                 rows = await cur.fetchall()
-            return sorted((_item(r) for r in rows), key=lambda i: i.item_id)
+            return sorted((_summary(r) for r in rows), key=lambda i: i.item_id)
 
         return await self._db.write(work)

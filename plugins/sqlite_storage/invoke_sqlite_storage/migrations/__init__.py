@@ -9,8 +9,9 @@ from __future__ import annotations
 from invoke_sqlite_storage.migrations.m0001_session_queue import MIGRATION as M0001
 from invoke_sqlite_storage.migrations.m0002_images import MIGRATION as M0002
 from invoke_sqlite_storage.migrations.m0003_model_records import MIGRATION as M0003
+from invoke_sqlite_storage.migrations.m0004_session_rows import MIGRATION as M0004
 from invoke_sqlite_storage.migrator import Migration
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: tuple[Migration, ...] = (M0001, M0002, M0003)
+MIGRATIONS: tuple[Migration, ...] = (M0001, M0002, M0003, M0004)
