@@ -177,11 +177,15 @@ class QueueController(Controller):
             str | None, Parameter(description="A node of the item's graph: its instances' results in iteration order")
         ] = None,
         cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
-        limit: Annotated[int, Parameter(ge=1, description="At most max_results_page_size (default 1,000)")] = 100,
+        limit: Annotated[
+            int | None, Parameter(ge=1, description="At most max_results_page_size (default 1,000); default 100")
+        ] = None,
     ) -> Response[SessionResultPage]:
         queue = _service(request)
         most = request.app.state.host.config.max_results_page_size
-        if limit > most:
+        if limit is None:
+            limit = min(100, most)
+        elif limit > most:
             raise HTTPException(
                 status_code=400,
                 detail=f"limit {limit} is over max_results_page_size (INVOKE_HOST_MAX_RESULTS_PAGE_SIZE={most})",

@@ -20,10 +20,8 @@ effects (an image saved, say) must therefore be keyed by ``(session id, prepared
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import threading
-import time
 from collections.abc import Sequence
 
 from invoke_sdk.session_queue import SessionNodeError, SessionNodeResult
@@ -44,10 +42,11 @@ _READ_PAGE = 10_000
 class ProgressWriter:
     """Collects one item's node results on the runner's thread and appends them to the queue in batches.
 
-    :meth:`record` (runner thread) encodes the output and queues the row; at most every ``interval`` seconds,
-    and only when the previous batch has landed, the queued rows go to the event loop as one append, which the
-    runner never waits for. :meth:`close` (event loop, after the run) appends what is left with the errors.
-    A batch that fails is sent again with the next one, so rows are never lost or reordered by an error.
+    :meth:`record` (runner thread) encodes the output and queues the row; the event loop appends what is
+    queued as one batch at most every ``interval`` seconds, the next batch only once the previous one landed,
+    and the runner never waits for it. A row queued before a long node starts is stored while that node runs
+    (the loop's timer sends it), not after. :meth:`close` (event loop, after the run) appends what is left with
+    the errors. A batch that fails is sent again with the next one, so rows are never lost or reordered.
     """
 
     def __init__(
@@ -68,45 +67,63 @@ class ProgressWriter:
         self._interval = interval
         self._seq = first_seq
         self._on_gone = on_gone
+        self._lock = threading.Lock()
         self._pending: list[SessionNodeResult] = []
-        self._sent: list[SessionNodeResult] = []
-        self._in_flight: concurrent.futures.Future[None] | None = None
-        self._last = time.monotonic()
+        self._scheduled = False
+        """Whether the loop has a send coming (a timer, or a batch on its way): guarded by ``_lock``."""
+        self._last = 0.0
+        self._sending: asyncio.Task[None] | None = None
+        self._closed = False
         self.gone = False
         """Whether the item was deleted (the queue cleared) while it ran: nothing more is written."""
 
-    @property
-    def next_seq(self) -> int:
-        return self._seq
-
     def record(self, event: InvocationComplete) -> None:
-        """Queue the result of a node that completed (runner thread); maybe hand a batch to the loop."""
+        """Queue the result of a node that completed (runner thread); the loop sends it."""
         if self.gone:
             return
-        self._pending.append(SessionNodeResult(self._seq, event.node_id, event.source_node_id,
-                                               self._state.exec_nodes[event.node_id].path,
-                                               event.output.model_dump_json()))
+        row = SessionNodeResult(self._seq, event.node_id, event.source_node_id,
+                                self._state.exec_nodes[event.node_id].path, event.output.model_dump_json())
         self._seq += 1
-        if time.monotonic() - self._last >= self._interval and self._collect_sent():
-            rows = self._sent = self._pending
-            self._pending = []
-            self._last = time.monotonic()
-            self._in_flight = asyncio.run_coroutine_threadsafe(self._append(rows), self._loop)
+        with self._lock:
+            self._pending.append(row)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._schedule)
 
-    def _collect_sent(self) -> bool:
-        """Whether no batch is on its way; a batch that failed is put back in front of the queued rows."""
-        future = self._in_flight
-        if future is None:
-            return True
-        if not future.done():
-            return False
-        self._in_flight = None
-        if future.cancelled() or future.exception() is not None:
-            self._pending = self._sent + self._pending
-        self._sent = []
-        return True
+    def _schedule(self) -> None:
+        """(Loop) send the queued rows once ``interval`` has passed since the last send."""
+        if self._closed:
+            return
+        wait = self._last + self._interval - self._loop.time()
+        if wait > 0:
+            self._loop.call_later(wait, self._send)
+        else:
+            self._send()
+
+    def _send(self) -> None:
+        if self._closed:
+            return
+        with self._lock:
+            rows, self._pending = self._pending, []
+        self._last = self._loop.time()
+        self._sending = self._loop.create_task(self._append_then_reschedule(rows))
+
+    async def _append_then_reschedule(self, rows: list[SessionNodeResult]) -> None:
+        try:
+            await self._append(rows)
+        except Exception:  # noqa: BLE001 - logged in _append; the rows go again with the next batch
+            with self._lock:
+                self._pending[:0] = rows
+        with self._lock:
+            if not self._pending or self._closed:
+                self._scheduled = False
+                return
+        self._schedule()
 
     async def _append(self, rows: Sequence[SessionNodeResult], errors: Sequence[SessionNodeError] = ()) -> None:
+        if self.gone:
+            return
         try:
             await self._queue.append_progress(self._item_id, rows, errors)
         except QueueItemNotFoundError:
@@ -120,14 +137,13 @@ class ProgressWriter:
 
     async def close(self, errors: Sequence[SessionNodeError] = ()) -> None:
         """Append every row not yet stored, and the errors (event loop, once the runner has stopped)."""
-        future = self._in_flight
-        if future is not None:
-            await asyncio.gather(asyncio.wrap_future(future), return_exceptions=True)
-        self._collect_sent()
-        if self.gone or (not self._pending and not errors):
-            return
-        rows, self._pending = self._pending, []
-        await self._append(rows, errors)
+        self._closed = True  # no more timers: this call sends the rest
+        if self._sending is not None:
+            await asyncio.gather(self._sending, return_exceptions=True)
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if rows or errors:
+            await self._append(rows, errors)
 
 
 async def stored_results(queue: QueueService, item_id: int) -> list[SessionNodeResult]:
@@ -153,7 +169,8 @@ def restore_progress(registry: FrozenRegistry, state: GraphExecutionState, rows:
     for expected, row in enumerate(rows):
         if row.seq != expected:
             raise ValueError(f"the stored results skip from seq {expected - 1} to {row.seq}")
-        if row.node_id not in state.exec_nodes or row.node_id in state.executed:
-            raise ValueError(f"stored result {row.seq} is for node {row.node_id!r}, which the session has not "
-                             "prepared at that point (or already ran)")
+        node = state.exec_nodes.get(row.node_id)
+        if node is None or row.node_id in state.executed or any(p not in state.executed for p, _, _ in node.inputs):
+            raise ValueError(f"stored result {row.seq} is for node {row.node_id!r}, which the session could not "
+                             "have run at that point (not prepared, its inputs not run yet, or already run)")
         state.complete(row.node_id, adapter.validate_json(row.output_json))
