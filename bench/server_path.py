@@ -7,9 +7,11 @@ In-process is ``run_graph`` with the output cache on, as in ``bench/graph_overhe
 limits). Through the server is what an API client sees: ``invoke-host serve`` in a child process (every
 installed plugin, SQLite in a temp folder, uvicorn on 127.0.0.1), one batch per graph enqueued over HTTP, the
 batch's status polled until its item is finished, then ``GET /i/{item_id}``; the clock runs from the POST to
-the end of the GET. Each size runs ``--repeats`` times on both sides (one run for the 100,000 graph) and the
-best times are compared. Also printed: the server's RSS (idle after a warm-up item, after each graph, and after
-all), and the database size before and after ``PUT /prune``.
+the end of the GET. Each size runs ``--repeats`` times on both sides (one run for the 100,000 graph), the two
+sides alternating so that both see the same load of a shared machine, and the best times are compared. Also
+printed: the server's RSS (idle after a warm-up item, after each graph, and after all), and the database size
+before and after ``PUT /prune``. The server is started the way a user starts it, so it runs on the allocator
+``invoke-host serve`` picks (``PYTHONMALLOC=malloc``; pass ``--pymalloc`` to keep Python's own).
 """
 
 from __future__ import annotations
@@ -77,20 +79,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def measure_in_process(specs: list[Spec]) -> dict[str, tuple[float, int]]:
-    host = build_host(HostConfig(**LIMITS), plugins=[("core_nodes", core_nodes_plugin)], entry_points=False)
-    out = {}
-    for spec in specs:
-        best = float("inf")
-        nodes = 0
-        for _ in range(spec.repeats):
-            start = time.perf_counter()
-            result = run_graph(host, spec.graph, cache=OutputCache())
-            best = min(best, time.perf_counter() - start)
-            assert result.status == "completed", result.errors
-            nodes = len(result.state.executed_history)
-        out[spec.name] = (best, nodes)
-    return out
+def in_process_host() -> Any:
+    return build_host(HostConfig(**LIMITS), plugins=[("core_nodes", core_nodes_plugin)], entry_points=False)
+
+
+def run_in_process(host: Any, graph: dict[str, Any]) -> tuple[float, int]:
+    """Seconds and nodes of one ``run_graph`` (validation and the output cache included)."""
+    start = time.perf_counter()
+    result = run_graph(host, graph, cache=OutputCache())
+    seconds = time.perf_counter() - start
+    assert result.status == "completed", result.errors
+    return seconds, len(result.state.executed_history)
 
 
 def _seconds_between(started: str, completed: str) -> float:
@@ -110,9 +109,12 @@ def run_through_server(client: httpx.Client, graph: dict[str, Any], poll: float,
         status = client.get(f"{Q}/b/{batch_id}/status").json()
         if status["completed"] + status["failed"] + status["canceled"] == 1:
             break
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now > deadline:
             raise TimeoutError(f"item {item_id} did not finish within {timeout:.0f} s")
-        time.sleep(poll)
+        # Polls cost the server CPU that the run competes for: at most 2% late, and never more than 20 a second
+        # on a long run (a poll every 5 ms took a tenth of the server's loop).
+        time.sleep(max(poll, min(0.05, (now - start) * 0.02)))
     got = time.perf_counter()
     r = client.get(f"{Q}/i/{item_id}")
     end = time.perf_counter()
@@ -134,12 +136,12 @@ def _executed_count(item: dict[str, Any]) -> int:
 class Server:
     """``invoke-host serve`` in a child process, on a free loopback port, with its data root in ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.port = _free_port()
         self.log = root / "server.log"
         env = {**os.environ, **{f"INVOKE_HOST_{k.upper()}": str(v) for k, v in LIMITS.items()},
-               "INVOKE_HOST_LOG_LEVEL": "WARNING"}
+               "INVOKE_HOST_LOG_LEVEL": "WARNING", **(env or {})}
         cli = Path(sys.executable).with_name("invoke-host")
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
@@ -181,26 +183,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="also iterate over 100,000 items (several minutes)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each graph below 100,000 items, per side")
-    parser.add_argument("--poll", type=float, default=0.005, help="seconds between batch-status polls")
+    parser.add_argument("--poll", type=float, default=0.005, help="least seconds between batch-status polls")
     parser.add_argument("--timeout", type=float, default=900, help="longest wait for one item")
+    parser.add_argument("--pymalloc", action="store_true", help="run the server on Python's own allocator")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the in-process host has no storage backend and says so
     specs = [Spec("chain of 1,000 add", chain(1_000), args.repeats),
              Spec("iterate over 10,000", iterate(10_000), args.repeats)]
     if args.large:
         specs.append(Spec("iterate over 100,000", iterate(100_000), 1))
-    ours = measure_in_process(specs)
+    host = in_process_host()
+    ours: dict[str, tuple[float, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp))
+        server = Server(Path(tmp), env={"PYTHONMALLOC": "pymalloc"} if args.pymalloc else None)
         try:
             with httpx.Client(base_url=server.url, timeout=args.timeout) as client:
                 run_through_server(client, chain(10), args.poll, args.timeout)  # warm-up: lazy imports, first pages
+                run_in_process(host, chain(10))
                 idle = server.rss_mib()
                 served: dict[str, ServerRun] = {}
                 rss_after: dict[str, float] = {}
                 for spec in specs:
-                    runs = [run_through_server(client, spec.graph, args.poll, args.timeout)
-                            for _ in range(spec.repeats)]
+                    # Alternated, so both sides run under the same load of a shared machine; best of each.
+                    mine: list[tuple[float, int]] = []
+                    runs: list[ServerRun] = []
+                    for _ in range(spec.repeats):
+                        mine.append(run_in_process(host, spec.graph))
+                        runs.append(run_through_server(client, spec.graph, args.poll, args.timeout))
+                    ours[spec.name] = min(mine)
                     served[spec.name] = min(runs, key=lambda r: r.seconds)
                     rss_after[spec.name] = server.rss_mib()
                 time.sleep(1.0)  # anything the server frees after answering has had its moment

@@ -34,7 +34,7 @@ from invoke_host.engine import (
 )
 from invoke_host.graph import parse_graph
 from invoke_host.limits import Limits
-from invoke_host.queue.memory import release_free_memory
+from invoke_host.memory import release_free_memory
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import INTERRUPTED_MESSAGE, QueueService
 from invoke_host.queue.session_progress import ProgressWriter, restore_progress, stored_results
@@ -157,8 +157,7 @@ class SessionProcessor:
     async def _run_item(self, item: QueueItem) -> None:
         nodes = await self._run_session(item)
         if nodes >= _TRIM_AFTER_NODES:
-            # The session's state is gone by now; give the pages it held back to the system (measured in
-            # bench/server_path.py: without this, RSS stays hundreds of MB above idle after a 100,000-item run).
+            # The session's state is gone by now; give the pages it held back to the system (see memory.py).
             await asyncio.to_thread(release_free_memory)
 
     async def _run_session(self, item: QueueItem) -> int:
