@@ -2,16 +2,16 @@
 
 These are plain pydantic models shared by the host, every storage backend and the events, so a
 backend written by a third party returns exactly what the host and the API expect. The two records
-of session progress (:class:`SessionNodeResult`, :class:`SessionNodeError`) are frozen dataclasses
-instead: a session writes one per node it runs, 100,000 and more for a large iterate, and they carry
-their output as JSON text that nobody between the runner and the database needs to look into.
+of session progress (:class:`SessionNodeResult`, :class:`SessionNodeError`) are a named tuple and a
+frozen dataclass instead: a session writes one per node it runs, 100,000 and more for a large iterate,
+and they carry their output as JSON text that nobody between the runner and the database looks into.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -107,26 +107,27 @@ class QueueItem(QueueItemSummary):
     session: dict[str, Any] = Field(description="The session as enqueued: id, batch_id and graph")
 
 
-@dataclass(frozen=True, slots=True)
-class SessionNodeResult:
+class SessionNodeResult(NamedTuple):
     """The output of one prepared node of a running session, as a store keeps it: one row per node that ran.
 
     A store appends these as the session runs (never rewriting one) and gives them back in ``seq`` order,
     which is all the engine needs to rebuild the session's state for a retry: replaying the outputs in the
     order they were produced prepares exactly the same nodes with the same ids (docs/queue.md, "Resuming").
+    A node instance is identified by ``source_node_id`` and ``path``; a store keeps at most one row for each.
+    (A named tuple: one is made per node run, on the runner's thread, and a tuple is the cheapest to make.)
+
+    Fields: ``seq``, execution order within the item (0 for the first node that ran, then 1, 2, ... without
+    gaps); ``node_id``, the prepared node's id (``<source node id>#<n>``); ``source_node_id``, the node of the
+    submitted graph that this is an instance of; ``path``, the iteration path (indexes of the iterates the
+    node sits under, outermost first: the order in which a source node's results are listed); ``output_json``,
+    the node's output as JSON text (``{"type": <output type>, ...}``), stored and returned as given.
     """
 
     seq: int
-    """Execution order within the item: 0 for the first node that ran, then 1, 2, ... without gaps."""
     node_id: str
-    """The prepared node's id (``<source node id>#<n>``); unique within the item."""
     source_node_id: str
-    """The node of the submitted graph that this is an instance of."""
     path: tuple[int, ...]
-    """The iteration path (indexes of the iterates the node sits under, outermost first): the order in which
-    a source node's results are listed."""
     output_json: str
-    """The node's output as JSON text (``{"type": <output type>, ...}``), stored and returned as given."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,9 +107,10 @@ class SessionQueueStore(Protocol):
         """Add node results and errors of a running item, in one transaction; nothing stored is ever rewritten.
 
         ``results`` come in ``seq`` order and continue where the stored ones end, so what is stored is always
-        a prefix of the run (a transaction lands whole or not at all). A result whose ``(item_id, node_id)`` is
-        already stored is skipped, not stored twice: appending the same rows again (a retried write, a retry
-        of the item) changes nothing. Unknown id (the queue was cleared): :class:`QueueItemNotFoundError`.
+        a prefix of the run (a transaction lands whole or not at all). A result whose ``seq``, or whose node
+        instance (``source_node_id`` and ``path``), is already stored for the item is skipped, not stored
+        twice: appending the same rows again (a retried write, a retry of the item) changes nothing. Unknown
+        id (the queue was cleared): :class:`QueueItemNotFoundError`.
         """
         ...
 
@@ -124,8 +125,8 @@ class SessionQueueStore(Protocol):
         """Up to ``limit`` stored results of an item (an unknown item has none).
 
         All of them in ``seq`` (execution) order, those after ``after_seq``; or, with ``source_node_id``,
-        that node's instances in iteration order (``path``, then ``node_id``), those after the row whose
-        ``seq`` is ``after_seq``. Keyset paging: a page costs the same however deep into the results it is.
+        that node's instances in iteration order (``path``), those after the row whose ``seq`` is
+        ``after_seq``. Keyset paging: a page costs the same however deep into the results it is.
         """
         ...
 

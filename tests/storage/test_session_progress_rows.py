@@ -69,6 +69,8 @@ async def test_appending_the_same_rows_again_stores_each_output_once(backend: Sq
     # A retried write, and a retry of the item whose run wrote other outputs for the same nodes: first one stays.
     await store.append_progress(item_id, batch)
     await store.append_progress(item_id, [row(0, "a#0", value=99), row(2, "b#0", value=99), row(2, "c#0", value=3)])
+    # The same instance of b (source node and iteration path) under another number is the same output.
+    await store.append_progress(item_id, [SessionNodeResult(3, "b#7", "b", (), '{"value": 98}')])
     stored = await store.list_results(item_id, limit=10)
     assert [(r.seq, r.node_id, json.loads(r.output_json)["value"]) for r in stored] == [
         (0, "a#0", 1), (1, "b#0", 2), (2, "c#0", 3)]

@@ -2,7 +2,7 @@
 
 A session's results and node errors are appended to ``session_results`` and ``session_errors`` as the run goes
 (a batch of rows per transaction); nothing is rewritten while it runs. Pages of results are read by keyset
-(``seq``, or ``path`` and ``node_id`` for one source node), so the thousandth page costs what the first does.
+(``seq``, or ``path`` within one source node), so the thousandth page costs what the first does.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ class SqliteSessionQueueStore:
                 if await cur.fetchone() is None:
                     return False
             if results:
-                # ON CONFLICT DO NOTHING: a row already stored (same seq, or same node) is never stored twice.
+                # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
                 await conn.executemany(
                     f"INSERT INTO session_results (item_id, {RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
@@ -227,12 +227,12 @@ class SqliteSessionQueueStore:
             params: tuple[Any, ...] = (item_id, -1 if after_seq is None else after_seq, limit)
         elif after_seq is None:
             sql = (f"SELECT {RESULT_COLUMNS} FROM session_results WHERE item_id = ? AND source_node_id = ? "
-                   "ORDER BY path, node_id LIMIT ?")
+                   "ORDER BY path LIMIT ?")
             params = (item_id, source_node_id, limit)
         else:
             sql = (f"SELECT {RESULT_COLUMNS} FROM session_results WHERE item_id = ?1 AND source_node_id = ?2 "
-                   "AND (path, node_id) > (SELECT path, node_id FROM session_results WHERE item_id = ?1 AND seq = ?3) "
-                   "ORDER BY path, node_id LIMIT ?4")
+                   "AND path > (SELECT path FROM session_results WHERE item_id = ?1 AND seq = ?3) "
+                   "ORDER BY path LIMIT ?4")
             params = (item_id, source_node_id, after_seq, limit)
         async with self._db.read() as conn, conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
