@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/server_path.py            # chain of 1,000 add; iterate over 10,000 (a few minutes)
     .venv/bin/python bench/server_path.py --large    # also iterate over 100,000 items
+    git worktree add /tmp/base <rev> && .venv/bin/python bench/server_path.py --compare-with /tmp/base
 
 In-process is ``run_graph`` with the output cache on, as in ``bench/graph_overhead.py`` (same graphs, same
 limits). Through the server is what an API client sees: ``invoke-host serve`` in a child process (every
@@ -179,6 +180,53 @@ class Server:
         self._log_file.close()
 
 
+@dataclass
+class Served:
+    """One server's figures over the whole run."""
+
+    label: str
+    server: Server
+    client: httpx.Client
+    best: dict[str, ServerRun]
+    rss_after: dict[str, float]
+    idle: float = 0.0
+    rss_end: float = 0.0
+    db_before: tuple[int, int] = (0, 0)
+    db_after: tuple[int, int] = (0, 0)
+    pruned: int = 0
+
+
+def _checkout_path(checkout: Path) -> str:
+    """PYTHONPATH that makes a server import the host, the SDK and the plugins of another checkout first."""
+    plugins = sorted(p for p in (checkout / "plugins").iterdir() if (p / "pyproject.toml").exists())
+    return os.pathsep.join(str(p) for p in [checkout, checkout / "sdk", *plugins])
+
+
+def _report(specs: list[Spec], ours: dict[str, tuple[float, int]], side: Served, large: bool) -> None:
+    print(f"\n{side.label}")
+    print(f"{'graph':22} {'nodes':>7} {'in-process s':>12} {'server s':>9} {'ratio':>6} "
+          f"{'run s':>7} {'GET s':>7} {'GET MB':>7} {'RSS after MiB':>13}")
+    for spec in specs:
+        mine, nodes = ours[spec.name]
+        run = side.best[spec.name]
+        print(f"{spec.name:22} {nodes:>7} {mine:>12.3f} {run.seconds:>9.3f} {run.seconds / mine:>5.1f}x "
+              f"{run.run_seconds:>7.3f} {run.get_seconds:>7.3f} {run.get_bytes / 1e6:>7.2f} "
+              f"{side.rss_after[spec.name]:>13.0f}")
+    if large:
+        small, big = ours["iterate over 10,000"], ours["iterate over 100,000"]
+        s_small, s_big = side.best["iterate over 10,000"].seconds, side.best["iterate over 100,000"].seconds
+        growth = (big[0] / big[1]) / (small[0] / small[1])
+        served_growth = (s_big / big[1]) / (s_small / small[1])
+        print(f"iterate, time per node at 100,000 / at 10,000: in-process {growth:.2f}, "
+              f"server {served_growth:.2f} (1.0 = linear)")
+    print(f"server RSS: idle {side.idle:.0f} MiB, after all runs {side.rss_end:.0f} MiB "
+          f"(+{side.rss_end - side.idle:.0f} MiB)")
+    mib = 1024 * 1024
+    before, after = side.db_before, side.db_after
+    print(f"database: before prune {before[0] / mib:.1f} MiB (+ WAL {before[1] / mib:.1f} MiB); pruned "
+          f"{side.pruned} items; after {after[0] / mib:.1f} MiB (+ WAL {after[1] / mib:.1f} MiB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", action="store_true", help="also iterate over 100,000 items (several minutes)")
@@ -186,6 +234,8 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.005, help="least seconds between batch-status polls")
     parser.add_argument("--timeout", type=float, default=900, help="longest wait for one item")
     parser.add_argument("--pymalloc", action="store_true", help="run the server on Python's own allocator")
+    parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
+                        help="also run a server from another checkout (git worktree add DIR REV), in the same run")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the in-process host has no storage backend and says so
     specs = [Spec("chain of 1,000 add", chain(1_000), args.repeats),
@@ -194,53 +244,47 @@ def main() -> None:
         specs.append(Spec("iterate over 100,000", iterate(100_000), 1))
     host = in_process_host()
     ours: dict[str, tuple[float, int]] = {}
+    allocator = {"PYTHONMALLOC": "pymalloc"} if args.pymalloc else {}
+    wanted = [("this checkout", allocator)]
+    if args.compare_with is not None:
+        wanted.append((f"checkout {args.compare_with}", {**allocator, "PYTHONPATH": _checkout_path(args.compare_with)}))
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp), env={"PYTHONMALLOC": "pymalloc"} if args.pymalloc else None)
+        sides: list[Served] = []
         try:
-            with httpx.Client(base_url=server.url, timeout=args.timeout) as client:
-                run_through_server(client, chain(10), args.poll, args.timeout)  # warm-up: lazy imports, first pages
-                run_in_process(host, chain(10))
-                idle = server.rss_mib()
-                served: dict[str, ServerRun] = {}
-                rss_after: dict[str, float] = {}
-                for spec in specs:
-                    # Alternated, so both sides run under the same load of a shared machine; best of each.
-                    mine: list[tuple[float, int]] = []
-                    runs: list[ServerRun] = []
-                    for _ in range(spec.repeats):
-                        mine.append(run_in_process(host, spec.graph))
-                        runs.append(run_through_server(client, spec.graph, args.poll, args.timeout))
-                    ours[spec.name] = min(mine)
-                    served[spec.name] = min(runs, key=lambda r: r.seconds)
-                    rss_after[spec.name] = server.rss_mib()
-                time.sleep(1.0)  # anything the server frees after answering has had its moment
-                rss_end = server.rss_mib()
-                before = _db_bytes(server.db)
-                r = client.put(f"{Q}/prune")
+            for n, (label, env) in enumerate(wanted):
+                (Path(tmp) / str(n)).mkdir()
+                server = Server(Path(tmp) / str(n), env=env)
+                sides.append(Served(label, server, httpx.Client(base_url=server.url, timeout=args.timeout), {}, {}))
+            run_in_process(host, chain(10))
+            for side in sides:
+                run_through_server(side.client, chain(10), args.poll, args.timeout)  # warm-up: lazy imports
+                side.idle = side.server.rss_mib()
+            for spec in specs:
+                # Alternated, so every side runs under the same load of a shared machine; best of each.
+                mine: list[tuple[float, int]] = []
+                runs: dict[str, list[ServerRun]] = {side.label: [] for side in sides}
+                for _ in range(spec.repeats):
+                    mine.append(run_in_process(host, spec.graph))
+                    for side in sides:
+                        runs[side.label].append(run_through_server(side.client, spec.graph, args.poll, args.timeout))
+                ours[spec.name] = min(mine)
+                for side in sides:
+                    side.best[spec.name] = min(runs[side.label], key=lambda r: r.seconds)
+                    side.rss_after[spec.name] = side.server.rss_mib()
+            time.sleep(1.0)  # anything a server frees after answering has had its moment
+            for side in sides:
+                side.rss_end = side.server.rss_mib()
+                side.db_before = _db_bytes(side.server.db)
+                r = side.client.put(f"{Q}/prune")
                 assert r.status_code == 200, r.text
-                pruned = r.json()["deleted"]
-                after = _db_bytes(server.db)
+                side.pruned = r.json()["deleted"]
+                side.db_after = _db_bytes(side.server.db)
         finally:
-            server.close()
-    print(f"{'graph':22} {'nodes':>7} {'in-process s':>12} {'server s':>9} {'ratio':>6} "
-          f"{'run s':>7} {'GET s':>7} {'GET MB':>7} {'RSS after MiB':>13}")
-    for spec in specs:
-        mine, nodes = ours[spec.name]
-        run = served[spec.name]
-        print(f"{spec.name:22} {nodes:>7} {mine:>12.3f} {run.seconds:>9.3f} {run.seconds / mine:>5.1f}x "
-              f"{run.run_seconds:>7.3f} {run.get_seconds:>7.3f} {run.get_bytes / 1e6:>7.2f} "
-              f"{rss_after[spec.name]:>13.0f}")
-    if args.large:
-        small, large = ours["iterate over 10,000"], ours["iterate over 100,000"]
-        s_small, s_large = served["iterate over 10,000"].seconds, served["iterate over 100,000"].seconds
-        growth = (large[0] / large[1]) / (small[0] / small[1])
-        served_growth = (s_large / large[1]) / (s_small / small[1])
-        print(f"iterate, time per node at 100,000 / at 10,000: in-process {growth:.2f}, "
-              f"server {served_growth:.2f} (1.0 = linear)")
-    print(f"server RSS: idle {idle:.0f} MiB, after all runs {rss_end:.0f} MiB (+{rss_end - idle:.0f} MiB)")
-    mib = 1024 * 1024
-    print(f"database: before prune {before[0] / mib:.1f} MiB (+ WAL {before[1] / mib:.1f} MiB); pruned {pruned} "
-          f"items; after {after[0] / mib:.1f} MiB (+ WAL {after[1] / mib:.1f} MiB)")
+            for side in sides:
+                side.client.close()
+                side.server.close()
+    for side in sides:
+        _report(specs, ours, side, args.large)
 
 
 if __name__ == "__main__":
