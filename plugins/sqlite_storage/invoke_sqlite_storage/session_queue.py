@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import aiosqlite
@@ -60,10 +60,20 @@ def _result(row: sqlite3.Row) -> SessionNodeResult:
     return SessionNodeResult(row[0], row[1], row[2], path_from_key(row[3]), row[4])
 
 
-def _result_params(item_id: int, results: Sequence[SessionNodeResult]) -> Iterator[tuple[Any, ...]]:
-    # A generator: aiosqlite's executemany consumes it in the database thread, not on the event loop.
-    for r in results:
-        yield (item_id, r.seq, r.node_id, r.source_node_id, path_key(r.path), r.output_json)
+def _results_json(results: Sequence[SessionNodeResult]) -> str:
+    """The rows as one JSON array of ``[seq, node_id, source_node_id, path key, output text]``.
+
+    One statement then inserts them all (``json_each``), so the database thread works through a batch without
+    taking Python's interpreter lock per row. ``executemany`` bound each row in Python: the runner thread and
+    the database thread handed the lock back and forth thousands of times a second, and a 10,000-item run took
+    about half again as long as with no rows at all (measured, alternating runs). The output goes in as a JSON
+    string, so it is stored exactly as given.
+    """
+    dumps = json.dumps
+    return "[" + ",".join(
+        f'[{r.seq},{dumps(r.node_id)},{dumps(r.source_node_id)},"{path_key(r.path)}",{dumps(r.output_json)}]'
+        for r in results
+    ) + "]"
 
 
 RESULT_COLUMNS = "seq, node_id, source_node_id, path, output"
@@ -193,10 +203,13 @@ class SqliteSessionQueueStore:
                     return False
             if results:
                 # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
-                await conn.executemany(
-                    f"INSERT INTO session_results (item_id, {RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                # (WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT.)
+                await conn.execute(
+                    f"INSERT INTO session_results (item_id, {RESULT_COLUMNS}) "
+                    "SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+                    "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?2) WHERE true "
                     "ON CONFLICT DO NOTHING",
-                    _result_params(item_id, results),
+                    (item_id, _results_json(results)),
                 )
             if errors:
                 await conn.executemany(

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 __all__ = ["path_from_key", "path_key"]
 
-_MAX_DIGITS = 15
+_LIMIT = 16**15  # 15 hex digits: the length fits one digit
 
 
 def path_key(path: tuple[int, ...]) -> str:
     """The sortable text of an iteration path (empty for a node under no iterate)."""
-    parts = []
-    for index in path:
-        digits = f"{index:x}"
-        if index < 0 or len(digits) > _MAX_DIGITS:
-            raise ValueError(f"iteration index {index} is out of range")
-        parts.append(f"{len(digits):x}{digits}")
-    return "".join(parts)
+    if not path:
+        return ""
+    if min(path) < 0 or max(path) >= _LIMIT:
+        raise ValueError(f"an iteration index of {path} is out of range")
+    return "".join(f"{len(d):x}{d}" for d in map("{:x}".format, path))
 
 
 def path_from_key(key: str) -> tuple[int, ...]:
