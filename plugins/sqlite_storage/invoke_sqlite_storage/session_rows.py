@@ -10,16 +10,21 @@ from __future__ import annotations
 
 __all__ = ["path_from_key", "path_key"]
 
-_LIMIT = 16**15  # 15 hex digits: the length fits one digit
+_LENGTH = "0123456789abcdef"  # the length digit; an index has at most 15 hex digits
+
+
+def _part(index: int) -> str:
+    digits = format(index, "x")
+    if len(digits) > 15 or digits[0] == "-":
+        raise ValueError(f"iteration index {index} is out of range")
+    return _LENGTH[len(digits)] + digits
 
 
 def path_key(path: tuple[int, ...]) -> str:
-    """The sortable text of an iteration path (empty for a node under no iterate)."""
-    if not path:
-        return ""
-    if min(path) < 0 or max(path) >= _LIMIT:
-        raise ValueError(f"an iteration index of {path} is out of range")
-    return "".join(f"{len(d):x}{d}" for d in map("{:x}".format, path))
+    """The sortable text of an iteration path (empty for a node under no iterate). Called once per stored row."""
+    if len(path) == 1:  # the common case (one iterate), without the join
+        return _part(path[0])
+    return "".join(map(_part, path))
 
 
 def path_from_key(key: str) -> tuple[int, ...]:
