@@ -196,11 +196,19 @@ class SessionProcessor:
                                on_event=on_event, limits=runner_limits)
         try:
             status = await runner.run_async(state, cancel)
+        except Exception as exc:
+            logger.exception("Queue item %d failed outside its nodes", item_id)
+            with contextlib.suppress(Exception):
+                await writer.close()  # what it did run stays readable
+            await self._finish_failed(item_id, type(exc).__name__, str(exc), traceback.format_exc())
+            return len(state.executed)
+        try:
             await writer.close([SessionNodeError(r.node_id, r.source_node_id, r.error_type, r.message, r.traceback,
                                                  r.field) for r in state.errors.values()])
         except Exception as exc:
-            logger.exception("Queue item %d failed outside its nodes", item_id)
-            await self._finish_failed(item_id, type(exc).__name__, str(exc), traceback.format_exc())
+            logger.exception("Storing the last results of queue item %d failed", item_id)
+            await self._finish_failed(item_id, type(exc).__name__, f"its results could not be stored: {exc}",
+                                      traceback.format_exc())
             return len(state.executed)
         elapsed = time.perf_counter() - started
         ran = len(state.executed)
