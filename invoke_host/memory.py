@@ -62,12 +62,16 @@ def release_free_memory() -> bool:
 def use_system_allocator() -> None:
     """Start this program again (same process, same arguments) on the system allocator, where that helps.
 
-    Only on Linux with glibc, and only when ``PYTHONMALLOC`` is not set: a person who set it (``pymalloc`` to
-    keep Python's allocator, ``debug`` to debug) keeps their choice. Call it first thing, before any thread
-    starts or any file is opened: ``os.execv`` replaces the process and keeps its id, so a supervisor sees no
-    change.
+    Only on Linux with glibc, only when ``PYTHONMALLOC`` is not set (a person who set it, ``pymalloc`` to keep
+    Python's allocator or ``debug`` to debug, keeps their choice), and only when this process is the
+    ``invoke-host`` program (``invoke-host ...`` or ``python -m invoke_host.cli ...``): a test runner or another
+    program that calls the command in-process is never replaced. Call it first thing, before any thread starts
+    or any file is opened: ``os.execv`` replaces the process and keeps its id, so a supervisor sees no change.
     """
     if "PYTHONMALLOC" in os.environ or not sys.platform.startswith("linux") or _MALLOC_TRIM is None:
+        return
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program != "invoke-host" and not sys.argv[0].endswith(os.path.join("invoke_host", "cli.py")):
         return
     os.environ["PYTHONMALLOC"] = "malloc"
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

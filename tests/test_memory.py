@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from invoke_host.memory import release_free_memory
+from invoke_host.memory import release_free_memory, use_system_allocator
 
 glibc_linux = pytest.mark.skipif(
     not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="needs Linux with a libc"
@@ -75,3 +75,16 @@ def test_release_free_memory_gives_back_pages_freed_in_the_middle_of_the_heap() 
     del blocks
     assert release_free_memory() is True  # malloc_trim(0) found whole free pages to give back
     del pin
+
+
+@glibc_linux
+def test_a_program_that_calls_serve_in_process_is_never_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    monkeypatch.setattr(os, "execv", lambda path, args: calls.append([path, *args]))
+    use_system_allocator()  # sys.argv[0] is pytest's: a test calling `serve` through click's runner
+    assert calls == [] and "PYTHONMALLOC" not in os.environ
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/invoke-host", "serve"])
+    use_system_allocator()
+    assert calls == [[sys.executable, sys.executable, *sys.orig_argv[1:]]]
+    assert os.environ["PYTHONMALLOC"] == "malloc"
