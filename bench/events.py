@@ -128,6 +128,7 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
     item = http.get(f"{Q}/i/{item_id}").json()
     assert item["status"] == "completed", item.get("error_message")
     out["seconds"] = _seconds(item)
+    out["nodes"] = item["results"]["count"]
     http.put(f"{Q}/prune")
     return out
 

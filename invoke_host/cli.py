@@ -60,6 +60,9 @@ def main() -> None:
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 def serve(**options: Any) -> None:
     """Start the HTTP and websocket server."""
+    from invoke_host.memory import use_system_allocator
+
+    use_system_allocator()  # first: it restarts the process (RSS returns to idle after large sessions; memory.py)
     from invoke_host.app import create_app
 
     config = _config(**options)

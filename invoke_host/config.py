@@ -129,6 +129,9 @@ class HostConfig(BaseSettings):
     session_save_interval: float = Field(
         default=0.5, ge=0, description="Least seconds between saves of a running item's session (0: every node)"
     )
+    max_results_page_size: int = Field(
+        default=1_000, ge=1, description="Most node results one page of GET /queue/{q}/i/{id}/results may return"
+    )
     # Resource limits (docs/engine.md, "Limits"): what one request may make the server hold or do.
     max_graph_nodes: int = Field(default=10_000, ge=1, description="Most nodes a submitted graph may have")
     max_graph_edges: int = Field(default=50_000, ge=1, description="Most edges a submitted graph may have")

@@ -253,7 +253,8 @@ def _queue_service(
     storage: StorageBackend, events: EventBus, registry: FrozenRegistry, config: HostConfig
 ) -> QueueService:
     return QueueService(
-        storage.session_queue, events, registry, max_batch_size=config.max_batch_size, limits=Limits.from_config(config)
+        storage.session_queue, events, registry, max_batch_size=config.max_batch_size,
+        limits=Limits.from_config(config), max_results_page_size=config.max_results_page_size,
     )
 
 

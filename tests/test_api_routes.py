@@ -68,7 +68,12 @@ OPERATIONS: dict[str, tuple[str, set[str]]] = {
     ),
     "PUT /api/v1/queue/{queue_id}/clear": ("ApiV1QueueQueueIdClearClear", {"path:queue_id"}),
     "POST /api/v1/queue/{queue_id}/enqueue_batch": ("ApiV1QueueQueueIdEnqueueBatchEnqueueBatch", {"path:queue_id"}),
-    "GET /api/v1/queue/{queue_id}/i/{item_id}": ("ApiV1QueueQueueIdItemIdGetItem", {"path:item_id", "path:queue_id"}),
+    "GET /api/v1/queue/{queue_id}/i/{item_id}": ("ApiV1QueueQueueIdItemIdGetItem", {
+        "path:item_id", "path:queue_id", "query:include?",
+    }),
+    "GET /api/v1/queue/{queue_id}/i/{item_id}/results": ("ApiV1QueueQueueIdItemIdResultsGetItemResults", {
+        "path:item_id", "path:queue_id", "query:cursor?", "query:limit?", "query:node_id?",
+    }),
     "PUT /api/v1/queue/{queue_id}/i/{item_id}/cancel": (
         "ApiV1QueueQueueIdItemIdCancelCancelItem", {"path:item_id", "path:queue_id"}
     ),

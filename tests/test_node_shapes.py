@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,11 @@ async def test_a_worker_runs_an_item_enqueued_through_its_queue_service(tmp_path
         saved = await host.queue.enqueue_batch("default", Batch(graph=SAVE))
         add_item, save_item = await _finished(host.queue, added.item_ids + saved.item_ids)
         assert add_item.status == "completed", add_item.error_message
-        [add_result] = add_item.session["source_results"]["add"]
-        assert add_item.session["results"][add_result]["value"] == 5
+        [add_result] = await host.queue.list_results(add_item.item_id, source_node_id="add", limit=10)
+        assert json.loads(add_result.output_json)["value"] == 5
         assert save_item.status == "completed", save_item.error_message
-        [save_result] = save_item.session["source_results"]["save"]
-        record = await host.images.get(save_item.session["results"][save_result]["image"]["image_name"])
+        [save_result] = await host.queue.list_results(save_item.item_id, source_node_id="save", limit=10)
+        record = await host.images.get(json.loads(save_result.output_json)["image"]["image_name"])
         assert (record.session_id, record.node_id) == (save_item.session_id, "save")
     finally:
         await host.stop()

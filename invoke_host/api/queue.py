@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from invoke_sdk.session_queue import BatchStatus, EnqueueResult, QueueItem, QueueItemPage, QueueItemStatus
 from invoke_sdk.storage import QueueItemNotFoundError, StorageError
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.response import Stream
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from invoke_host.api.injected import Injected, ensure_available
 from invoke_host.openapi_document import body_schema_operation
 from invoke_host.queue import BatchError, EnqueueBatchBody, QueueService
+from invoke_host.queue.item_view import (
+    QueueItemView,
+    SessionResultPage,
+    item_view,
+    result_page_json,
+    stream_item_with_session,
+)
 
 _MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger OFFSET would overflow the driver
 
@@ -133,11 +141,63 @@ class QueueController(Controller):
             raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
         return item
 
-    @get("/i/{item_id:int}", summary="One queue item with its session")
+    @get("/i/{item_id:int}", summary="One queue item: its session as enqueued, result counts and node errors")
     async def get_item(
-        self, queue: Injected[QueueService], queue_id: FromPath[str], item_id: FromPath[int]
-    ) -> QueueItem:
-        return await self._item(queue, queue_id, item_id)
+        self,
+        queue: Injected[QueueService],
+        queue_id: FromPath[str],
+        item_id: FromPath[int],
+        include: Annotated[
+            Literal["session"] | None,
+            Parameter(description="'session': the whole session in 'session', every result included (streamed)"),
+        ] = None,
+    ) -> Response[QueueItemView]:
+        view = await item_view(queue, await self._item(queue, queue_id, item_id))
+        if include == "session":
+            # Streamed page by page; the annotation above is what the OpenAPI document describes.
+            return Stream(stream_item_with_session(queue, view), media_type="application/json")  # type: ignore[return-value]
+        return Response(view)
+
+    @get("/i/{item_id:int}/results", summary="A page of one item's node results, all or one node's")
+    async def get_item_results(
+        self,
+        queue: Injected[QueueService],
+        queue_id: FromPath[str],
+        item_id: FromPath[int],
+        node_id: Annotated[
+            str | None, Parameter(description="A node of the item's graph: its instances' results in iteration order")
+        ] = None,
+        cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
+        limit: Annotated[
+            int | None, Parameter(ge=1, description="At most max_results_page_size (default 1,000); default 100")
+        ] = None,
+    ) -> Response[SessionResultPage]:
+        ensure_available(queue)  # a server without a queue says so before judging the parameters
+        most = queue.max_results_page_size
+        if limit is None:
+            limit = min(100, most)
+        elif limit > most:
+            raise HTTPException(
+                status_code=400,
+                detail=f"limit {limit} is over max_results_page_size (INVOKE_HOST_MAX_RESULTS_PAGE_SIZE={most})",
+            )
+        after: int | None = None
+        if cursor is not None:
+            try:
+                after = int(cursor)
+            except ValueError:
+                raise HTTPException(status_code=400, detail=f"cursor {cursor[:40]!r} is not one this server gave "
+                                                            "out (pass next_cursor of the previous page)") from None
+        summary = await queue.get_summary(item_id)
+        if summary is None or summary.queue_id != queue_id:
+            raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")
+        rows = await queue.list_results(item_id, source_node_id=node_id, after_seq=after, limit=limit + 1)
+        if not rows and node_id is not None and cursor is None:
+            item = await queue.get(item_id)
+            if item is not None and node_id not in item.session.get("graph", {}).get("nodes", {}):
+                raise NotFoundException(detail=f"the graph of item {item_id} has no node {node_id!r}")
+        # Built from the stored output texts (item_view.py); the annotation is the schema it follows.
+        return Response(content=result_page_json(rows, limit), media_type="application/json")  # type: ignore[arg-type]
 
     @put("/i/{item_id:int}/cancel", summary="Cancel one item (a running one stops at its next node boundary)")
     async def cancel_item(

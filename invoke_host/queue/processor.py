@@ -1,20 +1,19 @@
 """The session processor: takes queue items one at a time per worker and runs them with the engine.
 
 A Host service started after the queue service. Each worker loops: wait while paused or idle,
-claim the next item atomically, build the execution state from ``item.session`` (a saved state
-is restored; a fresh one is built from ``session["graph"]``), run it with :class:`SessionRunner`
-in a worker thread, publish node events, save the session as it goes, then complete or fail it.
+claim the next item atomically, build the execution state from ``session["graph"]`` (replaying the
+results stored for the item, if a run before stored any), run it with :class:`SessionRunner` in a
+worker thread, publish node events, store the results as it goes, then complete or fail it.
 
-Saving: the whole state is written after a node completes, but at most once per
-``session_save_interval`` seconds (a 10,000-node graph would otherwise spend its time rewriting
-an ever larger JSON document), and always at the end. The saved state is for reading; recovery
-never re-runs an interrupted item (at-most-once, see docs/queue.md).
+Storing: each node's result becomes a row, queued on the runner's thread and appended in batches, at
+most once per ``session_save_interval`` seconds and always at the end (see ``session_progress.py``);
+what is written never grows with what was written before. Recovery never re-runs an interrupted item
+(at-most-once, see docs/queue.md); the rows are what a retry would resume from.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -22,7 +21,7 @@ import time
 import traceback
 from typing import Any
 
-from invoke_sdk.session_queue import QueueItem
+from invoke_sdk.session_queue import QueueItem, SessionNodeError
 from invoke_sdk.storage import QueueItemNotFoundError
 
 from invoke_host.engine import (
@@ -35,9 +34,11 @@ from invoke_host.engine import (
 )
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
+from invoke_host.limits import Limits
+from invoke_host.memory import release_free_memory
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import INTERRUPTED_MESSAGE, QueueService
-from invoke_host.queue.session_record import session_json
+from invoke_host.queue.session_progress import ProgressWriter, restore_progress, stored_results
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["SERVER_STOPPED_ERROR", "SessionProcessor"]
@@ -48,6 +49,9 @@ SERVER_STOPPED_ERROR = "ServerStoppedError"
 
 # How long stop() waits for running items to reach a node boundary before leaving them to recovery.
 _STOP_GRACE_S = 10.0
+
+# After an item that ran this many nodes, freed memory is handed back to the system (see memory.py).
+_TRIM_AFTER_NODES = 10_000
 
 
 class _ItemCancel(threading.Event):
@@ -89,6 +93,8 @@ class SessionProcessor:
         self.queue = queue
         self.events = events
         self.node_services = node_services
+        self.limits = Limits.from_settings(node_services.config)
+        """What each item's session is held to: set on its state before stored results are replayed into it."""
         self.workers = workers
         self.save_interval = save_interval
         self.cache = cache if cache is not None else OutputCache()
@@ -156,8 +162,6 @@ class SessionProcessor:
     def _state_for(self, item: QueueItem) -> GraphExecutionState:
         session = item.session
         registry = self.registry
-        if "exec_nodes" in session:
-            return GraphExecutionState.from_dict(registry, session)
         if session.get("validated_with") == registry_fingerprint(registry):
             # Validated at enqueue against these very node types: rebuild the nodes, skip the structural checks.
             graph = load_validated_graph(registry, session["graph"])
@@ -167,78 +171,83 @@ class SessionProcessor:
         return GraphExecutionState(registry, graph, id=item.session_id)
 
     async def _run_item(self, item: QueueItem) -> None:
+        nodes = await self._run_session(item)
+        if nodes >= _TRIM_AFTER_NODES:
+            # The session's state is gone by now; give the pages it held back to the system (see memory.py).
+            await asyncio.to_thread(release_free_memory)
+
+    async def _run_session(self, item: QueueItem) -> int:
+        """Run the item to its end and record how it ended; return how many nodes ran."""
         item_id = item.item_id
         started = time.perf_counter()
         logger.info("Running queue item %d (queue %s, batch %s)", item_id, item.queue_id, item.batch_id)
         try:
             state = self._state_for(item)
+            state.limits = self.limits
+            # A retried item continues from the results stored by the run before (none for a first run).
+            stored = await stored_results(self.queue, item_id)
+            if stored:
+                await asyncio.to_thread(restore_progress, self.registry, state, stored)
+                logger.info("Queue item %d resumes after %d stored results", item_id, len(stored))
         except Exception as exc:  # noqa: BLE001 - a session that cannot be built fails its item, not the worker
             await self._finish_failed(item_id, type(exc).__name__, f"the session could not be built: {exc}",
-                                      traceback.format_exc(), None)
-            return
+                                      traceback.format_exc())
+            return 0
         loop = asyncio.get_running_loop()
         cancel = _ItemCancel(self.queue, item_id, self._halt)
         publish = NodeEventPublisher(self.events, item, state)
-        last_save = [time.monotonic()]
-        saving: list[concurrent.futures.Future[None]] = []
-
-        def on_saved(future: concurrent.futures.Future[None]) -> None:
-            exc = None if future.cancelled() else future.exception()
-            if isinstance(exc, QueueItemNotFoundError):
-                cancel.set()  # the queue was cleared under it: nothing left to run for
-            elif exc is not None:
-                logger.error("Saving the session of queue item %d failed; it runs on", item_id, exc_info=exc)
+        writer = ProgressWriter(self.queue, item_id, state, loop, self.save_interval, first_seq=len(stored),
+                                on_gone=cancel)
+        del stored
 
         def on_event(event: EngineEvent) -> None:
-            # On the worker thread: publish, then maybe save (the state is only read on this thread).
-            # The save is handed to the loop and never waited for: nodes run on while the loop is busy
-            # (delivering events, say); while one save is still on its way the next is skipped.
+            # On the worker thread: publish, and queue the result for the store (the writer never waits).
             if publish is not None:
                 publish(event)
-            if isinstance(event, NodeCompleted) and time.monotonic() - last_save[0] >= self.save_interval:
-                if saving and not saving[0].done():
-                    return
-                text = session_json(state, item.batch_id)
-                future = asyncio.run_coroutine_threadsafe(self.queue.save_session(item_id, text), loop)
-                future.add_done_callback(on_saved)
-                saving[:] = [future]
-                last_save[0] = time.monotonic()
+            if isinstance(event, NodeCompleted):
+                writer.record(event)
 
-        runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=on_event)
+        runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=on_event,
+                               limits=self.limits)
         try:
             status = await runner.run_async(state, cancel)
-            if saving:
-                # A save still on its way must land before the final one, or it would overwrite it.
-                with contextlib.suppress(Exception):
-                    await asyncio.wrap_future(saving[0])
-            text = await asyncio.to_thread(session_json, state, item.batch_id)
         except Exception as exc:
             logger.exception("Queue item %d failed outside its nodes", item_id)
-            await self._finish_failed(item_id, type(exc).__name__, str(exc), traceback.format_exc(), None)
-            return
+            with contextlib.suppress(Exception):
+                await writer.close()  # what it did run stays readable
+            await self._finish_failed(item_id, type(exc).__name__, str(exc), traceback.format_exc())
+            return len(state.executed)
+        try:
+            await writer.close([SessionNodeError(r.node_id, r.source_node_id, r.error_type, r.message, r.traceback,
+                                                 r.field) for r in state.errors.values()])
+        except Exception as exc:
+            logger.exception("Storing the last results of queue item %d failed", item_id)
+            await self._finish_failed(item_id, type(exc).__name__, f"its results could not be stored: {exc}",
+                                      traceback.format_exc())
+            return len(state.executed)
         elapsed = time.perf_counter() - started
+        ran = len(state.executed)
         if status == "completed":
-            await self.queue.complete(item_id, text)
-            logger.info("Queue item %d completed: %d nodes in %.2f s", item_id, len(state.executed), elapsed)
+            await self.queue.complete(item_id)
+            logger.info("Queue item %d completed: %d nodes in %.2f s", item_id, ran, elapsed)
         elif status == "failed":
             record = next(iter(state.errors.values()))
-            await self._finish_failed(item_id, record.error_type, record.message, record.traceback, text)
+            await self._finish_failed(item_id, record.error_type, record.message, record.traceback)
         elif self.queue.is_canceled(item_id) or not self._halt.is_set():
-            await self._finish_canceled(item_id, text)
-            logger.info("Queue item %d canceled after %d nodes", item_id, len(state.executed))
+            await self._finish_canceled(item_id)
+            logger.info("Queue item %d canceled after %d nodes", item_id, ran)
         else:
             # The server is stopping: the item is not finished and will not be re-run (at-most-once).
-            await self._finish_failed(item_id, SERVER_STOPPED_ERROR, INTERRUPTED_MESSAGE, None, text)
+            await self._finish_failed(item_id, SERVER_STOPPED_ERROR, INTERRUPTED_MESSAGE, None)
+        return ran
 
-    async def _finish_failed(
-        self, item_id: int, error_type: str, message: str, error_traceback: str | None, text: str | None
-    ) -> None:
+    async def _finish_failed(self, item_id: int, error_type: str, message: str, error_traceback: str | None) -> None:
         try:
-            await self.queue.fail(item_id, error_type, message, error_traceback, text)
+            await self.queue.fail(item_id, error_type, message, error_traceback)
         except Exception:
             logger.exception("Recording the failure of queue item %d failed", item_id)
 
-    async def _finish_canceled(self, item_id: int, text: str) -> None:
+    async def _finish_canceled(self, item_id: int) -> None:
         try:
             item: Any = await self.queue.get(item_id)
             if item is None:
@@ -246,7 +255,6 @@ class SessionProcessor:
             if item.status == "in_progress":
                 # A node raised InvocationCanceledError on its own: record it as a cancel of the item.
                 await self.queue.cancel(item_id)
-            await self.queue.save_session(item_id, text)
             await self.queue.complete(item_id)  # forgets the running item; a canceled item stays canceled
         except QueueItemNotFoundError:
             return

@@ -4,7 +4,8 @@ Every status change goes through here, so every change emits its event exactly o
 only stores. The processor's side of the contract:
 
 - ``await claim_next()`` takes the next item atomically (or None), marking it ``in_progress``;
-- ``await save_session(item_id, json)`` saves the execution state as it goes;
+- ``await append_progress(item_id, results, errors)`` stores node results and errors as it goes (rows appended,
+  never rewritten: see :class:`invoke_sdk.storage.SessionQueueStore`);
 - ``is_canceled(item_id)`` (cheap, any thread) says whether a cancel arrived for the running item;
 - ``await complete(...)`` / ``await fail(...)`` finish it (a canceled item stays canceled);
 - ``paused`` says whether to claim at all, and ``await wait_for_work()`` sleeps until there may be work.
@@ -30,6 +31,9 @@ from invoke_sdk.session_queue import (
     QueueItemError,
     QueueItemPage,
     QueueItemStatus,
+    QueueItemSummary,
+    SessionNodeError,
+    SessionNodeResult,
 )
 from invoke_sdk.storage import QueueItemNotFoundError, SessionQueueStore
 
@@ -66,12 +70,14 @@ class QueueService:
 
     def __init__(
         self, store: SessionQueueStore, bus: EventBus, registry: FrozenRegistry, *, max_batch_size: int,
-        limits: Limits | None = None,
+        limits: Limits | None = None, max_results_page_size: int = 1000,
     ) -> None:
         self.store = store
         self.bus = bus
         self.registry = registry
         self.max_batch_size = max_batch_size
+        self.max_results_page_size = max_results_page_size
+        """The most node results one page of ``GET .../i/{id}/results`` may ask for (a host setting)."""
         self.limits = limits or Limits.from_settings()
         """What an enqueued batch and its graph are held to (the host's settings; their defaults if not given)."""
         self.paused = False
@@ -129,37 +135,34 @@ class QueueService:
             self.bus.emit(QueueItemStatusChangedEvent.build(item))
         return item
 
-    async def save_session(self, item_id: int, session_json: str) -> None:
-        """Save the execution state of a running item (JSON text)."""
-        await self.store.save_session(item_id, session_json)
+    async def append_progress(
+        self, item_id: int, results: Sequence[SessionNodeResult], errors: Sequence[SessionNodeError] = ()
+    ) -> None:
+        """Store node results and errors of a running item (appended; a row already stored is skipped)."""
+        await self.store.append_progress(item_id, results, errors)
 
     def is_canceled(self, item_id: int) -> bool:
         """Whether a cancel arrived for this running item. Cheap and safe from worker threads."""
         return item_id in self._cancel_requested
 
-    async def complete(self, item_id: int, session_json: str | None = None) -> QueueItem | None:
+    async def complete(self, item_id: int) -> QueueItemSummary | None:
         """Mark the item completed (unless it was canceled meanwhile); None if it was deleted (queue cleared)."""
-        return await self._finish(item_id, "completed", None, session_json)
+        return await self._finish(item_id, "completed", None)
 
     async def fail(
-        self,
-        item_id: int,
-        error_type: str,
-        error_message: str,
-        error_traceback: str | None = None,
-        session_json: str | None = None,
-    ) -> QueueItem | None:
+        self, item_id: int, error_type: str, error_message: str, error_traceback: str | None = None
+    ) -> QueueItemSummary | None:
         """Mark the item failed with the error; None if it was deleted (queue cleared)."""
         error = QueueItemError(error_type=error_type, error_message=error_message, error_traceback=error_traceback)
-        return await self._finish(item_id, "failed", error, session_json)
+        return await self._finish(item_id, "failed", error)
 
     async def _finish(
-        self, item_id: int, status: QueueItemStatus, error: QueueItemError | None, session_json: str | None
-    ) -> QueueItem | None:
+        self, item_id: int, status: QueueItemStatus, error: QueueItemError | None
+    ) -> QueueItemSummary | None:
         self._running.discard(item_id)
         self._cancel_requested.discard(item_id)
         try:
-            item = await self.store.finish(item_id, status, error=error, session_json=session_json)  # type: ignore[arg-type]
+            item = await self.store.finish(item_id, status, error=error)  # type: ignore[arg-type]
         except QueueItemNotFoundError:
             return None
         if item.status == status:
@@ -200,7 +203,10 @@ class QueueService:
         item = await self.store.finish(item_id, "canceled")
         if before.status != item.status:
             self.bus.emit(QueueItemStatusChangedEvent.build(item))
-        return item
+        after = await self.store.get(item_id)
+        if after is None:
+            raise QueueItemNotFoundError(item_id)  # cleared meanwhile
+        return after
 
     async def _emit_bulk_cancel(self, queue_id: str, item_ids: list[int]) -> None:
         if not item_ids:
@@ -242,8 +248,22 @@ class QueueService:
     async def get(self, item_id: int) -> QueueItem | None:
         return await self.store.get(item_id)
 
-    async def current(self, queue_id: str) -> QueueItem | None:
+    async def get_summary(self, item_id: int) -> QueueItemSummary | None:
+        return await self.store.get_summary(item_id)
+
+    async def current(self, queue_id: str) -> QueueItemSummary | None:
         return await self.store.current(queue_id)
+
+    async def list_results(
+        self, item_id: int, *, source_node_id: str | None = None, after_seq: int | None = None, limit: int
+    ) -> list[SessionNodeResult]:
+        return await self.store.list_results(item_id, source_node_id=source_node_id, after_seq=after_seq, limit=limit)
+
+    async def list_errors(self, item_id: int) -> list[SessionNodeError]:
+        return await self.store.list_errors(item_id)
+
+    async def result_counts(self, item_id: int) -> dict[str, int]:
+        return await self.store.result_counts(item_id)
 
     async def list_items(
         self,

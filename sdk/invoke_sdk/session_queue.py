@@ -1,13 +1,17 @@
 """The records a session-queue store keeps and returns: batches, queue items, counts and pages.
 
 These are plain pydantic models shared by the host, every storage backend and the events, so a
-backend written by a third party returns exactly what the host and the API expect.
+backend written by a third party returns exactly what the host and the API expect. The two records
+of session progress (:class:`SessionNodeResult`, :class:`SessionNodeError`) are a named tuple and a
+frozen dataclass instead: a session writes one per node it runs, 100,000 and more for a large iterate,
+and they carry their output as JSON text that nobody between the runner and the database looks into.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +28,8 @@ __all__ = [
     "QueueItemPage",
     "QueueItemStatus",
     "QueueItemSummary",
+    "SessionNodeError",
+    "SessionNodeResult",
 ]
 
 QueueItemStatus = Literal["pending", "in_progress", "completed", "failed", "canceled"]
@@ -45,7 +51,10 @@ class NewQueueItem(BaseModel):
     """What the host hands a store to enqueue: the session (as JSON text) and the values that made it."""
 
     session_id: str
-    session_json: str = Field(description="The item's session as JSON text, stored as given")
+    session_json: str = Field(
+        description="The item's session as enqueued (JSON text: id, batch_id, graph), stored as given and never "
+        "rewritten; what the session produces is stored per node (SessionNodeResult, SessionNodeError)"
+    )
     field_values: list[NodeFieldValue] | None = None
 
 
@@ -88,10 +97,50 @@ class QueueItemSummary(BaseModel):
 
 
 class QueueItem(QueueItemSummary):
-    """A queue item with its session state (graph, execution state, results, errors) and the full error."""
+    """A queue item with its session as enqueued (id, batch_id, graph) and the full error.
+
+    What the session produced is not in here: results and node errors are stored per node
+    (:class:`SessionNodeResult`, :class:`SessionNodeError`) and read page by page.
+    """
 
     error_traceback: str | None = None
-    session: dict[str, Any] = Field(description="The session state, as last saved")
+    session: dict[str, Any] = Field(description="The session as enqueued: id, batch_id and graph")
+
+
+class SessionNodeResult(NamedTuple):
+    """The output of one prepared node of a running session, as a store keeps it: one row per node that ran.
+
+    A store appends these as the session runs (never rewriting one) and gives them back in ``seq`` order,
+    which is all the engine needs to rebuild the session's state for a retry: replaying the outputs in the
+    order they were produced prepares exactly the same nodes with the same ids (docs/queue.md, "Resuming").
+    A node instance is identified by ``source_node_id`` and ``path``; a store keeps at most one row for each.
+    (A named tuple: one is made per node run, on the runner's thread, and a tuple is the cheapest to make.)
+
+    Fields: ``seq``, execution order within the item (0 for the first node that ran, then 1, 2, ... without
+    gaps); ``node_id``, the prepared node's id (``<source node id>#<n>``); ``source_node_id``, the node of the
+    submitted graph that this is an instance of; ``path``, the iteration path (indexes of the iterates the
+    node sits under, outermost first: the order in which a source node's results are listed); ``output_json``,
+    the node's output as JSON text (``{"type": <output type>, ...}``), stored and returned as given.
+    """
+
+    seq: int
+    node_id: str
+    source_node_id: str
+    path: tuple[int, ...]
+    output_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionNodeError:
+    """Why one prepared node of a session failed (the session stops at its first node error)."""
+
+    node_id: str
+    source_node_id: str
+    error_type: str
+    message: str
+    traceback: str
+    field: str | None = None
+    """The input field whose incoming value the node refused, for an input error."""
 
 
 class EnqueueResult(BaseModel):

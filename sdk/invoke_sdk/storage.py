@@ -31,6 +31,9 @@ from invoke_sdk.session_queue import (
     QueueItemError,
     QueueItemPage,
     QueueItemStatus,
+    QueueItemSummary,
+    SessionNodeError,
+    SessionNodeResult,
 )
 from invoke_sdk.storage_base import StorageError, StorageOptions
 
@@ -76,8 +79,44 @@ class SessionQueueStore(Protocol):
         """
         ...
 
-    async def save_session(self, item_id: int, session_json: str) -> None:
-        """Replace the session state of an item (JSON text, stored as given)."""
+    async def append_progress(
+        self,
+        item_id: int,
+        results: Sequence[SessionNodeResult],
+        errors: Sequence[SessionNodeError] = (),
+    ) -> None:
+        """Add node results and errors of a running item, in one transaction; nothing stored is ever rewritten.
+
+        ``results`` come in ``seq`` order and continue where the stored ones end, so what is stored is always
+        a prefix of the run (a transaction lands whole or not at all). A result whose ``seq``, or whose node
+        instance (``source_node_id`` and ``path``), is already stored for the item is skipped, not stored
+        twice: appending the same rows again (a retried write, a retry of the item) changes nothing. Unknown
+        id (the queue was cleared): :class:`QueueItemNotFoundError`.
+        """
+        ...
+
+    async def list_results(
+        self,
+        item_id: int,
+        *,
+        source_node_id: str | None = None,
+        after_seq: int | None = None,
+        limit: int,
+    ) -> list[SessionNodeResult]:
+        """Up to ``limit`` stored results of an item (an unknown item has none).
+
+        All of them in ``seq`` (execution) order, those after ``after_seq``; or, with ``source_node_id``,
+        that node's instances in iteration order (``path``), those after the row whose ``seq`` is
+        ``after_seq``. Keyset paging: a page costs the same however deep into the results it is.
+        """
+        ...
+
+    async def list_errors(self, item_id: int) -> list[SessionNodeError]:
+        """Every stored node error of an item (usually none or one)."""
+        ...
+
+    async def result_counts(self, item_id: int) -> dict[str, int]:
+        """How many results each source node of the item has stored (nodes without any are left out)."""
         ...
 
     async def finish(
@@ -86,9 +125,8 @@ class SessionQueueStore(Protocol):
         status: Literal["completed", "failed", "canceled"],
         *,
         error: QueueItemError | None = None,
-        session_json: str | None = None,
-    ) -> QueueItem:
-        """Move an item to a final status (saving the session and error if given) and return it.
+    ) -> QueueItemSummary:
+        """Move an item to a final status (with the error, if given) and return it, without its session.
 
         An item already final is left as it is and returned unchanged: a run that completes an
         item canceled meanwhile sees ``status == "canceled"``. Unknown id: :class:`QueueItemNotFoundError`.
@@ -96,10 +134,14 @@ class SessionQueueStore(Protocol):
         ...
 
     async def get(self, item_id: int) -> QueueItem | None:
-        """One item with its session, or None."""
+        """One item with its session as enqueued, or None."""
         ...
 
-    async def current(self, queue_id: str) -> QueueItem | None:
+    async def get_summary(self, item_id: int) -> QueueItemSummary | None:
+        """One item without its session (nothing large is read), or None."""
+        ...
+
+    async def current(self, queue_id: str) -> QueueItemSummary | None:
         """The queue's ``in_progress`` item (the earliest started, if several workers run), or None."""
         ...
 
@@ -132,14 +174,20 @@ class SessionQueueStore(Protocol):
         ...
 
     async def clear(self, queue_id: str) -> int:
-        """Delete every item and batch of the queue; return how many items were deleted."""
+        """Delete every item and batch of the queue, with their results; return how many items were deleted.
+
+        The space they took is given back (to the file system, where the database is a file).
+        """
         ...
 
     async def prune(self, queue_id: str) -> int:
-        """Delete the queue's completed, failed and canceled items; return how many."""
+        """Delete the queue's completed, failed and canceled items with their results; return how many.
+
+        The space they took is given back (to the file system, where the database is a file).
+        """
         ...
 
-    async def fail_interrupted(self, message: str) -> list[QueueItem]:
+    async def fail_interrupted(self, message: str) -> list[QueueItemSummary]:
         """Mark every ``in_progress`` item failed with ``message`` (run at start-up); return them."""
         ...
 

@@ -105,13 +105,19 @@ def test_a_batch_runs_end_to_end_with_its_events_in_order(client: TestClient[Lit
 
     item = client.get(f"/api/v1/queue/default/i/{ids[1]}").json()
     assert item["status"] == "completed" and item["error_type"] is None
-    session = item["session"]
+    assert item["results"] == {"count": 2, "by_node": {"first": 1, "second": 1}} and item["errors"] == []
+    # As enqueued: results are asked for separately.
+    assert set(item["session"]) == {"id", "batch_id", "graph", "validated_with"}
+    whole = client.get(f"/api/v1/queue/default/i/{ids[1]}?include=session").json()
+    assert {k: v for k, v in whole.items() if k != "session"} == {k: v for k, v in item.items() if k != "session"}
+    session = whole["session"]
     assert session["batch_id"] == item["batch_id"] and session["id"] == item["session_id"]
-    assert session["graph"]["nodes"]["first"]["a"] == 5
+    assert session["graph"] == item["session"]["graph"] and session["graph"]["nodes"]["first"]["a"] == 5
     outputs = {source: [session["results"][i]["value"] for i in prepared]
                for source, prepared in session["source_results"].items()}
     assert outputs == {"first": [7], "second": [17]}
-    assert session["source_errors"] == {}
+    assert session["executed_history"] == ["first#0", "second#0"]
+    assert session["errors"] == {} and session["source_errors"] == {}
     status = client.get("/api/v1/queue/default/status").json()
     assert status["queue"]["completed"] == 2 and status["queue"]["item_id"] is None
     assert status["processor"] == {"is_started": True, "is_processing": False}
@@ -130,9 +136,14 @@ def test_an_iterate_session_keeps_every_result_per_source_node(client: TestClien
         subscribe(ws)
         [item_id] = enqueue(client, graph)
         read_until(ws, status_is(item_id, "completed"))
-    session = client.get(f"/api/v1/queue/default/i/{item_id}").json()["session"]
-    assert [session["results"][i]["value"] for i in session["source_results"]["add"]] == [100, 101, 102, 103]
-    assert len(session["source_results"]["it"]) == 4
+    item = client.get(f"/api/v1/queue/default/i/{item_id}").json()
+    assert item["results"] == {"count": 9, "by_node": {"range": 1, "it": 4, "add": 4}}
+    page = client.get(f"/api/v1/queue/default/i/{item_id}/results", params={"node_id": "add"}).json()
+    assert [r["output"]["value"] for r in page["items"]] == [100, 101, 102, 103]
+    assert [r["path"] for r in page["items"]] == [[0], [1], [2], [3]]
+    assert {r["source_node_id"] for r in page["items"]} == {"add"} and page["has_more"] is False
+    its = client.get(f"/api/v1/queue/default/i/{item_id}/results", params={"node_id": "it"}).json()["items"]
+    assert [r["output"]["item"] for r in its] == [0, 1, 2, 3]
 
 
 def test_a_failing_node_fails_the_item_with_its_error(client: TestClient[Litestar]) -> None:
@@ -150,8 +161,10 @@ def test_a_failing_node_fails_the_item_with_its_error(client: TestClient[Litesta
     assert item["status"] == "failed" and item["error_type"] == "ValueError"
     assert item["error_message"] == "the disk is on fire"
     assert "raise ValueError(self.message)" in item["error_traceback"]
-    [prepared] = item["session"]["source_errors"]["bad"]
-    assert item["session"]["errors"][prepared]["message"] == "the disk is on fire"
+    [error] = item["errors"]
+    assert (error["source_node_id"], error["error_type"], error["message"]) == (
+        "bad", "ValueError", "the disk is on fire")
+    assert "raise ValueError(self.message)" in error["traceback"] and error["field"] is None
 
 
 def test_cancel_of_the_running_item_stops_it_inside_its_node_and_the_next_runs(client: TestClient[Litestar]) -> None:
@@ -172,7 +185,7 @@ def test_cancel_of_the_running_item_stops_it_inside_its_node_and_the_next_runs(c
                    for m in messages)
     item = client.get(f"/api/v1/queue/default/i/{first}").json()
     assert item["status"] == "canceled"
-    assert item["session"]["source_results"] == {} and item["session"]["results"] == {}
+    assert item["results"] == {"count": 0, "by_node": {}} and item["errors"] == []
     assert client.get(f"/api/v1/queue/default/i/{second}").json()["status"] == "completed"
 
 

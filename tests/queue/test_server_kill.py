@@ -101,7 +101,7 @@ def test_sigkill_mid_run_loses_nothing_and_restart_fails_the_interrupted_item(tm
         assert interrupted["error_message"] == INTERRUPTED_MESSAGE
         results = []
         for i in pending:
-            session = _call("GET", f"{base}{queue}/i/{i}")["session"]
-            results += [session["results"][p]["value"] for p in session["source_results"]["a"]]
+            page = _call("GET", f"{base}{queue}/i/{i}/results?node_id=a")
+            results += [r["output"]["value"] for r in page["items"]]
         assert results == [3, 4, 5]
         assert _call("GET", f"{base}{queue}/status")["queue"]["total"] == 4

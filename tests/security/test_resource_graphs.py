@@ -131,8 +131,8 @@ def assert_queue_empty(client: httpx.Client) -> None:
 
 
 def failed_node(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    [(source_id, [prepared_id])] = item["session"]["source_errors"].items()
-    return source_id, item["session"]["errors"][prepared_id]
+    [error] = item["errors"]
+    return error["source_node_id"], error
 
 
 # -- sizes written in the request: refused when it arrives ----------------------------------------------------------
@@ -245,15 +245,15 @@ def test_a_size_known_only_at_run_time_fails_that_node_and_the_item_stays_small(
                        edge("it", "item", "after", "a")]}
     with server(tmp_path) as client:
         stored = run_to_end(client, graph)
-    item = stored.json()
+        item = stored.json()
+        results = client.get(f"{Q}/i/{item['item_id']}/results").json()["items"]
     assert item["status"] == "failed"
     assert names_setting(item["error_message"], "max_collection_size", 10_000)
     assert "20000000" in item["error_message"]
     source_id, error = failed_node(item)
     assert source_id == "r" and error["field"] == "size"
-    results = item["session"]["results"]
-    assert [results[i]["value"] for i in item["session"]["source_results"]["add"]] == [20_000_000]
-    assert set(item["session"]["source_results"]) == {"add"}
+    assert [(r["source_node_id"], r["output"]["value"]) for r in results] == [("add", 20_000_000)]
+    assert item["results"]["by_node"] == {"add": 1}
     assert len(stored.content) < 20_000
 
 
@@ -272,7 +272,7 @@ def test_a_third_party_node_returning_too_much_fails_with_the_setting_named(
     message = item["error_message"]
     assert names_setting(message, setting, limit) and f"output {field!r} of node 'big'" in message
     assert failed_node(item)[0] == "big"
-    assert "big" not in item["session"]["source_results"]  # the output was dropped, not stored
+    assert "big" not in item["results"]["by_node"]  # the output was dropped, not stored
     assert len(stored.content) < 20_000
 
 
@@ -285,7 +285,7 @@ def test_results_past_max_session_bytes_fail_the_node_that_passes_it(tmp_path: P
     item = stored.json()
     assert item["status"] == "failed" and names_setting(item["error_message"], "max_session_bytes", 100_000)
     assert failed_node(item)[0] == "text"
-    assert len(item["session"]["source_results"]["text"]) == 3  # the fourth 30 kB string would pass 100 kB
+    assert item["results"]["by_node"]["text"] == 3  # the fourth 30 kB string would pass 100 kB
     assert len(stored.content) < 200_000
 
 
@@ -298,7 +298,7 @@ def test_an_iterate_expanding_past_max_session_nodes_fails_before_any_branch_run
     assert item["status"] == "failed" and names_setting(item["error_message"], "max_session_nodes", 100)
     assert "121" in item["error_message"]  # 1 range + 60 iterations + 60 adds
     assert failed_node(item)[0] == "add"
-    assert set(item["session"]["source_results"]) == {"r"}
+    assert set(item["results"]["by_node"]) == {"r"}
 
 
 def test_nested_iterates_multiply_and_are_refused_before_the_product_is_built(tmp_path: Path) -> None:
@@ -311,7 +311,7 @@ def test_nested_iterates_multiply_and_are_refused_before_the_product_is_built(tm
         item = run_to_end(client, graph).json()
     assert item["status"] == "failed" and names_setting(item["error_message"], "max_session_nodes", 100)
     assert failed_node(item)[0] == "inner"  # 1 + 10 + 10 prepared; 10 x 10 more would make 121
-    assert "inner" not in item["session"]["source_results"] and "add" not in item["session"]["source_results"]
+    assert "inner" not in item["results"]["by_node"] and "add" not in item["results"]["by_node"]
 
 
 def test_a_collect_gathering_past_max_collection_size_fails(tmp_path: Path) -> None:

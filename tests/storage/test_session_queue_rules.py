@@ -211,8 +211,11 @@ async def test_a_pending_item_may_be_finished_without_a_session(backend: SqliteB
     batch, items = make_batch(n=1)
     (item_id,) = (await backend.session_queue.enqueue(batch, items, prepend=False)).item_ids
     done = await backend.session_queue.finish(item_id, "canceled")
-    assert (done.status, done.error_type, done.error_message, done.error_traceback) == ("canceled", None, None, None)
-    assert done.session == {"n": 0, "batch": batch.batch_id} and done.field_values is None
+    assert (done.status, done.error_type, done.error_message, done.field_values) == ("canceled", None, None, None)
+    # finish answers the summary; the session stays as enqueued.
+    stored = await backend.session_queue.get(item_id)
+    assert stored is not None and stored.error_traceback is None
+    assert stored.session == {"n": 0, "batch": batch.batch_id}
 
 
 async def test_counts_and_batch_status_count_every_status(backend: SqliteBackend) -> None:

@@ -44,17 +44,16 @@ async def test_session_field_values_and_errors_round_trip(backend: SqliteBackend
     assert item is not None and item.item_id == item_id
     assert item.session == {"n": 0, "batch": batch.batch_id}
     assert item.field_values == [NodeFieldValue(node_path="a", field_name="b", value=[1, "x"])]
-    await store.save_session(item_id, '{"state": 2}')
     done = await store.finish(
         item_id,
         "failed",
         error=QueueItemError(error_type="ValueError", error_message="bad", error_traceback="Traceback..."),
-        session_json='{"state": 3}',
     )
-    assert (done.status, done.error_type, done.error_message, done.error_traceback) == (
-        "failed", "ValueError", "bad", "Traceback..."
-    )
-    assert done.session == {"state": 3} and done.completed_at is not None
+    assert (done.status, done.error_type, done.error_message) == ("failed", "ValueError", "bad")
+    assert done.completed_at is not None
+    stored = await store.get(item_id)
+    assert stored is not None and stored.error_traceback == "Traceback..."
+    assert stored.session == {"n": 0, "batch": batch.batch_id}  # never rewritten
 
 
 async def test_a_final_item_never_changes_again(backend: SqliteBackend) -> None:
@@ -64,12 +63,12 @@ async def test_a_final_item_never_changes_again(backend: SqliteBackend) -> None:
     await store.claim_next()
     assert (await store.finish(item_id, "canceled")).status == "canceled"
     # The run finishing after a cancel sees the cancel, not its own completion.
-    after = await store.finish(item_id, "completed", session_json='{"late": true}')
-    assert after.status == "canceled" and after.session == {"n": 0, "batch": batch.batch_id}
+    after = await store.finish(item_id, "completed", error=QueueItemError(error_type="Late", error_message="x"))
+    assert (after.status, after.error_type) == ("canceled", None)
     with pytest.raises(QueueItemNotFoundError):
         await store.finish(999_999, "completed")
     with pytest.raises(QueueItemNotFoundError):
-        await store.save_session(999_999, "{}")
+        await store.append_progress(999_999, [])
 
 
 async def test_counts_batch_status_cancel_prune_clear(backend: SqliteBackend) -> None:

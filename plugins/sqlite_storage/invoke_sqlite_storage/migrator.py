@@ -10,6 +10,11 @@ process killed at any point leaves either no database or a complete one, and no 
 looks like a real one; the leftovers are removed at the next start. It also means an empty database
 file is never one of ours: a zero-length file is reported as damaged (SQLite itself would quietly
 treat it as a new, empty database and the history would be gone without a word).
+
+Every database is kept in incremental auto-vacuum mode, so that deleting rows (a prune) can give the space back
+to the file system (``PRAGMA incremental_vacuum``, see ``Database.reclaim_space``). A new database gets it before
+its first table; an older one is switched once, by a VACUUM after its migrations (SQLite cannot change the mode
+of a database that has tables without rebuilding the file, and VACUUM cannot run inside a transaction).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +38,7 @@ __all__ = [
     "UnknownMigrationError",
     "applied_migrations",
     "corrupt_database_error",
+    "ensure_incremental_vacuum",
     "is_corruption",
     "migrate",
     "remove_leftovers",
@@ -132,6 +139,29 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous=NORMAL")
 
 
+_INCREMENTAL = 2  # PRAGMA auto_vacuum: 0 none, 1 full, 2 incremental
+
+
+def ensure_incremental_vacuum(conn: sqlite3.Connection, path: Path) -> bool:
+    """Put the database in incremental auto-vacuum mode; return whether it had to be switched.
+
+    The switch is a VACUUM, which rewrites the file (even a new one: WAL mode, set first, has written its
+    header). On a database that already holds data that takes about as long as copying the file, and as much
+    free disk space as the file takes; it happens once.
+    """
+    (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+    if mode == _INCREMENTAL:
+        return False
+    started = time.monotonic()
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    conn.execute("VACUUM")
+    (tables,) = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    if tables:
+        logger.info("Switched %s to incremental auto-vacuum, so that pruning gives space back (one VACUUM, %.1f s)",
+                    path, time.monotonic() - started)
+    return True
+
+
 def applied_migrations(conn: sqlite3.Connection) -> dict[int, str]:
     """Version -> description of every migration recorded in the database."""
     conn.execute(
@@ -199,6 +229,7 @@ def migrate(path: Path, migrations: Sequence[Migration], backup_dir: Path) -> li
             )
         pending = [m for m in ordered if m.version not in applied]
         if not pending:
+            ensure_incremental_vacuum(conn, path)
             return []
         current = max(applied, default=0)
         if applied:
@@ -215,7 +246,9 @@ def migrate(path: Path, migrations: Sequence[Migration], backup_dir: Path) -> li
                     raise _damaged(path, backup_dir, exc) from exc
                 raise
             logger.info("Backed up %s to %s before migrating from version %d", path, dest, current)
-        return _apply(conn, path, backup_dir, pending, current)
+        done = _apply(conn, path, backup_dir, pending, current)
+        ensure_incremental_vacuum(conn, path)
+        return done
     finally:
         conn.close()
 
@@ -240,6 +273,7 @@ def _create(path: Path, ordered: Sequence[Migration], backup_dir: Path) -> list[
     new = _new_path(path)
     conn = _connect(new, backup_dir)
     try:
+        ensure_incremental_vacuum(conn, new)  # before the first table, so it costs nothing
         applied_migrations(conn)
         done = _apply(conn, path, backup_dir, list(ordered), 0)
     except BaseException:

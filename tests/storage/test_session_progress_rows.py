@@ -1,0 +1,125 @@
+"""Session progress as rows in a real SQLite file: appended, paged by keyset, never duplicated, pruned away."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from invoke_sdk.session_queue import SessionNodeError, SessionNodeResult
+from invoke_sdk.storage import QueueItemNotFoundError
+from invoke_sqlite_storage import SqliteBackend
+from invoke_sqlite_storage.session_rows import path_from_key, path_key
+
+from tests.storage.conftest import make_batch
+
+
+def row(seq: int, node_id: str, path: tuple[int, ...] = (), value: int = 0) -> SessionNodeResult:
+    return SessionNodeResult(seq, node_id, node_id.split("#")[0], path, json.dumps({"type": "t", "value": value}))
+
+
+async def _running_item(backend: SqliteBackend) -> int:
+    (item_id,) = (await backend.session_queue.enqueue(*make_batch(n=1), prepend=False)).item_ids
+    assert (await backend.session_queue.claim_next()) is not None
+    return item_id
+
+
+def test_path_keys_sort_as_the_paths_do() -> None:
+    paths = [(0,), (1,), (9,), (10,), (15,), (16,), (255,), (256,), (4095,), (4096,), (10**9,), (2**59,)]
+    keys = [path_key(p) for p in paths]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    nested = [(0, 0), (0, 10), (0, 300), (1, 0), (2, 5), (10, 0)]
+    assert [path_key(p) for p in nested] == sorted(path_key(p) for p in nested)
+    assert [path_from_key(path_key(p)) for p in paths + nested] == paths + nested
+    assert path_key(()) == "" and path_from_key("") == ()
+    with pytest.raises(ValueError, match="out of range"):
+        path_key((-1,))
+
+
+async def test_results_are_appended_in_batches_and_read_in_seq_or_iteration_order(backend: SqliteBackend) -> None:
+    store = backend.session_queue
+    item_id = await _running_item(backend)
+    # Execution order differs from iteration order: add#2 (path 0) ran after add#0 (path 2).
+    await store.append_progress(item_id, [row(0, "range#0"), row(1, "add#0", (2,), 12)])
+    await store.append_progress(item_id, [row(2, "add#1", (10,), 20), row(3, "add#2", (0,), 10)])
+    every = await store.list_results(item_id, limit=100)
+    assert [(r.seq, r.node_id) for r in every] == [(0, "range#0"), (1, "add#0"), (2, "add#1"), (3, "add#2")]
+    assert every[1] == row(1, "add#0", (2,), 12)  # stored and given back exactly
+    adds = await store.list_results(item_id, source_node_id="add", limit=100)
+    assert [(r.node_id, r.path) for r in adds] == [("add#2", (0,)), ("add#0", (2,)), ("add#1", (10,))]
+    # Keyset pages: each continues after the row (by its seq) the previous page ended with.
+    first = await store.list_results(item_id, source_node_id="add", limit=2)
+    assert [r.node_id for r in first] == ["add#2", "add#0"]
+    rest = await store.list_results(item_id, source_node_id="add", after_seq=first[-1].seq, limit=2)
+    assert [r.node_id for r in rest] == ["add#1"]
+    after = await store.list_results(item_id, after_seq=1, limit=2)
+    assert [r.seq for r in after] == [2, 3]
+    assert await store.result_counts(item_id) == {"range": 1, "add": 3}
+    assert await store.list_results(item_id, source_node_id="nope", limit=10) == []
+    assert await store.list_results(10**6, limit=10) == [] and await store.result_counts(10**6) == {}
+    assert await store.list_results(2**70, limit=10) == []
+
+
+async def test_appending_the_same_rows_again_stores_each_output_once(backend: SqliteBackend) -> None:
+    store = backend.session_queue
+    item_id = await _running_item(backend)
+    batch = [row(0, "a#0", value=1), row(1, "b#0", value=2)]
+    await store.append_progress(item_id, batch)
+    # A retried write, and a retry of the item whose run wrote other outputs for the same nodes: first one stays.
+    await store.append_progress(item_id, batch)
+    await store.append_progress(item_id, [row(0, "a#0", value=99), row(2, "b#0", value=99), row(2, "c#0", value=3)])
+    # The same instance of b (source node and iteration path) under another number is the same output.
+    await store.append_progress(item_id, [SessionNodeResult(3, "b#7", "b", (), '{"value": 98}')])
+    stored = await store.list_results(item_id, limit=10)
+    assert [(r.seq, r.node_id, json.loads(r.output_json)["value"]) for r in stored] == [
+        (0, "a#0", 1), (1, "b#0", 2), (2, "c#0", 3)]
+
+
+async def test_errors_are_stored_once_and_an_unknown_item_is_refused(backend: SqliteBackend) -> None:
+    store = backend.session_queue
+    item_id = await _running_item(backend)
+    error = SessionNodeError("bad#0", "bad", "NodeInputError", "no good", "Traceback ...", field="value")
+    await store.append_progress(item_id, [row(0, "ok#0")], [error])
+    await store.append_progress(item_id, [], [error])
+    assert await store.list_errors(item_id) == [error]
+    assert await store.list_errors(10**6) == []
+    with pytest.raises(QueueItemNotFoundError):
+        await store.append_progress(10**6, [row(0, "a#0")])
+    with pytest.raises(QueueItemNotFoundError):
+        await store.append_progress(2**70, [row(0, "a#0")])
+
+
+def _file_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+async def test_pruning_a_large_item_shrinks_the_file_and_clear_deletes_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "invoke.db"
+    backend = SqliteBackend(path)
+    await backend.start()
+    try:
+        store = backend.session_queue
+        big = await _running_item(backend)
+        text = json.dumps({"type": "t", "text": "x" * 2_000})
+        for start in range(0, 6_000, 1_000):  # about 12 MB of results
+            await store.append_progress(big, [SessionNodeResult(seq, f"n#{seq}", "n", (seq,), text)
+                                              for seq in range(start, start + 1_000)])
+        await store.finish(big, "completed")
+        small = await _running_item(backend)
+        await store.append_progress(small, [row(0, "a#0")])
+        before = _file_bytes(path)
+        assert before > 12_000_000
+        assert await store.prune("default") == 1
+        after = _file_bytes(path)
+        assert after < before / 10, (before, after)
+        assert await store.list_results(big, limit=1) == [] and await store.result_counts(big) == {}
+        assert await store.result_counts(small) == {"a": 1}  # the running item keeps its rows
+        assert await store.clear("default") == 1
+        assert await store.result_counts(small) == {}
+    finally:
+        await backend.stop()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM session_results").fetchone() == (0,)
+        assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)

@@ -1,0 +1,90 @@
+"""`invoke-host serve` runs on the system allocator (so freed memory can go back), unless PYTHONMALLOC says not to."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from invoke_host.memory import release_free_memory, use_system_allocator
+
+glibc_linux = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="needs Linux with a libc"
+)
+
+
+@contextmanager
+def _serve(root: Path, **env: str) -> Iterator[subprocess.Popen[str]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "invoke-host"), "serve", "--port", str(port), "--root", str(root),
+         "--log-level", "warning"],
+        env={**environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/app/version", timeout=5):
+                    break
+            except OSError:
+                assert process.poll() is None, process.communicate()[0]
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+def _allocator(pid: int) -> str | None:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"PYTHONMALLOC=")]
+    return found[0] if found else None
+
+
+@glibc_linux
+def test_serve_restarts_itself_on_the_system_allocator_in_the_same_process(tmp_path: Path) -> None:
+    with _serve(tmp_path) as process:
+        # The process that answers is the one started (exec keeps the id), now with PYTHONMALLOC=malloc.
+        assert _allocator(process.pid) == "malloc"
+
+
+@glibc_linux
+def test_an_allocator_chosen_by_the_user_is_kept(tmp_path: Path) -> None:
+    with _serve(tmp_path, PYTHONMALLOC="pymalloc") as process:
+        assert _allocator(process.pid) == "pymalloc"
+
+
+@glibc_linux
+def test_release_free_memory_gives_back_pages_freed_in_the_middle_of_the_heap() -> None:
+    blocks = [bytearray(64 * 1024) for _ in range(512)]  # 32 MiB from glibc's heap (below its mmap threshold)
+    pin = bytearray(1024)  # above them, so free() alone cannot shrink the heap from the top
+    del blocks
+    assert release_free_memory() is True  # malloc_trim(0) found whole free pages to give back
+    del pin
+
+
+@glibc_linux
+def test_a_program_that_calls_serve_in_process_is_never_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    monkeypatch.setattr(os, "execv", lambda path, args: calls.append([path, *args]))
+    use_system_allocator()  # sys.argv[0] is pytest's: a test calling `serve` through click's runner
+    assert calls == [] and "PYTHONMALLOC" not in os.environ
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/invoke-host", "serve"])
+    use_system_allocator()
+    assert calls == [[sys.executable, sys.executable, *sys.orig_argv[1:]]]
+    assert os.environ["PYTHONMALLOC"] == "malloc"
