@@ -46,3 +46,7 @@ def with_packs(packs_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     for name in list(sys.modules):
         if name.split(".")[0] in PACK_NAMES:
             del sys.modules[name]
+
+
+# A real PostgreSQL server, started once per session by the tests that ask for it (see postgres_server.py).
+from tests.postgres_server import postgres_server, postgres_url  # noqa: E402, F401
