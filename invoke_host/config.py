@@ -153,6 +153,11 @@ class HostConfig(BaseSettings):
         default=256 * 1024 * 1024, ge=1,
         description="Most bytes of session JSON one enqueued batch may store, all its queue items together",
     )
+    output_cache_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=0,
+        description="Most bytes of node outputs the output cache keeps, shared by every processor (keys and outputs "
+        "as stored JSON); the least recently used go first; 0 turns the cache off",
+    )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
     _split_hosts = field_validator("allowed_hosts", mode="before")(_split_commas)

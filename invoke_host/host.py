@@ -9,7 +9,11 @@
 5. the images service over the backend's image records and the file-storage backend;
 6. the model manager over the backend's model records;
 7. the node services (what every node context shares: images, tensors, conditioning, ``context.models``);
-8. zero or more session processors, as the node's :class:`NodeShape` asks.
+8. zero or more session processors, as the node's :class:`NodeShape` asks, all sharing one output cache.
+
+The output cache and the model cache are built before the services that invalidate them: the bus carries image
+deletes to the output cache (:class:`~invoke_host.engine.cache_sink.OutputCacheSink`), and the model manager tells
+both caches of every model edit or delete (``on_change``).
 
 Each part is given exactly what it uses; none of them imports this module. The :class:`Host` it returns holds
 the parts and starts them in that order (the loop bridge first, so node threads can reach the loop) and stops
@@ -33,7 +37,10 @@ from invoke_sdk.models.records import ModelRecordStore
 from invoke_sdk.storage import StorageBackend, StorageBackendFactory, StorageError, StorageOptions
 
 from invoke_host.config import HostConfig
-from invoke_host.engine import NodeServices
+from invoke_host.engine import NodeServices, OutputCache
+from invoke_host.engine.cache_sink import OutputCacheSink
+from invoke_host.engine.object_store import DiskObjectStore, conditioning_store, tensor_store
+from invoke_host.engine.references import Reference
 from invoke_host.events import EventBus
 from invoke_host.images import ImagesService, NodeImagesFactory
 from invoke_host.limits import Limits
@@ -41,7 +48,7 @@ from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
 from invoke_host.model_cache.record_lookup import RecordStoreLookup
 from invoke_host.models.config_validation import config_validator
-from invoke_host.models.manager import ModelManager
+from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.queue import QueueService
@@ -119,6 +126,8 @@ class Host:
     """Everything above that starts and stops, in start order."""
     bridge: LoopBridge = field(repr=False)
     model_loads: ModelLoadRelay = field(repr=False)
+    output_cache: OutputCache = field(repr=False)
+    """The output cache every processor of this host shares (``output_cache_max_bytes``)."""
     _started: list[Service] = field(default_factory=list, repr=False)
     _running: bool = field(default=False, repr=False)
 
@@ -194,18 +203,28 @@ def build_host(
     )
     registry = collect(plugin_set, core_routes)  # 1
     bridge = LoopBridge()  # handed the loop when the host starts
-    events = _event_bus(registry, config)  # 2
+    # Where nodes keep tensors and conditioning, made first: the output cache checks on a hit that they still hold
+    # what a cached output names.
+    tensors, conditioning = tensor_store(config.root), conditioning_store(config.root)
+    output_cache = _output_cache(config, tensors, conditioning)
+    events = _event_bus(registry, config, OutputCacheSink(output_cache))  # 2
     storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
     records = storage.model_records if storage is not None else None
     queue = _queue_service(storage, events, registry, config) if storage is not None else None  # 4
     images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
-    models = ModelManager(config, registry, records, events)  # 6
     model_loads = ModelLoadRelay(_model_load_forwarder(events))
-    node_services = _node_services(config, registry, records, models.paths, images, bridge, model_loads)  # 7
+    model_cache = ModelCache.from_config(config, listener=model_loads) if records is not None else None
+    models = ModelManager(  # 6
+        config, registry, records, events, on_change=_model_changed(model_cache, output_cache)
+    )
+    node_services = _node_services(  # 7
+        config, registry, records, models.paths, images, bridge, model_cache, tensors, conditioning
+    )
     processors = (  # 8
-        [_processor(config, registry, queue, events, node_services)] if queue is not None and shape.runs_items else []
+        [_processor(config, registry, queue, events, node_services, output_cache)]
+        if queue is not None and shape.runs_items else []
     )
     started_first: list[Service] = [bridge, events]
     stored: list[Service] = [s for s in (storage, queue, images) if s is not None]
@@ -214,6 +233,7 @@ def build_host(
         queue=queue, images=images, models=models, node_services=node_services, processors=processors,
         # The processors last, so every service a node may use has started before one claims an item.
         services=[*started_first, *stored, models, *processors], bridge=bridge, model_loads=model_loads,
+        output_cache=output_cache,
     )
 
 
@@ -230,14 +250,15 @@ def _missing_storage(registry: FrozenRegistry, config: HostConfig) -> str:
     )
 
 
-def _event_bus(registry: FrozenRegistry, config: HostConfig) -> EventBus:
-    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks)."""
+def _event_bus(registry: FrozenRegistry, config: HostConfig, *own: EventSink) -> EventBus:
+    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks) and the host's
+    ``own`` (the output cache's)."""
     sinks: list[EventSink] = [r.value for r in registry.kind("event_sinks").values()]
     settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
     for sink in sinks:
         if isinstance(sink, ConfigurableEventSink):
             sink.configure(settings)
-    return EventBus(sinks)
+    return EventBus([*sinks, *own])
 
 
 def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBackend | None:
@@ -294,6 +315,28 @@ def _model_load_forwarder(bus: EventBus) -> ModelLoadListener:
     return forward
 
 
+def _output_cache(config: HostConfig, tensors: DiskObjectStore, conditioning: DiskObjectStore) -> OutputCache:
+    """The one output cache of the host, sized by ``output_cache_max_bytes``; a hit naming a tensor or conditioning
+    whose file is gone is a miss."""
+    return OutputCache(
+        config.output_cache_max_bytes, object_checks={"tensor": tensors.exists, "conditioning": conditioning.exists}
+    )
+
+
+def _model_changed(model_cache: ModelCache | None, output_cache: OutputCache) -> ModelChangeListener:
+    """What a model edit or delete does: the model leaves the model cache, outputs computed with it the output
+    cache."""
+
+    def changed(key: str) -> None:
+        if model_cache is not None:
+            model_cache.invalidate(key)
+        dropped = output_cache.invalidate([Reference("model", key)])
+        if dropped:
+            logger.info("Dropped %d cached output(s) computed with model %s, which changed", dropped, key)
+
+    return changed
+
+
 def _node_services(
     config: HostConfig,
     registry: FrozenRegistry,
@@ -301,24 +344,28 @@ def _node_services(
     paths: ModelPaths,
     images: ImagesService | None,
     bridge: LoopBridge,
-    model_loads: ModelLoadRelay,
+    model_cache: ModelCache | None,
+    tensors: DiskObjectStore,
+    conditioning: DiskObjectStore,
 ) -> NodeServices:
-    """Tensors and conditioning under the data root; ``context.models`` over the model records, the registry's
-    loaders and one cache sized by the config; per-node ``context.images`` over the images service. Without a
-    storage backend there are no model records or images, and a node that asks is told so."""
+    """``tensors`` and ``conditioning``; ``context.models`` over the model records, the registry's loaders and
+    ``model_cache``; per-node ``context.images`` over the images service. Without a storage backend there are no
+    model records or images, and a node that asks is told so."""
     models_service = None
-    if records is not None:
+    if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
-        cache = ModelCache.from_config(config, listener=model_loads)
-        models_service = ModelsService(lookup, registry.kind("model_loaders"), cache)
+        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache)
     images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
-    return NodeServices.default(config, models=models_service, images_for_node=images_for_node)
+    return NodeServices.default(
+        config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning
+    )
 
 
 def _processor(
-    config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices
+    config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices,
+    output_cache: OutputCache,
 ) -> SessionProcessor:
     return SessionProcessor(
         registry, queue, events, node_services, workers=config.processor_workers,
-        save_interval=config.session_save_interval,
+        save_interval=config.session_save_interval, cache=output_cache,
     )

@@ -29,6 +29,9 @@ from invoke_host.plugin_routes import RouteTable
 # "METHOD path": (operationId, {"in:name"}), a trailing "?" marking a parameter that is not required.
 OPERATIONS: dict[str, tuple[str, set[str]]] = {
     "GET /api/v1/app/version": ("ApiV1AppVersionGetVersion", set()),
+    # The output cache's status and clear (issue 18), added after this table was taken from main.
+    "DELETE /api/v1/app/invocation_cache": ("ApiV1AppInvocationCacheClearInvocationCache", set()),
+    "GET /api/v1/app/invocation_cache/status": ("ApiV1AppInvocationCacheStatusGetInvocationCacheStatus", set()),
     "POST /api/v1/graphs/validate": ("ApiV1GraphsValidateValidateGraphRoute", set()),
     "GET /api/v1/images": ("ApiV1ImagesListImages", {
         # cursor: keyset paging (issue 11), added after this table was taken from main.

@@ -20,6 +20,7 @@ from litestar.exceptions import HTTPException, ServiceUnavailableException
 from invoke_host.api.graphs import GraphValidator
 from invoke_host.api.images import ImageUploads
 from invoke_host.api.injected import Unavailable
+from invoke_host.engine import OutputCache
 from invoke_host.host import Host, missing_storage_message
 from invoke_host.images.service import ImagesService
 from invoke_host.models.manager import ModelManager
@@ -36,7 +37,8 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
     - ``registry`` (FrozenRegistry), ``node_templates`` (NodeTemplateCatalog, built on first use), ``graph_validator``
       (GraphValidator);
     - ``queue`` (QueueService), ``images`` (ImagesService), ``models`` (ModelManager), each ``Unavailable`` where
-      the host has none; ``image_uploads`` (ImageUploads: the images service and the config).
+      the host has none; ``image_uploads`` (ImageUploads: the images service and the config);
+    - ``output_cache`` (OutputCache, shared by the host's processors).
 
     A handler asks for one of them at most: Litestar resolves two independent dependencies in a task group on
     every request, which costs more than a small request itself (POST /api/v1/graphs/validate took 1.7x as long).
@@ -82,12 +84,16 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
         manager: ModelManager | None = host.models
         return manager if manager is not None else no_models
 
+    def output_cache() -> OutputCache:
+        return host.output_cache
+
     providers: dict[str, Callable[[], object]] = {
         "graph_validator": graph_validator,
         "image_uploads": image_uploads,
         "images": images,
         "models": models,
         "node_templates": node_templates,
+        "output_cache": output_cache,
         "queue": queue,
         "registry": registry,
     }

@@ -17,6 +17,7 @@ from litestar.types import ControllerRouterHandler
 from invoke_host.api.app_info import get_version
 from invoke_host.api.graphs import validate_graph_route
 from invoke_host.api.images import ImagesController
+from invoke_host.api.invocation_cache import clear_invocation_cache, get_invocation_cache_status
 from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
@@ -26,7 +27,8 @@ from invoke_host.api_versions import API_V1, API_V2
 __all__ = ["VERSIONED_ROUTES", "api_routers"]
 
 VERSIONED_ROUTES: Mapping[str, Sequence[ControllerRouterHandler]] = {
-    API_V1: (get_version, list_plugins, list_nodes, validate_graph_route, QueueController, ImagesController),
+    API_V1: (get_version, list_plugins, list_nodes, validate_graph_route, QueueController, ImagesController,
+             get_invocation_cache_status, clear_invocation_cache),
     API_V2: (ModelsController,),
 }
 """Each version's prefix and the handlers and controllers under it, in the order they are registered."""

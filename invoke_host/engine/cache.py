@@ -1,30 +1,100 @@
-"""The output cache: a node whose type and inputs match an earlier run returns that run's output."""
+"""The output cache: a node whose type and inputs match an earlier run returns that run's output.
+
+One cache serves every processor of a host (the composition root builds it), within a size limit in bytes. An
+entry is right only while what its node's inputs and output name still exists unchanged: each entry is indexed by
+those references (images, stored tensors and conditioning, models; see :mod:`invoke_host.engine.references`), so
+an image deleted or a model edited drops exactly the entries that name it (:meth:`OutputCache.invalidate`), and
+stored objects, which nothing deletes through the host, are checked on each hit when the host says how.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 
+from invoke_host.engine.references import Reference, references
 from invoke_host.graph import COLLECT_TYPE, ITERATE_TYPE
 
-__all__ = ["OutputCache"]
+__all__ = ["DEFAULT_MAX_BYTES", "OutputCache", "OutputCacheStats"]
 
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _NOT_INPUTS = {"id", "is_intermediate", "use_cache"}
 # Iterate and collect only move values around; keying them would cost as much as running them.
 _NEVER_CACHED = {ITERATE_TYPE, COLLECT_TYPE}
+# What an entry costs beyond its key and output: the entry record and its slots in the dicts.
+_ENTRY_OVERHEAD = 200
+_CHECKED_KINDS = frozenset({"tensor", "conditioning"})
+
+ObjectCheck = Callable[[str], bool]
+"""Whether a stored object of one kind still exists, by name (a tensor or conditioning store's ``exists``)."""
+
+
+@dataclass(frozen=True)
+class OutputCacheStats:
+    """Counters and current usage, for the status route, logs and tests."""
+
+    hits: int
+    misses: int
+    entries: int
+    size_bytes: int
+    max_bytes: int
+    evictions: int
+    """Entries dropped to stay within ``max_bytes`` (or ``max_size``)."""
+    invalidations: int
+    """Entries dropped because something they name was deleted or changed."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    output: BaseInvocationOutput
+    size: int
+    refs: frozenset[Reference]
+    checked: tuple[Reference, ...]
+    """The references checked on each hit (stored objects, when the cache was given checks for them)."""
 
 
 class OutputCache:
-    """A bounded LRU of node outputs keyed by node type + input values; thread-safe."""
+    """A bounded LRU of node outputs keyed by node type + input values; thread-safe.
 
-    def __init__(self, max_size: int = 512) -> None:
+    ``max_bytes`` bounds the entries' sizes together (each is its key, its output as stored JSON and a fixed
+    overhead); 0 turns the cache off. ``max_size``, if given, also bounds how many entries it holds.
+    ``object_checks`` maps a stored object kind (``"tensor"``, ``"conditioning"``) to a function saying whether an
+    object of that name still exists: an entry naming one that is gone is dropped on the hit that finds it.
+    """
+
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        max_size: int | None = None,
+        object_checks: Mapping[str, ObjectCheck] | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
         self.max_size = max_size
-        self._items: OrderedDict[str, BaseInvocationOutput] = OrderedDict()
+        self._checks = {kind: check for kind, check in (object_checks or {}).items() if kind in _CHECKED_KINDS}
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
+        self._by_reference: dict[Reference, set[str]] = {}
         self._lock = threading.Lock()
+        self._size = 0
+        self._generation = 0
         self.hits = 0
         self.misses = 0
+        self._evictions = 0
+        self._invalidations = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0 and (self.max_size is None or self.max_size > 0)
+
+    @property
+    def generation(self) -> int:
+        """Changes with every invalidation: read it before a node runs and give it to :meth:`put`, so an output
+        computed while something it names was deleted or changed is not cached."""
+        return self._generation
 
     @staticmethod
     def key(node: BaseInvocation) -> str | None:
@@ -36,28 +106,104 @@ class OutputCache:
         return node.model_dump_json(exclude=_NOT_INPUTS)
 
     def get(self, key: str) -> BaseInvocationOutput | None:
+        """The cached output for ``key``, or None (a miss)."""
         with self._lock:
-            output = self._items.get(key)
-            if output is None:
+            entry = self._items.get(key)
+            if entry is None:
                 self.misses += 1
                 return None
             self._items.move_to_end(key)
-            self.hits += 1
-            return output
-
-    def put(self, key: str, output: BaseInvocationOutput) -> None:
-        if self.max_size <= 0:
-            return
+            if not entry.checked:
+                self.hits += 1
+                return entry.output
+        if not all(self._checks[ref.kind](ref.name) for ref in entry.checked):
+            # A stored object it names is gone (its file was removed): the output no longer holds.
+            with self._lock:
+                if self._items.get(key) is entry:
+                    self._remove(key)
+                    self._invalidations += 1
+                self.misses += 1
+            return None
         with self._lock:
-            self._items[key] = output
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_size:
-                self._items.popitem(last=False)
+            self.hits += 1
+        return entry.output
+
+    def put(
+        self,
+        key: str,
+        output: BaseInvocationOutput,
+        *,
+        node: BaseInvocation | None = None,
+        size_bytes: int | None = None,
+        generation: int | None = None,
+    ) -> bool:
+        """Cache ``output`` of ``node`` under ``key``; return whether it was kept.
+
+        ``size_bytes`` is the output's size as stored (the runner has measured it already; otherwise its JSON is
+        measured here). ``generation`` is :attr:`generation` as read before the node ran: if an invalidation came
+        since, an output that names anything is not kept (it may have been made from what was just dropped).
+        """
+        if not self.enabled:
+            return False
+        refs = references(output)
+        if node is not None:
+            refs |= references(node)
+        size = len(key) + (size_bytes if size_bytes is not None else len(output.model_dump_json())) + _ENTRY_OVERHEAD
+        if size > self.max_bytes:
+            return False
+        checked = tuple(ref for ref in refs if ref.kind in self._checks)
+        with self._lock:
+            if refs and generation is not None and generation != self._generation:
+                return False
+            if key in self._items:
+                self._remove(key)
+            self._items[key] = _Entry(output, size, refs, checked)
+            self._size += size
+            for ref in refs:
+                self._by_reference.setdefault(ref, set()).add(key)
+            while self._size > self.max_bytes or (self.max_size is not None and len(self._items) > self.max_size):
+                self._remove(next(iter(self._items)))
+                self._evictions += 1
+        return True
+
+    def invalidate(self, refs: Iterable[Reference]) -> int:
+        """Drop every entry whose node's inputs or output name one of ``refs``; return how many were dropped."""
+        dropped = 0
+        with self._lock:
+            self._generation += 1
+            for ref in refs:
+                for key in self._by_reference.get(ref, set()).copy():
+                    self._remove(key)
+                    dropped += 1
+            self._invalidations += dropped
+        return dropped
 
     def clear(self) -> None:
+        """Drop every entry and reset the counters."""
         with self._lock:
+            self._generation += 1
             self._items.clear()
-            self.hits = self.misses = 0
+            self._by_reference.clear()
+            self._size = 0
+            self.hits = self.misses = self._evictions = self._invalidations = 0
+
+    def stats(self) -> OutputCacheStats:
+        with self._lock:
+            return OutputCacheStats(
+                hits=self.hits, misses=self.misses, entries=len(self._items), size_bytes=self._size,
+                max_bytes=self.max_bytes, evictions=self._evictions, invalidations=self._invalidations,
+            )
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def _remove(self, key: str) -> None:
+        """Forget one entry and its index slots (called with the lock held)."""
+        entry = self._items.pop(key)
+        self._size -= entry.size
+        for ref in entry.refs:
+            keys = self._by_reference.get(ref)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_reference[ref]

@@ -45,15 +45,18 @@ class NodeServices:
         *,
         models: ModelsInterface | None = None,
         images_for_node: ImagesForNode | None = None,
+        tensors: TensorsInterface | None = None,
+        conditioning: ConditioningInterface | None = None,
     ) -> NodeServices:
-        """Tensors and conditioning on disk under the data root; ``models`` and ``images_for_node`` if given.
+        """``models`` and ``images_for_node`` if given; ``tensors`` and ``conditioning`` as given, or on disk under
+        the data root.
 
-        Without them a node that asks for models or images is told the host has none.
+        Without ``models`` or ``images_for_node`` a node that asks for models or images is told the host has none.
         """
         return cls(
             images=UnavailableImages(),
-            tensors=tensor_store(config.root),
-            conditioning=conditioning_store(config.root),
+            tensors=tensors if tensors is not None else tensor_store(config.root),
+            conditioning=conditioning if conditioning is not None else conditioning_store(config.root),
             models=models if models is not None else UnavailableModels(),
             config=MappingProxyType(config.model_dump(mode="json", exclude={"token"})),
             images_for_node=images_for_node,

@@ -92,6 +92,15 @@ class DiskObjectStore:
         self._remember(name, obj)
         return name
 
+    def exists(self, name: str) -> bool:
+        """Whether ``load(name)`` would find the object (in memory, or its file): one stat, no read."""
+        if not self._name.match(name):
+            return False
+        with self._lock:
+            if name in self._memory:
+                return True
+        return (self.folder / name).is_file()
+
     def load(self, name: str) -> Any:
         if not self._name.match(name):
             raise ObjectNotFoundError(f"{name!r} is not a {self.prefix} name (expected {self.prefix}_<32 hex digits>)")

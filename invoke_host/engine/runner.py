@@ -159,6 +159,7 @@ class SessionRunner:
             if emit:
                 self._emit(NodeStarted(session_id, node.id, source_id, node_type, invocation=node))
             key = cache.key(node) if cache is not None else None
+            generation = cache.generation if cache is not None else 0
             output = cache.get(key) if cache is not None and key is not None else None
             cached = output is not None
             if output is None:
@@ -194,7 +195,8 @@ class SessionRunner:
                     status = "canceled"
                     break
             try:
-                result_bytes += self._measure(output, source_id, node_type, limits.max_session_bytes - result_bytes)
+                size = self._measure(output, source_id, node_type, limits.max_session_bytes - result_bytes)
+                result_bytes += size
             except LimitExceededError as exc:
                 # The output is dropped, neither cached nor stored: the session stays as small as it was.
                 self._fail(state, NodeErrorRecord(node.id, source_id, "LimitExceededError", str(exc),
@@ -202,7 +204,7 @@ class SessionRunner:
                 status = "failed"
                 break
             if not cached and cache is not None and key is not None:
-                cache.put(key, output)
+                cache.put(key, output, node=node, size_bytes=size, generation=generation)
             refused: NodeLimitError | None = None
             try:
                 state.complete(node.id, output)

@@ -5,6 +5,12 @@ it locked (inside ``with handle as model``). Unlocked models stay where they are
 needed: the least recently used unlocked model on the device is moved back to RAM, and the least
 recently used unlocked model in RAM is dropped. A locked model is never moved or dropped; if
 everything is locked the cache goes over its limit and says so in the log.
+
+Loading from disk happens outside the cache's lock, under a lock of its own per cache key: a hit on one model,
+or a load of another, never waits behind a load (processors on several devices do not serialise), and two
+threads asking for one model load it once. A model whose config changed or that was deleted is dropped
+(:meth:`ModelCache.invalidate`); one that a node holds locked at that moment is retired: it leaves the cache at
+once, so the next request loads it afresh, and its memory is counted until the node lets go.
 """
 
 from __future__ import annotations
@@ -64,11 +70,18 @@ def cache_key(model_key: str, submodel: str | None) -> str:
     return f"{model_key}:{submodel}" if submodel else model_key
 
 
+@dataclass
+class _Loading:
+    """A load from disk in progress: threads that want the same key wait on ``done`` instead of loading too."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class ModelCache:
     """Loads models through their loaders and keeps them within the RAM and VRAM limits.
 
-    Thread-safe: nodes run in worker threads. Loading from disk holds the cache's lock, so two
-    threads asking for one model load it once.
+    Thread-safe: nodes run in worker threads. Loading from disk holds no lock that other keys need (see the
+    module's docstring); two threads asking for one model load it once.
     """
 
     def __init__(
@@ -86,6 +99,9 @@ class ModelCache:
         self.precision = precision
         self._listener = listener
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._loading: dict[str, _Loading] = {}
+        # Entries dropped while locked: out of the cache, but their memory counts until they are unlocked.
+        self._retired: dict[int, CacheEntry] = {}
         self._lock = threading.RLock()
         self._devices: dict[int, str] = {}
         self._stats = CacheStats()
@@ -122,22 +138,22 @@ class ModelCache:
 
     # -- public operations ------------------------------------------------------------------------
 
-    def get(self, model_key: str, submodel: str | None, config: Any, loader: Any) -> CacheEntry:
-        """The cached entry, loading it from disk into RAM first if it is not cached."""
-        key = cache_key(model_key, submodel)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-                self._stats.hits += 1
-                return entry
-            return self._load(key, submodel, config, loader)
+    def get(
+        self, model_key: str, submodel: str | None, config: Any, loader: Any, *, current: bool = False
+    ) -> CacheEntry:
+        """The cached entry, loading it from disk into RAM first if it is not cached.
+
+        ``current=True`` says ``config`` was just read from the model records: an entry loaded with another config
+        (the model was edited, here or by another node) is replaced. Without it (a handle re-entering with the
+        config it was made with) any entry of the key will do, so two holders of one model never take turns
+        reloading it.
+        """
+        return self._get(cache_key(model_key, submodel), submodel, config, loader, current=current, pin=False)
 
     def lock(self, model_key: str, submodel: str | None, config: Any, loader: Any) -> CacheEntry:
         """Load if needed, move onto the execution device and lock; pair with :meth:`unlock`."""
+        entry = self._get(cache_key(model_key, submodel), submodel, config, loader, current=False, pin=True)
         with self._lock:
-            entry = self.get(model_key, submodel, config, loader)
-            entry.locks += 1
             try:
                 if not entry.on_device and is_movable(entry.model):
                     self._make_room_on_device(entry.size_bytes)
@@ -148,6 +164,8 @@ class ModelCache:
                     self._make_room_in_ram(0)
             except BaseException:
                 entry.locks -= 1
+                if entry.locks == 0:
+                    self._retired.pop(id(entry), None)
                 raise
             return entry
 
@@ -158,6 +176,8 @@ class ModelCache:
                 raise RuntimeError(f"model {entry.key} is not locked")
             entry.locks -= 1
             if entry.locks == 0:
+                if self._retired.pop(id(entry), None) is not None:
+                    logger.info("Dropped model %s, retired while in use, now that it is released", entry.key)
                 # Room that locked models kept from being freed can be freed now.
                 self._make_room_in_ram(0)
                 self._make_room_on_device(0)
@@ -173,6 +193,21 @@ class ModelCache:
                 raise RuntimeError(f"model {key} is in use and cannot be dropped from the cache")
             del self._entries[key]
             return True
+
+    def invalidate(self, model_key: str) -> int:
+        """Drop a model and all its submodels because its config changed or it was deleted; return how many.
+
+        A locked one leaves the cache too (the next request loads it afresh) and is let go when unlocked.
+        """
+        prefix = f"{model_key}:"
+        with self._lock:
+            found = [e for k, e in self._entries.items() if k == model_key or k.startswith(prefix)]
+            for entry in found:
+                self._drop_entry(entry)
+        if found:
+            logger.info("Dropped model %s from the cache (%d part%s): it was changed or deleted", model_key,
+                        len(found), "" if len(found) == 1 else "s")
+        return len(found)
 
     def stats(self) -> CacheStats:
         """A snapshot of usage and counters."""
@@ -202,7 +237,43 @@ class ModelCache:
             # A failing listener (a closed websocket ...) must not fail the generation.
             logger.exception("A model load listener failed")
 
-    def _load(self, key: str, submodel: str | None, config: Any, loader: Any) -> CacheEntry:
+    def _get(self, key: str, submodel: str | None, config: Any, loader: Any, *, current: bool, pin: bool) -> CacheEntry:
+        """The entry of ``key``, loaded if need be; ``pin`` adds a lock in the same step, so it cannot be dropped
+        between being found (or loaded) and being locked."""
+        while True:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and current and entry.config != config:
+                    logger.info("Model %s changed since it was loaded: loading it again", key)
+                    self._drop_entry(entry)
+                    entry = None
+                if entry is not None:
+                    self._entries.move_to_end(key)
+                    self._stats.hits += 1
+                    if pin:
+                        entry.locks += 1
+                    return entry
+                loading = self._loading.get(key)
+                if loading is None:
+                    loading = self._loading[key] = _Loading()
+                    break
+            # Another thread is loading this key: wait for it, then look again (its load may have failed).
+            loading.done.wait()
+        try:
+            return self._load(key, submodel, config, loader, pin=pin)
+        finally:
+            with self._lock:
+                del self._loading[key]
+            loading.done.set()
+
+    def _drop_entry(self, entry: CacheEntry) -> None:
+        """Take an entry out of the cache; a locked one is retired until unlocked (called with the lock held)."""
+        del self._entries[entry.key]
+        if entry.locks:
+            self._retired[id(entry)] = entry
+
+    def _load(self, key: str, submodel: str | None, config: Any, loader: Any, *, pin: bool) -> CacheEntry:
+        """Load from disk, outside the cache's lock (the caller holds the key's ``_Loading``), then insert."""
         device = self.execution_device(loader)
         dtype = resolve_dtype(self.precision, device)
         name = getattr(config, "name", None) or config.key
@@ -210,18 +281,20 @@ class ModelCache:
         self._emit(ModelLoadEvent("started", config, submodel))
         model = loader.load(config, submodel, dtype=dtype)
         size = measure_size(model)
-        self._make_room_in_ram(size)
-        entry = CacheEntry(key, config, submodel, model, size, execution_device=device)
-        self._entries[key] = entry
-        self._stats.loads += 1
+        entry = CacheEntry(key, config, submodel, model, size, execution_device=device, locks=int(pin))
+        with self._lock:
+            self._make_room_in_ram(size)
+            self._entries[key] = entry
+            self._stats.loads += 1
         logger.info("Loaded model %s%s: %.1f MB", name, f" ({submodel})" if submodel else "", size / 1e6)
         self._emit(ModelLoadEvent("complete", config, submodel, size_bytes=size))
         return entry
 
     def _used(self, level: str) -> int:
+        held = [*self._entries.values(), *self._retired.values()]
         if level == "ram":
-            return sum(e.size_bytes for e in self._entries.values() if e.location == "cpu")
-        return sum(e.size_bytes for e in self._entries.values() if e.location != "cpu")
+            return sum(e.size_bytes for e in held if e.location == "cpu")
+        return sum(e.size_bytes for e in held if e.location != "cpu")
 
     def _make_room_in_ram(self, needed: int) -> None:
         while self._used("ram") + needed > self.ram_limit_bytes:

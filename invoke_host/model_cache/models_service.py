@@ -79,5 +79,5 @@ class ModelsService:
         key, sub = self._key_and_submodel(model, submodel)
         config = self.get_config(key)
         loader = self.loader_for(config)
-        self.cache.get(key, sub, config, loader)
+        self.cache.get(key, sub, config, loader, current=True)
         return ModelHandle(self.cache, config, sub, loader)

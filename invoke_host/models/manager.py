@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,13 @@ from invoke_host.models.install import ModelInstallService
 from invoke_host.models.record_paths import ModelPathError, ModelPaths, UnsafeDeleteError
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["ModelManager", "ModelsUnavailableError"]
+__all__ = ["ModelChangeListener", "ModelManager", "ModelsUnavailableError"]
 
 logger = logging.getLogger("invoke_host.models")
+
+ModelChangeListener = Callable[[str], None]
+"""Told the key of a model whose record was changed or removed (an edit, a delete, a sync that found it changed
+or gone), on the event loop, after the store has it: what was loaded or computed with the model no longer holds."""
 
 _WEIGHT_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 _FOLDER_MARKERS = ("model_index.json", "config.json", "learned_embeds.safetensors", "pytorch_lora_weights.safetensors")
@@ -59,8 +63,11 @@ class ModelManager:
         registry: FrozenRegistry,
         records: ModelRecordStore | None = None,
         bus: EventBus | None = None,
+        *,
+        on_change: ModelChangeListener | None = None,
     ) -> None:
         self.config = config
+        self._on_change = on_change
         self.registry = registry
         self.paths = ModelPaths(config.models_dir or config.root / "models")
         self.models_dir = self.paths.models_dir
@@ -69,6 +76,15 @@ class ModelManager:
         self._validate = config_validator(registry)
         self._store: ModelRecordStore | None = None
         self._installer: ModelInstallService | None = None
+
+    def _changed(self, key: str) -> None:
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(key)
+        except Exception:
+            # The record change stands; a listener that failed is a bug to see in the log, not a failed edit.
+            logger.exception("A model change listener failed for model %s", key)
 
     def validate(self, data: Mapping[str, Any]) -> ModelConfigBase:
         """The config ``data`` describes, as its registered class (pydantic ``ValidationError`` if invalid)."""
@@ -179,6 +195,7 @@ class ModelManager:
             if not path.exists():
                 logger.warning("Model %s (%s) is gone from %s: its record is removed", config.name, config.key, path)
                 await self.store.delete(config.key)
+                self._changed(config.key)
                 report["missing"].append(config.key)
                 continue
             size = await asyncio.to_thread(model_size, path)
@@ -188,6 +205,7 @@ class ModelManager:
             logger.info("Model %s changed on disk: re-hashing %s", config.name, path)
             digest = await asyncio.to_thread(hash_model, path)
             await self.store.update(config.key, {"hash": digest, "file_size": size, "imohash": check})
+            self._changed(config.key)
             report["changed"].append(config.key)
         return report
 
@@ -197,7 +215,9 @@ class ModelManager:
         for field, reason in _FIXED_FIELDS.items():
             if field in changes and changes[field] != current[field]:
                 raise ValueError(reason)
-        return await self.store.update(key, changes)
+        updated = await self.store.update(key, changes)
+        self._changed(key)
+        return updated
 
     async def delete(self, key: str) -> ModelConfigBase:
         """Remove the record and, for a model the host placed, its own files (see :mod:`.record_paths`).
@@ -210,6 +230,7 @@ class ModelManager:
             path = self.resolve(config)
             if config.inplace is not False:
                 await self.store.delete(key)
+                self._changed(key)
                 logger.info(
                     "Unregistered model %s (%s): it was registered in place, so its files stay at %s",
                     config.name,
@@ -226,6 +247,7 @@ class ModelManager:
                     "remove only its record"
                 ) from None
             await self.store.delete(key)
+            self._changed(key)
             if real.exists():
                 await asyncio.to_thread(shutil.rmtree if real.is_dir() else Path.unlink, real)
             logger.info("Deleted model %s (%s) and its files at %s", config.name, key, real)
@@ -235,6 +257,7 @@ class ModelManager:
         """Remove the record only; the files stay."""
         config = await self.store.get(key)
         await self.store.delete(key)
+        self._changed(key)
         return config
 
     async def scan_folder(self, folder: Path) -> list[dict[str, Any]]:

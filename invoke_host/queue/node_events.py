@@ -93,7 +93,7 @@ class NodeEventPublisher:
                                                  omit_inputs=omit)
         elif isinstance(event, NodeCompleted):
             typed = InvocationCompleteEvent.build(self.item, self._invocation(event), event.source_node_id,
-                                                  event.output, omit_inputs=omit)
+                                                  event.output, omit_inputs=omit, cached=event.cached)
         elif isinstance(event, NodeProgress):
             typed = InvocationProgressEvent.build(self.item, self._invocation(event), event.source_node_id,
                                                   event.message, event.percentage, progress_image(event.image),

@@ -122,6 +122,11 @@ class InvocationCompleteEvent(InvocationEventBase):
     event_name: ClassVar[str] = "invocation_complete"
 
     result: dict[str, Any] = Field(description="The node's output")
+    cached: bool = Field(
+        default=False,
+        description="True when the node did not run: its output came from the output cache (an earlier run of the "
+        "same node type with the same inputs)",
+    )
 
     @classmethod
     def build(
@@ -132,11 +137,13 @@ class InvocationCompleteEvent(InvocationEventBase):
         output: BaseInvocationOutput,
         *,
         omit_inputs: Collection[str] = (),
+        cached: bool = False,
     ) -> InvocationCompleteEvent:
-        """The event for a node that returned ``output``."""
+        """The event for a node that returned ``output`` (``cached``: taken from the output cache, not run)."""
         return cls(
             **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
             result=output.model_dump(mode="json"),
+            cached=cached,
         )
 
 
