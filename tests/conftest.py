@@ -17,7 +17,7 @@ os.environ.setdefault("INVOKE_HOST_ALLOWED_HOSTS", "testserver.local,testserver"
 PACKS_DIR = Path(__file__).parent / "fixtures" / "packs"
 PACK_NAMES = [
     "good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack",
-    "exit_hook_pack", "aaa_takeover_pack", "route_pack",
+    "exit_hook_pack", "aaa_takeover_pack", "route_pack", "wait_pack",
 ]
 
 
