@@ -84,7 +84,7 @@ def test_a_new_plugin_folder_or_a_moved_checkout_installs_again(checkout: Path, 
     extra = checkout / "plugins" / "new_plugin"
     extra.mkdir()
     shutil.copy2(ROOT / "plugins" / "core_nodes" / "pyproject.toml", extra / "pyproject.toml")
-    [torch, editables] = _installs(_run(checkout, "serve"))
+    [_torch_pin, editables] = _installs(_run(checkout, "serve"))
     assert "-e ./plugins/new_plugin/" in editables
 
     # A copied .venv's editable installs point at the checkout it was made in.
