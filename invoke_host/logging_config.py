@@ -2,9 +2,10 @@
 
 Litestar and uvicorn each configure logging of their own by default (Litestar a root handler at INFO, uvicorn
 handlers on its loggers that do not propagate), which gave a server's log three formats and a level only partly
-set by ``--log-level``. Here the root logger gets the one handler and the level; the app is built with
-``logging_config=None`` and uvicorn with ``log_config=None`` (see :mod:`invoke_host.app` and
-:mod:`invoke_host.serving`), so their records reach that handler through their loggers' parents.
+set by ``--log-level`` (Litestar's set-up also reset the root logger to INFO). Here the root logger gets the one
+handler and the level; the app is built with :func:`litestar_logging_config`, which leaves the root alone, and
+uvicorn with ``log_config=None`` (see :mod:`invoke_host.app` and :mod:`invoke_host.serving`), so their records
+reach that handler through their loggers' parents.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import logging
 import sys
 
-__all__ = ["LOG_FORMAT", "configure_logging"]
+from litestar.logging.config import LoggingConfig
+
+__all__ = ["LOG_FORMAT", "configure_logging", "litestar_logging_config"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -53,3 +56,22 @@ def configure_logging(level: str) -> None:
         library.setLevel(logging.NOTSET)
     for name in _CHATTY:
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+
+
+def litestar_logging_config() -> LoggingConfig:
+    """Litestar's logging with no handler or root set-up of its own: the ``litestar`` logger hands its records to
+    the root handler. It logs the traceback of each exception that became a 500 (a bug: every deliberate answer,
+    4xx or 503, is an ``HTTPException`` with its status and stays out of the log, as does deep JSON's
+    ``RecursionError``, which its handler answers 400 and logs itself)."""
+    # Litestar adds these two handlers whatever it is given, and builds them even when no logger uses them: made
+    # null handlers, they start no queue thread.
+    unused = {"class": "logging.NullHandler"}
+    deliberate: set[int | type[Exception]] = {*range(400, 600), RecursionError}
+    deliberate.discard(500)
+    return LoggingConfig(
+        configure_root_logger=False,
+        handlers={"console": dict(unused), "queue_listener": dict(unused)},
+        loggers={"litestar": {"level": "NOTSET", "handlers": [], "propagate": True}},
+        log_exceptions="always",
+        disable_stack_trace=deliberate,
+    )

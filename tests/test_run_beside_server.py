@@ -47,8 +47,8 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture
-def env(packs_site: Path, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(packs_site), "INVOKE_HOST_ROOT": str(tmp_path / "root"),
+def env(wait_pack_site: Path, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(wait_pack_site), "INVOKE_HOST_ROOT": str(tmp_path / "root"),
             "INVOKE_HOST_PLUGINS_ALLOW": PLUGINS}
 
 
@@ -106,7 +106,9 @@ def test_run_on_a_live_servers_root_leaves_its_running_and_pending_items_alone(
     record = _request(f"{server}/api/v1/images/i/{saved['image']['image_name']}")
     assert (record["width"], record["height"]) == (8, 4)
 
-    release.write_text("released")
+    # Written aside and renamed, so the node never sees the file before its text.
+    (tmp_path / "release.tmp").write_text("released")
+    os.replace(tmp_path / "release.tmp", release)
     wait_until(lambda: _item(server, pending)["status"] in ("completed", "failed"), "the items to finish",
                timeout=30)
     first, second = _item(server, running), _item(server, pending)

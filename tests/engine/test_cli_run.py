@@ -35,7 +35,7 @@ def test_run_refuses_a_bad_graph(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def steps_graph(with_packs: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def steps_graph(with_wait_pack: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A graph of wait_pack's ``count_steps`` (reports each step with its percentage) and an integer."""
     monkeypatch.setenv("INVOKE_HOST_PLUGINS_ALLOW", "core_nodes,wait_pack,sqlite_storage,local_file_storage")
     graph = tmp_path / "steps.json"
