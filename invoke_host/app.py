@@ -18,6 +18,7 @@ from invoke_host.api.dependencies import host_dependencies
 from invoke_host.api.router import api_routers
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
+from invoke_host.logging_config import litestar_logging_config
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
 from invoke_host.security import (
     HostAllowList,
@@ -95,4 +96,6 @@ def create_app(
         openapi_config=openapi,
         state=State({"host": host, EVENT_SINKS_STATE_KEY: host.events}),
         debug=False,
+        # Its records go to the one root handler (invoke_host.logging_config), in one format, not to its own.
+        logging_config=litestar_logging_config(),
     )

@@ -29,7 +29,12 @@ def _config(**overrides: Any) -> HostConfig:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from invoke_host.logging_config import configure_logging
+
+    try:
+        configure_logging(level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _refuse_token_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -97,14 +102,15 @@ def _serve_or_exit(app: Any, config: HostConfig) -> None:
         sys.exit(3)  # uvicorn.run's exit status for a server that failed to start (a port in use, say)
 
 
-def _host(root: Path | None = None) -> Any:
+def _host(root: Path | None = None, log_level: str | None = None) -> Any:
     from invoke_host.app import ROUTES
-    from invoke_host.host import build_host
+    from invoke_host.host import NodeShape, build_host
 
     config = _config(root=root)
-    _setup_logging("WARNING")
-    # The app's routes, so plugin routes are judged (and refused) exactly as `serve` would judge them.
-    return build_host(config, core_routes=ROUTES)
+    _setup_logging(log_level or "WARNING")
+    # The app's routes, so plugin routes are judged (and refused) exactly as `serve` would judge them. No queue:
+    # these commands may run beside a server on the same root, whose queue items are its own.
+    return build_host(config, core_routes=ROUTES, shape=NodeShape.SERVICES)
 
 
 @main.command()
@@ -298,51 +304,121 @@ def models_scan(root: Path | None, folder: Path) -> None:
 @main.command()
 @click.argument("graph_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--root", type=click.Path(path_type=Path), help="Data root (default ./invoke-root)")
-@click.option("--quiet", is_flag=True, help="Do not report each node on stderr")
-def run(graph_file: Path, root: Path | None, quiet: bool) -> None:
-    """Run GRAPH_FILE (a graph as JSON) in-process and print each node's outputs as JSON."""
+@click.option("--set", "sets", multiple=True, metavar="NODE.FIELD=VALUE",
+              help="Set a node's field: JSON where the field takes it (42, true, [1,2]), else the text; repeatable")
+@click.option("--batch", "batches", multiple=True, metavar="NODE.FIELD=VALUES",
+              help="Run once per value (a JSON list, or comma-separated); several --batch run every combination")
+@click.option("--quiet", is_flag=True, help="Do not report nodes, progress and model loads on stderr")
+@click.option("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+def run(
+    graph_file: Path, root: Path | None, sets: tuple[str, ...], batches: tuple[str, ...], quiet: bool,
+    log_level: str | None,
+) -> None:
+    """Run GRAPH_FILE (a graph as JSON) in-process and print each node's outputs as JSON.
+
+    It may run beside a server on the same data root: it reads that root's models and saves images into its
+    store, and never touches the server's queue. With --batch it prints {"status", "sessions": [...]}, one
+    entry per run with the values it was given.
+    """
+    # Library progress bars (transformers' "Loading weights", diffusers' and download bars) would tangle with
+    # ours on the terminal; model loads are reported by the progress lines instead. Set before they are imported.
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import asyncio
 
-    from invoke_host.engine import EngineEvent, NodeCompleted, NodeFailed, OutputCache, run_graph_async
+    from invoke_host.engine import OutputCache, run_graph_async
     from invoke_host.graph import GraphValidationError
+    from invoke_host.graph_overrides import OverrideError, apply_sets, batch_with_data
+    from invoke_host.limits import Limits
+    from invoke_host.queue.batch import BatchError, prepare_items
+    from invoke_host.run_progress import RunProgress
 
-    host = _host(root)
+    host = _host(root, log_level)
+    try:
+        graph = json.loads(graph_file.read_bytes())
+    except ValueError as exc:
+        raise click.UsageError(f"{graph_file} is not JSON: {exc}") from exc
+    if not isinstance(graph, dict):
+        raise click.UsageError(f"{graph_file} holds JSON, but not a graph object ({{\"nodes\": ..., \"edges\": ...}})")
+    sessions: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    try:
+        graph = apply_sets(host.registry, graph, sets)
+        if batches:
+            batch = batch_with_data(host.registry, graph, batches)
+            _record, items = prepare_items("cli", batch, host.registry, host.config.max_batch_size,
+                                           Limits.from_config(host.config))
+            for item in items:
+                values = {f"{v.node_path}.{v.field_name}": v.value for v in item.field_values or []}
+                sessions.append((values, json.loads(item.session_json)["graph"]))
+        else:
+            sessions.append(({}, graph))
+    except (OverrideError, BatchError) as exc:
+        raise click.UsageError(str(exc)) from exc
 
-    def report(event: EngineEvent) -> None:
-        if isinstance(event, NodeCompleted):
-            click.echo(f"ran {event.source_node_id} ({event.invocation_type}){' [cached]' if event.cached else ''}",
-                       err=True)
-        elif isinstance(event, NodeFailed):
-            click.echo(f"FAILED {event.source_node_id} ({event.invocation_type}): {event.error_type}: "
-                       f"{event.error_message}", err=True)
+    cache = OutputCache()
+    forward_loads = host.model_load_listener
 
-    async def execute() -> Any:
+    async def execute() -> list[Any]:
         # The host's services (the model records nodes read) live on this loop; nodes run in a worker thread.
         await host.start()
+        results = []
         try:
-            return await run_graph_async(host, graph_file.read_bytes(), cache=OutputCache(),
-                                         on_event=None if quiet else report)
+            for number, (values, session_graph) in enumerate(sessions, 1):
+                progress = None
+                if not quiet:
+                    prefix = f"[{number}/{len(sessions)}] " if len(sessions) > 1 else ""
+                    progress = RunProgress(sys.stderr, prefix=prefix)
+                    host.model_load_listener = _both(forward_loads, progress.model_load)
+                    if values:
+                        click.echo(f"{prefix}{' '.join(f'{k}={json.dumps(v)}' for k, v in values.items())}", err=True)
+                try:
+                    results.append(await run_graph_async(host, session_graph, cache=cache, on_event=progress))
+                finally:
+                    if progress is not None:
+                        progress.close()
+            return results
         finally:
             await host.stop()
 
     try:
-        result = asyncio.run(execute())
+        results = asyncio.run(execute())
     except GraphValidationError as exc:
         click.echo(f"{graph_file} is not a valid graph:", err=True)
         for error in exc.errors:
             click.echo(f"  - {error}", err=True)
         sys.exit(2)
-    payload = {
+    payloads = [_session_payload(result) for result in results]
+    failed = [p["status"] for p in payloads if p["status"] != "completed"]
+    if batches:
+        body: dict[str, Any] = {
+            "status": failed[0] if failed else "completed",
+            "sessions": [{"values": values, **p} for (values, _graph), p in zip(sessions, payloads, strict=True)],
+        }
+    else:
+        body = payloads[0]
+    json.dump(body, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    if failed:
+        sys.exit(1)
+
+
+def _both(first: Any, second: Any) -> Any:
+    """A model-load listener that calls ``first`` (if any) and then ``second``."""
+
+    def both(event: Any) -> None:
+        if first is not None:
+            first(event)
+        second(event)
+
+    return both
+
+
+def _session_payload(result: Any) -> dict[str, Any]:
+    return {
         "status": result.status,
         "outputs": {k: [o.model_dump(mode="json") for o in v] for k, v in result.outputs.items()},
-        "errors": [
-            {k: v for k, v in e.to_dict().items() if k != "traceback"} for e in result.errors
-        ],
+        "errors": [{k: v for k, v in e.to_dict().items() if k != "traceback"} for e in result.errors],
     }
-    json.dump(payload, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    if result.status != "completed":
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 1. the frozen registry (``collect``: discover, collect, freeze);
 2. the event bus, with every plugin's sinks;
 3. the storage backend named by ``storage_backend`` (none: the host runs with no queue, images or models);
-4. the queue service over the backend's session queue;
+4. the queue service over the backend's session queue (not for :attr:`NodeShape.SERVICES`);
 5. the images service over the backend's image records and the file-storage backend;
 6. the model manager over the backend's model records;
 7. the node services (what every node context shares: images, tensors, conditioning, ``context.models``);
@@ -69,14 +69,24 @@ class NodeShape(enum.Enum):
     """The API only: items are enqueued and stored, another node runs them (``processor_enabled=False``)."""
     WORKER = "worker"
     """Processors only: runs the items of its queue, serves no HTTP."""
+    SERVICES = "services"
+    """The stores, images and models, with no queue service and no processors (``invoke-host run``, the ``models``
+    commands, the pack-author test fixture): it runs graphs in memory itself, and repairs nothing at start, so it
+    can work beside a running server on the same data root without touching that server's work."""
 
     @property
     def runs_items(self) -> bool:
-        return self is not NodeShape.API
+        return self in (NodeShape.ALL_IN_ONE, NodeShape.WORKER)
 
     @property
     def serves_http(self) -> bool:
-        return self is not NodeShape.WORKER
+        return self in (NodeShape.ALL_IN_ONE, NodeShape.API)
+
+    @property
+    def owns_queue(self) -> bool:
+        """Whether the host builds the queue service, whose start marks interrupted items failed, and clears what
+        interrupted model installs left: work a process may do only where no other is running."""
+        return self is not NodeShape.SERVICES
 
 
 class HostStartupError(RuntimeError):
@@ -212,12 +222,13 @@ def build_host(
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
     records = storage.model_records if storage is not None else None
-    queue = _queue_service(storage, events, registry, config) if storage is not None else None  # 4
+    queue = _queue_service(storage, events, registry, config) if storage is not None and shape.owns_queue else None  # 4
     images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
     model_loads = ModelLoadRelay(_model_load_forwarder(events))
     model_cache = ModelCache.from_config(config, listener=model_loads) if records is not None else None
     models = ModelManager(  # 6
-        config, registry, records, events, on_change=_model_changed(model_cache, output_cache)
+        config, registry, records, events, on_change=_model_changed(model_cache, output_cache),
+        maintain_on_start=shape.owns_queue,
     )
     node_services = _node_services(  # 7
         config, registry, records, models.paths, images, bridge, model_cache, tensors, conditioning

@@ -27,6 +27,8 @@ def uvicorn_config(app: Litestar, config: HostConfig) -> uvicorn.Config:
         host=config.host,
         port=config.port,
         log_level=config.log_level.lower(),
+        # Its loggers hand their records to the one root handler (invoke_host.logging_config): one format.
+        log_config=None,
         # No permessage-deflate: compressing every event once per client was most of the server's work under
         # load (bench/events.py), and the events (small JSON, JPEG previews) gain little from it.
         ws_per_message_deflate=False,

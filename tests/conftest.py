@@ -38,6 +38,24 @@ def packs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def wait_pack_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site directory holding only wait_pack (a node that waits for a file, one that reports steps, a route that
+    fails): apart from the other packs, whose log lines would mix in, and whose tests its 500 would fail."""
+    target = tmp_path_factory.mktemp("wait-pack-site")
+    pip_install_target(target, PACKS_DIR / "wait_pack")
+    return target
+
+
+@pytest.fixture
+def with_wait_pack(wait_pack_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """wait_pack on sys.path, found through its entry point as it would be in a real install."""
+    monkeypatch.syspath_prepend(str(wait_pack_site))
+    yield wait_pack_site
+    for name in [m for m in sys.modules if m.split(".")[0] == "wait_pack"]:
+        del sys.modules[name]
+
+
 @pytest.fixture
 def with_packs(packs_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Put the installed packs on sys.path, so entry-point discovery sees them as it would in a real install."""

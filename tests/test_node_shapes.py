@@ -19,7 +19,7 @@ from litestar.testing import TestClient
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
-from invoke_host.engine import NodeServices
+from invoke_host.engine import NodeServices, run_graph_async
 from invoke_host.events import EventBus
 from invoke_host.host import Host, HostStartupError, NodeShape, build_host
 from invoke_host.images import ImagesService
@@ -125,3 +125,26 @@ def test_without_a_storage_backend_a_host_has_no_queue_images_or_processor(tmp_p
     host = build_host(HostConfig(root=tmp_path), [invoke_core_nodes.plugin], entry_points=False)
     assert (host.storage, host.queue, host.images, host.processors) == (None, None, None, [])
     assert [type(s) for s in host.services] == [LoopBridge, EventBus, ModelManager]
+
+
+async def test_a_services_host_has_no_queue_runs_graphs_itself_and_repairs_nothing_at_start(tmp_path: Path) -> None:
+    # What a server on this root may have in flight: an install's job folder.
+    job = tmp_path / "models" / ".tmp" / "job-1"
+    job.mkdir(parents=True)
+    (job / "weights.part").write_bytes(b"downloading")
+    host = _host(tmp_path, shape=NodeShape.SERVICES)
+    assert host.queue is None and host.processors == []
+    assert not host.shape.serves_http and not host.shape.runs_items
+    assert [type(s) for s in host.services[3:]] == [ImagesService, ModelManager]
+    with pytest.raises(ValueError, match="services node serves no HTTP"):
+        create_app(host=host)
+    await host.start()
+    try:
+        result = await run_graph_async(host, SAVE)
+        assert result.status == "completed", result.errors
+        assert host.images is not None
+        record = await host.images.get(result.output("save").image.image_name)  # type: ignore[attr-defined]
+        assert (record.width, record.height) == (8, 4)
+        assert (job / "weights.part").read_bytes() == b"downloading"
+    finally:
+        await host.stop()

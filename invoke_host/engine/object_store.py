@@ -7,15 +7,20 @@ import os
 import re
 import tempfile
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["DiskObjectStore", "ObjectNotFoundError", "conditioning_store", "tensor_store"]
+__all__ = ["LEFTOVER_AGE_S", "DiskObjectStore", "ObjectNotFoundError", "conditioning_store", "tensor_store"]
 
 logger = logging.getLogger("invoke_host.engine")
+
+LEFTOVER_AGE_S = 600.0
+"""How long a temporary file must have been left untouched before a new store counts it as a dead save's: far
+longer than any save takes, so a save in flight in another process on the same data root is never removed."""
 
 
 class ObjectNotFoundError(KeyError):
@@ -29,7 +34,8 @@ class DiskObjectStore:
     """Saves objects to ``folder`` (written atomically) and keeps the most recent ones in memory.
 
     A save writes ``.<name>.<random>.part`` and renames it into place; creating the store removes such
-    files that a killed process left (a data root is served by one process at a time).
+    files that a killed process left, once they are older than any save takes (another process on the same
+    data root, a server beside ``invoke-host run``, may be in the middle of one).
     """
 
     def __init__(
@@ -59,8 +65,10 @@ class DiskObjectStore:
         except FileNotFoundError:
             return []
         removed = []
+        written_before = time.time() - LEFTOVER_AGE_S
         for entry in entries:
-            if self._part.match(entry.name) and entry.is_file(follow_symlinks=False):
+            if (self._part.match(entry.name) and entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < written_before):
                 Path(entry.path).unlink(missing_ok=True)
                 removed.append(Path(entry.path))
         if removed:

@@ -55,6 +55,8 @@ class ModelManager:
     """Records + installs + sync, started and stopped with the host.
 
     ``records`` is the storage backend's model record store; without one (no backend) model management is off.
+    ``maintain_on_start`` clears the folders of unfinished installs, settles old records and syncs them with the
+    disk at start; a host working beside a server on the same root turns it off (those are the server's to tend).
     """
 
     def __init__(
@@ -65,9 +67,11 @@ class ModelManager:
         bus: EventBus | None = None,
         *,
         on_change: ModelChangeListener | None = None,
+        maintain_on_start: bool = True,
     ) -> None:
         self.config = config
         self._on_change = on_change
+        self.maintain_on_start = maintain_on_start
         self.registry = registry
         self.paths = ModelPaths(config.models_dir or config.root / "models")
         self.models_dir = self.paths.models_dir
@@ -109,8 +113,9 @@ class ModelManager:
             return
         self._store = store
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        # Job folders of a previous run that died mid-install hold nothing anyone can use.
-        await asyncio.to_thread(shutil.rmtree, self.models_dir / ".tmp", True)
+        if self.maintain_on_start:
+            # Job folders of a previous run that died mid-install hold nothing anyone can use.
+            await asyncio.to_thread(shutil.rmtree, self.models_dir / ".tmp", True)
         self._installer = ModelInstallService(
             store=store,
             validate=self.validate,
@@ -128,9 +133,10 @@ class ModelManager:
                 stall_timeout_s=self.config.download_stall_timeout_s,
             ),
         )
-        await self._settle_inplace()
-        if self.config.model_sync_on_start:
-            await self.sync()
+        if self.maintain_on_start:
+            await self._settle_inplace()
+            if self.config.model_sync_on_start:
+                await self.sync()
 
     async def stop(self) -> None:
         if self._installer is not None:

@@ -32,7 +32,9 @@ def test_installed_pack_appears_and_runs(installed: Path, tmp_path: Path) -> Non
     sys.path.insert(0, str(installed))
     try:
         host = build_host(HostConfig(root=tmp_path, plugins_allow=["example_pack"]), entry_points=True)
-        assert {"example_repeat", "example_word_count"} <= set(host.registry.invocations)
+        assert {"example_repeat", "example_word_count", "example_invert", "example_lora_size"} <= set(
+            host.registry.invocations
+        )
         graph = {"nodes": {"r": {"type": "example_repeat", "text": "x", "times": 5}}, "edges": []}
         assert run_graph(host, graph).output("r").text == "x x x x x"  # type: ignore[attr-defined]
     finally:
@@ -49,4 +51,4 @@ def test_pack_tests_pass_with_the_host_pytest_plugin(installed: Path, tmp_path: 
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 passed" in done.stdout
+    assert "5 passed" in done.stdout

@@ -163,11 +163,18 @@ async def test_cli_run_generates_with_a_model_installed_before(
     graph.write_text(json.dumps(txt2latents_graph(key, steps=STEPS)))
     monkeypatch.setenv("INVOKE_HOST_DEVICE", "cpu")
     # The CLI runs its own event loop: give it a thread of its own, as a terminal would.
-    result = await asyncio.to_thread(CliRunner().invoke, main, ["run", str(graph), "--root", str(root), "--quiet"])
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["run", str(graph), "--root", str(root)])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["status"] == "completed"
     assert body["outputs"]["denoise"][0]["latents"]["latents_name"]
+    # What the terminal shows meanwhile: the models loading, each denoise step, each node.
+    lines = result.stderr.splitlines()
+    assert "  loading model sd1 (unet)" in lines
+    assert any(line.startswith("  loaded model sd1 (unet) in ") for line in lines)
+    steps = [line for line in lines if line.startswith("  denoise: ")]
+    assert steps == [f"  denoise: {100 * n // STEPS}% Denoising step {n} of {STEPS}" for n in range(1, STEPS + 1)]
+    assert any(line.startswith("ran denoise (denoise_latents) in ") for line in lines)
 
 
 async def test_a_single_file_without_a_local_config_folder_says_what_to_set(

@@ -39,6 +39,22 @@ def test_inpaint_variant_and_v_prediction_from_metadata(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("metadata", "prediction", "config_path", "upcast"),
+    [
+        ({}, "v_prediction", "v2-inference-v.yaml", True),  # nothing in the file: the 768px v default
+        ({"modelspec.prediction_type": "epsilon"}, "epsilon", "v2-inference.yaml", False),
+        ({"modelspec.prediction_type": "v"}, "v_prediction", "v2-inference-v.yaml", True),
+    ],
+)
+def test_an_sd2_checkpoints_legacy_config_follows_its_prediction_type(
+    tmp_path: Path, metadata: dict[str, str], prediction: str, config_path: str, upcast: bool
+) -> None:
+    found = probe(mf.write_main_checkpoint(tmp_path / "sd2.safetensors", "sd-2", metadata=metadata))
+    assert (found["base"], found["variant"], found["prediction_type"]) == ("sd-2", "normal", prediction)
+    assert (found["config_path"], found["upcast_attention"]) == (config_path, upcast)
+
+
+@pytest.mark.parametrize(
     ("base", "prediction"),
     [("sd-1", "epsilon"), ("sd-2", "v_prediction"), ("sdxl", "epsilon"), ("sdxl-refiner", "epsilon")],
 )

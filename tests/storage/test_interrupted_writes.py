@@ -9,6 +9,7 @@ names, and nothing else.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -52,8 +53,9 @@ else:  # "database": a new database, or the backup before migrating an old one
 """
 
 
-def _kill_mid_write(kind: str, root: Path) -> Path:
-    """Run one write of ``kind`` under ``root`` in a child, SIGKILL it before its rename; the temporary file."""
+def _kill_mid_write(kind: str, root: Path, *, aged: bool = True) -> Path:
+    """Run one write of ``kind`` under ``root`` in a child, SIGKILL it before its rename; the temporary file,
+    made to look an hour old unless not ``aged``."""
     marker = root / f".{kind}-stalled"
     child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(root), str(marker)])
     try:
@@ -68,7 +70,15 @@ def _kill_mid_write(kind: str, root: Path) -> Path:
     leftover = Path(marker.read_text())
     marker.unlink()
     assert leftover.is_file()
+    if aged:
+        _age(leftover)
     return leftover
+
+
+def _age(path: Path) -> None:
+    """Make ``path`` look written an hour ago: a leftover of a process that died, not a write in flight."""
+    written = time.time() - 3600
+    os.utime(path, (written, written))
 
 
 def _bystanders(root: Path) -> list[Path]:
@@ -104,6 +114,7 @@ async def test_the_next_start_removes_what_killed_writes_left_and_nothing_else(
     await _old_database(tmp_path)
     png_tmp = _kill_mid_write("image", tmp_path)
     webp_tmp = tmp_path / "images" / "thumbnails" / png_tmp.name.replace(".png.tmp", ".webp.tmp")
+    _age(webp_tmp)
     tensor_part = _kill_mid_write("tensor", tmp_path)
     backup_part = _kill_mid_write("database", tmp_path)
     assert png_tmp.parent == tmp_path / "images" and webp_tmp.is_file()
@@ -138,3 +149,19 @@ def test_a_new_database_killed_before_it_was_moved_into_place_is_built_again(tmp
     assert new == db.with_name(".invoke.db.new") and not db.exists()
     assert migrate(db, MIGRATIONS, db.parent / "backups") == [m.version for m in MIGRATIONS]
     assert sorted(p.name for p in db.parent.iterdir()) == ["invoke.db"]
+
+
+async def test_temporary_files_younger_than_any_write_takes_stay_they_may_be_another_process_writing(
+    tmp_path: Path,
+) -> None:
+    """A second process on the data root (``invoke-host run`` beside a server) must not remove a live write."""
+    png_tmp = _kill_mid_write("image", tmp_path, aged=False)
+    webp_tmp = tmp_path / "images" / "thumbnails" / png_tmp.name.replace(".png.tmp", ".webp.tmp")
+    tensor_part = _kill_mid_write("tensor", tmp_path, aged=False)
+    config = HostConfig(root=tmp_path, plugins_allow=["sqlite_storage", "local_file_storage"], processor_enabled=False)
+    host = build_host(config, entry_points=True)
+    await host.start()
+    try:
+        assert png_tmp.is_file() and webp_tmp.is_file() and tensor_part.is_file()
+    finally:
+        await host.stop()

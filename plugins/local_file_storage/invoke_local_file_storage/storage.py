@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from invoke_local_file_storage.names import check_image_name
 
-__all__ = ["CHUNK_KEYS", "THUMBNAIL_SIZE", "LocalImageFileStorage"]
+__all__ = ["CHUNK_KEYS", "LEFTOVER_AGE_S", "THUMBNAIL_SIZE", "LocalImageFileStorage"]
 
 logger = logging.getLogger("invoke_local_file_storage")
 
@@ -34,6 +35,10 @@ CHUNK_KEYS = {"metadata": "invokeai_metadata", "graph": "invokeai_graph", "workf
 # thumbnails): only these are removed at start, only in their own folder.
 _PNG_TMP = re.compile(r"^\.[0-9a-f]{32}\.png\.tmp$")
 _WEBP_TMP = re.compile(r"^\.[0-9a-f]{32}\.webp\.tmp$")
+
+LEFTOVER_AGE_S = 600.0
+"""How long a temporary file must have been left untouched before start counts it as a dead write's: far longer
+than any save takes, so a save in flight in another process on the same data root is never removed."""
 
 # O_NOFOLLOW makes the final open fail on a symlink swapped in after the containment check.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -135,17 +140,20 @@ class LocalImageFileStorage:
     def remove_leftovers(self) -> list[Path]:
         """Remove ``.<hex>.png.tmp`` / ``.<hex>.webp.tmp`` files of interrupted saves; return what was removed.
 
-        A save renames its temporary files into place as its last step, so any still there at start belong
-        to a process that died mid-write (a data root is served by one process at a time).
+        A save renames its temporary files into place as its last step, so one still there long after it was
+        written belongs to a process that died mid-write; a younger one may be a write in flight in another
+        process on the same data root (a server beside ``invoke-host run``), and stays.
         """
         removed: list[Path] = []
+        written_before = time.time() - LEFTOVER_AGE_S
         for folder, pattern in ((self.images_dir, _PNG_TMP), (self.thumbnails_dir, _WEBP_TMP)):
             try:
                 entries = list(os.scandir(folder))
             except FileNotFoundError:
                 continue
             for entry in entries:
-                if pattern.match(entry.name) and entry.is_file(follow_symlinks=False):
+                if (pattern.match(entry.name) and entry.is_file(follow_symlinks=False)
+                        and entry.stat(follow_symlinks=False).st_mtime < written_before):
                     Path(entry.path).unlink(missing_ok=True)
                     removed.append(Path(entry.path))
         if removed:

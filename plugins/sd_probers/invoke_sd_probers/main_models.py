@@ -25,7 +25,7 @@ _ALL_BASES = (
 )
 
 # The legacy config a loader needs for each base (and the inpaint / v-prediction cases).
-_LEGACY_CONFIGS = {
+_LEGACY_CONFIGS: dict[tuple[BaseModelType, ModelVariantType], str] = {
     (BaseModelType.StableDiffusion1, ModelVariantType.Normal): "v1-inference.yaml",
     (BaseModelType.StableDiffusion1, ModelVariantType.Inpaint): "v1-inpainting-inference.yaml",
     (BaseModelType.StableDiffusion2, ModelVariantType.Normal): "v2-inference-v.yaml",
@@ -35,6 +35,19 @@ _LEGACY_CONFIGS = {
     (BaseModelType.StableDiffusionXL, ModelVariantType.Inpaint): "sd_xl_inpaint.yaml",
     (BaseModelType.StableDiffusionXLRefiner, ModelVariantType.Normal): "sd_xl_refiner.yaml",
 }
+# An SD 2.x normal model's config follows its prediction type: the 768px v-prediction models and the 512px
+# epsilon "base" ones were released with different configs (InvokeAI's names, so either program reads the other's).
+_SD2_EPSILON_CONFIG = "v2-inference.yaml"
+
+
+def _legacy_config(
+    base: BaseModelType, variant: ModelVariantType, prediction: SchedulerPredictionType
+) -> str | None:
+    if (base, variant, prediction) == (
+        BaseModelType.StableDiffusion2, ModelVariantType.Normal, SchedulerPredictionType.Epsilon
+    ):
+        return _SD2_EPSILON_CONFIG
+    return _LEGACY_CONFIGS.get((base, variant))
 
 _UNET = "model.diffusion_model."
 
@@ -78,7 +91,7 @@ class MainCheckpointProber:
             "prediction_type": prediction,
             "upcast_attention": base is BaseModelType.StableDiffusion2
             and prediction is SchedulerPredictionType.VPrediction,
-            "config_path": _LEGACY_CONFIGS.get((base, variant)),
+            "config_path": _legacy_config(base, variant, prediction),
         }
 
 

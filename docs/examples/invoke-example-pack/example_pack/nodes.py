@@ -1,14 +1,18 @@
-"""The pack's nodes. Only invoke_sdk is imported: a pack never depends on the host."""
+"""The pack's nodes. Only invoke_sdk (and Pillow, for images) is imported: a pack never depends on the host."""
 
 from invoke_sdk import (
     BaseInvocation,
     BaseInvocationOutput,
+    ImageField,
     InputField,
     InvocationContext,
+    ModelIdentifierField,
     OutputField,
     invocation,
     invocation_output,
 )
+from invoke_sdk.outputs import ImageOutput
+from PIL import ImageOps
 
 
 @invocation_output("example_text_output")
@@ -45,3 +49,30 @@ class WordCountInvocation(BaseInvocation):
 
     def invoke(self, context: InvocationContext) -> CountOutput:
         return CountOutput(count=len(self.text.split()))
+
+
+@invocation("example_invert", title="Invert Image", tags=["image"], category="example", version="1.0.0")
+class InvertInvocation(BaseInvocation):
+    """Inverts the colours of an image."""
+
+    image: ImageField = InputField(description="The image to invert")
+
+    def invoke(self, context: InvocationContext) -> ImageOutput:
+        image = context.images.get_pil(self.image.image_name, "RGB")
+        inverted = ImageOps.invert(image)
+        saved = context.images.save(inverted)  # an ImageField: the stored image's name
+        return ImageOutput.build(saved, inverted)
+
+
+@invocation("example_lora_size", title="LoRA Size", tags=["model"], category="example", version="1.0.0")
+class LoRASizeInvocation(BaseInvocation):
+    """Counts the weights of an installed LoRA."""
+
+    lora: ModelIdentifierField = InputField(description="The LoRA to measure")
+
+    def invoke(self, context: InvocationContext) -> CountOutput:
+        config = context.models.get_config(self.lora)
+        if config.type != "lora":
+            raise ValueError(f"model {config.name!r} is a {config.type} model, not a LoRA")
+        with context.models.load(self.lora) as weights:  # the LoRA's tensors by name, held while the block runs
+            return CountOutput(count=sum(tensor.numel() for tensor in weights.values()))

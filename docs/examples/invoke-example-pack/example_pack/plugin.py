@@ -6,7 +6,9 @@ from invoke_sdk.hookspecs import RegisterInvocation
 
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
-    from example_pack.nodes import RepeatInvocation, WordCountInvocation
+    from example_pack.nodes import InvertInvocation, LoRASizeInvocation, RepeatInvocation, WordCountInvocation
 
     register(RepeatInvocation)
     register(WordCountInvocation)
+    register(InvertInvocation)
+    register(LoRASizeInvocation)
