@@ -55,6 +55,6 @@ class NodeServices:
             tensors=tensor_store(config.root),
             conditioning=conditioning_store(config.root),
             models=models if models is not None else UnavailableModels(),
-            config=MappingProxyType(config.model_dump(mode="json", exclude={"token"})),
+            config=MappingProxyType(config.model_dump(mode="json", exclude={"token", "database_url"})),
             images_for_node=images_for_node,
         )

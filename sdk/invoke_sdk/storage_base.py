@@ -14,11 +14,19 @@ from typing import Any
 
 from invoke_sdk.models.records import ConfigValidator
 
-__all__ = ["StorageError", "StorageOptions"]
+__all__ = ["StorageError", "StorageOptions", "StorageUnavailableError"]
 
 
 class StorageError(RuntimeError):
     """A backend cannot do what was asked (cannot open, cannot migrate, ...); the message says why."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database cannot be reached right now (it went away and reconnecting has not succeeded yet).
+
+    Nothing was done: the caller may try again later. The host answers an API request that meets it with 503
+    and the message, and a queue worker keeps retrying; raise it only when retrying could succeed.
+    """
 
 
 @dataclass(frozen=True)

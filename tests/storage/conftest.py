@@ -1,20 +1,36 @@
+"""The storage suite runs against every backend: ``backend`` (started) and ``backend_maker`` (more backends on the
+same database, for restarts and concurrent nodes) are parametrised over SQLite and PostgreSQL. A test that is about
+one backend's own machinery (SQLite's file, vacuum, backups) asks for ``sqlite_backend`` instead."""
+
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem
 from invoke_sqlite_storage import SqliteBackend
 
+from tests.storage_backends import BACKENDS, BackendMaker, backend_maker_for, sqlite_backend_at
+
+__all__ = ["BACKENDS", "make_batch"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_maker(request: pytest.FixtureRequest) -> BackendMaker:
+    return backend_maker_for(request)
+
 
 @pytest.fixture
-async def backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
-    b = SqliteBackend(tmp_path / "db" / "invoke.db")
-    await b.start()
-    yield b
-    await b.stop()
+async def backend(backend_maker: BackendMaker) -> AsyncIterator[object]:
+    async with backend_maker.started() as b:
+        yield b
+
+
+@pytest.fixture
+async def sqlite_backend(tmp_path: object) -> AsyncIterator[SqliteBackend]:
+    async with sqlite_backend_at(tmp_path) as b:  # type: ignore[arg-type]
+        yield b
 
 
 def make_batch(queue_id: str = "default", n: int = 3) -> tuple[BatchRecord, list[NewQueueItem]]:
