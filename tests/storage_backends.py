@@ -15,7 +15,9 @@ import pytest
 from invoke_postgres_storage import PostgresBackend
 from invoke_sqlite_storage import SqliteBackend
 
-__all__ = ["BACKENDS", "AnyBackend", "BackendMaker", "backend_maker_for", "sqlite_backend_at"]
+__all__ = [
+    "BACKENDS", "AnyBackend", "BackendMaker", "backend", "backend_maker", "backend_maker_for", "sqlite_backend_at"
+]
 
 BACKENDS = ("sqlite", "postgres")
 """The ids the storage tests are parametrised with."""
@@ -47,6 +49,21 @@ class BackendMaker:
         finally:
             await backend.stop()
 
+    def execute(self, *statements: tuple[str, Sequence[Any]] | str) -> None:
+        """Run statements (``?`` placeholders) in one transaction on a connection of its own: another process
+        writing the same database."""
+        steps = [(s, ()) if isinstance(s, str) else s for s in statements]
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with closing(sqlite3.connect(self.path)) as conn, conn:
+                for sql, params in steps:
+                    conn.execute(sql, tuple(params))
+            return
+        with psycopg.connect(self.url or "") as conn:
+            for sql, params in steps:
+                conn.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[call-overload]
+
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first column of the first row of ``sql`` (``?`` placeholders), read on a connection of its own:
         what the store left behind, not what it reports."""
@@ -58,6 +75,19 @@ class BackendMaker:
         with psycopg.connect(self.url or "", autocommit=True) as conn:
             row = conn.execute(sql.replace("?", "%s"), tuple(params)).fetchone()  # type: ignore[call-overload]
             return row[0] if row else None
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_maker(request: pytest.FixtureRequest) -> BackendMaker:
+    """Where the test's backends live: parametrised, so the test runs once per backend."""
+    return backend_maker_for(request)
+
+
+@pytest.fixture
+async def backend(backend_maker: BackendMaker) -> AsyncIterator[Any]:
+    """A started backend of each kind (see ``backend_maker``)."""
+    async with backend_maker.started() as b:
+        yield b
 
 
 def backend_maker_for(request: pytest.FixtureRequest) -> BackendMaker:

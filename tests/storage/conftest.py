@@ -6,30 +6,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem
 from invoke_sqlite_storage import SqliteBackend
 
-from tests.storage_backends import BACKENDS, BackendMaker, backend_maker_for, sqlite_backend_at
+from tests.storage_backends import backend, backend_maker, sqlite_backend_at
 
-__all__ = ["BACKENDS", "make_batch"]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_maker(request: pytest.FixtureRequest) -> BackendMaker:
-    return backend_maker_for(request)
+__all__ = ["backend", "backend_maker", "make_batch"]
 
 
 @pytest.fixture
-async def backend(backend_maker: BackendMaker) -> AsyncIterator[object]:
-    async with backend_maker.started() as b:
-        yield b
-
-
-@pytest.fixture
-async def sqlite_backend(tmp_path: object) -> AsyncIterator[SqliteBackend]:
-    async with sqlite_backend_at(tmp_path) as b:  # type: ignore[arg-type]
+async def sqlite_backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    async with sqlite_backend_at(tmp_path) as b:
         yield b
 
 

@@ -2,8 +2,8 @@
 
 Many nodes share the queue. A claim takes the first pending item with ``FOR UPDATE SKIP LOCKED``, so concurrent
 claimers (in any process, on any machine) each take a different item without waiting on each other. Enqueues
-take a transaction-level advisory lock, so a batch's item ids are contiguous and in the batch's order (the order
-items run in) and a prepended batch's priority is computed against a queue no other enqueue is changing.
+take a transaction-level advisory lock, so a prepended batch's priority is computed against a queue no other
+enqueue is changing, and item ids are numbered from ``queue_item_ids`` in the batch's order (the order items run in).
 Results are appended as rows in one pipelined round trip per batch; nothing is rewritten while a session runs.
 """
 
@@ -116,13 +116,16 @@ class PostgresSessionQueueStore:
                 (batch.batch_id, batch.queue_id, batch.runs, batch.requested, batch.origin, batch.destination),
             )
             created = await cur.fetchone()
-            # One statement for the whole batch; rows are numbered from the identity in the order given (the
-            # advisory lock keeps every other enqueue from taking numbers in between).
-            cur = await conn.execute(
-                "INSERT INTO queue_items (queue_id, batch_id, session_id, priority, field_values, session) "
-                "SELECT %s, %s, s, %s, f, t FROM unnest(%s::text[], %s::jsonb[], %s::text[]) "
-                "WITH ORDINALITY AS i (s, f, t, n) ORDER BY n RETURNING item_id",
+            cur = await conn.execute("UPDATE queue_item_ids SET last = last + %s RETURNING last", (len(items),))
+            row = await cur.fetchone()
+            first = int(row[0]) - len(items) + 1 if row else 1
+            # One statement for the whole batch, numbered in the order given.
+            await conn.execute(
+                "INSERT INTO queue_items (item_id, queue_id, batch_id, session_id, priority, field_values, session) "
+                "SELECT %s + n - 1, %s, %s, s, %s, f, t FROM unnest(%s::text[], %s::jsonb[], %s::text[]) "
+                "WITH ORDINALITY AS i (s, f, t, n)",
                 (
+                    first,
                     batch.queue_id,
                     batch.batch_id,
                     priority,
@@ -135,14 +138,13 @@ class PostgresSessionQueueStore:
                     [item.session_json for item in items],
                 ),
             )
-            ids = sorted(int(r[0]) for r in await cur.fetchall())  # type: ignore[call-overload]
             return EnqueueResult(
                 queue_id=batch.queue_id,
                 enqueued=len(items),
                 requested=batch.requested,
                 batch=BatchRecord.model_validate({**batch.model_dump(), "created_at": created[0] if created else None}),
                 priority=priority,
-                item_ids=ids,
+                item_ids=list(range(first, first + len(items))),
             )
 
         try:

@@ -27,7 +27,7 @@ MIGRATION = Migration(
         )""",
         "CREATE INDEX idx_batches_queue ON batches (queue_id)",
         """CREATE TABLE queue_items (
-            item_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            item_id bigint PRIMARY KEY,
             queue_id text NOT NULL,
             batch_id text NOT NULL REFERENCES batches (batch_id) ON DELETE CASCADE,
             session_id text NOT NULL UNIQUE,
@@ -44,6 +44,12 @@ MIGRATION = Migration(
             started_at timestamptz,
             completed_at timestamptz
         )""",
+        # The highest item id ever given out: enqueues number their items from it in their transaction, so ids
+        # are contiguous, in batch order, never reused after a clear, and a refused enqueue leaves no gap (a
+        # sequence would: it is not rolled back).
+        "CREATE TABLE queue_item_ids (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row), "
+        "last bigint NOT NULL)",
+        "INSERT INTO queue_item_ids (last) VALUES (0)",
         # Claiming: only pending items are in these, so a claim never walks past finished ones.
         "CREATE INDEX idx_queue_items_pending ON queue_items (priority DESC, item_id) WHERE status = 'pending'",
         "CREATE INDEX idx_queue_items_queue_pending ON queue_items (queue_id, priority DESC, item_id) "
