@@ -35,6 +35,7 @@ Connection = psycopg.AsyncConnection[tuple[object, ...]]
 
 _FIRST_DELAY_S = 0.05
 _MAX_DELAY_S = 2.0
+_RECONNECT_S = 3.0
 
 
 def describe_error(exc: BaseException, url: str) -> str:
@@ -86,18 +87,19 @@ class Database:
             ) from None
 
     async def open(self) -> None:
-        # check: a connection is tested before it is handed out, so one that died while idle (a server restart)
-        # is replaced instead of failing the first request after the outage.
+        # No check before handing a connection out (a round trip per operation): one that died while idle fails
+        # its work, the pool drops it, and run() tries again on another.
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             self.url,
             min_size=1,
             max_size=self._max_connections,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(self.connect_timeout_s))},
-            check=AsyncConnectionPool.check_connection,
             configure=_configure,
             open=False,
             name="invoke-host",
-            reconnect_timeout=max(self.retry_timeout_s, 60.0),
+            # The pool retries a failed connection at 1, 2, 4, ... s until this runs out, then the next request
+            # starts a new attempt at once: kept short, so a server that is back is found within seconds.
+            reconnect_timeout=_RECONNECT_S,
         )
         try:
             await pool.open(wait=True, timeout=self.connect_timeout_s)
