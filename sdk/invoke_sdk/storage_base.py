@@ -14,7 +14,7 @@ from typing import Any
 
 from invoke_sdk.models.records import ConfigValidator
 
-__all__ = ["StorageError", "StorageOptions", "StorageUnavailableError"]
+__all__ = ["StorageError", "StorageOptions", "StorageUnavailableError", "StorageValueError"]
 
 
 class StorageError(RuntimeError):
@@ -27,6 +27,11 @@ class StorageUnavailableError(StorageError):
     Nothing was done: the caller may try again later. The host answers an API request that meets it with 503
     and the message, and a queue worker keeps retrying; raise it only when retrying could succeed.
     """
+
+
+class StorageValueError(StorageError, ValueError):
+    """The database cannot hold or compare a value it was given (PostgreSQL text cannot contain a NUL character,
+    say); nothing was stored. The host answers an API request that meets it with 400 and the message."""
 
 
 @dataclass(frozen=True)

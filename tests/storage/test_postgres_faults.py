@@ -129,3 +129,15 @@ def test_connections_terminated_by_the_server_are_replaced_without_an_error(
         assert client.get(f"{Q}/status").status_code == 200
     assert _enqueue(client, 1).status_code == 201
     wait_until(lambda: _completed(client) == 2, "the item enqueued after the connections were cut to run")
+
+
+def test_a_value_postgresql_cannot_hold_answers_400_and_stores_nothing(client: TestClient[Litestar]) -> None:
+    # PostgreSQL text and jsonb cannot hold a NUL character, which SQLite stores as it is.
+    response = client.get("/api/v1/queue/de%00fault/status")
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("the database cannot store or compare a value of this request: ")
+    data = [[{"node_path": "add", "field_name": "a", "items": [1]}]]
+    body = {"batch": {"graph": graph(b=1), "data": data, "origin": "can\u0000vas"}}
+    response = client.post(f"{Q}/enqueue_batch", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert client.get(f"{Q}/status").json()["queue"]["total"] == 0

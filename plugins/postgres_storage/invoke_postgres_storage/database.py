@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
-from invoke_sdk.storage_base import StorageError, StorageUnavailableError
+from invoke_sdk.storage_base import StorageError, StorageUnavailableError, StorageValueError
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -135,6 +135,12 @@ class Database:
                             result = await work(conn)
                     else:
                         result = await work(conn)
+            except psycopg.DataError as exc:
+                # A value PostgreSQL cannot hold (a NUL character in text or in jsonb, a number out of range): the
+                # caller's input, not a failure of the database.
+                raise StorageValueError(
+                    f"the database cannot store or compare a value of this request: {describe_error(exc, self.url)}"
+                ) from None
             except (psycopg.Error, PoolTimeout) as exc:
                 if not connection_failure(exc, conn):
                     raise
