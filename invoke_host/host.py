@@ -249,10 +249,12 @@ def _storage_backend_name(config: HostConfig) -> str:
     """The configured backend's name: a database URL names its backend by its scheme (postgresql:// -> postgres)."""
     if config.database_url is None:
         return config.storage_backend
-    scheme = config.database_url.partition("://")[0].lower()
-    if scheme not in ("postgresql", "postgres"):
+    scheme, sep, _ = config.database_url.partition("://")
+    if scheme.lower() not in ("postgresql", "postgres"):
+        # Only the scheme is shown: the rest may hold a password.
+        given = f"{scheme}://" if sep and scheme.isalnum() else "a value without a scheme"
         raise HostStartupError(
-            f"database_url (INVOKE_HOST_DATABASE_URL) must start with postgresql://, not {scheme or '(nothing)'}://; "
+            f"database_url (INVOKE_HOST_DATABASE_URL) must start with postgresql://, not {given}; "
             "leave it unset for the embedded SQLite database"
         )
     return "postgres"

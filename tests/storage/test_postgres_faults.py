@@ -50,14 +50,17 @@ def test_an_unreachable_database_at_start_is_one_line_and_a_non_zero_exit(tmp_pa
     assert "s3cret-pw" not in done.stderr + done.stdout
 
 
-def test_a_database_url_that_is_not_postgresql_is_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("url", "said"), [
+    ("mysql://app:s3cret-pw@db/invoke", "not mysql://;"),
+    ("app:s3cret-pw@db/invoke", "not a value without a scheme;"),
+])
+def test_a_database_url_that_is_not_postgresql_is_refused_in_one_line(tmp_path: Path, url: str, said: str) -> None:
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "invoke-host"), "serve", "--root", str(tmp_path), "--database-url",
-         "mysql://app:s3cret-pw@db/invoke"],
+        [str(Path(sys.executable).parent / "invoke-host"), "serve", "--root", str(tmp_path), "--database-url", url],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 1
-    assert "Error: database_url (INVOKE_HOST_DATABASE_URL) must start with postgresql://, not mysql://" in done.stderr
+    assert f"Error: database_url (INVOKE_HOST_DATABASE_URL) must start with postgresql://, {said}" in done.stderr
     assert "s3cret-pw" not in done.stderr + done.stdout and "Traceback" not in done.stderr
 
 
