@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from invoke_sdk.events import EVENT_SINKS_STATE_KEY
+from invoke_sdk.storage_base import StorageUnavailableError, StorageValueError
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -16,6 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 import invoke_host
 from invoke_host.api.dependencies import host_dependencies
 from invoke_host.api.router import api_routers
+from invoke_host.api.storage_errors import storage_unavailable_handler, storage_value_handler
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
 from invoke_host.logging_config import litestar_logging_config
@@ -90,7 +92,11 @@ def create_app(
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,
-        exception_handlers={RecursionError: recursion_error_handler},
+        exception_handlers={
+            RecursionError: recursion_error_handler,
+            StorageUnavailableError: storage_unavailable_handler,
+            StorageValueError: storage_value_handler,
+        },
         before_send=[security_headers_hook({"/schema": schema_page})],
         cors_config=cors,
         openapi_config=openapi,

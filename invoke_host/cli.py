@@ -63,6 +63,11 @@ def main() -> None:
 @click.option("--token", hidden=True, expose_value=False, callback=_refuse_token_option)
 @click.option("--no-auth", is_flag=True, default=None, help="Serve a non-loopback address without a token")
 @click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+@click.option(
+    "--database-url",
+    help="postgresql://user@host/db: share a PostgreSQL database (or INVOKE_HOST_DATABASE_URL; keep a password in "
+    "that or in ~/.pgpass, not here, where `ps` shows it)",
+)
 def serve(**options: Any) -> None:
     """Start the HTTP and websocket server."""
     from invoke_host.memory import use_system_allocator
@@ -85,7 +90,12 @@ def serve(**options: Any) -> None:
             "Serving %s without an access token (--no-auth): anyone who can reach this address can run graphs",
             config.host,
         )
-    app = create_app(config)
+    from invoke_host.host import HostStartupError
+
+    try:
+        app = create_app(config)
+    except HostStartupError as exc:
+        raise click.ClickException(str(exc)) from None
     _serve_or_exit(app, config)
 
 

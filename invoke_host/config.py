@@ -92,6 +92,16 @@ class HostConfig(BaseSettings):
     ram_cache_gb: float = Field(default=12.0, gt=0, description="Size of the model cache in RAM (GB)")
     vram_cache_gb: float = Field(default=20.0, gt=0, description="Size of the model cache on the GPU (GB)")
     storage_backend: str = Field(default="sqlite", description="Name of the storage backend plugin to use")
+    database_url: str | None = Field(
+        default=None, repr=False,
+        description="A postgresql:// URL: use that PostgreSQL database (the 'postgres' storage backend) instead of "
+        "storage_backend; shared by every node of a deployment. Logged with its password masked",
+    )
+    database_retry_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Most seconds a database operation keeps reconnecting (with backoff) when the database has gone "
+        "away, before an API request answers 503",
+    )
     max_batch_size: int = Field(default=10_000, ge=1, description="Most queue items one enqueued batch may expand to")
     ws_client_buffer: int = Field(
         default=10_000, ge=1, description="Events a websocket client may fall behind before it is disconnected"

@@ -255,6 +255,11 @@ def missing_storage_message(host: Host) -> str:
 
 def _missing_storage(registry: FrozenRegistry, config: HostConfig) -> str:
     known = ", ".join(sorted(registry.kind("storage_backends"))) or "none"
+    if config.database_url is not None:
+        return (
+            f"database_url names a PostgreSQL database, but no storage backend named 'postgres' is registered "
+            f"(registered: {known}); install invoke-postgres-storage"
+        )
     return (
         f"no storage backend named {config.storage_backend!r} is registered (registered: {known}); "
         "install invoke-host[standard] (or invoke-sqlite-storage) or set INVOKE_HOST_STORAGE_BACKEND to one that is"
@@ -265,20 +270,42 @@ def _event_bus(registry: FrozenRegistry, config: HostConfig, *own: EventSink) ->
     """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks) and the host's
     ``own`` (the output cache's)."""
     sinks: list[EventSink] = [r.value for r in registry.kind("event_sinks").values()]
-    settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
+    settings = MappingProxyType(config.model_dump(mode="json", exclude={"token", "database_url"}))
     for sink in sinks:
         if isinstance(sink, ConfigurableEventSink):
             sink.configure(settings)
     return EventBus([*sinks, *own])
 
 
+def _storage_backend_name(config: HostConfig) -> str:
+    """The configured backend's name: a database URL names its backend by its scheme (postgresql:// -> postgres)."""
+    if config.database_url is None:
+        return config.storage_backend
+    scheme, sep, _ = config.database_url.partition("://")
+    if scheme.lower() not in ("postgresql", "postgres"):
+        # Only the scheme is shown: the rest may hold a password.
+        given = f"{scheme}://" if sep and scheme.isalnum() else "a value without a scheme"
+        raise HostStartupError(
+            f"database_url (INVOKE_HOST_DATABASE_URL) must start with postgresql://, not {given}; "
+            "leave it unset for the embedded SQLite database"
+        )
+    return "postgres"
+
+
 def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBackend | None:
-    registered = registry.kind("storage_backends").get(config.storage_backend)
+    name = _storage_backend_name(config)
+    registered = registry.kind("storage_backends").get(name)
     if registered is None:
         logger.warning("The session queue is unavailable: %s", _missing_storage(registry, config))
         return None
     factory: StorageBackendFactory = registered.value
-    return factory.create(StorageOptions(root=config.root, validate_model_config=config_validator(registry)))
+    settings = (
+        {"url": config.database_url, "retry_timeout_s": config.database_retry_timeout_s}
+        if config.database_url is not None else {}
+    )
+    return factory.create(
+        StorageOptions(root=config.root, settings=settings, validate_model_config=config_validator(registry))
+    )
 
 
 def _queue_service(

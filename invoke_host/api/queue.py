@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from invoke_sdk.session_queue import BatchStatus, EnqueueResult, QueueItem, QueueItemPage, QueueItemStatus
 from invoke_sdk.storage import QueueItemNotFoundError, StorageError
+from invoke_sdk.storage_base import StorageUnavailableError, StorageValueError
 from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
@@ -114,6 +115,8 @@ class QueueController(Controller):
             return await queue.enqueue_batch(queue_id, body.batch, prepend=body.prepend)
         except BatchError as exc:
             raise HTTPException(status_code=exc.status_code, detail=exc.message, extra={"errors": exc.errors}) from None
+        except (StorageUnavailableError, StorageValueError):
+            raise  # 503 / 400 (api.storage_errors), not a conflict
         except StorageError as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
 

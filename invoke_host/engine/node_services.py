@@ -58,6 +58,6 @@ class NodeServices:
             tensors=tensors if tensors is not None else tensor_store(config.root),
             conditioning=conditioning if conditioning is not None else conditioning_store(config.root),
             models=models if models is not None else UnavailableModels(),
-            config=MappingProxyType(config.model_dump(mode="json", exclude={"token"})),
+            config=MappingProxyType(config.model_dump(mode="json", exclude={"token", "database_url"})),
             images_for_node=images_for_node,
         )

@@ -14,11 +14,24 @@ from typing import Any
 
 from invoke_sdk.models.records import ConfigValidator
 
-__all__ = ["StorageError", "StorageOptions"]
+__all__ = ["StorageError", "StorageOptions", "StorageUnavailableError", "StorageValueError"]
 
 
 class StorageError(RuntimeError):
     """A backend cannot do what was asked (cannot open, cannot migrate, ...); the message says why."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database cannot be reached right now (it went away and reconnecting has not succeeded yet).
+
+    Nothing was done: the caller may try again later. The host answers an API request that meets it with 503
+    and the message, and a queue worker keeps retrying; raise it only when retrying could succeed.
+    """
+
+
+class StorageValueError(StorageError, ValueError):
+    """The database cannot hold or compare a value it was given (PostgreSQL text cannot contain a NUL character,
+    say); nothing was stored. The host answers an API request that meets it with 400 and the message."""
 
 
 @dataclass(frozen=True)

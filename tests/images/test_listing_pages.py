@@ -1,9 +1,8 @@
-"""Image listings: cursor (keyset) pages and the trigger-kept counts behind ``total``, on real SQLite."""
+"""Image listings: cursor (keyset) pages and the trigger-kept counts behind ``total``, on every backend."""
 
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,9 @@ from invoke_sqlite_storage.migrations import MIGRATIONS
 
 from tests.images.test_api import API, make_client, png_bytes, upload
 from tests.images.test_record_store import new
+from tests.storage_backends import AnyBackend, BackendMaker, backend, backend_maker
+
+__all__ = ["backend", "backend_maker"]  # the listing's tests run on every backend
 
 ORDERS: list[tuple[bool, OrderDir]] = list(itertools.product((True, False), ("DESC", "ASC")))
 # Every combination of the filters that the counts table answers, and one search (counted on the records).
@@ -31,17 +33,16 @@ FILTERS: list[dict[str, Any]] = [
 CATEGORIES = ["general", "mask", "control", "user", "other"]
 
 
-def _same_stamp(path: Path, names: list[str]) -> None:
+def _same_stamp(maker: BackendMaker, names: list[str]) -> None:
     """Give these records one created_at, so the order must break the tie the same way on every page."""
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "UPDATE images SET created_at = '2026-01-01T00:00:00.000Z' WHERE image_name IN "
-            f"({', '.join('?' * len(names))})",
-            names,
-        )
+    maker.execute((
+        "UPDATE images SET created_at = '2026-01-01T00:00:00.000Z' "
+        f"WHERE image_name IN ({', '.join('?' * len(names))})",
+        names,
+    ))
 
 
-async def _seed(backend: SqliteBackend, n: int = 23) -> None:
+async def _seed(backend: AnyBackend, n: int = 23) -> None:
     for i in range(n):
         await backend.images.save(new(
             f"img{i:02d}.png", image_category=CATEGORIES[i % 5], is_intermediate=i % 2 == 1, starred=i % 4 == 0,
@@ -50,39 +51,38 @@ async def _seed(backend: SqliteBackend, n: int = 23) -> None:
         ))
 
 
-def _direct_count(path: Path, filters: dict[str, Any]) -> int:
+def _direct_count(maker: BackendMaker, filters: dict[str, Any]) -> int:
     """COUNT(*) over the records themselves, the way the listing counted before the counts table."""
     where, params = ["deleted_at IS NULL"], []
     if (origin := filters.get("image_origin")) is not None:
         where.append("image_origin = ?")
         params.append(origin)
     if (cats := filters.get("categories")) is not None:
-        where.append(f"image_category IN ({', '.join('?' * len(cats))})" if cats else "0")
+        where.append(f"image_category IN ({', '.join('?' * len(cats))})" if cats else "1 = 0")
         params += cats
     if cats := filters.get("exclude_categories"):
         where.append(f"image_category NOT IN ({', '.join('?' * len(cats))})")
         params += cats
     if (inter := filters.get("is_intermediate")) is not None:
         where.append("is_intermediate = ?")
-        params.append(int(inter))
+        params.append(bool(inter))
     if term := filters.get("search_term"):
-        where.append("(image_name LIKE ? OR metadata LIKE ?)")
-        params += [f"%{term}%"] * 2
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute(f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}", params).fetchone()[0])
+        where.append("(LOWER(image_name) LIKE ? OR LOWER(metadata) LIKE ?)")
+        params += [f"%{term.lower()}%"] * 2
+    return int(maker.scalar(f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}", params))
 
 
-async def _totals_match(backend: SqliteBackend) -> None:
+async def _totals_match(backend: AnyBackend, maker: BackendMaker) -> None:
     for filters in FILTERS:
         page = await backend.images.get_many(limit=1, **filters)
-        assert page.total == _direct_count(backend.path, filters), filters
+        assert page.total == _direct_count(maker, filters), filters
 
 
 @pytest.mark.parametrize(("starred_first", "order_dir"), ORDERS)
-async def test_cursor_pages_are_the_offset_pages(backend: SqliteBackend, starred_first: bool,
-                                                 order_dir: OrderDir) -> None:
+async def test_cursor_pages_are_the_offset_pages(backend: AnyBackend, backend_maker: BackendMaker,
+                                                 starred_first: bool, order_dir: OrderDir) -> None:
     await _seed(backend)
-    _same_stamp(backend.path, [f"img{i:02d}.png" for i in range(5, 15)])
+    _same_stamp(backend_maker, [f"img{i:02d}.png" for i in range(5, 15)])
     order: dict[str, Any] = {"starred_first": starred_first, "order_dir": order_dir}
     everything = [r.image_name for r in (await backend.images.get_many(limit=100, **order)).items]
     assert len(everything) == 23
@@ -105,7 +105,7 @@ async def test_cursor_pages_are_the_offset_pages(backend: SqliteBackend, starred
     assert (await backend.images.get_many(limit=22, **order)).next_cursor is not None
 
 
-async def test_filtered_cursor_pages_keep_their_place_while_images_are_added(backend: SqliteBackend) -> None:
+async def test_filtered_cursor_pages_keep_their_place_while_images_are_added(backend: AnyBackend) -> None:
     await _seed(backend)
     filters: dict[str, Any] = {"is_intermediate": False, "categories": ["general", "mask", "user"],
                                "starred_first": False}
@@ -124,7 +124,7 @@ async def test_filtered_cursor_pages_keep_their_place_while_images_are_added(bac
     assert page.total == len(expected) + 3  # the count sees them, though
 
 
-async def test_bad_cursors_are_refused_with_what_to_do(backend: SqliteBackend) -> None:
+async def test_bad_cursors_are_refused_with_what_to_do(backend: AnyBackend) -> None:
     await _seed(backend, 6)
     cursor = (await backend.images.get_many(limit=2)).next_cursor
     assert cursor is not None
@@ -139,32 +139,33 @@ async def test_bad_cursors_are_refused_with_what_to_do(backend: SqliteBackend) -
         await backend.images.get_many(limit=2, offset=2, cursor=cursor)
 
 
-async def test_totals_come_from_the_counts_and_stay_exact_through_every_change(backend: SqliteBackend) -> None:
-    await _totals_match(backend)  # empty
+async def test_totals_come_from_the_counts_and_stay_exact_through_every_change(
+    backend: AnyBackend, backend_maker: BackendMaker
+) -> None:
+    await _totals_match(backend, backend_maker)  # empty
     await _seed(backend)
-    await _totals_match(backend)
+    await _totals_match(backend, backend_maker)
     await backend.images.update("img00.png", ImageRecordChanges(image_category=ImageCategory.mask))
     await backend.images.update("img01.png", ImageRecordChanges(is_intermediate=False, starred=True))
     await backend.images.update("img02.png", ImageRecordChanges(starred=True))  # not a counted column
-    await _totals_match(backend)
+    await _totals_match(backend, backend_maker)
     await backend.images.delete("img03.png")
     await backend.images.delete_many(["img04.png", "img05.png", "missing.png"])
     await backend.images.delete_intermediates()
-    await _totals_match(backend)
-    with sqlite3.connect(backend.path) as conn:
+    await _totals_match(backend, backend_maker)
+    backend_maker.execute(
         # A soft delete (no code path sets it yet, but the listing's filter honours it) and an undo of one.
-        conn.execute("UPDATE images SET deleted_at = '2026-01-02T00:00:00.000Z' WHERE image_name = 'img06.png'")
-        conn.execute("UPDATE images SET deleted_at = '2026-01-02T00:00:00.000Z' WHERE image_name = 'img08.png'")
-        conn.execute("UPDATE images SET deleted_at = NULL WHERE image_name = 'img08.png'")
-        # Another process writing the same file is counted too: the triggers run in its transaction.
-        conn.execute(
-            "INSERT INTO images (image_name, image_origin, image_category, width, height, is_intermediate) "
-            "VALUES ('other.png', 'external', 'user', 8, 8, 0)"
-        )
-        live = conn.execute("SELECT COUNT(*) FROM images WHERE deleted_at IS NULL").fetchone()[0]
-        counted = conn.execute("SELECT SUM(n) FROM image_counts").fetchone()[0]
+        "UPDATE images SET deleted_at = '2026-01-02T00:00:00.000Z' WHERE image_name = 'img06.png'",
+        "UPDATE images SET deleted_at = '2026-01-02T00:00:00.000Z' WHERE image_name = 'img08.png'",
+        "UPDATE images SET deleted_at = NULL WHERE image_name = 'img08.png'",
+        # Another process writing the same database is counted too: the triggers run in its transaction.
+        "INSERT INTO images (image_name, image_origin, image_category, width, height, is_intermediate) "
+        "VALUES ('other.png', 'external', 'user', 8, 8, false)",
+    )
+    live = backend_maker.scalar("SELECT COUNT(*) FROM images WHERE deleted_at IS NULL")
+    counted = backend_maker.scalar("SELECT SUM(n) FROM image_counts")
     assert counted == live
-    await _totals_match(backend)
+    await _totals_match(backend, backend_maker)
 
 
 async def test_the_migration_counts_the_records_already_stored(tmp_path: Path) -> None:
@@ -177,7 +178,7 @@ async def test_the_migration_counts_the_records_already_stored(tmp_path: Path) -
     backend = SqliteBackend(path)
     await backend.start()
     try:
-        await _totals_match(backend)
+        await _totals_match(backend, BackendMaker("sqlite", path=path))
         assert (await backend.images.get_many()).total == 23
     finally:
         await backend.stop()

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from invoke_sdk.images import ImageCategory, ImageNotFoundError, ImageOrigin, ImageRecordChanges, NewImageRecord
 from invoke_sdk.storage import StorageBackend, StorageError
-from invoke_sqlite_storage import SqliteBackend
 
+from tests.storage_backends import AnyBackend, backend, backend_maker, sqlite_backend_at
 from tests.waiting import async_wait_until
+
+__all__ = ["backend", "backend_maker", "new"]  # the record store's tests run on every backend
 
 
 def new(name: str, **kw: object) -> NewImageRecord:
@@ -19,7 +22,7 @@ def new(name: str, **kw: object) -> NewImageRecord:
     return NewImageRecord.model_validate(fields)
 
 
-async def test_backend_offers_the_images_store(backend: SqliteBackend) -> None:
+async def test_backend_offers_the_images_store(backend: AnyBackend) -> None:
     assert isinstance(backend, StorageBackend)
     record = await backend.images.save(new("a.png", session_id="s1", node_id="n1"))
     assert record.image_category is ImageCategory.general and record.image_origin is ImageOrigin.internal
@@ -27,22 +30,23 @@ async def test_backend_offers_the_images_store(backend: SqliteBackend) -> None:
     assert await backend.images.get("missing.png") is None
 
 
-async def test_category_and_origin_are_checked_in_code_and_stored_as_strings(backend: SqliteBackend) -> None:
+async def test_category_and_origin_are_checked_in_code_and_stored_as_strings(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         new("bad.png", image_category="wallpaper")
-    await backend.images.save(new("a.png", image_category="mask"))
-    conn = sqlite3.connect(backend.path)
+    async with sqlite_backend_at(tmp_path) as sqlite_backend:
+        await sqlite_backend.images.save(new("a.png", image_category="mask"))
+    conn = sqlite3.connect(sqlite_backend.path)
     assert conn.execute("SELECT image_category, typeof(image_category) FROM images").fetchone() == ("mask", "text")
     conn.close()
 
 
-async def test_a_taken_name_is_refused(backend: SqliteBackend) -> None:
+async def test_a_taken_name_is_refused(backend: AnyBackend) -> None:
     await backend.images.save(new("a.png"))
     with pytest.raises(StorageError, match="already stored"):
         await backend.images.save(new("a.png"))
 
 
-async def test_filters_and_paging(backend: SqliteBackend) -> None:
+async def test_filters_and_paging(backend: AnyBackend) -> None:
     cats = ["general", "mask", "control", "user", "other"]
     for i in range(25):
         await backend.images.save(
@@ -82,7 +86,7 @@ async def test_filters_and_paging(backend: SqliteBackend) -> None:
     assert (await store.get_many(limit=2, starred_first=False)).items[0].image_name == "img24.png"
 
 
-async def test_update_changes_only_given_fields_and_the_trigger_keeps_updated_at(backend: SqliteBackend) -> None:
+async def test_update_changes_only_given_fields_and_the_trigger_keeps_updated_at(backend: AnyBackend) -> None:
     before = await backend.images.save(new("a.png"))
     # The stamps have millisecond resolution: wait for the clock to pass the first one, then change the record.
     await async_wait_until(lambda: datetime.now(UTC) > before.updated_at + timedelta(milliseconds=1),
@@ -96,7 +100,7 @@ async def test_update_changes_only_given_fields_and_the_trigger_keeps_updated_at
         ImageRecordChanges.model_validate({"width": 5})
 
 
-async def test_deletes(backend: SqliteBackend) -> None:
+async def test_deletes(backend: AnyBackend) -> None:
     for i in range(4):
         await backend.images.save(new(f"i{i}.png", is_intermediate=i < 2))
     assert await backend.images.delete("i3.png") is True
@@ -106,7 +110,7 @@ async def test_deletes(backend: SqliteBackend) -> None:
     assert (await backend.images.get_many()).total == 0
 
 
-async def test_bad_paging_arguments_are_refused(backend: SqliteBackend) -> None:
+async def test_bad_paging_arguments_are_refused(backend: AnyBackend) -> None:
     with pytest.raises(ValueError):
         await backend.images.get_many(limit=0)
     with pytest.raises(ValueError):

@@ -1,13 +1,34 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from invoke_postgres_storage import plugin as postgres_plugin
+from invoke_sd_probers import plugin as probers_plugin
 from invoke_sdk.models import BaseModelType, ModelType
 from invoke_sdk.models.records import DuplicateModelError, UnknownModelKeyError
+from invoke_sqlite_storage import plugin as sqlite_plugin
 from pydantic import ValidationError
 
+from invoke_host.config import HostConfig
+from invoke_host.host import build_host
 from invoke_host.models.manager import ModelManager
+from tests.storage_backends import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+async def manager(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ModelManager]:
+    """The model manager over each backend's record store; PostgreSQL chosen the way a user does, by database_url."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    config = HostConfig(root=tmp_path / "root", database_url=url, model_sync_on_start=False)
+    host = build_host(config, [probers_plugin, sqlite_plugin, postgres_plugin], entry_points=False)
+    assert host.storage is not None and host.storage.name == request.param  # type: ignore[attr-defined]
+    await host.start()
+    try:
+        yield host.models
+    finally:
+        await host.stop()
 
 
 def lora(key: str, path: str, name: str = "a", base: str = "sd-1") -> dict[str, object]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from invoke_sqlite_storage import SqliteBackend
-
 from tests.storage.conftest import make_batch
+from tests.storage_backends import BackendMaker
 
 
-async def test_start_stop_start_serves_reads_on_fresh_connections(tmp_path: Path) -> None:
-    backend = SqliteBackend(tmp_path / "invoke.db", readers=2)
+async def test_start_stop_start_serves_reads_on_fresh_connections(backend_maker: BackendMaker) -> None:
+    backend = backend_maker.new(**({"readers": 2} if backend_maker.kind == "sqlite" else {"max_connections": 2}))
     await backend.start()
     record, items = make_batch(n=2)
     await backend.session_queue.enqueue(record, items, prepend=False)

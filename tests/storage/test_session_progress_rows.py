@@ -1,4 +1,4 @@
-"""Session progress as rows in a real SQLite file: appended, paged by keyset, never duplicated, pruned away."""
+"""Session progress as rows in a real database (every backend): appended, paged by keyset, never duplicated."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from invoke_sqlite_storage import SqliteBackend
 from invoke_sqlite_storage.session_rows import path_from_key, path_key
 
 from tests.storage.conftest import make_batch
+from tests.storage_backends import AnyBackend
 
 
 def row(seq: int, node_id: str, path: tuple[int, ...] = (), value: int = 0) -> SessionNodeResult:
     return SessionNodeResult(seq, node_id, node_id.split("#")[0], path, json.dumps({"type": "t", "value": value}))
 
 
-async def _running_item(backend: SqliteBackend) -> int:
+async def _running_item(backend: AnyBackend) -> int:
     (item_id,) = (await backend.session_queue.enqueue(*make_batch(n=1), prepend=False)).item_ids
     assert (await backend.session_queue.claim_next()) is not None
     return item_id
@@ -37,7 +38,7 @@ def test_path_keys_sort_as_the_paths_do() -> None:
         path_key((-1,))
 
 
-async def test_results_are_appended_in_batches_and_read_in_seq_or_iteration_order(backend: SqliteBackend) -> None:
+async def test_results_are_appended_in_batches_and_read_in_seq_or_iteration_order(backend: AnyBackend) -> None:
     store = backend.session_queue
     item_id = await _running_item(backend)
     # Execution order differs from iteration order: add#2 (path 0) ran after add#0 (path 2).
@@ -61,7 +62,7 @@ async def test_results_are_appended_in_batches_and_read_in_seq_or_iteration_orde
     assert await store.list_results(2**70, limit=10) == []
 
 
-async def test_appending_the_same_rows_again_stores_each_output_once(backend: SqliteBackend) -> None:
+async def test_appending_the_same_rows_again_stores_each_output_once(backend: AnyBackend) -> None:
     store = backend.session_queue
     item_id = await _running_item(backend)
     batch = [row(0, "a#0", value=1), row(1, "b#0", value=2)]
@@ -76,7 +77,7 @@ async def test_appending_the_same_rows_again_stores_each_output_once(backend: Sq
         (0, "a#0", 1), (1, "b#0", 2), (2, "c#0", 3)]
 
 
-async def test_errors_are_stored_once_and_an_unknown_item_is_refused(backend: SqliteBackend) -> None:
+async def test_errors_are_stored_once_and_an_unknown_item_is_refused(backend: AnyBackend) -> None:
     store = backend.session_queue
     item_id = await _running_item(backend)
     error = SessionNodeError("bad#0", "bad", "NodeInputError", "no good", "Traceback ...", field="value")
@@ -96,6 +97,7 @@ def _file_bytes(path: Path) -> int:
 
 
 async def test_pruning_a_large_item_shrinks_the_file_and_clear_deletes_the_rows(tmp_path: Path) -> None:
+    # SQLite only: about giving a file's pages back (PostgreSQL's autovacuum reuses the space of deleted rows).
     path = tmp_path / "invoke.db"
     backend = SqliteBackend(path)
     await backend.start()

@@ -1,25 +1,20 @@
-"""The SQLite session-queue store's promises, each pinned exactly: ids, pages, priorities, clear and prune."""
+"""The session-queue store's promises (every backend), each pinned exactly: ids, pages, priorities, clear and prune."""
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
-from pathlib import Path
-
 import pytest
 from invoke_sdk.storage import StorageError
-from invoke_sqlite_storage import SqliteBackend
 
 from tests.storage.conftest import make_batch
+from tests.storage_backends import AnyBackend, BackendMaker
 
 
-def _rows(backend: SqliteBackend, table: str, queue_id: str) -> int:
+def _rows(maker: BackendMaker, table: str, queue_id: str) -> int:
     """Rows of a table, read on a connection of its own: what the store left behind, not what it reports."""
-    with closing(sqlite3.connect(backend.path)) as conn:
-        return int(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE queue_id = ?", (queue_id,)).fetchone()[0])
+    return int(maker.scalar(f"SELECT COUNT(*) FROM {table} WHERE queue_id = ?", (queue_id,)))
 
 
-async def test_the_first_ids_of_a_new_database_are_1_to_n_in_batch_order(backend: SqliteBackend) -> None:
+async def test_the_first_ids_of_a_new_database_are_1_to_n_in_batch_order(backend: AnyBackend) -> None:
     batch, items = make_batch(n=3)
     result = await backend.session_queue.enqueue(batch, items, prepend=False)
     assert result.item_ids == [1, 2, 3]
@@ -27,7 +22,7 @@ async def test_the_first_ids_of_a_new_database_are_1_to_n_in_batch_order(backend
     assert [s.session_id for s in stored if s is not None] == [i.session_id for i in items]
 
 
-async def test_item_ids_are_never_reused_after_clear(backend: SqliteBackend) -> None:
+async def test_item_ids_are_never_reused_after_clear(backend: AnyBackend) -> None:
     store = backend.session_queue
     assert (await store.enqueue(*make_batch(n=3), prepend=False)).item_ids == [1, 2, 3]
     assert await store.clear("default") == 3
@@ -39,14 +34,13 @@ async def test_item_ids_are_never_reused_after_clear(backend: SqliteBackend) -> 
     assert (await store.enqueue(*make_batch(n=1), prepend=False)).item_ids == [6]
 
 
-async def test_item_ids_are_never_reused_after_clear_and_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "invoke.db"
-    first = SqliteBackend(path)
+async def test_item_ids_are_never_reused_after_clear_and_a_restart(backend_maker: BackendMaker) -> None:
+    first = backend_maker.new()
     await first.start()
     await first.session_queue.enqueue(*make_batch(n=4), prepend=False)
     await first.session_queue.clear("default")
     await first.stop()
-    second = SqliteBackend(path)
+    second = backend_maker.new()
     await second.start()
     try:
         assert (await second.session_queue.enqueue(*make_batch(n=2), prepend=False)).item_ids == [5, 6]
@@ -54,7 +48,9 @@ async def test_item_ids_are_never_reused_after_clear_and_a_restart(tmp_path: Pat
         await second.stop()
 
 
-async def test_clear_removes_the_queues_batches_and_only_them(backend: SqliteBackend) -> None:
+async def test_clear_removes_the_queues_batches_and_only_them(
+    backend: AnyBackend, backend_maker: BackendMaker
+) -> None:
     store = backend.session_queue
     mine, mine_items = make_batch(n=2)
     other, other_items = make_batch(queue_id="other", n=1)
@@ -62,14 +58,14 @@ async def test_clear_removes_the_queues_batches_and_only_them(backend: SqliteBac
     await store.enqueue(other, other_items, prepend=False)
     assert await store.clear("default") == 2
     assert await store.batch_status("default", mine.batch_id) is None
-    assert (_rows(backend, "batches", "default"), _rows(backend, "queue_items", "default")) == (0, 0)
+    assert (_rows(backend_maker, "batches", "default"), _rows(backend_maker, "queue_items", "default")) == (0, 0)
     status = await store.batch_status("other", other.batch_id)
     assert status is not None and status.pending == 1
-    assert (_rows(backend, "batches", "other"), _rows(backend, "queue_items", "other")) == (1, 1)
+    assert (_rows(backend_maker, "batches", "other"), _rows(backend_maker, "queue_items", "other")) == (1, 1)
     assert await store.clear("nothing-here") == 0
 
 
-async def test_prune_keeps_a_batch_that_still_has_items(backend: SqliteBackend) -> None:
+async def test_prune_keeps_a_batch_that_still_has_items(backend: AnyBackend, backend_maker: BackendMaker) -> None:
     store = backend.session_queue
     done, done_items = make_batch(n=2)
     mixed, mixed_items = make_batch(n=2)
@@ -82,10 +78,10 @@ async def test_prune_keeps_a_batch_that_still_has_items(backend: SqliteBackend) 
     assert await store.batch_status("default", done.batch_id) is None
     status = await store.batch_status("default", mixed.batch_id)
     assert status is not None and (status.pending, status.total) == (1, 1)
-    assert _rows(backend, "batches", "default") == 1
+    assert _rows(backend_maker, "batches", "default") == 1
 
 
-async def test_has_more_is_exact_on_the_last_page(backend: SqliteBackend) -> None:
+async def test_has_more_is_exact_on_the_last_page(backend: AnyBackend) -> None:
     store = backend.session_queue
     ids = (await store.enqueue(*make_batch(n=4), prepend=False)).item_ids
     exact = await store.list_items("default", limit=4)
@@ -107,7 +103,7 @@ async def test_has_more_is_exact_on_the_last_page(backend: SqliteBackend) -> Non
     assert (empty.items, empty.has_more, empty.next_cursor, empty.total) == ([], False, None, 0)
 
 
-async def test_a_cursor_carries_the_priority_of_its_item(backend: SqliteBackend) -> None:
+async def test_a_cursor_carries_the_priority_of_its_item(backend: AnyBackend) -> None:
     store = backend.session_queue
     back = (await store.enqueue(*make_batch(n=2), prepend=False)).item_ids
     front = (await store.enqueue(*make_batch(n=2), prepend=True)).item_ids
@@ -121,19 +117,19 @@ async def test_a_cursor_carries_the_priority_of_its_item(backend: SqliteBackend)
 
 
 @pytest.mark.parametrize("limit", [0, -1])
-async def test_a_limit_below_one_is_refused(backend: SqliteBackend, limit: int) -> None:
+async def test_a_limit_below_one_is_refused(backend: AnyBackend, limit: int) -> None:
     with pytest.raises(ValueError, match="limit must be at least 1"):
         await backend.session_queue.list_items("default", limit=limit)
 
 
 @pytest.mark.parametrize("cursor", ["1", "a:b", "1:2:3", f"{2**63}:1", f"0:{2**63}", f"{-(2**63) - 1}:1",
                                     f"0:{-(2**63) - 1}"])
-async def test_a_cursor_not_given_out_by_the_server_is_refused(backend: SqliteBackend, cursor: str) -> None:
+async def test_a_cursor_not_given_out_by_the_server_is_refused(backend: AnyBackend, cursor: str) -> None:
     with pytest.raises(ValueError, match="is not one this server gave out"):
         await backend.session_queue.list_items("default", limit=2, cursor=cursor)
 
 
-async def test_cursors_at_the_ends_of_sqlites_integer_range_are_accepted(backend: SqliteBackend) -> None:
+async def test_cursors_at_the_ends_of_the_integer_range_are_accepted(backend: AnyBackend) -> None:
     ids = (await backend.session_queue.enqueue(*make_batch(n=2), prepend=False)).item_ids
     page = await backend.session_queue.list_items("default", limit=5, cursor=f"{2**63 - 1}:{-(2**63)}")
     assert [i.item_id for i in page.items] == ids  # every priority is below the largest
@@ -142,11 +138,11 @@ async def test_cursors_at_the_ends_of_sqlites_integer_range_are_accepted(backend
 
 
 @pytest.mark.parametrize("item_id", [2**63, -(2**63) - 1, 10**30])
-async def test_get_of_an_id_outside_sqlites_range_is_none(backend: SqliteBackend, item_id: int) -> None:
+async def test_get_of_an_id_outside_the_integer_range_is_none(backend: AnyBackend, item_id: int) -> None:
     assert await backend.session_queue.get(item_id) is None
 
 
-async def test_prepend_priority_is_one_above_the_highest_pending(backend: SqliteBackend) -> None:
+async def test_prepend_priority_is_one_above_the_highest_pending(backend: AnyBackend) -> None:
     store = backend.session_queue
     assert (await store.enqueue(*make_batch(n=1), prepend=False)).priority == 0
     assert (await store.enqueue(*make_batch(n=1), prepend=True)).priority == 1
@@ -162,7 +158,7 @@ async def test_prepend_priority_is_one_above_the_highest_pending(backend: Sqlite
     assert (await store.enqueue(*make_batch(queue_id="empty", n=1), prepend=True)).priority == 1
 
 
-async def test_enqueue_returns_the_stored_batch(backend: SqliteBackend) -> None:
+async def test_enqueue_returns_the_stored_batch(backend: AnyBackend) -> None:
     batch, items = make_batch(n=2)
     batch.origin, batch.destination, batch.runs = "canvas", "gallery", 2
     result = await backend.session_queue.enqueue(batch, items, prepend=False)
@@ -173,7 +169,7 @@ async def test_enqueue_returns_the_stored_batch(backend: SqliteBackend) -> None:
     assert status is not None and (status.origin, status.destination, status.pending) == ("canvas", "gallery", 2)
 
 
-async def test_a_refused_enqueue_stores_nothing(backend: SqliteBackend) -> None:
+async def test_a_refused_enqueue_stores_nothing(backend: AnyBackend) -> None:
     store = backend.session_queue
     batch, items = make_batch(n=2)
     await store.enqueue(batch, items, prepend=False)
@@ -186,7 +182,7 @@ async def test_a_refused_enqueue_stores_nothing(backend: SqliteBackend) -> None:
     assert (await store.enqueue(*make_batch(n=1), prepend=False)).item_ids == [3]
 
 
-async def test_claim_takes_only_the_asked_queue(backend: SqliteBackend) -> None:
+async def test_claim_takes_only_the_asked_queue(backend: AnyBackend) -> None:
     store = backend.session_queue
     mine = (await store.enqueue(*make_batch(queue_id="mine", n=1), prepend=False)).item_ids
     theirs = (await store.enqueue(*make_batch(queue_id="theirs", n=1), prepend=False)).item_ids
@@ -199,7 +195,7 @@ async def test_claim_takes_only_the_asked_queue(backend: SqliteBackend) -> None:
     assert await store.current("mine") is None
 
 
-async def test_finish_refuses_a_status_that_is_not_final(backend: SqliteBackend) -> None:
+async def test_finish_refuses_a_status_that_is_not_final(backend: AnyBackend) -> None:
     (item_id,) = (await backend.session_queue.enqueue(*make_batch(n=1), prepend=False)).item_ids
     for status in ("pending", "in_progress"):
         with pytest.raises(ValueError, match="is not a final status"):
@@ -207,7 +203,7 @@ async def test_finish_refuses_a_status_that_is_not_final(backend: SqliteBackend)
     assert (await backend.session_queue.get(item_id)).status == "pending"  # type: ignore[union-attr]
 
 
-async def test_a_pending_item_may_be_finished_without_a_session(backend: SqliteBackend) -> None:
+async def test_a_pending_item_may_be_finished_without_a_session(backend: AnyBackend) -> None:
     batch, items = make_batch(n=1)
     (item_id,) = (await backend.session_queue.enqueue(batch, items, prepend=False)).item_ids
     done = await backend.session_queue.finish(item_id, "canceled")
@@ -218,7 +214,7 @@ async def test_a_pending_item_may_be_finished_without_a_session(backend: SqliteB
     assert stored.session == {"n": 0, "batch": batch.batch_id}
 
 
-async def test_counts_and_batch_status_count_every_status(backend: SqliteBackend) -> None:
+async def test_counts_and_batch_status_count_every_status(backend: AnyBackend) -> None:
     store = backend.session_queue
     batch, items = make_batch(n=5)
     ids = (await store.enqueue(batch, items, prepend=False)).item_ids
@@ -236,7 +232,7 @@ async def test_counts_and_batch_status_count_every_status(backend: SqliteBackend
     assert empty.model_dump(exclude={"queue_id"}) == dict.fromkeys(expected, 0)
 
 
-async def test_cancel_batches_cancels_only_unfinished_items_of_those_batches(backend: SqliteBackend) -> None:
+async def test_cancel_batches_cancels_only_unfinished_items_of_those_batches(backend: AnyBackend) -> None:
     store = backend.session_queue
     b1, i1 = make_batch(n=3)
     b2, i2 = make_batch(n=1)
@@ -250,7 +246,7 @@ async def test_cancel_batches_cancels_only_unfinished_items_of_those_batches(bac
     assert (await store.get(ids1[0])).status == "completed"  # type: ignore[union-attr]
 
 
-async def test_fail_interrupted_fails_only_running_items_in_id_order(backend: SqliteBackend) -> None:
+async def test_fail_interrupted_fails_only_running_items_in_id_order(backend: AnyBackend) -> None:
     store = backend.session_queue
     ids = (await store.enqueue(*make_batch(n=3), prepend=False)).item_ids
     ids_b = (await store.enqueue(*make_batch(queue_id="b", n=1), prepend=False)).item_ids

@@ -1,24 +1,23 @@
-"""The SQLite session-queue store on a real database file."""
+"""The session-queue store of every backend, on a real database (a SQLite file; a PostgreSQL database)."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from invoke_sdk.session_queue import NodeFieldValue, QueueItemError
 from invoke_sdk.storage import QueueItemNotFoundError, SessionQueueStore, StorageBackend
-from invoke_sqlite_storage import SqliteBackend
 
 from tests.storage.conftest import make_batch
+from tests.storage_backends import AnyBackend, BackendMaker
 
 
-async def test_backend_satisfies_the_sdk_protocols(backend: SqliteBackend) -> None:
+async def test_backend_satisfies_the_sdk_protocols(backend: AnyBackend) -> None:
     assert isinstance(backend, StorageBackend)
     assert isinstance(backend.session_queue, SessionQueueStore)
 
 
-async def test_enqueue_then_claim_in_priority_then_fifo_order(backend: SqliteBackend) -> None:
+async def test_enqueue_then_claim_in_priority_then_fifo_order(backend: AnyBackend) -> None:
     store = backend.session_queue
     b1, items1 = make_batch(n=2)
     b2, items2 = make_batch(n=2)
@@ -35,7 +34,7 @@ async def test_enqueue_then_claim_in_priority_then_fifo_order(backend: SqliteBac
     assert claimed == r3.item_ids + r1.item_ids + r2.item_ids
 
 
-async def test_session_field_values_and_errors_round_trip(backend: SqliteBackend) -> None:
+async def test_session_field_values_and_errors_round_trip(backend: AnyBackend) -> None:
     store = backend.session_queue
     batch, items = make_batch(n=1)
     items[0].field_values = [NodeFieldValue(node_path="a", field_name="b", value=[1, "x"])]
@@ -56,7 +55,7 @@ async def test_session_field_values_and_errors_round_trip(backend: SqliteBackend
     assert stored.session == {"n": 0, "batch": batch.batch_id}  # never rewritten
 
 
-async def test_a_final_item_never_changes_again(backend: SqliteBackend) -> None:
+async def test_a_final_item_never_changes_again(backend: AnyBackend) -> None:
     store = backend.session_queue
     batch, items = make_batch(n=1)
     (item_id,) = (await store.enqueue(batch, items, prepend=False)).item_ids
@@ -71,7 +70,7 @@ async def test_a_final_item_never_changes_again(backend: SqliteBackend) -> None:
         await store.append_progress(999_999, [])
 
 
-async def test_counts_batch_status_cancel_prune_clear(backend: SqliteBackend) -> None:
+async def test_counts_batch_status_cancel_prune_clear(backend: AnyBackend) -> None:
     store = backend.session_queue
     b1, i1 = make_batch(n=3)
     b2, i2 = make_batch(n=2)
@@ -100,7 +99,7 @@ async def test_counts_batch_status_cancel_prune_clear(backend: SqliteBackend) ->
     assert (await store.counts("other")).total == 0
 
 
-async def test_list_pages_by_cursor_and_offset(backend: SqliteBackend) -> None:
+async def test_list_pages_by_cursor_and_offset(backend: AnyBackend) -> None:
     store = backend.session_queue
     b1, i1 = make_batch(n=5)
     b2, i2 = make_batch(n=2)
@@ -126,16 +125,15 @@ async def test_list_pages_by_cursor_and_offset(backend: SqliteBackend) -> None:
         await store.list_items("default", limit=3, cursor="garbage")
 
 
-async def test_interrupted_items_are_failed_on_recovery(tmp_path: Path) -> None:
-    path = tmp_path / "invoke.db"
-    first = SqliteBackend(path)
+async def test_interrupted_items_are_failed_on_recovery(backend_maker: BackendMaker) -> None:
+    first = backend_maker.new()
     await first.start()
     batch, items = make_batch(n=2)
     ids = (await first.session_queue.enqueue(batch, items, prepend=False)).item_ids
     await first.session_queue.claim_next()
     await first.stop()  # the process "dies" with one item in progress
 
-    second = SqliteBackend(path)
+    second = backend_maker.new()
     await second.start()
     try:
         failed = await second.session_queue.fail_interrupted("the server stopped while this item ran")
@@ -149,22 +147,22 @@ async def test_interrupted_items_are_failed_on_recovery(tmp_path: Path) -> None:
         await second.stop()
 
 
-async def test_concurrent_claimers_on_separate_connections_never_share_an_item(tmp_path: Path) -> None:
-    path = tmp_path / "invoke.db"
-    backends = [SqliteBackend(path, readers=1) for _ in range(4)]
+async def test_concurrent_claimers_on_separate_connections_never_share_an_item(backend_maker: BackendMaker) -> None:
+    options = {"readers": 1} if backend_maker.kind == "sqlite" else {"max_connections": 2}
+    backends = [backend_maker.new(**options) for _ in range(4)]
     for b in backends:
         await b.start()
     try:
         batch, items = make_batch(n=200)
         ids = (await backends[0].session_queue.enqueue(batch, items, prepend=False)).item_ids
 
-        async def claimer(b: SqliteBackend) -> list[int]:
+        async def claimer(b: AnyBackend) -> list[int]:
             got = []
             while (item := await b.session_queue.claim_next()) is not None:
                 got.append(item.item_id)
             return got
 
-        # Two claim loops per connection, four connections (each its own sqlite connection and thread).
+        # Two claim loops per backend, four backends (each its own connections: as four nodes would).
         results = await asyncio.gather(*(claimer(b) for b in backends for _ in range(2)))
         claimed = [i for r in results for i in r]
         assert sorted(claimed) == ids  # every item claimed exactly once

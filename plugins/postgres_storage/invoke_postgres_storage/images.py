@@ -1,0 +1,255 @@
+"""The image-record store on PostgreSQL (table, indexes and kept counts from migration 2).
+
+Listings page by keyset: a cursor holds the last row's place in the listing's order (starred, created_at, id),
+so a deep page costs what the first does. ``total`` is summed from ``image_counts`` unless a search term is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from invoke_sdk.images import (
+    ImageCategory,
+    ImageNotFoundError,
+    ImageOrigin,
+    ImageRecord,
+    ImageRecordChanges,
+    ImageRecordPage,
+    InvalidImageCursorError,
+    NewImageRecord,
+    OrderDir,
+)
+from invoke_sdk.storage import StorageError
+from psycopg.rows import dict_row
+
+from invoke_postgres_storage.database import Connection, Database
+
+__all__ = ["PostgresImageRecordStore"]
+
+COLUMNS = (
+    "image_name, image_origin, image_category, width, height, session_id, node_id, is_intermediate, starred, "
+    "has_workflow, created_at, updated_at, deleted_at"
+)
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _order_tag(starred_first: bool, order_dir: OrderDir) -> str:
+    return f"{'s' if starred_first else 'n'}{order_dir[0]}"
+
+
+def _encode_cursor(row: dict[str, Any], *, starred_first: bool, order_dir: OrderDir) -> str:
+    key = [_order_tag(starred_first, order_dir), int(row["starred"]), row["created_at"].isoformat(), int(row["_id"])]
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _decode_cursor(cursor: str, *, starred_first: bool, order_dir: OrderDir) -> tuple[bool, datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, starred, created_at, row_id = json.loads(text)
+        if not (isinstance(tag, str) and type(starred) is int and isinstance(created_at, str)
+                and type(row_id) is int and row_id in _BIGINT):
+            raise ValueError("not a cursor")
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None:
+            raise ValueError("not a cursor")
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+        raise InvalidImageCursorError(
+            f"cursor {_preview(cursor)!r} is not one this server gave out: pass the next_cursor of the previous "
+            "page as it came, or leave it out to start at the first page"
+        ) from None
+    if tag != _order_tag(starred_first, order_dir):
+        raise InvalidImageCursorError(
+            "the cursor belongs to a listing in another order (starred_first / order_dir differ): keep the order "
+            "of the listing it came from, or leave it out to start at the first page"
+        )
+    return bool(starred), when, row_id
+
+
+class PostgresImageRecordStore:
+    """Implements :class:`invoke_sdk.images.ImageRecordStore` on the ``images`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def _rows(self, sql: str, params: Sequence[Any], *, write: bool = False) -> list[dict[str, Any]]:
+        async def work(conn: Connection) -> list[dict[str, Any]]:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+        return await (self._db.write(work) if write else self._db.run(work))
+
+    async def save(self, record: NewImageRecord) -> ImageRecord:
+        # ON CONFLICT DO NOTHING: a taken name is told apart from a real failure without an aborted transaction.
+        rows = await self._rows(
+            "INSERT INTO images (image_name, image_origin, image_category, width, height, session_id, node_id, "
+            "metadata, is_intermediate, starred, has_workflow) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT (image_name) DO NOTHING RETURNING {COLUMNS}",
+            (
+                record.image_name,
+                ImageOrigin(record.image_origin).value,
+                ImageCategory(record.image_category).value,
+                record.width,
+                record.height,
+                record.session_id,
+                record.node_id,
+                record.metadata,
+                record.is_intermediate,
+                record.starred,
+                record.has_workflow,
+            ),
+            write=True,
+        )
+        if not rows:
+            raise StorageError(f"an image named {record.image_name!r} is already stored")
+        return ImageRecord(**rows[0])
+
+    async def get(self, image_name: str) -> ImageRecord | None:
+        rows = await self._rows(
+            f"SELECT {COLUMNS} FROM images WHERE image_name = %s AND deleted_at IS NULL", (image_name,)
+        )
+        return ImageRecord(**rows[0]) if rows else None
+
+    async def get_many(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+        image_origin: ImageOrigin | None = None,
+        categories: Sequence[ImageCategory] | None = None,
+        exclude_categories: Sequence[ImageCategory] | None = None,
+        is_intermediate: bool | None = None,
+        starred_first: bool = True,
+        order_dir: OrderDir = "DESC",
+        search_term: str | None = None,
+        cursor: str | None = None,
+    ) -> ImageRecordPage:
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if order_dir not in ("ASC", "DESC"):
+            raise ValueError(f"order_dir must be 'ASC' or 'DESC', not {order_dir!r}")
+        if cursor is not None and offset:
+            raise ValueError("give either cursor or offset, not both")
+        # Filters on the columns image_counts is keyed by; the count adds up its rows instead of counting records.
+        keyed: list[str] = []
+        params: list[Any] = []
+        if image_origin is not None:
+            keyed.append("image_origin = %s")
+            params.append(ImageOrigin(image_origin).value)
+        if categories is not None:
+            keyed.append("image_category = ANY(%s::text[])")
+            params.append([ImageCategory(c).value for c in categories])
+        if exclude_categories:
+            keyed.append("image_category <> ALL(%s::text[])")
+            params.append([ImageCategory(c).value for c in exclude_categories])
+        if is_intermediate is not None:
+            keyed.append("is_intermediate = %s")
+            params.append(is_intermediate)
+        where = ["deleted_at IS NULL", *keyed]
+        if search_term:
+            # ILIKE: case-insensitive, as SQLite's LIKE is for the letters of ASCII.
+            where.append("(image_name ILIKE %s OR metadata ILIKE %s)")
+            params += [_like(search_term)] * 2
+        order = f"created_at {order_dir}, id {order_dir}"
+        if starred_first:
+            order = f"starred DESC, {order}"
+        page_where = list(where)
+        page_params = list(params)
+        if cursor is not None:
+            starred, created_at, row_id = _decode_cursor(cursor, starred_first=starred_first, order_dir=order_dir)
+            after = "<" if order_dir == "DESC" else ">"
+            if not starred_first:
+                page_where.append(f"(created_at, id) {after} (%s, %s)")
+                page_params += [created_at, row_id]
+            elif order_dir == "DESC":
+                page_where.append("(starred, created_at, id) < (%s, %s, %s)")
+                page_params += [starred, created_at, row_id]
+            else:
+                page_where.append("(starred < %s OR (starred = %s AND (created_at, id) > (%s, %s)))")
+                page_params += [starred, starred, created_at, row_id]
+        if search_term:
+            count_sql = f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}"
+        else:
+            count_sql = f"SELECT COALESCE(SUM(n), 0) FROM image_counts WHERE {' AND '.join(keyed) or 'true'}"
+        page_sql = (
+            f"SELECT id AS _id, {COLUMNS} FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} "
+            "LIMIT %s OFFSET %s"
+        )
+        page_params += [min(limit + 1, 2**63 - 1), min(offset, 2**63 - 1)]
+
+        async def work(conn: Connection) -> tuple[list[dict[str, Any]], int]:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(page_sql, page_params)
+            rows = await cur.fetchall()
+            counted = await conn.execute(count_sql, params)
+            total = await counted.fetchone()
+            return rows, int(total[0]) if total else 0
+
+        rows, total = await self._db.run(work)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ImageRecordPage(
+            items=[ImageRecord(**{k: v for k, v in r.items() if k != "_id"}) for r in rows],
+            offset=offset if cursor is None else None,
+            limit=limit,
+            total=total,
+            next_cursor=_encode_cursor(rows[-1], starred_first=starred_first, order_dir=order_dir) if more else None,
+        )
+
+    async def update(self, image_name: str, changes: ImageRecordChanges) -> ImageRecord:
+        sets: list[str] = []
+        params: list[Any] = []
+        if changes.image_category is not None:
+            sets.append("image_category = %s")
+            params.append(ImageCategory(changes.image_category).value)
+        if changes.is_intermediate is not None:
+            sets.append("is_intermediate = %s")
+            params.append(changes.is_intermediate)
+        if changes.starred is not None:
+            sets.append("starred = %s")
+            params.append(changes.starred)
+        if sets:
+            rows = await self._rows(
+                f"UPDATE images SET {', '.join(sets)} WHERE image_name = %s AND deleted_at IS NULL "
+                f"RETURNING {COLUMNS}",
+                (*params, image_name),
+                write=True,
+            )
+        else:
+            rows = await self._rows(
+                f"SELECT {COLUMNS} FROM images WHERE image_name = %s AND deleted_at IS NULL", (image_name,)
+            )
+        if not rows:
+            raise ImageNotFoundError(image_name)
+        return ImageRecord(**rows[0])
+
+    async def delete(self, image_name: str) -> bool:
+        return bool(await self.delete_many([image_name]))
+
+    async def delete_many(self, image_names: Sequence[str]) -> list[str]:
+        rows = await self._rows(
+            "DELETE FROM images WHERE image_name = ANY(%s::text[]) RETURNING image_name", (list(image_names),),
+            write=True,
+        )
+        deleted = {str(r["image_name"]) for r in rows}
+        return [name for name in dict.fromkeys(image_names) if name in deleted]
+
+    async def delete_intermediates(self) -> list[str]:
+        rows = await self._rows("DELETE FROM images WHERE is_intermediate RETURNING image_name", (), write=True)
+        return sorted(str(r["image_name"]) for r in rows)
