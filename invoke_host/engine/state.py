@@ -5,16 +5,20 @@ instance of it (one per combination of iterations it sits under). Every step is 
 (children by node, pending-parent counts, a heap of ready nodes), so a run costs time in proportion
 to the nodes and edges it touches, never a re-scan of the whole graph per step.
 
-Rules, as in InvokeAI:
+Rules, as in InvokeAI (docs/engine.md, "Loops and collects", says where and why ours differ):
 - a source node is prepared as soon as all its parents are prepared; an ``iterate`` node also waits
   until its parents have all run, since it needs the collection to know how many branches to make;
-- a node under iterations gets one instance per combination of the iterate instances above it
-  (a ``collect`` cuts iterations: it gets one instance, fed by every instance of its item sources);
+- every iterate opens a loop; a node sits in its parents' loops (and its own, for an iterate) and gets one
+  instance per combination of their items that its parents agree on (independent loops make a product);
+- a ``collect`` closes one loop: the innermost loop of each source of an ``item`` edge (a ``collection``
+  edge closes none). It gets one instance per combination of items of the loops it keeps open, fed by the
+  instances of its sources that agree with it on the loops they share; where a loop has no item the
+  group stays at the level around it, so an empty loop still gets its one, empty, collect;
 - the next node to run is the deepest ready one (ties: lowest iteration path first), so each branch
   runs to its leaf before the next branch starts;
-- an iteration path lists the indexes of the iterates a node sits under, ordered by each iterate's
-  depth and then its node id (an inner iterate is always deeper than its outer one): facts of the
-  graph, never of the order its nodes and edges were written in;
+- an iteration path lists the indexes of the loops a node sits in, ordered by each iterate's depth and
+  then its node id (an inner iterate is always deeper than its outer one): facts of the graph, never of
+  the order its nodes and edges were written in;
 - ``collect`` gathers items ordered by iteration path (ties: source node id, then output field).
 
 Limits (``invoke_host.limits``): an iterate that would expand more than ``max_collection_size`` items, a
@@ -51,7 +55,8 @@ class ExecNode:
     id: str
     source_id: str
     iter_map: dict[str, str]
-    """Iterate source id -> the iterate instance this node belongs to (itself, for an iterate instance)."""
+    """Iterate source id -> the iterate instance this node belongs to (itself, for an iterate instance). A loop
+    of the source node can be missing: a collect's group for a loop that had no items, and what follows it."""
     path: tuple[int, ...]
     """Indexes of those iterate instances, outermost first: the order collect keeps."""
     inputs: list[tuple[str, str, str]]
@@ -116,7 +121,12 @@ class _Plan:
         iter_keys: dict[str, tuple[str, ...]] = {}
         for n in sorted(order, key=order.__getitem__):
             keys: set[str] = set()
-            if kind[n] != COLLECT_TYPE:
+            if kind[n] == COLLECT_TYPE:
+                # A collect closes the innermost loop of each item it gathers and keeps every loop around it
+                # (a collection edge closes none): it gets one instance per item of those enclosing loops.
+                for p, _, d in in_edges[n]:
+                    keys.update(iter_keys[p][:-1] if d == "item" else iter_keys[p])
+            else:
                 for p in parents[n]:
                     keys.update(iter_keys[p])
             if kind[n] == ITERATE_TYPE:
@@ -194,14 +204,15 @@ class GraphExecutionState:
         for parent in sorted(plan.parents[source_id], key=plan.order.__getitem__):
             parent_keys = plan.iter_keys[parent]
             shared = tuple(k for k in parent_keys if k in have)
-            by_projection: dict[tuple[str, ...], list[ExecNode]] = defaultdict(list)
+            # A loop missing from a map (a collect's instance for a loop that had no items) matches only its like.
+            by_projection: dict[tuple[str | None, ...], list[ExecNode]] = defaultdict(list)
             for inst_id in self.source_prepared_mapping[parent]:
                 inst = self.exec_nodes[inst_id]
-                by_projection[tuple(inst.iter_map[k] for k in shared)].append(inst)
+                by_projection[tuple(inst.iter_map.get(k) for k in shared)].append(inst)
             joined = []
             room = self.limits.max_session_nodes - len(self.exec_nodes)
             for iter_map, chosen in combos:
-                for inst in by_projection.get(tuple(iter_map[k] for k in shared), ()):
+                for inst in by_projection.get(tuple(iter_map.get(k) for k in shared), ()):
                     joined.append(({**iter_map, **inst.iter_map}, {**chosen, parent: inst.id}))
                 if len(joined) > room:
                     # Iterations above this node multiply; stop before the product is built.
@@ -210,6 +221,67 @@ class GraphExecutionState:
             combos = joined
             have = tuple(set(have) | set(parent_keys))
         return combos
+
+    def _collect_groups(self, source_id: str) -> list[tuple[dict[str, str], list[tuple[str, str, str]]]]:
+        """(iteration map, inputs) for each instance of a collect: one per item of the loops it keeps open.
+
+        The groups are the items of those loops, outer first; where a loop has no item under a group, the group
+        stays at the enclosing level (so an empty loop still gets its one, empty, collect). Each instance of a
+        source feeding the collect belongs to every group it agrees with on the loops they share. Counted
+        against ``max_session_nodes`` and ``max_collection_size`` before any instance is made.
+        """
+        plan = self._plan
+        exec_nodes = self.exec_nodes
+        keys = plan.iter_keys[source_id]
+        room = self.limits.max_session_nodes - len(exec_nodes)
+        groups: list[dict[str, str]] = [{}]
+        for k in keys:
+            around = plan.iter_keys[k][:-1]  # the loops around loop k (all earlier in ``keys``)
+            by_around: dict[tuple[str | None, ...], list[str]] = defaultdict(list)
+            for inst_id in self.source_prepared_mapping[k]:
+                inst_map = exec_nodes[inst_id].iter_map
+                by_around[tuple(inst_map.get(a) for a in around)].append(inst_id)
+            extended: list[dict[str, str]] = []
+            for group in groups:
+                found = by_around.get(tuple(group.get(a) for a in around))
+                if found:
+                    extended.extend({**group, k: inst_id} for inst_id in found)
+                else:
+                    extended.append(group)
+                if len(extended) > room:
+                    self._refuse(source_id, "max_session_nodes", len(exec_nodes) + len(extended),
+                                 f"the number of node instances the session would prepare for node {source_id!r}")
+            groups = extended
+        if len(groups) > room:
+            self._refuse(source_id, "max_session_nodes", len(exec_nodes) + len(groups),
+                         f"the number of node instances the session would prepare for node {source_id!r}")
+        # Per group, the instances of each source that belong to it: lists shared between groups, so an item
+        # that belongs to many groups (one outside their loops) is counted before any group's inputs are built.
+        open_loops = set(keys)
+        members: list[list[list[tuple[str, str, str]]]] = [[] for _ in groups]
+        total = 0
+        for parent, out_field, in_field in plan.in_edges[source_id]:
+            shared = tuple(k for k in plan.iter_keys[parent] if k in open_loops)
+            by_shared: dict[tuple[str | None, ...], list[tuple[str, str, str]]] = defaultdict(list)
+            for inst_id in self.source_prepared_mapping[parent]:
+                inst_map = exec_nodes[inst_id].iter_map
+                by_shared[tuple(inst_map.get(k) for k in shared)].append((inst_id, out_field, in_field))
+            for group, found in zip(groups, members, strict=True):
+                bucket = by_shared.get(tuple(group.get(k) for k in shared))
+                if bucket:
+                    found.append(bucket)
+                    total += len(bucket)
+        for found in members:
+            items = sum(len(bucket) for bucket in found if bucket[0][2] == "item")
+            if items > self.limits.max_collection_size:
+                self._refuse(source_id, "max_collection_size", items,
+                             f"the number of items collect node {source_id!r} would gather")
+        if total > self.limits.max_session_nodes:
+            # Each item of a loop the groups do not share goes into every group: a product, bounded like one.
+            self._refuse(source_id, "max_session_nodes", total,
+                         f"the number of items the {len(groups)} instances of collect node {source_id!r} would "
+                         "gather together")
+        return [(group, [i for bucket in found for i in bucket]) for group, found in zip(groups, members, strict=True)]
 
     def _path(self, iter_map: dict[str, str]) -> tuple[int, ...]:
         rank = self._plan.iter_rank
@@ -237,13 +309,7 @@ class GraphExecutionState:
     ) -> None:
         """Refuse, before creating any, instances that would pass ``max_collection_size`` or ``max_session_nodes``."""
         limits = self.limits
-        if kind == COLLECT_TYPE:
-            items = sum(len(self.source_prepared_mapping[p]) for (p, _, d) in edges if d == "item")
-            if items > limits.max_collection_size:
-                self._refuse(source_id, "max_collection_size", items,
-                             f"the number of items collect node {source_id!r} would gather")
-            new = 1
-        elif kind == ITERATE_TYPE:
+        if kind == ITERATE_TYPE:
             new = 0
             for _, chosen in combos:
                 coll_parent, coll_field = next((chosen[p], f) for (p, f, d) in edges if d == "collection")
@@ -262,15 +328,17 @@ class GraphExecutionState:
         plan = self._plan
         kind = plan.kind[source_id]
         edges = plan.in_edges[source_id]
-        combos = [] if kind == COLLECT_TYPE else self._combinations(source_id)
-        self._check_expansion(source_id, kind, edges, combos)
-        self.source_prepared_mapping[source_id] = []
         count = 0
         if kind == COLLECT_TYPE:
-            inputs = [(inst, f, d) for (p, f, d) in edges for inst in self.source_prepared_mapping[p]]
-            self._add_exec(ExecNode(f"{source_id}#0", source_id, {}, (), inputs))
-            count = 1
+            groups = self._collect_groups(source_id)
+            self.source_prepared_mapping[source_id] = []
+            for iter_map, inputs in groups:
+                self._add_exec(ExecNode(f"{source_id}#{count}", source_id, iter_map, self._path(iter_map), inputs))
+                count += 1
         else:
+            combos = self._combinations(source_id)
+            self._check_expansion(source_id, kind, edges, combos)
+            self.source_prepared_mapping[source_id] = []
             for iter_map, chosen in combos:
                 inputs = [(chosen[p], f, d) for (p, f, d) in edges]
                 if kind == ITERATE_TYPE:

@@ -25,6 +25,7 @@ from invoke_sdk.fields import field_extra
 from invoke_sdk.limits import LimitExceededError
 from pydantic import ValidationError
 
+from invoke_host.graph.coercion import numbers_as_text
 from invoke_host.graph.edges import Edge
 from invoke_host.graph.errors import GraphError, GraphValidationError
 from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph_model
@@ -99,6 +100,16 @@ def _value_errors(node_id: str, node: BaseInvocation, limits: Limits) -> list[Gr
     return found
 
 
+def _validate_node(cls: type[BaseInvocation], values: dict[str, Any], context: Any) -> BaseInvocation:
+    try:
+        return cls.model_validate(values, context=context)
+    except ValidationError as exc:
+        converted = numbers_as_text(cls, values, exc)
+        if converted is None:
+            raise
+    return cls.model_validate(converted, context=context)
+
+
 def _parse_nodes(
     registry: FrozenRegistry, raw_nodes: Any, errors: list[GraphError], limits: Limits | None = None
 ) -> tuple[dict[str, BaseInvocation], set[str]]:
@@ -135,7 +146,7 @@ def _parse_nodes(
             errors.append(GraphError(node_id, "id", f"the node's id {given_id!r} differs from its key {node_id!r}"))
             continue
         try:
-            node = reg.value.model_validate(values, context=context)
+            node = _validate_node(reg.value, values, context)
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 errors.append(GraphError(node_id, _loc(err["loc"]) or None, err["msg"]))
@@ -247,11 +258,9 @@ class _Structure:
                 value = getattr(node, name)
                 default = info.get_default(call_default_factory=True)
                 written = name in node.model_fields_set and value is not None and value != default
-                if extra.get("input") == "connection" and written:
+                # An edge wins over a value written for the same input, as in InvokeAI (its graphs may carry both).
+                if extra.get("input") == "connection" and written and name not in connected:
                     self.error(node_id, name, f"input {name!r} takes only an edge, but the graph gives it a value")
-                elif name in connected and written:
-                    self.error(node_id, name, f"input {name!r} is given both a value and an incoming edge; "
-                               "remove one of them")
                 if extra.get("orig_required") and value is None and name not in connected:
                     self.error(node_id, name, f"required input {name!r} has no value and no incoming edge")
 

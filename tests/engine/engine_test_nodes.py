@@ -225,10 +225,37 @@ class PairInvocation(BaseInvocation):
         return TIntOutput(value=self.a + self.b + self.c)
 
 
+@invocation_output("t_ints_output")
+class TIntsOutput(BaseInvocationOutput):
+    collection: list[int] = OutputField()
+
+
+@invocation("t_upto")
+class UpToInvocation(BaseInvocation):
+    """``list(range(start, stop))``, empty when ``stop <= start`` (core ``range`` refuses that, as InvokeAI's does)."""
+
+    start: int = InputField(default=0)
+    stop: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TIntsOutput:
+        return TIntsOutput(collection=list(range(self.start, self.stop)))
+
+
+@invocation("t_concat")
+class ConcatInvocation(BaseInvocation):
+    """Two lists one after the other: a node, not a collect, with two collection inputs."""
+
+    left: list[int] = InputField(default=[])
+    right: list[int] = InputField(default=[])
+
+    def invoke(self, context: InvocationContext) -> TIntsOutput:
+        return TIntsOutput(collection=[*self.left, *self.right])
+
+
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
                 NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
                 PairInvocation, NumbersInvocation, TypeOfInvocation, TItemInvocation, AItemInvocation,
-                TextsInvocation, ListInvocation):
+                TextsInvocation, ListInvocation, UpToInvocation, ConcatInvocation):
         register(cls)

@@ -52,8 +52,8 @@ def test_iterate_inside_iterate(host: Any) -> None:
     }
     result = run_graph(host, graph)
     assert result.status == "completed"
-    # outer items 1, 2, 3; inner ranges [0], [0, 1], [0, 1, 2]; m = inner * outer
-    assert result.output("col").collection == [0, 0, 2, 0, 3, 6]  # type: ignore[attr-defined]
+    # outer items 1, 2, 3; inner ranges [0], [0, 1], [0, 1, 2]; m = inner * outer, collected per outer item
+    assert [o.collection for o in result.outputs["col"]] == [[0], [0, 2], [0, 3, 6]]  # type: ignore[attr-defined]
     assert len(result.outputs["m"]) == 6
 
 

@@ -62,10 +62,11 @@ ORDERS = [
 def test_collect_order_of_two_independent_iterates_follows_the_iteration_path_only(
     host: Any, node_order: list[str], edge_order: list[int]
 ) -> None:
-    # Equal depth: 'ia' sorts before 'ib', so it is the outer index of every path, however the JSON is ordered.
+    # Equal depth: 'ia' sorts before 'ib', so it is the outer loop of every path, however the JSON is ordered;
+    # the collect closes the inner loop, 'ib', once per item of 'ia'.
     result = run_graph(host, _two_iterates(node_order, edge_order))
     assert result.status == "completed"
-    assert result.output("col").collection == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
+    assert [o.collection for o in result.outputs["col"]] == [[11, 21, 31], [12, 22, 32]]  # type: ignore[attr-defined]
     assert [o.value for o in result.outputs["sum"]] == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
 
 
@@ -77,8 +78,9 @@ def test_a_nested_iterate_is_the_inner_index_even_when_its_id_sorts_first(host: 
              "edges": [edge("cz", "collection", "z_outer", "collection"), edge("z_outer", "item", "rr", "stop"),
                        edge("rr", "collection", "a_inner", "collection"), edge("a_inner", "item", "m", "a"),
                        edge("z_outer", "item", "m", "b"), edge("m", "value", "col", "item")]}
-    # z_outer 2: a_inner over [0, 1]; z_outer 3: over [0, 1, 2]; m = inner - outer, outer order first.
-    assert run_graph(host, graph).output("col").collection == [-2, -1, -3, -2, -1]  # type: ignore[attr-defined]
+    # z_outer 2: a_inner over [0, 1]; z_outer 3: over [0, 1, 2]; m = inner - outer, one collect per outer item.
+    outputs = run_graph(host, graph).outputs["col"]
+    assert [o.collection for o in outputs] == [[-2, -1], [-3, -2, -1]]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("first", ["x", "y"])
@@ -221,7 +223,7 @@ def test_a_state_rebuilt_at_every_step_runs_the_same_nodes_in_the_same_order(hos
         ran.append(node.id)
     assert ran == expected
     assert state.to_dict()["results"] == reference.to_dict()["results"]
-    assert state.source_results("col")[0].collection == [11, 21, 31, 12, 22, 32]  # type: ignore[attr-defined]
+    assert [o.collection for o in state.source_results("col")] == [[11, 21, 31], [12, 22, 32]]  # type: ignore[attr-defined]
 
 
 def test_a_node_fed_by_an_iterate_and_by_a_node_under_it_gets_one_instance_per_item(host: Any) -> None:

@@ -136,10 +136,10 @@ def test_collections_feed_matching_collection_inputs(host: Any) -> None:
     assert _errors(host, graph) == []
 
 
-def test_value_and_edge_on_one_input(host: Any) -> None:
+def test_a_value_and_an_edge_on_one_input_are_accepted(host: Any) -> None:
+    # The edge wins when the node runs (tests/engine/test_invokeai_semantics.py), as in InvokeAI.
     graph = {"nodes": {"a": {"type": "integer"}, "b": {"type": "add", "a": 5}}, "edges": [edge("a", "value", "b", "a")]}
-    assert _errors(host, graph) == [
-        ("b", "a", "input 'a' is given both a value and an incoming edge; remove one of them")]
+    assert _errors(host, graph) == []
 
 
 def test_a_value_equal_to_the_default_does_not_count_as_given(host: Any) -> None:
@@ -148,10 +148,10 @@ def test_a_value_equal_to_the_default_does_not_count_as_given(host: Any) -> None
 
 
 def test_connection_only_input_given_a_value(host: Any) -> None:
-    graph = {"nodes": {"r": {"type": "range"}, "it": {"type": "iterate", "collection": [1, 2]}},
-             "edges": [edge("r", "collection", "it", "collection")]}
-    assert _errors(host, graph) == [("it", "collection", "input 'collection' takes only an edge, but the graph "
-                                                         "gives it a value")]
+    graph = {"nodes": {"n": {"type": "integer"}, "col": {"type": "collect", "collection": [1, 2]}},
+             "edges": [edge("n", "value", "col", "item")]}
+    assert _errors(host, graph) == [("col", "collection", "input 'collection' takes only an edge, but the graph "
+                                                          "gives it a value")]
 
 
 def test_direct_only_input_given_an_edge(host: Any) -> None:

@@ -97,19 +97,19 @@ def test_an_iterate_is_refused_before_any_instance_is_created(host: Host) -> Non
 
 
 def test_a_collect_given_collections_is_counted_before_it_gathers(host: Host) -> None:
-    # Each range is within the limit; the collect would gather 4 x 8 of their items.
-    graph = {"nodes": {"outer": {"type": "range_of_size", "size": 4}, "it": {"type": "iterate"},
-                       "r": {"type": "range_of_size", "size": 8}, "col": {"type": "collect"}},
-             "edges": [edge("outer", "collection", "it", "collection"), edge("it", "item", "r", "start"),
-                       edge("r", "collection", "col", "collection")]}
+    # Each range is within the limit; the collect would gather the 25 of 'big' and the 8 items of the loop.
+    graph = {"nodes": {"big": {"type": "range_of_size", "size": 25}, "outer": {"type": "range_of_size", "size": 8},
+                       "it": {"type": "iterate"}, "col": {"type": "collect"}},
+             "edges": [edge("outer", "collection", "it", "collection"), edge("it", "item", "col", "item"),
+                       edge("big", "collection", "col", "collection")]}
     result = run_graph(host, graph, services=services(host, max_collection_size=30))
     assert result.status == "failed"
     [error] = result.errors
     assert error.source_node_id == "col" and error.node_id == "col#0" and error.error_type == "LimitExceededError"
-    assert error.message.startswith("the number of items collect node 'col' would gather is 32, which exceeds "
+    assert error.message.startswith("the number of items collect node 'col' would gather is 33, which exceeds "
                                     "max_collection_size (INVOKE_HOST_MAX_COLLECTION_SIZE=30)")
-    assert len(result.outputs["r"]) == 4
-    assert run_graph(host, graph, services=services(host, max_collection_size=32)).status == "completed"
+    assert len(result.outputs["it"]) == 8
+    assert run_graph(host, graph, services=services(host, max_collection_size=33)).status == "completed"
 
 
 def test_an_output_past_a_limit_is_dropped_and_not_cached(host: Host) -> None:

@@ -315,15 +315,16 @@ def test_nested_iterates_multiply_and_are_refused_before_the_product_is_built(tm
 
 
 def test_a_collect_gathering_past_max_collection_size_fails(tmp_path: Path) -> None:
-    graph = {"nodes": {"outer_r": {"type": "range_of_size", "size": 8}, "outer": {"type": "iterate"},
-                       "inner_r": {"type": "range_of_size", "size": 8}, "inner": {"type": "iterate"},
-                       "col": {"type": "collect"}},
-             "edges": [edge("outer_r", "collection", "outer", "collection"), edge("outer", "item", "inner_r", "start"),
-                       edge("inner_r", "collection", "inner", "collection"), edge("inner", "item", "col", "item")]}
+    # One loop of 30, two nodes in it, both collected by one collect (it closes that loop): 2 x 30 items.
+    graph = {"nodes": {"r": {"type": "range_of_size", "size": 30}, "it": {"type": "iterate"},
+                       "a": {"type": "add", "b": 0}, "b": {"type": "add", "b": 1}, "col": {"type": "collect"}},
+             "edges": [edge("r", "collection", "it", "collection"), edge("it", "item", "a", "a"),
+                       edge("it", "item", "b", "a"), edge("a", "value", "col", "item"),
+                       edge("b", "value", "col", "item")]}
     with server(tmp_path, max_collection_size=50) as client:
         item = run_to_end(client, graph).json()
     assert item["status"] == "failed" and names_setting(item["error_message"], "max_collection_size", 50)
-    assert "64" in item["error_message"]  # every collection has 8 items; the collect would gather 8 x 8
+    assert "60" in item["error_message"]  # every collection has 30 items; the collect would gather 2 x 30
     assert failed_node(item)[0] == "col"
 
 
