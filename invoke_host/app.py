@@ -15,6 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import invoke_host
 from invoke_host.api.dependencies import host_dependencies
+from invoke_host.api.operation_ids import operation_id_creator
 from invoke_host.api.router import api_routers
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, build_host
@@ -82,6 +83,7 @@ def create_app(
         version=invoke_host.__version__,
         path="/schema",
         render_plugins=[RegistryJsonRenderPlugin(host.registry), swagger],
+        operation_id_creator=operation_id_creator,
     )
     plugin_routes = host.registry.routes
     return Litestar(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -9,7 +10,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
+from invoke_host.api.operation_ids import OPERATION_IDS
+from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
 from invoke_host.openapi_components import generate_components
@@ -90,3 +94,13 @@ def test_installing_packs_that_collide_on_class_names_renames_nothing(
     mapping: dict[str, Any] = after["AnyInvocation"]["discriminator"]["mapping"]
     assert mapping["img_resize"] == "#/components/schemas/Invocation.img_resize"
     assert mapping["pack_a_resize"] == "#/components/schemas/Invocation.pack_a_resize"
+
+
+def test_every_core_operation_has_a_short_id_from_the_table(tmp_path: Path) -> None:
+    app = create_app(HostConfig(root=tmp_path), entry_points=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        doc = client.get("/schema/openapi.json").json()
+    found = {f"{m.upper()} {p}": op["operationId"] for p, item in doc["paths"].items() for m, op in item.items()}
+    assert found == dict(OPERATION_IDS)  # no stale row, no core operation left to Litestar's long ids
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]{2,30}", op) for op in found.values())
+    assert len(set(found.values())) == len(found)
