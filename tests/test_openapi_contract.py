@@ -104,3 +104,80 @@ def test_every_core_operation_has_a_short_id_from_the_table(tmp_path: Path) -> N
     assert found == dict(OPERATION_IDS)  # no stale row, no core operation left to Litestar's long ids
     assert all(re.fullmatch(r"[a-z][a-z0-9_]{2,30}", op) for op in found.values())
     assert len(set(found.values())) == len(found)
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    app = create_app(HostConfig(root=tmp_path_factory.mktemp("doc"), processor_enabled=False))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        doc: dict[str, Any] = client.get("/schema/openapi.json").json()
+    return doc
+
+
+def _operation(doc: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    (found,) = [op for item in doc["paths"].values() for op in item.values() if op["operationId"] == operation_id]
+    return found
+
+
+def _schema(op: dict[str, Any], status: str, media_type: str = "application/json") -> Any:
+    return op["responses"][status]["content"][media_type]["schema"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def test_bodies_are_typed_with_the_real_models(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["Batch"]["properties"]["graph"] == {**ref("Graph"), "description": "The graph to run"}
+    assert schemas["Graph"]["properties"]["nodes"]["additionalProperties"] == ref("AnyInvocation")
+    assert schemas["QueueItem"]["properties"]["session"]["$ref"] == ref("Session")["$ref"]
+    assert schemas["Session"]["properties"]["graph"] == ref("Graph")
+    assert schemas["Session"]["properties"]["results"]["additionalProperties"] == ref("AnyInvocationOutput")
+    complete = schemas["Event.invocation_complete"]["properties"]
+    assert complete["result"]["$ref"] == ref("AnyInvocationOutput")["$ref"]
+    assert complete["invocation"]["required"] == ["id", "type"]
+    assert schemas["SessionResultView"]["properties"]["output"]["$ref"] == ref("AnyInvocationOutput")["$ref"]
+
+    for operation_id in ("get_model_record", "get_model_records_by_attrs", "update_model_record", "delete_model"):
+        assert _schema(_operation(document, operation_id), "200") == ref("AnyModelConfig"), operation_id
+    assert _schema(_operation(document, "list_model_records"), "200") == ref("ModelRecordList")
+    install = _operation(document, "install_model")
+    assert _schema(install, "201") == ref("InstallJob")
+    assert install["requestBody"] == {"content": {"application/json": {"schema": ref("ModelInstallRequest")}},
+                                      "required": False}
+    assert schemas["InstallJob"]["properties"]["config_out"]["anyOf"][0] == ref("AnyModelConfig")
+    upload = _operation(document, "upload_image")
+    assert upload["requestBody"]["content"]["multipart/form-data"]["schema"] == ref("ImageUploadForm")
+    assert schemas["ImageUploadForm"]["properties"]["file"] == {
+        "type": "string", "format": "binary", "description": "The image (PNG, JPEG, WebP ...)"}
+    assert _schema(_operation(document, "get_image_full"), "200", "image/png")["format"] == "binary"
+    assert _schema(_operation(document, "enqueue_batch"), "201") == ref("EnqueueResult")
+
+    # Nothing left untyped where the wire holds a model: every object without properties says what it maps to.
+    def loose(node: Any) -> bool:
+        if isinstance(node, dict):
+            bare = node.get("type") == "object" and not {"properties", "additionalProperties", "$ref"} & set(node)
+            return bare or any(loose(v) for v in node.values())
+        return isinstance(node, list) and any(loose(v) for v in node)
+
+    assert not loose(document["paths"])
+
+
+def test_every_operation_declares_one_error_body_for_each_status_it_answers(document: dict[str, Any]) -> None:
+    error = {"application/json": {"schema": ref("ErrorResponse")}}
+    for item in document["paths"].values():
+        for op in item.values():
+            errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
+            assert {"400", "401", "403", "421"} <= set(errors), op["operationId"]
+            assert all(r["content"] == error for r in errors.values()), op["operationId"]
+            if any(p["in"] == "path" for p in op.get("parameters", [])):
+                assert "404" in errors, op["operationId"]
+    assert set(_operation(document, "enqueue_batch")["responses"]) == {
+        "201", "400", "401", "403", "404", "408", "409", "413", "421", "422", "503"}
+    assert {"411", "413", "415", "409", "503"} <= set(_operation(document, "upload_image")["responses"])
+    assert "503" not in _operation(document, "app_version")["responses"]
+    # One shape for every error: what the server sends on a 422 parses as ErrorResponse with node and field.
+    item = document["components"]["schemas"]["ErrorItem"]
+    assert {"message", "node_id", "field"} <= set(item["properties"]) and item["required"] == ["message"]
+    assert '"null", "object", "array"' not in str(document).replace("'", '"')
