@@ -181,3 +181,23 @@ def test_every_operation_declares_one_error_body_for_each_status_it_answers(docu
     item = document["components"]["schemas"]["ErrorItem"]
     assert {"message", "node_id", "field"} <= set(item["properties"]) and item["required"] == ["message"]
     assert '"null", "object", "array"' not in str(document).replace("'", '"')
+
+
+def test_the_docs_and_the_start_page_need_no_internet(tmp_path: Path) -> None:
+    app = create_app(HostConfig(root=tmp_path, token="s3cret"), entry_points=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        page = client.get("/schema")
+        assert page.status_code == 200
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+        assert len(assets) == 4 and all(a.startswith("/schema/swagger-ui/") for a in assets), assets
+        assert "http" not in page.headers["content-security-policy"]
+        for asset in assets:  # served by this server, without the access token like the document itself
+            answer = client.get(asset)
+            assert answer.status_code == 200 and len(answer.content) > 500, asset
+        assert "SwaggerUIBundle" in client.get("/schema/swagger-ui/swagger-ui-bundle.js").text
+
+        start = client.get("/", headers={"Authorization": "Bearer s3cret"})
+        assert start.status_code == 200 and start.headers["content-type"].startswith("text/html")
+        links = re.findall(r'href="([^"]+)"', start.text)
+        assert links[:2] == ["/schema", "/schema/openapi.json"]
+        assert all(client.get(link, headers={"Authorization": "Bearer s3cret"}).status_code == 200 for link in links)
