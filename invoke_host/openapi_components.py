@@ -178,6 +178,11 @@ def generate_components(
     keys, top = models_json_schema(models, ref_template=REF_TEMPLATE, schema_generator=generator)
     refs = {cls: schema["$ref"] for (cls, _mode), schema in keys.items()}
     components: dict[str, Any] = dict(top.get("$defs", {}))
+    for name, schema in components.items():
+        # Generators name their classes after the title (openapi-python-client does): a class name two packs
+        # share would clash there too, so a stably named component is titled with its name.
+        if "." in name:
+            schema["title"] = name
     components["AnyInvocation"] = _one_of({t: refs[r.value] for t, r in registry.invocations.items()})
     components["AnyInvocationOutput"] = _one_of({t: refs[r.value] for t, r in registry.outputs.items()})
     # Model configs are told apart by type and format together: no single discriminator property.

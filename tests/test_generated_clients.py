@@ -106,5 +106,5 @@ def test_a_generated_python_client_has_no_warnings_and_works_against_a_live_serv
         "refused": [422, "the graph is invalid", "ErrorResponseExtraType1", [["n", "a"]]],
         "image": [True, 40, 24],
         "install": ["completed", "Client Style", "from the generated client", "lora"],
-        "config_class": "LoRALyCORISConfig",  # the union member the client parsed it into
+        "config_class": "ModelConfigLoraLycoris",  # the union member the client parsed it into
     }

@@ -201,3 +201,14 @@ def test_the_docs_and_the_start_page_need_no_internet(tmp_path: Path) -> None:
         links = re.findall(r'href="([^"]+)"', start.text)
         assert links[:2] == ["/schema", "/schema/openapi.json"]
         assert all(client.get(link, headers={"Authorization": "Bearer s3cret"}).status_code == 200 for link in links)
+
+
+def test_titles_are_unique_so_generated_class_names_never_clash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packs = [(name, _pack(name, monkeypatch)) for name in ("pack_a", "pack_b")]
+    components = generate_components(build_host(HostConfig(root=tmp_path), packs, entry_points=True).registry)
+    titles = [schema.get("title", name) for name, schema in components.components.items()]
+    assert len(titles) == len(set(titles))
+    assert components.components["Invocation.pack_a_resize"]["title"] == "Invocation.pack_a_resize"
+    assert components.components["ImageField"]["title"] == "ImageField"

@@ -20,8 +20,8 @@ from invoke_host_client.models import (
     EnqueueBatchBody,
     ErrorResponse,
     ImageUploadForm,
-    IntegerOutput,
     ModelInstallRequest,
+    OutputIntegerOutput,
 )
 from invoke_host_client.types import File
 
@@ -53,7 +53,7 @@ item = wait("the item's end", lambda: (
 ))
 page = get_queue_item_results.sync(queue_id="default", item_id=item_id, client=client, node_id="sum")
 (result,) = page.items
-assert isinstance(result.output, IntegerOutput), type(result.output)
+assert isinstance(result.output, OutputIntegerOutput), type(result.output)
 
 bad = {"batch": {"graph": {"nodes": {"n": {"id": "n", "type": "add", "a": "two"}}}}}
 refused = enqueue_batch.sync(queue_id="default", client=client, body=EnqueueBatchBody.from_dict(bad))
