@@ -2,8 +2,9 @@
 
 The unions exist only after plugins registered, so their schemas are merged into the
 components that Litestar generated, with an explicit discriminator mapping for each union. Then the bodies
-handlers read and write raw get their real schemas (:mod:`invoke_host.openapi_bodies`) and every operation its
-error statuses (:mod:`invoke_host.openapi_errors`).
+handlers read and write raw get their real schemas (:mod:`invoke_host.openapi_bodies`), every operation its
+error statuses (:mod:`invoke_host.openapi_errors`), and the live-events socket its messages
+(:mod:`invoke_host.openapi_websocket`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from invoke_host.graph.schema import graph_schema_components
 from invoke_host.openapi_bodies import body_components, type_bodies
 from invoke_host.openapi_components import registry_components
 from invoke_host.openapi_errors import ERROR_COMPONENTS, declare_errors
+from invoke_host.openapi_websocket import WEBSOCKET_PATH, websocket_components, websocket_entry
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["RegistryJsonRenderPlugin", "body_schema_operation", "openapi_document"]
@@ -38,6 +40,9 @@ def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[s
     paths = copy.deepcopy(merged.get("paths") or {})
     type_bodies(schemas, paths)
     declare_errors(paths)
+    if any(WEBSOCKET_PATH in getattr(route, "paths", ()) for route in registry.routes):
+        schemas.update(websocket_components(schemas["AnyEventMessage"]["discriminator"]["mapping"]))
+        merged["x-websockets"] = websocket_entry()
     components["schemas"] = schemas
     merged["components"] = components
     merged["paths"] = paths

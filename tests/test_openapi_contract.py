@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import textwrap
@@ -9,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from litestar.testing import TestClient
 
@@ -17,6 +19,7 @@ from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
 from invoke_host.openapi_components import generate_components
+from tests.queue.conftest import graph, make_app
 
 # A pack whose classes share their names with the core's: a node class (ImageResizeInvocation, in the first-party
 # image nodes), an output class (ImageOutput, in the SDK) and a field model (ColorField, in the image nodes), and with
@@ -212,3 +215,41 @@ def test_titles_are_unique_so_generated_class_names_never_clash(
     assert len(titles) == len(set(titles))
     assert components.components["Invocation.pack_a_resize"]["title"] == "Invocation.pack_a_resize"
     assert components.components["ImageField"]["title"] == "ImageField"
+
+
+def test_the_websocket_protocol_is_in_the_document_and_real_frames_follow_it(tmp_path: Path) -> None:
+    app = make_app(tmp_path, processor_enabled=True)
+    with TestClient(app) as client:
+        doc = client.get("/schema/openapi.json").json()
+        assert doc["x-websockets"]["/ws"]["client"] == ref("WsClientMessage")
+        assert doc["x-websockets"]["/ws"]["server"] == ref("WsServerFrame")
+
+        def validator(name: str) -> Any:
+            return jsonschema_rs.Draft202012Validator({**ref(name), "components": doc["components"]})
+
+        client_message, frame = validator("WsClientMessage"), validator("WsServerFrame")
+        subscribe = {"subscribe": "queue", "queue_id": "q1", "batch": False}
+        assert client_message.is_valid(subscribe)
+        assert client_message.is_valid({"unsubscribe": "queue", "queue_id": "q1"})
+        assert not client_message.is_valid({"subscribe": "galaxy", "queue_id": "q1"})
+        assert not client_message.is_valid({"subscribe": "queue"})
+
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text(json.dumps(subscribe))
+            frames = [ws.receive_json()]
+            assert client.post("/api/v1/queue/q1/enqueue_batch", json={"batch": {"graph": graph()}}).status_code == 201
+            while not (frames[-1]["event"] == "queue_item_status_changed" and frames[-1]["data"]["status"] in
+                       ("completed", "failed")):
+                frames.append(ws.receive_json())
+            ws.send_text(json.dumps({"subscribe": "galaxy", "queue_id": "q1"}))
+            frames.append(ws.receive_json())
+            ws.send_text(json.dumps({"unsubscribe": "queue", "queue_id": "q1"}))
+            frames.append(ws.receive_json())
+    events = [f["event"] for f in frames]
+    assert events[0] == "subscribed" and "invocation_complete" in events and events[-2:] == ["error", "unsubscribed"]
+    for received in frames:
+        assert frame.is_valid(received), received
+    complete = next(f for f in frames if f["event"] == "invocation_complete")
+    assert not frame.is_valid({**complete, "data": {**complete["data"], "result": {"type": "no_such_output"}}})
+    assert frame.is_valid(frames[:3])  # an array frame, as a client that subscribed with batch: true gets
+    assert not frame.is_valid({"event": "subscribed", "data": {}})
