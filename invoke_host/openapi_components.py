@@ -183,6 +183,7 @@ def generate_components(
         # share would clash there too, so a stably named component is titled with its name.
         if "." in name:
             schema["title"] = name
+    _add_node_template_keys(registry, components, refs)
     components["AnyInvocation"] = _one_of({t: refs[r.value] for t, r in registry.invocations.items()})
     components["AnyInvocationOutput"] = _one_of({t: refs[r.value] for t, r in registry.outputs.items()})
     # Model configs are told apart by type and format together: no single discriminator property.
@@ -192,6 +193,31 @@ def generate_components(
     }
     components.update(_event_message_schemas({name: refs[cls] for name, cls in registry.events.items()}))
     return RegistryComponents(components=components, refs=refs)
+
+
+def _add_node_template_keys(
+    registry: FrozenRegistry, components: dict[str, Any], refs: dict[type[Any], str]
+) -> None:
+    """The keys InvokeAI's node schemas carry beside JSON Schema, read by tools that build node templates from it.
+
+    Its frontend takes a component with ``class: "invocation"`` as a node (``version``, ``node_pack``, ``category``,
+    ``tags``, ``classification``, and ``output``: the ``$ref`` of what it returns) and ``class: "output"`` as an
+    output; the fields already carry its per-field keys (``field_kind``, ``input``, ``ui_hidden``, ``orig_required``).
+    """
+    for type_id, reg in registry.invocations.items():
+        info = reg.value.invocation_info()
+        assert info is not None  # every registered node was declared with @invocation
+        components[refs[reg.value].rsplit("/", 1)[1]].update({
+            "class": "invocation",
+            "version": info.version,
+            "node_pack": reg.plugin,
+            "category": info.category,
+            "tags": list(info.tags),
+            "classification": "stable",
+            "output": {"$ref": refs[registry.output_of(type_id)]},
+        })
+    for reg in registry.outputs.values():
+        components[refs[reg.value].rsplit("/", 1)[1]]["class"] = "output"
 
 
 def _one_of(mapping: dict[str, str]) -> dict[str, Any]:

@@ -253,3 +253,21 @@ def test_the_websocket_protocol_is_in_the_document_and_real_frames_follow_it(tmp
     assert not frame.is_valid({**complete, "data": {**complete["data"], "result": {"type": "no_such_output"}}})
     assert frame.is_valid(frames[:3])  # an array frame, as a client that subscribed with batch: true gets
     assert not frame.is_valid({"event": "subscribed", "data": {}})
+
+
+def test_node_schemas_carry_the_keys_invokeais_node_templates_read(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    resize = schemas["Invocation.img_resize"]
+    assert {k: resize[k] for k in ("class", "node_pack", "classification", "output")} == {
+        "class": "invocation", "node_pack": "image_nodes", "classification": "stable",
+        "output": ref("Output.image_output"),
+    }
+    assert resize["version"].count(".") == 2 and isinstance(resize["tags"], list) and resize["category"]
+    assert schemas["Output.image_output"]["class"] == "output"
+    # As InvokeAI's frontend finds nodes: every component of class "invocation", its output one of class "output".
+    nodes = {name: s for name, s in schemas.items() if s.get("class") == "invocation"}
+    assert set(nodes) == {r["$ref"].rsplit("/", 1)[1] for r in schemas["AnyInvocation"]["oneOf"]}
+    for schema in nodes.values():
+        assert schemas[schema["output"]["$ref"].rsplit("/", 1)[1]]["class"] == "output"
+        fields = [field for name, field in schema["properties"].items() if name != "type"]
+        assert all("field_kind" in field for field in fields), schema["title"]
