@@ -12,13 +12,14 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 import invoke_host
 from invoke_host.api.dependencies import host_dependencies
+from invoke_host.api.operation_ids import operation_id_creator
 from invoke_host.api.router import api_routers
 from invoke_host.api.storage_errors import storage_unavailable_handler, storage_value_handler
 from invoke_host.config import HostConfig
+from invoke_host.docs_pages import docs_routes, swagger_plugin
 from invoke_host.host import Host, build_host
 from invoke_host.logging_config import litestar_logging_config
 from invoke_host.openapi_document import RegistryJsonRenderPlugin
@@ -59,8 +60,8 @@ def create_app(
     if not host.shape.serves_http:
         raise ValueError(f"a {host.shape.value} node serves no HTTP: build the host as an API or all-in-one node")
     config = host.config
-    swagger = SwaggerRenderPlugin(path="/")
-    # The Swagger page loads its assets from wherever the plugin is told to (a CDN by default), and runs
+    swagger = swagger_plugin()
+    # The Swagger page loads its assets from wherever the plugin is told to (this server: docs_pages), and runs
     # one inline script holding the schema: its policy allows exactly those.
     schema_page = asset_page_policy(
         scripts=[swagger.js_url, swagger.standalone_preset_js_url],
@@ -85,10 +86,11 @@ def create_app(
         version=invoke_host.__version__,
         path="/schema",
         render_plugins=[RegistryJsonRenderPlugin(host.registry), swagger],
+        operation_id_creator=operation_id_creator,
     )
     plugin_routes = host.registry.routes
     return Litestar(
-        route_handlers=[*api_routers(host_dependencies(host)), *plugin_routes],
+        route_handlers=[*api_routers(host_dependencies(host)), *plugin_routes, *docs_routes(plugin_routes)],
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,

@@ -2,22 +2,39 @@
 
 Generated in one pass on first use (the OpenAPI document and the node templates need them; start-up does not),
 then kept for the registry's lifetime: the registry is frozen, so they never change.
+
+Component names are a client's type names, so they must not depend on what else is installed. pydantic names a
+model after its class and, when two classes share a name, renames *both* to module paths: one pack with an
+``ImageResizeInvocation`` renamed the core node's component. Here every name comes from a key that cannot collide
+(:func:`component_names`): a registered model is named from its registry key (``Invocation.img_resize``,
+``Output.image_output``, ``ModelConfig.main.checkpoint``, ``Event.invocation_complete``), a model of the SDK or
+the host keeps its class name (no pack can take it), and any other model is named within its own package
+(``pack.my_pack.ColorMode``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from weakref import WeakKeyDictionary
 
 from pydantic import ConfigDict, TypeAdapter
-from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, models_json_schema
 
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["RegistryComponents", "SharedAdaptersJsonSchema", "generate_components", "registry_components"]
+__all__ = [
+    "CORE_PACKAGES",
+    "RegistryComponents",
+    "SharedAdaptersJsonSchema",
+    "component_names",
+    "generate_components",
+    "registry_components",
+]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+CORE_PACKAGES = frozenset({"invoke_sdk", "invoke_host"})
+"""Top-level packages whose models keep their class names: no pack can define a class in them."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,62 @@ class SharedAdaptersJsonSchema(GenerateJsonSchema):
         return found[1]
 
 
+def _type_ref(cls: type[Any]) -> str:
+    # The core ref pydantic gives a non-generic class (pydantic._internal._type_refs): module, qualname and id.
+    return f"{cls.__module__}.{cls.__qualname__}:{id(cls)}"
+
+
+def component_names(registry: FrozenRegistry) -> dict[type[Any], str]:
+    """The component name of every registered model, made from its registry key (keys are unique per kind).
+
+    Type ids, model keys and event names use only letters, digits, ``_``, ``-`` and ``.``, the characters OpenAPI
+    allows in a component name; the kind in front keeps the kinds apart, and no class name contains a dot.
+    """
+    names: dict[type[Any], str] = {}
+    for type_id, reg in registry.invocations.items():
+        names[reg.value] = f"Invocation.{type_id}"
+    for type_id, reg in registry.outputs.items():
+        names[reg.value] = f"Output.{type_id}"
+    for key, reg in registry.kind("model_configs").items():
+        names[reg.value] = f"ModelConfig.{key}"
+    for name, cls in registry.events.items():
+        names[cls] = f"Event.{name}"
+    return names
+
+
+class _StableNames(GenerateJsonSchema):
+    """Puts a stable name first among pydantic's choices for each definition (see the module docstring).
+
+    pydantic picks the first choice no other schema claims; a stable name is claimed by one class only, so it is
+    always picked. A pack's own model falls back to pydantic's module-qualified names (never the bare class name)
+    only when the pack itself holds two classes of one name.
+    """
+
+    registered: ClassVar[dict[str, str]] = {}
+    """Core ref -> name, for the registered models (set by :func:`_named`)."""
+
+    def get_defs_ref(self, core_mode_ref: CoreModeRef) -> DefsRef:
+        defs_ref = super().get_defs_ref(core_mode_ref)
+        core_ref = core_mode_ref[0]
+        choices = self._prioritized_defsref_choices[defs_ref]
+        stable = self.registered.get(core_ref)
+        if stable is None and "[" not in core_ref:  # generic models keep pydantic's names
+            path = core_ref.rsplit(":", 1)[0]
+            package = path.split(".", 1)[0]
+            if package not in CORE_PACKAGES:
+                stable = f"pack.{package}.{path.rsplit('.', 1)[-1]}"
+        if stable is not None:
+            # Without the bare class names (the first two choices): those are what another pack could share.
+            self._prioritized_defsref_choices[defs_ref] = [DefsRef(stable), *choices[2:]]
+        return defs_ref
+
+
+def _named(generator: type[GenerateJsonSchema], names: dict[type[Any], str]) -> type[GenerateJsonSchema]:
+    """``generator`` naming definitions stably, the registered ones as ``names`` says."""
+    registered = {_type_ref(cls): name for cls, name in names.items()}
+    return type(f"Stable{generator.__name__}", (_StableNames, generator), {"registered": registered})
+
+
 # Kept per registry, weakly: a registry that is dropped (tests build hundreds) takes its components with it.
 _built: WeakKeyDictionary[FrozenRegistry, RegistryComponents] = WeakKeyDictionary()
 
@@ -101,9 +174,16 @@ def generate_components(
     models += [(r.value, "validation") for r in registry.outputs.values()]
     models += [(r.value, "validation") for r in registry.kind("model_configs").values()]
     models += [(cls, "validation") for cls in registry.events.values()]
-    keys, top = models_json_schema(models, ref_template=REF_TEMPLATE, schema_generator=schema_generator)
+    generator = _named(schema_generator, component_names(registry))
+    keys, top = models_json_schema(models, ref_template=REF_TEMPLATE, schema_generator=generator)
     refs = {cls: schema["$ref"] for (cls, _mode), schema in keys.items()}
     components: dict[str, Any] = dict(top.get("$defs", {}))
+    for name, schema in components.items():
+        # Generators name their classes after the title (openapi-python-client does): a class name two packs
+        # share would clash there too, so a stably named component is titled with its name.
+        if "." in name:
+            schema["title"] = name
+    _add_node_template_keys(registry, components, refs)
     components["AnyInvocation"] = _one_of({t: refs[r.value] for t, r in registry.invocations.items()})
     components["AnyInvocationOutput"] = _one_of({t: refs[r.value] for t, r in registry.outputs.items()})
     # Model configs are told apart by type and format together: no single discriminator property.
@@ -113,6 +193,31 @@ def generate_components(
     }
     components.update(_event_message_schemas({name: refs[cls] for name, cls in registry.events.items()}))
     return RegistryComponents(components=components, refs=refs)
+
+
+def _add_node_template_keys(
+    registry: FrozenRegistry, components: dict[str, Any], refs: dict[type[Any], str]
+) -> None:
+    """The keys InvokeAI's node schemas carry beside JSON Schema, read by tools that build node templates from it.
+
+    Its frontend takes a component with ``class: "invocation"`` as a node (``version``, ``node_pack``, ``category``,
+    ``tags``, ``classification``, and ``output``: the ``$ref`` of what it returns) and ``class: "output"`` as an
+    output; the fields already carry its per-field keys (``field_kind``, ``input``, ``ui_hidden``, ``orig_required``).
+    """
+    for type_id, reg in registry.invocations.items():
+        info = reg.value.invocation_info()
+        assert info is not None  # every registered node was declared with @invocation
+        components[refs[reg.value].rsplit("/", 1)[1]].update({
+            "class": "invocation",
+            "version": info.version,
+            "node_pack": reg.plugin,
+            "category": info.category,
+            "tags": list(info.tags),
+            "classification": "stable",
+            "output": {"$ref": refs[registry.output_of(type_id)]},
+        })
+    for reg in registry.outputs.values():
+        components[refs[reg.value].rsplit("/", 1)[1]]["class"] = "output"
 
 
 def _one_of(mapping: dict[str, str]) -> dict[str, Any]:
@@ -127,7 +232,7 @@ def _event_message_schemas(refs: dict[str, str]) -> dict[str, Any]:
     components: dict[str, Any] = {}
     mapping: dict[str, str] = {}
     for name, ref in refs.items():
-        message = f"{ref.rsplit('/', 1)[-1]}Message"
+        message = f"EventMessage.{name}"
         components[message] = {
             "type": "object",
             "title": message,

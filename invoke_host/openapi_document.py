@@ -1,7 +1,10 @@
 """The OpenAPI document: Litestar's, plus the registry's models (:mod:`invoke_host.openapi_components`).
 
 The unions exist only after plugins registered, so their schemas are merged into the
-components that Litestar generated, with an explicit discriminator mapping for each union.
+components that Litestar generated, with an explicit discriminator mapping for each union. Then the bodies
+handlers read and write raw get their real schemas (:mod:`invoke_host.openapi_bodies`), every operation its
+error statuses (:mod:`invoke_host.openapi_errors`), and the live-events socket its messages
+(:mod:`invoke_host.openapi_websocket`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 
 from invoke_host.graph.schema import graph_schema_components
-from invoke_host.openapi_bodies import body_components
+from invoke_host.openapi_bodies import body_components, type_bodies
 from invoke_host.openapi_components import registry_components
+from invoke_host.openapi_errors import ERROR_COMPONENTS, declare_errors
+from invoke_host.openapi_websocket import WEBSOCKET_PATH, websocket_components, websocket_entry
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["RegistryJsonRenderPlugin", "body_schema_operation", "openapi_document"]
@@ -30,8 +35,17 @@ def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[s
     schemas.update(registry_components(registry).components)
     schemas.update(graph_schema_components())
     schemas.update(body_components())
+    schemas.update(ERROR_COMPONENTS)
+    # Litestar's paths are copied before they are changed: its document is its own.
+    paths = copy.deepcopy(merged.get("paths") or {})
+    type_bodies(schemas, paths)
+    declare_errors(paths)
+    if any(WEBSOCKET_PATH in getattr(route, "paths", ()) for route in registry.routes):
+        schemas.update(websocket_components(schemas["AnyEventMessage"]["discriminator"]["mapping"]))
+        merged["x-websockets"] = websocket_entry()
     components["schemas"] = schemas
     merged["components"] = components
+    merged["paths"] = paths
     return merged
 
 

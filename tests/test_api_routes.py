@@ -27,79 +27,80 @@ from invoke_host.host import build_host
 from invoke_host.plugin_routes import RouteTable
 
 # "METHOD path": (operationId, {"in:name"}), a trailing "?" marking a parameter that is not required.
+# The ids are InvokeAI's where the route does what InvokeAI's does (invoke_host/api/operation_ids.py); the ids they
+# replaced are listed in docs/api.md, "Changes to the contract".
 OPERATIONS: dict[str, tuple[str, set[str]]] = {
-    "GET /api/v1/app/version": ("ApiV1AppVersionGetVersion", set()),
-    # The output cache's status and clear (issue 18), added after this table was taken from main.
-    "DELETE /api/v1/app/invocation_cache": ("ApiV1AppInvocationCacheClearInvocationCache", set()),
-    "GET /api/v1/app/invocation_cache/status": ("ApiV1AppInvocationCacheStatusGetInvocationCacheStatus", set()),
-    "POST /api/v1/graphs/validate": ("ApiV1GraphsValidateValidateGraphRoute", set()),
-    "GET /api/v1/images": ("ApiV1ImagesListImages", {
+    "GET /api/v1/app/version": ("app_version", set()),
+    "DELETE /api/v1/app/invocation_cache": ("clear_invocation_cache", set()),
+    "GET /api/v1/app/invocation_cache/status": ("get_invocation_cache_status", set()),
+    "POST /api/v1/graphs/validate": ("validate_graph", set()),
+    "GET /api/v1/images": ("list_image_dtos", {
         # cursor: keyset paging (issue 11), added after this table was taken from main.
         "query:categories?", "query:cursor?", "query:exclude_categories?", "query:image_origin?",
         "query:is_intermediate?", "query:limit?", "query:offset?", "query:order_dir?", "query:search_term?",
         "query:starred_first?",
     }),
-    "POST /api/v1/images/delete": ("ApiV1ImagesDeleteDeleteImages", set()),
-    "DELETE /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameDeleteImage", {"path:image_name"}),
-    "GET /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameGetImage", {"path:image_name"}),
-    "PATCH /api/v1/images/i/{image_name}": ("ApiV1ImagesImageNameUpdateImage", {"path:image_name"}),
-    "GET /api/v1/images/i/{image_name}/full": ("ApiV1ImagesImageNameFullGetImageFull", {"path:image_name"}),
-    "GET /api/v1/images/i/{image_name}/graph": ("ApiV1ImagesImageNameGraphGetImageGraph", {"path:image_name"}),
+    "POST /api/v1/images/delete": ("delete_images_from_list", set()),
+    "DELETE /api/v1/images/i/{image_name}": ("delete_image", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}": ("get_image_dto", {"path:image_name"}),
+    "PATCH /api/v1/images/i/{image_name}": ("update_image", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}/full": ("get_image_full", {"path:image_name"}),
+    "GET /api/v1/images/i/{image_name}/graph": ("get_image_graph", {"path:image_name"}),
     "GET /api/v1/images/i/{image_name}/metadata": (
-        "ApiV1ImagesImageNameMetadataGetImageMetadata", {"path:image_name"}
+        "get_image_metadata", {"path:image_name"}
     ),
     "GET /api/v1/images/i/{image_name}/thumbnail": (
-        "ApiV1ImagesImageNameThumbnailGetImageThumbnail", {"path:image_name"}
+        "get_image_thumbnail", {"path:image_name"}
     ),
     "GET /api/v1/images/i/{image_name}/workflow": (
-        "ApiV1ImagesImageNameWorkflowGetImageWorkflow", {"path:image_name"}
+        "get_image_workflow", {"path:image_name"}
     ),
-    "DELETE /api/v1/images/intermediates": ("ApiV1ImagesIntermediatesDeleteIntermediates", set()),
+    "DELETE /api/v1/images/intermediates": ("clear_intermediates", set()),
     "POST /api/v1/images/upload": (
-        "ApiV1ImagesUploadUploadImage", {"query:image_category?", "query:is_intermediate?"}
+        "upload_image", {"query:image_category?", "query:is_intermediate?"}
     ),
-    "GET /api/v1/nodes": ("ApiV1NodesListNodes", set()),
-    "GET /api/v1/plugins": ("ApiV1PluginsListPlugins", set()),
+    "GET /api/v1/nodes": ("list_nodes", set()),
+    "GET /api/v1/plugins": ("list_plugins", set()),
     "GET /api/v1/queue/{queue_id}/b/{batch_id}/status": (
-        "ApiV1QueueQueueIdBBatchIdStatusBatchStatus", {"path:batch_id", "path:queue_id"}
+        "get_batch_status", {"path:batch_id", "path:queue_id"}
     ),
     "PUT /api/v1/queue/{queue_id}/cancel_all_except_current": (
-        "ApiV1QueueQueueIdCancelAllExceptCurrentCancelAllExceptCurrent", {"path:queue_id"}
+        "cancel_all_except_current", {"path:queue_id"}
     ),
     "PUT /api/v1/queue/{queue_id}/cancel_by_batch_ids": (
-        "ApiV1QueueQueueIdCancelByBatchIdsCancelByBatchIds", {"path:queue_id"}
+        "cancel_by_batch_ids", {"path:queue_id"}
     ),
-    "PUT /api/v1/queue/{queue_id}/clear": ("ApiV1QueueQueueIdClearClear", {"path:queue_id"}),
-    "POST /api/v1/queue/{queue_id}/enqueue_batch": ("ApiV1QueueQueueIdEnqueueBatchEnqueueBatch", {"path:queue_id"}),
-    "GET /api/v1/queue/{queue_id}/i/{item_id}": ("ApiV1QueueQueueIdItemIdGetItem", {
+    "PUT /api/v1/queue/{queue_id}/clear": ("clear", {"path:queue_id"}),
+    "POST /api/v1/queue/{queue_id}/enqueue_batch": ("enqueue_batch", {"path:queue_id"}),
+    "GET /api/v1/queue/{queue_id}/i/{item_id}": ("get_queue_item", {
         "path:item_id", "path:queue_id", "query:include?",
     }),
-    "GET /api/v1/queue/{queue_id}/i/{item_id}/results": ("ApiV1QueueQueueIdItemIdResultsGetItemResults", {
+    "GET /api/v1/queue/{queue_id}/i/{item_id}/results": ("get_queue_item_results", {
         "path:item_id", "path:queue_id", "query:cursor?", "query:limit?", "query:node_id?",
     }),
     "PUT /api/v1/queue/{queue_id}/i/{item_id}/cancel": (
-        "ApiV1QueueQueueIdItemIdCancelCancelItem", {"path:item_id", "path:queue_id"}
+        "cancel_queue_item", {"path:item_id", "path:queue_id"}
     ),
-    "GET /api/v1/queue/{queue_id}/list": ("ApiV1QueueQueueIdListListItems", {
+    "GET /api/v1/queue/{queue_id}/list": ("list_queue_items", {
         "path:queue_id", "query:cursor?", "query:limit?", "query:offset?", "query:status?",
     }),
-    "PUT /api/v1/queue/{queue_id}/processor/pause": ("ApiV1QueueQueueIdProcessorPausePause", {"path:queue_id"}),
-    "PUT /api/v1/queue/{queue_id}/processor/resume": ("ApiV1QueueQueueIdProcessorResumeResume", {"path:queue_id"}),
-    "PUT /api/v1/queue/{queue_id}/prune": ("ApiV1QueueQueueIdPrunePrune", {"path:queue_id"}),
-    "GET /api/v1/queue/{queue_id}/status": ("ApiV1QueueQueueIdStatusStatus", {"path:queue_id"}),
-    "GET /api/v2/models": ("ApiV2ModelsListModels", {"query:base?", "query:format?", "query:name?", "query:type?"}),
-    "GET /api/v2/models/get_by_attrs": ("ApiV2ModelsGetByAttrsGetByAttrs", {"query:base", "query:name", "query:type"}),
-    "DELETE /api/v2/models/i/{key}": ("ApiV2ModelsIKeyDeleteModel", {"path:key", "query:unregister?"}),
-    "GET /api/v2/models/i/{key}": ("ApiV2ModelsIKeyGetModel", {"path:key"}),
-    "PATCH /api/v2/models/i/{key}": ("ApiV2ModelsIKeyUpdateModel", {"path:key"}),
-    "DELETE /api/v2/models/install": ("ApiV2ModelsInstallPruneJobs", set()),
-    "GET /api/v2/models/install": ("ApiV2ModelsInstallListJobs", set()),
-    "POST /api/v2/models/install": ("ApiV2ModelsInstallInstallModel", {
+    "PUT /api/v1/queue/{queue_id}/processor/pause": ("pause", {"path:queue_id"}),
+    "PUT /api/v1/queue/{queue_id}/processor/resume": ("resume", {"path:queue_id"}),
+    "PUT /api/v1/queue/{queue_id}/prune": ("prune", {"path:queue_id"}),
+    "GET /api/v1/queue/{queue_id}/status": ("get_queue_status", {"path:queue_id"}),
+    "GET /api/v2/models": ("list_model_records", {"query:base?", "query:format?", "query:name?", "query:type?"}),
+    "GET /api/v2/models/get_by_attrs": ("get_model_records_by_attrs", {"query:base", "query:name", "query:type"}),
+    "DELETE /api/v2/models/i/{key}": ("delete_model", {"path:key", "query:unregister?"}),
+    "GET /api/v2/models/i/{key}": ("get_model_record", {"path:key"}),
+    "PATCH /api/v2/models/i/{key}": ("update_model_record", {"path:key"}),
+    "DELETE /api/v2/models/install": ("prune_model_install_jobs", set()),
+    "GET /api/v2/models/install": ("list_model_installs", set()),
+    "POST /api/v2/models/install": ("install_model", {
         "query:inplace?", "query:source", "query:subfolder?", "query:variant?",
     }),
-    "DELETE /api/v2/models/install/{job_id}": ("ApiV2ModelsInstallJobIdCancelJob", {"path:job_id"}),
-    "GET /api/v2/models/install/{job_id}": ("ApiV2ModelsInstallJobIdGetJob", {"path:job_id"}),
-    "GET /api/v2/models/scan_folder": ("ApiV2ModelsScanFolderScanFolder", {"query:scan_path"}),
+    "DELETE /api/v2/models/install/{job_id}": ("cancel_model_install_job", {"path:job_id"}),
+    "GET /api/v2/models/install/{job_id}": ("get_model_install_job", {"path:job_id"}),
+    "GET /api/v2/models/scan_folder": ("scan_for_models", {"query:scan_path"}),
 }
 
 # What a plugin route is checked against: each reserved namespace and the reason a refusal gives.

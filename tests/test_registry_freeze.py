@@ -29,6 +29,7 @@ import invoke_host.registry
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
+from invoke_host.openapi_bodies import type_bodies
 from invoke_host.openapi_components import generate_components, registry_components
 
 
@@ -104,10 +105,11 @@ def test_openapi_document_has_every_node_with_a_discriminator_mapping() -> None:
     schemas = doc["components"]["schemas"]
     mapping = schemas["AnyInvocation"]["discriminator"]["mapping"]
     assert set(mapping) == {"fourth"}
-    assert mapping["fourth"] == "#/components/schemas/FourthInvocation"
-    assert schemas["FourthInvocation"]["required"][0] == "type"
+    # Named from the type ids, not the class names (tests/test_openapi_contract.py says why).
+    assert mapping["fourth"] == "#/components/schemas/Invocation.fourth"
+    assert schemas["Invocation.fourth"]["required"][0] == "type"
     assert schemas["AnyInvocationOutput"]["discriminator"]["mapping"] == {
-        "third_output": "#/components/schemas/ThirdOutput"
+        "third_output": "#/components/schemas/Output.third_output"
     }
 
 
@@ -245,17 +247,20 @@ def test_the_openapi_document_has_the_schemas_pydantics_own_generator_writes(tmp
 
     with TestClient(create_app(host=host)) as client:
         served = client.get("/schema/openapi.json").json()["components"]["schemas"]
-    # Through the server's own JSON encoder (it writes an infinite default as null).
+    # Through the server's own JSON encoder (it writes an infinite default as null), with the fields the document
+    # types beyond the models (invoke_host/openapi_bodies.py) typed the same way.
     expected = json.loads(encode_json(plain.components))
+    type_bodies(expected, {})
     assert json.dumps({name: served[name] for name in expected}) == json.dumps(expected)
-    defaults = {k: v.get("default") for k, v in served["ManyDefaults"]["properties"].items() if k != "infinite"}
+    node = served["Invocation.many_defaults"]
+    defaults = {k: v.get("default") for k, v in node["properties"].items() if k != "infinite"}
     assert defaults == {
         "id": "node", "is_intermediate": False, "use_cache": True, "type": "many_defaults", "zero": 0, "minus": -1,
         "negative_zero": -0.0, "positive_zero": 0.0, "huge": 1e300, "empty": "", "flag": True, "nothing": None,
         "words": ["a", "b"], "colour": "blue",
     }
-    assert json.dumps(served["ManyDefaults"]["properties"]["negative_zero"]["default"]) == "-0.0"
-    assert served["ManyDefaultsOutput"]["properties"]["value"]["default"] == 0.0
+    assert json.dumps(node["properties"]["negative_zero"]["default"]) == "-0.0"
+    assert served["Output.many_defaults_output"]["properties"]["value"]["default"] == 0.0
 
 
 class Opaque:

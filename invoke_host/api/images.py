@@ -255,11 +255,12 @@ class ImagesController(Controller):
             content=data, media_type="image/webp" if thumbnail else "image/png", headers=dict(_FILE_HEADERS)
         )
 
-    @get("/i/{image_name:str}/full", summary="The full-size image (PNG)", media_type="image/png")
+    # No media_type here: Litestar sends a handler's errors with its media type too (a JSON 404 as image/png).
+    @get("/i/{image_name:str}/full", summary="The full-size image (PNG)")
     async def get_image_full(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
         return await self._file(images, image_name, thumbnail=False)
 
-    @get("/i/{image_name:str}/thumbnail", summary="The thumbnail (WebP, longest side 256)", media_type="image/webp")
+    @get("/i/{image_name:str}/thumbnail", summary="The thumbnail (WebP, longest side 256)")
     async def get_image_thumbnail(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
         return await self._file(images, image_name, thumbnail=True)
 

@@ -111,10 +111,11 @@ def test_every_event_model_is_in_the_openapi_components(tmp_path: Path) -> None:
     app = create_app(HostConfig(root=tmp_path), [("events_plugin", plugin), ("sqlite", sqlite_plugin)],
                      entry_points=False)
     schemas: dict[str, Any] = openapi_document(app)["components"]["schemas"]
+    mapping = schemas["AnyEventMessage"]["discriminator"]["mapping"]
     for name, cls in app.state.host.registry.events.items():
-        assert cls.__name__ in schemas, name
-        assert schemas["AnyEventMessage"]["discriminator"]["mapping"][name].endswith(f"{cls.__name__}Message")
-    assert "ModelInstalledEvent" in schemas and "InvocationProgressEvent" in schemas
+        assert schemas[f"Event.{name}"]["title"] == f"Event.{name}", cls
+        assert mapping[name] == f"#/components/schemas/EventMessage.{name}"
+    assert "Event.test_model_installed" in schemas and "Event.invocation_progress" in schemas
     assert "EnqueueBatchBody" in schemas and "Batch" in schemas
 
 

@@ -20,8 +20,8 @@ def test_image_events_are_host_events_in_the_openapi_document(tmp_path: Path) ->
         schemas: dict[str, Any] = client.get("/schema/openapi.json").json()["components"]["schemas"]
     mapping = schemas["AnyEventMessage"]["discriminator"]["mapping"]
     for cls in IMAGE_EVENTS:
-        assert cls.__name__ in schemas
-        assert mapping[cls.event_name].endswith(f"{cls.__name__}Message")
+        assert f"Event.{cls.event_name}" in schemas
+        assert mapping[cls.event_name] == f"#/components/schemas/EventMessage.{cls.event_name}"
 
 
 def test_the_websocket_and_log_sinks_come_from_the_core_events_plugin(tmp_path: Path) -> None:

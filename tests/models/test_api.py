@@ -44,5 +44,5 @@ def test_models_api_round_trip(tmp_path: Path) -> None:
         assert missing.status_code == 404 and key in missing.json()["detail"]
         assert client.get("/api/v2/models/install/99").status_code == 404
         schema = client.get("/schema/openapi.json").json()
-        assert "MainCheckpointConfig" in schema["components"]["schemas"]
+        assert "ModelConfig.main.checkpoint" in schema["components"]["schemas"]
         assert "AnyModelConfig" in schema["components"]["schemas"]

@@ -1,0 +1,107 @@
+"""The live-events websocket's protocol, both directions, as OpenAPI components and an ``x-websockets`` entry.
+
+OpenAPI has no websocket operations, so the messages are components a generated client gets types for
+(``WsClientMessage`` what it sends, ``WsServerFrame`` what a frame it receives holds) and the document's
+``x-websockets`` names them for ``/ws``. They are in the document only when a plugin serves ``/ws`` (the first-party
+core-events plugin does); the events themselves are the registry's ``AnyEventMessage``. docs/queue.md describes
+the protocol in words; tests/test_openapi_contract.py checks real frames of a live socket against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["WEBSOCKET_PATH", "websocket_components", "websocket_entry"]
+
+WEBSOCKET_PATH = "/ws"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answer(name: str, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": name,
+        "type": "object",
+        "properties": {"event": {"type": "string", "const": event}, "data": data},
+        "required": ["event", "data"],
+    }
+
+
+_ROOM = {
+    "type": "object",
+    "properties": {"room": {"type": "string", "const": "queue"}, "queue_id": {"type": "string"}},
+    "required": ["room", "queue_id"],
+}
+
+
+def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
+    """The protocol's components; ``event_messages`` is ``AnyEventMessage``'s mapping (event name -> ``$ref``)."""
+    queue_id = {"type": "string", "minLength": 1, "description": "The queue whose events to get"}
+    answers = {"subscribed": "WsSubscribed", "unsubscribed": "WsUnsubscribed", "error": "WsError"}
+    mapping = {**event_messages, **{event: _ref(name)["$ref"] for event, name in answers.items()}}
+    return {
+        "WsSubscribe": {
+            "title": "WsSubscribe",
+            "type": "object",
+            "description": "Get a queue's events from now on; batch: true asks for frames that are arrays",
+            "properties": {
+                "subscribe": {"type": "string", "const": "queue"},
+                "queue_id": queue_id,
+                "batch": {"type": "boolean", "description": "Frames carry an array of every message waiting"},
+            },
+            "required": ["subscribe", "queue_id"],
+        },
+        "WsUnsubscribe": {
+            "title": "WsUnsubscribe",
+            "type": "object",
+            "description": "Stop getting a queue's events",
+            "properties": {"unsubscribe": {"type": "string", "const": "queue"}, "queue_id": queue_id},
+            "required": ["unsubscribe", "queue_id"],
+        },
+        "WsClientMessage": {
+            "title": "WsClientMessage",
+            "description": "What a client sends on /ws, as a text frame holding one JSON object",
+            "oneOf": [_ref("WsSubscribe"), _ref("WsUnsubscribe")],
+        },
+        "WsSubscribed": _answer("WsSubscribed", "subscribed", _ROOM),
+        "WsUnsubscribed": _answer("WsUnsubscribed", "unsubscribed", _ROOM),
+        "WsError": _answer(
+            "WsError",
+            "error",
+            {
+                "type": "object",
+                "properties": {
+                    "message": {"type": "string", "description": "What was wrong and what to send instead"},
+                    "received": {"type": "string", "description": "The start of the message refused"},
+                },
+                "required": ["message"],
+            },
+        ),
+        "WsServerMessage": {
+            "title": "WsServerMessage",
+            "description": "One message from the server: an event of a subscribed queue, or an answer to the client",
+            "oneOf": [{"$ref": ref} for ref in mapping.values()],
+            "discriminator": {"propertyName": "event", "mapping": mapping},
+        },
+        "WsServerFrame": {
+            "title": "WsServerFrame",
+            "description": "A text frame from the server: one message, or (after subscribing with batch: true) an "
+            "array of the messages waiting, in order",
+            "anyOf": [_ref("WsServerMessage"), {"type": "array", "items": _ref("WsServerMessage"), "minItems": 1}],
+        },
+    }
+
+
+def websocket_entry() -> dict[str, Any]:
+    """The document's ``x-websockets``: where the socket is and which components its messages are."""
+    return {
+        WEBSOCKET_PATH: {
+            "description": "Live events, subscribed per queue (docs/queue.md). Offer the subprotocol "
+            "invoke-host.events; a browser sends the access token as a second one, invoke-host.bearer.<token>",
+            "subprotocol": "invoke-host.events",
+            "client": _ref("WsClientMessage"),
+            "server": _ref("WsServerFrame"),
+        }
+    }
