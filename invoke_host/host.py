@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from invoke_sdk.events import ConfigurableEventSink, EventSink
+from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink
 from invoke_sdk.images import ImageFileStorage
 from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
 from invoke_sdk.models.records import ModelRecordStore
@@ -34,7 +34,7 @@ from invoke_sdk.storage import StorageBackend, StorageBackendFactory, StorageErr
 
 from invoke_host.config import HostConfig
 from invoke_host.engine import NodeServices
-from invoke_host.events import EventBus
+from invoke_host.events import EventBus, RelayInbox
 from invoke_host.images import ImagesService, NodeImagesFactory
 from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
@@ -194,7 +194,7 @@ def build_host(
     )
     registry = collect(plugin_set, core_routes)  # 1
     bridge = LoopBridge()  # handed the loop when the host starts
-    events = _event_bus(registry, config)  # 2
+    events = _event_bus(registry, config, shape)  # 2
     storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
@@ -230,14 +230,20 @@ def _missing_storage(registry: FrozenRegistry, config: HostConfig) -> str:
     )
 
 
-def _event_bus(registry: FrozenRegistry, config: HostConfig) -> EventBus:
-    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks)."""
+def _event_bus(registry: FrozenRegistry, config: HostConfig, shape: NodeShape) -> EventBus:
+    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks); relay sinks
+    (invoke-postgres-events) get the node's inbox for other nodes' events."""
     sinks: list[EventSink] = [r.value for r in registry.kind("event_sinks").values()]
     settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
     for sink in sinks:
         if isinstance(sink, ConfigurableEventSink):
             sink.configure(settings)
-    return EventBus(sinks)
+    bus = EventBus(sinks)
+    inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http)
+    for sink in sinks:
+        if isinstance(sink, RelayEventSink):
+            sink.attach(inbox)
+    return bus
 
 
 def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBackend | None:
