@@ -14,7 +14,7 @@ class Backoff:
         self.failures = 0
 
     def next(self) -> float:
-        delay = min(self.first * 2**self.failures, self.maximum)
+        delay: float = min(self.first * 2.0**self.failures, self.maximum)
         self.failures += 1
         return delay
 

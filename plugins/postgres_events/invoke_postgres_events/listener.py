@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import psycopg
 from invoke_sdk.events import BaseEvent, EventInbox
@@ -31,7 +32,7 @@ __all__ = ["Listener"]
 logger = logging.getLogger("invoke_host.events.postgres")
 
 # A connection that goes silent (no FIN: a cut cable, a dead host) is noticed within about 10 + 3 * 5 seconds.
-_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 _MAX_ORIGINS = 10_000
 """Nodes whose last sequence number is remembered; each node process is one, so this is many restarts' worth."""
 

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
 
 from invoke_sdk.events import BaseEvent, EventInbox
 
-from invoke_postgres_events.listener import Listener
-from invoke_postgres_events.publisher import Publisher
+if TYPE_CHECKING:
+    from invoke_postgres_events.listener import Listener
+    from invoke_postgres_events.publisher import Publisher
 
 __all__ = ["PostgresEventRelay", "is_postgres_url"]
 
@@ -30,6 +31,11 @@ _START_WAIT_S = 5.0
 """At start, how long to wait for the first connections, so that the first events are not missed."""
 _STOP_FLUSH_S = 2.0
 """At stop, how long events still queued may take to go out."""
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped: events between nodes no longer flow", task.get_name(), exc_info=task.exception())
 
 
 def is_postgres_url(url: object) -> bool:
@@ -69,6 +75,10 @@ class PostgresEventRelay:
     async def start(self) -> None:
         if self.url is None:
             return
+        # psycopg costs about 0.3 s to import: only a node that has a PostgreSQL URL pays it.
+        from invoke_postgres_events.listener import Listener
+        from invoke_postgres_events.publisher import Publisher
+
         s = self.settings
         self.publisher = Publisher(
             self.url, self.origin,
@@ -78,16 +88,21 @@ class PostgresEventRelay:
             max_outbox_rows=int(s.get("max_event_relay_outbox_rows", 10_000)),
         )
         waits = [self.publisher.connected.wait()]
-        self._tasks.append(asyncio.create_task(self.publisher.run(), name="postgres-events-publisher"))
+        self._run(self.publisher.run(), "postgres-events-publisher")
         if self.inbox is not None and self.inbox.serves_clients:
             self.listener = Listener(self.url, self.origin, self.inbox)
             waits.append(self.listener.listening.wait())
-            self._tasks.append(asyncio.create_task(self.listener.run(), name="postgres-events-listener"))
+            self._run(self.listener.run(), "postgres-events-listener")
         try:
             await asyncio.wait_for(asyncio.gather(*waits), _START_WAIT_S)
         except TimeoutError:
             logger.warning("The database did not answer within %.0f s; events between nodes start when it does",
                            _START_WAIT_S)
+
+    def _run(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
 
     async def stop(self) -> None:
         if self.publisher is not None and self.publisher.connected.is_set():
