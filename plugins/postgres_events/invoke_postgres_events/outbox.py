@@ -11,7 +11,7 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-__all__ = ["TABLE", "create_table", "fetch", "insert", "prune"]
+__all__ = ["TABLE", "create_table", "fetch", "insert_and_notify", "prune"]
 
 TABLE = "invoke_event_outbox"
 
@@ -31,19 +31,22 @@ async def create_table(conn: AsyncConnection[TupleRow]) -> None:
         )
 
 
-async def insert(conn: AsyncConnection[TupleRow], data: str) -> int:
-    """Store one event's JSON; its row id (call inside the transaction that also sends the notification)."""
-    cursor = await conn.execute(f"INSERT INTO {TABLE} (data) VALUES (%s) RETURNING id", (data,))
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+async def insert_and_notify(conn: AsyncConnection[TupleRow], channel: str, header: tuple[str, str], data: str) -> None:
+    """Store one event's JSON and send the notification naming its row, in one statement (so a pipeline need not
+    wait for the row id); ``header`` is the notification's text before and after the id. Call it inside a
+    transaction: the notification goes out at commit, when the row can be read."""
+    before, after = header
+    await conn.execute(
+        f"WITH row AS (INSERT INTO {TABLE} (data) VALUES (%s) RETURNING id) "
+        "SELECT pg_notify(%s, %s || row.id || %s) FROM row",
+        (data, channel, before, after),
+    )
 
 
-async def fetch(conn: AsyncConnection[TupleRow], row_id: int) -> str | None:
-    """The event JSON of a row; None when it was pruned."""
-    cursor = await conn.execute(f"SELECT data FROM {TABLE} WHERE id = %s", (row_id,))
-    row = await cursor.fetchone()
-    return None if row is None else str(row[0])
+async def fetch(conn: AsyncConnection[TupleRow], row_ids: list[int]) -> dict[int, str]:
+    """The event JSON of rows by id, in one query; a pruned row is missing."""
+    cursor = await conn.execute(f"SELECT id, data FROM {TABLE} WHERE id = ANY(%s)", (row_ids,))
+    return {int(row[0]): str(row[1]) for row in await cursor.fetchall()}
 
 
 async def prune(conn: AsyncConnection[TupleRow], keep_s: float, max_rows: int) -> int:

@@ -148,27 +148,25 @@ class Publisher:
         self.queue.extendleft(reversed(kept))
 
     async def _send(self, conn: AsyncConnection[TupleRow], batch: list[tuple[int, BaseEvent]]) -> None:
+        # Pipelined: every statement goes out without waiting for the one before; the commit is the one wait.
         async with conn.pipeline(), conn.transaction():
-            payloads = []
             for seq, event in batch:
                 data = event.model_dump_json()
                 payload = wire.encode(self.origin, seq, event.event_name, data)
-                if len(payload) > wire.NOTIFY_MAX_BYTES // 4 and len(payload.encode()) > wire.NOTIFY_MAX_BYTES:
-                    size = len(data.encode())
-                    if size > self.max_event_bytes:
-                        self.too_large += 1
-                        logger.warning(
-                            "Event %s of %d bytes is over max_event_relay_bytes (INVOKE_HOST_MAX_EVENT_RELAY_BYTES="
-                            "%d): other nodes' clients do not get it", event.event_name, size, self.max_event_bytes,
-                        )
-                        continue
-                    row = await outbox.insert(conn, data)
-                    self._outbox_written += 1
-                    payload = wire.encode(self.origin, seq, event.event_name, None, outbox_id=row)
-                payloads.append((wire.CHANNEL, payload))
-            if payloads:
-                async with conn.cursor() as cursor:
-                    await cursor.executemany("SELECT pg_notify(%s, %s)", payloads)
+                if len(payload) <= wire.NOTIFY_MAX_BYTES // 4 or len(payload.encode()) <= wire.NOTIFY_MAX_BYTES:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (wire.CHANNEL, payload))
+                    continue
+                size = len(data.encode())
+                if size > self.max_event_bytes:
+                    self.too_large += 1
+                    logger.warning(
+                        "Event %s of %d bytes is over max_event_relay_bytes (INVOKE_HOST_MAX_EVENT_RELAY_BYTES="
+                        "%d): other nodes' clients do not get it", event.event_name, size, self.max_event_bytes,
+                    )
+                    continue
+                await outbox.insert_and_notify(conn, wire.CHANNEL, wire.outbox_header(self.origin, seq,
+                                                                                      event.event_name), data)
+                self._outbox_written += 1
 
     async def _maybe_prune(self, conn: AsyncConnection[TupleRow]) -> None:
         if not self._outbox_written:

@@ -90,7 +90,7 @@ class PostgresEventRelay:
         waits = [self.publisher.connected.wait()]
         self._run(self.publisher.run(), "postgres-events-publisher")
         if self.inbox is not None and self.inbox.serves_clients:
-            self.listener = Listener(self.url, self.origin, self.inbox)
+            self.listener = Listener(self.url, self.origin, self.inbox, max_backlog=self.publisher.max_backlog)
             waits.append(self.listener.listening.wait())
             self._run(self.listener.run(), "postgres-events-listener")
         try:

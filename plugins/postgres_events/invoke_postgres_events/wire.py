@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-__all__ = ["CHANNEL", "NOTIFY_MAX_BYTES", "Header", "WireError", "encode", "parse"]
+__all__ = ["CHANNEL", "NOTIFY_MAX_BYTES", "Header", "WireError", "encode", "outbox_header", "parse"]
 
 CHANNEL = "invoke_host_events"
 """The one channel every node sends on and listens to."""
@@ -32,13 +32,16 @@ class Header:
     outbox_id: int | None = None
 
 
-def encode(origin: str, seq: int, name: str, data: str | None, outbox_id: int | None = None) -> str:
-    """A notification payload: the event's JSON inline (``data``), or a reference to its outbox row."""
-    header = {"o": origin, "s": seq, "n": name}
-    if outbox_id is not None:
-        header["x"] = outbox_id
-    head = json.dumps(header, separators=(",", ":"))
-    return f"{head}\n{data}" if data is not None else head + "\n"
+def encode(origin: str, seq: int, name: str, data: str) -> str:
+    """A notification payload carrying the event's JSON (``data``) inline."""
+    head = json.dumps({"o": origin, "s": seq, "n": name}, separators=(",", ":"))
+    return f"{head}\n{data}"
+
+
+def outbox_header(origin: str, seq: int, name: str) -> tuple[str, str]:
+    """The payload of an event in the outbox, before and after its row id (the database fills that in)."""
+    head = json.dumps({"o": origin, "s": seq, "n": name}, separators=(",", ":"))
+    return head[:-1] + ',"x":', "}\n"
 
 
 def parse(payload: str) -> tuple[Header, str | None]:
