@@ -7,7 +7,9 @@ serving ``/ws``; and this process, a ``websockets`` client subscribed to the que
 client's receive time less the event's ``timestamp`` (set when the worker built it; one clock, one machine).
 
 The baseline, measured in the same run at the same rate: plain ``pg_notify`` from one psycopg connection to a
-``LISTEN`` on another (the floor any LISTEN/NOTIFY design stands on). Each case reports p50, p99 and the most.
+``LISTEN`` on another (the floor any LISTEN/NOTIFY design stands on). Each case reports p50, p99 and the most, the
+CPU each node process spent per event (from ``/proc``, Linux) and the machine's load average: on a shared machine
+the tail is mostly waiting for a core.
 
     .venv/bin/python bench/cross_node_events.py                       # 200 events/s for 10 s, small and 20 kB
     .venv/bin/python bench/cross_node_events.py --rate 2000 --seconds 5
@@ -20,6 +22,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import statistics
 import sys
@@ -103,7 +106,13 @@ def _emit(host: Any, rate: float, count: int, padding: int) -> None:
         host.events.emit(_event(n, padding))
 
 
-async def _through_nodes(url: str, tmp: Path, rate: float, count: int, padding: int) -> list[float]:
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _through_nodes(url: str, tmp: Path, rate: float, count: int, padding: int) -> tuple[list[float], str]:
     ctx = multiprocessing.get_context("spawn")
     port = _free_port()
     api_ready, worker_ready, go, done = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Event()
@@ -120,6 +129,8 @@ async def _through_nodes(url: str, tmp: Path, rate: float, count: int, padding: 
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=None, max_size=None) as ws:
             await ws.send(json.dumps({"subscribe": "queue", "queue_id": QUEUE}))
             assert json.loads(await ws.recv())["event"] == "subscribed"
+            assert worker.pid is not None and api.pid is not None
+            cpu = (_cpu_s(worker.pid), _cpu_s(api.pid), time.process_time())
             go.set()
             deadline = time.time() + count / rate + 30
             while len(latencies) < count and time.time() < deadline:
@@ -131,7 +142,10 @@ async def _through_nodes(url: str, tmp: Path, rate: float, count: int, padding: 
                 message = json.loads(raw)
                 if message["event"] == InvocationProgressEvent.event_name:
                     latencies.append(now - message["data"]["timestamp"])
-        return latencies
+            used = [_cpu_s(worker.pid) - cpu[0], _cpu_s(api.pid) - cpu[1], time.process_time() - cpu[2]]
+        per_event = "  ".join(f"{name} {1e6 * spent / max(1, len(latencies)):.0f} us"
+                              for name, spent in zip(("worker", "API node", "client"), used, strict=True))
+        return latencies, f"CPU per event: {per_event}"
     finally:
         done.set()
         worker.join(30)
@@ -195,8 +209,9 @@ def main() -> None:
         for label, padding in (("small (~400 B)", 0), ("20 kB (outbox)", 20_000)):
             raw = asyncio.run(_raw_notify(url, args.rate, count, padding))
             print(f"  {label:16} raw NOTIFY->LISTEN  {_summary(raw, count)}")
-            through = asyncio.run(_through_nodes(url, tmp, args.rate, count, padding))
+            through, cpu = asyncio.run(_through_nodes(url, tmp, args.rate, count, padding))
             print(f"  {label:16} worker->API ws     {_summary(through, count)}")
+            print(f"  {'':16} {cpu}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if server is not None:
             server.stop()

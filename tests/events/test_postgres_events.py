@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from invoke_postgres_events.missed_events import EventsMissedEvent
 from invoke_postgres_events.outbox import TABLE
 from invoke_postgres_events.relay_sink import PostgresEventRelay
-from invoke_postgres_events.wire import NOTIFY_MAX_BYTES, encode
+from invoke_postgres_events.wire import CHANNEL, NOTIFY_MAX_BYTES, encode
 from invoke_sdk.events import CORE_EVENTS, BaseEvent, QueueItemsCanceledEvent
 
 from invoke_host.events import EventBus, RelayInbox
@@ -201,3 +202,18 @@ async def test_a_worker_sends_but_does_not_listen_and_no_url_means_off(postgres_
         worker.bus.emit(item(1))
         await until(lambda: len(api.received()) == 2, "the worker's event")
         assert ids(api.received()) == [0, 1] and ids(worker.received()) == [1]
+
+
+async def test_a_node_that_listens_but_never_reads_stalls_no_one(postgres_url: str) -> None:
+    # A hung API node: its connection LISTENs, and nothing ever reads what the server sends it.
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as hung:
+        await hung.execute(f"LISTEN {CHANNEL}")
+        a, b = Node(postgres_url), Node(postgres_url)
+        async with nodes(a, b):
+            for n in range(2000):
+                a.bus.emit(item(n, size=100))  # about 1.2 MB in all: more than the hung socket's buffers take
+                if n % 100 == 0:
+                    await asyncio.sleep(0)
+            await until(lambda: len(b.received()) == 2000, "node B to receive everything")
+            assert ids(b.received()) == list(range(2000))
+            assert a.relay.publisher is not None and a.relay.publisher.dropped == 0

@@ -148,6 +148,13 @@ class Publisher:
         self.queue.extendleft(reversed(kept))
 
     async def _send(self, conn: AsyncConnection[TupleRow], batch: list[tuple[int, BaseEvent]]) -> None:
+        if len(batch) == 1:
+            # The common case at a steady rate: one statement in autocommit, without a pipeline's bookkeeping.
+            seq, event = batch[0]
+            payload = wire.encode(self.origin, seq, event.event_name, event.model_dump_json())
+            if len(payload) <= wire.NOTIFY_MAX_BYTES // 4 or len(payload.encode()) <= wire.NOTIFY_MAX_BYTES:
+                await conn.execute("SELECT pg_notify(%s, %s)", (wire.CHANNEL, payload))
+                return
         # Pipelined: every statement goes out without waiting for the one before; the commit is the one wait.
         async with conn.pipeline(), conn.transaction():
             for seq, event in batch:
