@@ -194,7 +194,8 @@ def build_host(
     )
     registry = collect(plugin_set, core_routes)  # 1
     bridge = LoopBridge()  # handed the loop when the host starts
-    events = _event_bus(registry, config, shape)  # 2
+    events = _event_bus(registry, config)  # 2
+    _attach_relays(events, registry, shape)
     storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
@@ -230,20 +231,22 @@ def _missing_storage(registry: FrozenRegistry, config: HostConfig) -> str:
     )
 
 
-def _event_bus(registry: FrozenRegistry, config: HostConfig, shape: NodeShape) -> EventBus:
-    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks); relay sinks
-    (invoke-postgres-events) get the node's inbox for other nodes' events."""
+def _event_bus(registry: FrozenRegistry, config: HostConfig) -> EventBus:
+    """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks)."""
     sinks: list[EventSink] = [r.value for r in registry.kind("event_sinks").values()]
     settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
     for sink in sinks:
         if isinstance(sink, ConfigurableEventSink):
             sink.configure(settings)
-    bus = EventBus(sinks)
+    return EventBus(sinks)
+
+
+def _attach_relays(bus: EventBus, registry: FrozenRegistry, shape: NodeShape) -> None:
+    """Relay sinks (invoke-postgres-events) get the node's inbox for other nodes' events."""
     inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http)
-    for sink in sinks:
+    for sink in bus.sinks:
         if isinstance(sink, RelayEventSink):
             sink.attach(inbox)
-    return bus
 
 
 def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBackend | None:

@@ -33,8 +33,8 @@ async def create_table(conn: AsyncConnection[TupleRow]) -> None:
 
 async def insert_and_notify(conn: AsyncConnection[TupleRow], channel: str, header: tuple[str, str], data: str) -> None:
     """Store one event's JSON and send the notification naming its row, in one statement (so a pipeline need not
-    wait for the row id); ``header`` is the notification's text before and after the id. Call it inside a
-    transaction: the notification goes out at commit, when the row can be read."""
+    wait for the row id); ``header`` is the notification's text before and after the id. The notification goes out
+    when the transaction commits (in autocommit, this statement's own), when the row can be read."""
     before, after = header
     await conn.execute(
         f"WITH row AS (INSERT INTO {TABLE} (data) VALUES (%s) RETURNING id) "

@@ -149,31 +149,32 @@ class Publisher:
 
     async def _send(self, conn: AsyncConnection[TupleRow], batch: list[tuple[int, BaseEvent]]) -> None:
         if len(batch) == 1:
-            # The common case at a steady rate: one statement in autocommit, without a pipeline's bookkeeping.
-            seq, event = batch[0]
-            payload = wire.encode(self.origin, seq, event.event_name, event.model_dump_json())
-            if len(payload) <= wire.NOTIFY_MAX_BYTES // 4 or len(payload.encode()) <= wire.NOTIFY_MAX_BYTES:
-                await conn.execute("SELECT pg_notify(%s, %s)", (wire.CHANNEL, payload))
-                return
+            # The common case at a steady rate: one statement in autocommit (its own transaction), without a
+            # pipeline's bookkeeping.
+            await self._send_one(conn, *batch[0])
+            return
         # Pipelined: every statement goes out without waiting for the one before; the commit is the one wait.
         async with conn.pipeline(), conn.transaction():
             for seq, event in batch:
-                data = event.model_dump_json()
-                payload = wire.encode(self.origin, seq, event.event_name, data)
-                if len(payload) <= wire.NOTIFY_MAX_BYTES // 4 or len(payload.encode()) <= wire.NOTIFY_MAX_BYTES:
-                    await conn.execute("SELECT pg_notify(%s, %s)", (wire.CHANNEL, payload))
-                    continue
-                size = len(data.encode())
-                if size > self.max_event_bytes:
-                    self.too_large += 1
-                    logger.warning(
-                        "Event %s of %d bytes is over max_event_relay_bytes (INVOKE_HOST_MAX_EVENT_RELAY_BYTES="
-                        "%d): other nodes' clients do not get it", event.event_name, size, self.max_event_bytes,
-                    )
-                    continue
-                await outbox.insert_and_notify(conn, wire.CHANNEL, wire.outbox_header(self.origin, seq,
-                                                                                      event.event_name), data)
-                self._outbox_written += 1
+                await self._send_one(conn, seq, event)
+
+    async def _send_one(self, conn: AsyncConnection[TupleRow], seq: int, event: BaseEvent) -> None:
+        data = event.model_dump_json()
+        payload = wire.encode(self.origin, seq, event.event_name, data)
+        if len(payload) <= wire.NOTIFY_MAX_BYTES // 4 or len(payload.encode()) <= wire.NOTIFY_MAX_BYTES:
+            await conn.execute("SELECT pg_notify(%s, %s)", (wire.CHANNEL, payload))
+            return
+        size = len(data.encode())
+        if size > self.max_event_bytes:
+            self.too_large += 1
+            logger.warning(
+                "Event %s of %d bytes is over max_event_relay_bytes (INVOKE_HOST_MAX_EVENT_RELAY_BYTES=%d): other "
+                "nodes' clients do not get it", event.event_name, size, self.max_event_bytes,
+            )
+            return
+        header = wire.outbox_header(self.origin, seq, event.event_name)
+        await outbox.insert_and_notify(conn, wire.CHANNEL, header, data)
+        self._outbox_written += 1
 
     async def _maybe_prune(self, conn: AsyncConnection[TupleRow]) -> None:
         if not self._outbox_written:
