@@ -116,7 +116,11 @@ class Listener:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await self._deliver([pending.popleft() for _ in range(min(BATCH, len(pending)))])
+            batch = [pending.popleft() for _ in range(min(BATCH, len(pending)))]
+            try:
+                await self._deliver(batch)
+            except Exception:  # a bug here must not end delivery for good: it is logged
+                logger.exception("Handing on %d events of other nodes failed; they are lost", len(batch))
 
     async def _deliver(self, payloads: list[str | None]) -> None:
         """Hand on a batch of notifications in order: markers, and events read inline or from the outbox."""
