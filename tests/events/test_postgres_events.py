@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from invoke_postgres_events.listener import Listener
 from invoke_postgres_events.missed_events import EventsMissedEvent
 from invoke_postgres_events.outbox import TABLE
 from invoke_postgres_events.relay_sink import PostgresEventRelay
@@ -34,6 +35,10 @@ class Node:
         self.clients = RecordingSink()
         self.bus = EventBus([self.relay, self.clients])
         self.relay.attach(RelayInbox(self.bus, EVENT_TYPES, serves_clients=serves_clients))
+
+    def relay_inbox(self) -> RelayInbox:
+        assert isinstance(self.relay.inbox, RelayInbox)
+        return self.relay.inbox
 
     def received(self, kind: type[BaseEvent] = QueueItemsCanceledEvent) -> list[Any]:
         return [e for e in self.clients.events if isinstance(e, kind)]
@@ -217,3 +222,31 @@ async def test_a_node_that_listens_but_never_reads_stalls_no_one(postgres_url: s
             await until(lambda: len(b.received()) == 2000, "node B to receive everything")
             assert ids(b.received()) == list(range(2000))
             assert a.relay.publisher is not None and a.relay.publisher.dropped == 0
+
+
+async def test_a_listening_node_that_falls_behind_drops_the_oldest_and_tells_its_clients(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # No database: notifications are handed to the listener's queue as its connection would hand them.
+    node = Node("sqlite:///none")  # the relay is off; the bus and its clients are what is used
+    listener = Listener("postgresql://unused", "me", node.relay_inbox(), max_backlog=5)
+    sender = "0123456789abcdef"
+
+    def notify(seq: int) -> None:
+        listener._queue(encode(sender, seq, "queue_items_canceled", item(seq).model_dump_json()))
+
+    async with nodes(node):
+        deliverer = asyncio.create_task(listener._deliver_all())
+        notify(1)
+        await until(lambda: len(node.received()) == 1, "the first event")
+        deliverer.cancel()
+        for seq in range(2, 14):  # nobody hands them on meanwhile
+            notify(seq)
+        assert listener.dropped == 7 and len(listener._pending) == 5
+        deliverer = asyncio.create_task(listener._deliver_all())
+        await until(lambda: len(node.received()) == 6, "the newest five")
+        deliverer.cancel()
+    assert ids(node.received()) == [1, 9, 10, 11, 12, 13]
+    [missed] = node.received(EventsMissedEvent)
+    assert (missed.reason, missed.origin, missed.missed) == ("gap", sender, 7)
+    assert "INVOKE_HOST_MAX_EVENT_RELAY_BACKLOG=5" in caplog.text
