@@ -102,6 +102,20 @@ class HostConfig(BaseSettings):
         description="Most seconds a database operation keeps reconnecting (with backoff) when the database has gone "
         "away, before an API request answers 503",
     )
+    # Events between nodes (invoke-postgres-events, docs/events.md): what a node holds for a slow database.
+    max_event_relay_backlog: int = Field(
+        default=10_000, ge=1,
+        description="Events a node may hold waiting to be sent to the database; when full the oldest are dropped",
+    )
+    max_event_relay_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Largest event sent to other nodes (bytes of JSON); larger: dropped"
+    )
+    max_event_relay_outbox_rows: int = Field(
+        default=10_000, ge=1, description="Most large events kept in the database's event outbox (oldest pruned)"
+    )
+    event_relay_outbox_keep_s: float = Field(
+        default=300.0, gt=0, description="Seconds a large event stays in the event outbox for other nodes to read"
+    )
     max_batch_size: int = Field(default=10_000, ge=1, description="Most queue items one enqueued batch may expand to")
     ws_client_buffer: int = Field(
         default=10_000, ge=1, description="Events a websocket client may fall behind before it is disconnected"

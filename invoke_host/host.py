@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from invoke_sdk.events import ConfigurableEventSink, EventSink
+from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink
 from invoke_sdk.images import ImageFileStorage
 from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
 from invoke_sdk.models.records import ModelRecordStore
@@ -41,7 +41,7 @@ from invoke_host.engine import NodeServices, OutputCache
 from invoke_host.engine.cache_sink import OutputCacheSink
 from invoke_host.engine.object_store import DiskObjectStore, conditioning_store, tensor_store
 from invoke_host.engine.references import Reference
-from invoke_host.events import EventBus
+from invoke_host.events import EventBus, RelayInbox
 from invoke_host.images import ImagesService, NodeImagesFactory
 from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
@@ -218,6 +218,7 @@ def build_host(
     tensors, conditioning = tensor_store(config.root), conditioning_store(config.root)
     output_cache = _output_cache(config, tensors, conditioning)
     events = _event_bus(registry, config, OutputCacheSink(output_cache))  # 2
+    _attach_relays(events, registry, shape)
     storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
@@ -270,7 +271,9 @@ def _event_bus(registry: FrozenRegistry, config: HostConfig, *own: EventSink) ->
     """The bus over every plugin's sinks (invoke-core-events brings the log and websocket sinks) and the host's
     ``own`` (the output cache's)."""
     sinks: list[EventSink] = [r.value for r in registry.kind("event_sinks").values()]
-    settings = MappingProxyType(config.model_dump(mode="json", exclude={"token", "database_url"}))
+    # The database URL goes to sinks (a relay of events between nodes connects with it), never to nodes'
+    # context.config (engine/node_services.py); the token goes to neither.
+    settings = MappingProxyType(config.model_dump(mode="json", exclude={"token"}))
     for sink in sinks:
         if isinstance(sink, ConfigurableEventSink):
             sink.configure(settings)
@@ -290,6 +293,14 @@ def _storage_backend_name(config: HostConfig) -> str:
             "leave it unset for the embedded SQLite database"
         )
     return "postgres"
+
+
+def _attach_relays(bus: EventBus, registry: FrozenRegistry, shape: NodeShape) -> None:
+    """Relay sinks (invoke-postgres-events) get the node's inbox for other nodes' events."""
+    inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http)
+    for sink in bus.sinks:
+        if isinstance(sink, RelayEventSink):
+            sink.attach(inbox)
 
 
 def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBackend | None:

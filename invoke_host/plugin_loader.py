@@ -34,6 +34,7 @@ FIRST_PARTY_ENTRY_POINTS: dict[str, tuple[str, str]] = {
     "invoke-image-nodes": ("image_nodes", "invoke_image_nodes.plugin"),
     "invoke-local-file-storage": ("local_file_storage", "invoke_local_file_storage.plugin"),
     "invoke-postgres-storage": ("postgres_storage", "invoke_postgres_storage.plugin"),
+    "invoke-postgres-events": ("postgres_events", "invoke_postgres_events.plugin"),
     "invoke-sd-probers": ("sd_probers", "invoke_sd_probers.plugin"),
     "invoke-sqlite-storage": ("sqlite_storage", "invoke_sqlite_storage.plugin"),
 }

@@ -8,6 +8,9 @@ Events emitted from other threads (node code) are queued and handed to the loop 
 ``call_soon_threadsafe`` (one wake-up of the loop) per burst, not per event, so a graph of fast
 nodes does not flood the loop with wake-ups. Order is kept: an event emitted on the loop first
 delivers the queued ones.
+
+An event that came from another node (``emit(event, remote=True)``, called by a relay sink through its
+:class:`~invoke_sdk.events.EventInbox`) goes to every sink except the relays, so it is never sent out again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from invoke_sdk.events import BaseEvent, EventSink, SelectiveEventSink
+from invoke_sdk.events import BaseEvent, EventSink, RelayEventSink, SelectiveEventSink
 
 __all__ = ["EventBus"]
 
@@ -33,11 +36,14 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._started: list[EventSink] = []
-        self._pending: deque[BaseEvent] = deque()
+        self._local: list[EventSink] = []
+        """The started sinks that are not relays: what an event from another node goes to."""
+        self._pending: deque[tuple[BaseEvent, bool]] = deque()
         self._pending_lock = threading.Lock()
         self._flush_scheduled = False
         # Read from worker threads by wants(): replaced whole (a tuple), never changed in place.
         self._asked: tuple[Callable[[str], bool], ...] | None = ()
+        self._asked_remote: tuple[Callable[[str], bool], ...] | None = ()
 
     def sink(self, name: str) -> EventSink | None:
         """The sink of that name, if any."""
@@ -53,26 +59,30 @@ class EventBus:
                 logger.exception("Event sink %r failed to start; it will get no events", sink.name)
                 continue
             self._started.append(sink)
-        self._asked = self._selectors()
+        self._local = [s for s in self._started if not isinstance(s, RelayEventSink)]
+        self._asked = self._selectors(self._started)
+        self._asked_remote = self._selectors(self._local)
 
-    def _selectors(self) -> tuple[Callable[[str], bool], ...] | None:
-        """The started sinks' ``wants``; None when one of them wants everything (it has no ``wants``)."""
+    @staticmethod
+    def _selectors(sinks: Sequence[EventSink]) -> tuple[Callable[[str], bool], ...] | None:
+        """The sinks' ``wants``; None when one of them wants everything (it has no ``wants``)."""
         selectors = []
-        for sink in self._started:
+        for sink in sinks:
             if not isinstance(sink, SelectiveEventSink):
                 return None
             selectors.append(sink.wants)
         return tuple(selectors)
 
-    def wants(self, event_name: str) -> bool:
+    def wants(self, event_name: str, *, remote: bool = False) -> bool:
         """Whether a started sink would use an event of this name now: if not, the emitter need not build it.
 
         Safe from any thread. True when any sink has no ``wants`` (it takes everything), or when asking a sink
-        fails (the failure is logged); False before the bus starts and after it stops.
+        fails (the failure is logged); False before the bus starts and after it stops. ``remote``: whether a sink
+        other than the relays would (for an event from another node).
         """
         if self._loop is None:
             return False
-        asked = self._asked
+        asked = self._asked_remote if remote else self._asked
         if asked is None:
             return True
         for wants in asked:
@@ -85,7 +95,8 @@ class EventBus:
         return False
 
     async def stop(self) -> None:
-        self._asked = ()
+        self._asked = self._asked_remote = ()
+        self._local = []
         started, self._started = self._started, []
         for sink in reversed(started):
             try:
@@ -94,18 +105,21 @@ class EventBus:
                 logger.exception("Event sink %r failed to stop", sink.name)
         self._loop = None
 
-    def emit(self, event: BaseEvent) -> None:
-        """Deliver ``event`` to every sink. Safe from any thread (node code runs in worker threads)."""
+    def emit(self, event: BaseEvent, *, remote: bool = False) -> None:
+        """Deliver ``event`` to every sink. Safe from any thread (node code runs in worker threads).
+
+        ``remote``: the event came from another node; it goes to every sink but the relays.
+        """
         loop = self._loop
         if loop is None:
             return  # not started (a CLI command, or shut down): nobody is listening
         if threading.get_ident() == self._loop_thread:
             if self._pending:
                 self._flush()
-            self._dispatch(event)
+            self._dispatch(event, remote)
             return
         with self._pending_lock:
-            self._pending.append(event)
+            self._pending.append((event, remote))
             if self._flush_scheduled:
                 return
             self._flush_scheduled = True
@@ -119,11 +133,11 @@ class EventBus:
             events = list(self._pending)
             self._pending.clear()
             self._flush_scheduled = False
-        for event in events:
-            self._dispatch(event)
+        for event, remote in events:
+            self._dispatch(event, remote)
 
-    def _dispatch(self, event: BaseEvent) -> None:
-        for sink in self._started:
+    def _dispatch(self, event: BaseEvent, remote: bool = False) -> None:
+        for sink in self._local if remote else self._started:
             try:
                 sink.deliver(event)
             except Exception:

@@ -7,7 +7,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk.event_base import BaseEvent
 
-__all__ = ["EVENT_SINKS_STATE_KEY", "ConfigurableEventSink", "EventSink", "EventSinkDirectory", "SelectiveEventSink"]
+__all__ = [
+    "EVENT_SINKS_STATE_KEY",
+    "ConfigurableEventSink",
+    "EventInbox",
+    "EventSink",
+    "EventSinkDirectory",
+    "RelayEventSink",
+    "SelectiveEventSink",
+]
 
 
 @runtime_checkable
@@ -59,6 +67,48 @@ class ConfigurableEventSink(EventSink, Protocol):
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Take the host's settings (its config as JSON values, without the access token)."""
+        ...
+
+
+@runtime_checkable
+class EventInbox(Protocol):
+    """The door a :class:`RelayEventSink` brings other nodes' events in through (the host makes one per node)."""
+
+    @property
+    def event_types(self) -> Mapping[str, type[BaseEvent]]:
+        """Every event class this host knows (its own and the plugins'), by ``event_name``: a relay rebuilds the
+        typed event from what it received with ``event_types[name].model_validate_json(data)``."""
+        ...
+
+    @property
+    def serves_clients(self) -> bool:
+        """Whether this node has clients of its own (it serves HTTP): a worker does not, so a relay there need
+        not receive other nodes' events at all."""
+        ...
+
+    def wants(self, event_name: str) -> bool:
+        """Whether a sink of this node other than the relays would use an event of this name now (see
+        :meth:`SelectiveEventSink.wants`): if not, the relay need not rebuild it."""
+        ...
+
+    def emit_remote(self, event: BaseEvent) -> None:
+        """Deliver an event that came from another node to this node's sinks, except the relays: it is never sent
+        back out, so two nodes never bounce an event between them. Call it on the event loop, in the order the
+        events happened."""
+        ...
+
+
+@runtime_checkable
+class RelayEventSink(EventSink, Protocol):
+    """A sink that carries this node's events to other nodes and brings theirs in (``invoke-postgres-events``).
+
+    It gets every event emitted on its node through :meth:`~EventSink.deliver`, like any sink, and sends it on;
+    what it receives from other nodes it hands to the :class:`EventInbox` given to :meth:`attach`. Events that
+    came in that way are delivered to every other sink, never to a relay.
+    """
+
+    def attach(self, inbox: EventInbox) -> None:
+        """Take this node's inbox; called once, before :meth:`~EventSink.start`."""
         ...
 
 

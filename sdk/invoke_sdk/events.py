@@ -21,8 +21,10 @@ from invoke_sdk.event_base import BaseEvent
 from invoke_sdk.event_sinks import (
     EVENT_SINKS_STATE_KEY,
     ConfigurableEventSink,
+    EventInbox,
     EventSink,
     EventSinkDirectory,
+    RelayEventSink,
     SelectiveEventSink,
 )
 from invoke_sdk.invocation_events import (
@@ -50,6 +52,7 @@ __all__ = [
     "BaseEvent",
     "BatchEnqueuedEvent",
     "ConfigurableEventSink",
+    "EventInbox",
     "EventSink",
     "EventSinkDirectory",
     "InvocationCompleteEvent",
@@ -63,6 +66,7 @@ __all__ = [
     "QueueItemEventBase",
     "QueueItemStatusChangedEvent",
     "QueueItemsCanceledEvent",
+    "RelayEventSink",
     "SelectiveEventSink",
 ]
 
