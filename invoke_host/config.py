@@ -14,6 +14,7 @@ __all__ = ["HostConfig", "is_loopback_host"]
 
 # RFC 7230 token characters: what an HTTP header and a websocket subprotocol can carry as they are.
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DEVICE = re.compile(r"cpu|mps|cuda(:[0-9]+)?")
 
 
 def _split_commas(value: Any) -> Any:
@@ -180,6 +181,17 @@ class HostConfig(BaseSettings):
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
     _split_devices = field_validator("devices", mode="before")(_split_commas)
     _split_hosts = field_validator("allowed_hosts", mode="before")(_split_commas)
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, devices: list[str]) -> list[str]:
+        for device in devices:
+            if not _DEVICE.fullmatch(device):
+                raise ValueError(
+                    f"devices (INVOKE_HOST_DEVICES / --devices): {device!r} is not a device; name each as cpu, mps, "
+                    "cuda or cuda:<index>, separated by commas (e.g. cuda:0,cuda:1)"
+                )
+        return devices
 
     @model_validator(mode="after")
     def _check_cors(self) -> HostConfig:

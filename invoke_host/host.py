@@ -9,7 +9,9 @@
 5. the images service over the backend's image records and the file-storage backend;
 6. the model manager over the backend's model records;
 7. the node services (what every node context shares: images, tensors, conditioning, ``context.models``);
-8. zero or more session processors, as the node's :class:`NodeShape` asks.
+8. zero or more session processors, as the node's :class:`NodeShape` asks: one per device of ``devices``
+   (``--devices cuda:0,cuda:1``; one on ``device`` when empty), each with its own node services and model
+   cache, claiming as ``<worker name>`` (one device) or ``<worker name>/<n>`` (several).
 
 Each part is given exactly what it uses; none of them imports this module. The :class:`Host` it returns holds
 the parts and starts them in that order (the loop bridge first, so node threads can reach the loop) and stops
@@ -21,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -48,7 +52,7 @@ from invoke_host.queue import QueueService
 from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
 
-__all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message"]
+__all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message", "worker_name"]
 
 logger = logging.getLogger("invoke_host")
 
@@ -203,9 +207,21 @@ def build_host(
     images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
     models = ModelManager(config, registry, records, events)  # 6
     model_loads = ModelLoadRelay(_model_load_forwarder(events))
-    node_services = _node_services(config, registry, records, models.paths, images, bridge, model_loads)  # 7
+    devices: list[str | None] = list(config.devices) or [None]
+    per_device = [
+        _node_services(config, registry, records, models.paths, images, bridge, model_loads, device)  # 7
+        for device in (devices if queue is not None and shape.runs_items else devices[:1])
+    ]
+    node_services = per_device[0]
+    name = worker_name(config)
     processors = (  # 8
-        [_processor(config, registry, queue, events, node_services)] if queue is not None and shape.runs_items else []
+        [
+            _processor(config, registry, queue, events, services, name if len(devices) == 1 else f"{name}/{n}",
+                       device)
+            for n, (device, services) in enumerate(zip(devices, per_device, strict=True))
+        ]
+        if queue is not None and shape.runs_items
+        else []
     )
     started_first: list[Service] = [bridge, events]
     stored: list[Service] = [s for s in (storage, queue, images) if s is not None]
@@ -215,6 +231,11 @@ def build_host(
         # The processors last, so every service a node may use has started before one claims an item.
         services=[*started_first, *stored, models, *processors], bridge=bridge, model_loads=model_loads,
     )
+
+
+def worker_name(config: HostConfig) -> str:
+    """This node's worker name in the queue: ``worker_name`` (``--name``), or ``<hostname>-<pid>``."""
+    return config.worker_name or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def missing_storage_message(host: Host) -> str:
@@ -255,6 +276,8 @@ def _queue_service(
     return QueueService(
         storage.session_queue, events, registry, max_batch_size=config.max_batch_size,
         limits=Limits.from_config(config), max_results_page_size=config.max_results_page_size,
+        lease_seconds=config.lease_seconds, max_attempts=config.max_attempts,
+        affinity_max_wait_s=config.affinity_max_wait_s,
     )
 
 
@@ -302,23 +325,29 @@ def _node_services(
     images: ImagesService | None,
     bridge: LoopBridge,
     model_loads: ModelLoadRelay,
+    device: str | None = None,
 ) -> NodeServices:
     """Tensors and conditioning under the data root; ``context.models`` over the model records, the registry's
-    loaders and one cache sized by the config; per-node ``context.images`` over the images service. Without a
-    storage backend there are no model records or images, and a node that asks is told so."""
+    loaders and one cache sized by the config, on ``device`` (None: the config's ``device``); per-node
+    ``context.images`` over the images service. Without a storage backend there are no model records or images,
+    and a node that asks is told so."""
     models_service = None
     if records is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
-        cache = ModelCache.from_config(config, listener=model_loads)
+        cache = ModelCache.from_config(config, listener=model_loads, device=device)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), cache)
     images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
     return NodeServices.default(config, models=models_service, images_for_node=images_for_node)
 
 
 def _processor(
-    config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices
+    config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices,
+    worker_id: str, device: str | None,
 ) -> SessionProcessor:
+    models = node_services.models
+    held = models.cache.model_keys if isinstance(models, ModelsService) else None
     return SessionProcessor(
         registry, queue, events, node_services, workers=config.processor_workers,
-        save_interval=config.session_save_interval,
+        save_interval=config.session_save_interval, worker_id=worker_id, device=device, held_models=held,
+        poll_interval=config.worker_poll_interval_s,
     )

@@ -91,15 +91,18 @@ class ModelCache:
         self._stats = CacheStats()
 
     @classmethod
-    def from_config(cls, config: Any, listener: ModelLoadListener | None = None) -> ModelCache:
+    def from_config(
+        cls, config: Any, listener: ModelLoadListener | None = None, device: str | None = None
+    ) -> ModelCache:
         """A cache sized and placed by the host config.
 
-        Reads ``ram_cache_gb``, ``vram_cache_gb``, ``device`` and ``precision``.
+        Reads ``ram_cache_gb``, ``vram_cache_gb``, ``device`` (unless ``device`` is given: one cache per device
+        of ``--devices``, each with these limits) and ``precision``.
         """
         return cls(
             ram_limit_bytes=int(config.ram_cache_gb * GB),
             vram_limit_bytes=int(config.vram_cache_gb * GB),
-            device=config.device,
+            device=device if device is not None else config.device,
             precision=config.precision,
             listener=listener,
         )
@@ -186,6 +189,11 @@ class ModelCache:
         """The cached entries, least recently used first."""
         with self._lock:
             return list(self._entries.values())
+
+    def model_keys(self) -> set[str]:
+        """The keys of the models (whole or in part: any submodel) this cache holds: what a claim prefers."""
+        with self._lock:
+            return {str(getattr(e.config, "key", e.key.split(":", 1)[0])) for e in self._entries.values()}
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
