@@ -121,9 +121,11 @@ class SessionQueueStore(Protocol):
         starves an item for longer than that. Empty ``prefer_models`` is plain queue order. As SQL::
 
             ORDER BY priority DESC,
-                     (created_at <= now - affinity_max_wait_s) DESC,   -- only with prefer_models
-                     (model_key = ANY(prefer_models)) DESC,            -- only with prefer_models
-                     item_id
+                     (created_at <= now - affinity_max_wait_s) DESC,                  -- waited out: first,
+                     (created_at > now - affinity_max_wait_s
+                      AND model_key = ANY(prefer_models)) DESC,                       -- then held models
+                     item_id                                                          -- (both: only with
+                                                                                      --  prefer_models)
         """
         ...
 

@@ -199,8 +199,9 @@ class SqliteSessionQueueStore:
         if prefer_models:
             # Within one priority: items that waited out the bound first (oldest first), then those whose model
             # the worker holds, then the rest in enqueue order (see SessionQueueStore.claim_next).
-            order = ("priority DESC, created_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', :waited) DESC, "
-                     "model_key IN (SELECT value FROM json_each(:models)) DESC, item_id ASC")
+            waited = "created_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', :waited)"
+            order = (f"priority DESC, {waited} DESC, "
+                     f"(NOT {waited} AND model_key IN (SELECT value FROM json_each(:models))) DESC, item_id ASC")
             params["waited"] = _in(-affinity_max_wait_s)
             params["models"] = json.dumps(list(prefer_models))
 
