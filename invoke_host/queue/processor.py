@@ -50,11 +50,9 @@ from invoke_host.queue.service import QueueService
 from invoke_host.queue.session_progress import ProgressWriter, restore_progress, stored_results
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["SERVER_STOPPED_ERROR", "SessionProcessor"]
+__all__ = ["SessionProcessor"]
 
 logger = logging.getLogger("invoke_host.queue.processor")
-
-SERVER_STOPPED_ERROR = "ServerStoppedError"
 
 # How long stop() waits for running items to reach a node boundary before leaving them to recovery.
 _STOP_GRACE_S = 10.0

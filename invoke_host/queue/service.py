@@ -50,13 +50,10 @@ from invoke_host.limits import Limits
 from invoke_host.queue.batch import Batch, batch_size, prepare_items
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["INTERRUPTED_MESSAGE", "LEASE_EXPIRED_MESSAGE", "QueueService"]
+__all__ = ["LEASE_EXPIRED_MESSAGE", "QueueService"]
 
 logger = logging.getLogger("invoke_host.queue")
 
-INTERRUPTED_MESSAGE = (
-    "the server stopped while this item ran; it was not run again (at-most-once), enqueue it again to retry"
-)
 LEASE_EXPIRED_MESSAGE = (
     "the worker running this item stopped renewing its lease (it died, was stopped, or lost the database) on "
     "every one of its attempts (INVOKE_HOST_MAX_ATTEMPTS={max_attempts}, each lease INVOKE_HOST_LEASE_SECONDS="

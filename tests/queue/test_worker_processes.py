@@ -108,9 +108,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     add = {"nodes": {"a": {"id": "a", "type": "add", "a": 1, "b": 2}}, "edges": []}
     deadline = time.monotonic() + 90
     while seen != {"w1", "w2"}:
-        assert time.monotonic() < deadline, f"only {seen} ran items; output: {[cluster.stop(p) for p in cluster.workers.values()]}"
+        if time.monotonic() > deadline:
+            logs = [cluster.stop(p) for p in cluster.workers.values()]
+            raise AssertionError(f"only {seen} ran items; the workers wrote: {logs}")
         ids = [cluster.enqueue(add) for _ in range(4)]
-        _wait_for(lambda: all(cluster.finished(i) for i in ids), "the warm-up items")
+        _wait_for(lambda ids=ids: all(cluster.finished(i) for i in ids), "the warm-up items")  # type: ignore[misc]
         seen |= {cluster.item(i)["worker_id"] for i in ids}
     try:
         yield cluster
