@@ -89,6 +89,7 @@ class ModelCache:
         self._lock = threading.RLock()
         self._devices: dict[int, str] = {}
         self._stats = CacheStats()
+        self._last_keys: frozenset[str] = frozenset()
 
     @classmethod
     def from_config(
@@ -190,10 +191,20 @@ class ModelCache:
         with self._lock:
             return list(self._entries.values())
 
-    def model_keys(self) -> set[str]:
-        """The keys of the models (whole or in part: any submodel) this cache holds: what a claim prefers."""
-        with self._lock:
-            return {str(getattr(e.config, "key", e.key.split(":", 1)[0])) for e in self._entries.values()}
+    def model_keys(self) -> frozenset[str]:
+        """The keys of the models (whole or in part: any submodel) this cache holds: what a claim prefers.
+
+        Called on the event loop before each claim, so it never waits: a load holds the cache's lock for as long
+        as reading the model from disk takes, and then the keys seen last are returned.
+        """
+        if not self._lock.acquire(blocking=False):
+            return self._last_keys
+        try:
+            self._last_keys = frozenset(str(getattr(e.config, "key", e.key.split(":", 1)[0]))
+                                        for e in self._entries.values())
+            return self._last_keys
+        finally:
+            self._lock.release()
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
