@@ -16,6 +16,7 @@ import pytest
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, SessionNodeResult
 from invoke_sdk.storage import LeaseLostError
 from invoke_sqlite_storage import SqliteBackend
+from invoke_sqlite_storage.migrations import MIGRATIONS
 
 from tests.storage.conftest import make_batch
 
@@ -177,3 +178,22 @@ async def test_concurrent_claimers_in_several_backends_never_share_an_item(tmp_p
     finally:
         for b in backends:
             await b.stop()
+
+
+async def test_migration_6_gives_items_running_before_it_an_ended_lease(tmp_path: Path) -> None:
+    path = tmp_path / "db" / "invoke.db"
+    old = SqliteBackend(path, migrations=MIGRATIONS[:5])
+    await old.start()
+    await old.session_queue.enqueue(*make_batch(n=2), prepend=False)
+    await old.stop()
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE queue_items SET status = 'in_progress' WHERE item_id = 1")  # what a claim did then
+    new = SqliteBackend(path)
+    await new.start()
+    try:
+        [back] = await new.session_queue.reclaim_expired(2, "why")
+        assert (back.item_id, back.status, back.attempts, back.worker_id) == (1, "pending", 1, None)
+        untouched = await new.session_queue.get_summary(2)
+        assert untouched is not None and (untouched.status, untouched.attempts) == ("pending", 0)
+    finally:
+        await new.stop()
