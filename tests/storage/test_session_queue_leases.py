@@ -1,4 +1,5 @@
-"""Claims with leases on the SQLite store: who holds an item, renewals, reclaims, guarded writes, pause, affinity.
+"""Claims with leases (on both backends where a test takes ``backend``): who holds an item, renewals, reclaims,
+guarded writes, pause, affinity.
 
 Several backends on one file stand for several processes: each has its own connections (and threads), so the
 writer lock they share is SQLite's, exactly as between processes.
@@ -19,13 +20,13 @@ from invoke_sqlite_storage import SqliteBackend
 from invoke_sqlite_storage.migrations import MIGRATIONS
 
 from tests.storage.conftest import make_batch
+from tests.storage_backends import BackendMaker
 
 
-def _expire(backend: SqliteBackend, *item_ids: int) -> None:
+def _expire(maker: BackendMaker, *item_ids: int) -> None:
     """End the leases of these items now, on a connection of its own (what time passing does)."""
-    with closing(sqlite3.connect(backend.path)) as conn, conn:
-        conn.executemany("UPDATE queue_items SET lease_expires_at = '2000-01-01T00:00:00.000Z' WHERE item_id = ?",
-                         [(i,) for i in item_ids])
+    maker.execute(*(("UPDATE queue_items SET lease_expires_at = '2000-01-01T00:00:00.000Z' WHERE item_id = ?", (i,))
+                    for i in item_ids))
 
 
 def _with_models(keys: list[str | None]) -> tuple[BatchRecord, list[NewQueueItem]]:
@@ -46,31 +47,35 @@ async def test_a_claim_records_worker_attempt_and_lease_and_the_api_fields(backe
     assert await store.renew_leases("w2", [1], 30) == [1]
 
 
-async def test_an_expired_lease_is_reclaimed_then_failed_after_max_attempts(backend: SqliteBackend) -> None:
+async def test_an_expired_lease_is_reclaimed_then_failed_after_max_attempts(
+    backend: SqliteBackend, backend_maker: BackendMaker
+) -> None:
     store = backend.session_queue
     await store.enqueue(*make_batch(n=1), prepend=False)
     await store.claim_next(worker_id="w1", lease_seconds=30)
     assert await store.reclaim_expired(2, "why") == []  # a live lease is left alone
-    _expire(backend, 1)
+    _expire(backend_maker, 1)
     [back] = await store.reclaim_expired(2, "why")
     assert (back.status, back.attempts, back.worker_id) == ("pending", 1, "w1")
     assert await store.lost_leases("w1", [1]) == [1]
     retry = await store.claim_next(worker_id="w2", lease_seconds=30)
     assert retry is not None and (retry.worker_id, retry.attempts) == ("w2", 2)
-    _expire(backend, 1)
+    _expire(backend_maker, 1)
     [failed] = await store.reclaim_expired(2, "the worker died twice")
     assert (failed.status, failed.error_type, failed.error_message, failed.attempts) == (
         "failed", "LeaseExpiredError", "the worker died twice", 2)
     assert await store.reclaim_expired(2, "again") == []
 
 
-async def test_a_worker_that_lost_its_item_can_neither_write_nor_finish_it(backend: SqliteBackend) -> None:
+async def test_a_worker_that_lost_its_item_can_neither_write_nor_finish_it(
+    backend: SqliteBackend, backend_maker: BackendMaker
+) -> None:
     store = backend.session_queue
     await store.enqueue(*make_batch(n=1), prepend=False)
     await store.claim_next(worker_id="zombie", lease_seconds=30)
     row = SessionNodeResult(0, "a#0", "a", (), '{"type": "x"}')
     await store.append_progress(1, [row], worker_id="zombie")
-    _expire(backend, 1)
+    _expire(backend_maker, 1)
     await store.reclaim_expired(3, "why")
     await store.claim_next(worker_id="w2", lease_seconds=30)
     late = SessionNodeResult(1, "b#0", "b", (), '{"type": "x"}')
