@@ -1,23 +1,22 @@
 """Claims with leases (on both backends where a test takes ``backend``): who holds an item, renewals, reclaims,
 guarded writes, pause, affinity.
 
-Several backends on one file stand for several processes: each has its own connections (and threads), so the
-writer lock they share is SQLite's, exactly as between processes.
+Several backends on one database stand for several processes: each has its own connections (and, on SQLite,
+threads), so the locks they share are the database's (SQLite's writer lock, PostgreSQL's row locks), exactly as
+between processes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import uuid
-from contextlib import closing
-from pathlib import Path
 
 import pytest
+from invoke_postgres_storage.migrations import MIGRATIONS as POSTGRES_MIGRATIONS
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, SessionNodeResult
 from invoke_sdk.storage import LeaseLostError
 from invoke_sqlite_storage import SqliteBackend
-from invoke_sqlite_storage.migrations import MIGRATIONS
+from invoke_sqlite_storage.migrations import MIGRATIONS as SQLITE_MIGRATIONS
 
 from tests.storage.conftest import make_batch
 from tests.storage_backends import BackendMaker
@@ -113,15 +112,14 @@ async def test_giving_a_lease_up_lets_the_next_reclaim_take_the_item_back_at_onc
     assert [(i.item_id, i.status) for i in reclaimed] == [(1, "pending")]
 
 
-async def test_pause_is_per_queue_stored_and_skipped_by_claims(tmp_path: Path) -> None:
-    path = tmp_path / "db" / "invoke.db"
-    first = SqliteBackend(path)
+async def test_pause_is_per_queue_stored_and_skipped_by_claims(backend_maker: BackendMaker) -> None:
+    first = backend_maker.new()
     await first.start()
     await first.session_queue.enqueue(*make_batch("a", n=1), prepend=False)
     await first.session_queue.enqueue(*make_batch("b", n=1), prepend=False)
     await first.session_queue.set_paused("a", True)
     await first.stop()
-    second = SqliteBackend(path)  # a restart
+    second = backend_maker.new()  # a restart
     await second.start()
     try:
         store = second.session_queue
@@ -154,9 +152,8 @@ async def test_affinity_prefers_a_held_model_but_never_past_the_wait_bound(backe
     assert first is not None and first.model_key == "m-other"
 
 
-async def test_concurrent_claimers_in_several_backends_never_share_an_item(tmp_path: Path) -> None:
-    path = tmp_path / "db" / "invoke.db"
-    backends = [SqliteBackend(path) for _ in range(4)]
+async def test_concurrent_claimers_in_several_backends_never_share_an_item(backend_maker: BackendMaker) -> None:
+    backends = [backend_maker.new() for _ in range(4)]
     for b in backends:
         await b.start()
     try:
@@ -185,15 +182,15 @@ async def test_concurrent_claimers_in_several_backends_never_share_an_item(tmp_p
             await b.stop()
 
 
-async def test_migration_6_gives_items_running_before_it_an_ended_lease(tmp_path: Path) -> None:
-    path = tmp_path / "db" / "invoke.db"
-    old = SqliteBackend(path, migrations=MIGRATIONS[:5])
+async def test_the_lease_migration_gives_items_running_before_it_an_ended_lease(backend_maker: BackendMaker) -> None:
+    # The step before leases: SQLite's migration 5, PostgreSQL's 3.
+    before = SQLITE_MIGRATIONS[:5] if backend_maker.kind == "sqlite" else POSTGRES_MIGRATIONS[:3]
+    old = backend_maker.new(migrations=before)
     await old.start()
     await old.session_queue.enqueue(*make_batch(n=2), prepend=False)
     await old.stop()
-    with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("UPDATE queue_items SET status = 'in_progress' WHERE item_id = 1")  # what a claim did then
-    new = SqliteBackend(path)
+    backend_maker.execute("UPDATE queue_items SET status = 'in_progress' WHERE item_id = 1")  # what a claim did then
+    new = backend_maker.new()
     await new.start()
     try:
         [back] = await new.session_queue.reclaim_expired(2, "why")
