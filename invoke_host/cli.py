@@ -68,14 +68,19 @@ def main() -> None:
     help="postgresql://user@host/db: share a PostgreSQL database (or INVOKE_HOST_DATABASE_URL; keep a password in "
     "that or in ~/.pgpass, not here, where `ps` shows it)",
 )
-def serve(**options: Any) -> None:
+@click.option(
+    "--no-processor", "no_processor", is_flag=True, default=False,
+    help="An API node: store queue items, run none (workers run them; INVOKE_HOST_PROCESSOR_ENABLED=false)",
+)
+@click.option("--devices", help="Run items on these devices, one processor each (cuda:0,cuda:1; INVOKE_HOST_DEVICES)")
+def serve(no_processor: bool, **options: Any) -> None:
     """Start the HTTP and websocket server."""
     from invoke_host.memory import use_system_allocator
 
     use_system_allocator()  # first: it restarts the process (RSS returns to idle after large sessions; memory.py)
     from invoke_host.app import create_app
 
-    config = _config(**options)
+    config = _config(**options, processor_enabled=False if no_processor else None)
     _setup_logging(config.log_level)
     try:
         config.check_bind()
@@ -110,6 +115,32 @@ def _serve_or_exit(app: Any, config: HostConfig) -> None:
         raise click.ClickException(str(exc)) from None
     if not started:
         sys.exit(3)  # uvicorn.run's exit status for a server that failed to start (a port in use, say)
+
+
+@main.command()
+@click.option("--name", "worker_name", help="This worker's id in the queue (default <hostname>-<pid>)")
+@click.option("--root", type=click.Path(path_type=Path), help="Data root (default ./invoke-root)")
+@click.option("--devices", help="Run items on these devices, one processor each (cuda:0,cuda:1; INVOKE_HOST_DEVICES)")
+@click.option("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+@click.option(
+    "--database-url",
+    help="postgresql://user@host/db: the database the API nodes share (or INVOKE_HOST_DATABASE_URL; keep a "
+    "password in that or in ~/.pgpass, not here, where `ps` shows it)",
+)
+def worker(**options: Any) -> None:
+    """Run queue items and serve no HTTP: a worker node beside API nodes on one database (docs/deploy.md)."""
+    from invoke_host.memory import use_system_allocator
+
+    use_system_allocator()  # first: it restarts the process (memory.py)
+    from invoke_host.host import HostStartupError
+    from invoke_host.worker import run_worker
+
+    config = _config(**options)
+    _setup_logging(config.log_level)
+    try:
+        run_worker(config)
+    except HostStartupError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _host(root: Path | None = None, log_level: str | None = None) -> Any:

@@ -14,6 +14,7 @@ __all__ = ["HostConfig", "is_loopback_host"]
 
 # RFC 7230 token characters: what an HTTP header and a websocket subprotocol can carry as they are.
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DEVICE = re.compile(r"cpu|mps|cuda(:[0-9]+)?")
 
 
 def _split_commas(value: Any) -> Any:
@@ -150,6 +151,29 @@ class HostConfig(BaseSettings):
     )
     processor_enabled: bool = Field(default=True, description="Run queue items (off: the server only stores them)")
     processor_workers: int = Field(default=1, ge=1, le=64, description="Queue items run at once")
+    devices: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Devices to run items on, one processor (and model cache) each, e.g. cuda:0,cuda:1 or cpu,cpu "
+        "(empty: one processor on `device`)",
+    )
+    worker_name: str | None = Field(
+        default=None, description="This node's worker id in the queue (default: <hostname>-<pid>)"
+    )
+    lease_seconds: float = Field(
+        default=30.0, ge=0.5, le=86_400,
+        description="How long a claimed item stays with a worker that stops renewing its lease before it is retried",
+    )
+    max_attempts: int = Field(
+        default=2, ge=1, le=100, description="Most claims of one queue item (the first run and its retries)"
+    )
+    affinity_max_wait_s: float = Field(
+        default=30.0, ge=0,
+        description="Longest an item waits behind items whose model a worker holds (model affinity) before it "
+        "is taken first",
+    )
+    worker_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often an idle worker looks for items enqueued by another node"
+    )
     session_save_interval: float = Field(
         default=0.5, ge=0, description="Least seconds between saves of a running item's session (0: every node)"
     )
@@ -184,7 +208,19 @@ class HostConfig(BaseSettings):
     )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
+    _split_devices = field_validator("devices", mode="before")(_split_commas)
     _split_hosts = field_validator("allowed_hosts", mode="before")(_split_commas)
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, devices: list[str]) -> list[str]:
+        for device in devices:
+            if not _DEVICE.fullmatch(device):
+                raise ValueError(
+                    f"devices (INVOKE_HOST_DEVICES / --devices): {device!r} is not a device; name each as cpu, mps, "
+                    "cuda or cuda:<index>, separated by commas (e.g. cuda:0,cuda:1)"
+                )
+        return devices
 
     @model_validator(mode="after")
     def _check_cors(self) -> HostConfig:

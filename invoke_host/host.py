@@ -9,11 +9,13 @@
 5. the images service over the backend's image records and the file-storage backend;
 6. the model manager over the backend's model records;
 7. the node services (what every node context shares: images, tensors, conditioning, ``context.models``);
-8. zero or more session processors, as the node's :class:`NodeShape` asks, all sharing one output cache.
+8. zero or more session processors, as the node's :class:`NodeShape` asks: one per device of ``devices``
+   (``--devices cuda:0,cuda:1``; one on ``device`` when empty), each with its own node services and model
+   cache, claiming as ``<worker name>`` (one device) or ``<worker name>/<n>`` (several); all share one output cache.
 
-The output cache and the model cache are built before the services that invalidate them: the bus carries image
+The output cache and the model caches are built before the services that invalidate them: the bus carries image
 deletes to the output cache (:class:`~invoke_host.engine.cache_sink.OutputCacheSink`), and the model manager tells
-both caches of every model edit or delete (``on_change``).
+every cache of every model edit or delete (``on_change``).
 
 Each part is given exactly what it uses; none of them imports this module. The :class:`Host` it returns holds
 the parts and starts them in that order (the loop bridge first, so node threads can reach the loop) and stops
@@ -25,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -55,7 +59,7 @@ from invoke_host.queue import QueueService
 from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
 
-__all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message"]
+__all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message", "worker_name"]
 
 logger = logging.getLogger("invoke_host")
 
@@ -226,17 +230,31 @@ def build_host(
     queue = _queue_service(storage, events, registry, config) if storage is not None and shape.owns_queue else None  # 4
     images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
     model_loads = ModelLoadRelay(_model_load_forwarder(events))
-    model_cache = ModelCache.from_config(config, listener=model_loads) if records is not None else None
+    devices: list[str | None] = list(config.devices) or [None]
+    runs_items = queue is not None and shape.runs_items
+    # One model cache per device that runs items (each holds models in that device's memory); one for the others.
+    model_caches = [
+        ModelCache.from_config(config, listener=model_loads, device=device)
+        for device in (devices if runs_items else devices[:1])
+    ] if records is not None else []
     models = ModelManager(  # 6
-        config, registry, records, events, on_change=_model_changed(model_cache, output_cache),
+        config, registry, records, events, on_change=_model_changed(model_caches, output_cache),
         maintain_on_start=shape.owns_queue,
     )
-    node_services = _node_services(  # 7
-        config, registry, records, models.paths, images, bridge, model_cache, tensors, conditioning
-    )
+    per_device = [
+        _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning)  # 7
+        for cache in (model_caches or [None])
+    ]
+    node_services = per_device[0]
+    name = worker_name(config)
     processors = (  # 8
-        [_processor(config, registry, queue, events, node_services, output_cache)]
-        if queue is not None and shape.runs_items else []
+        [
+            _processor(config, registry, queue, events, services, output_cache,
+                       name if len(devices) == 1 else f"{name}/{n}", device)
+            for n, (device, services) in enumerate(zip(devices, per_device, strict=True))
+        ]
+        if queue is not None and runs_items
+        else []
     )
     started_first: list[Service] = [bridge, events]
     stored: list[Service] = [s for s in (storage, queue, images) if s is not None]
@@ -247,6 +265,11 @@ def build_host(
         services=[*started_first, *stored, models, *processors], bridge=bridge, model_loads=model_loads,
         output_cache=output_cache,
     )
+
+
+def worker_name(config: HostConfig) -> str:
+    """This node's worker name in the queue: ``worker_name`` (``--name``), or ``<hostname>-<pid>``."""
+    return config.worker_name or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def missing_storage_message(host: Host) -> str:
@@ -325,6 +348,8 @@ def _queue_service(
     return QueueService(
         storage.session_queue, events, registry, max_batch_size=config.max_batch_size,
         limits=Limits.from_config(config), max_results_page_size=config.max_results_page_size,
+        lease_seconds=config.lease_seconds, max_attempts=config.max_attempts,
+        affinity_max_wait_s=config.affinity_max_wait_s,
     )
 
 
@@ -372,12 +397,12 @@ def _output_cache(config: HostConfig, tensors: DiskObjectStore, conditioning: Di
     )
 
 
-def _model_changed(model_cache: ModelCache | None, output_cache: OutputCache) -> ModelChangeListener:
-    """What a model edit or delete does: the model leaves the model cache, outputs computed with it the output
+def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) -> ModelChangeListener:
+    """What a model edit or delete does: the model leaves every model cache, outputs computed with it the output
     cache."""
 
     def changed(key: str) -> None:
-        if model_cache is not None:
+        for model_cache in model_caches:
             model_cache.invalidate(key)
         dropped = output_cache.invalidate([Reference("model", key)])
         if dropped:
@@ -412,9 +437,12 @@ def _node_services(
 
 def _processor(
     config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices,
-    output_cache: OutputCache,
+    output_cache: OutputCache, worker_id: str, device: str | None,
 ) -> SessionProcessor:
+    models = node_services.models
+    held = models.cache.model_keys if isinstance(models, ModelsService) else None
     return SessionProcessor(
         registry, queue, events, node_services, workers=config.processor_workers,
-        save_interval=config.session_save_interval, cache=output_cache,
+        save_interval=config.session_save_interval, cache=output_cache, worker_id=worker_id, device=device,
+        held_models=held, poll_interval=config.worker_poll_interval_s,
     )

@@ -14,7 +14,7 @@ import invoke_image_nodes.plugin
 import invoke_local_file_storage.plugin
 import invoke_sqlite_storage.plugin
 import pytest
-from invoke_sdk.session_queue import QueueItem
+from invoke_sdk.session_queue import NodeFieldValue, QueueItem
 from litestar.testing import TestClient
 
 from invoke_host.app import create_app
@@ -26,6 +26,8 @@ from invoke_host.images import ImagesService
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.models.manager import ModelManager
 from invoke_host.queue import Batch, QueueService
+from invoke_host.queue.batch import prepare_items
+from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.queue.processor import SessionProcessor
 
 PLUGINS = [invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin, invoke_core_events.plugin,
@@ -148,3 +150,72 @@ async def test_a_services_host_has_no_queue_runs_graphs_itself_and_repairs_nothi
         assert (job / "weights.part").read_bytes() == b"downloading"
     finally:
         await host.stop()
+
+
+async def test_devices_cpu_cpu_run_two_processors_each_with_its_own_model_cache(tmp_path: Path) -> None:
+    import tests.queue.processor_nodes as proc_nodes
+
+    host = build_host(HostConfig(root=tmp_path, devices="cpu,cpu", worker_name="box"), [*PLUGINS, proc_nodes],
+                      entry_points=False, shape=NodeShape.WORKER)
+    assert [(p.worker_id, p.device) for p in host.processors] == [("box/0", "cpu"), ("box/1", "cpu")]
+    caches = [p.node_services.models.cache for p in host.processors]  # type: ignore[attr-defined]
+    assert caches[0] is not caches[1] and [c.device_preference for c in caches] == ["cpu", "cpu"]
+    assert host.queue is not None
+    await host.start()
+    try:
+        folders = [tmp_path / "one", tmp_path / "two"]
+        ids = []
+        for folder in folders:
+            folder.mkdir()
+            graph = {"nodes": {"h": {"id": "h", "type": "proc_hold", "folder": str(folder)}}, "edges": []}
+            ids += (await host.queue.enqueue_batch("default", Batch(graph=graph))).item_ids
+        # Each processor takes one item at a time: both items hold at once only if both processors run.
+        deadline = time.monotonic() + 30
+        while not all(any(f.glob("started-*")) for f in folders):
+            assert time.monotonic() < deadline, "the two items did not run at once"
+            await asyncio.sleep(0.01)
+        running = [await host.queue.get(i) for i in ids]
+        assert sorted(item.worker_id for item in running if item is not None) == ["box/0", "box/1"]
+        for folder in folders:
+            (folder / "release").touch()
+        assert [i.status for i in await _finished(host.queue, ids)] == ["completed", "completed"]
+    finally:
+        await host.stop()
+
+
+def test_a_bad_device_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"INVOKE_HOST_DEVICES.*'gpu0' is not a device"):
+        HostConfig(root=tmp_path, devices="cpu,gpu0")
+
+
+def test_a_processor_claims_preferring_the_models_its_own_cache_holds(tmp_path: Path) -> None:
+    host = _host(tmp_path, devices="cpu,cpu")
+    first, second = host.processors
+    assert first.held_models is not None and second.held_models is not None
+    assert first.held_models() == set() == second.held_models()
+
+    class Loader:
+        def device_available(self, device: str) -> bool:
+            return device == "cpu"
+
+        def load(self, config: Any, submodel: str | None, *, dtype: str) -> object:
+            return object()
+
+    class Config:
+        key, name = "m-held", "held"
+
+    first.node_services.models.cache.get("m-held", "unet", Config(), Loader())  # type: ignore[attr-defined]
+    assert (first.held_models(), second.held_models()) == ({"m-held"}, set())
+
+
+def test_the_main_model_key_is_read_from_the_graph_and_from_batch_values() -> None:
+    model = {"key": "m1", "type": "main", "base": "sd-1"}
+    vae = {"key": "v1", "type": "vae", "base": "sd-1"}
+    nodes = {"vae": {"id": "vae", "type": "x", "model": vae}, "m": {"id": "m", "type": "x", "model": model}}
+    assert main_model_key(nodes) == "m1"
+    assert main_model_key(ADD["nodes"]) is None
+    other = NodeFieldValue(node_path="m", field_name="model", value={**model, "key": "m2"})
+    assert main_model_key(nodes, [other]) == "m2"
+    [item] = prepare_items("default", Batch(graph=ADD), build_host(HostConfig(), [invoke_core_nodes.plugin],
+                                                                  entry_points=False).registry, 10)[1]
+    assert item.model_key is None

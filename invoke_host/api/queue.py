@@ -53,8 +53,8 @@ class DeleteResult(BaseModel):
 
 
 class ProcessorStatus(BaseModel):
-    is_started: bool = Field(description="False while the processor is paused")
-    is_processing: bool = Field(description="Whether an item is running now")
+    is_started: bool = Field(description="False while the queue is paused (for every worker, until resumed)")
+    is_processing: bool = Field(description="Whether an item of the queue is running now, on any worker")
 
 
 class QueueStatus(BaseModel):
@@ -75,8 +75,10 @@ class SessionQueueAndProcessorStatus(BaseModel):
     processor: ProcessorStatus
 
 
-def _processor_status(queue: Injected[QueueService]) -> ProcessorStatus:
-    return ProcessorStatus(is_started=not queue.paused, is_processing=queue.is_processing)
+async def _processor_status(queue: QueueService, queue_id: str, running: bool | None = None) -> ProcessorStatus:
+    if running is None:
+        running = await queue.current(queue_id) is not None
+    return ProcessorStatus(is_started=not await queue.is_paused(queue_id), is_processing=running)
 
 
 def _validation_detail(exc: ValidationError) -> tuple[int, str, list[dict[str, Any]]]:
@@ -243,7 +245,7 @@ class QueueController(Controller):
                 batch_id=current.batch_id if current else None,
                 session_id=current.session_id if current else None,
             ),
-            processor=_processor_status(queue),
+            processor=await _processor_status(queue, queue_id, running=current is not None),
         )
 
     @get("/b/{batch_id:str}/status", summary="Counts by status of one batch")
@@ -257,10 +259,10 @@ class QueueController(Controller):
 
     @put("/processor/pause", summary="Take no new items (the running one finishes)")
     async def pause(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> ProcessorStatus:
-        queue.pause()
-        return _processor_status(queue)
+        await queue.pause(queue_id)
+        return await _processor_status(queue, queue_id)
 
     @put("/processor/resume", summary="Take items again")
     async def resume(self, queue: Injected[QueueService], queue_id: FromPath[str]) -> ProcessorStatus:
-        queue.resume()
-        return _processor_status(queue)
+        await queue.resume(queue_id)
+        return await _processor_status(queue, queue_id)

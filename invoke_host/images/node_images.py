@@ -19,6 +19,9 @@ T = TypeVar("T")
 class NodeImages:
     """``context.images`` for one node of one session: saves record that session, node and graph.
 
+    With ``prepared_node_id`` each save is named from the session, that id and how many images the node saved
+    before, so a node that runs again (a retried item) reuses its records instead of adding more.
+
     Node code is blocking and runs in a worker thread; each call hands its work to the service on
     the host's event loop through ``bridge`` and waits for it. Create one per node run (it is cheap).
     """
@@ -33,6 +36,7 @@ class NodeImages:
         graph: JsonText | None = None,
         workflow: JsonText | None = None,
         is_intermediate: bool = False,
+        prepared_node_id: str | None = None,
     ) -> None:
         self._service = service
         self._bridge = bridge
@@ -41,6 +45,8 @@ class NodeImages:
         self._graph = graph
         self._workflow = workflow
         self._is_intermediate = is_intermediate
+        self._prepared_node_id = prepared_node_id
+        self._saved = 0
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._bridge.call(coro, what="context.images")
@@ -55,6 +61,11 @@ class NodeImages:
     ) -> ImageField:
         """Save a PIL image under a new name, recording this node's session, id and graph."""
         category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
+        name = None
+        if self._session_id is not None and self._prepared_node_id is not None:
+            # Keyed by session and prepared node: a retry that runs this node again overwrites, never adds.
+            name = self._service.namer.node_image_name(self._session_id, self._prepared_node_id, self._saved)
+            self._saved += 1
         record = self._call(
             self._service.save(
                 image,
@@ -65,6 +76,7 @@ class NodeImages:
                 metadata=metadata,
                 graph=self._graph,
                 workflow=self._workflow,
+                image_name=name,
             )
         )
         return ImageField(image_name=record.image_name)
@@ -87,5 +99,5 @@ class NodeImagesFactory:
     ) -> NodeImages:
         return NodeImages(
             self._service, self._bridge, session_id=session_id, node_id=source_node_id, graph=graph,
-            is_intermediate=node.is_intermediate,
+            is_intermediate=node.is_intermediate, prepared_node_id=node.id,
         )

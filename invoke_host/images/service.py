@@ -109,8 +109,14 @@ class ImagesService:
         metadata: JsonText | None = None,
         graph: JsonText | None = None,
         workflow: JsonText | None = None,
+        image_name: str | None = None,
     ) -> ImageRecord:
-        """Store a PIL image with its embedded data; return its record."""
+        """Store a PIL image with its embedded data; return its record.
+
+        ``image_name`` (from ``namer.node_image_name``) makes the save idempotent: when a record of that name
+        exists already (a node that ran again on a retry) its files are replaced and that record is returned;
+        no second record is added and no second ``image_added`` event is sent.
+        """
         origin = ImageOrigin(image_origin)
         category = ImageCategory(image_category)
         embedded = EmbeddedImageData(
@@ -119,7 +125,13 @@ class ImagesService:
             workflow=_json_text(workflow, "workflow"),
         )
         width, height = image.size
-        name = self.namer.new_name()
+        name = image_name or self.namer.new_name()
+        if image_name is not None:
+            existing = await self.records.get(image_name)
+            if existing is not None:
+                await self.files.save(name, image, embedded)
+                logger.info("Saved image %s again (its node ran again on a retry); kept its record", name)
+                return existing
         await self.files.save(name, image, embedded)
         try:
             record = await self.records.save(

@@ -105,17 +105,21 @@ class ModelCache:
         self._lock = threading.RLock()
         self._devices: dict[int, str] = {}
         self._stats = CacheStats()
+        self._last_keys: frozenset[str] = frozenset()
 
     @classmethod
-    def from_config(cls, config: Any, listener: ModelLoadListener | None = None) -> ModelCache:
+    def from_config(
+        cls, config: Any, listener: ModelLoadListener | None = None, device: str | None = None
+    ) -> ModelCache:
         """A cache sized and placed by the host config.
 
-        Reads ``ram_cache_gb``, ``vram_cache_gb``, ``device`` and ``precision``.
+        Reads ``ram_cache_gb``, ``vram_cache_gb``, ``device`` (unless ``device`` is given: one cache per device
+        of ``--devices``, each with these limits) and ``precision``.
         """
         return cls(
             ram_limit_bytes=int(config.ram_cache_gb * GB),
             vram_limit_bytes=int(config.vram_cache_gb * GB),
-            device=config.device,
+            device=device if device is not None else config.device,
             precision=config.precision,
             listener=listener,
         )
@@ -221,6 +225,21 @@ class ModelCache:
         """The cached entries, least recently used first."""
         with self._lock:
             return list(self._entries.values())
+
+    def model_keys(self) -> frozenset[str]:
+        """The keys of the models (whole or in part: any submodel) this cache holds: what a claim prefers.
+
+        Called on the event loop before each claim, so it never waits: a load holds the cache's lock for as long
+        as reading the model from disk takes, and then the keys seen last are returned.
+        """
+        if not self._lock.acquire(blocking=False):
+            return self._last_keys
+        try:
+            self._last_keys = frozenset(str(getattr(e.config, "key", e.key.split(":", 1)[0]))
+                                        for e in self._entries.values())
+            return self._last_keys
+        finally:
+            self._lock.release()
 
     def __contains__(self, key: object) -> bool:
         with self._lock:

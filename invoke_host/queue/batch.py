@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from invoke_host.graph import registry_fingerprint, validate_graph
 from invoke_host.limits import Limits
+from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.registry import FrozenRegistry
 
 __all__ = [
@@ -280,6 +281,7 @@ def prepare_items(
     graph = batch.graph
     nodes: dict[str, Any] = graph.get("nodes", {})
     items: list[NewQueueItem] = []
+    graph_model = main_model_key(nodes)  # once per batch: only batch values can change it per item
     for values in expand(batch):
         session_id = uuid.uuid4().hex
         if values:
@@ -296,6 +298,7 @@ def prepare_items(
                 session_id=session_id,
                 session_json=json.dumps(session, separators=(",", ":")),
                 field_values=values or None,
+                model_key=main_model_key({}, values) or graph_model if values else graph_model,
             )
         )
     return record, items

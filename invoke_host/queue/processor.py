@@ -1,14 +1,22 @@
-"""The session processor: takes queue items one at a time per worker and runs them with the engine.
+"""The session processor: takes queue items one at a time per worker loop and runs them with the engine.
 
-A Host service started after the queue service. Each worker loops: wait while paused or idle,
-claim the next item atomically, build the execution state from ``session["graph"]`` (replaying the
-results stored for the item, if a run before stored any), run it with :class:`SessionRunner` in a
-worker thread, publish node events, store the results as it goes, then complete or fail it.
+A Host service started after the queue service, one per device (each with its own node services and model
+cache). Each loop: wait while idle, claim the next item atomically under this processor's ``worker_id`` (paused
+queues are skipped by the store; items whose main model this processor's cache holds are preferred), build the
+execution state from ``session["graph"]`` (replaying the results stored for the item, if a run before stored
+any: a retry resumes), run it with :class:`SessionRunner` in a worker thread, publish node events, store the
+results as it goes, then complete or fail it.
+
+Leases (docs/deploy.md): a heartbeat task renews the leases of the running items every third of
+``lease_seconds`` and, about twice a second, reads whether this worker still holds them. An item it no longer
+holds (canceled through another node, reclaimed after a lost lease, deleted) is stopped like a cancel and
+nothing more is written for it: every write names the worker and the store refuses a worker that lost the
+item. A worker that cannot reach the database for most of a lease stops its items itself, since by then
+another worker may have them. On stop the leases of unfinished items are given up, so they are retried at once.
 
 Storing: each node's result becomes a row, queued on the runner's thread and appended in batches, at
 most once per ``session_save_interval`` seconds and always at the end (see ``session_progress.py``);
-what is written never grows with what was written before. Recovery never re-runs an interrupted item
-(at-most-once, see docs/queue.md); the rows are what a retry would resume from.
+what is written never grows with what was written before.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable, Collection
 from typing import Any
 
 from invoke_sdk.session_queue import QueueItem, SessionNodeError
@@ -37,18 +46,20 @@ from invoke_host.graph import load_validated_graph, parse_graph, registry_finger
 from invoke_host.limits import Limits
 from invoke_host.memory import release_free_memory
 from invoke_host.queue.node_events import NodeEventPublisher
-from invoke_host.queue.service import INTERRUPTED_MESSAGE, QueueService
+from invoke_host.queue.service import QueueService
 from invoke_host.queue.session_progress import ProgressWriter, restore_progress, stored_results
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["SERVER_STOPPED_ERROR", "SessionProcessor"]
+__all__ = ["SessionProcessor"]
 
 logger = logging.getLogger("invoke_host.queue.processor")
 
-SERVER_STOPPED_ERROR = "ServerStoppedError"
-
 # How long stop() waits for running items to reach a node boundary before leaving them to recovery.
 _STOP_GRACE_S = 10.0
+
+# How often a worker reads whether it still holds its running items: a cancel made through another node (or
+# a lost lease) reaches the item within about this long. A read of a few rows by primary key.
+_HOLD_CHECK_S = 0.5
 
 # After an item that ran this many nodes, freed memory is handed back to the system (see memory.py).
 _TRIM_AFTER_NODES = 10_000
@@ -66,6 +77,12 @@ class _ItemCancel(threading.Event):
         self._queue = queue
         self._item_id = item_id
         self._halt = halt
+        self.lost = False
+        """Whether this worker no longer holds the item (canceled elsewhere, reclaimed, deleted)."""
+
+    def lose(self) -> None:
+        self.lost = True
+        self.set()
 
     def is_set(self) -> bool:
         return super().is_set() or self._halt.is_set() or self._queue.is_canceled(self._item_id)
@@ -74,8 +91,9 @@ class _ItemCancel(threading.Event):
 class SessionProcessor:
     """Runs queue items: ``workers`` at a time (default 1), each item's nodes one after another.
 
-    Items come from ``queue``; their graphs are read with ``registry``; node events go to ``events``; nodes get
-    ``node_services`` in their context.
+    Items come from ``queue``, claimed as ``worker_id``; their graphs are read with ``registry``; node events go
+    to ``events``; nodes get ``node_services`` in their context. ``held_models`` (any thread) gives the keys of
+    the models this processor's cache holds, which its claims prefer.
     """
 
     def __init__(
@@ -88,6 +106,10 @@ class SessionProcessor:
         workers: int = 1,
         save_interval: float = 0.5,
         cache: OutputCache | None = None,
+        worker_id: str = "worker",
+        device: str | None = None,
+        held_models: Callable[[], Collection[str]] | None = None,
+        poll_interval: float = 1.0,
     ) -> None:
         self.registry = registry
         self.queue = queue
@@ -98,17 +120,27 @@ class SessionProcessor:
         self.workers = workers
         self.save_interval = save_interval
         self.cache = cache if cache is not None else OutputCache()
+        self.worker_id = worker_id
+        """This processor's name in the queue (``worker_id`` of the items it runs)."""
+        self.device = device
+        """The device its node services' model cache runs models on (None: the host's ``device`` setting)."""
+        self.held_models = held_models
+        self.poll_interval = poll_interval
         self._halt = threading.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._runs: set[asyncio.Task[None]] = set()
+        self._running: dict[int, _ItemCancel] = {}
+        """The items this processor runs now, with their cancel flags (the heartbeat's list)."""
 
     async def start(self) -> None:
         self._halt.clear()
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker(n), name=f"queue-worker-{n}") for n in range(self.workers)]
-        logger.info("Session processor started with %d worker%s", self.workers, "s" if self.workers != 1 else "")
+        self._tasks.append(loop.create_task(self._heartbeat(), name=f"queue-heartbeat-{self.worker_id}"))
+        logger.info("Session processor %s started with %d worker%s%s", self.worker_id, self.workers,
+                    "s" if self.workers != 1 else "", f" on {self.device}" if self.device else "")
 
     async def stop(self) -> None:
         self._stop.set()
@@ -116,7 +148,7 @@ class SessionProcessor:
         if self._runs:
             _done, pending = await asyncio.wait(self._runs, timeout=_STOP_GRACE_S)
             if pending:
-                logger.warning("%d item(s) did not stop in %.0f s; they will be marked failed on the next start",
+                logger.warning("%d item(s) did not stop in %.0f s; their leases are given up, so they are retried",
                                len(pending), _STOP_GRACE_S)
         for task in self._tasks:
             task.cancel()
@@ -124,12 +156,57 @@ class SessionProcessor:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
+        if self._running:
+            await self._give_up(list(self._running))
+
+    async def _give_up(self, item_ids: list[int]) -> None:
+        """Give up the leases of unfinished items: the next reclaim (any node) queues them again at once."""
+        try:
+            await self.queue.renew_leases(self.worker_id, item_ids, 0)
+        except Exception:
+            logger.exception("Giving up the leases of queue items %s failed; they are retried once they expire",
+                             item_ids)
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Renew the running items' leases; stop the items this worker no longer holds."""
+        lease = self.queue.lease_seconds
+        renew_every = lease / 3
+        last_renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(_HOLD_CHECK_S)
+            ids = list(self._running)
+            if not ids:
+                last_renewed = time.monotonic()
+                continue
+            try:
+                if time.monotonic() - last_renewed >= renew_every:
+                    lost = await self.queue.renew_leases(self.worker_id, ids)
+                    last_renewed = time.monotonic()
+                else:
+                    lost = await self.queue.lost_leases(self.worker_id, ids)
+            except Exception:
+                logger.exception("Renewing the leases of queue items %s failed", ids)
+                if time.monotonic() - last_renewed < lease * 0.8:
+                    continue
+                # Most of the lease has passed without a renewal: another worker may take these items any moment.
+                logger.error("Stopping queue items %s: their leases could not be renewed for %.0f s", ids,
+                             time.monotonic() - last_renewed)
+                lost = ids
+            for item_id in lost:
+                cancel = self._running.get(item_id)
+                if cancel is not None and not cancel.lost:
+                    logger.info("Queue item %d is no longer held by %s (canceled elsewhere, or its lease was "
+                                "lost); stopping it", item_id, self.worker_id)
+                    cancel.lose()
 
     # -- the worker loop -------------------------------------------------------------------------
 
     async def _idle(self) -> None:
-        """Sleep until there may be work (an enqueue, a resume) or the processor stops."""
-        waiter = asyncio.ensure_future(self.queue.wait_for_work(5.0))
+        """Sleep until there may be work (an enqueue or resume here, or ``poll_interval``: another node's) or the
+        processor stops."""
+        waiter = asyncio.ensure_future(self.queue.wait_for_work(self.poll_interval))
         stopper = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -139,11 +216,9 @@ class SessionProcessor:
 
     async def _worker(self, number: int) -> None:
         while not self._stop.is_set():
-            if self.queue.paused:
-                await self._idle()
-                continue
             try:
-                item = await self.queue.claim_next()
+                held = sorted(self.held_models()) if self.held_models is not None else []
+                item = await self.queue.claim_next(worker_id=self.worker_id, prefer_models=held)
             except Exception:
                 logger.exception("Claiming the next queue item failed; retrying in a moment")
                 await self._idle()
@@ -171,16 +246,22 @@ class SessionProcessor:
         return GraphExecutionState(registry, graph, id=item.session_id)
 
     async def _run_item(self, item: QueueItem) -> None:
-        nodes = await self._run_session(item)
+        cancel = self._running[item.item_id] = _ItemCancel(self.queue, item.item_id, self._halt)
+        try:
+            nodes = await self._run_session(item, cancel)
+        finally:
+            del self._running[item.item_id]
+            self.queue.forget(item.item_id)  # however it ended, this process runs it no more
         if nodes >= _TRIM_AFTER_NODES:
             # The session's state is gone by now; give the pages it held back to the system (see memory.py).
             await asyncio.to_thread(release_free_memory)
 
-    async def _run_session(self, item: QueueItem) -> int:
+    async def _run_session(self, item: QueueItem, cancel: _ItemCancel) -> int:
         """Run the item to its end and record how it ended; return how many nodes ran."""
         item_id = item.item_id
         started = time.perf_counter()
-        logger.info("Running queue item %d (queue %s, batch %s)", item_id, item.queue_id, item.batch_id)
+        logger.info("Running queue item %d (queue %s, batch %s, attempt %d) on %s", item_id, item.queue_id,
+                    item.batch_id, item.attempts, self.worker_id)
         try:
             state = self._state_for(item)
             state.limits = self.limits
@@ -194,10 +275,9 @@ class SessionProcessor:
                                       traceback.format_exc())
             return 0
         loop = asyncio.get_running_loop()
-        cancel = _ItemCancel(self.queue, item_id, self._halt)
         publish = NodeEventPublisher(self.events, item, state)
         writer = ProgressWriter(self.queue, item_id, state, loop, self.save_interval, first_seq=len(stored),
-                                on_gone=cancel)
+                                on_gone=cancel, worker_id=self.worker_id)
         del stored
 
         def on_event(event: EngineEvent) -> None:
@@ -227,8 +307,11 @@ class SessionProcessor:
             return len(state.executed)
         elapsed = time.perf_counter() - started
         ran = len(state.executed)
-        if status == "completed":
-            await self.queue.complete(item_id)
+        if cancel.lost or writer.gone:
+            # Canceled through another node, reclaimed, or deleted: whoever holds it now records how it ends.
+            logger.info("Queue item %d stopped after %d nodes: %s no longer holds it", item_id, ran, self.worker_id)
+        elif status == "completed":
+            await self.queue.complete(item_id, worker_id=self.worker_id)
             logger.info("Queue item %d completed: %d nodes in %.2f s", item_id, ran, elapsed)
         elif status == "failed":
             record = next(iter(state.errors.values()))
@@ -237,13 +320,16 @@ class SessionProcessor:
             await self._finish_canceled(item_id)
             logger.info("Queue item %d canceled after %d nodes", item_id, ran)
         else:
-            # The server is stopping: the item is not finished and will not be re-run (at-most-once).
-            await self._finish_failed(item_id, SERVER_STOPPED_ERROR, INTERRUPTED_MESSAGE, None)
+            # The server is stopping: give the lease up, so the item is retried (resuming from its rows) at once.
+            await self._give_up([item_id])
+            self.queue.forget(item_id)
+            logger.info("Queue item %d stopped after %d nodes: the server is stopping; it will be retried", item_id,
+                        ran)
         return ran
 
     async def _finish_failed(self, item_id: int, error_type: str, message: str, error_traceback: str | None) -> None:
         try:
-            await self.queue.fail(item_id, error_type, message, error_traceback)
+            await self.queue.fail(item_id, error_type, message, error_traceback, worker_id=self.worker_id)
         except Exception:
             logger.exception("Recording the failure of queue item %d failed", item_id)
 
@@ -252,10 +338,11 @@ class SessionProcessor:
             item: Any = await self.queue.get(item_id)
             if item is None:
                 return  # cleared meanwhile
-            if item.status == "in_progress":
+            if item.status == "in_progress" and item.worker_id == self.worker_id:
                 # A node raised InvocationCanceledError on its own: record it as a cancel of the item.
                 await self.queue.cancel(item_id)
-            await self.queue.complete(item_id)  # forgets the running item; a canceled item stays canceled
+            # Forgets the running item; a canceled item stays canceled.
+            await self.queue.complete(item_id, worker_id=self.worker_id)
         except QueueItemNotFoundError:
             return
         except Exception:

@@ -1,19 +1,27 @@
 """The session-queue service: what the API and the processor call. It owns the events of the queue.
 
-Every status change goes through here, so every change emits its event exactly once; the store
-only stores. The processor's side of the contract:
+Every status change this node makes goes through here, so every change emits its event exactly once; the store
+only stores. The processor's side of the contract (each call names the worker, see docs/deploy.md):
 
-- ``await claim_next()`` takes the next item atomically (or None), marking it ``in_progress``;
-- ``await append_progress(item_id, results, errors)`` stores node results and errors as it goes (rows appended,
-  never rewritten: see :class:`invoke_sdk.storage.SessionQueueStore`);
-- ``is_canceled(item_id)`` (cheap, any thread) says whether a cancel arrived for the running item;
-- ``await complete(...)`` / ``await fail(...)`` finish it (a canceled item stays canceled);
-- ``paused`` says whether to claim at all, and ``await wait_for_work()`` sleeps until there may be work.
+- ``await claim_next(worker_id, prefer_models)`` takes the next item atomically (or None), marking it
+  ``in_progress`` under a lease of ``lease_seconds``; paused queues are skipped by the store;
+- ``await append_progress(item_id, results, errors, worker_id=...)`` stores node results and errors as it goes
+  (rows appended, never rewritten: see :class:`invoke_sdk.storage.SessionQueueStore`), refused once the lease
+  is lost;
+- ``await renew_leases(...)`` / ``await lost_leases(...)`` keep the leases and see cancels made by other nodes;
+- ``is_canceled(item_id)`` (cheap, any thread) says whether a cancel arrived through this node;
+- ``await complete(...)`` / ``await fail(...)`` finish it (a canceled item stays canceled; a lost one is left);
+- ``await wait_for_work()`` sleeps until there may be work.
+
+Recovery: at start and every few seconds after, this node (whatever its shape) reclaims items whose lease
+expired (their worker died): back to pending, or failed after ``max_attempts`` claims. It never fails an item
+because it was running when this node started: that item may belong to a live worker elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -42,13 +50,18 @@ from invoke_host.limits import Limits
 from invoke_host.queue.batch import Batch, batch_size, prepare_items
 from invoke_host.registry import FrozenRegistry
 
-__all__ = ["INTERRUPTED_MESSAGE", "QueueService"]
+__all__ = ["LEASE_EXPIRED_MESSAGE", "QueueService"]
 
 logger = logging.getLogger("invoke_host.queue")
 
-INTERRUPTED_MESSAGE = (
-    "the server stopped while this item ran; it was not run again (at-most-once), enqueue it again to retry"
+LEASE_EXPIRED_MESSAGE = (
+    "the worker running this item stopped renewing its lease (it died, was stopped, or lost the database) on "
+    "every one of its attempts (INVOKE_HOST_MAX_ATTEMPTS={max_attempts}, each lease INVOKE_HOST_LEASE_SECONDS="
+    "{lease_seconds:g}); it was not retried again: enqueue it again to retry, or raise INVOKE_HOST_MAX_ATTEMPTS"
 )
+
+# How often a node looks for expired leases, at most (a lease's quarter when that is shorter).
+_RECLAIM_INTERVAL_S = 5.0
 
 # Validating, expanding and encoding a batch is CPU work that grows with its graph and its data; above this
 # much (nodes + edges + items + data values) it runs in a worker thread, so the loop serves other requests
@@ -70,7 +83,8 @@ class QueueService:
 
     def __init__(
         self, store: SessionQueueStore, bus: EventBus, registry: FrozenRegistry, *, max_batch_size: int,
-        limits: Limits | None = None, max_results_page_size: int = 1000,
+        limits: Limits | None = None, max_results_page_size: int = 1000, lease_seconds: float = 30.0,
+        max_attempts: int = 2, affinity_max_wait_s: float = 30.0,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -80,23 +94,72 @@ class QueueService:
         """The most node results one page of ``GET .../i/{id}/results`` may ask for (a host setting)."""
         self.limits = limits or Limits.from_settings()
         """What an enqueued batch and its graph are held to (the host's settings; their defaults if not given)."""
-        self.paused = False
+        self.lease_seconds = lease_seconds
+        """How long a claim lasts unless renewed (INVOKE_HOST_LEASE_SECONDS)."""
+        self.max_attempts = max_attempts
+        self.affinity_max_wait_s = affinity_max_wait_s
         self._running: set[int] = set()
         self._cancel_requested: set[int] = set()
         self._work = asyncio.Event()
+        self._reclaimer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        recovered = await self.store.fail_interrupted(INTERRUPTED_MESSAGE)
-        for item in recovered:
-            logger.warning(
-                "Queue item %d (queue %s, batch %s) was running when the server stopped; marked failed",
-                item.item_id, item.queue_id, item.batch_id,
-            )
-            self.bus.emit(QueueItemStatusChangedEvent.build(item))
+        await self.reclaim_expired()
+        self._reclaimer = asyncio.get_running_loop().create_task(self._reclaim_forever(), name="queue-reclaim")
         self._work.set()
 
     async def stop(self) -> None:
+        if self._reclaimer is not None:
+            self._reclaimer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reclaimer
+            self._reclaimer = None
         self._work.set()  # wake a waiting processor so it can notice the shutdown
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def reclaim_expired(self) -> list[QueueItemSummary]:
+        """Take back the items whose lease expired (their worker died): pending again, or failed after
+        ``max_attempts``; emit their status changes and wake the processors. Returns them."""
+        message = LEASE_EXPIRED_MESSAGE.format(max_attempts=self.max_attempts, lease_seconds=self.lease_seconds)
+        items = await self.store.reclaim_expired(self.max_attempts, message)
+        for item in items:
+            if item.status == "pending":
+                logger.warning("Queue item %d lost its worker %s (lease expired); queued again for attempt %d of %d",
+                               item.item_id, item.worker_id, item.attempts + 1, self.max_attempts)
+            else:
+                logger.warning("Queue item %d lost its worker %s on attempt %d of %d; failed", item.item_id,
+                               item.worker_id, item.attempts, self.max_attempts)
+            self.bus.emit(QueueItemStatusChangedEvent.build(item))
+        if any(item.status == "pending" for item in items):
+            self._work.set()
+        return items
+
+    async def _reclaim_forever(self) -> None:
+        interval = max(0.1, min(_RECLAIM_INTERVAL_S, self.lease_seconds / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reclaim_expired()
+            except Exception:
+                logger.exception("Reclaiming queue items with expired leases failed; trying again in %.1f s",
+                                 interval)
+
+    async def renew_leases(
+        self, worker_id: str, item_ids: Sequence[int], lease_seconds: float | None = None
+    ) -> list[int]:
+        """Extend this worker's leases on its running items; return the ids it no longer holds."""
+        seconds = self.lease_seconds if lease_seconds is None else lease_seconds
+        return await self.store.renew_leases(worker_id, item_ids, seconds)
+
+    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
+        """The ids this worker no longer holds (canceled by another node, reclaimed, deleted): a cheap read."""
+        return await self.store.lost_leases(worker_id, item_ids)
+
+    def forget(self, item_id: int) -> None:
+        """The processor let go of an item it no longer holds (lost lease, canceled elsewhere)."""
+        self._running.discard(item_id)
+        self._cancel_requested.discard(item_id)
 
     # -- enqueue ---------------------------------------------------------------------------------
 
@@ -127,42 +190,54 @@ class QueueService:
             return
         self._work.clear()
 
-    async def claim_next(self, queue_id: str | None = None) -> QueueItem | None:
-        """Atomically take the next pending item and mark it ``in_progress`` (None when nothing is pending)."""
-        item = await self.store.claim_next(queue_id)
+    async def claim_next(
+        self, queue_id: str | None = None, *, worker_id: str | None = None, prefer_models: Sequence[str] = ()
+    ) -> QueueItem | None:
+        """Atomically take the next pending item of a queue that is not paused and mark it ``in_progress`` under
+        ``worker_id``'s lease, preferring items whose main model is in ``prefer_models`` (bounded by
+        ``affinity_max_wait_s``); None when nothing is pending."""
+        item = await self.store.claim_next(
+            queue_id, worker_id=worker_id, lease_seconds=self.lease_seconds, prefer_models=prefer_models,
+            affinity_max_wait_s=self.affinity_max_wait_s,
+        )
         if item is not None:
             self._running.add(item.item_id)
             self.bus.emit(QueueItemStatusChangedEvent.build(item))
         return item
 
     async def append_progress(
-        self, item_id: int, results: Sequence[SessionNodeResult], errors: Sequence[SessionNodeError] = ()
+        self, item_id: int, results: Sequence[SessionNodeResult], errors: Sequence[SessionNodeError] = (),
+        *, worker_id: str | None = None,
     ) -> None:
-        """Store node results and errors of a running item (appended; a row already stored is skipped)."""
-        await self.store.append_progress(item_id, results, errors)
+        """Store node results and errors of a running item (appended; a row already stored is skipped).
+
+        With ``worker_id``: ``LeaseLostError`` once that worker no longer holds the item."""
+        await self.store.append_progress(item_id, results, errors, worker_id=worker_id)
 
     def is_canceled(self, item_id: int) -> bool:
         """Whether a cancel arrived for this running item. Cheap and safe from worker threads."""
         return item_id in self._cancel_requested
 
-    async def complete(self, item_id: int) -> QueueItemSummary | None:
-        """Mark the item completed (unless it was canceled meanwhile); None if it was deleted (queue cleared)."""
-        return await self._finish(item_id, "completed", None)
+    async def complete(self, item_id: int, *, worker_id: str | None = None) -> QueueItemSummary | None:
+        """Mark the item completed (unless it was canceled meanwhile, or ``worker_id`` lost it); None if it was
+        deleted (queue cleared)."""
+        return await self._finish(item_id, "completed", None, worker_id)
 
     async def fail(
-        self, item_id: int, error_type: str, error_message: str, error_traceback: str | None = None
+        self, item_id: int, error_type: str, error_message: str, error_traceback: str | None = None, *,
+        worker_id: str | None = None,
     ) -> QueueItemSummary | None:
-        """Mark the item failed with the error; None if it was deleted (queue cleared)."""
+        """Mark the item failed with the error (unless ``worker_id`` lost it); None if it was deleted."""
         error = QueueItemError(error_type=error_type, error_message=error_message, error_traceback=error_traceback)
-        return await self._finish(item_id, "failed", error)
+        return await self._finish(item_id, "failed", error, worker_id)
 
     async def _finish(
-        self, item_id: int, status: QueueItemStatus, error: QueueItemError | None
+        self, item_id: int, status: QueueItemStatus, error: QueueItemError | None, worker_id: str | None
     ) -> QueueItemSummary | None:
         self._running.discard(item_id)
         self._cancel_requested.discard(item_id)
         try:
-            item = await self.store.finish(item_id, status, error=error)  # type: ignore[arg-type]
+            item = await self.store.finish(item_id, status, error=error, worker_id=worker_id)  # type: ignore[arg-type]
         except QueueItemNotFoundError:
             return None
         if item.status == status:
@@ -171,20 +246,25 @@ class QueueService:
 
     # -- pause -----------------------------------------------------------------------------------
 
-    def pause(self) -> None:
-        """Ask the processor to take no new item; the running one finishes."""
-        self.paused = True
-        logger.info("Queue processor paused")
+    async def pause(self, queue_id: str) -> None:
+        """Let no worker, on any node, take a new item of the queue; running ones finish. Stored: it holds
+        across restarts until :meth:`resume`."""
+        await self.store.set_paused(queue_id, True)
+        logger.info("Queue %s paused", queue_id)
 
-    def resume(self) -> None:
-        """Let the processor take items again."""
-        self.paused = False
+    async def resume(self, queue_id: str) -> None:
+        """Let workers take items of the queue again."""
+        await self.store.set_paused(queue_id, False)
         self._work.set()
-        logger.info("Queue processor resumed")
+        logger.info("Queue %s resumed", queue_id)
+
+    async def is_paused(self, queue_id: str) -> bool:
+        """Whether the queue is paused (as stored: for every node)."""
+        return queue_id in await self.store.paused_queues()
 
     @property
     def is_processing(self) -> bool:
-        """Whether an item is running now."""
+        """Whether an item is running in this process now."""
         return bool(self._running)
 
     # -- cancel, clear, prune --------------------------------------------------------------------

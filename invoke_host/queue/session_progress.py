@@ -25,7 +25,7 @@ import threading
 from collections.abc import Sequence
 
 from invoke_sdk.session_queue import SessionNodeError, SessionNodeResult
-from invoke_sdk.storage import QueueItemNotFoundError
+from invoke_sdk.storage import LeaseLostError, QueueItemNotFoundError
 
 from invoke_host.engine import GraphExecutionState, NodeCompleted
 from invoke_host.queue.service import QueueService
@@ -59,6 +59,7 @@ class ProgressWriter:
         *,
         first_seq: int = 0,
         on_gone: threading.Event | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self._queue = queue
         self._item_id = item_id
@@ -67,6 +68,7 @@ class ProgressWriter:
         self._interval = interval
         self._seq = first_seq
         self._on_gone = on_gone
+        self._worker_id = worker_id
         self._lock = threading.Lock()
         self._pending: list[SessionNodeResult] = []
         self._scheduled = False
@@ -75,7 +77,8 @@ class ProgressWriter:
         self._sending: asyncio.Task[None] | None = None
         self._closed = False
         self.gone = False
-        """Whether the item was deleted (the queue cleared) while it ran: nothing more is written."""
+        """Whether the item was deleted (the queue cleared) or this worker lost it (its lease) while it ran:
+        nothing more is written."""
 
     def record(self, event: NodeCompleted) -> None:
         """Queue the result of a node that completed (runner thread); the loop sends it."""
@@ -125,8 +128,8 @@ class ProgressWriter:
         if self.gone:
             return
         try:
-            await self._queue.append_progress(self._item_id, rows, errors)
-        except QueueItemNotFoundError:
+            await self._queue.append_progress(self._item_id, rows, errors, worker_id=self._worker_id)
+        except (QueueItemNotFoundError, LeaseLostError):
             self.gone = True
             if self._on_gone is not None:
                 self._on_gone.set()  # the queue was cleared under it: nothing left to run for

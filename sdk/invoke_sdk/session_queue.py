@@ -56,6 +56,11 @@ class NewQueueItem(BaseModel):
         "rewritten; what the session produces is stored per node (SessionNodeResult, SessionNodeError)"
     )
     field_values: list[NodeFieldValue] | None = None
+    model_key: str | None = Field(
+        default=None,
+        description="The key of the item's main model (the first main-model field of its graph), or None: what "
+        "a worker's claim prefers when it holds that model already (model affinity)",
+    )
 
 
 class BatchRecord(BaseModel):
@@ -94,6 +99,13 @@ class QueueItemSummary(BaseModel):
     updated_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    worker_id: str | None = Field(
+        default=None, description="The worker that runs the item now, or ran it last (None: never claimed)"
+    )
+    attempts: int = Field(
+        default=0, description="How many times a worker claimed the item (1 for a first run; more after a retry)"
+    )
+    model_key: str | None = Field(default=None, description="The item's main model key, if its graph names one")
 
 
 class QueueItem(QueueItemSummary):

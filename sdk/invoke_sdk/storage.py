@@ -38,6 +38,7 @@ from invoke_sdk.session_queue import (
 from invoke_sdk.storage_base import StorageError, StorageOptions
 
 __all__ = [
+    "LeaseLostError",
     "QueueItemNotFoundError",
     "SessionQueueStore",
     "StorageBackend",
@@ -55,13 +56,38 @@ class QueueItemNotFoundError(StorageError, LookupError):
         self.item_id = item_id
 
 
+class LeaseLostError(StorageError):
+    """The worker no longer holds this item: its lease expired and the item was reclaimed (and perhaps claimed by
+    another worker), or it was canceled, finished or deleted meanwhile. A worker that gets this stops the item
+    and writes nothing more for it."""
+
+    def __init__(self, item_id: int, worker_id: str) -> None:
+        super().__init__(f"worker {worker_id!r} no longer holds queue item {item_id} (its lease was lost)")
+        self.item_id = item_id
+        self.worker_id = worker_id
+
+
 @runtime_checkable
 class SessionQueueStore(Protocol):
-    """Durable batches and queue items.
+    """Durable batches and queue items, shared by every node (API nodes and workers) of one deployment.
 
-    Order: higher ``priority`` first, then enqueue order (``item_id``). Items only move forward
-    (pending -> in_progress -> completed/failed/canceled, or pending -> canceled); a terminal
-    item never changes status again.
+    Order: higher ``priority`` first, then enqueue order (``item_id``). Items move forward
+    (pending -> in_progress -> completed/failed/canceled, or pending -> canceled), with one way back: an
+    ``in_progress`` item whose lease expired returns to ``pending`` (:meth:`reclaim_expired`) while it has
+    attempts left. A terminal item never changes status again.
+
+    **Leases** (docs/deploy.md, "Failure model"). A worker claims an item under its ``worker_id`` for
+    ``lease_seconds``: the item records the worker (``worker_id``), when the lease ends (``lease_expires_at``, on
+    the database's clock, never a worker's) and how many claims it had (``attempts``). The worker renews its
+    leases while it runs (:meth:`renew_leases`); a worker that dies stops renewing, and any node's
+    :meth:`reclaim_expired` puts its items back to ``pending`` (or fails them once ``max_attempts`` claims were
+    made). Every write a worker makes for a running item names its ``worker_id`` and is refused once the item is
+    no longer held by it, so a worker that lost its lease (a zombie) cannot finish or write an item it lost.
+
+    In PostgreSQL each operation is one statement or one short transaction on the item rows: the claim is
+    ``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1`` then ``UPDATE``; renew, reclaim and the guarded writes are
+    ``UPDATE ... WHERE worker_id = $w AND status = 'in_progress'``. In SQLite every write is one transaction
+    under the single writer lock, which serializes claimers across processes sharing the file (WAL).
     """
 
     async def enqueue(self, batch: BatchRecord, items: Sequence[NewQueueItem], *, prepend: bool) -> EnqueueResult:
@@ -72,11 +98,66 @@ class SessionQueueStore(Protocol):
         """
         ...
 
-    async def claim_next(self, queue_id: str | None = None) -> QueueItem | None:
+    async def claim_next(
+        self,
+        queue_id: str | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        prefer_models: Sequence[str] = (),
+        affinity_max_wait_s: float = 0.0,
+    ) -> QueueItem | None:
         """Atomically take the next pending item (of one queue, or of any) and mark it ``in_progress``.
 
         Concurrent claimers, in this process or another on the same database, never take the same item.
+        Items of a paused queue (:meth:`set_paused`) are never taken. The claimed item gets ``worker_id``,
+        ``attempts + 1`` and a lease ending ``lease_seconds`` from now (database clock). ``worker_id=None`` is an
+        anonymous claim (tools, tests): it cannot be renewed, so it is reclaimed once ``lease_seconds`` pass.
+
+        Which item: the first in queue order (priority, then ``item_id``), except that within one priority an
+        item whose ``model_key`` is in ``prefer_models`` (the models the worker holds) goes before one whose
+        model it would have to load, unless that earlier item has waited ``affinity_max_wait_s`` seconds or
+        more since it was enqueued (``created_at``): waited-out items go first, oldest first, so affinity never
+        starves an item for longer than that. Empty ``prefer_models`` is plain queue order. As SQL::
+
+            ORDER BY priority DESC,
+                     (created_at <= now - affinity_max_wait_s) DESC,                  -- waited out: first,
+                     (created_at > now - affinity_max_wait_s
+                      AND model_key = ANY(prefer_models)) DESC,                       -- then held models
+                     item_id                                                          -- (both: only with
+                                                                                      --  prefer_models)
         """
+        ...
+
+    async def renew_leases(self, worker_id: str, item_ids: Sequence[int], lease_seconds: float) -> list[int]:
+        """Extend the leases of the given items that ``worker_id`` still holds (``in_progress`` under it) to
+        ``lease_seconds`` from now; return the ids it no longer holds (reclaimed, claimed by another worker,
+        canceled, finished or deleted), in ascending order. ``lease_seconds=0`` gives the leases up at once (a
+        worker stopping): :meth:`reclaim_expired` then returns the items to the queue without waiting.
+        """
+        ...
+
+    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
+        """The ids among ``item_ids`` that ``worker_id`` no longer holds (not ``in_progress`` under it), in
+        ascending order. Read-only and cheap (a worker calls it about twice a second while it runs items, to see a
+        cancel made by another node within a second); it does not extend anything."""
+        ...
+
+    async def reclaim_expired(self, max_attempts: int, message: str) -> list[QueueItemSummary]:
+        """Take back every ``in_progress`` item whose lease has expired: one with fewer than ``max_attempts``
+        attempts goes back to ``pending`` (keeping its priority, ``item_id``, ``worker_id`` of the last holder,
+        ``attempts`` and stored results, so a retry resumes from them); one with ``max_attempts`` or more is
+        failed with ``error_type="LeaseExpiredError"`` and ``message``. Returns the items changed, in id order
+        (their ``status`` says which). Safe to call from every node at once: each item is taken back once."""
+        ...
+
+    async def set_paused(self, queue_id: str, paused: bool) -> None:
+        """Pause (no item of the queue is claimed; running items finish) or resume a queue. Stored, so it holds
+        for every node and across restarts. Queues are resumed unless paused."""
+        ...
+
+    async def paused_queues(self) -> set[str]:
+        """The ids of the queues paused now."""
         ...
 
     async def append_progress(
@@ -84,8 +165,14 @@ class SessionQueueStore(Protocol):
         item_id: int,
         results: Sequence[SessionNodeResult],
         errors: Sequence[SessionNodeError] = (),
+        *,
+        worker_id: str | None = None,
     ) -> None:
         """Add node results and errors of a running item, in one transaction; nothing stored is ever rewritten.
+
+        With ``worker_id``, only while that worker holds the item (``in_progress`` under it, or ``canceled`` while
+        it held it, so what a canceled run did stays readable); otherwise :class:`LeaseLostError` and nothing is
+        stored.
 
         ``results`` come in ``seq`` order and continue where the stored ones end, so what is stored is always
         a prefix of the run (a transaction lands whole or not at all). A result whose ``seq``, or whose node
@@ -125,11 +212,15 @@ class SessionQueueStore(Protocol):
         status: Literal["completed", "failed", "canceled"],
         *,
         error: QueueItemError | None = None,
+        worker_id: str | None = None,
     ) -> QueueItemSummary:
         """Move an item to a final status (with the error, if given) and return it, without its session.
 
         An item already final is left as it is and returned unchanged: a run that completes an
-        item canceled meanwhile sees ``status == "canceled"``. Unknown id: :class:`QueueItemNotFoundError`.
+        item canceled meanwhile sees ``status == "canceled"``. With ``worker_id`` (a worker finishing its run)
+        the item changes only while that worker holds it (``in_progress`` under it); otherwise it is returned
+        unchanged too (``pending`` again, or another worker's). Without it (a cancel) any pending or running item
+        is finished. Unknown id: :class:`QueueItemNotFoundError`.
         """
         ...
 
@@ -188,7 +279,12 @@ class SessionQueueStore(Protocol):
         ...
 
     async def fail_interrupted(self, message: str) -> list[QueueItemSummary]:
-        """Mark every ``in_progress`` item failed with ``message`` (run at start-up); return them."""
+        """Mark every ``in_progress`` item failed with ``message``; return them.
+
+        Only right where one process is the only worker of the database and nothing else runs items (a
+        maintenance tool); the host no longer calls it at start-up: leases expire and :meth:`reclaim_expired`
+        takes the items back instead, so a node starting never fails another worker's items.
+        """
         ...
 
 

@@ -89,3 +89,22 @@ async def test_missing_file_reads_as_not_found(service: ImagesService, files: Lo
         await service.read_file(record.image_name)
     with pytest.raises(ImageNotFoundError):
         await service.read_file("never-saved.png")
+
+
+async def test_a_node_image_saved_again_on_a_retry_replaces_its_file_and_keeps_one_record(
+    service: ImagesService, tmp_path: Path, events: list[BaseEvent]
+) -> None:
+    name = service.namer.node_image_name("session-1", "save#0", 0)
+    assert name == service.namer.node_image_name("session-1", "save#0", 0) and name.endswith(".png")
+    assert len({name, service.namer.node_image_name("session-1", "save#0", 1),
+                service.namer.node_image_name("session-1", "save#1", 0),
+                service.namer.node_image_name("session-2", "save#0", 0)}) == 4
+    first = await service.save(Image.new("RGB", (8, 8), "red"), session_id="session-1", node_id="save",
+                               image_name=name)
+    again = await service.save(Image.new("RGB", (8, 8), "blue"), session_id="session-1", node_id="save",
+                               image_name=name)
+    assert again == first and first.image_name == name
+    assert (await service.records.get_many(limit=10)).total == 1
+    assert len(files_under(tmp_path)) == 2  # the PNG and its thumbnail, replaced in place
+    assert (await service.get_pil(name)).getpixel((0, 0)) == (0, 0, 255)  # the retry's image
+    assert [type(e) for e in events].count(ImageAddedEvent) == 1

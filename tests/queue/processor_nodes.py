@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from invoke_sdk import (
     BaseInvocation,
@@ -16,7 +18,7 @@ from invoke_sdk import (
 )
 from invoke_sdk.hookspecs import RegisterInvocation
 
-__all__ = ["FailInvocation", "RequiredInvocation", "WaitInvocation", "register_invocations"]
+__all__ = ["FailInvocation", "HoldInvocation", "RequiredInvocation", "WaitInvocation", "register_invocations"]
 
 
 @invocation_output("proc_test_output")
@@ -36,6 +38,34 @@ class WaitInvocation(BaseInvocation):
         while not context.util.is_canceled() and time.monotonic() < deadline:
             time.sleep(0.01)
         return ProcTestOutput(value=1)
+
+
+@invocation("proc_hold", title="Hold until released", use_cache=False)
+class HoldInvocation(BaseInvocation):
+    """Saves an image (if asked), writes ``started-<pid>`` into ``folder``, then holds until a file ``release``
+    appears there or the run is canceled (then writes ``saw-cancel-<pid>``). Tests block and kill on files, not
+    on timing."""
+
+    folder: str = InputField()
+    save: bool = InputField(default=False)
+    limit_s: float = InputField(default=120.0)
+
+    def invoke(self, context: InvocationContext) -> ProcTestOutput:
+        folder = Path(self.folder)
+        if self.save:
+            from PIL import Image  # only this node draws; the module stays light for the other tests
+
+            context.images.save(Image.new("RGB", (8, 8)))
+        (folder / f"started-{os.getpid()}").touch()
+        deadline = time.monotonic() + self.limit_s
+        while time.monotonic() < deadline:
+            if context.util.is_canceled():
+                (folder / f"saw-cancel-{os.getpid()}").touch()
+                break
+            if (folder / "release").exists():
+                break
+            time.sleep(0.01)
+        return ProcTestOutput(value=os.getpid())
 
 
 @invocation("proc_fail", title="Fail", use_cache=False)
@@ -61,5 +91,6 @@ class RequiredInvocation(BaseInvocation):
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     register(WaitInvocation)
+    register(HoldInvocation)
     register(FailInvocation)
     register(RequiredInvocation)

@@ -15,6 +15,7 @@ from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from tests.queue.conftest import graph, make_app
 from tests.queue.live_server import live_server
+from tests.waiting import wait_until
 
 Q = "/api/v1/queue/default"
 
@@ -137,16 +138,24 @@ def test_without_a_storage_backend_the_queue_answers_503(tmp_path: Path) -> None
         assert client.get("/api/v1/app/version").status_code == 200
 
 
-def test_interrupted_item_is_failed_on_restart_and_pending_ones_kept(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+def test_an_item_whose_worker_stopped_is_reclaimed_after_its_lease_not_failed_at_start(tmp_path: Path) -> None:
+    app = make_app(tmp_path, max_attempts=1)  # should this node reclaim them first, it fails them just the same
     with TestClient(app) as client:
-        ids = _enqueue(client, {"batch": {"graph": graph(), "runs": 2}}).json()["item_ids"]
-        claimed = client.blocking_portal.call(app.state.host.queue.claim_next)  # type: ignore[union-attr]
-        assert claimed.item_id == ids[0]
-    with TestClient(make_app(tmp_path)) as client:
+        ids = _enqueue(client, {"batch": {"graph": graph(), "runs": 3}}).json()["item_ids"]
+        store = app.state.host.queue.store
+        for _ in ids[:2]:  # claimed by a worker that then died: it never renews these short leases
+            client.blocking_portal.call(lambda: store.claim_next(worker_id="gone", lease_seconds=0.5))
+    # A node starting (an API node here) fails nothing; the expired leases are reclaimed: the first attempt of
+    # each goes back to pending, and with max_attempts=1 the item is failed with a reason naming the setting.
+    with TestClient(make_app(tmp_path, lease_seconds=0.5, max_attempts=1)) as client:
+        def reclaimed() -> bool:
+            return all(client.get(f"{Q}/i/{i}").json()["status"] == "failed" for i in ids[:2])
+
+        wait_until(reclaimed, "the expired leases to be reclaimed")
         first = client.get(f"{Q}/i/{ids[0]}").json()
-        assert first["status"] == "failed" and "server stopped while this item ran" in first["error_message"]
-        assert client.get(f"{Q}/i/{ids[1]}").json()["status"] == "pending"
+        assert (first["error_type"], first["worker_id"], first["attempts"]) == ("LeaseExpiredError", "gone", 1)
+        assert "INVOKE_HOST_MAX_ATTEMPTS=1" in first["error_message"]
+        assert client.get(f"{Q}/i/{ids[2]}").json()["status"] == "pending"
 
 
 async def test_200_concurrent_enqueues_store_every_item_once_in_order(tmp_path: Path) -> None:

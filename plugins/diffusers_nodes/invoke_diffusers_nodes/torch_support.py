@@ -27,4 +27,7 @@ def device_available(device: str) -> bool:
         return bool(torch.cuda.is_available())
     if device == "mps":
         return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    kind, _, index = device.partition(":")
+    if kind == "cuda" and index.isdigit():  # one GPU of several (--devices cuda:0,cuda:1)
+        return bool(torch.cuda.is_available()) and int(index) < torch.cuda.device_count()
     return False

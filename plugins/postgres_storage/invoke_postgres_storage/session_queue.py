@@ -1,10 +1,15 @@
-"""The session-queue store on PostgreSQL: items in ``queue_items``, progress in rows (migration 1).
+"""The session-queue store on PostgreSQL: items in ``queue_items``, progress in rows (migration 1), leases and queue
+state (migration 4).
 
 Many nodes share the queue. A claim takes the first pending item with ``FOR UPDATE SKIP LOCKED``, so concurrent
 claimers (in any process, on any machine) each take a different item without waiting on each other. Enqueues
 take a transaction-level advisory lock, so a prepended batch's priority is computed against a queue no other
 enqueue is changing, and item ids are numbered from ``queue_item_ids`` in the batch's order (the order items run in).
 Results are appended as rows in one pipelined round trip per batch; nothing is rewritten while a session runs.
+
+Lease times are computed by the server (``clock_timestamp()``), so every node uses one clock. Renewals and guarded
+writes are ``UPDATE ... WHERE worker_id = $w AND status = 'in_progress'``: a row another transaction changes meanwhile
+is re-checked against that condition once it commits, so a reclaimed item is never written by its old holder.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from invoke_sdk.session_queue import (
     SessionNodeError,
     SessionNodeResult,
 )
-from invoke_sdk.storage import QueueItemNotFoundError, StorageError
+from invoke_sdk.storage import LeaseLostError, QueueItemNotFoundError, StorageError
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -39,18 +44,25 @@ __all__ = ["PostgresSessionQueueStore"]
 
 SUMMARY_COLUMNS = (
     "item_id, queue_id, batch_id, session_id, status, priority, field_values, error_type, error_message, "
-    "created_at, updated_at, started_at, completed_at"
+    "created_at, updated_at, started_at, completed_at, worker_id, attempts, model_key"
 )
 FULL_COLUMNS = f"{SUMMARY_COLUMNS}, error_traceback, session"
 RESULT_COLUMNS = "seq, node_id, source_node_id, path, output"
 ORDER = "priority DESC, item_id ASC"
 STATUSES: tuple[QueueItemStatus, ...] = ("pending", "in_progress", "completed", "failed", "canceled")
 NOW = "clock_timestamp()"
+LEASE_EXPIRED_ERROR = "LeaseExpiredError"
+NOT_PAUSED = "queue_id NOT IN (SELECT queue_id FROM queue_state WHERE paused)"
 ENQUEUE_LOCK = 0x1D0CE_5C4E_3A01
 """The advisory lock key enqueues take for their transaction."""
 
 _BIGINT = range(-(2**63), 2**63)
 _INT = range(-(2**31), 2**31)
+
+
+def _in(param: str) -> str:
+    """The time ``param`` seconds (a float parameter, may be negative) from now on the server's clock."""
+    return f"{NOW} + make_interval(secs => {param})"
 
 
 def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -119,11 +131,17 @@ class PostgresSessionQueueStore:
             cur = await conn.execute("UPDATE queue_item_ids SET last = last + %s RETURNING last", (len(items),))
             row = await cur.fetchone()
             first = int(row[0]) - len(items) + 1 if row else 1
-            # One statement for the whole batch, numbered in the order given.
+            # One statement for the whole batch, numbered in the order given. model_key (migration 4) only when an
+            # item names one: the migration tests drive this store on a schema from before it, and an item without
+            # a main model is the same row either way.
+            with_model = any(item.model_key is not None for item in items)
             await conn.execute(
-                "INSERT INTO queue_items (item_id, queue_id, batch_id, session_id, priority, field_values, session) "
-                "SELECT %s + n - 1, %s, %s, s, %s, f, t FROM unnest(%s::text[], %s::jsonb[], %s::text[]) "
-                "WITH ORDINALITY AS i (s, f, t, n)",
+                "INSERT INTO queue_items (item_id, queue_id, batch_id, session_id, priority, field_values, session"
+                + (", model_key) SELECT %s + n - 1, %s, %s, s, %s, f, t, m "
+                   "FROM unnest(%s::text[], %s::jsonb[], %s::text[], %s::text[]) WITH ORDINALITY AS i (s, f, t, m, n)"
+                   if with_model else
+                   ") SELECT %s + n - 1, %s, %s, s, %s, f, t "
+                   "FROM unnest(%s::text[], %s::jsonb[], %s::text[]) WITH ORDINALITY AS i (s, f, t, n)"),
                 (
                     first,
                     batch.queue_id,
@@ -136,6 +154,7 @@ class PostgresSessionQueueStore:
                         for item in items
                     ],
                     [item.session_json for item in items],
+                    *(([item.model_key for item in items],) if with_model else ()),
                 ),
             )
             return EnqueueResult(
@@ -154,17 +173,36 @@ class PostgresSessionQueueStore:
                 f"batch {batch.batch_id} or one of its session ids is already stored: {exc.diag.message_detail}"
             ) from exc
 
-    async def claim_next(self, queue_id: str | None = None) -> QueueItem | None:
-        where = "status = 'pending'" + (" AND queue_id = %s" if queue_id is not None else "")
-        params: tuple[Any, ...] = (queue_id,) if queue_id is not None else ()
+    async def claim_next(
+        self,
+        queue_id: str | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        prefer_models: Sequence[str] = (),
+        affinity_max_wait_s: float = 0.0,
+    ) -> QueueItem | None:
+        where = f"status = 'pending' AND {NOT_PAUSED}" + (" AND queue_id = %(queue)s" if queue_id is not None else "")
+        order = ORDER
+        params: dict[str, Any] = {"queue": queue_id, "worker": worker_id, "lease": float(lease_seconds)}
+        if prefer_models:
+            # Within one priority: items that waited out the bound first (oldest first), then those whose model
+            # the worker holds, then the rest in enqueue order (see SessionQueueStore.claim_next). The bound is
+            # one instant for the whole statement; IS TRUE because a NULL model_key would sort first in DESC.
+            waited = "created_at <= statement_timestamp() - make_interval(secs => %(waited)s)"
+            order = (f"priority DESC, ({waited}) DESC, "
+                     f"(NOT ({waited}) AND model_key = ANY(%(models)s::text[])) IS TRUE DESC, item_id ASC")
+            params["waited"] = float(affinity_max_wait_s)
+            params["models"] = list(prefer_models)
 
         async def work(conn: Connection) -> QueueItem | None:
             # SKIP LOCKED: a row another claimer has just locked is passed over, not waited for, so claimers never
             # share an item and never queue up behind each other.
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
-                f"UPDATE queue_items SET status = 'in_progress', started_at = {NOW}, updated_at = {NOW} "
-                f"WHERE item_id = (SELECT item_id FROM queue_items WHERE {where} ORDER BY {ORDER} LIMIT 1 "
+                f"UPDATE queue_items SET status = 'in_progress', started_at = {NOW}, updated_at = {NOW}, "
+                f"worker_id = %(worker)s, attempts = attempts + 1, lease_expires_at = {_in('%(lease)s')} "
+                f"WHERE item_id = (SELECT item_id FROM queue_items WHERE {where} ORDER BY {order} LIMIT 1 "
                 f"FOR UPDATE SKIP LOCKED) AND status = 'pending' RETURNING {FULL_COLUMNS}",
                 params,
             )
@@ -173,16 +211,96 @@ class PostgresSessionQueueStore:
 
         return await self._db.run(work)
 
+    async def renew_leases(self, worker_id: str, item_ids: Sequence[int], lease_seconds: float) -> list[int]:
+        wanted = sorted({i for i in item_ids if i in _BIGINT})
+        if not wanted:
+            return sorted(set(item_ids))
+
+        async def work(conn: Connection) -> set[int]:
+            cur = await conn.execute(
+                f"UPDATE queue_items SET lease_expires_at = {_in('%s')} "
+                "WHERE item_id = ANY(%s::bigint[]) AND worker_id = %s AND status = 'in_progress' RETURNING item_id",
+                (float(lease_seconds), wanted, worker_id),
+            )
+            return {int(r[0]) for r in await cur.fetchall()}  # type: ignore[call-overload]
+
+        held = await self._db.write(work)
+        return sorted(set(item_ids) - held)
+
+    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
+        wanted = sorted({i for i in item_ids if i in _BIGINT})
+        held: set[int] = set()
+        if wanted:
+            async def work(conn: Connection) -> set[int]:
+                cur = await conn.execute(
+                    "SELECT item_id FROM queue_items WHERE item_id = ANY(%s::bigint[]) AND worker_id = %s "
+                    "AND status = 'in_progress'",
+                    (wanted, worker_id),
+                )
+                return {int(r[0]) for r in await cur.fetchall()}  # type: ignore[call-overload]
+
+            held = await self._db.run(work)
+        return sorted(set(item_ids) - held)
+
+    async def reclaim_expired(self, max_attempts: int, message: str) -> list[QueueItemSummary]:
+        async def work(conn: Connection) -> list[QueueItemSummary]:
+            # One statement: items with attempts left go back to pending, the others fail. SKIP LOCKED: a row another
+            # node's reclaim (or its holder's renewal) has locked is left to it, so concurrent reclaims never wait on
+            # each other, never deadlock, and each item is taken back once.
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"UPDATE queue_items SET "
+                "status = CASE WHEN attempts >= %(max)s THEN 'failed' ELSE 'pending' END, "
+                "error_type = CASE WHEN attempts >= %(max)s THEN %(error)s ELSE error_type END, "
+                "error_message = CASE WHEN attempts >= %(max)s THEN %(message)s ELSE error_message END, "
+                f"completed_at = CASE WHEN attempts >= %(max)s THEN {NOW} ELSE completed_at END, "
+                "started_at = CASE WHEN attempts >= %(max)s THEN started_at END, "
+                f"lease_expires_at = NULL, updated_at = {NOW} "
+                "WHERE item_id IN (SELECT item_id FROM queue_items WHERE status = 'in_progress' "
+                f"AND lease_expires_at < {NOW} ORDER BY item_id FOR UPDATE SKIP LOCKED) "
+                f"AND status = 'in_progress' RETURNING {SUMMARY_COLUMNS}",
+                {"max": max_attempts, "error": LEASE_EXPIRED_ERROR, "message": message},
+            )
+            return sorted((_summary(r) for r in await cur.fetchall()), key=lambda i: i.item_id)
+
+        return await self._db.write(work)
+
+    async def set_paused(self, queue_id: str, paused: bool) -> None:
+        async def work(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO queue_state (queue_id, paused) VALUES (%s, %s) "
+                "ON CONFLICT (queue_id) DO UPDATE SET paused = excluded.paused",
+                (queue_id, bool(paused)),
+            )
+
+        await self._db.write(work)
+
+    async def paused_queues(self) -> set[str]:
+        async def work(conn: Connection) -> set[str]:
+            cur = await conn.execute("SELECT queue_id FROM queue_state WHERE paused")
+            return {str(r[0]) for r in await cur.fetchall()}  # type: ignore[call-overload]
+
+        return await self._db.run(work)
+
     async def append_progress(
         self,
         item_id: int,
         results: Sequence[SessionNodeResult],
         errors: Sequence[SessionNodeError] = (),
+        *,
+        worker_id: str | None = None,
     ) -> None:
+        # A worker's write holds the row FOR SHARE until it commits: a reclaim or cancel of the item waits for it,
+        # so the check below still holds when the rows land. Without a worker only deletion has to wait.
+        lock = "FOR KEY SHARE" if worker_id is None else "FOR SHARE"
+
         async def work(conn: Connection) -> bool:
-            cur = await conn.execute("SELECT 1 FROM queue_items WHERE item_id = %s FOR KEY SHARE", (item_id,))
-            if await cur.fetchone() is None:
+            cur = await conn.execute(f"SELECT status, worker_id FROM queue_items WHERE item_id = %s {lock}", (item_id,))
+            found = await cur.fetchone()
+            if found is None:
                 return False
+            if worker_id is not None and (found[1] != worker_id or found[0] not in ("in_progress", "canceled")):
+                raise LeaseLostError(item_id, worker_id)
             # executemany runs in pipeline mode: every row of the batch goes in one round trip.
             # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
             async with conn.cursor() as many:
@@ -271,25 +389,32 @@ class PostgresSessionQueueStore:
         status: Literal["completed", "failed", "canceled"],
         *,
         error: QueueItemError | None = None,
+        worker_id: str | None = None,
     ) -> QueueItemSummary:
         if status not in ("completed", "failed", "canceled"):
             raise ValueError(f"{status!r} is not a final status")
         if item_id not in _BIGINT:
             raise QueueItemNotFoundError(item_id)
+        if worker_id is None:
+            guard, guard_params = "status IN ('pending', 'in_progress')", ()
+        else:
+            # A worker finishes only what it still holds: a zombie's late finish leaves the item as it is.
+            guard, guard_params = "status = 'in_progress' AND worker_id = %s", (worker_id,)
 
         async def work(conn: Connection) -> QueueItemSummary:
             cur = conn.cursor(row_factory=dict_row)
             # The status guard makes a retry (after a lost reply) change nothing: the item is already final.
             await cur.execute(
                 f"UPDATE queue_items SET status = %s, error_type = %s, error_message = %s, error_traceback = %s, "
-                f"completed_at = {NOW}, updated_at = {NOW} "
-                f"WHERE item_id = %s AND status IN ('pending', 'in_progress') RETURNING {SUMMARY_COLUMNS}",
+                f"completed_at = {NOW}, updated_at = {NOW}, lease_expires_at = NULL "
+                f"WHERE item_id = %s AND {guard} RETURNING {SUMMARY_COLUMNS}",
                 (
                     status,
                     error.error_type if error else None,
                     error.error_message if error else None,
                     error.error_traceback if error else None,
                     item_id,
+                    *guard_params,
                 ),
             )
             row = await cur.fetchone()
@@ -407,8 +532,8 @@ class PostgresSessionQueueStore:
     async def _cancel_where(self, where: str, params: tuple[Any, ...]) -> list[int]:
         async def work(conn: Connection) -> list[int]:
             cur = await conn.execute(
-                f"UPDATE queue_items SET status = 'canceled', completed_at = {NOW}, updated_at = {NOW} "
-                f"WHERE {where} RETURNING item_id",
+                f"UPDATE queue_items SET status = 'canceled', completed_at = {NOW}, updated_at = {NOW}, "
+                f"lease_expires_at = NULL WHERE {where} RETURNING item_id",
                 params,
             )
             return sorted(int(r[0]) for r in await cur.fetchall())  # type: ignore[call-overload]

@@ -1,4 +1,9 @@
-"""The session-queue store on SQLite: items in ``queue_items`` (migration 1), progress in rows (migration 4).
+"""The session-queue store on SQLite: items in ``queue_items`` (migration 1), progress in rows (migration 5),
+leases and queue state (migration 6).
+
+Several processes may share the file (WAL): each write is one ``BEGIN IMMEDIATE`` transaction, so a claim, a
+lease renewal or a reclaim runs alone under the writer lock, which is what ``FOR UPDATE SKIP LOCKED`` gives a
+PostgreSQL backend. Lease times are computed by SQLite (``'now'``), so every process uses one clock.
 
 A session's results and node errors are appended to ``session_results`` and ``session_errors`` as the run goes
 (a batch of rows per transaction); nothing is rewritten while it runs. Pages of results are read by keyset
@@ -28,7 +33,7 @@ from invoke_sdk.session_queue import (
     SessionNodeError,
     SessionNodeResult,
 )
-from invoke_sdk.storage import QueueItemNotFoundError, StorageError
+from invoke_sdk.storage import LeaseLostError, QueueItemNotFoundError, StorageError
 
 from invoke_sqlite_storage.database import Database
 from invoke_sqlite_storage.session_rows import path_from_key, path_key
@@ -38,11 +43,18 @@ __all__ = ["SqliteSessionQueueStore"]
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 SUMMARY_COLUMNS = (
     "item_id, queue_id, batch_id, session_id, status, priority, field_values, error_type, error_message, "
-    "created_at, updated_at, started_at, completed_at"
+    "created_at, updated_at, started_at, completed_at, worker_id, attempts, model_key"
 )
 FULL_COLUMNS = f"{SUMMARY_COLUMNS}, error_traceback, session"
 ORDER = "priority DESC, item_id ASC"
 STATUSES: tuple[QueueItemStatus, ...] = ("pending", "in_progress", "completed", "failed", "canceled")
+LEASE_EXPIRED_ERROR = "LeaseExpiredError"
+NOT_PAUSED = "queue_id NOT IN (SELECT queue_id FROM queue_state WHERE paused = 1)"
+
+
+def _in(seconds: float) -> str:
+    """The ``strftime`` modifier for ``seconds`` from now (SQLite takes fractional seconds)."""
+    return f"{seconds:+.3f} seconds"
 
 
 def _summary_fields(row: sqlite3.Row) -> dict[str, Any]:
@@ -137,9 +149,12 @@ class SqliteSessionQueueStore:
             ) as cur:
                 row = await cur.fetchone()
             first = int(row[0] if row else 0) + 1
+            # model_key (migration 6) only when an item names one: the migration tests drive this store on a
+            # schema from before it, and an item without a main model is the same row either way.
+            with_model = any(item.model_key is not None for item in items)
             await conn.executemany(
-                "INSERT INTO queue_items (item_id, queue_id, batch_id, session_id, priority, field_values, session) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO queue_items (item_id, queue_id, batch_id, session_id, priority, field_values, session"
+                + (", model_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)" if with_model else ") VALUES (?, ?, ?, ?, ?, ?, ?)"),
                 [
                     (
                         first + i,
@@ -151,6 +166,7 @@ class SqliteSessionQueueStore:
                         if item.field_values is not None
                         else None,
                         item.session_json,
+                        *((item.model_key,) if with_model else ()),
                     )
                     for i, item in enumerate(items)
                 ],
@@ -171,15 +187,34 @@ class SqliteSessionQueueStore:
         except sqlite3.IntegrityError as exc:
             raise StorageError(f"batch {batch.batch_id} or one of its session ids is already stored: {exc}") from exc
 
-    async def claim_next(self, queue_id: str | None = None) -> QueueItem | None:
-        where = "status = 'pending'" + (" AND queue_id = ?" if queue_id is not None else "")
-        params: tuple[Any, ...] = (queue_id,) if queue_id is not None else ()
+    async def claim_next(
+        self,
+        queue_id: str | None = None,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        prefer_models: Sequence[str] = (),
+        affinity_max_wait_s: float = 0.0,
+    ) -> QueueItem | None:
+        where = f"status = 'pending' AND {NOT_PAUSED}" + (" AND queue_id = :queue" if queue_id is not None else "")
+        order = ORDER
+        params: dict[str, Any] = {"queue": queue_id, "worker": worker_id, "lease": _in(lease_seconds)}
+        if prefer_models:
+            # Within one priority: items that waited out the bound first (oldest first), then those whose model
+            # the worker holds, then the rest in enqueue order (see SessionQueueStore.claim_next).
+            waited = "created_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', :waited)"
+            order = (f"priority DESC, {waited} DESC, "
+                     f"(NOT {waited} AND model_key IN (SELECT value FROM json_each(:models))) DESC, item_id ASC")
+            params["waited"] = _in(-affinity_max_wait_s)
+            params["models"] = json.dumps(list(prefer_models))
 
         async def work(conn: aiosqlite.Connection) -> QueueItem | None:
             # One statement under the write lock; the status guard makes a double claim impossible even so.
             async with conn.execute(
-                f"UPDATE queue_items SET status = 'in_progress', started_at = {NOW}, updated_at = {NOW} "
-                f"WHERE item_id = (SELECT item_id FROM queue_items WHERE {where} ORDER BY {ORDER} LIMIT 1) "
+                f"UPDATE queue_items SET status = 'in_progress', started_at = {NOW}, updated_at = {NOW}, "
+                "worker_id = :worker, attempts = attempts + 1, "
+                "lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', :lease) "
+                f"WHERE item_id = (SELECT item_id FROM queue_items WHERE {where} ORDER BY {order} LIMIT 1) "
                 f"AND status = 'pending' RETURNING {FULL_COLUMNS}",
                 params,
             ) as cur:
@@ -188,16 +223,84 @@ class SqliteSessionQueueStore:
 
         return await self._db.write(work)
 
+    async def renew_leases(self, worker_id: str, item_ids: Sequence[int], lease_seconds: float) -> list[int]:
+        wanted = sorted({i for i in item_ids if i in _SQLITE_INT})
+        if not wanted:
+            return sorted(set(item_ids))
+
+        async def work(conn: aiosqlite.Connection) -> set[int]:
+            async with conn.execute(
+                "UPDATE queue_items SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) "
+                "WHERE item_id IN (SELECT value FROM json_each(?)) AND worker_id = ? AND status = 'in_progress' "
+                "RETURNING item_id",
+                (_in(lease_seconds), json.dumps(wanted), worker_id),
+            ) as cur:
+                return {int(r[0]) for r in await cur.fetchall()}
+
+        held = await self._db.write(work)
+        return sorted(set(item_ids) - held)
+
+    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
+        wanted = sorted({i for i in item_ids if i in _SQLITE_INT})
+        held: set[int] = set()
+        if wanted:
+            async with self._db.read() as conn, conn.execute(
+                "SELECT item_id FROM queue_items WHERE item_id IN (SELECT value FROM json_each(?)) "
+                "AND worker_id = ? AND status = 'in_progress'",
+                (json.dumps(wanted), worker_id),
+            ) as cur:
+                held = {int(r[0]) for r in await cur.fetchall()}
+        return sorted(set(item_ids) - held)
+
+    async def reclaim_expired(self, max_attempts: int, message: str) -> list[QueueItemSummary]:
+        expired = f"status = 'in_progress' AND lease_expires_at < {NOW}"
+
+        async def work(conn: aiosqlite.Connection) -> list[QueueItemSummary]:
+            async with conn.execute(
+                f"UPDATE queue_items SET status = 'failed', error_type = ?, error_message = ?, "
+                f"lease_expires_at = NULL, completed_at = {NOW}, updated_at = {NOW} "
+                f"WHERE {expired} AND attempts >= ? RETURNING {SUMMARY_COLUMNS}",
+                (LEASE_EXPIRED_ERROR, message, max_attempts),
+            ) as cur:
+                failed = list(await cur.fetchall())
+            async with conn.execute(
+                f"UPDATE queue_items SET status = 'pending', lease_expires_at = NULL, started_at = NULL, "
+                f"updated_at = {NOW} WHERE {expired} RETURNING {SUMMARY_COLUMNS}",
+            ) as cur:
+                requeued = list(await cur.fetchall())
+            return sorted((_summary(r) for r in [*failed, *requeued]), key=lambda i: i.item_id)
+
+        return await self._db.write(work)
+
+    async def set_paused(self, queue_id: str, paused: bool) -> None:
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO queue_state (queue_id, paused) VALUES (?, ?) "
+                "ON CONFLICT (queue_id) DO UPDATE SET paused = excluded.paused",
+                (queue_id, int(paused)),
+            )
+
+        await self._db.write(work)
+
+    async def paused_queues(self) -> set[str]:
+        async with self._db.read() as conn, conn.execute("SELECT queue_id FROM queue_state WHERE paused = 1") as cur:
+            return {str(r[0]) for r in await cur.fetchall()}
+
     async def append_progress(
         self,
         item_id: int,
         results: Sequence[SessionNodeResult],
         errors: Sequence[SessionNodeError] = (),
+        *,
+        worker_id: str | None = None,
     ) -> None:
         async def work(conn: aiosqlite.Connection) -> bool:
-            async with conn.execute("SELECT 1 FROM queue_items WHERE item_id = ?", (item_id,)) as cur:
-                if await cur.fetchone() is None:
-                    return False
+            async with conn.execute("SELECT status, worker_id FROM queue_items WHERE item_id = ?", (item_id,)) as cur:
+                found = await cur.fetchone()
+            if found is None:
+                return False
+            if worker_id is not None and (found[1] != worker_id or found[0] not in ("in_progress", "canceled")):
+                raise LeaseLostError(item_id, worker_id)
             if results:
                 # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
                 # (WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT.)
@@ -275,22 +378,29 @@ class SqliteSessionQueueStore:
         status: Literal["completed", "failed", "canceled"],
         *,
         error: QueueItemError | None = None,
+        worker_id: str | None = None,
     ) -> QueueItemSummary:
         if status not in ("completed", "failed", "canceled"):
             raise ValueError(f"{status!r} is not a final status")
+        if worker_id is None:
+            guard, guard_params = "status IN ('pending', 'in_progress')", ()
+        else:
+            # A worker finishes only what it still holds: a zombie's late finish leaves the item as it is.
+            guard, guard_params = "status = 'in_progress' AND worker_id = ?", (worker_id,)
 
         async def work(conn: aiosqlite.Connection) -> QueueItemSummary:
             # The summary only: the session (a graph of up to max_graph_nodes) is not read back to finish an item.
             async with conn.execute(
                 f"UPDATE queue_items SET status = ?, error_type = ?, error_message = ?, error_traceback = ?, "
-                f"completed_at = {NOW}, updated_at = {NOW} "
-                f"WHERE item_id = ? AND status IN ('pending', 'in_progress') RETURNING {SUMMARY_COLUMNS}",
+                f"completed_at = {NOW}, updated_at = {NOW}, lease_expires_at = NULL "
+                f"WHERE item_id = ? AND {guard} RETURNING {SUMMARY_COLUMNS}",
                 (
                     status,
                     error.error_type if error else None,
                     error.error_message if error else None,
                     error.error_traceback if error else None,
                     item_id,
+                    *guard_params,
                 ),
             ) as cur:
                 row = await cur.fetchone()
@@ -405,8 +515,8 @@ class SqliteSessionQueueStore:
     async def _cancel_where(self, where: str, params: tuple[Any, ...]) -> list[int]:
         async def work(conn: aiosqlite.Connection) -> list[int]:
             async with conn.execute(
-                f"UPDATE queue_items SET status = 'canceled', completed_at = {NOW}, updated_at = {NOW} "
-                f"WHERE {where} RETURNING item_id",
+                f"UPDATE queue_items SET status = 'canceled', completed_at = {NOW}, updated_at = {NOW}, "
+                f"lease_expires_at = NULL WHERE {where} RETURNING item_id",
                 params,
             ) as cur:
                 rows = await cur.fetchall()

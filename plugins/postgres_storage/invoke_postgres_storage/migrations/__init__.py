@@ -10,8 +10,9 @@ from __future__ import annotations
 from invoke_postgres_storage.migrations.m0001_session_queue import MIGRATION as M0001
 from invoke_postgres_storage.migrations.m0002_images import MIGRATION as M0002
 from invoke_postgres_storage.migrations.m0003_model_records import MIGRATION as M0003
+from invoke_postgres_storage.migrations.m0004_leases import MIGRATION as M0004
 from invoke_postgres_storage.migrator import Migration
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: tuple[Migration, ...] = (M0001, M0002, M0003)
+MIGRATIONS: tuple[Migration, ...] = (M0001, M0002, M0003, M0004)
