@@ -56,8 +56,13 @@ async def nodes(*made: Node) -> AsyncIterator[None]:
 
 
 def item(n: int, queue_id: str = "q", size: int = 0) -> QueueItemsCanceledEvent:
-    """A small event naming item ``n``; ``size`` more ids make it about ``6 * size`` bytes larger."""
-    return QueueItemsCanceledEvent.build(queue_id, [n, *range(100_000, 100_000 + size)])
+    """A small event naming item ``n``; ``size`` more ids make it about ``6 * size`` bytes larger.
+
+    Its timestamp is fixed: the text of ``time.time()`` varies in length (``...041.0068097`` against ``...041.00681``),
+    and the NOTIFY-limit test needs two events whose sizes are known to the byte.
+    """
+    event = QueueItemsCanceledEvent.build(queue_id, [n, *range(100_000, 100_000 + size)])
+    return event.model_copy(update={"timestamp": 1_796_000_000.25})
 
 
 def ids(events: list[Any]) -> list[int]:
