@@ -35,6 +35,7 @@ from typing import Any
 import invoke_core_events.plugin as core_events_plugin
 import invoke_local_file_storage.plugin as files_plugin
 import invoke_postgres_events.plugin as pg_events_plugin
+import invoke_postgres_storage.plugin as pg_storage_plugin
 import invoke_sqlite_storage.plugin as sqlite_plugin
 import psycopg
 import websockets
@@ -45,7 +46,8 @@ from invoke_host.config import HostConfig
 from invoke_host.host import NodeShape, build_host
 from tests.postgres_server import _free_port, start_postgres
 
-PLUGINS = [sqlite_plugin, files_plugin, core_events_plugin, pg_events_plugin]
+# The PostgreSQL storage backend too: since the queue runs on PostgreSQL a worker node refuses to start without it.
+PLUGINS = [sqlite_plugin, pg_storage_plugin, files_plugin, core_events_plugin, pg_events_plugin]
 QUEUE = "bench"
 
 
