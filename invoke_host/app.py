@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 import invoke_host
+from invoke_host.allow_header import allow_header_hook
 from invoke_host.api.dependencies import host_dependencies
 from invoke_host.api.operation_ids import operation_id_creator
 from invoke_host.api.router import api_routers
@@ -99,7 +100,7 @@ def create_app(
             StorageUnavailableError: storage_unavailable_handler,
             StorageValueError: storage_value_handler,
         },
-        before_send=[security_headers_hook({"/schema": schema_page})],
+        before_send=[security_headers_hook({"/schema": schema_page}), allow_header_hook()],
         cors_config=cors,
         openapi_config=openapi,
         state=State({"host": host, EVENT_SINKS_STATE_KEY: host.events}),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from litestar.logging.config import LoggingConfig
 
@@ -58,20 +59,35 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
 
 
+def _log_unexpected(logger: Any, scope: Any, traceback_lines: list[str]) -> None:
+    """Litestar's exception record, for exceptions that became a 500 only.
+
+    Litestar judges by the *class's* ``status_code`` (``HTTPException``'s is 500), so a deliberate
+    ``HTTPException(status_code=422)`` would be logged as an "Uncaught exception" with its traceback; here the
+    instance's status decides. Deliberate answers (4xx, 503) and deep JSON's ``RecursionError`` (answered 400 and
+    logged by its own handler) stay out of the log.
+    """
+    error = sys.exc_info()[1]
+    status = getattr(error, "status_code", 500)
+    if isinstance(error, RecursionError) or (isinstance(status, int) and status != 500 and 400 <= status < 600):
+        return
+    logger.error(
+        "Uncaught exception (connection_type=%s, path=%r):\n%s",
+        scope["type"], scope["path"], "".join(traceback_lines).rstrip("\n"),
+    )
+
+
 def litestar_logging_config() -> LoggingConfig:
     """Litestar's logging with no handler or root set-up of its own: the ``litestar`` logger hands its records to
-    the root handler. It logs the traceback of each exception that became a 500 (a bug: every deliberate answer,
-    4xx or 503, is an ``HTTPException`` with its status and stays out of the log, as does deep JSON's
-    ``RecursionError``, which its handler answers 400 and logs itself)."""
+    the root handler. It logs the traceback of each exception that became a 500 (a bug), and nothing for the
+    deliberate answers (:func:`_log_unexpected`)."""
     # Litestar adds these two handlers whatever it is given, and builds them even when no logger uses them: made
     # null handlers, they start no queue thread.
     unused = {"class": "logging.NullHandler"}
-    deliberate: set[int | type[Exception]] = {*range(400, 600), RecursionError}
-    deliberate.discard(500)
     return LoggingConfig(
         configure_root_logger=False,
         handlers={"console": dict(unused), "queue_listener": dict(unused)},
         loggers={"litestar": {"level": "NOTSET", "handlers": [], "propagate": True}},
         log_exceptions="always",
-        disable_stack_trace=deliberate,
+        exception_logging_handler=_log_unexpected,
     )

@@ -10,15 +10,18 @@ error statuses (:mod:`invoke_host.openapi_errors`), and the live-events socket i
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar, Request
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
+from pydantic import BaseModel
 
 from invoke_host.graph.schema import graph_schema_components
 from invoke_host.openapi_bodies import body_components, type_bodies
+from invoke_host.openapi_closed_models import close_components, handler_body_models
 from invoke_host.openapi_components import registry_components
 from invoke_host.openapi_errors import ERROR_COMPONENTS, declare_errors
 from invoke_host.openapi_websocket import WEBSOCKET_PATH, websocket_components, websocket_entry
@@ -27,11 +30,18 @@ from invoke_host.registry import FrozenRegistry
 __all__ = ["RegistryJsonRenderPlugin", "body_schema_operation", "openapi_document"]
 
 
-def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[str, Any]:
-    """A copy of Litestar's document with the registry's schemas added to its components."""
+def merge_components(
+    schema: dict[str, Any], registry: FrozenRegistry, body_models: Iterable[type[BaseModel]] = ()
+) -> dict[str, Any]:
+    """A copy of Litestar's document with the registry's schemas added to its components.
+
+    ``body_models`` are the models handlers read as bodies (:func:`handler_body_models`): those that refuse unknown
+    keys are marked closed.
+    """
     merged = copy.copy(schema)
     components = dict(merged.get("components") or {})
-    schemas = dict(components.get("schemas") or {})
+    schemas = {name: dict(value) for name, value in (components.get("schemas") or {}).items()}
+    close_components(schemas, body_models)
     schemas.update(registry_components(registry).components)
     schemas.update(graph_schema_components())
     schemas.update(body_components())
@@ -52,7 +62,7 @@ def merge_components(schema: dict[str, Any], registry: FrozenRegistry) -> dict[s
 def openapi_document(app: Litestar) -> dict[str, Any]:
     """The complete OpenAPI document of an app made by ``create_app``."""
     registry: FrozenRegistry = app.state.host.registry
-    return merge_components(app.openapi_schema.to_schema(), registry)
+    return merge_components(app.openapi_schema.to_schema(), registry, handler_body_models(app))
 
 
 class RegistryJsonRenderPlugin(JsonRenderPlugin):
@@ -65,7 +75,8 @@ class RegistryJsonRenderPlugin(JsonRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         if self._rendered is None:
-            self._rendered = self.render_json(request, merge_components(openapi_schema, self._registry))
+            document = merge_components(openapi_schema, self._registry, handler_body_models(request.app))
+            self._rendered = self.render_json(request, document)
         return self._rendered
 
 

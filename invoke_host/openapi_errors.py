@@ -69,7 +69,8 @@ STATUS_TEXT: Mapping[int, str] = {
     413: "The request body or one of its parts is over a limit (the error names the setting)",
     421: "The Host header names a host this server does not answer to (allowed_hosts)",
     415: "The body is not of a media type the operation takes",
-    422: "The body is well formed but invalid (a graph or batch problem; extra lists each with node and field)",
+    422: "The request matches the document but its values cannot be used here: a graph or batch problem (extra "
+    "lists each with node and field), a cursor no listing gave out, a source or folder that resolves to nothing",
     503: "The service this operation needs is not running on this server (the error says why)",
 }
 
@@ -77,10 +78,11 @@ ALWAYS = frozenset({400, 401, 403, 421})
 """Any request can fail validation, lack the access token, come from a refused origin or name a wrong host."""
 
 RAISED: Mapping[str, frozenset[int]] = {
+    "validate_graph": frozenset({422}),
     "enqueue_batch": frozenset({409, 413, 422, 503}),
-    "list_queue_items": frozenset({503}),
+    "list_queue_items": frozenset({422, 503}),
     "get_queue_item": frozenset({503}),
-    "get_queue_item_results": frozenset({503}),
+    "get_queue_item_results": frozenset({422, 503}),
     "cancel_queue_item": frozenset({503}),
     "cancel_by_batch_ids": frozenset({503}),
     "cancel_all_except_current": frozenset({503}),
@@ -91,7 +93,7 @@ RAISED: Mapping[str, frozenset[int]] = {
     "pause": frozenset({503}),
     "resume": frozenset({503}),
     "upload_image": frozenset({409, 411, 413, 415, 503}),
-    "list_image_dtos": frozenset({503}),
+    "list_image_dtos": frozenset({422, 503}),
     "get_image_dto": frozenset({503}),
     "update_image": frozenset({503}),
     "delete_image": frozenset({503}),
@@ -105,14 +107,14 @@ RAISED: Mapping[str, frozenset[int]] = {
     "list_model_records": frozenset({503}),
     "get_model_records_by_attrs": frozenset({404, 503}),
     "get_model_record": frozenset({503}),
-    "update_model_record": frozenset({409, 503}),
+    "update_model_record": frozenset({409, 422, 503}),
     "delete_model": frozenset({409, 503}),
-    "install_model": frozenset({409, 503}),
+    "install_model": frozenset({409, 422, 503}),
     "list_model_installs": frozenset({503}),
     "get_model_install_job": frozenset({503}),
     "cancel_model_install_job": frozenset({409, 503}),
     "prune_model_install_jobs": frozenset({503}),
-    "scan_for_models": frozenset({503}),
+    "scan_for_models": frozenset({422, 503}),
 }
 """operationId -> the statuses its handler (or the service it calls) raises, beyond those of its shape."""
 

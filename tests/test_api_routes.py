@@ -219,7 +219,7 @@ MODELS_503 = "model management is not running"
 # service up on their first line).
 WITHOUT_STORAGE = [
     ("GET", "/api/v1/queue/q/list?limit=0", {}, 400, "Validation failed"),
-    ("GET", "/api/v1/queue/q/list?offset=1&cursor=x", {}, 503, QUEUE_503),
+    ("GET", "/api/v1/queue/q/list?offset=1&cursor=1:2", {}, 503, QUEUE_503),
     ("POST", "/api/v1/queue/q/enqueue_batch", {"content": b"{not json"}, 503, QUEUE_503),
     ("PUT", "/api/v1/queue/q/cancel_by_batch_ids", {"json": {"batch_ids": []}}, 400, "Validation failed"),
     ("PUT", "/api/v1/queue/q/cancel_by_batch_ids", {"json": {"batch_ids": ["a"]}}, 503, QUEUE_503),

@@ -18,6 +18,7 @@ from invoke_host.api.operation_ids import OPERATION_IDS
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
+from invoke_host.openapi_closed_models import handler_body_models
 from invoke_host.openapi_components import generate_components
 from tests.queue.conftest import graph, make_app
 
@@ -271,3 +272,31 @@ def test_node_schemas_carry_the_keys_invokeais_node_templates_read(document: dic
         assert schemas[schema["output"]["$ref"].rsplit("/", 1)[1]]["class"] == "output"
         fields = [field for name, field in schema["properties"].items() if name != "type"]
         assert all("field_kind" in field for field in fields), schema["title"]
+
+
+def test_options_names_every_method_the_document_gives_a_path(tmp_path: Path) -> None:
+    # Litestar 2 answered with the methods of the first handler registered on a path only (litestar#4169):
+    # OPTIONS /api/v1/images/i/{name} said "DELETE, OPTIONS" beside a documented GET and PATCH.
+    app = create_app(HostConfig(root=tmp_path, processor_enabled=False))
+    with TestClient(app) as client:
+        doc = client.get("/schema/openapi.json").json()
+        checked = 0
+        for path, item in doc["paths"].items():
+            documented = {method.upper() for method in item} | {"OPTIONS"}
+            url = re.sub(r"\{[^}]+\}", "1", path)
+            answer = client.options(url)
+            assert answer.status_code == 204, (path, answer.text)
+            assert set(answer.headers["allow"].split(", ")) == documented, path
+            checked += 1
+        assert checked == len(doc["paths"]) > 30
+
+
+def test_every_body_that_refuses_unknown_keys_says_so(document: dict[str, Any], tmp_path: Path) -> None:
+    # A body model with extra="forbid" answers 400 to a key it does not know; the document must say so, or a
+    # client generated from it sends such keys and is refused. Found from the handlers, not a list.
+    app = create_app(HostConfig(root=tmp_path, processor_enabled=False))
+    closing = {m.__name__ for m in handler_body_models(app) if m.model_config.get("extra") == "forbid"}
+    assert {"DeleteImagesRequest", "ImageRecordChanges", "CancelByBatchIdsBody"} <= closing
+    schemas = document["components"]["schemas"]
+    for name in closing | {"EnqueueBatchBody", "Batch", "BatchDatum"}:
+        assert schemas[name]["additionalProperties"] is False, name

@@ -2,7 +2,8 @@
 
 Litestar and uvicorn each set up logging of their own by default (Litestar also reset the root logger to INFO),
 which gave one server's log three formats. The server here answers a request (uvicorn's access log), fails in a
-plugin route (Litestar's uncaught-exception record) and starts up (our registry's record, uvicorn's start lines).
+plugin route (Litestar's uncaught-exception record), refuses a few requests on purpose (no record) and starts up
+(our registry's record, uvicorn's start lines).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _status(url: str) -> int | None:
+def _status(url: str | urllib.request.Request) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
             return int(response.status)
@@ -53,6 +54,12 @@ def _serve_and_log(wait_pack_site: Path, root: Path, level: str) -> list[str]:
                    "the server to answer", timeout=60, interval=0.1)
         assert process.poll() is None, process.communicate()[0]
         assert _status(f"{base}/api/v1/wait-pack/broken") == 500
+        # Deliberate refusals, raised as HTTPException with their own status: no record, no traceback (Litestar's
+        # own check reads the class's status, 500, and logged each as an "Uncaught exception").
+        assert _status(urllib.request.Request(f"{base}/api/v1/graphs/validate", data=b"[1]", method="POST",
+                                              headers={"content-type": "application/json"})) == 422
+        assert _status(f"{base}/api/v1/queue/default/list?cursor=1:2&offset=0") == 422
+        assert _status(f"{base}/api/v1/images/i/nope") == 404
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]

@@ -6,11 +6,12 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_200_OK
 
 from invoke_host.api.injected import Injected
 from invoke_host.config import HostConfig
-from invoke_host.graph import ValidatedGraph, validate_graph
+from invoke_host.graph import ValidatedGraph, refusal_message, validate_graph
 from invoke_host.limits import Limits
 from invoke_host.openapi_document import body_schema_operation
 from invoke_host.registry import FrozenRegistry
@@ -48,7 +49,10 @@ class GraphValidator:
     "/graphs/validate",
     tags=["graphs"],
     summary="Validate a graph against the installed node types",
-    description="Always answers 200 with every problem found; an empty error list means the graph can run.",
+    description=(
+        "200 when the graph can run; 422 with every problem found (each with its node id and field, in "
+        "`extra.errors`), exactly as `enqueue_batch` would refuse it."
+    ),
     status_code=HTTP_200_OK,
     operation_class=body_schema_operation("Graph", "The graph to validate"),
 )
@@ -57,8 +61,12 @@ async def validate_graph_route(
 ) -> GraphValidationResponse:
     # Raw bytes, validated by us: the node union cannot be a Litestar-typed body (see STYLE.md).
     body = await request.body()
+    if not body.strip():
+        raise ValidationException("send the graph to validate as the JSON body")
     result = graph_validator.validate(body)
-    return GraphValidationResponse(
-        valid=result.valid,
-        errors=[ValidationProblem(e.node_id, e.field, e.message) for e in result.errors],
-    )
+    if not result.valid:
+        # The answer of a graph the document rules out is a 4xx, like enqueue's: a client generated from the
+        # document treats it as the refusal it is, with the same problem list to show.
+        problems = [e.to_dict() for e in result.errors]
+        raise HTTPException(status_code=422, detail=refusal_message(result.errors), extra={"errors": problems})
+    return GraphValidationResponse(valid=True, errors=[])

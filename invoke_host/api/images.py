@@ -111,9 +111,10 @@ def _not_found(exc: ImageNotFoundError) -> NotFoundException:
 
 def _bool_field(value: Any, name: str) -> bool:
     text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
+    # Exactly the spellings of the query parameter of the same name (and of JSON): the document types it boolean.
+    if text == "true":
         return True
-    if text in ("false", "0", "no"):
+    if text == "false":
         return False
     raise ValidationException(f"{name} must be true or false, not {value!r}")
 
@@ -204,7 +205,8 @@ class ImagesController(Controller):
     async def list_images(
         self,
         images: Injected[ImagesService],
-        offset: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
+        # schema_extra: Litestar leaves a falsy bound (ge=0) of an optional parameter out of the document.
+        offset: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1, schema_extra={"minimum": 0})] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 10,
         image_origin: FromQuery[ImageOrigin | None] = None,
         categories: FromQuery[list[ImageCategory] | None] = None,
@@ -218,7 +220,7 @@ class ImagesController(Controller):
         ] = None,
     ) -> ImageDTOPage:
         if cursor is not None and offset is not None:
-            raise HTTPException(status_code=400, detail="give either cursor or offset, not both")
+            raise HTTPException(status_code=422, detail="give either cursor or offset, not both")
         try:
             page = await images.get_many(
                 offset=offset or 0,
@@ -233,7 +235,7 @@ class ImagesController(Controller):
                 cursor=cursor,
             )
         except InvalidImageCursorError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         return ImageDTOPage(
             items=ImageDTO.many(page.items), offset=page.offset, limit=page.limit, total=page.total,
             next_cursor=page.next_cursor,

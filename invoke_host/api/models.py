@@ -42,7 +42,8 @@ async def _errors() -> AsyncIterator[None]:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ValidationException(f"the change makes the model config invalid ({problems})") from exc
     except ValueError as exc:
-        raise ValidationException(str(exc)) from exc
+        # Well formed, but the values cannot be used (a source that resolves to nothing, a path that is no folder).
+        raise ClientException(str(exc), status_code=422) from exc
 
 
 async def _json_object(request: Request[Any, Any, Any], *, optional: bool) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import Stream
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from invoke_host.api.injected import Injected, ensure_available
 from invoke_host.openapi_document import body_schema_operation
@@ -25,6 +25,12 @@ from invoke_host.queue.item_view import (
 )
 
 _MAX_OFFSET = 2**63 - 1  # SQLite integers are 64-bit: a larger OFFSET would overflow the driver
+# The cursors' shapes, in the document: a client (or a fuzzer) that keeps to them sends one the server can read.
+# A cursor of the right shape that no listing gave out (out of range) is well formed but unusable: 422.
+# Litestar leaves a falsy bound (ge=0) of an optional parameter out of the document; said again here.
+_NOT_NEGATIVE = {"minimum": 0}
+_QUEUE_CURSOR = r"^-?[0-9]{1,19}:[0-9]{1,19}$"
+_RESULTS_CURSOR = r"^[0-9]{1,19}$"
 
 __all__ = [
     "CancelByBatchIdsBody",
@@ -40,6 +46,8 @@ _ENQUEUE_BODY: TypeAdapter[EnqueueBatchBody] = TypeAdapter(EnqueueBatchBody)
 
 
 class CancelByBatchIdsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     batch_ids: list[str] = Field(min_length=1, description="The batches whose pending and running items to cancel")
 
 
@@ -128,17 +136,19 @@ class QueueController(Controller):
         queue: Injected[QueueService],
         queue_id: FromPath[str],
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
-        offset: Annotated[int | None, Parameter(ge=0, le=_MAX_OFFSET)] = None,
+        cursor: Annotated[
+            str | None, Parameter(pattern=_QUEUE_CURSOR, description="next_cursor from the previous page")
+        ] = None,
+        offset: Annotated[int | None, Parameter(ge=0, le=_MAX_OFFSET, schema_extra=_NOT_NEGATIVE)] = None,
         status: FromQuery[QueueItemStatus | None] = None,
     ) -> QueueItemPage:
         ensure_available(queue)
         if cursor is not None and offset is not None:
-            raise HTTPException(status_code=400, detail="give either cursor or offset, not both")
+            raise HTTPException(status_code=422, detail="give either cursor or offset, not both")
         try:
             return await queue.list_items(queue_id, limit=limit, cursor=cursor, offset=offset, status=status)
         except ValueError as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
+            raise HTTPException(status_code=422, detail=str(exc)) from None
 
     async def _item(self, queue: Injected[QueueService], queue_id: str, item_id: int) -> QueueItem:
         item = await queue.get(item_id)
@@ -172,7 +182,9 @@ class QueueController(Controller):
         node_id: Annotated[
             str | None, Parameter(description="A node of the item's graph: its instances' results in iteration order")
         ] = None,
-        cursor: Annotated[str | None, Parameter(description="next_cursor from the previous page")] = None,
+        cursor: Annotated[
+            str | None, Parameter(pattern=_RESULTS_CURSOR, description="next_cursor from the previous page")
+        ] = None,
         limit: Annotated[
             int | None, Parameter(ge=1, description="At most max_results_page_size (default 1,000); default 100")
         ] = None,
@@ -183,16 +195,16 @@ class QueueController(Controller):
             limit = min(100, most)
         elif limit > most:
             raise HTTPException(
-                status_code=400,
+                status_code=422,
                 detail=f"limit {limit} is over max_results_page_size (INVOKE_HOST_MAX_RESULTS_PAGE_SIZE={most})",
             )
         after: int | None = None
         if cursor is not None:
-            try:
-                after = int(cursor)
-            except ValueError:
-                raise HTTPException(status_code=400, detail=f"cursor {cursor[:40]!r} is not one this server gave "
-                                                            "out (pass next_cursor of the previous page)") from None
+            # Its shape is checked by the parameter's pattern; a number past any stored row's is still none we gave.
+            after = int(cursor)
+            if after > _MAX_OFFSET:
+                raise HTTPException(status_code=422, detail=f"cursor {cursor[:40]!r} is not one this server gave "
+                                                            "out (pass next_cursor of the previous page)")
         summary = await queue.get_summary(item_id)
         if summary is None or summary.queue_id != queue_id:
             raise NotFoundException(detail=f"queue {queue_id!r} has no item {item_id}")

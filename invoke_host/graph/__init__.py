@@ -1,7 +1,7 @@
 """Graphs of nodes: the model built from the frozen registry, and validation that reports every problem."""
 
 from invoke_host.graph.edges import Edge, EdgeConnection
-from invoke_host.graph.errors import GraphError, GraphValidationError
+from invoke_host.graph.errors import GraphError, GraphValidationError, refusal_message
 from invoke_host.graph.fingerprint import registry_fingerprint
 from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph_model
 from invoke_host.graph.validation import ValidatedGraph, load_validated_graph, parse_graph, validate_graph
@@ -18,6 +18,7 @@ __all__ = [
     "graph_model",
     "load_validated_graph",
     "parse_graph",
+    "refusal_message",
     "registry_fingerprint",
     "validate_graph",
 ]

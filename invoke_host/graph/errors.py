@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["GraphError", "GraphValidationError"]
+__all__ = ["GraphError", "GraphValidationError", "refusal_message"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,12 @@ class GraphError:
     def __str__(self) -> str:
         where = ".".join(p for p in (self.node_id, self.field) if p)
         return f"{where}: {self.message}" if where else self.message
+
+
+def refusal_message(errors: list[GraphError]) -> str:
+    """One line for a refused graph: its first problem, and how many more there are."""
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"the graph is invalid: {errors[0]}{more}"
 
 
 class GraphValidationError(ValueError):

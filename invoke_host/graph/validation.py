@@ -165,8 +165,6 @@ def _parse_nodes(
 
 
 def _parse_edges(raw_edges: Any, errors: list[GraphError]) -> list[Edge]:
-    if raw_edges is None:
-        return []
     if not isinstance(raw_edges, list):
         errors.append(GraphError(None, "edges", "'edges' must be a list of edges"))
         return []

@@ -23,7 +23,7 @@ from invoke_sdk.limits import LimitExceededError
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from invoke_host.graph import registry_fingerprint, validate_graph
+from invoke_host.graph import refusal_message, registry_fingerprint, validate_graph
 from invoke_host.limits import Limits
 from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.registry import FrozenRegistry
@@ -31,6 +31,11 @@ from invoke_host.registry import FrozenRegistry
 __all__ = [
     "Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "batch_size", "expand", "prepare_items", "stored_bytes",
 ]
+
+
+# The envelope is read from JSON with exactly its document's types: 0 is not false, "2" is not 2. (Node field
+# values inside the graph and the data keep the node's own coercion rules; see docs/engine.md.)
+_ENVELOPE = ConfigDict(extra="forbid", strict=True)
 
 
 class BatchError(ValueError):
@@ -46,7 +51,7 @@ class BatchError(ValueError):
 class BatchDatum(BaseModel):
     """Values for one field of one node: ``items[i]`` goes into the ``i``-th session of its group."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _ENVELOPE
 
     node_path: str = Field(min_length=1, description="The id of the node in the graph")
     field_name: str = Field(min_length=1, description="The node field the values go into")
@@ -56,7 +61,7 @@ class BatchDatum(BaseModel):
 class Batch(BaseModel):
     """A graph and the data to run it with."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _ENVELOPE
 
     batch_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=200)
     graph: dict[str, Any] = Field(description="The graph: {'id'?, 'nodes': {node_id: node}, 'edges': [...]}")
@@ -90,7 +95,7 @@ class Batch(BaseModel):
 class EnqueueBatchBody(BaseModel):
     """The body of ``POST /api/v1/queue/{queue_id}/enqueue_batch``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _ENVELOPE
 
     batch: Batch
     prepend: bool = Field(default=False, description="Run this batch before everything already pending")
@@ -239,9 +244,7 @@ def _validate_graph(batch: Batch, registry: FrozenRegistry, limits: Limits | Non
         graph = {**graph, "nodes": nodes}
     errors = validate_graph(registry, graph, limits=limits).errors
     if errors:
-        listed = [e.to_dict() for e in errors[:50]]
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise BatchError(422, f"the graph is invalid: {errors[0]}{more}", listed)
+        raise BatchError(422, refusal_message(errors), [e.to_dict() for e in errors[:50]])
 
 
 def prepare_items(

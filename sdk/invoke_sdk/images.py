@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypedDict, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from invoke_sdk.event_base import BaseEvent
 from invoke_sdk.storage_base import StorageError, StorageOptions
@@ -152,8 +152,9 @@ class ImageRecordChanges(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image_category: ImageCategory | None = None
-    is_intermediate: bool | None = None
-    starred: bool | None = None
+    # Strict: a change reads exactly what the document says, so 0 or "yes" is refused, not taken for a flag.
+    is_intermediate: StrictBool | None = None
+    starred: StrictBool | None = None
 
 
 class ImageRecordPage(BaseModel):

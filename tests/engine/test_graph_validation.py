@@ -49,8 +49,13 @@ def test_valid_graph_round_trips_exactly(host: Any) -> None:
 def test_a_graph_without_id_or_edges_is_valid(host: Any) -> None:
     graph = parse_graph(host.registry, {"nodes": {"a": {"type": "integer"}}})
     assert graph.id is None and graph.edges == [] and list(graph.nodes) == ["a"]
-    assert _errors(host, {"nodes": {}, "edges": None}) == []
     assert _errors(host, {}) == []
+
+
+def test_null_edges_are_refused_as_the_document_says(host: Any) -> None:
+    # The Graph schema types edges as an array: a null the validator let through reached clients in stored
+    # sessions, where it broke the response schema they were generated from. InvokeAI refuses it too.
+    assert _errors(host, {"nodes": {}, "edges": None}) == [(None, "edges", "'edges' must be a list of edges")]
 
 
 def test_unknown_type_with_and_without_a_close_match(host: Any) -> None:

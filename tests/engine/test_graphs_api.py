@@ -1,4 +1,5 @@
-"""``POST /api/v1/graphs/validate`` answers every body with a verdict, never a 500."""
+"""``POST /api/v1/graphs/validate`` answers every body with a verdict, never a 500: 200 for a graph that can run,
+422 with every problem (as ``enqueue_batch`` refuses it) for one that cannot, 400 for no body at all."""
 
 from __future__ import annotations
 
@@ -34,16 +35,24 @@ def test_invalid_graph_lists_problems(client: TestClient[Any]) -> None:
     response = client.post("/api/v1/graphs/validate", json={"nodes": {"x": {"type": "nope"}, "t": {"type": "t_size",
                                                                                                "width": 0}}})
     body = response.json()
-    assert response.status_code == 200 and body["valid"] is False
-    assert {(e["node_id"], e["field"]) for e in body["errors"]} == {("x", "type"), ("t", "width")}
+    assert response.status_code == 422
+    assert {(e["node_id"], e["field"]) for e in body["extra"]["errors"]} == {("x", "type"), ("t", "width")}
+    assert body["detail"].startswith("the graph is invalid: ") and "(and 1 more problem)" in body["detail"]
 
 
-@pytest.mark.parametrize("body", [b"", b"\x00\xff", b"{", b"123", b'{"nodes": "x"}',
+@pytest.mark.parametrize("body", [b"\x00\xff", b"{", b"123", b'{"nodes": "x"}', b'{"nodes": {}, "edges": null}',
                                   b'{"nodes": {"a": {"type": "add", "a": {"deep": [1, 2]}}}}', b"\xef\xbb\xbf{}"])
 def test_garbage_never_500s(client: TestClient[Any], body: bytes) -> None:
     response = client.post("/api/v1/graphs/validate", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == 200
-    assert response.json()["valid"] is False
+    assert response.status_code == 422
+    assert response.json()["extra"]["errors"]
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n"])
+def test_no_body_is_a_malformed_request(client: TestClient[Any], body: bytes) -> None:
+    response = client.post("/api/v1/graphs/validate", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "send the graph to validate as the JSON body"
 
 
 def test_nesting_past_the_limit_is_refused_before_validation(client: TestClient[Any]) -> None:

@@ -17,7 +17,7 @@ def test_models_api_round_trip(tmp_path: Path) -> None:
     app = create_app(HostConfig(root=tmp_path / "root"), [probers_plugin, storage_plugin], entry_points=False)
     with TestClient(app) as client:
         bad = client.post("/api/v2/models/install", params={"source": "ftp://x/y"})
-        assert bad.status_code == 400 and "http" in bad.json()["detail"]
+        assert bad.status_code == 422 and "http" in bad.json()["detail"]
         job = client.post("/api/v2/models/install", params={"source": str(lora)}, json={"name": "Style"}).json()
         url = f"/api/v2/models/install/{job['id']}"
         wait_until(lambda: client.get(url).json()["status"] in {"completed", "error"}, "the install to finish",

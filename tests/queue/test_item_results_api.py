@@ -115,12 +115,14 @@ def test_bad_result_requests_get_a_4xx_that_says_why(tmp_path: Path) -> None:
     with serve(tmp_path, max_results_page_size=50) as client:
         item_id = _run(client, ITERATE)
         r = client.get(f"{Q}/i/{item_id}/results", params={"limit": 51})
-        assert r.status_code == 400
+        assert r.status_code == 422
         assert "max_results_page_size (INVOKE_HOST_MAX_RESULTS_PAGE_SIZE=50)" in r.json()["detail"]
         assert client.get(f"{Q}/i/{item_id}/results", params={"limit": 50}).status_code == 200
         assert client.get(f"{Q}/i/{item_id}/results", params={"limit": 0}).status_code == 400
-        r = client.get(f"{Q}/i/{item_id}/results", params={"cursor": "page-two"})
-        assert r.status_code == 400 and "next_cursor" in r.json()["detail"]
+        r = client.get(f"{Q}/i/{item_id}/results", params={"cursor": "page-two"})  # not a cursor's shape
+        assert r.status_code == 400 and [e["key"] for e in r.json()["extra"]] == ["cursor"], r.text
+        r = client.get(f"{Q}/i/{item_id}/results", params={"cursor": "9" * 19})  # its shape, out of range
+        assert r.status_code == 422 and "not one this server gave out" in r.json()["detail"], r.text
         r = client.get(f"{Q}/i/{item_id}/results", params={"node_id": "nope"})
         assert r.status_code == 404 and "'nope'" in r.json()["detail"]
         assert client.get(f"{Q}/i/{item_id + 1}/results").status_code == 404

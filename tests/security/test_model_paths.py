@@ -102,7 +102,7 @@ def test_patch_cannot_point_a_record_elsewhere(
     outside = mf.write_vae(tmp_path / "outside" / "keep.safetensors")
     path = target.format(b=b["path"], models=models, outside=outside, b_abs=models / b["path"])
     answer = client.patch(f"/api/v2/models/i/{a['key']}", json={"path": path, "description": "moved"})
-    assert answer.status_code == 400, answer.text
+    assert answer.status_code == 422, answer.text
     assert "path cannot be changed" in answer.json()["detail"]
     assert client.get(f"/api/v2/models/i/{a['key']}").json() == a  # nothing half-applied
 
@@ -125,7 +125,7 @@ def test_patch_cannot_make_an_in_place_model_deletable(client: TestClient[Any], 
     config = installed(client, mine, inplace=True)
     assert config["inplace"] is True
     answer = client.patch(f"/api/v2/models/i/{config['key']}", json={"inplace": False})
-    assert answer.status_code == 400 and "inplace cannot be changed" in answer.json()["detail"]
+    assert answer.status_code == 422 and "inplace cannot be changed" in answer.json()["detail"]
     assert client.delete(f"/api/v2/models/i/{config['key']}").status_code == 200
     assert mine.is_file()
 
@@ -163,7 +163,7 @@ def test_install_source_may_not_hold_the_models_dir(
     answer = start(
         client, source.format(models=models, root=root, tmp=models / ".tmp"), LORA_OVERRIDES, inplace=inplace
     )
-    assert answer.status_code == 400, answer.text
+    assert answer.status_code == 422, answer.text
     assert re.search("the models directory .* or a folder that holds it|working folder", answer.json()["detail"])
     assert len(client.get("/api/v2/models/install").json()) == 1  # only the first install: no job started
     assert snapshot(models) == before
@@ -190,7 +190,7 @@ def test_install_overrides_cannot_decide_where_files_go(client: TestClient[Any],
     lora = mf.write_lora_kohya(tmp_path / "l.safetensors", "sd-1")
     value: Any = {"path": ".", "inplace": False, "key": "k", "hash": "blake3:00"}[field]
     answer = start(client, lora, {field: value}, inplace=True)
-    assert answer.status_code == 400 and f"cannot set {field}" in answer.json()["detail"], answer.text
+    assert answer.status_code == 422 and f"cannot set {field}" in answer.json()["detail"], answer.text
     assert client.get("/api/v2/models/install").json() == []
 
 
@@ -330,8 +330,8 @@ def test_delete_refuses_files_that_are_not_the_models_own(root: Path, models: Pa
 def test_a_home_folder_of_an_unknown_user_is_a_4xx_not_a_500(client: TestClient[Any], text: str) -> None:
     # pathlib raises RuntimeError for ~user of a user the machine lacks: every place a typed path is expanded.
     answer = start(client, text)
-    assert answer.status_code == 400, answer.text
+    assert answer.status_code == 422, answer.text
     assert "has no user" in answer.json()["detail"] and "give the full path" in answer.json()["detail"]
     scanned = client.get("/api/v2/models/scan_folder", params={"scan_path": text})
-    assert scanned.status_code == 400, scanned.text
+    assert scanned.status_code == 422, scanned.text
     assert "has no user" in scanned.json()["detail"]
