@@ -14,8 +14,10 @@
    cache, claiming as ``<worker name>`` (one device) or ``<worker name>/<n>`` (several); all share one output cache.
 
 The output cache and the model caches are built before the services that invalidate them: the bus carries image
-deletes to the output cache (:class:`~invoke_host.engine.cache_sink.OutputCacheSink`), and the model manager tells
-every cache of every model edit or delete (``on_change``).
+deletes to the output cache (:class:`~invoke_host.engine.cache_sink.OutputCacheSink`), and the model manager's
+``on_change`` puts each model edit or delete on the bus, where
+:class:`~invoke_host.models.change_sink.ModelChangeSink` drops it from every cache. Both sinks also get those
+events from other nodes through a relay (workers too), so a delete on an API node reaches every worker's caches.
 
 Each part is given exactly what it uses; none of them imports this module. The :class:`Host` it returns holds
 the parts and starts them in that order (the loop bridge first, so node threads can reach the loop) and stops
@@ -29,12 +31,12 @@ import enum
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink
+from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink, SelectiveEventSink
 from invoke_sdk.images import ImageFileStorage
 from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
 from invoke_sdk.models.records import ModelRecordStore
@@ -51,6 +53,8 @@ from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
 from invoke_host.model_cache.record_lookup import RecordStoreLookup
+from invoke_host.models.change_event import ModelChangedEvent
+from invoke_host.models.change_sink import ModelChangeSink
 from invoke_host.models.config_validation import config_validator
 from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
@@ -221,8 +225,11 @@ def build_host(
     # what a cached output names.
     tensors, conditioning = tensor_store(config.root), conditioning_store(config.root)
     output_cache = _output_cache(config, tensors, conditioning)
-    events = _event_bus(registry, config, OutputCacheSink(output_cache))  # 2
-    _attach_relays(events, registry, shape)
+    # Filled once the model caches exist (below): the sink must be on the bus before the bus is made.
+    model_caches: list[ModelCache] = []
+    holders = [OutputCacheSink(output_cache), ModelChangeSink(_model_changed(model_caches, output_cache))]
+    events = _event_bus(registry, config, *holders)  # 2
+    _attach_relays(events, registry, shape, holders)
     storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
@@ -233,13 +240,13 @@ def build_host(
     devices: list[str | None] = list(config.devices) or [None]
     runs_items = queue is not None and shape.runs_items
     # One model cache per device that runs items (each holds models in that device's memory); one for the others.
-    model_caches = [
-        ModelCache.from_config(config, listener=model_loads, device=device)
-        for device in (devices if runs_items else devices[:1])
-    ] if records is not None else []
+    if records is not None:
+        model_caches.extend(
+            ModelCache.from_config(config, listener=model_loads, device=device)
+            for device in (devices if runs_items else devices[:1])
+        )
     models = ModelManager(  # 6
-        config, registry, records, events, on_change=_model_changed(model_caches, output_cache),
-        maintain_on_start=shape.owns_queue,
+        config, registry, records, events, on_change=_model_change_emitter(events), maintain_on_start=shape.owns_queue,
     )
     per_device = [
         _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning)  # 7
@@ -318,9 +325,12 @@ def _storage_backend_name(config: HostConfig) -> str:
     return "postgres"
 
 
-def _attach_relays(bus: EventBus, registry: FrozenRegistry, shape: NodeShape) -> None:
-    """Relay sinks (invoke-postgres-events) get the node's inbox for other nodes' events."""
-    inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http)
+def _attach_relays(
+    bus: EventBus, registry: FrozenRegistry, shape: NodeShape, holders: Sequence[SelectiveEventSink]
+) -> None:
+    """Relay sinks (invoke-postgres-events) get the node's inbox for other nodes' events; a node without clients
+    takes only what ``holders`` (its caches' sinks) want: another node's image delete or model change."""
+    inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http, holders=tuple(holders))
     for sink in bus.sinks:
         if isinstance(sink, RelayEventSink):
             sink.attach(inbox)
@@ -397,9 +407,19 @@ def _output_cache(config: HostConfig, tensors: DiskObjectStore, conditioning: Di
     )
 
 
-def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) -> ModelChangeListener:
-    """What a model edit or delete does: the model leaves every model cache, outputs computed with it the output
-    cache."""
+def _model_change_emitter(bus: EventBus) -> ModelChangeListener:
+    """The model manager's listener: a change becomes a :class:`ModelChangedEvent` on the bus, which this node's
+    :class:`ModelChangeSink` and (through a relay) every other node's act on."""
+
+    def emit(key: str) -> None:
+        bus.emit(ModelChangedEvent.build(key))
+
+    return emit
+
+
+def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) -> Callable[[str], None]:
+    """What a model edit or delete does, here or on another node: the model leaves every model cache, outputs
+    computed with it the output cache."""
 
     def changed(key: str) -> None:
         for model_cache in model_caches:

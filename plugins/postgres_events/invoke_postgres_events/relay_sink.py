@@ -2,10 +2,11 @@
 
 On every node whose ``database_url`` is a ``postgresql://`` URL, :class:`PostgresEventRelay` takes every event the
 node emits and sends it on (:mod:`~invoke_postgres_events.publisher`: a bounded queue, a task of its own, so a slow
-database never stalls the node); on nodes that serve clients (API and all-in-one nodes, not workers) it also
-receives the other nodes' events (:mod:`~invoke_postgres_events.listener`) and hands them to the node's bus through
-its :class:`~invoke_sdk.events.EventInbox`, which delivers them to every sink but the relays: to the websocket
-clients, never back to the database. With any other URL, or none, it does nothing and costs nothing.
+database never stalls the node); it also receives the other nodes' events (:mod:`~invoke_postgres_events.listener`)
+and hands those its :class:`~invoke_sdk.events.EventInbox` wants to the node's bus, which delivers them to every sink
+but the relays, never back to the database. On nodes that serve clients (API and all-in-one nodes) that is what the
+websocket clients want; on a worker only what its caches must hear of (an image deleted, a model changed elsewhere).
+With any other URL, or none, it does nothing and costs nothing.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class PostgresEventRelay:
         )
         waits = [self.publisher.connected.wait()]
         self._run(self.publisher.run(), "postgres-events-publisher")
-        if self.inbox is not None and self.inbox.serves_clients:
+        if self.inbox is not None:
             self.listener = Listener(self.url, self.origin, self.inbox, max_backlog=self.publisher.max_backlog)
             waits.append(self.listener.listening.wait())
             self._run(self.listener.run(), "postgres-events-listener")
