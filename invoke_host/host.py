@@ -60,6 +60,7 @@ from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.queue import QueueService
+from invoke_host.queue.claims import RunningClaims
 from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
 
@@ -248,8 +249,10 @@ def build_host(
     models = ModelManager(  # 6
         config, registry, records, events, on_change=_model_change_emitter(events), maintain_on_start=shape.owns_queue,
     )
+    claims = RunningClaims(queue) if queue is not None and runs_items else None
     per_device = [
-        _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning)  # 7
+        _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning,  # 7
+                       claims)
         for cache in (model_caches or [None])
     ]
     node_services = per_device[0]
@@ -257,7 +260,7 @@ def build_host(
     processors = (  # 8
         [
             _processor(config, registry, queue, events, services, output_cache,
-                       name if len(devices) == 1 else f"{name}/{n}", device)
+                       name if len(devices) == 1 else f"{name}/{n}", device, claims)
             for n, (device, services) in enumerate(zip(devices, per_device, strict=True))
         ]
         if queue is not None and runs_items
@@ -441,6 +444,7 @@ def _node_services(
     model_cache: ModelCache | None,
     tensors: DiskObjectStore,
     conditioning: DiskObjectStore,
+    claims: RunningClaims | None = None,
 ) -> NodeServices:
     """``tensors`` and ``conditioning``; ``context.models`` over the model records, the registry's loaders and
     ``model_cache``; per-node ``context.images`` over the images service. Without a storage backend there are no
@@ -449,7 +453,9 @@ def _node_services(
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache)
-    images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
+    # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
+    fence = claims.check if claims is not None else None
+    images_for_node = NodeImagesFactory(images, bridge, fence) if images is not None else None
     return NodeServices.default(
         config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning
     )
@@ -457,12 +463,12 @@ def _node_services(
 
 def _processor(
     config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices,
-    output_cache: OutputCache, worker_id: str, device: str | None,
+    output_cache: OutputCache, worker_id: str, device: str | None, claims: RunningClaims | None = None,
 ) -> SessionProcessor:
     models = node_services.models
     held = models.cache.model_keys if isinstance(models, ModelsService) else None
     return SessionProcessor(
         registry, queue, events, node_services, workers=config.processor_workers,
         save_interval=config.session_save_interval, cache=output_cache, worker_id=worker_id, device=device,
-        held_models=held, poll_interval=config.worker_poll_interval_s,
+        held_models=held, poll_interval=config.worker_poll_interval_s, claims=claims,
     )
