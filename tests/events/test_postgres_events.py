@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from invoke_postgres_events.interest import GATED
+from invoke_postgres_events.interest import TABLE as INTEREST_TABLE
 from invoke_postgres_events.listener import Listener
 from invoke_postgres_events.missed_events import EventsMissedEvent
 from invoke_postgres_events.outbox import TABLE
@@ -269,3 +271,39 @@ async def test_a_listening_node_that_falls_behind_drops_the_oldest_and_tells_its
     [missed] = node.received(EventsMissedEvent)
     assert (missed.reason, missed.origin, missed.missed) == ("gap", sender, 7)
     assert "INVOKE_HOST_MAX_EVENT_RELAY_BACKLOG=5" in caplog.text
+
+
+class Subscribers(RecordingSink):
+    """An API node's clients that want per-node events only while ``subscribed``."""
+
+    subscribed = False
+
+    def wants(self, event_name: str) -> bool:
+        return self.subscribed or event_name not in GATED
+
+
+async def test_a_worker_sends_per_node_events_only_while_another_nodes_clients_want_them(postgres_url: str) -> None:
+    worker, api = Node(postgres_url, serves_clients=False), Node(postgres_url)
+    clients = Subscribers()
+    api.bus.sinks = [api.relay, clients]
+    async with nodes(worker, api):
+        relay = worker.relay
+        assert relay.interest is not None
+        await until(lambda: relay.interest is not None and relay.interest.others == frozenset(),
+                    "the worker to read that no node wants per-node events")
+        assert not relay.wants("invocation_progress") and not relay.wants("invocation_complete")
+        assert relay.wants("queue_items_canceled")  # every other event still goes
+        # (The worker's bus here also has a recording sink that wants everything; the relay is what is asked.)
+        worker.bus.emit(item(7))
+        await until(lambda: ids([e for e in clients.events if isinstance(e, QueueItemsCanceledEvent)]) == [7],
+                    "an ungated event at the API node")
+
+        clients.subscribed = True
+        await until(lambda: relay.wants("invocation_progress"), "the worker to hear of the subscription")
+        assert relay.interest.others == GATED
+        clients.subscribed = False
+        await until(lambda: not relay.wants("invocation_progress"), "the worker to hear it ended")
+    # A stopped node leaves the table: its row no longer counts for anyone.
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        cursor = await conn.execute(f"SELECT count(*) FROM {INTEREST_TABLE}")
+        assert await cursor.fetchone() == (0,)

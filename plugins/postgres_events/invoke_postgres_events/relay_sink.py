@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from invoke_sdk.events import BaseEvent, EventInbox
 
 if TYPE_CHECKING:
+    from invoke_postgres_events.interest import InterestBoard
     from invoke_postgres_events.listener import Listener
     from invoke_postgres_events.publisher import Publisher
 
@@ -56,6 +57,7 @@ class PostgresEventRelay:
         self.inbox: EventInbox | None = None
         self.publisher: Publisher | None = None
         self.listener: Listener | None = None
+        self.interest: InterestBoard | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def configure(self, settings: Mapping[str, Any]) -> None:
@@ -70,13 +72,16 @@ class PostgresEventRelay:
         self.inbox = inbox
 
     def wants(self, event_name: str) -> bool:
-        """Every event while it sends (another node's client may want it); none when it is off."""
-        return self.publisher is not None
+        """While it sends: every event but the per-node ones, and those while another node wants them
+        (:mod:`~invoke_postgres_events.interest`); none when it is off."""
+        interest = self.interest
+        return self.publisher is not None and (interest is None or interest.wanted(event_name))
 
     async def start(self) -> None:
         if self.url is None:
             return
         # psycopg costs about 0.3 s to import: only a node that has a PostgreSQL URL pays it.
+        from invoke_postgres_events.interest import InterestBoard
         from invoke_postgres_events.listener import Listener
         from invoke_postgres_events.publisher import Publisher
 
@@ -94,6 +99,10 @@ class PostgresEventRelay:
             self.listener = Listener(self.url, self.origin, self.inbox, max_backlog=self.publisher.max_backlog)
             waits.append(self.listener.listening.wait())
             self._run(self.listener.run(), "postgres-events-listener")
+        inbox = self.inbox
+        self.interest = InterestBoard(self.url, self.origin, inbox.wants if inbox is not None else lambda name: False)
+        waits.append(self.interest.ready.wait())
+        self._run(self.interest.run(), "postgres-events-interest")
         try:
             await asyncio.wait_for(asyncio.gather(*waits), _START_WAIT_S)
         except TimeoutError:
@@ -114,9 +123,12 @@ class PostgresEventRelay:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.interest is not None:
+            await self.interest.leave()
         self.publisher = None
         self.listener = None
+        self.interest = None
 
     def deliver(self, event: BaseEvent) -> None:
-        if self.publisher is not None:
+        if self.publisher is not None and (self.interest is None or self.interest.wanted(event.event_name)):
             self.publisher.offer(event)
