@@ -39,6 +39,8 @@ import invoke_postgres_storage.plugin as pg_storage_plugin
 import invoke_sqlite_storage.plugin as sqlite_plugin
 import psycopg
 import websockets
+from invoke_postgres_events.interest import POLL_S as INTEREST_POLL_S
+from invoke_postgres_events.interest import TABLE as INTEREST_TABLE
 from invoke_sdk.events import InvocationProgressEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -131,6 +133,7 @@ async def _through_nodes(url: str, tmp: Path, rate: float, count: int, padding: 
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=None, max_size=None) as ws:
             await ws.send(json.dumps({"subscribe": "queue", "queue_id": QUEUE}))
             assert json.loads(await ws.recv())["event"] == "subscribed"
+            await _interest_known(url)
             assert worker.pid is not None and api.pid is not None
             cpu = (_cpu_s(worker.pid), _cpu_s(api.pid), time.process_time())
             go.set()
@@ -153,6 +156,20 @@ async def _through_nodes(url: str, tmp: Path, rate: float, count: int, padding: 
         worker.join(30)
         api.terminate()
         api.join(30)
+
+
+async def _interest_known(url: str) -> None:
+    """Wait until the API node's row says its client wants per-node events, and the worker had time to read it
+    (invoke_postgres_events.interest: until then a worker does not send them)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for _ in range(100):
+            cursor = await conn.execute(f"SELECT count(*) FROM {INTEREST_TABLE} WHERE %s = ANY(names)",
+                                        (InvocationProgressEvent.event_name,))
+            row = await cursor.fetchone()
+            if row is not None and row[0]:
+                break
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(2 * INTEREST_POLL_S)
 
 
 async def _raw_notify(url: str, rate: float, count: int, padding: int) -> list[float]:

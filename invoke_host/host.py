@@ -14,8 +14,10 @@
    cache, claiming as ``<worker name>`` (one device) or ``<worker name>/<n>`` (several); all share one output cache.
 
 The output cache and the model caches are built before the services that invalidate them: the bus carries image
-deletes to the output cache (:class:`~invoke_host.engine.cache_sink.OutputCacheSink`), and the model manager tells
-every cache of every model edit or delete (``on_change``).
+deletes to the output cache (:class:`~invoke_host.engine.cache_sink.OutputCacheSink`), and the model manager's
+``on_change`` puts each model edit or delete on the bus, where
+:class:`~invoke_host.models.change_sink.ModelChangeSink` drops it from every cache. Both sinks also get those
+events from other nodes through a relay (workers too), so a delete on an API node reaches every worker's caches.
 
 Each part is given exactly what it uses; none of them imports this module. The :class:`Host` it returns holds
 the parts and starts them in that order (the loop bridge first, so node threads can reach the loop) and stops
@@ -29,12 +31,12 @@ import enum
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink
+from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink, SelectiveEventSink
 from invoke_sdk.images import ImageFileStorage
 from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
 from invoke_sdk.models.records import ModelRecordStore
@@ -51,11 +53,14 @@ from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
 from invoke_host.model_cache.record_lookup import RecordStoreLookup
+from invoke_host.models.change_event import ModelChangedEvent
+from invoke_host.models.change_sink import ModelChangeSink
 from invoke_host.models.config_validation import config_validator
 from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
 from invoke_host.queue import QueueService
+from invoke_host.queue.claims import RunningClaims
 from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
 
@@ -221,8 +226,11 @@ def build_host(
     # what a cached output names.
     tensors, conditioning = tensor_store(config.root), conditioning_store(config.root)
     output_cache = _output_cache(config, tensors, conditioning)
-    events = _event_bus(registry, config, OutputCacheSink(output_cache))  # 2
-    _attach_relays(events, registry, shape)
+    # Filled once the model caches exist (below): the sink must be on the bus before the bus is made.
+    model_caches: list[ModelCache] = []
+    holders = [OutputCacheSink(output_cache), ModelChangeSink(_model_changed(model_caches, output_cache))]
+    events = _event_bus(registry, config, *holders)  # 2
+    _attach_relays(events, registry, shape, holders)
     storage = _storage_backend(registry, config)  # 3
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
@@ -233,16 +241,18 @@ def build_host(
     devices: list[str | None] = list(config.devices) or [None]
     runs_items = queue is not None and shape.runs_items
     # One model cache per device that runs items (each holds models in that device's memory); one for the others.
-    model_caches = [
-        ModelCache.from_config(config, listener=model_loads, device=device)
-        for device in (devices if runs_items else devices[:1])
-    ] if records is not None else []
+    if records is not None:
+        model_caches.extend(
+            ModelCache.from_config(config, listener=model_loads, device=device)
+            for device in (devices if runs_items else devices[:1])
+        )
     models = ModelManager(  # 6
-        config, registry, records, events, on_change=_model_changed(model_caches, output_cache),
-        maintain_on_start=shape.owns_queue,
+        config, registry, records, events, on_change=_model_change_emitter(events), maintain_on_start=shape.owns_queue,
     )
+    claims = RunningClaims(queue) if queue is not None and runs_items else None
     per_device = [
-        _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning)  # 7
+        _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning,  # 7
+                       claims)
         for cache in (model_caches or [None])
     ]
     node_services = per_device[0]
@@ -250,7 +260,7 @@ def build_host(
     processors = (  # 8
         [
             _processor(config, registry, queue, events, services, output_cache,
-                       name if len(devices) == 1 else f"{name}/{n}", device)
+                       name if len(devices) == 1 else f"{name}/{n}", device, claims)
             for n, (device, services) in enumerate(zip(devices, per_device, strict=True))
         ]
         if queue is not None and runs_items
@@ -318,9 +328,12 @@ def _storage_backend_name(config: HostConfig) -> str:
     return "postgres"
 
 
-def _attach_relays(bus: EventBus, registry: FrozenRegistry, shape: NodeShape) -> None:
-    """Relay sinks (invoke-postgres-events) get the node's inbox for other nodes' events."""
-    inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http)
+def _attach_relays(
+    bus: EventBus, registry: FrozenRegistry, shape: NodeShape, holders: Sequence[SelectiveEventSink]
+) -> None:
+    """Relay sinks (invoke-postgres-events) get the node's inbox for other nodes' events; a node without clients
+    takes only what ``holders`` (its caches' sinks) want: another node's image delete or model change."""
+    inbox = RelayInbox(bus, registry.events, serves_clients=shape.serves_http, holders=tuple(holders))
     for sink in bus.sinks:
         if isinstance(sink, RelayEventSink):
             sink.attach(inbox)
@@ -397,9 +410,19 @@ def _output_cache(config: HostConfig, tensors: DiskObjectStore, conditioning: Di
     )
 
 
-def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) -> ModelChangeListener:
-    """What a model edit or delete does: the model leaves every model cache, outputs computed with it the output
-    cache."""
+def _model_change_emitter(bus: EventBus) -> ModelChangeListener:
+    """The model manager's listener: a change becomes a :class:`ModelChangedEvent` on the bus, which this node's
+    :class:`ModelChangeSink` and (through a relay) every other node's act on."""
+
+    def emit(key: str) -> None:
+        bus.emit(ModelChangedEvent.build(key))
+
+    return emit
+
+
+def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) -> Callable[[str], None]:
+    """What a model edit or delete does, here or on another node: the model leaves every model cache, outputs
+    computed with it the output cache."""
 
     def changed(key: str) -> None:
         for model_cache in model_caches:
@@ -421,6 +444,7 @@ def _node_services(
     model_cache: ModelCache | None,
     tensors: DiskObjectStore,
     conditioning: DiskObjectStore,
+    claims: RunningClaims | None = None,
 ) -> NodeServices:
     """``tensors`` and ``conditioning``; ``context.models`` over the model records, the registry's loaders and
     ``model_cache``; per-node ``context.images`` over the images service. Without a storage backend there are no
@@ -429,7 +453,9 @@ def _node_services(
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache)
-    images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
+    # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
+    fence = claims.check if claims is not None else None
+    images_for_node = NodeImagesFactory(images, bridge, fence) if images is not None else None
     return NodeServices.default(
         config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning
     )
@@ -437,12 +463,12 @@ def _node_services(
 
 def _processor(
     config: HostConfig, registry: FrozenRegistry, queue: QueueService, events: EventBus, node_services: NodeServices,
-    output_cache: OutputCache, worker_id: str, device: str | None,
+    output_cache: OutputCache, worker_id: str, device: str | None, claims: RunningClaims | None = None,
 ) -> SessionProcessor:
     models = node_services.models
     held = models.cache.model_keys if isinstance(models, ModelsService) else None
     return SessionProcessor(
         registry, queue, events, node_services, workers=config.processor_workers,
         save_interval=config.session_save_interval, cache=output_cache, worker_id=worker_id, device=device,
-        held_models=held, poll_interval=config.worker_poll_interval_s,
+        held_models=held, poll_interval=config.worker_poll_interval_s, claims=claims,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from invoke_sdk import BaseInvocation, ImageField
@@ -11,9 +11,13 @@ from invoke_sdk.images import ImageCategory
 from invoke_host.images.service import ImagesService, JsonText
 from invoke_host.loop_bridge import LoopBridge
 
-__all__ = ["NodeImages", "NodeImagesFactory"]
+__all__ = ["ImageSaveFence", "NodeImages", "NodeImagesFactory"]
 
 T = TypeVar("T")
+
+ImageSaveFence = Callable[[str], Coroutine[Any, Any, None]]
+"""Awaited with the session id before a node saves an image: raises when the run may no longer write (its worker
+lost the item's lease and the item was claimed again; see ``invoke_host.queue.claims``)."""
 
 
 class NodeImages:
@@ -37,8 +41,10 @@ class NodeImages:
         workflow: JsonText | None = None,
         is_intermediate: bool = False,
         prepared_node_id: str | None = None,
+        fence: ImageSaveFence | None = None,
     ) -> None:
         self._service = service
+        self._fence = fence
         self._bridge = bridge
         self._session_id = session_id
         self._node_id = node_id
@@ -61,6 +67,8 @@ class NodeImages:
     ) -> ImageField:
         """Save a PIL image under a new name, recording this node's session, id and graph."""
         category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
+        if self._fence is not None and self._session_id is not None:
+            self._call(self._fence(self._session_id))
         name = None
         if self._session_id is not None and self._prepared_node_id is not None:
             # Keyed by session and prepared node: a retry that runs this node again overwrites, never adds.
@@ -90,14 +98,15 @@ class NodeImages:
 class NodeImagesFactory:
     """Makes each node run's ``context.images`` over one images service (the engine's ``images_for_node``)."""
 
-    def __init__(self, service: ImagesService, bridge: LoopBridge) -> None:
+    def __init__(self, service: ImagesService, bridge: LoopBridge, fence: ImageSaveFence | None = None) -> None:
         self._service = service
         self._bridge = bridge
+        self._fence = fence
 
     def __call__(
         self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None
     ) -> NodeImages:
         return NodeImages(
             self._service, self._bridge, session_id=session_id, node_id=source_node_id, graph=graph,
-            is_intermediate=node.is_intermediate, prepared_node_id=node.id,
+            is_intermediate=node.is_intermediate, prepared_node_id=node.id, fence=self._fence,
         )

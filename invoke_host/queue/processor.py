@@ -45,6 +45,7 @@ from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
 from invoke_host.limits import Limits
 from invoke_host.memory import release_free_memory
+from invoke_host.queue.claims import Claim, RunningClaims
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import QueueService
 from invoke_host.queue.session_progress import ProgressWriter, restore_progress, stored_results
@@ -93,7 +94,8 @@ class SessionProcessor:
 
     Items come from ``queue``, claimed as ``worker_id``; their graphs are read with ``registry``; node events go
     to ``events``; nodes get ``node_services`` in their context. ``held_models`` (any thread) gives the keys of
-    the models this processor's cache holds, which its claims prefer.
+    the models this processor's cache holds, which its claims prefer. ``claims`` (shared with the node services'
+    image saves) learns each running item's claim, so a run that lost its item saves no image.
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class SessionProcessor:
         device: str | None = None,
         held_models: Callable[[], Collection[str]] | None = None,
         poll_interval: float = 1.0,
+        claims: RunningClaims | None = None,
     ) -> None:
         self.registry = registry
         self.queue = queue
@@ -132,6 +135,10 @@ class SessionProcessor:
         self._runs: set[asyncio.Task[None]] = set()
         self._running: dict[int, _ItemCancel] = {}
         """The items this processor runs now, with their cancel flags (the heartbeat's list)."""
+        self._attempts: dict[int, int] = {}
+        """The claim of each running item (its ``attempts`` when claimed): every write for it carries it, so a run
+        whose lease was lost and whose item was claimed again (here too) writes nothing more."""
+        self.claims = claims
 
     async def start(self) -> None:
         self._halt.clear()
@@ -162,12 +169,15 @@ class SessionProcessor:
     async def _give_up(self, item_ids: list[int]) -> None:
         """Give up the leases of unfinished items: the next reclaim (any node) queues them again at once."""
         try:
-            await self.queue.renew_leases(self.worker_id, item_ids, 0)
+            await self.queue.renew_leases(self.worker_id, item_ids, 0, attempts=self._claims_of(item_ids))
         except Exception:
             logger.exception("Giving up the leases of queue items %s failed; they are retried once they expire",
                              item_ids)
 
     # -- leases ----------------------------------------------------------------------------------
+
+    def _claims_of(self, item_ids: list[int]) -> dict[int, int]:
+        return {i: self._attempts[i] for i in item_ids if i in self._attempts}
 
     async def _heartbeat(self) -> None:
         """Renew the running items' leases; stop the items this worker no longer holds."""
@@ -182,10 +192,10 @@ class SessionProcessor:
                 continue
             try:
                 if time.monotonic() - last_renewed >= renew_every:
-                    lost = await self.queue.renew_leases(self.worker_id, ids)
+                    lost = await self.queue.renew_leases(self.worker_id, ids, attempts=self._claims_of(ids))
                     last_renewed = time.monotonic()
                 else:
-                    lost = await self.queue.lost_leases(self.worker_id, ids)
+                    lost = await self.queue.lost_leases(self.worker_id, ids, attempts=self._claims_of(ids))
             except Exception:
                 logger.exception("Renewing the leases of queue items %s failed", ids)
                 if time.monotonic() - last_renewed < lease * 0.8:
@@ -247,10 +257,16 @@ class SessionProcessor:
 
     async def _run_item(self, item: QueueItem) -> None:
         cancel = self._running[item.item_id] = _ItemCancel(self.queue, item.item_id, self._halt)
+        self._attempts[item.item_id] = item.attempts
+        if self.claims is not None:
+            self.claims.hold(item.session_id, Claim(item.item_id, self.worker_id, item.attempts))
         try:
             nodes = await self._run_session(item, cancel)
         finally:
             del self._running[item.item_id]
+            del self._attempts[item.item_id]
+            if self.claims is not None:
+                self.claims.release(item.session_id)
             self.queue.forget(item.item_id)  # however it ended, this process runs it no more
         if nodes >= _TRIM_AFTER_NODES:
             # The session's state is gone by now; give the pages it held back to the system (see memory.py).
@@ -277,7 +293,7 @@ class SessionProcessor:
         loop = asyncio.get_running_loop()
         publish = NodeEventPublisher(self.events, item, state)
         writer = ProgressWriter(self.queue, item_id, state, loop, self.save_interval, first_seq=len(stored),
-                                on_gone=cancel, worker_id=self.worker_id)
+                                on_gone=cancel, worker_id=self.worker_id, attempt=item.attempts)
         del stored
 
         def on_event(event: EngineEvent) -> None:
@@ -311,7 +327,7 @@ class SessionProcessor:
             # Canceled through another node, reclaimed, or deleted: whoever holds it now records how it ends.
             logger.info("Queue item %d stopped after %d nodes: %s no longer holds it", item_id, ran, self.worker_id)
         elif status == "completed":
-            await self.queue.complete(item_id, worker_id=self.worker_id)
+            await self.queue.complete(item_id, worker_id=self.worker_id, attempt=item.attempts)
             logger.info("Queue item %d completed: %d nodes in %.2f s", item_id, ran, elapsed)
         elif status == "failed":
             record = next(iter(state.errors.values()))
@@ -329,7 +345,8 @@ class SessionProcessor:
 
     async def _finish_failed(self, item_id: int, error_type: str, message: str, error_traceback: str | None) -> None:
         try:
-            await self.queue.fail(item_id, error_type, message, error_traceback, worker_id=self.worker_id)
+            await self.queue.fail(item_id, error_type, message, error_traceback, worker_id=self.worker_id,
+                                  attempt=self._attempts.get(item_id))
         except Exception:
             logger.exception("Recording the failure of queue item %d failed", item_id)
 
@@ -338,11 +355,12 @@ class SessionProcessor:
             item: Any = await self.queue.get(item_id)
             if item is None:
                 return  # cleared meanwhile
-            if item.status == "in_progress" and item.worker_id == self.worker_id:
+            attempt = self._attempts.get(item_id)
+            if item.status == "in_progress" and item.worker_id == self.worker_id and item.attempts == attempt:
                 # A node raised InvocationCanceledError on its own: record it as a cancel of the item.
                 await self.queue.cancel(item_id)
             # Forgets the running item; a canceled item stays canceled.
-            await self.queue.complete(item_id, worker_id=self.worker_id)
+            await self.queue.complete(item_id, worker_id=self.worker_id, attempt=attempt)
         except QueueItemNotFoundError:
             return
         except Exception:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from invoke_sdk.events import (
     BatchEnqueuedEvent,
@@ -146,15 +146,20 @@ class QueueService:
                                  interval)
 
     async def renew_leases(
-        self, worker_id: str, item_ids: Sequence[int], lease_seconds: float | None = None
+        self, worker_id: str, item_ids: Sequence[int], lease_seconds: float | None = None, *,
+        attempts: Mapping[int, int] | None = None,
     ) -> list[int]:
-        """Extend this worker's leases on its running items; return the ids it no longer holds."""
+        """Extend this worker's leases on its running items (under the claims ``attempts`` names); return the ids
+        it no longer holds."""
         seconds = self.lease_seconds if lease_seconds is None else lease_seconds
-        return await self.store.renew_leases(worker_id, item_ids, seconds)
+        return await self.store.renew_leases(worker_id, item_ids, seconds, attempts=attempts)
 
-    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
-        """The ids this worker no longer holds (canceled by another node, reclaimed, deleted): a cheap read."""
-        return await self.store.lost_leases(worker_id, item_ids)
+    async def lost_leases(
+        self, worker_id: str, item_ids: Sequence[int], *, attempts: Mapping[int, int] | None = None
+    ) -> list[int]:
+        """The ids this worker no longer holds (canceled by another node, reclaimed, claimed again, deleted): a
+        cheap read."""
+        return await self.store.lost_leases(worker_id, item_ids, attempts=attempts)
 
     def forget(self, item_id: int) -> None:
         """The processor let go of an item it no longer holds (lost lease, canceled elsewhere)."""
@@ -207,41 +212,52 @@ class QueueService:
 
     async def append_progress(
         self, item_id: int, results: Sequence[SessionNodeResult], errors: Sequence[SessionNodeError] = (),
-        *, worker_id: str | None = None,
+        *, worker_id: str | None = None, attempt: int | None = None,
     ) -> None:
         """Store node results and errors of a running item (appended; a row already stored is skipped).
 
-        With ``worker_id``: ``LeaseLostError`` once that worker no longer holds the item."""
-        await self.store.append_progress(item_id, results, errors, worker_id=worker_id)
+        With ``worker_id`` (and ``attempt``, the claim's): ``LeaseLostError`` once that worker (that claim) no
+        longer holds the item."""
+        await self.store.append_progress(item_id, results, errors, worker_id=worker_id, attempt=attempt)
 
     def is_canceled(self, item_id: int) -> bool:
         """Whether a cancel arrived for this running item. Cheap and safe from worker threads."""
         return item_id in self._cancel_requested
 
-    async def complete(self, item_id: int, *, worker_id: str | None = None) -> QueueItemSummary | None:
-        """Mark the item completed (unless it was canceled meanwhile, or ``worker_id`` lost it); None if it was
-        deleted (queue cleared)."""
-        return await self._finish(item_id, "completed", None, worker_id)
+    async def complete(
+        self, item_id: int, *, worker_id: str | None = None, attempt: int | None = None
+    ) -> QueueItemSummary | None:
+        """Mark the item completed (unless it was canceled meanwhile, or ``worker_id`` lost it, or its claim of
+        ``attempt``); None if it was deleted (queue cleared)."""
+        return await self._finish(item_id, "completed", None, worker_id, attempt)
 
     async def fail(
         self, item_id: int, error_type: str, error_message: str, error_traceback: str | None = None, *,
-        worker_id: str | None = None,
+        worker_id: str | None = None, attempt: int | None = None,
     ) -> QueueItemSummary | None:
-        """Mark the item failed with the error (unless ``worker_id`` lost it); None if it was deleted."""
+        """Mark the item failed with the error (unless ``worker_id`` lost it, or its claim of ``attempt``); None if
+        it was deleted."""
         error = QueueItemError(error_type=error_type, error_message=error_message, error_traceback=error_traceback)
-        return await self._finish(item_id, "failed", error, worker_id)
+        return await self._finish(item_id, "failed", error, worker_id, attempt)
 
     async def _finish(
-        self, item_id: int, status: QueueItemStatus, error: QueueItemError | None, worker_id: str | None
+        self, item_id: int, status: QueueItemStatus, error: QueueItemError | None, worker_id: str | None,
+        attempt: int | None = None,
     ) -> QueueItemSummary | None:
         self._running.discard(item_id)
         self._cancel_requested.discard(item_id)
         try:
-            item = await self.store.finish(item_id, status, error=error, worker_id=worker_id)  # type: ignore[arg-type]
+            item = await self.store.finish(
+                item_id, status, error=error, worker_id=worker_id, attempt=attempt  # type: ignore[arg-type]
+            )
         except QueueItemNotFoundError:
             return None
-        if item.status == status:
+        if item.status == status and (attempt is None or item.attempts == attempt):
             self.bus.emit(QueueItemStatusChangedEvent.build(item))
+        elif worker_id is not None and item.status != "canceled":
+            logger.warning("Refused to record queue item %d as %s for %s (attempt %s): it is %s under %s, attempt "
+                           "%d, now (this worker's lease was lost and the item claimed again)", item_id, status,
+                           worker_id, attempt, item.status, item.worker_id, item.attempts)
         return item
 
     # -- pause -----------------------------------------------------------------------------------

@@ -60,8 +60,10 @@ class ProgressWriter:
         first_seq: int = 0,
         on_gone: threading.Event | None = None,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         self._queue = queue
+        self._attempt = attempt
         self._item_id = item_id
         self._state = state
         self._loop = loop
@@ -128,8 +130,15 @@ class ProgressWriter:
         if self.gone:
             return
         try:
-            await self._queue.append_progress(self._item_id, rows, errors, worker_id=self._worker_id)
-        except (QueueItemNotFoundError, LeaseLostError):
+            await self._queue.append_progress(self._item_id, rows, errors, worker_id=self._worker_id,
+                                              attempt=self._attempt)
+        except LeaseLostError as exc:
+            logger.warning("Refused to store %d results of queue item %d: %s", len(rows) + len(errors),
+                           self._item_id, exc)
+            self.gone = True
+            if self._on_gone is not None:
+                self._on_gone.set()
+        except QueueItemNotFoundError:
             self.gone = True
             if self._on_gone is not None:
                 self._on_gone.set()  # the queue was cleared under it: nothing left to run for

@@ -82,8 +82,8 @@ class EventInbox(Protocol):
 
     @property
     def serves_clients(self) -> bool:
-        """Whether this node has clients of its own (it serves HTTP): a worker does not, so a relay there need
-        not receive other nodes' events at all."""
+        """Whether this node has clients of its own (it serves HTTP): a worker does not, and wants only the few
+        events that change what it holds (an image deleted, a model changed on another node); ask :meth:`wants`."""
         ...
 
     def wants(self, event_name: str) -> bool:

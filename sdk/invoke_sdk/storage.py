@@ -15,7 +15,7 @@ Every method is a coroutine and must not block the event loop: run database work
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -61,10 +61,15 @@ class LeaseLostError(StorageError):
     another worker), or it was canceled, finished or deleted meanwhile. A worker that gets this stops the item
     and writes nothing more for it."""
 
-    def __init__(self, item_id: int, worker_id: str) -> None:
-        super().__init__(f"worker {worker_id!r} no longer holds queue item {item_id} (its lease was lost)")
+    def __init__(self, item_id: int, worker_id: str, attempt: int | None = None) -> None:
+        claim = f" under its claim of attempt {attempt}" if attempt is not None else ""
+        super().__init__(
+            f"worker {worker_id!r} no longer holds queue item {item_id}{claim} (its lease was lost); its write was "
+            "refused"
+        )
         self.item_id = item_id
         self.worker_id = worker_id
+        self.attempt = attempt
 
 
 @runtime_checkable
@@ -129,18 +134,28 @@ class SessionQueueStore(Protocol):
         """
         ...
 
-    async def renew_leases(self, worker_id: str, item_ids: Sequence[int], lease_seconds: float) -> list[int]:
+    async def renew_leases(
+        self, worker_id: str, item_ids: Sequence[int], lease_seconds: float, *,
+        attempts: Mapping[int, int] | None = None,
+    ) -> list[int]:
         """Extend the leases of the given items that ``worker_id`` still holds (``in_progress`` under it) to
         ``lease_seconds`` from now; return the ids it no longer holds (reclaimed, claimed by another worker,
         canceled, finished or deleted), in ascending order. ``lease_seconds=0`` gives the leases up at once (a
         worker stopping): :meth:`reclaim_expired` then returns the items to the queue without waiting.
+
+        ``attempts`` (item id -> the ``attempts`` its claim returned) fences the claim itself: an item claimed again
+        since (its ``attempts`` moved on, even by a worker of the same name) is no longer held. An id missing from
+        ``attempts`` is checked by worker only.
         """
         ...
 
-    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
-        """The ids among ``item_ids`` that ``worker_id`` no longer holds (not ``in_progress`` under it), in
-        ascending order. Read-only and cheap (a worker calls it about twice a second while it runs items, to see a
-        cancel made by another node within a second); it does not extend anything."""
+    async def lost_leases(
+        self, worker_id: str, item_ids: Sequence[int], *, attempts: Mapping[int, int] | None = None
+    ) -> list[int]:
+        """The ids among ``item_ids`` that ``worker_id`` no longer holds (not ``in_progress`` under it, or, with
+        ``attempts``, claimed again since: see :meth:`renew_leases`), in ascending order. Read-only and cheap (a
+        worker calls it about twice a second while it runs items, to see a cancel made by another node within a
+        second); it does not extend anything."""
         ...
 
     async def reclaim_expired(self, max_attempts: int, message: str) -> list[QueueItemSummary]:
@@ -167,11 +182,14 @@ class SessionQueueStore(Protocol):
         errors: Sequence[SessionNodeError] = (),
         *,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         """Add node results and errors of a running item, in one transaction; nothing stored is ever rewritten.
 
         With ``worker_id``, only while that worker holds the item (``in_progress`` under it, or ``canceled`` while
-        it held it, so what a canceled run did stays readable); otherwise :class:`LeaseLostError` and nothing is
+        it held it, so what a canceled run did stays readable), and with ``attempt`` (the ``attempts`` its claim
+        returned) only while that claim does: a worker whose lease expired and whose item was claimed again (by
+        any worker, one of the same name too) is fenced off. Otherwise :class:`LeaseLostError` and nothing is
         stored.
 
         ``results`` come in ``seq`` order and continue where the stored ones end, so what is stored is always
@@ -213,13 +231,15 @@ class SessionQueueStore(Protocol):
         *,
         error: QueueItemError | None = None,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> QueueItemSummary:
         """Move an item to a final status (with the error, if given) and return it, without its session.
 
         An item already final is left as it is and returned unchanged: a run that completes an
         item canceled meanwhile sees ``status == "canceled"``. With ``worker_id`` (a worker finishing its run)
-        the item changes only while that worker holds it (``in_progress`` under it); otherwise it is returned
-        unchanged too (``pending`` again, or another worker's). Without it (a cancel) any pending or running item
+        the item changes only while that worker holds it (``in_progress`` under it, and with ``attempt`` under that
+        claim, as in :meth:`append_progress`); otherwise it is returned unchanged too (``pending`` again, or another
+        worker's). Without it (a cancel) any pending or running item
         is finished. Unknown id: :class:`QueueItemNotFoundError`.
         """
         ...

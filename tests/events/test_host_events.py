@@ -26,8 +26,8 @@ def test_image_events_are_host_events_in_the_openapi_document(tmp_path: Path) ->
 
 def test_the_websocket_and_log_sinks_come_from_the_core_events_plugin(tmp_path: Path) -> None:
     bare = create_app(HostConfig(root=tmp_path / "a", processor_enabled=False), entry_points=False)
-    # No plugin, no sinks but the host's own: the output cache hears of deleted images there.
-    assert [s.name for s in bare.state.host.events.sinks] == ["output_cache"]
+    # No plugin, no sinks but the host's own: the caches hear of deleted images and changed models there.
+    assert [s.name for s in bare.state.host.events.sinks] == ["output_cache", "model_changes"]
     assert "/ws" not in {r.path for r in bare.routes}
     limits = {
         "ws_client_buffer": 7, "ws_client_buffer_bytes": 1000, "ws_max_message_bytes": 300, "ws_close_timeout": 0.25

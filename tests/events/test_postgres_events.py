@@ -11,12 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from invoke_postgres_events.interest import GATED
+from invoke_postgres_events.interest import TABLE as INTEREST_TABLE
 from invoke_postgres_events.listener import Listener
 from invoke_postgres_events.missed_events import EventsMissedEvent
 from invoke_postgres_events.outbox import TABLE
 from invoke_postgres_events.relay_sink import PostgresEventRelay
 from invoke_postgres_events.wire import CHANNEL, NOTIFY_MAX_BYTES, encode
-from invoke_sdk.events import CORE_EVENTS, BaseEvent, QueueItemsCanceledEvent
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, QueueClearedEvent, QueueItemsCanceledEvent
 
 from invoke_host.events import EventBus, RelayInbox
 from tests.events.test_event_bus import RecordingSink
@@ -197,8 +199,18 @@ async def test_events_dropped_by_a_sender_reach_the_other_nodes_as_one_gap(postg
         assert b.clients.events.index(missed) == 1 + b.clients.events.index(b.received()[0])
 
 
-async def test_a_worker_sends_but_does_not_listen_and_no_url_means_off(postgres_url: str) -> None:
+class Canceled(RecordingSink):
+    """A worker's cache sink stand-in: it wants only cancel events."""
+
+    def wants(self, event_name: str) -> bool:
+        return event_name == QueueItemsCanceledEvent.event_name
+
+
+async def test_a_worker_takes_only_what_its_holders_want_and_no_url_means_off(postgres_url: str) -> None:
     worker, api = Node(postgres_url, serves_clients=False), Node(postgres_url)
+    holder = Canceled()
+    worker.bus.sinks.append(holder)
+    worker.relay.attach(RelayInbox(worker.bus, EVENT_TYPES, serves_clients=False, holders=(holder,)))
     off = PostgresEventRelay()
     off.configure({"database_url": "sqlite:///somewhere.db"})
     off_bus = EventBus([off])
@@ -207,11 +219,15 @@ async def test_a_worker_sends_but_does_not_listen_and_no_url_means_off(postgres_
         assert off.publisher is None and off.listener is None
         assert not off_bus.wants("invocation_progress")  # an unused relay does not make its node build events
         await off_bus.stop()
-        assert worker.relay.listener is None and worker.relay.publisher is not None
+        assert worker.relay.listener is not None and worker.relay.publisher is not None
+        api.bus.emit(QueueClearedEvent.build("q"))  # wanted by no holder: the worker never rebuilds it
         api.bus.emit(item(0))
         worker.bus.emit(item(1))
         await until(lambda: len(api.received()) == 2, "the worker's event")
-        assert ids(api.received()) == [0, 1] and ids(worker.received()) == [1]
+        await until(lambda: len(worker.received()) == 2, "the API node's cancel at the worker")
+        assert ids(api.received()) == [0, 1] and ids(worker.received()) == [1, 0]
+        assert [type(e) for e in holder.events] == [QueueItemsCanceledEvent] * 2
+        assert not worker.received(QueueClearedEvent) and api.received(QueueClearedEvent)
 
 
 async def test_a_node_that_listens_but_never_reads_stalls_no_one(postgres_url: str) -> None:
@@ -255,3 +271,39 @@ async def test_a_listening_node_that_falls_behind_drops_the_oldest_and_tells_its
     [missed] = node.received(EventsMissedEvent)
     assert (missed.reason, missed.origin, missed.missed) == ("gap", sender, 7)
     assert "INVOKE_HOST_MAX_EVENT_RELAY_BACKLOG=5" in caplog.text
+
+
+class Subscribers(RecordingSink):
+    """An API node's clients that want per-node events only while ``subscribed``."""
+
+    subscribed = False
+
+    def wants(self, event_name: str) -> bool:
+        return self.subscribed or event_name not in GATED
+
+
+async def test_a_worker_sends_per_node_events_only_while_another_nodes_clients_want_them(postgres_url: str) -> None:
+    worker, api = Node(postgres_url, serves_clients=False), Node(postgres_url)
+    clients = Subscribers()
+    api.bus.sinks = [api.relay, clients]
+    async with nodes(worker, api):
+        relay = worker.relay
+        assert relay.interest is not None
+        await until(lambda: relay.interest is not None and relay.interest.others == frozenset(),
+                    "the worker to read that no node wants per-node events")
+        assert not relay.wants("invocation_progress") and not relay.wants("invocation_complete")
+        assert relay.wants("queue_items_canceled")  # every other event still goes
+        # (The worker's bus here also has a recording sink that wants everything; the relay is what is asked.)
+        worker.bus.emit(item(7))
+        await until(lambda: ids([e for e in clients.events if isinstance(e, QueueItemsCanceledEvent)]) == [7],
+                    "an ungated event at the API node")
+
+        clients.subscribed = True
+        await until(lambda: relay.wants("invocation_progress"), "the worker to hear of the subscription")
+        assert relay.interest.others == GATED
+        clients.subscribed = False
+        await until(lambda: not relay.wants("invocation_progress"), "the worker to hear it ended")
+    # A stopped node leaves the table: its row no longer counts for anyone.
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        cursor = await conn.execute(f"SELECT count(*) FROM {INTEREST_TABLE}")
+        assert await cursor.fetchone() == (0,)

@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import Host, NodeShape, build_host
+from tests.waiting import wait_until
 
 # Two nodes of one deployment: one PostgreSQL database holds their queue and carries their events.
 PLUGINS = [invoke_postgres_storage.plugin, invoke_local_file_storage.plugin, invoke_core_events.plugin,
@@ -63,6 +64,12 @@ def test_an_api_node_client_sees_another_nodes_items_in_order(tmp_path: Path, po
         for ws in (on_a, on_b):
             ws.send_text(json.dumps({"subscribe": "queue", "queue_id": "q"}))
             assert ws.receive_json(timeout=20)["event"] == "subscribed"
+        # The runner sends per-node events once it has read that B's client wants them (interest table).
+        sender = runner.events.sink(PostgresEventRelay.name)
+        assert isinstance(sender, PostgresEventRelay)
+        wait_until(lambda: sender.wants("invocation_complete") and sender.interest is not None
+                   and sender.interest.others is not None and "invocation_complete" in sender.interest.others,
+                   "the runner to hear that B's client is subscribed", timeout=20)
         response = a.post("/api/v1/queue/q/enqueue_batch", json={"batch": {"graph": CHAIN, "runs": 2}})
         assert response.status_code == 201, response.text
         seen_on_a, seen_on_b = _until_done(on_a, 2), _until_done(on_b, 2)

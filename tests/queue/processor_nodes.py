@@ -42,12 +42,14 @@ class WaitInvocation(BaseInvocation):
 
 @invocation("proc_hold", title="Hold until released", use_cache=False)
 class HoldInvocation(BaseInvocation):
-    """Saves an image (if asked), writes ``started-<pid>`` into ``folder``, then holds until a file ``release``
-    appears there or the run is canceled (then writes ``saw-cancel-<pid>``). Tests block and kill on files, not
-    on timing."""
+    """Saves an image (if asked), writes ``started-<pid>`` into ``folder``, then holds until a file ``release`` (or
+    ``release-<pid>``, for this process alone) appears there or the run is canceled (then writes
+    ``saw-cancel-<pid>``); saves an image once released if ``save_at_end``. Tests block and kill on files, not on
+    timing."""
 
     folder: str = InputField()
     save: bool = InputField(default=False)
+    save_at_end: bool = InputField(default=False)
     limit_s: float = InputField(default=120.0)
 
     def invoke(self, context: InvocationContext) -> ProcTestOutput:
@@ -62,7 +64,11 @@ class HoldInvocation(BaseInvocation):
             if context.util.is_canceled():
                 (folder / f"saw-cancel-{os.getpid()}").touch()
                 break
-            if (folder / "release").exists():
+            if (folder / "release").exists() or (folder / f"release-{os.getpid()}").exists():
+                if self.save_at_end:
+                    from PIL import Image
+
+                    context.images.save(Image.new("RGB", (8, 8)))
                 break
             time.sleep(0.01)
         return ProcTestOutput(value=os.getpid())

@@ -88,6 +88,36 @@ async def test_a_worker_that_lost_its_item_can_neither_write_nor_finish_it(
     assert (await store.finish(1, "completed", worker_id="w2")).status == "completed"
 
 
+async def test_a_claim_claimed_again_under_the_same_name_is_fenced_by_its_attempt(
+    backend: SqliteBackend, backend_maker: BackendMaker
+) -> None:
+    # A worker paused past its lease: its item went back and was claimed again under the same name (a second slot
+    # of that worker, or a replacement started with the same --name). Only the claim's attempt tells them apart.
+    store = backend.session_queue
+    await store.enqueue(*make_batch(n=1), prepend=False)
+    first = await store.claim_next(worker_id="w1", lease_seconds=30)
+    assert first is not None and first.attempts == 1
+    _expire(backend_maker, 1)
+    await store.reclaim_expired(3, "why")
+    again = await store.claim_next(worker_id="w1", lease_seconds=30)
+    assert again is not None and again.attempts == 2
+    row = SessionNodeResult(0, "a#0", "a", (), '{"type": "x"}')
+    with pytest.raises(LeaseLostError, match="'w1' no longer holds queue item 1 under its claim of attempt 1"):
+        await store.append_progress(1, [row], worker_id="w1", attempt=1)
+    assert await store.list_results(1, limit=10) == []
+    assert await store.lost_leases("w1", [1], attempts={1: 1}) == [1]
+    assert await store.renew_leases("w1", [1], 30, attempts={1: 1}) == [1]
+    unchanged = await store.finish(1, "completed", worker_id="w1", attempt=1)
+    assert (unchanged.status, unchanged.attempts) == ("in_progress", 2)
+    # The current claim writes, renews and finishes; so does a write naming no attempt (the worker guard only).
+    assert await store.lost_leases("w1", [1], attempts={1: 2}) == []
+    assert await store.renew_leases("w1", [1], 30, attempts={1: 2}) == []
+    assert await store.lost_leases("w1", [1]) == []
+    await store.append_progress(1, [row], worker_id="w1", attempt=2)
+    assert [r.node_id for r in await store.list_results(1, limit=10)] == ["a#0"]
+    assert (await store.finish(1, "completed", worker_id="w1", attempt=2)).status == "completed"
+
+
 async def test_a_canceled_run_still_stores_what_it_did_but_cannot_complete(backend: SqliteBackend) -> None:
     store = backend.session_queue
     await store.enqueue(*make_batch(n=1), prepend=False)

@@ -2,10 +2,11 @@
 
 On every node whose ``database_url`` is a ``postgresql://`` URL, :class:`PostgresEventRelay` takes every event the
 node emits and sends it on (:mod:`~invoke_postgres_events.publisher`: a bounded queue, a task of its own, so a slow
-database never stalls the node); on nodes that serve clients (API and all-in-one nodes, not workers) it also
-receives the other nodes' events (:mod:`~invoke_postgres_events.listener`) and hands them to the node's bus through
-its :class:`~invoke_sdk.events.EventInbox`, which delivers them to every sink but the relays: to the websocket
-clients, never back to the database. With any other URL, or none, it does nothing and costs nothing.
+database never stalls the node); it also receives the other nodes' events (:mod:`~invoke_postgres_events.listener`)
+and hands those its :class:`~invoke_sdk.events.EventInbox` wants to the node's bus, which delivers them to every sink
+but the relays, never back to the database. On nodes that serve clients (API and all-in-one nodes) that is what the
+websocket clients want; on a worker only what its caches must hear of (an image deleted, a model changed elsewhere).
+With any other URL, or none, it does nothing and costs nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from invoke_sdk.events import BaseEvent, EventInbox
 
 if TYPE_CHECKING:
+    from invoke_postgres_events.interest import InterestBoard
     from invoke_postgres_events.listener import Listener
     from invoke_postgres_events.publisher import Publisher
 
@@ -55,6 +57,7 @@ class PostgresEventRelay:
         self.inbox: EventInbox | None = None
         self.publisher: Publisher | None = None
         self.listener: Listener | None = None
+        self.interest: InterestBoard | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def configure(self, settings: Mapping[str, Any]) -> None:
@@ -69,13 +72,16 @@ class PostgresEventRelay:
         self.inbox = inbox
 
     def wants(self, event_name: str) -> bool:
-        """Every event while it sends (another node's client may want it); none when it is off."""
-        return self.publisher is not None
+        """While it sends: every event but the per-node ones, and those while another node wants them
+        (:mod:`~invoke_postgres_events.interest`); none when it is off."""
+        interest = self.interest
+        return self.publisher is not None and (interest is None or interest.wanted(event_name))
 
     async def start(self) -> None:
         if self.url is None:
             return
         # psycopg costs about 0.3 s to import: only a node that has a PostgreSQL URL pays it.
+        from invoke_postgres_events.interest import InterestBoard
         from invoke_postgres_events.listener import Listener
         from invoke_postgres_events.publisher import Publisher
 
@@ -89,10 +95,14 @@ class PostgresEventRelay:
         )
         waits = [self.publisher.connected.wait()]
         self._run(self.publisher.run(), "postgres-events-publisher")
-        if self.inbox is not None and self.inbox.serves_clients:
+        if self.inbox is not None:
             self.listener = Listener(self.url, self.origin, self.inbox, max_backlog=self.publisher.max_backlog)
             waits.append(self.listener.listening.wait())
             self._run(self.listener.run(), "postgres-events-listener")
+        inbox = self.inbox
+        self.interest = InterestBoard(self.url, self.origin, inbox.wants if inbox is not None else lambda name: False)
+        waits.append(self.interest.ready.wait())
+        self._run(self.interest.run(), "postgres-events-interest")
         try:
             await asyncio.wait_for(asyncio.gather(*waits), _START_WAIT_S)
         except TimeoutError:
@@ -113,9 +123,12 @@ class PostgresEventRelay:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.interest is not None:
+            await self.interest.leave()
         self.publisher = None
         self.listener = None
+        self.interest = None
 
     def deliver(self, event: BaseEvent) -> None:
-        if self.publisher is not None:
+        if self.publisher is not None and (self.interest is None or self.interest.wanted(event.event_name)):
             self.publisher.offer(event)

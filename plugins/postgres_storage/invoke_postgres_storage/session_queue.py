@@ -15,7 +15,7 @@ is re-checked against that condition once it commits, so a reclaimed item is nev
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from invoke_sdk.session_queue import (
@@ -56,6 +56,10 @@ NOT_PAUSED = "queue_id NOT IN (SELECT queue_id FROM queue_state WHERE paused)"
 ENQUEUE_LOCK = 0x1D0CE_5C4E_3A01
 """The advisory lock key enqueues take for their transaction."""
 
+ATTEMPT_FENCE = "attempts = COALESCE((%s::jsonb ->> item_id::text)::int, attempts)"
+"""A renewal's or lease check's fence: the item's ``attempts`` is the one its claim returned (the JSON object of
+item id -> attempt names it; an item it leaves out is checked by worker only)."""
+
 _BIGINT = range(-(2**63), 2**63)
 _INT = range(-(2**31), 2**31)
 
@@ -63,6 +67,10 @@ _INT = range(-(2**31), 2**31)
 def _in(param: str) -> str:
     """The time ``param`` seconds (a float parameter, may be negative) from now on the server's clock."""
     return f"{NOW} + make_interval(secs => {param})"
+
+
+def _attempts(attempts: Mapping[int, int] | None) -> Jsonb:
+    return Jsonb({str(k): int(v) for k, v in (attempts or {}).items()})
 
 
 def _summary_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -211,7 +219,10 @@ class PostgresSessionQueueStore:
 
         return await self._db.run(work)
 
-    async def renew_leases(self, worker_id: str, item_ids: Sequence[int], lease_seconds: float) -> list[int]:
+    async def renew_leases(
+        self, worker_id: str, item_ids: Sequence[int], lease_seconds: float, *,
+        attempts: Mapping[int, int] | None = None,
+    ) -> list[int]:
         wanted = sorted({i for i in item_ids if i in _BIGINT})
         if not wanted:
             return sorted(set(item_ids))
@@ -219,23 +230,26 @@ class PostgresSessionQueueStore:
         async def work(conn: Connection) -> set[int]:
             cur = await conn.execute(
                 f"UPDATE queue_items SET lease_expires_at = {_in('%s')} "
-                "WHERE item_id = ANY(%s::bigint[]) AND worker_id = %s AND status = 'in_progress' RETURNING item_id",
-                (float(lease_seconds), wanted, worker_id),
+                "WHERE item_id = ANY(%s::bigint[]) AND worker_id = %s AND status = 'in_progress' "
+                f"AND {ATTEMPT_FENCE} RETURNING item_id",
+                (float(lease_seconds), wanted, worker_id, _attempts(attempts)),
             )
             return {int(r[0]) for r in await cur.fetchall()}  # type: ignore[call-overload]
 
         held = await self._db.write(work)
         return sorted(set(item_ids) - held)
 
-    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
+    async def lost_leases(
+        self, worker_id: str, item_ids: Sequence[int], *, attempts: Mapping[int, int] | None = None
+    ) -> list[int]:
         wanted = sorted({i for i in item_ids if i in _BIGINT})
         held: set[int] = set()
         if wanted:
             async def work(conn: Connection) -> set[int]:
                 cur = await conn.execute(
                     "SELECT item_id FROM queue_items WHERE item_id = ANY(%s::bigint[]) AND worker_id = %s "
-                    "AND status = 'in_progress'",
-                    (wanted, worker_id),
+                    f"AND status = 'in_progress' AND {ATTEMPT_FENCE}",
+                    (wanted, worker_id, _attempts(attempts)),
                 )
                 return {int(r[0]) for r in await cur.fetchall()}  # type: ignore[call-overload]
 
@@ -289,18 +303,22 @@ class PostgresSessionQueueStore:
         errors: Sequence[SessionNodeError] = (),
         *,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         # A worker's write holds the row FOR SHARE until it commits: a reclaim or cancel of the item waits for it,
         # so the check below still holds when the rows land. Without a worker only deletion has to wait.
         lock = "FOR KEY SHARE" if worker_id is None else "FOR SHARE"
 
         async def work(conn: Connection) -> bool:
-            cur = await conn.execute(f"SELECT status, worker_id FROM queue_items WHERE item_id = %s {lock}", (item_id,))
+            cur = await conn.execute(
+                f"SELECT status, worker_id, attempts FROM queue_items WHERE item_id = %s {lock}", (item_id,)
+            )
             found = await cur.fetchone()
             if found is None:
                 return False
-            if worker_id is not None and (found[1] != worker_id or found[0] not in ("in_progress", "canceled")):
-                raise LeaseLostError(item_id, worker_id)
+            if worker_id is not None and (found[1] != worker_id or found[0] not in ("in_progress", "canceled")
+                                          or (attempt is not None and found[2] != attempt)):
+                raise LeaseLostError(item_id, worker_id, attempt)
             # executemany runs in pipeline mode: every row of the batch goes in one round trip.
             # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
             async with conn.cursor() as many:
@@ -390,16 +408,21 @@ class PostgresSessionQueueStore:
         *,
         error: QueueItemError | None = None,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> QueueItemSummary:
         if status not in ("completed", "failed", "canceled"):
             raise ValueError(f"{status!r} is not a final status")
         if item_id not in _BIGINT:
             raise QueueItemNotFoundError(item_id)
+        guard_params: tuple[Any, ...]
         if worker_id is None:
             guard, guard_params = "status IN ('pending', 'in_progress')", ()
         else:
-            # A worker finishes only what it still holds: a zombie's late finish leaves the item as it is.
+            # A worker finishes only what it still holds, under the claim it ran: a zombie's late finish (its lease
+            # expired and the item was claimed again) leaves the item as it is.
             guard, guard_params = "status = 'in_progress' AND worker_id = %s", (worker_id,)
+            if attempt is not None:
+                guard, guard_params = f"{guard} AND attempts = %s", (*guard_params, attempt)
 
         async def work(conn: Connection) -> QueueItemSummary:
             cur = conn.cursor(row_factory=dict_row)

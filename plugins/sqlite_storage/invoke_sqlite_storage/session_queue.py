@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import aiosqlite
@@ -120,6 +120,15 @@ def _counts(rows: Sequence[sqlite3.Row]) -> dict[str, int]:
     return counts
 
 
+ATTEMPT_FENCE = "attempts = COALESCE(json_extract(?, '$.\"' || item_id || '\"'), attempts)"
+"""A renewal's or lease check's fence: the item's ``attempts`` is the one its claim returned (the JSON object of
+item id -> attempt names it; an item it leaves out is checked by worker only)."""
+
+
+def _attempts_json(attempts: Mapping[int, int] | None) -> str:
+    return json.dumps({str(k): int(v) for k, v in (attempts or {}).items()})
+
+
 class SqliteSessionQueueStore:
     """Batches and queue items in the ``batches`` and ``queue_items`` tables."""
 
@@ -223,7 +232,10 @@ class SqliteSessionQueueStore:
 
         return await self._db.write(work)
 
-    async def renew_leases(self, worker_id: str, item_ids: Sequence[int], lease_seconds: float) -> list[int]:
+    async def renew_leases(
+        self, worker_id: str, item_ids: Sequence[int], lease_seconds: float, *,
+        attempts: Mapping[int, int] | None = None,
+    ) -> list[int]:
         wanted = sorted({i for i in item_ids if i in _SQLITE_INT})
         if not wanted:
             return sorted(set(item_ids))
@@ -232,22 +244,24 @@ class SqliteSessionQueueStore:
             async with conn.execute(
                 "UPDATE queue_items SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) "
                 "WHERE item_id IN (SELECT value FROM json_each(?)) AND worker_id = ? AND status = 'in_progress' "
-                "RETURNING item_id",
-                (_in(lease_seconds), json.dumps(wanted), worker_id),
+                f"AND {ATTEMPT_FENCE} RETURNING item_id",
+                (_in(lease_seconds), json.dumps(wanted), worker_id, _attempts_json(attempts)),
             ) as cur:
                 return {int(r[0]) for r in await cur.fetchall()}
 
         held = await self._db.write(work)
         return sorted(set(item_ids) - held)
 
-    async def lost_leases(self, worker_id: str, item_ids: Sequence[int]) -> list[int]:
+    async def lost_leases(
+        self, worker_id: str, item_ids: Sequence[int], *, attempts: Mapping[int, int] | None = None
+    ) -> list[int]:
         wanted = sorted({i for i in item_ids if i in _SQLITE_INT})
         held: set[int] = set()
         if wanted:
             async with self._db.read() as conn, conn.execute(
                 "SELECT item_id FROM queue_items WHERE item_id IN (SELECT value FROM json_each(?)) "
-                "AND worker_id = ? AND status = 'in_progress'",
-                (json.dumps(wanted), worker_id),
+                f"AND worker_id = ? AND status = 'in_progress' AND {ATTEMPT_FENCE}",
+                (json.dumps(wanted), worker_id, _attempts_json(attempts)),
             ) as cur:
                 held = {int(r[0]) for r in await cur.fetchall()}
         return sorted(set(item_ids) - held)
@@ -293,14 +307,18 @@ class SqliteSessionQueueStore:
         errors: Sequence[SessionNodeError] = (),
         *,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         async def work(conn: aiosqlite.Connection) -> bool:
-            async with conn.execute("SELECT status, worker_id FROM queue_items WHERE item_id = ?", (item_id,)) as cur:
+            async with conn.execute(
+                "SELECT status, worker_id, attempts FROM queue_items WHERE item_id = ?", (item_id,)
+            ) as cur:
                 found = await cur.fetchone()
             if found is None:
                 return False
-            if worker_id is not None and (found[1] != worker_id or found[0] not in ("in_progress", "canceled")):
-                raise LeaseLostError(item_id, worker_id)
+            if worker_id is not None and (found[1] != worker_id or found[0] not in ("in_progress", "canceled")
+                                          or (attempt is not None and found[2] != attempt)):
+                raise LeaseLostError(item_id, worker_id, attempt)
             if results:
                 # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
                 # (WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT.)
@@ -379,14 +397,19 @@ class SqliteSessionQueueStore:
         *,
         error: QueueItemError | None = None,
         worker_id: str | None = None,
+        attempt: int | None = None,
     ) -> QueueItemSummary:
         if status not in ("completed", "failed", "canceled"):
             raise ValueError(f"{status!r} is not a final status")
+        guard_params: tuple[Any, ...]
         if worker_id is None:
             guard, guard_params = "status IN ('pending', 'in_progress')", ()
         else:
-            # A worker finishes only what it still holds: a zombie's late finish leaves the item as it is.
+            # A worker finishes only what it still holds, under the claim it ran: a zombie's late finish (its lease
+            # expired and the item was claimed again) leaves the item as it is.
             guard, guard_params = "status = 'in_progress' AND worker_id = ?", (worker_id,)
+            if attempt is not None:
+                guard, guard_params = f"{guard} AND attempts = ?", (*guard_params, attempt)
 
         async def work(conn: aiosqlite.Connection) -> QueueItemSummary:
             # The summary only: the session (a graph of up to max_graph_nodes) is not read back to finish an item.
