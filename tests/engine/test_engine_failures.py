@@ -51,8 +51,8 @@ def test_output_of_the_wrong_class_fails_the_node(host: Any) -> None:
     assert result.status == "failed"
     assert result.errors[0].error_type == "TypeError"
     message = result.errors[0].message
-    assert "returned tests.engine.engine_test_nodes.TStrOutput (output type 't_str_output')" in message, message
-    assert "declared to return tests.engine.engine_test_nodes.TIntOutput (output type 't_int_output')" in message
+    assert "returned engine_test_nodes.TStrOutput (output type 't_str_output')" in message, message
+    assert "declared to return engine_test_nodes.TIntOutput (output type 't_int_output')" in message
 
 
 def test_cancel_before_start_runs_nothing(host: Any) -> None:
