@@ -36,7 +36,7 @@ def _value_for(annotation: Any) -> tuple[str, Any] | None:
     """('edge', None) for an image input, ('value', v) for a plain one, None when no plain value fits."""
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")) and args:
+    if origin in (typing.Union, __import__("types").UnionType) and args:
         return _value_for(args[0])
     if origin is typing.Literal:
         return ("value", typing.get_args(annotation)[0])
