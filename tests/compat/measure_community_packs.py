@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import typing
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,10 @@ from litestar.testing import TestClient
 
 from invoke_host.app import ROUTES, create_app
 from invoke_host.config import HostConfig
+from invoke_host.engine.runner import run_graph
 from invoke_host.host import build_host
-from invoke_host.packs_cli import PackError, wrap_pack
+from invoke_host.packs_cli import PackError, WrappedPack, package_name, read_requirements, wrap_pack
 from tests.conftest import pip_install_target
-from tests.waiting import wait_until
 
 
 def _pack_folder(repo: Path) -> Path | None:
@@ -55,12 +57,16 @@ def _graph(node_cls: Any) -> dict[str, Any] | None:
     edges = []
     for name, field in node_cls.model_fields.items():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        if extra.get("field_kind") != "input" or not extra.get("orig_required"):
+        if extra.get("field_kind") != "input":
             continue
         found = _value_for(field.annotation)
+        if found is None and not extra.get("orig_required"):
+            continue
         if found is None:
             return None
         kind, value = found
+        if kind == "value" and not extra.get("orig_required"):
+            continue  # optional plain inputs keep their defaults; optional images are fed, nodes often need them
         if kind == "edge":
             nodes["blank"] = {"id": "blank", "type": "blank_image", "width": 64, "height": 64,
                               "color": {"r": 120, "g": 90, "b": 200, "a": 255}}
@@ -71,18 +77,46 @@ def _graph(node_cls: Any) -> dict[str, Any] | None:
     return {"nodes": nodes, "edges": edges}
 
 
+NODE_TIMEOUT_S = 60.0
+"""A node still running after this long is recorded as not finishing (its thread is left behind)."""
+
+
+def _run_with_timeout(host: Any, graph: dict[str, Any], timeout: float) -> tuple[str, str]:
+    """Run the graph headless in a thread of its own, so a node that never returns blocks nothing else."""
+    outcome: list[tuple[str, str]] = []
+
+    def run() -> None:
+        try:
+            result = run_graph(host, graph, session_id=uuid.uuid4().hex)
+            errors = "; ".join(f"{e.error_type}: {e.message}" for e in result.errors)
+            outcome.append((result.status, errors))
+        except Exception as exc:  # noqa: BLE001 - a graph the host refuses is a result too
+            outcome.append(("refused", f"{type(exc).__name__}: {exc}"))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return outcome[0] if outcome else ("timeout", f"did not finish within {timeout:g} s")
+
+
 def main(sources: Path, out: Path) -> None:
     wrapped: dict[str, Any] = {}
     for repo in sorted(p for p in sources.iterdir() if p.is_dir()):
         folder = _pack_folder(repo)
         if folder is None:
-            print(json.dumps({"pack": repo.name, "loads": False, "why": "no pack folder with __init__.py"}))
+            print("RESULT " + json.dumps({"pack": repo.name, "loads": False, "why": "no folder with __init__.py"}))
+            continue
+        distribution = f"invokeai-pack-{repo.name.lower().replace('+', '-').replace('_', '-')}"
+        package = folder.name if folder != repo else package_name(folder)
+        if (out / distribution).is_dir():  # wrapped and installed by an earlier run
+            wrapped[package] = (repo.name, WrappedPack(out / distribution, distribution, package,
+                                                       read_requirements(folder)))
             continue
         try:
             w = wrap_pack(folder, out, package=folder.name if folder != repo else None,
                           distribution=f"invokeai-pack-{repo.name.lower().replace('+', '-').replace('_', '-')}")
         except PackError as exc:
-            print(json.dumps({"pack": repo.name, "loads": False, "why": str(exc.message)}))
+            print("RESULT " + json.dumps({"pack": repo.name, "loads": False, "why": str(exc.message)}))
             continue
         pip_install_target(out / "site", w.project)
         wrapped[w.package] = (repo.name, w)
@@ -102,25 +136,14 @@ def main(sources: Path, out: Path) -> None:
                 if graph is None:
                     failed[node_type] = "needs an input this script cannot make"
                     continue
-                r = client.post("/api/v1/queue/default/enqueue_batch", json={"batch": {"graph": graph}})
-                if r.status_code != 201:
-                    failed[node_type] = r.text[:200]
-                    continue
-                [item_id] = r.json()["item_ids"]
-
-                def done(item_id: int = item_id) -> bool:
-                    return client.get(f"/api/v1/queue/default/i/{item_id}").json()["status"] in (
-                        "completed", "failed", "canceled")
-
-                wait_until(done, f"item {item_id}", timeout=120)
-                item = client.get(f"/api/v1/queue/default/i/{item_id}").json()
-                if item["status"] == "completed":
+                status, message = _run_with_timeout(host, graph, NODE_TIMEOUT_S)
+                if status == "completed":
                     ran.append(node_type)
                 else:
-                    failed[node_type] = (item.get("error_message") or item.get("error_type") or "")[:300]
-            print(json.dumps({"pack": repo, "package": package, "status": record.get("status"),
+                    failed[node_type] = message[:300]
+            print("RESULT " + json.dumps({"pack": repo, "package": package, "status": record.get("status"),
                               "error": (record.get("error") or "")[-300:], "nodes": len(nodes), "ran": ran,
-                              "failed": failed, "requirements": list(w.requirements)}))
+                              "failed": failed, "requirements": list(w.requirements)}), flush=True)
 
 
 if __name__ == "__main__":

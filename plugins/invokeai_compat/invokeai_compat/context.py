@@ -219,9 +219,64 @@ class InvokeAIContext:
         self.logger: logging.Logger = context.logger
 
     @property
-    def services(self) -> Any:
-        unsupported("context.services (InvokeAI 3.x)",
-                    "InvokeAI 4 replaced it with context.images, context.models ...; update the pack to those")
+    def services(self) -> LegacyServices:
+        """InvokeAI 3.x's ``context.services``: its image calls, logger and cancel check, on this context."""
+        return LegacyServices(self)
+
+    @property
+    def graph_execution_state_id(self) -> str:
+        """InvokeAI 3.x's session id; packs only pass it back to ``services.images.create``, which ignores it."""
+        return "invokeai-compat-session"
+
+
+class _LegacyImages:
+    """``context.services.images`` of InvokeAI 3.x."""
+
+    def __init__(self, context: InvokeAIContext) -> None:
+        self._context = context
+
+    def create(self, image: Any, image_origin: Any = None, image_category: Any = ImageCategory.GENERAL,
+               node_id: str | None = None, session_id: str | None = None, board_id: str | None = None,
+               is_intermediate: bool | None = False, metadata: Any = None, workflow: Any = None) -> ImageDTO:
+        return self._context.images.save(image, board_id=board_id, image_category=image_category,
+                                         metadata=metadata)
+
+    def get_pil_image(self, image_name: str) -> Any:
+        return self._context.images.get_pil(image_name)
+
+    def get_dto(self, image_name: str) -> ImageDTO:
+        return self._context.images.get_dto(image_name)
+
+    get = get_dto
+
+    def get_path(self, image_name: str, thumbnail: bool = False) -> Path:
+        return self._context.images.get_path(image_name, thumbnail)
+
+    def get_metadata(self, image_name: str) -> MetadataField | None:
+        return self._context.images.get_metadata(image_name)
+
+
+class _LegacyQueue:
+    def __init__(self, context: InvokeAIContext) -> None:
+        self._context = context
+
+    def is_canceled(self, session_id: str | None = None) -> bool:
+        return self._context.util.is_canceled()
+
+
+class LegacyServices:
+    """InvokeAI 3.x's ``context.services``: images, logger, queue; the rest refuses, naming the 4.x call."""
+
+    def __init__(self, context: InvokeAIContext) -> None:
+        self.images = _LegacyImages(context)
+        self.logger = context.logger
+        self.queue = _LegacyQueue(context)
+        self.configuration = context.config.get()
+
+    def __getattr__(self, name: str) -> Any:
+        unsupported(f"context.services.{name} (InvokeAI 3.x)",
+                    "only its images, logger, queue and configuration are emulated; InvokeAI 4 replaced the rest "
+                    "with context.tensors, context.models ...")
 
 
 def adapt_context(context: Any, node: Any) -> Any:
