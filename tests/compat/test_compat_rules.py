@@ -270,3 +270,27 @@ def test_a_reimported_pack_registers_each_node_once() -> None:
     assert len(after) == len(before) and set(after) == set(before)
 
 
+
+
+def test_invokeai_3_context_services_images_are_emulated() -> None:
+    from invokeai.app.invocations.baseinvocation import BaseInvocation, InvocationContext, invocation
+    from invokeai.app.services.image_records.image_records_common import ResourceOrigin
+
+    from invokeai_compat import NotSupportedHere
+
+    @invocation("compat_rule_legacy", version="1.0.0")
+    class Legacy(BaseInvocation):
+        def invoke(self, context: InvocationContext) -> api.ImageOutput:
+            dto = context.services.images.create(
+                image=Image.new("L", (2, 3)), image_origin=ResourceOrigin.INTERNAL,
+                image_category=api.ImageCategory.GENERAL, node_id=self.id,
+                session_id=context.graph_execution_state_id, is_intermediate=self.is_intermediate,
+            )
+            assert context.services.images.get_pil_image(dto.image_name).size == (2, 3)
+            with pytest.raises(NotSupportedHere, match=re.escape("context.services.latents (InvokeAI 3.x)")):
+                context.services.latents.get("x")
+            return api.ImageOutput(image=api.ImageField(image_name=dto.image_name), width=dto.width,
+                                   height=dto.height)
+
+    out = run_node(Legacy())
+    assert (out.width, out.height) == (2, 3)
