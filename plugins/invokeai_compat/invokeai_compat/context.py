@@ -223,6 +223,9 @@ class InvokeAIContext:
         """InvokeAI 3.x's ``context.services``: its image calls, logger and cancel check, on this context."""
         return LegacyServices(self)
 
+    workflow: Any = None
+    """InvokeAI 3.x packs pass ``context.workflow`` to ``services.images.create``; the host saves the workflow."""
+
     @property
     def graph_execution_state_id(self) -> str:
         """InvokeAI 3.x's session id; packs only pass it back to ``services.images.create``, which ignores it."""
