@@ -275,7 +275,6 @@ def test_a_reimported_pack_registers_each_node_once() -> None:
 def test_invokeai_3_context_services_images_are_emulated() -> None:
     from invokeai.app.invocations.baseinvocation import BaseInvocation, InvocationContext, invocation
     from invokeai.app.services.image_records.image_records_common import ResourceOrigin
-
     from invokeai_compat import NotSupportedHere
 
     @invocation("compat_rule_legacy", version="1.0.0")
