@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
@@ -83,10 +85,6 @@ def test_a_wrapped_pack_runs_in_one_graph_with_the_hosts_nodes(client: httpx.Cli
     # Posterized to 1 bit per channel: (90, 180, 250) -> (0, 128, 128).
     png = client.get(f"/api/v1/images/i/{name}/full")
     assert png.status_code == 200
-    from io import BytesIO
-
-    from PIL import Image
-
     assert Image.open(BytesIO(png.content)).convert("RGB").getpixel((3, 3)) == (0, 128, 128)
 
 
@@ -103,10 +101,6 @@ def test_a_color_input_and_the_default_version_work(client: httpx.Client) -> Non
     image = _outputs(item)["s"]
     assert (image["width"], image["height"]) == (3, 2)
     png = client.get(f"/api/v1/images/i/{image['image']['image_name']}/full").content
-    from io import BytesIO
-
-    from PIL import Image
-
     assert Image.open(BytesIO(png)).getpixel((0, 0)) == (1, 2, 3, 4)
 
 
