@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from invoke_host.config import HostConfig
+from invoke_host.packs_cli import packs
 
 __all__ = ["main"]
 
@@ -461,6 +462,8 @@ def _session_payload(result: Any) -> dict[str, Any]:
         "errors": [{k: v for k, v in e.to_dict().items() if k != "traceback"} for e in result.errors],
     }
 
+
+main.add_command(packs)  # `invoke-host packs wrap`: InvokeAI node folders as plugin distributions
 
 if __name__ == "__main__":
     main()

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from invoke_sdk.events import ConfigurableEventSink, EventSink, RelayEventSink, SelectiveEventSink
 from invoke_sdk.images import ImageFileStorage
+from invoke_sdk.models.change_event import ModelChangedEvent
 from invoke_sdk.models.load_events import ModelLoadCompleteEvent, ModelLoadStartedEvent
 from invoke_sdk.models.records import ModelRecordStore
 from invoke_sdk.storage import StorageBackend, StorageBackendFactory, StorageError, StorageOptions
@@ -53,7 +54,6 @@ from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
 from invoke_host.model_cache.record_lookup import RecordStoreLookup
-from invoke_host.models.change_event import ModelChangedEvent
 from invoke_host.models.change_sink import ModelChangeSink
 from invoke_host.models.config_validation import config_validator
 from invoke_host.models.manager import ModelChangeListener, ModelManager
@@ -452,7 +452,7 @@ def _node_services(
     models_service = None
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
-        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache)
+        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search)
     # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
     fence = claims.check if claims is not None else None
     images_for_node = NodeImagesFactory(images, bridge, fence) if images is not None else None

@@ -207,13 +207,15 @@ def _add_node_template_keys(
     for type_id, reg in registry.invocations.items():
         info = reg.value.invocation_info()
         assert info is not None  # every registered node was declared with @invocation
-        components[refs[reg.value].rsplit("/", 1)[1]].update({
+        component = components[refs[reg.value].rsplit("/", 1)[1]]
+        component.update({
             "class": "invocation",
             "version": info.version,
             "node_pack": reg.plugin,
             "category": info.category,
             "tags": list(info.tags),
-            "classification": "stable",
+            # A node that declares its classification (InvokeAI packs through invokeai-compat) keeps it.
+            "classification": component.get("classification", "stable"),
             "output": {"$ref": refs[registry.output_of(type_id)]},
         })
     for reg in registry.outputs.values():

@@ -10,7 +10,9 @@ point sorted by distribution and entry-point name.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -194,7 +196,9 @@ def load_plugins(
                 )
                 continue
             try:
-                obj = ep.load()
+                # A pack that prints while it is imported must not corrupt `plugins --json` or `openapi` on stdout.
+                with contextlib.redirect_stdout(sys.stderr):
+                    obj = ep.load()
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise

@@ -39,6 +39,11 @@ IMPORTED_NOT_DECLARED: dict[str, dict[str, str]] = {
         "install it when it is missing",
         "pytest": "only invoke_host.pytest_plugin imports it, and only pytest loads that (the pytest11 entry point)",
     },
+    "invokeai-compat": {
+        "torch": "InvokeAI's device and tensor helpers import it when a pack calls them; packs that do need torch "
+        "anyway, and the compat layer itself must not pull it in",
+        "numpy": "imported by image_resized_to_grid_as_tensor only, with torch",
+    },
 }
 """Imports a distribution deliberately leaves undeclared, and why."""
 
@@ -112,8 +117,24 @@ def test_a_distribution_declares_every_library_it_imports_and_nothing_it_does_no
     )
 
 
+NAMED_FOR_ANOTHER_SYSTEM: dict[str, tuple[str, list[str], str]] = {
+    "invokeai_compat": (
+        "invokeai-compat", ["invokeai", "invokeai_compat"],
+        "InvokeAI packs import `invokeai`, so that import name is the point; it registers nothing itself (each "
+        "wrapped pack has its own entry point), so it has no entry point",
+    ),
+}
+"""First-party distributions that provide another system's import names, with the names they ship and why."""
+
+
 @pytest.mark.parametrize("folder", PLUGINS, ids=lambda f: f.name)
 def test_a_first_party_plugin_is_named_after_its_folder(folder: Path) -> None:
+    if folder.name in NAMED_FOR_ANOTHER_SYSTEM:
+        distribution, packages, _why = NAMED_FOR_ANOTHER_SYSTEM[folder.name]
+        assert canonicalize_name(_project(folder)["name"]) == distribution
+        assert _import_packages(folder) == packages
+        assert "entry-points" not in _project(folder)
+        return
     # plugins/<x> ships the distribution invoke-<x> with the one import package invoke_<x>: a bare import name
     # could be claimed by any other distribution.
     assert canonicalize_name(_project(folder)["name"]) == canonicalize_name(f"invoke-{folder.name}")

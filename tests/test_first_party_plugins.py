@@ -15,7 +15,8 @@ def _entry_point_names() -> list[str]:
     names = []
     for pyproject in sorted(PLUGINS.glob("*/pyproject.toml")):
         data = tomllib.loads(pyproject.read_text())
-        names += list(data["project"]["entry-points"]["invoke_host.plugins"])
+        # invokeai-compat has no entry point: it provides import names, each wrapped pack registers its own nodes.
+        names += list(data["project"].get("entry-points", {}).get("invoke_host.plugins", {}))
     return names
 
 

@@ -6,10 +6,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from invoke_sdk import ImageField, ModelIdentifierField
 from invoke_sdk.context import ConditioningInterface, ImagesInterface, ModelsInterface, TensorsInterface
+from invoke_sdk.images import ImageRecord
 
 __all__ = [
     "HostInvocationContext",
@@ -40,6 +42,15 @@ class UnavailableImages:
     def get_pil(self, image_name: str, mode: str | None = None) -> Any:
         raise self._refuse()
 
+    def get_path(self, image_name: str, thumbnail: bool = False) -> Path:
+        raise self._refuse()
+
+    def get_dto(self, image_name: str) -> ImageRecord:
+        raise self._refuse()
+
+    def get_metadata(self, image_name: str) -> dict[str, Any] | None:
+        raise self._refuse()
+
 
 class UnavailableModels:
     """The model manager of a host that has none: every call says so."""
@@ -57,6 +68,10 @@ class UnavailableModels:
         raise self._refuse()
 
     def get_config(self, model: ModelIdentifierField | str) -> Any:
+        raise self._refuse()
+
+    def search_by_attrs(self, name: str | None = None, base: str | None = None, type: str | None = None,  # noqa: A002
+                        format: str | None = None) -> list[Any]:  # noqa: A002
         raise self._refuse()
 
 

@@ -172,8 +172,11 @@ class SessionRunner:
                     output = node.invoke(context)  # type: ignore[arg-type]
                     expected = self._output_class(node_type)
                     if not isinstance(output, expected):
-                        raise TypeError(f"node {source_id!r} ({node_type}) returned {type(output).__name__}, "
-                                        f"not {expected.__name__}")
+                        raise TypeError(
+                            f"node {source_id!r} ({node_type}) returned {_described(output)}, but its invoke() is "
+                            f"declared to return {expected.__module__}.{expected.__qualname__} (output type "
+                            f"{_output_type(expected)!r}): return an instance of that class, or change the "
+                            f"annotation")
                 except InvocationCanceledError:
                     # The node stopped because the run was canceled (it saw is_canceled()): not a node error.
                     logger.info("Node %s (%s) stopped: the session was canceled", source_id, node_type)
@@ -315,3 +318,19 @@ async def run_graph_async(
     """:func:`run_graph` with node code in a worker thread."""
     runner, state = _prepare(host_or_registry, graph, services, cache, on_event, session_id)
     return SessionResult(state, await runner.run_async(state, cancel))
+
+
+def _output_type(cls: type[BaseInvocationOutput]) -> str:
+    info = cls.output_info()
+    return info.type if info is not None else "undeclared"
+
+
+def _described(value: object) -> str:
+    """What a node returned, for the pack author: the class with its module, and its output type if it has one."""
+    if value is None:
+        return "None"
+    cls = type(value)
+    if isinstance(value, BaseInvocationOutput):
+        return f"{cls.__module__}.{cls.__qualname__} (output type {_output_type(cls)!r})"
+    return f"a {cls.__module__}.{cls.__qualname__}"
+

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from invoke_sdk import BaseInvocation, ImageField
-from invoke_sdk.images import ImageCategory
+from invoke_sdk.images import ImageCategory, ImageRecord
 
 from invoke_host.images.service import ImagesService, JsonText
 from invoke_host.loop_bridge import LoopBridge
@@ -93,6 +95,23 @@ class NodeImages:
         """Open a stored image, converted to ``mode`` if given."""
         image = self._call(self._service.get_pil(image_name))
         return image.convert(mode) if mode is not None and image.mode != mode else image
+
+    def get_path(self, image_name: str, thumbnail: bool = False) -> Path:
+        """The stored image's file on disk (its record must exist)."""
+        self._call(self._service.get(image_name))
+        return self._service.files.path(image_name, thumbnail=thumbnail)
+
+    def get_dto(self, image_name: str) -> ImageRecord:
+        """The stored image's record."""
+        return self._call(self._service.get(image_name))
+
+    def get_metadata(self, image_name: str) -> dict[str, Any] | None:
+        """The metadata embedded in the image, parsed; None when it has none (or it is not a JSON object)."""
+        text = self._call(self._service.embedded(image_name)).metadata
+        if text is None:
+            return None
+        value = json.loads(text)
+        return value if isinstance(value, dict) else None
 
 
 class NodeImagesFactory:

@@ -6,15 +6,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from invoke_sdk.fields import ModelIdentifierField
+from invoke_sdk.models.configs import BaseModelType, ModelFormat, ModelType
 from invoke_sdk.models.loading import loader_key
 
 from invoke_host.model_cache.cache import ModelCache
 from invoke_host.model_cache.handle import ModelHandle
 
-__all__ = ["ConfigLookup", "ModelsService", "UnknownModelError"]
+__all__ = ["ConfigLookup", "ConfigSearch", "ModelsService", "UnknownModelError"]
 
 ConfigLookup = Callable[[str], Any]
 """Returns the installed model's config for a key, or raises ``KeyError`` (the model records' ``get``)."""
+
+ConfigSearch = Callable[..., list[Any]]
+"""Returns the configs matching keyword filters ``name``, ``base``, ``type``, ``format`` (the records' ``search``)."""
 
 
 class UnknownModelError(KeyError):
@@ -31,8 +35,11 @@ class ModelsService:
     ``kind("model_loaders")`` holds them (``Registered`` wrappers are unwrapped).
     """
 
-    def __init__(self, lookup: ConfigLookup, loaders: Mapping[str, Any], cache: ModelCache) -> None:
+    def __init__(
+        self, lookup: ConfigLookup, loaders: Mapping[str, Any], cache: ModelCache, search: ConfigSearch | None = None
+    ) -> None:
         self._lookup = lookup
+        self._search = search
         self._loaders = {key: getattr(value, "value", value) for key, value in loaders.items()}
         self.cache = cache
 
@@ -81,3 +88,24 @@ class ModelsService:
         loader = self.loader_for(config)
         self.cache.get(key, sub, config, loader, current=True)
         return ModelHandle(self.cache, config, sub, loader)
+
+    def search_by_attrs(
+        self,
+        name: str | None = None,
+        base: str | None = None,
+        type: str | None = None,  # noqa: A002 - the config field's name
+        format: str | None = None,  # noqa: A002 - the config field's name
+    ) -> list[Any]:
+        """Installed models' configs matching every given attribute; a value no model can have is a ValueError."""
+        if self._search is None:
+            raise ValueError("this host's model lookup cannot search; look models up by key")
+        filters: dict[str, Any] = {"name": name}
+        for field, enum, value in (("base", BaseModelType, base), ("type", ModelType, type),
+                                   ("format", ModelFormat, format)):
+            if value is not None:
+                try:
+                    filters[field] = enum(value)
+                except ValueError:
+                    known = ", ".join(member.value for member in enum)
+                    raise ValueError(f"no model has the {field} {value!r}; the {field}s are: {known}") from None
+        return self._search(**filters)

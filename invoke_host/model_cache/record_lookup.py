@@ -7,6 +7,8 @@ and waits for it, so a node sees exactly what the API sees, with no copy of the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from invoke_sdk.models import ModelConfigBase
 from invoke_sdk.models.records import ModelRecordStore
 
@@ -32,3 +34,8 @@ class RecordStoreLookup:
     def __call__(self, key: str) -> ModelConfigBase:
         config = self._bridge.call(self._records.get(key), what="a model lookup (context.models)")
         return config.model_copy(update={"path": str(self._paths.absolute(config.path))})
+
+    def search(self, **filters: Any) -> list[ModelConfigBase]:
+        """Records matching every given filter (the store's ``search``), with absolute paths."""
+        found = self._bridge.call(self._records.search(**filters), what="a model search (context.models)")
+        return [config.model_copy(update={"path": str(self._paths.absolute(config.path))}) for config in found]

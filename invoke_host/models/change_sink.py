@@ -1,7 +1,7 @@
 """Model changes on the event bus: whichever node changed a model, every node drops what it holds of it.
 
 The model manager only tells its ``on_change`` listener; the composition root makes that listener emit a
-:class:`~invoke_host.models.change_event.ModelChangedEvent`, and this sink, on the same bus, calls the node's
+:class:`~invoke_sdk.models.change_event.ModelChangedEvent`, and this sink, on the same bus, calls the node's
 invalidation for it. A change made here reaches it on the loop before the request that made it answers; a change
 made on another node arrives through a relay sink (``invoke-postgres-events``), workers included.
 """
@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from invoke_sdk.events import BaseEvent
-
-from invoke_host.models.change_event import ModelChangedEvent
+from invoke_sdk.models.change_event import ModelChangedEvent
 
 __all__ = ["ModelChangeSink"]
 

@@ -7,7 +7,9 @@ key keeps it, and the refusal names both plugins. The result is frozen (:mod:`in
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +40,9 @@ def _call_hook(plugin: Any, hook: str, register: Callable[[Any], None], manager:
     caller = getattr(manager.hook, hook)
     for impl in caller.get_hookimpls():
         if impl.plugin is plugin:
-            impl.function(**{name: register for name in impl.argnames})
+            # Printing hooks (a pack importing its nodes lazily) must not corrupt JSON the CLI writes to stdout.
+            with contextlib.redirect_stdout(sys.stderr):
+                impl.function(**{name: register for name in impl.argnames})
 
 
 def _plugin_error(exc: BaseException) -> BaseException:

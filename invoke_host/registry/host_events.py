@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from invoke_sdk.events import CORE_EVENTS, BaseEvent
 from invoke_sdk.images import IMAGE_EVENTS
-
-from invoke_host.models.change_event import ModelChangedEvent
+from invoke_sdk.models.change_event import ModelChangedEvent
 
 __all__ = ["HOST_EVENTS"]
 

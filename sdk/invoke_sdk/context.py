@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk.fields import ImageField, ModelIdentifierField
+from invoke_sdk.images import ImageRecord
 
 __all__ = [
     "ConditioningInterface",
@@ -38,6 +40,21 @@ class ImagesInterface(Protocol):
 
     def get_pil(self, image_name: str, mode: str | None = None) -> Any:
         """Open a stored image as a PIL image, converted to ``mode`` if given."""
+        ...
+
+    def get_path(self, image_name: str, thumbnail: bool = False) -> Path:
+        """Where the stored image's file (or its thumbnail) lies on this machine's disk."""
+        ...
+
+    def get_dto(self, image_name: str) -> ImageRecord:
+        """The stored image's record (name, size, category, session and node that made it ...).
+
+        Raises :class:`~invoke_sdk.images.ImageNotFoundError` (a ``LookupError``) for an unknown name.
+        """
+        ...
+
+    def get_metadata(self, image_name: str) -> dict[str, Any] | None:
+        """The generation metadata saved with the image (a JSON object), or None when it has none."""
         ...
 
 
@@ -84,6 +101,20 @@ class ModelsInterface(Protocol):
         """The installed model's config (it has at least the fields of ``ModelConfigLike``).
 
         Raises ``KeyError`` with a message naming the key when no such model is installed.
+        """
+        ...
+
+    def search_by_attrs(
+        self,
+        name: str | None = None,
+        base: str | None = None,
+        type: str | None = None,  # noqa: A002 - the config field's name
+        format: str | None = None,  # noqa: A002 - the config field's name
+    ) -> list[Any]:
+        """The configs of installed models matching every given attribute (``name`` exactly), sorted by name.
+
+        ``base``, ``type`` and ``format`` are the values of the configs' fields (``"sd-1"``, ``"main"``,
+        ``"diffusers"`` ...). No filter returns every installed model.
         """
         ...
 

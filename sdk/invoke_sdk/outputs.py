@@ -93,9 +93,24 @@ class ImageOutput(BaseInvocationOutput):
     height: int = OutputField(description="The height of the image in pixels")
 
     @classmethod
-    def build(cls, image: ImageField, pil: Any) -> ImageOutput:
-        """The output for a saved image and the PIL image it was saved from (for its size)."""
-        return cls(image=image, width=pil.width, height=pil.height)
+    def build(cls, image: Any, pil: Any = None) -> ImageOutput:
+        """The output for a saved image.
+
+        ``image`` is an :class:`ImageField` with ``pil`` the PIL image it was saved from (for its size), or
+        anything that carries its own name and size: an image record, InvokeAI's ``ImageDTO`` (``image_name``,
+        ``width``, ``height``), or an object with ``name``, ``width`` and ``height``.
+        """
+        name = getattr(image, "image_name", None) or getattr(image, "name", None)
+        if not isinstance(name, str):
+            raise TypeError(f"ImageOutput.build needs an image with an image_name (or name), not {image!r}")
+        sized = pil if pil is not None else image
+        width, height = getattr(sized, "width", None), getattr(sized, "height", None)
+        if not (isinstance(width, int) and isinstance(height, int)):
+            raise TypeError(
+                f"ImageOutput.build needs the size of image {name!r}: pass the PIL image it was saved from, or "
+                f"an image that has width and height (got {type(sized).__name__})"
+            )
+        return cls(image=ImageField(image_name=name), width=width, height=height)
 
 
 @invocation_output("image_collection_output")
@@ -112,6 +127,12 @@ class LatentsOutput(BaseInvocationOutput):
     latents: LatentsField = OutputField(description="Latents tensor")
     width: int = OutputField(description="Width of the image the latents make, in pixels")
     height: int = OutputField(description="Height of the image the latents make, in pixels")
+
+    @classmethod
+    def build(cls, latents_name: str, latents: Any, seed: int | None = None) -> LatentsOutput:
+        """The output for stored latents: the image size is the latents' last two dimensions times 8."""
+        height, width = int(latents.shape[-2]) * 8, int(latents.shape[-1]) * 8
+        return cls(latents=LatentsField(latents_name=latents_name, seed=seed), width=width, height=height)
 
 
 @invocation_output("conditioning_output")

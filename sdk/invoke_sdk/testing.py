@@ -16,10 +16,13 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from invoke_sdk.context import InvocationContext
 from invoke_sdk.fields import ImageField, ModelIdentifierField, field_extra
+from invoke_sdk.images import ImageCategory, ImageOrigin, ImageRecord
 from invoke_sdk.invocation import BaseInvocation, BaseInvocationOutput
 
 __all__ = [
@@ -65,6 +68,24 @@ class FakeImages:
             raise KeyError(f"no image named {image_name!r}; put one in context.images.saved first") from None
         return image.convert(mode) if mode is not None else image
 
+    def get_path(self, image_name: str, thumbnail: bool = False) -> Path:
+        """Fake images have no files: a test that needs one writes it and patches this method."""
+        raise FileNotFoundError(f"fake image {image_name!r} has no file on disk")
+
+    def get_dto(self, image_name: str) -> ImageRecord:
+        """A record made up from the saved image (category general, internal origin)."""
+        image = self.get_pil(image_name)
+        now = datetime.now(UTC)
+        return ImageRecord(
+            image_name=image_name, image_origin=ImageOrigin.internal, image_category=ImageCategory.general,
+            width=image.width, height=image.height, is_intermediate=False, created_at=now, updated_at=now,
+        )
+
+    def get_metadata(self, image_name: str) -> dict[str, Any] | None:
+        """The metadata the image was saved with."""
+        metadata = self.metadata.get(image_name)
+        return dict(metadata) if metadata is not None else None
+
 
 class FakeObjects:
     """Tensors or conditioning kept in a dict."""
@@ -106,6 +127,18 @@ class FakeModels:
             if candidate in self.models:
                 return _hold(self.models[candidate])
         raise KeyError(f"no model {key!r} in the fake context; add it to context.models.models")
+
+    def search_by_attrs(
+        self,
+        name: str | None = None,
+        base: str | None = None,
+        type: str | None = None,  # noqa: A002 - the config field's name
+        format: str | None = None,  # noqa: A002 - the config field's name
+    ) -> list[Any]:
+        """The given models whose attributes equal every filter given, sorted by name."""
+        wanted = {k: v for k, v in {"name": name, "base": base, "type": type, "format": format}.items() if v}
+        found = [m for m in self.models.values() if all(getattr(m, k, None) == v for k, v in wanted.items())]
+        return sorted(found, key=lambda m: str(getattr(m, "name", "")))
 
 
 @contextmanager

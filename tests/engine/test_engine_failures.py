@@ -50,7 +50,9 @@ def test_output_of_the_wrong_class_fails_the_node(host: Any) -> None:
     result = run_graph(host, {"nodes": {"w": {"type": "t_wrong_output"}}, "edges": []})
     assert result.status == "failed"
     assert result.errors[0].error_type == "TypeError"
-    assert "returned TStrOutput, not TIntOutput" in result.errors[0].message
+    message = result.errors[0].message
+    assert "returned engine_test_nodes.TStrOutput (output type 't_str_output')" in message, message
+    assert "declared to return engine_test_nodes.TIntOutput (output type 't_int_output')" in message
 
 
 def test_cancel_before_start_runs_nothing(host: Any) -> None:

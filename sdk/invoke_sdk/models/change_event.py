@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from invoke_sdk.events import BaseEvent
 from pydantic import Field
+
+from invoke_sdk.event_base import BaseEvent
 
 __all__ = ["ModelChangedEvent"]
 

@@ -1,0 +1,1 @@
+"""Part of InvokeAI's import tree, provided by invokeai-compat."""

@@ -1,0 +1,2 @@
+# ruff: noqa: F401 - written as InvokeAI pack authors write them (bare imports)
+from .nodes import OldStyleInvocation
