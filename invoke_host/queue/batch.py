@@ -304,6 +304,7 @@ def prepare_batch(
     nodes: dict[str, Any] = graph.get("nodes", {})
     items: list[NewQueueItem] = []
     graph_model = main_model_key(nodes)  # once per batch: only batch values can change it per item
+    shared_json: str | None = None
     for values in expand(batch):
         session_id = uuid.uuid4().hex
         if values:
@@ -312,13 +313,19 @@ def prepare_batch(
                 node = new_nodes[v.node_path] = dict(new_nodes[v.node_path])
                 node[v.field_name] = v.value
             session_graph = {**graph, "nodes": new_nodes}
+            session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph,
+                       "validated_with": checked}
+            session_json = json.dumps(session, separators=(",", ":"))
         else:
-            session_graph = graph
-        session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph, "validated_with": checked}
+            # The same graph in every session: encoded once, not once per item (and the same text json.dumps makes).
+            if shared_json is None:
+                shared_json = json.dumps(graph, separators=(",", ":"))
+            session_json = (f'{{"id":{json.dumps(session_id)},"batch_id":{json.dumps(batch.batch_id)},'
+                            f'"graph":{shared_json},"validated_with":{json.dumps(checked)}}}')
         items.append(
             NewQueueItem(
                 session_id=session_id,
-                session_json=json.dumps(session, separators=(",", ":")),
+                session_json=session_json,
                 field_values=values or None,
                 model_key=main_model_key({}, values) or graph_model if values else graph_model,
             )
