@@ -255,7 +255,7 @@ class PreparedBatch(NamedTuple):
     graph: GraphBase
     """The graph as validated: the nodes of the sessions in ``graph_sessions``, ready for the engine."""
     graph_sessions: list[str]
-    """The session ids whose graph is exactly ``graph``: every item of a batch without data, else the first."""
+    """The session ids that may run ``graph`` as it is: the first item's (its graph is exactly ``graph``)."""
 
 
 def prepare_items(
@@ -330,7 +330,7 @@ def prepare_batch(
                 model_key=main_model_key({}, values) or graph_model if values else graph_model,
             )
         )
-    # The validated graph is the first session's (its values were written in before validating); without data
-    # every session's graph is the batch's own.
-    sessions = [item.session_id for item in items] if not batch.data else [items[0].session_id]
-    return PreparedBatch(record, items, validated, sessions)
+    # The validated graph is the first session's (its values were written in before validating). Without data
+    # every session's graph is the same, but only one session gets these node objects: the engine copies a node's
+    # fields shallowly into each instance, so two sessions sharing one object would share its mutable inputs.
+    return PreparedBatch(record, items, validated, [items[0].session_id])

@@ -5,9 +5,9 @@ Without this hand-over it decodes the stored session again and validates every n
 (:func:`~invoke_host.graph.load_validated_graph`). Entries are keyed by session id and taken (removed) at claim;
 an item claimed by another process, or after a restart, or pushed out by the bound, is simply loaded from storage.
 
-The bound counts graph nodes, each graph once however many items share it (a batch without data hands the one
-validated graph to all its items), plus one per held session, so enqueues that nothing here claims cannot make
-the host hold more than about ``max_nodes`` of them; the oldest go first.
+The bound counts graph nodes, each graph once however many sessions share it, plus one per held session, so
+enqueues that nothing here claims cannot make the host hold more than about ``max_nodes`` of them; the oldest
+go first.
 """
 
 from __future__ import annotations
