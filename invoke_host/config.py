@@ -180,6 +180,11 @@ class HostConfig(BaseSettings):
     max_results_page_size: int = Field(
         default=1_000, ge=1, description="Most node results one page of GET /queue/{q}/i/{id}/results may return"
     )
+    max_held_graph_nodes: int = Field(
+        default=200_000, ge=0,
+        description="Most graph nodes (plus one per item) kept in memory from enqueue to claim, so an item this "
+        "server enqueued and runs is not decoded and validated again; 0: always load from storage",
+    )
     # Resource limits (docs/engine.md, "Limits"): what one request may make the server hold or do.
     max_graph_nodes: int = Field(default=10_000, ge=1, description="Most nodes a submitted graph may have")
     max_graph_edges: int = Field(default=50_000, ge=1, description="Most edges a submitted graph may have")

@@ -235,7 +235,10 @@ def build_host(
     if storage is None and shape is NodeShape.WORKER:
         raise HostStartupError(f"a worker node runs queue items, but {_missing_storage(registry, config)}")
     records = storage.model_records if storage is not None else None
-    queue = _queue_service(storage, events, registry, config) if storage is not None and shape.owns_queue else None  # 4
+    queue = (  # 4
+        _queue_service(storage, events, registry, config, hold_graphs=shape.runs_items)
+        if storage is not None and shape.owns_queue else None
+    )
     images = _images_service(storage, events, registry, config) if storage is not None else None  # 5
     model_loads = ModelLoadRelay(_model_load_forwarder(events))
     devices: list[str | None] = list(config.devices) or [None]
@@ -356,13 +359,15 @@ def _storage_backend(registry: FrozenRegistry, config: HostConfig) -> StorageBac
 
 
 def _queue_service(
-    storage: StorageBackend, events: EventBus, registry: FrozenRegistry, config: HostConfig
+    storage: StorageBackend, events: EventBus, registry: FrozenRegistry, config: HostConfig, *, hold_graphs: bool
 ) -> QueueService:
+    """``hold_graphs``: whether this node runs items, so graphs validated at enqueue are worth keeping for them."""
     return QueueService(
         storage.session_queue, events, registry, max_batch_size=config.max_batch_size,
         limits=Limits.from_config(config), max_results_page_size=config.max_results_page_size,
         lease_seconds=config.lease_seconds, max_attempts=config.max_attempts,
         affinity_max_wait_s=config.affinity_max_wait_s,
+        max_held_graph_nodes=config.max_held_graph_nodes if hold_graphs else 0,
     )
 
 

@@ -16,20 +16,21 @@ import json
 import math
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from invoke_sdk.fields import field_extra
 from invoke_sdk.limits import LimitExceededError
 from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from invoke_host.graph import refusal_message, registry_fingerprint, validate_graph
+from invoke_host.graph import GraphBase, refusal_message, registry_fingerprint, validate_graph
 from invoke_host.limits import Limits
 from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.registry import FrozenRegistry
 
 __all__ = [
-    "Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "batch_size", "expand", "prepare_items", "stored_bytes",
+    "Batch", "BatchDatum", "BatchError", "EnqueueBatchBody", "PreparedBatch", "batch_size", "expand", "prepare_batch",
+    "prepare_items", "stored_bytes",
 ]
 
 
@@ -229,8 +230,8 @@ def _validate_data(batch: Batch, registry: FrozenRegistry, limits: Limits | None
         )
 
 
-def _validate_graph(batch: Batch, registry: FrozenRegistry, limits: Limits | None = None) -> None:
-    """The whole graph, as the engine will see it, with the first session's values written in.
+def _validate_graph(batch: Batch, registry: FrozenRegistry, limits: Limits | None = None) -> GraphBase:
+    """The whole graph, as the engine will see it, with the first session's values written in; returned validated.
 
     Batch data may fill an input the graph leaves empty, so the graph is checked with data; the
     other sessions differ only in values, which :func:`_validate_data` checked one by one.
@@ -242,14 +243,35 @@ def _validate_graph(batch: Batch, registry: FrozenRegistry, limits: Limits | Non
         for v in first:
             nodes[v.node_path] = {**nodes[v.node_path], v.field_name: v.value}
         graph = {**graph, "nodes": nodes}
-    errors = validate_graph(registry, graph, limits=limits).errors
-    if errors:
+    validated = validate_graph(registry, graph, limits=limits)
+    errors = validated.errors
+    if errors or validated.graph is None:
         raise BatchError(422, refusal_message(errors), [e.to_dict() for e in errors[:50]])
+    return validated.graph
+
+
+class PreparedBatch(NamedTuple):
+    """What :func:`prepare_batch` makes of a batch."""
+
+    record: BatchRecord
+    items: list[NewQueueItem]
+    graph: GraphBase
+    """The graph as validated: the nodes of the sessions in ``graph_sessions``, ready for the engine."""
+    graph_sessions: list[str]
+    """The session ids that may run ``graph`` as it is: the first item's (its graph is exactly ``graph``)."""
 
 
 def prepare_items(
     queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int, limits: Limits | None = None
 ) -> tuple[BatchRecord, list[NewQueueItem]]:
+    """The batch's record and queue items (see :func:`prepare_batch`)."""
+    prepared = prepare_batch(queue_id, batch, registry, max_batch_size, limits)
+    return prepared.record, prepared.items
+
+
+def prepare_batch(
+    queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int, limits: Limits | None = None
+) -> PreparedBatch:
     """Check the batch against the registry and the limits (the host's defaults if None), and build its sessions.
 
     Each session is ``{"id", "batch_id", "graph", "validated_with"}`` with the batch's values written into the
@@ -270,7 +292,7 @@ def prepare_items(
     except LimitExceededError as exc:
         raise BatchError(413, f"the batch is too large: {exc}") from None
     _validate_data(batch, registry, limits)
-    _validate_graph(batch, registry, limits)
+    validated = _validate_graph(batch, registry, limits)
     record = BatchRecord(
         batch_id=batch.batch_id,
         queue_id=queue_id,
@@ -285,6 +307,7 @@ def prepare_items(
     nodes: dict[str, Any] = graph.get("nodes", {})
     items: list[NewQueueItem] = []
     graph_model = main_model_key(nodes)  # once per batch: only batch values can change it per item
+    shared_json: str | None = None
     for values in expand(batch):
         session_id = uuid.uuid4().hex
         if values:
@@ -293,15 +316,24 @@ def prepare_items(
                 node = new_nodes[v.node_path] = dict(new_nodes[v.node_path])
                 node[v.field_name] = v.value
             session_graph = {**graph, "nodes": new_nodes}
+            session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph,
+                       "validated_with": checked}
+            session_json = json.dumps(session, separators=(",", ":"))
         else:
-            session_graph = graph
-        session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph, "validated_with": checked}
+            # The same graph in every session: encoded once, not once per item (and the same text json.dumps makes).
+            if shared_json is None:
+                shared_json = json.dumps(graph, separators=(",", ":"))
+            session_json = (f'{{"id":{json.dumps(session_id)},"batch_id":{json.dumps(batch.batch_id)},'
+                            f'"graph":{shared_json},"validated_with":{json.dumps(checked)}}}')
         items.append(
             NewQueueItem(
                 session_id=session_id,
-                session_json=json.dumps(session, separators=(",", ":")),
+                session_json=session_json,
                 field_values=values or None,
                 model_key=main_model_key({}, values) or graph_model if values else graph_model,
             )
         )
-    return record, items
+    # The validated graph is the first session's (its values were written in before validating). Without data
+    # every session's graph is the same, but only one session gets these node objects: the engine copies a node's
+    # fields shallowly into each instance, so two sessions sharing one object would share its mutable inputs.
+    return PreparedBatch(record, items, validated, [items[0].session_id])

@@ -245,8 +245,12 @@ class SessionProcessor:
     # -- one item --------------------------------------------------------------------------------
 
     def _state_for(self, item: QueueItem) -> GraphExecutionState:
-        session = item.session
         registry = self.registry
+        held = self.queue.take_validated_graph(item.session_id)
+        if held is not None:
+            # Enqueued through this host: the graph it validated then is the one to run, nodes already built.
+            return GraphExecutionState(registry, held, id=item.session_id)
+        session = item.session
         if session.get("validated_with") == registry_fingerprint(registry):
             # Validated at enqueue against these very node types: rebuild the nodes, skip the structural checks.
             graph = load_validated_graph(registry, session["graph"])

@@ -46,8 +46,10 @@ from invoke_sdk.session_queue import (
 from invoke_sdk.storage import QueueItemNotFoundError, SessionQueueStore
 
 from invoke_host.events.bus import EventBus
+from invoke_host.graph import GraphBase
 from invoke_host.limits import Limits
-from invoke_host.queue.batch import Batch, batch_size, prepare_items
+from invoke_host.queue.batch import Batch, batch_size, prepare_batch
+from invoke_host.queue.held_graphs import HeldGraphs
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["LEASE_EXPIRED_MESSAGE", "QueueService"]
@@ -84,7 +86,7 @@ class QueueService:
     def __init__(
         self, store: SessionQueueStore, bus: EventBus, registry: FrozenRegistry, *, max_batch_size: int,
         limits: Limits | None = None, max_results_page_size: int = 1000, lease_seconds: float = 30.0,
-        max_attempts: int = 2, affinity_max_wait_s: float = 30.0,
+        max_attempts: int = 2, affinity_max_wait_s: float = 30.0, max_held_graph_nodes: int = 0,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -98,6 +100,8 @@ class QueueService:
         """How long a claim lasts unless renewed (INVOKE_HOST_LEASE_SECONDS)."""
         self.max_attempts = max_attempts
         self.affinity_max_wait_s = affinity_max_wait_s
+        self.held_graphs = HeldGraphs(max_held_graph_nodes)
+        """Graphs validated at enqueue, for a processor of this host to take at claim (0 nodes: none held)."""
         self._running: set[int] = set()
         self._cancel_requested: set[int] = set()
         self._work = asyncio.Event()
@@ -171,12 +175,15 @@ class QueueService:
     async def enqueue_batch(self, queue_id: str, batch: Batch, *, prepend: bool = False) -> EnqueueResult:
         """Validate and expand ``batch`` and store all its items in one transaction; raises ``BatchError``."""
         if _work(batch) > _THREAD_THRESHOLD:
-            record, items = await asyncio.to_thread(
-                prepare_items, queue_id, batch, self.registry, self.max_batch_size, self.limits
+            prepared = await asyncio.to_thread(
+                prepare_batch, queue_id, batch, self.registry, self.max_batch_size, self.limits
             )
         else:
-            record, items = prepare_items(queue_id, batch, self.registry, self.max_batch_size, self.limits)
-        result = await self.store.enqueue(record, items, prepend=prepend)
+            prepared = prepare_batch(queue_id, batch, self.registry, self.max_batch_size, self.limits)
+        record = prepared.record
+        result = await self.store.enqueue(record, prepared.items, prepend=prepend)
+        # Held only once stored: a claim can only follow the commit, and a refused enqueue leaves nothing behind.
+        self.held_graphs.hold(prepared.graph, prepared.graph_sessions)
         logger.info(
             "Enqueued batch %s on queue %s: %d items%s", record.batch_id, queue_id, result.enqueued,
             " (prepended)" if prepend else "",
@@ -219,6 +226,10 @@ class QueueService:
         With ``worker_id`` (and ``attempt``, the claim's): ``LeaseLostError`` once that worker (that claim) no
         longer holds the item."""
         await self.store.append_progress(item_id, results, errors, worker_id=worker_id, attempt=attempt)
+
+    def take_validated_graph(self, session_id: str) -> GraphBase | None:
+        """The graph this host validated when it enqueued the session, if it still holds it (taken: once)."""
+        return self.held_graphs.take(session_id)
 
     def is_canceled(self, item_id: int) -> bool:
         """Whether a cancel arrived for this running item. Cheap and safe from worker threads."""

@@ -22,10 +22,14 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 import invoke_host.graph.validation as validation
+import invoke_host.queue.processor as processor_module
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
-from invoke_host.graph import registry_fingerprint
+from invoke_host.engine import NodeServices
+from invoke_host.graph import GraphBase, parse_graph, registry_fingerprint
 from invoke_host.host import build_host
+from invoke_host.queue.held_graphs import HeldGraphs
+from invoke_host.queue.processor import SessionProcessor
 from tests.waiting import wait_until
 
 Q = "/api/v1/queue/default"
@@ -165,3 +169,90 @@ def test_batch_data_for_an_input_an_edge_feeds_is_refused(tmp_path: Path) -> Non
         assert "input 'a' of node 'two', which is fed by an edge" in r.json()["detail"]
         assert r.json()["extra"]["errors"][0] == {"node_path": "two", "field_name": "a",
                                                    "message": "the input is fed by an edge"}
+
+
+@pytest.fixture
+def graph_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which claimed items the processor rebuilt from their stored session (by the first node's ``a``)."""
+    loads: list[str] = []
+    load = processor_module.load_validated_graph
+
+    def counted(registry: Any, data: Any) -> Any:
+        graph = load(registry, data)
+        loads.append(str(graph.nodes["one"].a))
+        return graph
+
+    monkeypatch.setattr(processor_module, "load_validated_graph", counted)
+    return loads
+
+
+def _outputs(client: TestClient[Litestar], item_id: int) -> dict[str, int]:
+    item = _finished(client, item_id)
+    assert item["status"] == "completed", item.get("error_message")
+    session = client.get(f"{Q}/i/{item_id}", params={"include": "session"}).json()["session"]
+    return {source: session["results"][ids[0]]["value"] for source, ids in session["source_results"].items()}
+
+
+def test_an_item_this_host_enqueued_runs_the_graph_validated_at_enqueue(tmp_path: Path,
+                                                                        graph_loads: list[str]) -> None:
+    data = [[{"node_path": "one", "field_name": "a", "items": [5, 7]}]]
+    with TestClient(create_app(HostConfig(root=tmp_path), CORE, entry_points=False)) as client:
+        runs = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": CHAIN, "runs": 2}}).json()["item_ids"]
+        assert [_outputs(client, i) for i in runs] == [{"one": 3, "two": 13}] * 2
+        # The first item ran the graph validated at enqueue; the second, which must not share its node objects,
+        # was loaded from storage.
+        assert graph_loads == ["1"]
+        assert len(client.app.state.host.queue.held_graphs) == 0  # taken at claim
+        with_data = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": CHAIN, "data": data}}).json()
+        assert [_outputs(client, i) for i in with_data["item_ids"]] == [{"one": 7, "two": 17}, {"one": 9, "two": 19}]
+    # Only the first item's graph (its value written in) is the one validated; the second comes from storage.
+    assert graph_loads == ["1", "7"]
+
+
+@pytest.mark.parametrize("config", [{"max_held_graph_nodes": 0}, {"processor_enabled": False}],
+                         ids=["bound 0", "API node"])
+def test_without_held_graphs_a_claimed_item_is_loaded_from_storage(tmp_path: Path, graph_loads: list[str],
+                                                                    config: dict[str, Any]) -> None:
+    with TestClient(create_app(HostConfig(root=tmp_path, **config), CORE, entry_points=False)) as client:
+        item_id = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": CHAIN}}).json()["item_ids"][0]
+        queue = client.app.state.host.queue
+        assert len(queue.held_graphs) == 0
+        if not config.get("processor_enabled", True):
+            # An API node holds nothing: another process claims. Run the item here to see it load from storage.
+            processor = SessionProcessor(queue.registry, queue, client.app.state.host.events,
+                                         NodeServices.default(HostConfig(root=tmp_path)))
+            client.blocking_portal.call(processor.start)
+            try:
+                assert _outputs(client, item_id) == {"one": 3, "two": 13}
+            finally:
+                client.blocking_portal.call(processor.stop)
+        else:
+            assert _outputs(client, item_id) == {"one": 3, "two": 13}
+    assert graph_loads == ["1"]
+
+
+def _graph(nodes: int) -> GraphBase:
+    host = build_host(plugins=[("core_nodes", core_nodes_plugin)], entry_points=False)
+    graph = {"nodes": {f"n{i}": {"type": "add", "a": i} for i in range(nodes)}, "edges": []}
+    return parse_graph(host.registry, graph)
+
+
+def test_held_graphs_count_a_shared_graph_once_and_drop_the_oldest_past_the_bound() -> None:
+    held = HeldGraphs(max_nodes=20)
+    shared, other = _graph(8), _graph(5)
+    held.hold(shared, ["a", "b", "c"])
+    assert (len(held), held.cost) == (3, 8 + 3)
+    held.hold(other, ["d"])
+    assert (len(held), held.cost) == (4, 8 + 5 + 4)
+    held.hold(_graph(3), ["e"])  # 8 + 5 + 3 + 5 = 21 > 20: the oldest session goes, its graph stays for b and c
+    assert held.take("a") is None
+    assert held.take("b") is shared and held.take("b") is None
+    assert (len(held), held.cost) == (3, 8 + 5 + 3 + 3)
+    held.hold(_graph(20), ["f"])  # 21 on its own: never held, nothing pushed out
+    assert (len(held), held.take("f")) == (3, None)
+    assert held.take("c") is shared
+    assert (len(held), held.cost) == (2, 5 + 3 + 2)
+    assert HeldGraphs(max_nodes=0).take("x") is None
+    nothing = HeldGraphs(max_nodes=0)
+    nothing.hold(_graph(1), ["x"])
+    assert len(nothing) == 0
