@@ -7,7 +7,7 @@ and waits for it, so a node sees exactly what the API sees, with no copy of the 
 
 from __future__ import annotations
 
-from invoke_sdk.models import ModelConfigBase
+from invoke_sdk.models import BaseModelType, ModelConfigBase, ModelType
 from invoke_sdk.models.records import ModelRecordStore
 
 from invoke_host.loop_bridge import LoopBridge
@@ -32,3 +32,18 @@ class RecordStoreLookup:
     def __call__(self, key: str) -> ModelConfigBase:
         config = self._bridge.call(self._records.get(key), what="a model lookup (context.models)")
         return config.model_copy(update={"path": str(self._paths.absolute(config.path))})
+
+    def search(self, name: str | None = None, base: str | None = None, type: str | None = None  # noqa: A002
+               ) -> list[ModelConfigBase]:
+        """The records matching every filter given, with absolute paths (``context.models.search_by_attrs``).
+
+        A base or type no model can have matches nothing rather than failing: the caller asked a question.
+        """
+        try:
+            base_value = BaseModelType(base) if base is not None else None
+            type_value = ModelType(type) if type is not None else None
+        except ValueError:
+            return []
+        found = self._bridge.call(self._records.search(name=name, base=base_value, type=type_value),
+                                  what="a model search (context.models)")
+        return [c.model_copy(update={"path": str(self._paths.absolute(c.path))}) for c in found]

@@ -87,6 +87,15 @@ class ModelsInterface(Protocol):
         """
         ...
 
+    def search_by_attrs(
+        self, name: str | None = None, base: str | None = None, type: str | None = None  # noqa: A002 - InvokeAI's name
+    ) -> list[Any]:
+        """Installed models' configs matching every filter given (``name`` exactly), sorted by name then key.
+
+        InvokeAI's call of the same name: an IP-Adapter node finds its CLIP vision encoder this way.
+        """
+        ...
+
 
 class UtilInterface(Protocol):
     """Progress and cancellation."""
