@@ -10,7 +10,8 @@ because ``l2i`` also writes a PNG with its metadata and a thumbnail, which the p
 the decode after it is the same work as ``l2i`` without the save, so both sides do the same work.
 Prints it/s for both, the overhead ratio, peak VRAM, whether
 the warm second run reloaded anything, and the time to switch between two models that both sit in
-the RAM cache.
+the RAM cache. The ControlNet case (SD 1.5 with one ControlNet, issue 15) compares
+``StableDiffusionControlNetPipeline`` with the same graph plus a ``controlnet`` node feeding ``denoise_latents``.
 
     .venv/bin/python bench/generate.py            # on a GPU: 512x512 / 1024x1024, 30 steps, fp16
     .venv/bin/python bench/generate.py --tiny     # CPU smoke run of the whole script
@@ -31,7 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "generation"))  # the local tokenizer and the node test context
 
-from gen_graphs import txt2latents_graph  # noqa: E402
+from control_models import build_controlnet  # noqa: E402
+from gen_graphs import edge, txt2latents_graph  # noqa: E402
 from tiny_models import build_pipeline, write_tokenizer  # noqa: E402
 
 GB = 1024**3
@@ -152,6 +154,7 @@ async def install(host: Any, folder: Path, kind: str) -> str:
 
 def bench_host(work: Path, device: str) -> Any:
     import invoke_diffusers_nodes.plugin
+    import invoke_local_file_storage.plugin
     import invoke_sd_probers.plugin
     import invoke_sqlite_storage.plugin
 
@@ -160,8 +163,8 @@ def bench_host(work: Path, device: str) -> Any:
 
     config = HostConfig(root=work / "root", device=device, precision="float16" if device == "cuda" else "float32",
                         ram_cache_gb=64, vram_cache_gb=70)
-    return build_host(config, [invoke_sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin],
-                      entry_points=False)
+    return build_host(config, [invoke_sd_probers.plugin, invoke_sqlite_storage.plugin, invoke_diffusers_nodes.plugin,
+                               invoke_local_file_storage.plugin], entry_points=False)
 
 
 def main() -> None:
@@ -170,6 +173,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--only", choices=["sd1", "sdxl"], default=None)
     parser.add_argument("--workdir", type=Path, default=None, help="where to build the models (default: a temp dir)")
+    parser.add_argument("--no-controlnet", action="store_true", help="skip the SD 1.5 + ControlNet case")
     args = parser.parse_args()
 
     import torch
@@ -239,9 +243,97 @@ async def compare(host: Any, args: Any, device: str, dtype: Any, steps: int, pro
         print(f"[{kind}]   warm runs reloaded {reloaded} models from disk")
         print(f"[{kind}]   peak VRAM (nodes): {peak:.2f} GiB")
 
+    if "sd1" in kinds and not args.no_controlnet:
+        await compare_controlnet(host, keys["sd1"], device, dtype, steps, prompt, work, tiny=args.tiny)
+
     if len(kinds) == 2:
         # Model handles look their config up in the records: off the event loop, like a node.
         await asyncio.to_thread(switch_models, models, keys, kinds, device)
+
+
+def control_image(size: int) -> Any:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), "black")
+    ImageDraw.Draw(image).ellipse((size // 5, size // 5, size * 4 // 5, size * 4 // 5), outline="white",
+                                  width=max(1, size // 64))
+    return image
+
+
+def run_direct_controlnet(folder: Path, controlnet: Path, device: str, dtype: Any, size: int, steps: int,
+                          prompt: str) -> float:
+    """Seconds for one warm ``StableDiffusionControlNetPipeline`` generation."""
+    import torch
+    from diffusers import ControlNetModel, EulerDiscreteScheduler, StableDiffusionControlNetPipeline
+
+    cn = ControlNetModel.from_pretrained(str(controlnet), torch_dtype=dtype, local_files_only=True)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(
+        str(folder), controlnet=cn, torch_dtype=dtype, local_files_only=True, safety_checker=None,
+        requires_safety_checker=False).to(device)
+    pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    image = control_image(size)
+
+    def once() -> float:
+        generator = torch.Generator("cpu").manual_seed(1)
+        _sync(device)
+        start = time.perf_counter()
+        pipe(prompt, image=image, negative_prompt="", num_inference_steps=steps, guidance_scale=7.5, height=size,
+             width=size, generator=generator)
+        _sync(device)
+        return time.perf_counter() - start
+
+    once()
+    return min(once(), once())
+
+
+async def compare_controlnet(host: Any, key: str, device: str, dtype: Any, steps: int, prompt: str, work: Path,
+                             *, tiny: bool) -> None:
+    """SD 1.5 + one ControlNet: the diffusers pipeline directly against our graph (with the VAE decode)."""
+    size = 64 if tiny else 512
+    folder = work / "controlnet"
+    if not (folder / "config.json").is_file():
+        start = time.perf_counter()
+        build_controlnet(work / "sd1", folder, seed=7)
+        print(f"[controlnet] built random-weight ControlNet in {time.perf_counter() - start:.1f} s")
+    job = host.models.installer.import_model(
+        str(folder), config={"type": "controlnet", "format": "diffusers", "base": "sd-1", "name": "bench cn"})
+    job = await host.models.installer.wait(job.id)
+    if job.status.value != "completed":
+        raise RuntimeError(f"installing {folder} failed: {job.error}")
+    record = await host.images.save(control_image(size))
+    graph = txt2latents_graph(key, seed=1, steps=steps, size=size, prompt=prompt, cfg_scale=7.5, scheduler="euler")
+    graph["nodes"]["cn"] = {"type": "controlnet", "image": {"image_name": record.image_name},
+                            "control_model": {"key": job.config_out["key"]}}
+    graph["edges"].append(edge("cn", "control", "denoise", "control"))
+
+    from invoke_host.engine import run_graph_async
+
+    async def once() -> float:
+        _sync(device)
+        start = time.perf_counter()
+        result = await run_graph_async(host, graph)
+        if result.status != "completed":
+            raise RuntimeError(f"the ControlNet graph {result.status}: {[e.message for e in result.errors]}")
+        latents = host.node_services.tensors.load(result.output("denoise").latents.latents_name)
+
+        def decode() -> None:
+            import torch
+
+            with host.node_services.models.load(key, "vae") as vae, torch.inference_mode():
+                vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor)
+
+        await asyncio.to_thread(decode)
+        _sync(device)
+        return time.perf_counter() - start
+
+    direct = run_direct_controlnet(work / "sd1", folder, device, dtype, size, steps, prompt)
+    await once()  # cold: loads the ControlNet into the cache
+    warm = min([await once(), await once()])
+    print(f"[controlnet] sd1 + 1 ControlNet {size}x{size} {steps} steps")
+    print(f"[controlnet]   diffusers direct : {direct:7.3f} s  {steps / direct:7.2f} it/s")
+    print(f"[controlnet]   our graph (warm) : {warm:7.3f} s  {steps / warm:7.2f} it/s")
+    print(f"[controlnet]   overhead ratio   : {warm / direct:.3f}x ({(warm / direct - 1) * 100:+.1f} %)")
 
 
 def switch_models(models: Any, keys: dict[str, str], kinds: list[str], device: str) -> None:

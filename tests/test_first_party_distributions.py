@@ -26,7 +26,6 @@ DISTRIBUTIONS = [ROOT, ROOT / "sdk", *PLUGINS]
 
 DECLARED_NOT_IMPORTED: dict[str, dict[str, str]] = {
     "invoke-diffusers-nodes": {
-        "transformers": "diffusers builds the CLIP text encoders and tokenizers of a pipeline from it",
         "accelerate": "diffusers loads weights through it (and warns without it)",
         "scipy": "diffusers' LMS scheduler integrates its coefficients with it",
     },

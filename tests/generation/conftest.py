@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from control_fixtures import control_files  # noqa: F401 - the ControlNet/adapter tests' session fixture
 from gen_configs import DictLookup, TestModelConfig
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from invoke_sdk import BaseInvocation, ConditioningField, Input, InputField, InvocationContext, LatentsField, invocation
 from invoke_sdk.cancellation import InvocationCanceledError
 
+from invoke_diffusers_nodes.control_fields import ControlField, IPAdapterField, T2IAdapterField
+from invoke_diffusers_nodes.control_guidance import denoise_extras
 from invoke_diffusers_nodes.lora_patch import patched_with_loras
 from invoke_diffusers_nodes.model_fields import UNetField
 from invoke_diffusers_nodes.noise_node import LATENT_SCALE
@@ -70,6 +72,14 @@ class DenoiseLatentsInvocation(BaseInvocation):
                                                description="Rescale multiplier for CFG guidance")
     latents: LatentsField | None = InputField(default=None, description="Latents tensor", input=Input.Connection,
                                                ui_order=4)
+    # --- ControlNet / T2I-Adapter / IP-Adapter inputs (issue 15, applied by control_guidance.py) ---
+    control: ControlField | list[ControlField] | None = InputField(
+        default=None, input=Input.Connection, ui_order=5, description="ControlNet(s) to apply")
+    ip_adapter: IPAdapterField | list[IPAdapterField] | None = InputField(
+        default=None, input=Input.Connection, ui_order=6, title="IP-Adapter", description="IP-Adapter to apply")
+    t2i_adapter: T2IAdapterField | list[T2IAdapterField] | None = InputField(
+        default=None, input=Input.Connection, ui_order=7, title="T2I-Adapter", description="T2I-Adapter(s) to apply")
+    # --- end of the ControlNet / adapter inputs ---
 
     def invoke(self, context: InvocationContext) -> LatentsOutput:
         import torch
@@ -124,6 +134,13 @@ class DenoiseLatentsInvocation(BaseInvocation):
                 if noise is not None and len(timesteps):
                     latents = scheduler.add_noise(latents, noise.to(device, torch.float32), timesteps[:1])
 
+            # --- ControlNet / T2I-Adapter / IP-Adapter (issue 15): loaded and prepared once, see control_guidance.py
+            extras = stack.enter_context(denoise_extras(
+                context, control=self.control, t2i_adapter=self.t2i_adapter, ip_adapter=self.ip_adapter, unet=unet,
+                unet_base=str(getattr(unet_handle.config.base, "value", unet_handle.config.base)), latents=latents,
+                total=len(timesteps),
+            ))
+            # --- end of the ControlNet / adapter set-up ---
             step_kwargs: dict[str, Any] = {}
             if "generator" in inspect.signature(scheduler.step).parameters:
                 # Ancestral samplers draw fresh noise each step: from a CPU generator, for the same reason as noise.
@@ -135,8 +152,8 @@ class DenoiseLatentsInvocation(BaseInvocation):
                 if context.util.is_canceled():
                     raise InvocationCanceledError(f"canceled at denoising step {i + 1} of {total}")
                 model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t).to(dtype)
-                pred = unet(model_in, t, encoder_hidden_states=text, added_cond_kwargs=added,
-                            return_dict=False)[0].float()
+                pred = unet(model_in, t, encoder_hidden_states=text, added_cond_kwargs=added, return_dict=False,
+                            **extras.unet_kwargs(i, model_in, t, text, added))[0].float()
                 if pending is not None:
                     # The UNet's work for this step is queued: waiting for the last preview costs no GPU time.
                     context.util.signal_progress(f"Denoising step {i} of {total}", i / total,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke_sdk import BaseInvocation
 
+from invoke_diffusers_nodes.control_nodes import ControlNetInvocation, IPAdapterInvocation, T2IAdapterInvocation
 from invoke_diffusers_nodes.denoise_node import DenoiseLatentsInvocation
 from invoke_diffusers_nodes.model_nodes import (
     LoRALoaderInvocation,
@@ -32,4 +33,7 @@ ALL_NODES: list[type[BaseInvocation]] = [
     DenoiseLatentsInvocation,
     LatentsToImageInvocation,
     ImageToLatentsInvocation,
+    ControlNetInvocation,
+    T2IAdapterInvocation,
+    IPAdapterInvocation,
 ]

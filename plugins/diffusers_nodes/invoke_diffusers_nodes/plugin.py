@@ -22,7 +22,8 @@ def register_invocations(register: RegisterInvocation) -> None:
 
 @hookimpl
 def register_model_loaders(register: RegisterModelLoader) -> None:
+    from invoke_diffusers_nodes.control_loaders import control_loaders
     from invoke_diffusers_nodes.loaders import all_loaders
 
-    for loader in all_loaders():
+    for loader in [*all_loaders(), *control_loaders()]:
         register(loader)

@@ -20,6 +20,10 @@ _BASES = (BaseModelType.StableDiffusion1, BaseModelType.StableDiffusion2, BaseMo
 _T2I_BASES = (BaseModelType.StableDiffusion1, BaseModelType.StableDiffusionXL)
 _HINT_KEYS = ("control_model.input_hint_block.0.weight", "input_hint_block.0.weight")
 _DIFFUSERS_HINT = "controlnet_cond_embedding.conv_in.weight"
+_T2I_BASE_BY_UNSHUFFLED = {
+    192: BaseModelType.StableDiffusion1, 64: BaseModelType.StableDiffusion1,
+    768: BaseModelType.StableDiffusionXL, 256: BaseModelType.StableDiffusionXL,
+}
 
 
 class ControlNetCheckpointProber:
@@ -72,7 +76,8 @@ class T2IAdapterDiffusersProber:
 
 class T2IAdapterCheckpointProber:
     """One file with the adapter's ``conv_in`` and ``body.*`` keys; the base follows from the pixel-unshuffle
-    width of ``conv_in`` (3 x 8 x 8 = 192 for SD 1.x, 3 x 16 x 16 = 768 for SDXL)."""
+    width of ``conv_in`` (3 x 8 x 8 = 192 for SD 1.x, 3 x 16 x 16 = 768 for SDXL; the one-channel canny and
+    sketch adapters have 64 and 256)."""
 
     name = "sd.t2i_adapter.checkpoint"
     order = 35
@@ -84,7 +89,7 @@ class T2IAdapterCheckpointProber:
         for prefix in ("adapter.", ""):
             shape = model.shape(f"{prefix}conv_in.weight")
             if shape is not None and model.any_key(f"{prefix}body.") and len(shape) == 4:
-                base = {192: BaseModelType.StableDiffusion1, 768: BaseModelType.StableDiffusionXL}.get(shape[1])
+                base = _T2I_BASE_BY_UNSHUFFLED.get(shape[1])
                 if base is not None:
                     return {"type": ModelType.T2IAdapter, "format": ModelFormat.Checkpoint, "base": base}
         return None
