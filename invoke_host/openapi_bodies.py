@@ -19,10 +19,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from invoke_host.queue import EnqueueBatchBody
+from invoke_host.workflows import WorkflowEnqueueBody, WorkflowIn, WorkflowUpdate
 
 __all__ = ["BODY_MODELS", "TYPED_FIELDS", "TYPED_OPERATIONS", "body_components", "type_bodies"]
 
-BODY_MODELS: tuple[type[BaseModel], ...] = (EnqueueBatchBody, InstallJob)
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    EnqueueBatchBody, InstallJob, WorkflowIn, WorkflowUpdate, WorkflowEnqueueBody,
+)
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -133,6 +136,7 @@ TYPED_FIELDS: Mapping[tuple[str, str], dict[str, Any]] = {
     ("Event.invocation_complete", "invocation"): _NODE_IN_EVENT,
     ("Event.invocation_complete", "result"): {**_ref("AnyInvocationOutput"), "description": "The node's output"},
     ("InstallJob", "config_out"): {"anyOf": [_ref("AnyModelConfig"), {"type": "null"}]},
+    ("WorkflowView", "graph"): {**_ref("Graph"), "description": "The graph, each node with its type's version"},
 }
 """(component, property) -> the schema of what that property holds on the wire."""
 
