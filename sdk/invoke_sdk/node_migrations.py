@@ -10,9 +10,10 @@ bumps the node's version in ``@invocation(version=...)`` and registers a migrati
         register("my_blur", "1.0.0", "2.0.0", lambda node: {**without(node, "radius"), "sigma": node["radius"]})
 
 Before a graph is validated, each older node is upgraded along the chain of its type's migrations, one step at a
-time (:func:`upgrade_node`). Where no migration starts at a node's version, a later version of the same MAJOR is
-taken as compatible (semantic versioning: a minor or patch release breaks nothing), so only breaking changes
-need a migration. A node newer than the installed one, or one with no way to the installed version, is refused.
+time (:func:`upgrade_node`). Releases of one MAJOR are taken as compatible (semantic versioning: a minor or patch
+release breaks nothing), so only breaking changes need a migration: a node at 1.4.2 takes the migration from
+1.0.0 to 2.0.0, and one at 2.0.3 simply becomes 2.1.0 when nothing changed in between. A node newer than the
+installed one, or one with no way to the installed version, is refused.
 
 The host and :func:`invoke_sdk.testing.migrate_node` both use :func:`upgrade_node`, so a pack's test of its
 migration runs the same chain the server runs.
@@ -86,13 +87,22 @@ def _step(
     node_type: str, version: tuple[int, int, int], by_start: Mapping[tuple[int, int, int], NodeMigration],
     current: tuple[int, int, int],
 ) -> tuple[int, int, int] | NodeMigration | None:
-    """The migration that starts at ``version``; else the next version of the same MAJOR a migration starts at,
-    or ``current`` when it has that MAJOR (compatible releases); else None (no way up)."""
+    """The next step up from ``version``, which no migration may start at exactly. In order: the migration that
+    starts at ``version``; the next version of the same MAJOR a migration starts at (releases of one MAJOR are
+    compatible, so a node may move up to it as it is); the migration of the same MAJOR that starts below
+    ``version`` and leads past it (it was written for an older release of this MAJOR, which the node is compatible
+    with); ``current`` if it has the same MAJOR; else None (no way up)."""
     if version in by_start:
         return by_start[version]
-    later = sorted(v for v in by_start if v[0] == version[0] and v > version and v < current)
+    later = sorted(v for v in by_start if v[0] == version[0] and version < v < current)
     if later:
         return later[0]
+    spanning = [
+        start for start, m in by_start.items()
+        if start[0] == version[0] and start < version < parse_version(m.to_version)
+    ]
+    if spanning:
+        return by_start[max(spanning)]
     if current[0] == version[0]:
         return current
     return None
