@@ -198,7 +198,7 @@ def generate_components(
 
 _NODE_VERSION = {
     "type": "string",
-    "pattern": r"^\d+\.\d+\.\d+$",
+    "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$",
     "description": "The version of the node type this node was written for (absent: the installed one); older "
     "nodes are migrated, newer ones refused",
     "field_kind": FieldKind.NodeAttribute.value,

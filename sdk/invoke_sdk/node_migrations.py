@@ -37,7 +37,7 @@ __all__ = [
 VERSION_KEY = "version"
 """The reserved key of a graph node that holds the version of its type it was written for."""
 
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_SEMVER = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)$")
 
 Migrate = Callable[[dict[str, Any]], dict[str, Any]]
 """Maps a node's dict at one version to its dict at the next (``version`` key left out of both)."""
