@@ -136,7 +136,6 @@ TYPED_FIELDS: Mapping[tuple[str, str], dict[str, Any]] = {
     ("Event.invocation_complete", "invocation"): _NODE_IN_EVENT,
     ("Event.invocation_complete", "result"): {**_ref("AnyInvocationOutput"), "description": "The node's output"},
     ("InstallJob", "config_out"): {"anyOf": [_ref("AnyModelConfig"), {"type": "null"}]},
-    ("WorkflowView", "graph"): {**_ref("Graph"), "description": "The graph, each node with its type's version"},
 }
 """(component, property) -> the schema of what that property holds on the wire."""
 

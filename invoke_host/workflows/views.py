@@ -58,7 +58,10 @@ class WorkflowListItem(BaseModel):
 class WorkflowView(WorkflowListItem):
     """A library entry, whole."""
 
-    graph: dict[str, Any] = Field(description="The graph, each node with the version of its type it was saved for")
+    graph: dict[str, Any] = Field(
+        description="The graph as saved, each node with the version of its type it was saved for (a Graph; not "
+        "validated until it runs, so its nodes may name types or fields this server lacks)"
+    )
     workflow: dict[str, Any] | None = None
 
 
