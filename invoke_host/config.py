@@ -211,6 +211,16 @@ class HostConfig(BaseSettings):
         description="Most bytes of node outputs the output cache keeps, shared by every processor (keys and outputs "
         "as stored JSON); the least recently used go first; 0 turns the cache off",
     )
+    # The workflow library (docs/api.md, "Workflow library"): what saved workflows may hold.
+    max_workflows: int = Field(default=10_000, ge=1, description="Most workflows the library may store")
+    max_workflow_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1,
+        description="Largest saved workflow: its graph and workflow JSON together (bytes)",
+    )
+    max_workflow_tags: int = Field(default=32, ge=0, description="Most tags one saved workflow may have")
+    max_workflow_page_size: int = Field(
+        default=500, ge=1, description="Most workflows one page of GET /api/v1/workflows may list"
+    )
 
     _split = field_validator("cors_origins", "plugins_allow", "plugins_block", mode="before")(_split_commas)
     _split_devices = field_validator("devices", mode="before")(_split_commas)

@@ -19,10 +19,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from invoke_host.queue import EnqueueBatchBody
+from invoke_host.workflows import WorkflowEnqueueBody, WorkflowIn, WorkflowUpdate
 
 __all__ = ["BODY_MODELS", "TYPED_FIELDS", "TYPED_OPERATIONS", "body_components", "type_bodies"]
 
-BODY_MODELS: tuple[type[BaseModel], ...] = (EnqueueBatchBody, InstallJob)
+BODY_MODELS: tuple[type[BaseModel], ...] = (
+    EnqueueBatchBody, InstallJob, WorkflowIn, WorkflowUpdate, WorkflowEnqueueBody,
+)
 
 
 def _ref(name: str) -> dict[str, Any]:

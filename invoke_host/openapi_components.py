@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 from weakref import WeakKeyDictionary
 
+from invoke_sdk.fields import FieldKind
 from pydantic import ConfigDict, TypeAdapter
 from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, models_json_schema
 
@@ -195,6 +196,15 @@ def generate_components(
     return RegistryComponents(components=components, refs=refs)
 
 
+_NODE_VERSION = {
+    "type": "string",
+    "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$",
+    "description": "The version of the node type this node was written for (absent: the installed one); older "
+    "nodes are migrated, newer ones refused",
+    "field_kind": FieldKind.NodeAttribute.value,
+}
+
+
 def _add_node_template_keys(
     registry: FrozenRegistry, components: dict[str, Any], refs: dict[type[Any], str]
 ) -> None:
@@ -218,6 +228,9 @@ def _add_node_template_keys(
             "classification": component.get("classification", "stable"),
             "output": {"$ref": refs[registry.output_of(type_id)]},
         })
+        # The reserved key graphs carry (invoke_host.graph.migration): validation takes it off before the node.
+        component = components[refs[reg.value].rsplit("/", 1)[1]]
+        component["properties"] = {**component.get("properties", {}), "version": _NODE_VERSION}
     for reg in registry.outputs.values():
         components[refs[reg.value].rsplit("/", 1)[1]]["class"] = "output"
 

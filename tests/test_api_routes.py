@@ -88,6 +88,16 @@ OPERATIONS: dict[str, tuple[str, set[str]]] = {
     "PUT /api/v1/queue/{queue_id}/processor/resume": ("resume", {"path:queue_id"}),
     "PUT /api/v1/queue/{queue_id}/prune": ("prune", {"path:queue_id"}),
     "GET /api/v1/queue/{queue_id}/status": ("get_queue_status", {"path:queue_id"}),
+    "PUT /api/v1/queue/{queue_id}/retry_items_by_id": ("retry_items_by_id", {"path:queue_id"}),
+    "POST /api/v1/workflows": ("create_workflow", set()),
+    "GET /api/v1/workflows": ("list_workflows", {
+        "query:category?", "query:direction?", "query:order_by?", "query:page?", "query:per_page?", "query:query?",
+        "query:tags?",
+    }),
+    "GET /api/v1/workflows/i/{workflow_id}": ("get_workflow", {"path:workflow_id"}),
+    "PATCH /api/v1/workflows/i/{workflow_id}": ("update_workflow", {"path:workflow_id"}),
+    "DELETE /api/v1/workflows/i/{workflow_id}": ("delete_workflow", {"path:workflow_id"}),
+    "POST /api/v1/workflows/i/{workflow_id}/enqueue": ("enqueue_workflow", {"path:workflow_id"}),
     "GET /api/v2/models": ("list_model_records", {"query:base?", "query:format?", "query:name?", "query:type?"}),
     "GET /api/v2/models/get_by_attrs": ("get_model_records_by_attrs", {"query:base", "query:name", "query:type"}),
     "DELETE /api/v2/models/i/{key}": ("delete_model", {"path:key", "query:unregister?"}),
@@ -113,6 +123,7 @@ NAMESPACES = {
     "/api/v1/images": "the host's routes live there (DELETE,GET,PATCH /api/v1/images/i/{image_name:str} ...)",
     "/api/v2/models": "the host's routes live there (DELETE,GET /api/v2/models/install/{job_id:int} ...)",
     "/api/v1/plugins": "the host's routes live there (GET /api/v1/plugins ...)",
+    "/api/v1/workflows": "the host's routes live there (GET,POST /api/v1/workflows ...)",
     "/api/v1/app/version": "/api/v1/app/version and everything under it answer without the access token",
 }
 

@@ -71,6 +71,6 @@ def test_the_node_pack_guides_tests_are_the_example_packs_tests() -> None:
         block for snippet in _python_snippets(ROOT / "docs" / "writing-a-node-pack.md")
         for block in re.findall(r"^def (?:test_\w+|write_lora)\(.*?(?=\n\n\n|\Z)", snippet, flags=re.DOTALL | re.M)
     ]
-    assert len(shown) == 6  # the five tests and the LoRA writer
+    assert len(shown) == 7  # the six tests and the LoRA writer
     missing = [block.splitlines()[0] for block in shown if block.rstrip() not in pack_tests]
     assert not missing, f"guide tests that differ from the example pack's: {missing}"

@@ -27,6 +27,7 @@ from invoke_host.models.manager import ModelManager
 from invoke_host.node_templates import NodeTemplateCatalog
 from invoke_host.queue import QueueService
 from invoke_host.registry import FrozenRegistry
+from invoke_host.workflows import WorkflowLibrary
 
 __all__ = ["host_dependencies"]
 
@@ -38,7 +39,8 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
       (GraphValidator);
     - ``queue`` (QueueService), ``images`` (ImagesService), ``models`` (ModelManager), each ``Unavailable`` where
       the host has none; ``image_uploads`` (ImageUploads: the images service and the config);
-    - ``output_cache`` (OutputCache, shared by the host's processors).
+    - ``output_cache`` (OutputCache, shared by the host's processors);
+    - ``workflows`` (WorkflowLibrary: the backend's workflow store, the packs' workflows, the queue).
 
     A handler asks for one of them at most: Litestar resolves two independent dependencies in a task group on
     every request, which costs more than a small request itself (POST /api/v1/graphs/validate took 1.7x as long).
@@ -87,6 +89,16 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
     def output_cache() -> OutputCache:
         return host.output_cache
 
+    store = getattr(host.storage, "workflows", None) if host.storage is not None else None
+    library = WorkflowLibrary(
+        store, host.registry, host.config, host.queue,
+        no_store_reason=missing_storage_message(host) if host.storage is None else
+        f"the storage backend {type(host.storage).__name__} keeps no workflow library (it has no 'workflows' store)",
+    )
+
+    def workflows() -> WorkflowLibrary:
+        return library
+
     providers: dict[str, Callable[[], object]] = {
         "graph_validator": graph_validator,
         "image_uploads": image_uploads,
@@ -96,6 +108,7 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
         "output_cache": output_cache,
         "queue": queue,
         "registry": registry,
+        "workflows": workflows,
     }
     # Plain functions that never block: called on the loop, not in a worker thread.
     return {name: Provide(provider, sync_to_thread=False) for name, provider in providers.items()}

@@ -22,13 +22,15 @@ from invoke_host.api.models import ModelsController
 from invoke_host.api.nodes import list_nodes
 from invoke_host.api.plugins import list_plugins
 from invoke_host.api.queue import QueueController
+from invoke_host.api.queue_retry import retry_items_by_id
+from invoke_host.api.workflows import WorkflowsController
 from invoke_host.api_versions import API_V1, API_V2
 
 __all__ = ["VERSIONED_ROUTES", "api_routers"]
 
 VERSIONED_ROUTES: Mapping[str, Sequence[ControllerRouterHandler]] = {
     API_V1: (get_version, list_plugins, list_nodes, validate_graph_route, QueueController, ImagesController,
-             get_invocation_cache_status, clear_invocation_cache),
+             get_invocation_cache_status, clear_invocation_cache, retry_items_by_id, WorkflowsController),
     API_V2: (ModelsController,),
 }
 """Each version's prefix and the handlers and controllers under it, in the order they are registered."""

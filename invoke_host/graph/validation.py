@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from invoke_host.graph.coercion import numbers_as_text
 from invoke_host.graph.edges import Edge
 from invoke_host.graph.errors import GraphError, GraphValidationError
+from invoke_host.graph.migration import VERSION_KEY, NodeVersionError, upgrade_raw_node
 from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph_model
 from invoke_host.graph.types import compatible, describe_type, is_any, is_list, list_item, strip_optional
 
@@ -140,7 +141,11 @@ def _parse_nodes(
                 "for one that failed to load.",
             ))
             continue
-        values = dict(raw)
+        try:
+            values = upgrade_raw_node(registry, node_id, raw)  # older versions migrated, newer refused
+        except NodeVersionError as exc:
+            errors.append(GraphError(node_id, VERSION_KEY, str(exc)))
+            continue
         given_id = values.setdefault("id", node_id)
         if given_id != node_id:
             errors.append(GraphError(node_id, "id", f"the node's id {given_id!r} differs from its key {node_id!r}"))

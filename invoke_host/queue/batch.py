@@ -24,6 +24,7 @@ from invoke_sdk.session_queue import BatchRecord, NewQueueItem, NodeFieldValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from invoke_host.graph import GraphBase, refusal_message, registry_fingerprint, validate_graph
+from invoke_host.graph.migration import stamp_versions, upgrade_graph
 from invoke_host.limits import Limits
 from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.registry import FrozenRegistry
@@ -128,6 +129,8 @@ def _json_size(value: Any) -> int:
 _SESSION_OVERHEAD = 116
 # The keys around one field value: {"node_path":"","field_name":"","value":}, and "<field>": in the graph.
 _VALUE_OVERHEAD = 52
+# What the stored graph adds to each node: ,"version":"<MAJOR.MINOR.PATCH>" (versions up to 99.99.99).
+_VERSION_OVERHEAD = 22
 
 
 def stored_bytes(batch: Batch) -> int:
@@ -139,7 +142,9 @@ def stored_bytes(batch: Batch) -> int:
     groups = batch.data or []
     sizes = [len(group[0].items) for group in groups]
     count = batch.runs * math.prod(sizes)
-    total = count * (_json_size(batch.graph) + len(batch.batch_id) + _SESSION_OVERHEAD)
+    nodes = batch.graph.get("nodes")
+    versions = _VERSION_OVERHEAD * (len(nodes) if isinstance(nodes, dict) else 0)  # stamped on each stored node
+    total = count * (_json_size(batch.graph) + versions + len(batch.batch_id) + _SESSION_OVERHEAD)
     for g, group in enumerate(groups):
         group_bytes = sum(2 * (_json_size(item) + len(d.field_name)) + len(d.node_path) + _VALUE_OVERHEAD
                           for d in group for item in d.items)
@@ -261,6 +266,15 @@ class PreparedBatch(NamedTuple):
     """The session ids that may run ``graph`` as it is: the first item's (its graph is exactly ``graph``)."""
 
 
+def upgraded_batch(batch: Batch, registry: FrozenRegistry) -> Batch:
+    """``batch`` with its graph's older nodes migrated to the installed versions (``version`` keys removed), before
+    its data are checked against the nodes; BatchError (422) naming each node that cannot be."""
+    graph, errors = upgrade_graph(registry, batch.graph)
+    if errors:
+        raise BatchError(422, refusal_message(errors), [e.to_dict() for e in errors[:50]])
+    return batch.model_copy(update={"graph": graph})
+
+
 def prepare_items(
     queue_id: str, batch: Batch, registry: FrozenRegistry, max_batch_size: int, limits: Limits | None = None
 ) -> tuple[BatchRecord, list[NewQueueItem]]:
@@ -286,6 +300,7 @@ def prepare_batch(
             "(INVOKE_HOST_MAX_BATCH_SIZE); split it into smaller batches",
         )
     limits = limits or Limits.from_settings()
+    batch = upgraded_batch(batch, registry)
     try:
         limits.check("max_batch_bytes", stored_bytes(batch),
                      f"the size in bytes of the session JSON its {requested} queue items would store")
@@ -303,7 +318,7 @@ def prepare_batch(
     )
     # The processor rebuilds the nodes of a graph this registry validated without checking its structure again.
     checked = registry_fingerprint(registry)
-    graph = batch.graph
+    graph = stamp_versions(registry, batch.graph)  # a claim after a pack upgrade knows which version it holds
     nodes: dict[str, Any] = graph.get("nodes", {})
     items: list[NewQueueItem] = []
     graph_model = main_model_key(nodes)  # once per batch: only batch values can change it per item

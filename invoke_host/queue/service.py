@@ -50,6 +50,7 @@ from invoke_host.graph import GraphBase
 from invoke_host.limits import Limits
 from invoke_host.queue.batch import Batch, batch_size, prepare_batch
 from invoke_host.queue.held_graphs import HeldGraphs
+from invoke_host.queue.retry import RetryItemsResult, retry_items
 from invoke_host.registry import FrozenRegistry
 
 __all__ = ["LEASE_EXPIRED_MESSAGE", "QueueService"]
@@ -270,6 +271,18 @@ class QueueService:
                            "%d, now (this worker's lease was lost and the item claimed again)", item_id, status,
                            worker_id, attempt, item.status, item.worker_id, item.attempts)
         return item
+
+    async def retry_items_by_id(self, queue_id: str, item_ids: Sequence[int]) -> RetryItemsResult:
+        """A new pending item for each failed or canceled item of ``item_ids`` (see ``invoke_host.queue.retry``);
+        one status event per new item, and the processors woken."""
+        result = await retry_items(self.store, queue_id, item_ids)
+        for new_id in result.new_item_ids:
+            if (summary := await self.store.get_summary(new_id)) is not None:
+                self.bus.emit(QueueItemStatusChangedEvent.build(summary))
+        if result.new_item_ids:
+            logger.info("Retried %d items of queue %s as %s", len(result.new_item_ids), queue_id, result.new_item_ids)
+            self._work.set()
+        return result
 
     # -- pause -----------------------------------------------------------------------------------
 

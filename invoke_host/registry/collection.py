@@ -120,6 +120,20 @@ def _check_routes(
     return routes
 
 
+def _check_migration_owner(
+    migration: Any, record: PluginRecord, invocations: Mapping[str, Registered[type[BaseInvocation]]],
+    by_name: Mapping[str, PluginRecord],
+) -> None:
+    """Only the plugin whose node type it is may migrate it: another pack's migration would rewrite its graphs."""
+    owner = invocations.get(migration.node_type)
+    if owner is None or owner.plugin != record.name:
+        whose = f"it is {by_name[owner.plugin].describe()}'s" if owner is not None else "no plugin registered it"
+        raise RegistrationError(
+            f"node migration {migration.key!r} from {record.describe()} is refused: a plugin may migrate only the "
+            f"node types it registers, and {whose}"
+        )
+
+
 def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenRegistry:
     """Run every plugin's ``register_*`` hooks, plugin by plugin, and freeze the result.
 
@@ -147,7 +161,8 @@ def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenReg
         try:
             _call_hook(plugin, "register_invocations", stage.invocations.append, plugin_set.manager)
             for kind in KINDS:
-                _call_hook(plugin, kind.hook, stage.offered.setdefault(kind.name, []).append, plugin_set.manager)
+                register = kind.register_into(stage.offered.setdefault(kind.name, []).append)
+                _call_hook(plugin, kind.hook, register, plugin_set.manager)
         except BaseException as exc:  # noqa: BLE001 - one plugin's hook must not stop the host; Ctrl-C re-raised
             record.fail("registration hook", _plugin_error(exc))
             plugin_set.manager.unregister(name=record.name)
@@ -176,6 +191,8 @@ def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenReg
                     if kind.name == "routes":
                         route_table = route_table or RouteTable.for_core(core_routes)
                         routes = _check_routes(item, record, route_table, by_name)
+                    if kind.name == "node_migrations":
+                        _check_migration_owner(item, record, invocations, by_name)
                     if (have_item := table.get(key)) is not None:
                         raise RegistrationError(
                             f"{kind.name} {key!r} from {record.describe()} is refused: "

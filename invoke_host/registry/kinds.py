@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from invoke_sdk.models.loading import loader_key
+from invoke_sdk.node_migrations import NodeMigration
+from invoke_sdk.workflows import PackWorkflow
 
 from invoke_host.registry.checks import (
     check_event,
@@ -17,6 +19,7 @@ from invoke_host.registry.checks import (
     check_model_prober,
     check_storage_backend,
 )
+from invoke_host.registry.errors import RegistrationError
 from invoke_host.registry.model_contributions import model_config_key
 
 __all__ = ["KINDS", "Kind"]
@@ -34,6 +37,19 @@ class Kind:
     name: str
     key: Callable[[Any], str]
     check: Callable[[Any], None] | None = None
+    offer: Callable[..., Any] | None = None
+    """Builds the item from the hook's ``register(...)`` arguments, where they are not the item itself."""
+
+    def register_into(self, append: Callable[[Any], None]) -> Callable[..., None]:
+        """The ``register`` callback a plugin's hook is given: ``append``, or ``append(offer(...))``."""
+        offer = self.offer
+        if offer is None:
+            return append
+
+        def register(*args: Any, **kwargs: Any) -> None:
+            append(offer(*args, **kwargs))
+
+        return register
 
 
 def _route_key(handler: Any) -> str:
@@ -44,6 +60,32 @@ def _route_key(handler: Any) -> str:
 
 def _model_loader_key(loader: Any) -> str:
     return loader_key(loader.model_type, loader.model_format)
+
+
+@dataclass(frozen=True)
+class _BadOffer:
+    """Arguments a ``register(...)`` call could not be built from: refused at the check, with the reason."""
+
+    what: str
+    reason: str
+
+
+def _offer_migration(*args: Any, **kwargs: Any) -> NodeMigration | _BadOffer:
+    # Built here, not in the plugin's hook, so one bad call is refused alone and the plugin's other offers load.
+    try:
+        return NodeMigration(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        return _BadOffer(f"node migration {args!r}", str(exc))
+
+
+def _check_migration(item: Any) -> None:
+    if isinstance(item, _BadOffer):
+        raise RegistrationError(f"{item.what} is refused: {item.reason}")
+
+
+def _check_workflow(item: Any) -> None:
+    if not isinstance(item, PackWorkflow):
+        raise RegistrationError(f"{item!r} is not an invoke_sdk.workflows.PackWorkflow")
 
 
 KINDS: list[Kind] = [
@@ -60,5 +102,13 @@ KINDS: list[Kind] = [
         key=lambda f: f.name,
         check=check_file_storage_backend,
     ),
+    Kind(
+        hook="register_node_migrations",
+        name="node_migrations",
+        key=lambda m: m.key,
+        check=_check_migration,
+        offer=_offer_migration,
+    ),
+    Kind(hook="register_workflows", name="workflows", key=lambda w: w.id, check=_check_workflow),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""

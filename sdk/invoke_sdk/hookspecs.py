@@ -12,6 +12,7 @@ plugin module light (import torch and friends inside the functions that need the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from invoke_sdk.models.loading import ModelLoader
     from invoke_sdk.models.probing import ModelProber
     from invoke_sdk.storage import StorageBackendFactory
+    from invoke_sdk.workflows import PackWorkflow
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,8 +37,10 @@ __all__ = [
     "RegisterModelConfig",
     "RegisterModelLoader",
     "RegisterModelProber",
+    "RegisterNodeMigration",
     "RegisterRoute",
     "RegisterStorageBackend",
+    "RegisterWorkflow",
     "hookimpl",
     "hookspec",
     "register_event_sinks",
@@ -46,8 +50,10 @@ __all__ = [
     "register_model_configs",
     "register_model_loaders",
     "register_model_probers",
+    "register_node_migrations",
     "register_routes",
     "register_storage_backends",
+    "register_workflows",
 ]
 
 PROJECT_NAME = "invoke_host"
@@ -200,4 +206,45 @@ def register_file_storage_backends(register: RegisterFileStorageBackend) -> None
 
     The host uses the one named by its ``file_storage_backend`` setting (default ``local``). A name
     another plugin registered first is refused. ``create`` must do no I/O.
+    """
+
+
+class RegisterNodeMigration(Protocol):
+    """The callback passed to :func:`register_node_migrations`."""
+
+    def __call__(
+        self, node_type: str, from_version: str, to_version: str, migrate: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        """Offer one step of a node type's history: ``migrate`` maps its dict at ``from_version`` to ``to_version``.
+
+        ``migrate`` gets a copy of the node's dict (``id``, ``type`` and input values; no ``version`` key) and
+        returns the dict the newer version takes, keeping ``type``.
+        """
+
+
+@hookspec
+def register_node_migrations(register: RegisterNodeMigration) -> None:
+    """Register migrations of your node types: ``register(node_type, from_version, to_version, migrate)`` per step.
+
+    Before a graph is validated (enqueue, ``/graphs/validate``, a pending item when it is claimed), a node whose
+    ``version`` is older than its installed type is upgraded step by step; a minor or patch release with no
+    migration is taken as compatible. Only the plugin that registers a node type may migrate it; a second
+    migration from the same version of a type is refused. See :mod:`invoke_sdk.node_migrations`.
+    """
+
+
+class RegisterWorkflow(Protocol):
+    """The callback passed to :func:`register_workflows`."""
+
+    def __call__(self, workflow: PackWorkflow) -> None:
+        """Offer one read-only workflow (an :class:`~invoke_sdk.workflows.PackWorkflow`) to the library."""
+
+
+@hookspec
+def register_workflows(register: RegisterWorkflow) -> None:
+    """Register workflows the pack ships: ``register(PackWorkflow(id, name, graph, ...))`` for each.
+
+    They appear in the workflow library (``GET /api/v1/workflows``) as ``pack:<id>``, read-only, and run with
+    ``POST /api/v1/workflows/i/pack:<id>/enqueue``. An id another plugin registered first is refused. Read a
+    bundled JSON file with ``importlib.resources`` here; do nothing slower.
     """

@@ -307,6 +307,13 @@ class SessionQueueStore(Protocol):
         """
         ...
 
+    async def retry(self, queue_id: str, retries: Sequence[tuple[int, NewQueueItem]]) -> list[tuple[int, int]]:
+        """Enqueue each ``(original item id, new item)`` whose original is a ``failed`` or ``canceled`` item of
+        ``queue_id``, in one transaction: a new ``pending`` item in the original's batch with its priority, and
+        the new item's session, field values and model key. The original is left exactly as it is. Others are
+        skipped. Returns ``(original id, new id)`` pairs in the order given (ids numbered like an enqueue's)."""
+        ...
+
 
 @runtime_checkable
 class StorageBackend(Protocol):
@@ -326,6 +333,10 @@ class StorageBackend(Protocol):
     def model_records(self) -> ModelRecordStore:
         """The model-record store (see :mod:`invoke_sdk.models.records`)."""
         ...
+
+    # A backend that keeps the workflow library also offers ``workflows``, an
+    # :class:`invoke_sdk.workflows.WorkflowStore`; it is not part of this protocol, so backends written before it
+    # still are StorageBackends (the host serves no library without it).
 
     async def start(self) -> None:
         """Open the database and bring its schema up to date; raise :class:`StorageError` with a reason if not."""

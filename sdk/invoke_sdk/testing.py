@@ -6,6 +6,12 @@ Example::
     out = run_node(MyNode(a=1, b=2))
     assert out.value == 3
 
+To test a node migration, :func:`migrate_node` upgrades a node's dict as the server would::
+
+    from invoke_sdk.testing import migrate_node
+    node = migrate_node(my_pack.plugin, {"id": "b", "type": "my_blur", "version": "1.0.0", "radius": 2}, MyBlur)
+    assert node.sigma == 2
+
 To run whole graphs through the real engine, use the ``invoke_host`` pytest fixture of the host.
 """
 
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +30,7 @@ from invoke_sdk.context import InvocationContext
 from invoke_sdk.fields import ImageField, ModelIdentifierField, field_extra
 from invoke_sdk.images import ImageCategory, ImageOrigin, ImageRecord
 from invoke_sdk.invocation import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.node_migrations import NodeMigration, upgrade_node
 
 __all__ = [
     "FakeContext",
@@ -32,6 +39,8 @@ __all__ = [
     "FakeObjects",
     "FakeUtil",
     "ProgressCall",
+    "migrate_node",
+    "node_migrations_of",
     "run_node",
 ]
 
@@ -202,3 +211,35 @@ def run_node(node: BaseInvocation, context: FakeContext | None = None) -> Any:
     if not isinstance(output, BaseInvocationOutput):
         raise TypeError(f"{type(node).__name__}.invoke() returned {type(output).__name__}, not a node output")
     return output
+
+
+def node_migrations_of(plugin: Any) -> list[NodeMigration]:
+    """The migrations ``plugin`` (a plugin module or object) registers in its ``register_node_migrations`` hook."""
+    hook: Callable[..., None] | None = getattr(plugin, "register_node_migrations", None)
+    if hook is None:
+        raise TypeError(f"{plugin!r} has no register_node_migrations hook")
+    found: list[NodeMigration] = []
+
+    def register(node_type: str, from_version: str, to_version: str, migrate: Any) -> None:
+        found.append(NodeMigration(node_type, from_version, to_version, migrate))
+
+    hook(register=register)
+    return found
+
+
+def migrate_node(plugin: Any, node: Mapping[str, Any], node_class: type[TNode]) -> TNode:
+    """Upgrade ``node`` (a graph node's dict with its old ``version``) with ``plugin``'s migrations to the version
+    ``node_class`` declares, the way the server does before validating a graph, and validate it as that class.
+
+    Raises :class:`~invoke_sdk.node_migrations.NodeVersionError` where the server would refuse the node (newer than
+    ``node_class``, no migration path, a migration that fails), and pydantic's ``ValidationError`` when the
+    migrated dict is not a valid ``node_class``.
+    """
+    info = node_class.invocation_info()
+    if info is None:
+        raise TypeError(f"{node_class.__name__} is not decorated with @invocation")
+    if node.get("type") != info.type:
+        raise ValueError(f"the node's type {node.get('type')!r} is not {node_class.__name__}'s {info.type!r}")
+    values = upgrade_node(node, info.version, node_migrations_of(plugin), node_id=str(node.get("id", "node")),
+                          pack=f"{getattr(plugin, '__name__', type(plugin).__name__)}")
+    return node_class.model_validate(values)

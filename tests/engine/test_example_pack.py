@@ -35,6 +35,8 @@ def test_installed_pack_appears_and_runs(installed: Path, tmp_path: Path) -> Non
         assert {"example_repeat", "example_word_count", "example_invert", "example_lora_size"} <= set(
             host.registry.invocations
         )
+        assert set(host.registry.kind("workflows")) == {"example.greet-and-count"}
+        assert set(host.registry.kind("node_migrations")) == {"example_greet@1.0.0"}
         graph = {"nodes": {"r": {"type": "example_repeat", "text": "x", "times": 5}}, "edges": []}
         assert run_graph(host, graph).output("r").text == "x x x x x"  # type: ignore[attr-defined]
     finally:
@@ -51,4 +53,4 @@ def test_pack_tests_pass_with_the_host_pytest_plugin(installed: Path, tmp_path: 
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "5 passed" in done.stdout
+    assert "7 passed" in done.stdout

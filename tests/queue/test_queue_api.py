@@ -45,6 +45,7 @@ def test_enqueue_expands_data_and_stores_each_session(client: TestClient[Litesta
         "a": 1,
         "b": 5,
         "use_cache": True,
+        "version": "1.0.0",  # graphs the server stores carry their nodes' versions
     }
     second = client.get(f"{Q}/i/{body['item_ids'][1]}").json()
     assert [(v["field_name"], v["value"]) for v in second["field_values"]] == [("a", 1), ("b", 5), ("use_cache", False)]

@@ -19,6 +19,7 @@ from invoke_postgres_storage.migrator import Migration, migrate
 from invoke_postgres_storage.model_records import PostgresModelRecordStore
 from invoke_postgres_storage.session_queue import PostgresSessionQueueStore
 from invoke_postgres_storage.url import is_postgres_url, masked_url
+from invoke_postgres_storage.workflows import PostgresWorkflowStore
 
 __all__ = ["PostgresBackend"]
 
@@ -48,6 +49,7 @@ class PostgresBackend:
         self._session_queue = PostgresSessionQueueStore(self.db)
         self._images = PostgresImageRecordStore(self.db)
         self._model_records = PostgresModelRecordStore(self.db, validate_model_config)
+        self._workflows = PostgresWorkflowStore(self.db)
         self.applied: list[int] = []
         """The migrations this node applied when it started (none when another node had, or nothing was due)."""
 
@@ -78,6 +80,10 @@ class PostgresBackend:
     @property
     def model_records(self) -> PostgresModelRecordStore:
         return self._model_records
+
+    @property
+    def workflows(self) -> PostgresWorkflowStore:
+        return self._workflows
 
     async def start(self) -> None:
         conn = await self.db.connect()

@@ -39,6 +39,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from invoke_postgres_storage.database import Connection, Database
+from invoke_postgres_storage.queue_retry import insert_retries
 
 __all__ = ["PostgresSessionQueueStore"]
 
@@ -609,3 +610,6 @@ class PostgresSessionQueueStore:
             return sorted((_summary(r) for r in await cur.fetchall()), key=lambda i: i.item_id)
 
         return await self._db.write(work)
+
+    async def retry(self, queue_id: str, retries: Sequence[tuple[int, NewQueueItem]]) -> list[tuple[int, int]]:
+        return await insert_retries(self._db, queue_id, retries, ENQUEUE_LOCK)

@@ -17,6 +17,7 @@ from invoke_sqlite_storage.migrations import MIGRATIONS
 from invoke_sqlite_storage.migrator import Migration, corrupt_database_error, is_corruption, migrate
 from invoke_sqlite_storage.model_records import SqliteModelRecordStore
 from invoke_sqlite_storage.session_queue import SqliteSessionQueueStore
+from invoke_sqlite_storage.workflows import SqliteWorkflowStore
 
 __all__ = ["DB_FILENAME", "SqliteBackend"]
 
@@ -45,6 +46,7 @@ class SqliteBackend:
         self._session_queue = SqliteSessionQueueStore(self.db)
         self._images = SqliteImageRecordStore(self.db)
         self._model_records = SqliteModelRecordStore(self.db, validate_model_config)
+        self._workflows = SqliteWorkflowStore(self.db)
 
     @classmethod
     def from_options(cls, options: StorageOptions) -> SqliteBackend:
@@ -64,6 +66,10 @@ class SqliteBackend:
     @property
     def model_records(self) -> SqliteModelRecordStore:
         return self._model_records
+
+    @property
+    def workflows(self) -> SqliteWorkflowStore:
+        return self._workflows
 
     async def start(self) -> None:
         # Creating folders and migrating touch the disk: a worker thread, not the event loop.

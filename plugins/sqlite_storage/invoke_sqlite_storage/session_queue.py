@@ -36,6 +36,7 @@ from invoke_sdk.session_queue import (
 from invoke_sdk.storage import LeaseLostError, QueueItemNotFoundError, StorageError
 
 from invoke_sqlite_storage.database import Database
+from invoke_sqlite_storage.queue_retry import insert_retries
 from invoke_sqlite_storage.session_rows import path_from_key, path_key
 
 __all__ = ["SqliteSessionQueueStore"]
@@ -597,3 +598,6 @@ class SqliteSessionQueueStore:
             return sorted((_summary(r) for r in rows), key=lambda i: i.item_id)
 
         return await self._db.write(work)
+
+    async def retry(self, queue_id: str, retries: Sequence[tuple[int, NewQueueItem]]) -> list[tuple[int, int]]:
+        return await insert_retries(self._db, queue_id, retries)

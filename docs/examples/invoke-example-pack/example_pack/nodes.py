@@ -76,3 +76,15 @@ class LoRASizeInvocation(BaseInvocation):
             raise ValueError(f"model {config.name!r} is a {config.type} model, not a LoRA")
         with context.models.load(self.lora) as weights:  # the LoRA's tensors by name, held while the block runs
             return CountOutput(count=sum(tensor.numel() for tensor in weights.values()))
+
+
+@invocation("example_greet", title="Greet", tags=["text"], category="example", version="2.0.0")
+class GreetInvocation(BaseInvocation):
+    """Greets someone. Version 2.0.0 renamed the input ``name`` to ``who``: ``example_pack.migrations`` upgrades
+    graphs saved with 1.0.0, so they keep running."""
+
+    who: str = InputField(default="world", description="Who to greet")
+    greeting: str = InputField(default="Hello", description="The word to greet with")
+
+    def invoke(self, context: InvocationContext) -> TextOutput:
+        return TextOutput(text=f"{self.greeting}, {self.who}!")

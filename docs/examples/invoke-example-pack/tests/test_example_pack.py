@@ -67,3 +67,21 @@ def test_lora_size_counts_an_installed_loras_weights(invoke_host: InProcessHost,
     assert (lora.type, lora.base) == ("lora", "sd-1")
     graph = {"nodes": {"n": {"type": "example_lora_size", "lora": lora.model_dump()}}, "edges": []}
     assert invoke_host.run(graph).output("n").count == 4 * 768 + 320 * 4
+
+
+def test_a_greet_node_saved_with_1_0_0_is_migrated() -> None:
+    import example_pack.plugin
+    from example_pack.nodes import GreetInvocation
+    from invoke_sdk.testing import migrate_node
+
+    old = {"id": "g", "type": "example_greet", "version": "1.0.0", "name": "Ada"}
+    node = migrate_node(example_pack.plugin, old, GreetInvocation)
+    assert (node.who, node.greeting) == ("Ada", "Hello")
+
+
+def test_the_shipped_workflow_runs(invoke_host: InProcessHost) -> None:
+    import json
+    from importlib import resources
+
+    graph = json.loads(resources.files("example_pack").joinpath("workflows/greet_and_count.json").read_text())
+    assert invoke_host.run(graph).output("count").count == 2
