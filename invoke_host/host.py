@@ -428,7 +428,7 @@ def _node_services(
     models_service = None
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
-        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache)
+        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search)
     images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
     return NodeServices.default(
         config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning

@@ -39,6 +39,10 @@ IMPORTED_NOT_DECLARED: dict[str, dict[str, str]] = {
         "install it when it is missing",
         "pytest": "only invoke_host.pytest_plugin imports it, and only pytest loads that (the pytest11 entry point)",
     },
+    "invoke-spandrel-nodes": {
+        "spandrel": "an extra ([spandrel]) installed with --no-deps by scripts/bootstrap: its torchvision requirement "
+        "cannot load beside the CPU torch build; the plugin says how to install it when it is missing",
+    },
 }
 """Imports a distribution deliberately leaves undeclared, and why."""
 

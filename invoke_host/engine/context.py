@@ -59,6 +59,9 @@ class UnavailableModels:
     def get_config(self, model: ModelIdentifierField | str) -> Any:
         raise self._refuse()
 
+    def search_by_attrs(self, name: str | None = None, base: str | None = None, type: str | None = None) -> list[Any]:  # noqa: A002
+        raise self._refuse()
+
 
 class NodeUtil:
     """Progress and cancellation for the node that is running now."""

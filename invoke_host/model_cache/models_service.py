@@ -11,10 +11,12 @@ from invoke_sdk.models.loading import loader_key
 from invoke_host.model_cache.cache import ModelCache
 from invoke_host.model_cache.handle import ModelHandle
 
-__all__ = ["ConfigLookup", "ModelsService", "UnknownModelError"]
+__all__ = ["ConfigLookup", "ConfigSearch", "ModelsService", "UnknownModelError"]
 
 ConfigLookup = Callable[[str], Any]
 """Returns the installed model's config for a key, or raises ``KeyError`` (the model records' ``get``)."""
+ConfigSearch = Callable[..., list[Any]]
+"""Returns the configs matching ``name``/``base``/``type`` filters (the model records' ``search``)."""
 
 
 class UnknownModelError(KeyError):
@@ -31,8 +33,10 @@ class ModelsService:
     ``kind("model_loaders")`` holds them (``Registered`` wrappers are unwrapped).
     """
 
-    def __init__(self, lookup: ConfigLookup, loaders: Mapping[str, Any], cache: ModelCache) -> None:
+    def __init__(self, lookup: ConfigLookup, loaders: Mapping[str, Any], cache: ModelCache,
+                 search: ConfigSearch | None = None) -> None:
         self._lookup = lookup
+        self._search = search
         self._loaders = {key: getattr(value, "value", value) for key, value in loaders.items()}
         self.cache = cache
 
@@ -59,6 +63,14 @@ class ModelsService:
             raise UnknownModelError(
                 f"no installed model has the key {key!r}: install it, or pick an installed model"
             ) from None
+
+    def search_by_attrs(
+        self, name: str | None = None, base: str | None = None, type: str | None = None  # noqa: A002 - InvokeAI's name
+    ) -> list[Any]:
+        """The installed models' configs matching every given filter; none when this service has no search."""
+        if self._search is None:
+            return []
+        return self._search(name=name, base=base, type=type)
 
     def loader_for(self, config: Any) -> Any:
         """The registered loader for the config's type and format."""

@@ -7,7 +7,7 @@ and waits for it, so a node sees exactly what the API sees, with no copy of the 
 
 from __future__ import annotations
 
-from invoke_sdk.models import ModelConfigBase
+from invoke_sdk.models import BaseModelType, ModelConfigBase, ModelType
 from invoke_sdk.models.records import ModelRecordStore
 
 from invoke_host.loop_bridge import LoopBridge
@@ -32,3 +32,14 @@ class RecordStoreLookup:
     def __call__(self, key: str) -> ModelConfigBase:
         config = self._bridge.call(self._records.get(key), what="a model lookup (context.models)")
         return config.model_copy(update={"path": str(self._paths.absolute(config.path))})
+
+    def search(self, *, name: str | None = None, base: str | None = None,
+               type: str | None = None) -> list[ModelConfigBase]:  # noqa: A002 - the record store's name
+        """The records matching every given filter, paths made absolute as in ``__call__``."""
+        filters = {
+            "name": name,
+            "base": BaseModelType(base) if base is not None else None,
+            "type": ModelType(type) if type is not None else None,
+        }
+        configs = self._bridge.call(self._records.search(**filters), what="a model search (context.models)")
+        return [c.model_copy(update={"path": str(self._paths.absolute(c.path))}) for c in configs]

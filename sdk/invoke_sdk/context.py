@@ -87,6 +87,15 @@ class ModelsInterface(Protocol):
         """
         ...
 
+    def search_by_attrs(
+        self, name: str | None = None, base: str | None = None, type: str | None = None  # noqa: A002 - InvokeAI's name
+    ) -> list[Any]:
+        """Configs of the installed models matching every given filter (``name`` exactly), sorted by name then key.
+
+        A prompt node finds the textual-inversion embedding ``<name>`` with this.
+        """
+        ...
+
 
 class UtilInterface(Protocol):
     """Progress and cancellation."""

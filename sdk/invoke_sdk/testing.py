@@ -107,6 +107,12 @@ class FakeModels:
                 return _hold(self.models[candidate])
         raise KeyError(f"no model {key!r} in the fake context; add it to context.models.models")
 
+    def search_by_attrs(
+        self, name: str | None = None, base: str | None = None, type: str | None = None  # noqa: A002 - InvokeAI's name
+    ) -> list[Any]:
+        """No configs: the fake context holds model objects, not installed models."""
+        return []
+
 
 @contextmanager
 def _hold(obj: Any) -> Iterator[Any]:

@@ -10,7 +10,8 @@ __all__ = ["register_invocations"]
 
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
+    from invoke_image_nodes.mask_nodes import MASK_NODES
     from invoke_image_nodes.nodes import NODES
 
-    for node in NODES:
+    for node in (*NODES, *MASK_NODES):
         register(node)
