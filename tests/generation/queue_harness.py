@@ -102,9 +102,8 @@ class QueueApi:
         [item_id] = r.json()["item_ids"]
         return int(item_id)
 
-    def follow(self, item_id: int, *, cancel_at_progress: int | None = None) -> Run:
-        """Read /ws until the item ends; with ``cancel_at_progress`` the item is canceled after that many
-        progress events."""
+    def follow(self, item_id: int) -> Run:
+        """Read /ws until the item ends."""
         results: dict[str, Any] = {}
         progress: list[dict[str, Any]] = []
         error = None
@@ -117,8 +116,6 @@ class QueueApi:
                 results[data["invocation_source_id"]] = data["result"]
             elif message["event"] == "invocation_progress":
                 progress.append(data)
-                if cancel_at_progress is not None and len(progress) == cancel_at_progress:
-                    assert self.client.put(f"{Q}/i/{item_id}/cancel").status_code == 200
             elif message["event"] == "invocation_error":
                 error = data.get("error_message") or data.get("error")
             elif message["event"] == "queue_item_status_changed" and data["status"] in {"completed", "failed",
@@ -127,8 +124,8 @@ class QueueApi:
                     error = json.dumps(self.client.get(f"{Q}/i/{item_id}").json())
                 return Run(data["status"], results, progress, error)
 
-    def run(self, graph: dict[str, Any], *, expect: str = "completed", **kwargs: Any) -> Run:
-        run = self.follow(self.enqueue(graph), **kwargs)
+    def run(self, graph: dict[str, Any], *, expect: str = "completed") -> Run:
+        run = self.follow(self.enqueue(graph))
         assert run.status == expect, run.error
         return run
 
