@@ -8,7 +8,6 @@ at once, so nothing else sees a torchvision, and they raise a clear error if one
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
@@ -25,7 +24,9 @@ def _needs_torchvision(*args: Any, **kwargs: Any) -> Any:
 def import_spandrel() -> Any:
     """The spandrel module; ``RuntimeError`` saying how to install it when it is missing."""
     try:
-        return importlib.import_module("spandrel")
+        import spandrel
+
+        return spandrel
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("torchvision"):
             raise RuntimeError(f"spandrel is not installed: {_MISSING_HINT}") from exc
@@ -39,7 +40,9 @@ def import_spandrel() -> Any:
     functional.normalize = _needs_torchvision  # type: ignore[attr-defined]
     sys.modules.update(stand_ins)
     try:
-        return importlib.import_module("spandrel")
+        import spandrel
+
+        return spandrel
     finally:
         for name in stand_ins:
             sys.modules.pop(name, None)
