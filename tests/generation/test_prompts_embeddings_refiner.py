@@ -11,6 +11,9 @@ import pytest
 from conftest import TinyModels
 from queue_harness import QueueApi, edge, queue_api
 
+# The module's first test also builds and installs its tiny models (a minute or more on a loaded 2-core machine).
+pytestmark = pytest.mark.timeout(600)
+
 SIZE = 64
 
 
