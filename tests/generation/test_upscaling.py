@@ -15,6 +15,7 @@ from queue_harness import QueueApi, queue_api
 # The module's first test also builds and installs its tiny models (a minute or more on a loaded 2-core machine).
 pytestmark = pytest.mark.timeout(600)
 
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueueApi]:
     from tiny_extra_models import write_esrgan
