@@ -43,6 +43,10 @@ IMPORTED_NOT_DECLARED: dict[str, dict[str, str]] = {
         "anyway, and the compat layer itself must not pull it in",
         "numpy": "imported by image_resized_to_grid_as_tensor only, with torch",
     },
+    "invoke-spandrel-nodes": {
+        "spandrel": "an extra ([spandrel]) installed with --no-deps by scripts/bootstrap: its torchvision requirement "
+        "cannot load beside the CPU torch build; the plugin says how to install it when it is missing",
+    },
 }
 """Imports a distribution deliberately leaves undeclared, and why."""
 

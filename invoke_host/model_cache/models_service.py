@@ -16,6 +16,8 @@ __all__ = ["ConfigLookup", "ConfigSearch", "ModelsService", "UnknownModelError"]
 
 ConfigLookup = Callable[[str], Any]
 """Returns the installed model's config for a key, or raises ``KeyError`` (the model records' ``get``)."""
+ConfigSearch = Callable[..., list[Any]]
+"""Returns the configs matching ``name``/``base``/``type`` filters (the model records' ``search``)."""
 
 ConfigSearch = Callable[..., list[Any]]
 """Returns the configs matching keyword filters ``name``, ``base``, ``type``, ``format`` (the records' ``search``)."""

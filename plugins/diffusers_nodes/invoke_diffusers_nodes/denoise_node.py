@@ -11,6 +11,8 @@ from invoke_sdk.cancellation import InvocationCanceledError
 
 from invoke_diffusers_nodes.control_fields import ControlField, IPAdapterField, T2IAdapterField
 from invoke_diffusers_nodes.control_guidance import denoise_extras
+from invoke_diffusers_nodes.denoise_mask import DenoiseMaskField
+from invoke_diffusers_nodes.inpaint_blend import InpaintBlend
 from invoke_diffusers_nodes.lora_patch import patched_with_loras
 from invoke_diffusers_nodes.model_fields import UNetField
 from invoke_diffusers_nodes.noise_node import LATENT_SCALE
@@ -80,6 +82,10 @@ class DenoiseLatentsInvocation(BaseInvocation):
     t2i_adapter: T2IAdapterField | list[T2IAdapterField] | None = InputField(
         default=None, input=Input.Connection, ui_order=7, title="T2I-Adapter", description="T2I-Adapter(s) to apply")
     # --- end of the ControlNet / adapter inputs ---
+    denoise_mask: DenoiseMaskField | None = InputField(
+        default=None, description="A mask of the region to apply the denoising process to. Values of 0.0 represent "
+        "the regions to be fully denoised, and 1.0 represent the regions to be preserved.",
+        input=Input.Connection, ui_order=8)
 
     def invoke(self, context: InvocationContext) -> LatentsOutput:
         import torch
@@ -127,6 +133,10 @@ class DenoiseLatentsInvocation(BaseInvocation):
             timesteps, first = trim_timesteps(scheduler, self.steps, self.denoising_start, self.denoising_end)
             if hasattr(scheduler, "set_begin_index"):
                 scheduler.set_begin_index(first)
+            # --- inpainting (inpaint_blend.py): None without a mask on a normal model ---
+            inpaint = InpaintBlend.start(context, self.denoise_mask, unet=unet, latents=latents, noise=noise,
+                                         seed=seed, scheduler=scheduler)
+            # --- end inpainting ---
             if latents is None:
                 latents = noise.to(device=device, dtype=torch.float32) * scheduler.init_noise_sigma
             else:
@@ -151,9 +161,15 @@ class DenoiseLatentsInvocation(BaseInvocation):
             for i, t in enumerate(timesteps):
                 if context.util.is_canceled():
                     raise InvocationCanceledError(f"canceled at denoising step {i + 1} of {total}")
+                if inpaint is not None:
+                    latents = inpaint.blend_step(latents, t, scheduler)
                 model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t).to(dtype)
+                # ControlNets and adapters read the 4-channel latents, before an inpaint model's extra channels.
+                control_kwargs = extras.unet_kwargs(i, model_in, t, text, added)
+                if inpaint is not None:
+                    model_in = inpaint.unet_input(model_in)
                 pred = unet(model_in, t, encoder_hidden_states=text, added_cond_kwargs=added, return_dict=False,
-                            **extras.unet_kwargs(i, model_in, t, text, added))[0].float()
+                            **control_kwargs)[0].float()
                 if pending is not None:
                     # The UNet's work for this step is queued: waiting for the last preview costs no GPU time.
                     context.util.signal_progress(f"Denoising step {i} of {total}", i / total,
@@ -169,6 +185,8 @@ class DenoiseLatentsInvocation(BaseInvocation):
                 pending = previews.start(latents)
             if pending is not None:
                 context.util.signal_progress(f"Denoising step {total} of {total}", 1.0, image=previews.finish(pending))
+            if inpaint is not None:
+                latents = inpaint.finish(latents)
             result = latents.float().cpu()
 
         name = context.tensors.save(result)

@@ -15,6 +15,7 @@ from typing import Any
 
 from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
 
+from invoke_diffusers_nodes.embedding_loader import EmbeddingLoader
 from invoke_diffusers_nodes.torch_support import device_available, torch_dtype
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
 
 SUBMODELS = ("unet", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae", "scheduler")
 _LIBRARIES = {"diffusers", "transformers"}
-_PIPELINES = {"sd-1": "StableDiffusionPipeline", "sd-2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+_PIPELINES = {"sd-1": "StableDiffusionPipeline", "sd-2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline",
+              "sdxl-refiner": "StableDiffusionXLImg2ImgPipeline"}
 
 
 class _TorchLoader:
@@ -222,4 +224,6 @@ def all_loaders() -> list[ModelLoader]:
         VAECheckpointLoader(),
         LoRALoader("lycoris"),
         LoRALoader("diffusers"),
+        EmbeddingLoader("embedding_file"),
+        EmbeddingLoader("embedding_folder"),
     ]

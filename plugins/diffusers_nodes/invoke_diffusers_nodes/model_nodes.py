@@ -24,6 +24,7 @@ __all__ = [
     "SDXLModelLoaderInvocation",
     "SchedulerInvocation",
     "VAELoaderInvocation",
+    "checked_model",
 ]
 
 
@@ -42,6 +43,10 @@ def _checked(context: InvocationContext, model: ModelIdentifierField | None, wha
         raise ValueError(f"model {model.key} has base {_value(config.base)}, this node takes {'/'.join(sorted(bases))}"
                          f"{hint}")
     return config
+
+
+checked_model = _checked
+"""The model's config after checking its type (and base): a ``ValueError`` that says what to pick instead."""
 
 
 @invocation("main_model_loader", title="Main Model - SD1.5, SD2", tags=["model"], category="model", version="1.0.0")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from invoke_sdk import BaseInvocation
 
+from invoke_diffusers_nodes.clip_skip_node import CLIPSkipInvocation
 from invoke_diffusers_nodes.control_nodes import ControlNetInvocation, IPAdapterInvocation, T2IAdapterInvocation
 from invoke_diffusers_nodes.denoise_node import DenoiseLatentsInvocation
+from invoke_diffusers_nodes.mask_nodes import CreateDenoiseMaskInvocation, CreateGradientMaskInvocation
 from invoke_diffusers_nodes.model_nodes import (
     LoRALoaderInvocation,
     MainModelLoaderInvocation,
@@ -16,6 +18,7 @@ from invoke_diffusers_nodes.model_nodes import (
 )
 from invoke_diffusers_nodes.noise_node import NoiseInvocation
 from invoke_diffusers_nodes.prompt_nodes import CompelInvocation, SDXLCompelPromptInvocation
+from invoke_diffusers_nodes.refiner_nodes import SDXLRefinerCompelPromptInvocation, SDXLRefinerModelLoaderInvocation
 from invoke_diffusers_nodes.vae_nodes import ImageToLatentsInvocation, LatentsToImageInvocation
 
 __all__ = ["ALL_NODES"]
@@ -36,4 +39,10 @@ ALL_NODES: list[type[BaseInvocation]] = [
     ControlNetInvocation,
     T2IAdapterInvocation,
     IPAdapterInvocation,
+    # Inpainting, CLIP skip and the SDXL refiner (#15).
+    CreateDenoiseMaskInvocation,
+    CreateGradientMaskInvocation,
+    CLIPSkipInvocation,
+    SDXLRefinerModelLoaderInvocation,
+    SDXLRefinerCompelPromptInvocation,
 ]

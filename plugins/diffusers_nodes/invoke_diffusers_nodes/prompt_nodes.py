@@ -11,8 +11,9 @@ from invoke_diffusers_nodes.lora_patch import patched_with_loras
 from invoke_diffusers_nodes.model_fields import CLIPField
 from invoke_diffusers_nodes.outputs import ConditioningOutput
 from invoke_diffusers_nodes.text_encoding import encode_prompt
+from invoke_diffusers_nodes.textual_inversion import prompt_with_embeddings
 
-__all__ = ["CompelInvocation", "SDXLCompelPromptInvocation"]
+__all__ = ["CompelInvocation", "SDXLCompelPromptInvocation", "encode_with_clip"]
 
 
 def _encode(context: InvocationContext, clip: CLIPField, target: str, prompt: str, *, penultimate: bool) -> Any:
@@ -25,11 +26,18 @@ def _encode(context: InvocationContext, clip: CLIPField, target: str, prompt: st
         tokenizer = stack.enter_context(tokenizer_handle)
         encoder = stack.enter_context(encoder_handle)
         stack.enter_context(patched_with_loras(encoder, target, loras))
+        # <name> of a textual-inversion embedding: its tokens, known to the encoder inside this block only.
+        prompt, tokenizer = stack.enter_context(prompt_with_embeddings(context, clip, target, prompt, tokenizer,
+                                                                       encoder))
         embeds, pooled = encode_prompt(
             tokenizer, encoder, prompt, skipped_layers=clip.skipped_layers, penultimate=penultimate
         )
         pad, _ = encode_prompt(tokenizer, encoder, "", skipped_layers=clip.skipped_layers, penultimate=penultimate)
     return embeds, pooled, pad
+
+
+encode_with_clip = _encode
+"""``(embeds, pooled, pad)`` for a prompt with one CLIP (its LoRAs, CLIP skip and ``<embedding>`` names applied)."""
 
 
 @invocation("compel", title="Prompt - SD1.5, SD2", tags=["prompt", "compel"], category="conditioning",

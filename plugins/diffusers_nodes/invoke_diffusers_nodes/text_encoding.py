@@ -33,7 +33,9 @@ def encode_prompt(
         if penultimate:
             hidden = out.hidden_states[-(2 + skipped_layers)]
         elif skipped_layers:
-            hidden = text_encoder.text_model.final_layer_norm(out.hidden_states[-(1 + skipped_layers)])
+            # transformers 5's CLIPTextModel holds the norm itself; the projection variant keeps it in text_model.
+            norm = getattr(text_encoder, "text_model", text_encoder).final_layer_norm
+            hidden = norm(out.hidden_states[-(1 + skipped_layers)])
         else:
             hidden = out.last_hidden_state
         embeds = hidden.reshape(1, -1, hidden.shape[-1]).float().cpu()

@@ -12,7 +12,7 @@ from invoke_diffusers_nodes.model_fields import VAEField
 from invoke_diffusers_nodes.noise_node import LATENT_SCALE
 from invoke_diffusers_nodes.outputs import ImageOutput, LatentsOutput
 
-__all__ = ["ImageToLatentsInvocation", "LatentsToImageInvocation"]
+__all__ = ["ImageToLatentsInvocation", "LatentsToImageInvocation", "vae_mode"]
 
 AUTO_TILE_PIXELS = 2048 * 2048
 """Images this large or larger are decoded in tiles even when ``tiled`` is off, to bound VAE memory."""
@@ -39,6 +39,10 @@ def _vae_mode(vae: Any, *, tiled: bool, tile_size: int, fp32: bool) -> Iterator[
             vae.tile_latent_min_size = int(vae.config.sample_size / (2 ** (len(vae.config.block_out_channels) - 1)))
         if vae.dtype != dtype:
             vae.to(dtype=dtype)
+
+
+vae_mode = _vae_mode
+"""The VAE switched to tiling and/or float32 inside the block (other nodes that run the VAE use it too)."""
 
 
 @invocation("l2i", title="Latents to Image", tags=["latents", "image", "vae", "l2i"], category="latents",

@@ -71,6 +71,8 @@ class ModelType(StrEnum):
     T2IAdapter = "t2i_adapter"
     IPAdapter = "ip_adapter"
     CLIPVision = "clip_vision"
+    SpandrelImageToImage = "spandrel_image_to_image"
+    """An image-to-image model (upscaler, restorer) of an architecture the spandrel library knows."""
 
 
 class ModelFormat(StrEnum):
