@@ -47,6 +47,7 @@ from invoke_host.engine.object_store import DiskObjectStore, conditioning_store,
 from invoke_host.engine.references import Reference
 from invoke_host.events import EventBus, RelayInbox
 from invoke_host.images import ImagesService, NodeImagesFactory
+from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
@@ -429,7 +430,8 @@ def _node_services(
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache)
-    images_for_node = NodeImagesFactory(images, bridge) if images is not None else None
+    manifest = RunManifestBuilder(registry, records)
+    images_for_node = NodeImagesFactory(images, bridge, manifest) if images is not None else None
     return NodeServices.default(
         config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning
     )

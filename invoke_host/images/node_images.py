@@ -6,8 +6,9 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from invoke_sdk import BaseInvocation, ImageField
-from invoke_sdk.images import ImageCategory
+from invoke_sdk.images import RUN_MANIFEST_KEY, ImageCategory
 
+from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.images.service import ImagesService, JsonText
 from invoke_host.loop_bridge import LoopBridge
 
@@ -37,6 +38,7 @@ class NodeImages:
         workflow: JsonText | None = None,
         is_intermediate: bool = False,
         prepared_node_id: str | None = None,
+        manifest: RunManifestBuilder | None = None,
     ) -> None:
         self._service = service
         self._bridge = bridge
@@ -46,6 +48,7 @@ class NodeImages:
         self._workflow = workflow
         self._is_intermediate = is_intermediate
         self._prepared_node_id = prepared_node_id
+        self._manifest = manifest
         self._saved = 0
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -59,8 +62,14 @@ class NodeImages:
         metadata: Mapping[str, Any] | None = None,
         is_intermediate: bool | None = None,
     ) -> ImageField:
-        """Save a PIL image under a new name, recording this node's session, id and graph."""
+        """Save a PIL image under a new name, recording this node's session, id, graph and workflow.
+
+        The metadata gets the run manifest (:data:`~invoke_sdk.images.RUN_MANIFEST_KEY`) of the graph.
+        """
         category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
+        if self._manifest is not None and isinstance(self._graph, Mapping):
+            manifest = self._call(self._manifest.build(self._graph))
+            metadata = {**(metadata or {}), RUN_MANIFEST_KEY: manifest.model_dump(mode="json")}
         name = None
         if self._session_id is not None and self._prepared_node_id is not None:
             # Keyed by session and prepared node: a retry that runs this node again overwrites, never adds.
@@ -90,14 +99,17 @@ class NodeImages:
 class NodeImagesFactory:
     """Makes each node run's ``context.images`` over one images service (the engine's ``images_for_node``)."""
 
-    def __init__(self, service: ImagesService, bridge: LoopBridge) -> None:
+    def __init__(self, service: ImagesService, bridge: LoopBridge, manifest: RunManifestBuilder | None = None) -> None:
         self._service = service
         self._bridge = bridge
+        self._manifest = manifest
 
     def __call__(
-        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None
+        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None,
+        workflow: str | None = None,
     ) -> NodeImages:
         return NodeImages(
             self._service, self._bridge, session_id=session_id, node_id=source_node_id, graph=graph,
-            is_intermediate=node.is_intermediate, prepared_node_id=node.id,
+            workflow=workflow, is_intermediate=node.is_intermediate, prepared_node_id=node.id,
+            manifest=self._manifest,
         )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from invoke_host.graph import registry_fingerprint, validate_graph
 from invoke_host.limits import Limits
+from invoke_host.queue.batch_workflow import workflow_text, workflow_with_values
 from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.registry import FrozenRegistry
 
@@ -66,6 +67,12 @@ class Batch(BaseModel):
     runs: int = Field(default=1, ge=1, description="How many times to repeat the whole batch")
     origin: str | None = Field(default=None, max_length=200)
     destination: str | None = Field(default=None, max_length=200)
+    workflow: str | dict[str, Any] | None = Field(
+        default=None,
+        description="The workflow (the client's editable form of the graph): JSON text, or the object itself as "
+        "InvokeAI's client sends it. Each item stores it with that item's batch values written in, and the images "
+        "the item saves embed it",
+    )
 
     @model_validator(mode="after")
     def _check_data(self) -> Batch:
@@ -84,6 +91,8 @@ class Batch(BaseModel):
         nodes = self.graph.get("nodes", {})
         if not isinstance(nodes, dict):
             raise ValueError("graph.nodes must be an object mapping node ids to nodes")
+        if self.workflow is not None:
+            self.workflow = workflow_text(self.workflow)
         return self
 
 
@@ -133,7 +142,9 @@ def stored_bytes(batch: Batch) -> int:
     groups = batch.data or []
     sizes = [len(group[0].items) for group in groups]
     count = batch.runs * math.prod(sizes)
-    total = count * (_json_size(batch.graph) + len(batch.batch_id) + _SESSION_OVERHEAD)
+    # The workflow is stored as JSON text in a JSON string: its quotes are escaped, so counted twice at most.
+    workflow = 2 * len(workflow_text(batch.workflow)) + 14 if batch.workflow is not None else 0
+    total = count * (_json_size(batch.graph) + len(batch.batch_id) + _SESSION_OVERHEAD + workflow)
     for g, group in enumerate(groups):
         group_bytes = sum(2 * (_json_size(item) + len(d.field_name)) + len(d.node_path) + _VALUE_OVERHEAD
                           for d in group for item in d.items)
@@ -293,6 +304,9 @@ def prepare_items(
         else:
             session_graph = graph
         session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph, "validated_with": checked}
+        if batch.workflow is not None:
+            text = workflow_text(batch.workflow)
+            session["workflow"] = workflow_with_values(text, values) if values else text
         items.append(
             NewQueueItem(
                 session_id=session_id,
