@@ -299,7 +299,7 @@ class ImagesController(Controller):
     async def get_image_metadata(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
         return await self._embedded(images, image_name, "metadata")
 
-    @get("/i/{image_name:str}/workflow", summary="The workflow and graph embedded in the image, as strings (InvokeAI's)")
+    @get("/i/{image_name:str}/workflow", summary="The workflow and graph embedded in the image, as strings (InvokeAI)")
     async def get_image_workflow(self, images: Injected[ImagesService], image_name: FromPath[str]) -> WorkflowAndGraph:
         try:
             embedded = await images.embedded(image_name)

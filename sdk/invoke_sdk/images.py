@@ -26,6 +26,7 @@ from invoke_sdk.storage_base import StorageError, StorageOptions
 
 __all__ = [
     "IMAGE_EVENTS",
+    "RUN_MANIFEST_KEY",
     "EmbeddedImageData",
     "FileStorageBackendFactory",
     "ImageAddedEvent",
@@ -44,7 +45,6 @@ __all__ = [
     "InvalidImageNameError",
     "NewImageRecord",
     "OrderDir",
-    "RUN_MANIFEST_KEY",
     "StartableFileStorage",
 ]
 

@@ -211,7 +211,8 @@ def test_each_image_stores_the_graph_and_workflow_of_its_own_item(served: Served
         assert graph["nodes"]["noise"]["seed"] == seed
         assert client.get(f"{IMAGES}/i/{name}/graph").json() == graph
         # Every node carries its id, as InvokeAI's saved graphs do, and the edges are kept.
-        assert {node_id: node["id"] for node_id, node in graph["nodes"].items()} == {n: n for n in served.graph["nodes"]}
+        ids = {node_id: node["id"] for node_id, node in graph["nodes"].items()}
+        assert ids == {n: n for n in served.graph["nodes"]}
         assert len(graph["edges"]) == len(served.graph["edges"])
 
 
@@ -222,6 +223,7 @@ def test_the_generation_nodes_fill_invokeai_core_metadata_that_invokeai_reads(se
     for seed, image in zip(SEEDS, served.images, strict=True):
         png = client.get(f"{IMAGES}/i/{image['image_name']}/full").content
         metadata, graph, workflow = read_like_invokeai(png)
+        assert graph["nodes"]["noise"]["seed"] == workflow_inputs(workflow, "noise")["seed"]["value"] == seed
         assert metadata.generation_mode in INVOKEAI_MODES
         assert (metadata.generation_mode, metadata.seed, metadata.steps, metadata.cfg_scale, metadata.scheduler,
                 metadata.width, metadata.height) == ("txt2img", seed, 2, 5.0, "euler", 64, 64)
