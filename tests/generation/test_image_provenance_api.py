@@ -370,4 +370,11 @@ def test_a_batch_workflow_that_is_not_a_json_object_is_refused(served: Served) -
     for workflow, why in (("{not json", "JSON text"), ("[1, 2]", "JSON object")):
         r = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": {"nodes": {}}, "workflow": workflow}})
         assert r.status_code in (400, 422) and why in r.text, r.text
+    # The object InvokeAI's client sends is taken too, and stored as text with the item's values written in.
+    workflow = {"nodes": [{"id": "a", "type": "invocation", "data": {"id": "a", "type": "add",
+                                                                     "inputs": {"a": {"name": "a", "value": 0}}}}]}
+    ids = run_batch(client, {"graph": {"nodes": {"a": {"type": "add", "b": 2}}}, "workflow": workflow,
+                             "data": [[{"node_path": "a", "field_name": "a", "items": [5, 7]}]]})
+    stored = [json.loads(client.get(f"{Q}/i/{i}").json()["session"]["workflow"]) for i in ids]
+    assert [w["nodes"][0]["data"]["inputs"]["a"]["value"] for w in stored] == [5, 7]
 
