@@ -49,6 +49,7 @@ class NodeImages:
         self._is_intermediate = is_intermediate
         self._prepared_node_id = prepared_node_id
         self._manifest = manifest
+        self._manifest_data: dict[str, Any] | None = None
         self._saved = 0
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -68,8 +69,10 @@ class NodeImages:
         """
         category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
         if self._manifest is not None and isinstance(self._graph, Mapping):
-            manifest = self._call(self._manifest.build(self._graph))
-            metadata = {**(metadata or {}), RUN_MANIFEST_KEY: manifest.model_dump(mode="json")}
+            if self._manifest_data is None:
+                # Once per node run: a node saving many images looks the models up once.
+                self._manifest_data = self._call(self._manifest.build(self._graph)).model_dump(mode="json")
+            metadata = {**(metadata or {}), RUN_MANIFEST_KEY: self._manifest_data}
         name = None
         if self._session_id is not None and self._prepared_node_id is not None:
             # Keyed by session and prepared node: a retry that runs this node again overwrites, never adds.
