@@ -50,6 +50,7 @@ from invoke_host.engine.object_store import DiskObjectStore, conditioning_store,
 from invoke_host.engine.references import Reference
 from invoke_host.events import EventBus, RelayInbox
 from invoke_host.images import ImagesService, NodeImagesFactory
+from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
@@ -458,9 +459,10 @@ def _node_services(
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search)
+    manifest = RunManifestBuilder(registry, records)
     # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
     fence = claims.check if claims is not None else None
-    images_for_node = NodeImagesFactory(images, bridge, fence) if images is not None else None
+    images_for_node = NodeImagesFactory(images, bridge, manifest, fence) if images is not None else None
     return NodeServices.default(
         config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning
     )

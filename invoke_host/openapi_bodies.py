@@ -156,7 +156,6 @@ TYPED_OPERATIONS: Mapping[str, dict[str, Any]] = {
     "scan_for_models": {"200": {"type": "array", "items": _ref("FoundModel")}},
     "upload_image": {"body": ({"multipart/form-data": {"schema": _ref("ImageUploadForm")}}, True)},
     "get_image_metadata": {"200": _JSON_OR_NULL},
-    "get_image_workflow": {"200": _JSON_OR_NULL},
     "get_image_graph": {"200": _JSON_OR_NULL},
     "get_image_full": {"200": ("image/png", _BINARY)},
     "get_image_thumbnail": {"200": ("image/webp", _BINARY)},

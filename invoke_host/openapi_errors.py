@@ -109,6 +109,7 @@ RAISED: Mapping[str, frozenset[int]] = {
     "get_image_metadata": frozenset({503}),
     "get_image_workflow": frozenset({503}),
     "get_image_graph": frozenset({503}),
+    "replay_image": frozenset({409, 413, 503}),
     "clear_intermediates": frozenset({503}),
     "delete_images_from_list": frozenset({503}),
     "list_model_records": frozenset({503}),

@@ -55,6 +55,9 @@ OPERATIONS: dict[str, tuple[str, set[str]]] = {
     "GET /api/v1/images/i/{image_name}/workflow": (
         "get_image_workflow", {"path:image_name"}
     ),
+    "POST /api/v1/images/i/{image_name}/replay": (
+        "replay_image", {"path:image_name", "query:dry_run?", "query:queue_id?", "query:prepend?"}
+    ),
     "DELETE /api/v1/images/intermediates": ("clear_intermediates", set()),
     "POST /api/v1/images/upload": (
         "upload_image", {"query:image_category?", "query:is_intermediate?"}

@@ -18,10 +18,11 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ServiceUnavailableException
 
 from invoke_host.api.graphs import GraphValidator
-from invoke_host.api.images import ImageUploads
+from invoke_host.api.images import ImageReplay, ImageUploads
 from invoke_host.api.injected import Unavailable
 from invoke_host.engine import OutputCache
 from invoke_host.host import Host, missing_storage_message
+from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.images.service import ImagesService
 from invoke_host.models.manager import ModelManager
 from invoke_host.node_templates import NodeTemplateCatalog
@@ -38,7 +39,8 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
     - ``registry`` (FrozenRegistry), ``node_templates`` (NodeTemplateCatalog, built on first use), ``graph_validator``
       (GraphValidator);
     - ``queue`` (QueueService), ``images`` (ImagesService), ``models`` (ModelManager), each ``Unavailable`` where
-      the host has none; ``image_uploads`` (ImageUploads: the images service and the config);
+      the host has none; ``image_uploads`` (ImageUploads: the images service and the config); ``image_replay``
+      (ImageReplay: the images service, the queue and this server's run manifest);
     - ``output_cache`` (OutputCache, shared by the host's processors);
     - ``workflows`` (WorkflowLibrary: the backend's workflow store, the packs' workflows, the queue).
 
@@ -82,6 +84,11 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
     def image_uploads() -> ImageUploads:
         return ImageUploads(images(), host.config)
 
+    manifest = RunManifestBuilder(host.registry, host.storage.model_records if host.storage is not None else None)
+
+    def image_replay() -> ImageReplay:
+        return ImageReplay(images(), queue(), manifest)
+
     def models() -> ModelManager | Unavailable:
         manager: ModelManager | None = host.models
         return manager if manager is not None else no_models
@@ -101,6 +108,7 @@ def host_dependencies(host: Host) -> dict[str, Provide]:
 
     providers: dict[str, Callable[[], object]] = {
         "graph_validator": graph_validator,
+        "image_replay": image_replay,
         "image_uploads": image_uploads,
         "images": images,
         "models": models,

@@ -25,10 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from invoke_host.api.injected import Injected, Unavailable, ensure_available
 from invoke_host.api_versions import API_V1
 from invoke_host.config import HostConfig
+from invoke_host.images.replay import NothingToReplayError, ReplayResult, plan_replay
+from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.images.service import ImagesService
 from invoke_host.images.uploads import ImageTooLargeError, UnsupportedImageError
+from invoke_host.queue import Batch, BatchError, QueueService
 
-__all__ = ["DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImageUploads", "ImagesController"]
+__all__ = [
+    "DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImageReplay", "ImageUploads",
+    "ImagesController", "WorkflowAndGraph",
+]
 
 logger = logging.getLogger("invoke_host.images")
 
@@ -78,6 +84,13 @@ class ImageDTOPage(BaseModel):
     )
 
 
+class WorkflowAndGraph(BaseModel):
+    """The workflow and the graph that made an image, each the JSON text it was saved with (InvokeAI's shape)."""
+
+    workflow: str | None = Field(description="The workflow used to generate the image, as stringified JSON")
+    graph: str | None = Field(description="The graph used to generate the image, as stringified JSON")
+
+
 class DeleteImagesRequest(BaseModel):
     """Images to delete."""
 
@@ -102,6 +115,15 @@ class ImageUploads:
 
     images: ImagesService | Unavailable
     config: HostConfig
+
+
+@dataclass(frozen=True)
+class ImageReplay:
+    """What a replay needs, as one dependency: the image store, the queue, and the manifest of this server."""
+
+    images: ImagesService | Unavailable
+    queue: QueueService | Unavailable
+    manifest: RunManifestBuilder
 
 
 def _not_found(exc: ImageNotFoundError) -> NotFoundException:
@@ -279,9 +301,13 @@ class ImagesController(Controller):
     async def get_image_metadata(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
         return await self._embedded(images, image_name, "metadata")
 
-    @get("/i/{image_name:str}/workflow", summary="The workflow embedded in the image, as saved (JSON or null)")
-    async def get_image_workflow(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
-        return await self._embedded(images, image_name, "workflow")
+    @get("/i/{image_name:str}/workflow", summary="The workflow and graph embedded in the image, as strings (InvokeAI)")
+    async def get_image_workflow(self, images: Injected[ImagesService], image_name: FromPath[str]) -> WorkflowAndGraph:
+        try:
+            embedded = await images.embedded(image_name)
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+        return WorkflowAndGraph(workflow=embedded.workflow, graph=embedded.graph)
 
     @get("/i/{image_name:str}/graph", summary="The graph that made the image, as saved (JSON or null)")
     async def get_image_graph(self, images: Injected[ImagesService], image_name: FromPath[str]) -> Response[bytes]:
@@ -313,3 +339,57 @@ class ImagesController(Controller):
         self, images: Injected[ImagesService], data: JSONBody[DeleteImagesRequest]
     ) -> DeleteImagesResult:
         return DeleteImagesResult(deleted_images=await images.delete_many(data.image_names))
+
+    @post(
+        "/i/{image_name:str}/replay",
+        status_code=200,
+        summary="Enqueue the image's graph (and workflow) again; says first what differs now from when it was made",
+        description="With dry_run=true nothing is enqueued: the answer lists only the differences (a pack missing "
+        "or at another version, a node type no pack registers, a model missing or whose files changed). Otherwise "
+        "the graph is enqueued as a batch of one item, and the answer lists the differences with the batch. A graph "
+        "that cannot run here any more is refused with 409, naming why.",
+    )
+    async def replay_image(
+        self,
+        image_replay: Injected[ImageReplay],
+        image_name: FromPath[str],
+        dry_run: FromQuery[bool] = False,
+        queue_id: Annotated[str, QueryParameter(min_length=1, max_length=200)] = "default",
+        prepend: FromQuery[bool] = False,
+    ) -> ReplayResult:
+        images = image_replay.images
+        ensure_available(images)
+        try:
+            embedded = await images.embedded(image_name)
+        except ImageNotFoundError as exc:
+            raise _not_found(exc) from None
+        try:
+            plan = await plan_replay(image_name, embedded, image_replay.manifest)
+        except NothingToReplayError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+        result = ReplayResult(image_name=image_name, dry_run=dry_run, differences=plan.differences,
+                              has_manifest=plan.manifest is not None)
+        if dry_run:
+            return result
+        queue = image_replay.queue
+        ensure_available(queue)
+        differences = [d.model_dump(mode="json") for d in plan.differences]
+        try:
+            batch = Batch(graph=plan.graph, workflow=plan.workflow, origin=f"replay:{image_name}"[:200])
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=f"the image's graph cannot be enqueued: {exc}",
+                                extra={"differences": differences}) from None
+        try:
+            result.enqueued = await queue.enqueue_batch(queue_id, batch, prepend=prepend)
+        except BatchError as exc:
+            why = "; ".join(d.message for d in plan.differences)
+            status = exc.status_code if exc.status_code == 413 else 409
+            raise HTTPException(
+                status_code=status,
+                detail=f"the graph of image {image_name!r} cannot run on this server now: {exc.message}"
+                + (f" (what differs: {why})" if why else ""),
+                extra={"errors": exc.errors, "differences": differences},
+            ) from None
+        logger.info("Replaying image %s as batch %s (%d difference(s))", image_name, result.enqueued.batch.batch_id,
+                    len(plan.differences))
+        return result

@@ -57,6 +57,7 @@ OPERATION_IDS: Mapping[str, str] = {
     f"GET {API_V1}/images/i/{{image_name}}/metadata": "get_image_metadata",
     f"GET {API_V1}/images/i/{{image_name}}/workflow": "get_image_workflow",
     f"GET {API_V1}/images/i/{{image_name}}/graph": "get_image_graph",
+    f"POST {API_V1}/images/i/{{image_name}}/replay": "replay_image",
     f"DELETE {API_V1}/images/intermediates": "clear_intermediates",
     f"POST {API_V1}/images/delete": "delete_images_from_list",
     f"GET {API_V2}/models": "list_model_records",

@@ -20,9 +20,10 @@ from invoke_host.engine.object_store import conditioning_store, tensor_store
 
 __all__ = ["ImagesForNode", "NodeServices"]
 
-ImagesForNode = Callable[[str, BaseInvocation, str, Any], ImagesInterface]
-"""Makes ``context.images`` for one node run: ``(session_id, node, source_node_id, graph)`` -> an images interface
-whose saves record that session, the node's id in the submitted graph, and the graph (its JSON data)."""
+ImagesForNode = Callable[[str, BaseInvocation, str, Any, str | None], ImagesInterface]
+"""Makes ``context.images`` for one node run: ``(session_id, node, source_node_id, graph, workflow)`` -> an images
+interface whose saves record that session, the node's id in the submitted graph, the graph (its JSON data) and the
+item's workflow (JSON text, or None)."""
 
 
 @dataclass

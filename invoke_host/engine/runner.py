@@ -108,8 +108,13 @@ class SessionRunner:
             # A failing listener must not fail the graph it listens to.
             logger.exception("An event listener failed on %s", event.name)
 
-    def run(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:
-        """Run nodes until the session is done, fails, or ``cancel`` is set. Blocking: call off the event loop."""
+    def run(
+        self, state: GraphExecutionState, cancel: threading.Event | None = None, *, workflow: str | None = None
+    ) -> SessionStatus:
+        """Run nodes until the session is done, fails, or ``cancel`` is set. Blocking: call off the event loop.
+
+        ``workflow`` (JSON text, the item's) is embedded with the graph in every image the session saves.
+        """
         cancel = cancel or threading.Event()
         session_id = state.id
         limits = state.limits = self.limits
@@ -131,7 +136,7 @@ class SessionRunner:
         )
         images_for_node = services.images_for_node
         # Saved images carry the graph that made them; built once per run, and only if images can be saved.
-        graph_json = state.graph.to_json_dict() if images_for_node is not None else None
+        graph_json = state.graph.to_saved_dict() if images_for_node is not None else None
         status: SessionStatus = "completed"
         emit = self.on_event is not None
         cache = self.cache
@@ -165,7 +170,7 @@ class SessionRunner:
             if output is None:
                 current[0] = node
                 if images_for_node is not None:
-                    context.images = images_for_node(session_id, node, source_id, graph_json)
+                    context.images = images_for_node(session_id, node, source_id, graph_json, workflow)
                 context.logger = loggers.get(node_type) or loggers.setdefault(
                     node_type, logging.getLogger(f"invoke_host.nodes.{node_type}"))
                 try:
@@ -255,9 +260,11 @@ class SessionRunner:
         self._emit(NodeFailed(state.id, record.node_id, record.source_node_id, node_type, record.error_type,
                                    record.message, record.traceback, invocation=node))
 
-    async def run_async(self, state: GraphExecutionState, cancel: threading.Event | None = None) -> SessionStatus:
+    async def run_async(
+        self, state: GraphExecutionState, cancel: threading.Event | None = None, *, workflow: str | None = None
+    ) -> SessionStatus:
         """:meth:`run` in a worker thread, so the event loop stays free while nodes run."""
-        return await asyncio.to_thread(self.run, state, cancel)
+        return await asyncio.to_thread(self.run, state, cancel, workflow=workflow)
 
 
 class GraphHost(Protocol):

@@ -399,6 +399,8 @@ class GraphExecutionState:
         source = self.graph.nodes[node.source_id]
         cls = type(source)
         values = dict(source.__dict__)
+        if source.__pydantic_extra__:
+            values.update(source.__pydantic_extra__)  # a node class that takes undeclared fields (core_metadata)
         values["id"] = node.id
         kind = self._plan.kind[node.source_id]
         if kind == ITERATE_TYPE:

@@ -36,6 +36,15 @@ class GraphBase(BaseModel):
         """The graph as JSON data: exactly the fields that were given (so JSON in, the same JSON out)."""
         return self.model_dump(mode="json", exclude_unset=True)
 
+    def to_saved_dict(self) -> dict[str, Any]:
+        """The graph as images embed it: the fields that were given, with each node's ``id`` and the ``edges``
+        always present (InvokeAI's image reader refuses a graph without edges, and its nodes carry their ids)."""
+        data = self.to_json_dict()
+        nodes = data.get("nodes", {})
+        data["nodes"] = {node_id: {"id": node_id, **node} for node_id, node in nodes.items()}
+        data.setdefault("edges", [])
+        return data
+
 
 _models: dict[int, type[GraphBase]] = {}
 _lock = threading.Lock()

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from invoke_sdk import BaseInvocation, ImageField
-from invoke_sdk.images import ImageCategory, ImageRecord
+from invoke_sdk.images import RUN_MANIFEST_KEY, ImageCategory, ImageRecord
 
+from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.images.service import ImagesService, JsonText
 from invoke_host.loop_bridge import LoopBridge
 
@@ -44,6 +45,7 @@ class NodeImages:
         is_intermediate: bool = False,
         prepared_node_id: str | None = None,
         fence: ImageSaveFence | None = None,
+        manifest: RunManifestBuilder | None = None,
     ) -> None:
         self._service = service
         self._fence = fence
@@ -54,6 +56,8 @@ class NodeImages:
         self._workflow = workflow
         self._is_intermediate = is_intermediate
         self._prepared_node_id = prepared_node_id
+        self._manifest = manifest
+        self._manifest_data: dict[str, Any] | None = None
         self._saved = 0
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -67,10 +71,18 @@ class NodeImages:
         metadata: Mapping[str, Any] | None = None,
         is_intermediate: bool | None = None,
     ) -> ImageField:
-        """Save a PIL image under a new name, recording this node's session, id and graph."""
+        """Save a PIL image under a new name, recording this node's session, id, graph and workflow.
+
+        The metadata gets the run manifest (:data:`~invoke_sdk.images.RUN_MANIFEST_KEY`) of the graph.
+        """
         category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
         if self._fence is not None and self._session_id is not None:
             self._call(self._fence(self._session_id))
+        if self._manifest is not None and isinstance(self._graph, Mapping):
+            if self._manifest_data is None:
+                # Once per node run: a node saving many images looks the models up once.
+                self._manifest_data = self._call(self._manifest.build(self._graph)).model_dump(mode="json")
+            metadata = {**(metadata or {}), RUN_MANIFEST_KEY: self._manifest_data}
         name = None
         if self._session_id is not None and self._prepared_node_id is not None:
             # Keyed by session and prepared node: a retry that runs this node again overwrites, never adds.
@@ -117,15 +129,24 @@ class NodeImages:
 class NodeImagesFactory:
     """Makes each node run's ``context.images`` over one images service (the engine's ``images_for_node``)."""
 
-    def __init__(self, service: ImagesService, bridge: LoopBridge, fence: ImageSaveFence | None = None) -> None:
+    def __init__(
+        self,
+        service: ImagesService,
+        bridge: LoopBridge,
+        manifest: RunManifestBuilder | None = None,
+        fence: ImageSaveFence | None = None,
+    ) -> None:
         self._service = service
         self._bridge = bridge
+        self._manifest = manifest
         self._fence = fence
 
     def __call__(
-        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None
+        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None,
+        workflow: str | None = None,
     ) -> NodeImages:
         return NodeImages(
             self._service, self._bridge, session_id=session_id, node_id=source_node_id, graph=graph,
-            is_intermediate=node.is_intermediate, prepared_node_id=node.id, fence=self._fence,
+            workflow=workflow, is_intermediate=node.is_intermediate, prepared_node_id=node.id,
+            manifest=self._manifest, fence=self._fence,
         )

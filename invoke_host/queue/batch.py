@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from invoke_host.graph import GraphBase, refusal_message, registry_fingerprint, validate_graph
 from invoke_host.graph.migration import stamp_versions, upgrade_graph
 from invoke_host.limits import Limits
+from invoke_host.queue.batch_workflow import workflow_text, workflow_with_values
 from invoke_host.queue.model_affinity import main_model_key
 from invoke_host.registry import FrozenRegistry
 
@@ -73,6 +74,12 @@ class Batch(BaseModel):
     runs: int = Field(default=1, ge=1, description="How many times to repeat the whole batch")
     origin: str | None = Field(default=None, max_length=200)
     destination: str | None = Field(default=None, max_length=200)
+    workflow: str | dict[str, Any] | None = Field(
+        default=None,
+        description="The workflow (the client's editable form of the graph): JSON text, or the object itself as "
+        "InvokeAI's client sends it. Each item stores it with that item's batch values written in, and the images "
+        "the item saves embed it",
+    )
 
     @model_validator(mode="after")
     def _check_data(self) -> Batch:
@@ -91,6 +98,8 @@ class Batch(BaseModel):
         nodes = self.graph.get("nodes", {})
         if not isinstance(nodes, dict):
             raise ValueError("graph.nodes must be an object mapping node ids to nodes")
+        if self.workflow is not None:
+            self.workflow = workflow_text(self.workflow)
         return self
 
 
@@ -144,7 +153,9 @@ def stored_bytes(batch: Batch) -> int:
     count = batch.runs * math.prod(sizes)
     nodes = batch.graph.get("nodes")
     versions = _VERSION_OVERHEAD * (len(nodes) if isinstance(nodes, dict) else 0)  # stamped on each stored node
-    total = count * (_json_size(batch.graph) + versions + len(batch.batch_id) + _SESSION_OVERHEAD)
+    # The workflow is stored as JSON text in a JSON string: its quotes are escaped, so counted twice at most.
+    workflow = 2 * len(workflow_text(batch.workflow)) + 14 if batch.workflow is not None else 0
+    total = count * (_json_size(batch.graph) + versions + len(batch.batch_id) + _SESSION_OVERHEAD + workflow)
     for g, group in enumerate(groups):
         group_bytes = sum(2 * (_json_size(item) + len(d.field_name)) + len(d.node_path) + _VALUE_OVERHEAD
                           for d in group for item in d.items)
@@ -323,6 +334,8 @@ def prepare_batch(
     items: list[NewQueueItem] = []
     graph_model = main_model_key(nodes)  # once per batch: only batch values can change it per item
     shared_json: str | None = None
+    shared_tail = ""
+    workflow = workflow_text(batch.workflow) if batch.workflow is not None else None
     for values in expand(batch):
         session_id = uuid.uuid4().hex
         if values:
@@ -333,13 +346,16 @@ def prepare_batch(
             session_graph = {**graph, "nodes": new_nodes}
             session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph,
                        "validated_with": checked}
+            if workflow is not None:
+                session["workflow"] = workflow_with_values(workflow, values)
             session_json = json.dumps(session, separators=(",", ":"))
         else:
             # The same graph in every session: encoded once, not once per item (and the same text json.dumps makes).
             if shared_json is None:
                 shared_json = json.dumps(graph, separators=(",", ":"))
+                shared_tail = f',"workflow":{json.dumps(workflow)}' if workflow is not None else ""
             session_json = (f'{{"id":{json.dumps(session_id)},"batch_id":{json.dumps(batch.batch_id)},'
-                            f'"graph":{shared_json},"validated_with":{json.dumps(checked)}}}')
+                            f'"graph":{shared_json},"validated_with":{json.dumps(checked)}{shared_tail}}}')
         items.append(
             NewQueueItem(
                 session_id=session_id,

@@ -310,7 +310,7 @@ class SessionProcessor:
         runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=on_event,
                                limits=self.limits)
         try:
-            status = await runner.run_async(state, cancel)
+            status = await runner.run_async(state, cancel, workflow=item.session.get("workflow"))
         except Exception as exc:
             logger.exception("Queue item %d failed outside its nodes", item_id)
             with contextlib.suppress(Exception):

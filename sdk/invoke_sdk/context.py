@@ -35,7 +35,12 @@ class ImagesInterface(Protocol):
         metadata: Mapping[str, Any] | None = None,
         is_intermediate: bool | None = None,
     ) -> ImageField:
-        """Save a PIL image; ``is_intermediate=None`` takes the node's own ``is_intermediate``."""
+        """Save a PIL image; ``is_intermediate=None`` takes the node's own ``is_intermediate``.
+
+        ``metadata`` is the generation metadata (InvokeAI's core metadata field names, so its "recall parameters"
+        reads it); the host embeds it with the graph and workflow of the running item, and adds the run manifest
+        under :data:`invoke_sdk.images.RUN_MANIFEST_KEY`.
+        """
         ...
 
     def get_pil(self, image_name: str, mode: str | None = None) -> Any:

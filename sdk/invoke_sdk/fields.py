@@ -137,6 +137,12 @@ class LatentsField(_CrossNodeField):
 
     latents_name: str = Field(description="The name of the stored latents")
     seed: int | None = Field(default=None, description="The seed used to make the latents, if known")
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="How the latents were made (generation metadata with InvokeAI's core metadata field names), "
+        "if the node that made them says: a node that saves an image from them without metadata of its own saves "
+        "this",
+    )
 
 
 class ConditioningField(_CrossNodeField):

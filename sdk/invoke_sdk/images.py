@@ -26,6 +26,7 @@ from invoke_sdk.storage_base import StorageError, StorageOptions
 
 __all__ = [
     "IMAGE_EVENTS",
+    "RUN_MANIFEST_KEY",
     "EmbeddedImageData",
     "FileStorageBackendFactory",
     "ImageAddedEvent",
@@ -46,6 +47,12 @@ __all__ = [
     "OrderDir",
     "StartableFileStorage",
 ]
+
+
+RUN_MANIFEST_KEY = "invoke_host_run_manifest"
+"""The key of an image's metadata under which the host records what made it: the packs (distribution, version) of
+the graph's nodes and the hashes of the models it names. The host writes it on every image a node saves; a node's
+own metadata under this key is replaced."""
 
 
 class ImageOrigin(StrEnum):

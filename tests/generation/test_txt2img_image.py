@@ -17,6 +17,7 @@ from gen_graphs import edge, txt2latents_graph
 from invoke_sdk import hookimpl
 from invoke_sdk.events import BaseEvent
 from invoke_sdk.hookspecs import RegisterEventSink
+from invoke_sdk.images import RUN_MANIFEST_KEY
 from test_engine_generation import install
 
 from invoke_host.config import HostConfig
@@ -83,7 +84,10 @@ async def test_txt2img_saves_an_image_of_the_right_size_with_its_graph(host: Hos
     assert (record.width, record.height, record.session_id, record.node_id) == (64, 64, "s1", "l2i")
     embedded = await service.embedded(names[0])
     assert json.loads(embedded.graph or "null")["nodes"]["l2i"]["type"] == "l2i"
-    assert json.loads(embedded.metadata or "null") == {"seed": 3, "prompt": "a photo of a cat"}
+    metadata = json.loads(embedded.metadata or "null")
+    manifest = metadata.pop(RUN_MANIFEST_KEY)  # the host adds what made it to a wired node's metadata
+    assert metadata == {"seed": 3, "prompt": "a photo of a cat"}
+    assert [m["key"] for m in manifest["models"]] == [key]
 
     # Same seed, same pixels, from two separate decodes and saves.
     assert names[0] != names[1]

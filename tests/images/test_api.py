@@ -78,7 +78,7 @@ def test_upload_fetch_update_delete_end_to_end(client: TestClient, tmp_path: Pat
     assert Image.open(io.BytesIO(thumb.content)).format == "WEBP"
     assert client.get(f"{API}/i/{name}/graph").text == graph
     assert client.get(f"{API}/i/{name}/metadata").json() == {"seed": 3}
-    assert client.get(f"{API}/i/{name}/workflow").json() is None
+    assert client.get(f"{API}/i/{name}/workflow").json() == {"workflow": None, "graph": graph}
 
     patched = client.patch(f"{API}/i/{name}", json={"starred": True, "image_category": "mask"})
     assert patched.status_code == 200 and patched.json()["starred"] and patched.json()["image_category"] == "mask"

@@ -10,6 +10,7 @@ import invoke_image_nodes.plugin
 import invoke_local_file_storage.plugin
 import invoke_sqlite_storage.plugin
 import pytest
+from invoke_sdk.images import RUN_MANIFEST_KEY
 
 from invoke_host.config import HostConfig
 from invoke_host.engine import run_graph_async
@@ -58,7 +59,11 @@ async def test_saved_image_records_its_session_node_and_graph(host: Host) -> Non
 
     embedded = await service.embedded(saved)
     assert embedded.graph is not None and json.loads(embedded.graph) == GRAPH
-    assert json.loads(embedded.metadata or "null") == {"seed": 7}
+    metadata = json.loads(embedded.metadata or "null")
+    manifest = metadata.pop(RUN_MANIFEST_KEY)  # what made it, added by the host beside the node's own metadata
+    assert metadata == {"seed": 7}
+    assert [(p["distribution"], p["node_types"]) for p in manifest["plugins"]] == [
+        ("invoke-image-nodes", sorted({n["type"] for n in GRAPH["nodes"].values()}))]
 
     intermediates = await service.get_many(is_intermediate=True)
     assert {i.node_id for i in intermediates.items} == {"blank", "invert"}

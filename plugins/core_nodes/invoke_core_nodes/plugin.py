@@ -10,8 +10,8 @@ __all__ = ["register_invocations"]
 
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
-    from invoke_core_nodes import collections, math, primitives, strings
+    from invoke_core_nodes import collections, math, metadata, primitives, strings
 
-    for module in (primitives, math, collections, strings):
+    for module in (primitives, math, collections, strings, metadata):
         for cls in module.NODES:
             register(cls)

@@ -12,6 +12,7 @@ from invoke_sdk.cancellation import InvocationCanceledError
 from invoke_diffusers_nodes.control_fields import ControlField, IPAdapterField, T2IAdapterField
 from invoke_diffusers_nodes.control_guidance import denoise_extras
 from invoke_diffusers_nodes.denoise_mask import DenoiseMaskField
+from invoke_diffusers_nodes.generation_metadata import denoise_metadata
 from invoke_diffusers_nodes.inpaint_blend import InpaintBlend
 from invoke_diffusers_nodes.lora_patch import patched_with_loras
 from invoke_diffusers_nodes.model_fields import UNetField
@@ -190,8 +191,16 @@ class DenoiseLatentsInvocation(BaseInvocation):
             result = latents.float().cpu()
 
         name = context.tensors.save(result)
+        width, height = result.shape[3] * LATENT_SCALE, result.shape[2] * LATENT_SCALE
+        metadata = denoise_metadata(
+            context, unet=self.unet, positive=positive, negative=negative, seed=self.noise.seed if self.noise else None,
+            steps=self.steps, cfg_scale=self.cfg_scale, cfg_rescale_multiplier=self.cfg_rescale_multiplier,
+            scheduler=self.scheduler, width=width, height=height, img2img=self.latents is not None,
+            denoising_start=self.denoising_start, sdxl=sdxl,
+        )
         return LatentsOutput(
-            latents=LatentsField(latents_name=name, seed=self.noise.seed if self.noise is not None else None),
-            width=result.shape[3] * LATENT_SCALE,
-            height=result.shape[2] * LATENT_SCALE,
+            latents=LatentsField(latents_name=name, seed=self.noise.seed if self.noise is not None else None,
+                                 metadata=metadata),
+            width=width,
+            height=height,
         )

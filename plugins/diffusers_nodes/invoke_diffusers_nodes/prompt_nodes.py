@@ -7,6 +7,7 @@ from typing import Any
 
 from invoke_sdk import BaseInvocation, ConditioningField, Input, InputField, InvocationContext, invocation
 
+from invoke_diffusers_nodes.generation_metadata import CLIP_SKIP_KEY, PROMPT_KEY, STYLE_KEY
 from invoke_diffusers_nodes.lora_patch import patched_with_loras
 from invoke_diffusers_nodes.model_fields import CLIPField
 from invoke_diffusers_nodes.outputs import ConditioningOutput
@@ -51,7 +52,9 @@ class CompelInvocation(BaseInvocation):
 
     def invoke(self, context: InvocationContext) -> ConditioningOutput:
         embeds, _, pad = _encode(context, self.clip, "text_encoder", self.prompt, penultimate=False)
-        name = context.conditioning.save({"embeds": embeds, "pad": pad})
+        # The text rides along for the metadata denoise records (generation_metadata).
+        name = context.conditioning.save({"embeds": embeds, "pad": pad, PROMPT_KEY: self.prompt,
+                                          CLIP_SKIP_KEY: self.clip.skipped_layers})
         return ConditioningOutput(conditioning=ConditioningField(conditioning_name=name))
 
 
@@ -93,5 +96,8 @@ class SDXLCompelPromptInvocation(BaseInvocation):
             "pad": torch.cat([pad1, pad2], dim=-1),
             "pooled_embeds": pooled,
             "add_time_ids": add_time_ids,
+            PROMPT_KEY: self.prompt,
+            STYLE_KEY: self.style,
+            CLIP_SKIP_KEY: self.clip.skipped_layers,
         })
         return ConditioningOutput(conditioning=ConditioningField(conditioning_name=name))

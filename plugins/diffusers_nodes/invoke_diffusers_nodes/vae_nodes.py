@@ -8,6 +8,7 @@ from typing import Any
 
 from invoke_sdk import BaseInvocation, ImageField, Input, InputField, InvocationContext, LatentsField, invocation
 
+from invoke_diffusers_nodes.generation_metadata import decoded_metadata
 from invoke_diffusers_nodes.model_fields import VAEField
 from invoke_diffusers_nodes.noise_node import LATENT_SCALE
 from invoke_diffusers_nodes.outputs import ImageOutput, LatentsOutput
@@ -55,7 +56,9 @@ class LatentsToImageInvocation(BaseInvocation):
     tiled: bool = InputField(default=False, description="Decode latents by overlapping tiles (less memory)")
     tile_size: int = InputField(default=0, multiple_of=8, ge=0, description="Tile size in pixels; 0 for the default")
     fp32: bool = InputField(default=False, description="Decode in full precision")
-    metadata: dict[str, Any] | None = InputField(default=None, description="Generation metadata to save with it")
+    metadata: dict[str, Any] | None = InputField(
+        default=None, description="Generation metadata to save with it (wire a core_metadata node); without it, the "
+        "metadata the latents carry")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
         import torch
@@ -72,7 +75,10 @@ class LatentsToImageInvocation(BaseInvocation):
             pixels = ((image[0].float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
             array = pixels.permute(1, 2, 0).cpu().numpy()
         pil = Image.fromarray(array, mode="RGB")
-        saved = context.images.save(pil, metadata=self.metadata)
+        # A wired metadata node wins; without one, the metadata the latents carry from denoise.
+        metadata = self.metadata if self.metadata is not None else decoded_metadata(
+            context, self.latents.metadata, self.vae.vae, pil.width, pil.height)
+        saved = context.images.save(pil, metadata=metadata)
         return ImageOutput(image=saved, width=pil.width, height=pil.height)
 
 
