@@ -95,17 +95,21 @@ def test_sessions_of_a_batch_without_data_share_one_encoding_of_the_graph() -> N
 
     from invoke_host.graph import registry_fingerprint
     from invoke_host.host import build_host
+    from invoke_host.graph.migration import stamp_versions
     from invoke_host.queue.batch import prepare_batch
 
     registry = build_host(plugins=[("core_nodes", invoke_core_nodes.plugin)], entry_points=False).registry
     graph = {"id": "g", "nodes": {"s": {"type": "string", "value": "\u00e9\"\n"}, "n": {"type": "add", "a": 1}},
              "edges": []}
-    batch = Batch.model_validate({"batch_id": "b\"1", "graph": graph, "runs": 3})
-    prepared = prepare_batch("q", batch, registry, max_batch_size=10)
-    assert len({i.session_id for i in prepared.items}) == 3
-    assert prepared.graph_sessions == [prepared.items[0].session_id]  # node objects are never shared by sessions
-    for item in prepared.items:
-        # Byte for byte what encoding the whole session gives: the stored text does not depend on the shortcut.
-        session = {"id": item.session_id, "batch_id": 'b"1', "graph": graph,
-                   "validated_with": registry_fingerprint(registry)}
-        assert item.session_json == json.dumps(session, separators=(",", ":"))
+    stored_graph = stamp_versions(registry, graph)  # every stored node carries its version
+    workflow = json.dumps({"name": "w\u00e9", "nodes": []})
+    for extra in ({}, {"workflow": workflow}):
+        batch = Batch.model_validate({"batch_id": "b\"1", "graph": graph, "runs": 3, **extra})
+        prepared = prepare_batch("q", batch, registry, max_batch_size=10)
+        assert len({i.session_id for i in prepared.items}) == 3
+        assert prepared.graph_sessions == [prepared.items[0].session_id]  # node objects are never shared
+        for item in prepared.items:
+            # Byte for byte what encoding the whole session gives: the stored text does not depend on the shortcut.
+            session = {"id": item.session_id, "batch_id": 'b"1', "graph": stored_graph,
+                       "validated_with": registry_fingerprint(registry), **extra}
+            assert item.session_json == json.dumps(session, separators=(",", ":"))

@@ -192,12 +192,12 @@ def test_a_pending_item_enqueued_under_1_0_0_runs_after_the_pack_is_upgraded_to_
         assert check.json() == {"valid": True, "errors": []}
         assert client.post("/api/v1/graphs/validate", json=_echo(version="2.0.0", message="x")).json()["valid"]
         # Without its version the old field is simply not there: what the migration exists for.
-        stale = client.post("/api/v1/graphs/validate", json=_echo(text="old")).json()
-        assert not stale["valid"] and stale["errors"][0]["field"] == "text"
+        stale = client.post("/api/v1/graphs/validate", json=_echo(text="old"))
+        assert stale.status_code == 422 and stale.json()["extra"]["errors"][0]["field"] == "text"
 
-        newer = client.post("/api/v1/graphs/validate", json=_echo(version="3.1.0", message="x")).json()
-        assert newer["valid"] is False
-        assert newer["errors"] == [{
+        newer = client.post("/api/v1/graphs/validate", json=_echo(version="3.1.0", message="x"))
+        assert newer.status_code == 422
+        assert newer.json()["extra"]["errors"] == [{
             "node_id": "e", "field": "version",
             "message": "node 'e' (type 'mig_echo') is version 3.1.0, newer than version 2.0.0 installed by "
             "mig-pack 2.0.0; upgrade mig-pack 2.0.0 to a release with that version, or save the graph again from "
@@ -207,9 +207,9 @@ def test_a_pending_item_enqueued_under_1_0_0_runs_after_the_pack_is_upgraded_to_
         assert r.status_code == 422
         assert "version 3.1.0, newer than version 2.0.0 installed by mig-pack 2.0.0" in r.json()["detail"]
 
-        no_path = client.post("/api/v1/graphs/validate", json=_echo(version="0.9.0", text="x")).json()
+        no_path = client.post("/api/v1/graphs/validate", json=_echo(version="0.9.0", text="x")).json()["extra"]
         assert no_path["errors"][0]["node_id"] == "e"
         assert "is version 0.9.0, and mig-pack 2.0.0 installs version 2.0.0 with no migration from 0.9.0" in (
             no_path["errors"][0]["message"])
-        bad = client.post("/api/v1/graphs/validate", json=_echo(version="two", message="x")).json()
+        bad = client.post("/api/v1/graphs/validate", json=_echo(version="two", message="x")).json()["extra"]
         assert "'two' is not a version of the form MAJOR.MINOR.PATCH" in bad["errors"][0]["message"]
