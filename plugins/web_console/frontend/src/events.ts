@@ -9,7 +9,7 @@ type Listener = (data: EventData) => void;
 const listeners = new Map<string, Set<Listener>>();
 let socket: WebSocket | null = null;
 let delay = 250;
-let connectedListeners = new Set<(connected: boolean) => void>();
+const connectedListeners = new Set<(connected: boolean) => void>();
 
 function dispatch(name: string, data: EventData): void {
   for (const listener of listeners.get(name) ?? []) listener(data);
@@ -58,10 +58,4 @@ export function onConnection(listener: (connected: boolean) => void): () => void
   if (socket === null) connect();
   connectedListeners.add(listener);
   return () => connectedListeners.delete(listener);
-}
-
-/** Ensure the socket is open (the app shell calls this once). */
-export function startEvents(): void {
-  if (socket === null) connect();
-  connectedListeners = connectedListeners ?? new Set();
 }

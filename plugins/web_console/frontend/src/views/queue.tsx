@@ -1,7 +1,7 @@
 // Queue: items live over the websocket, cancel, retry (when the server offers retry_items_by_id),
 // pause/resume, prune, and the error view of a failed item (node, field, message, traceback).
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { Capabilities, QueueAndProcessor, QueueItemPage, QueueItemSummary, QueueItemView, errorText, get, loadCapabilities, queuePath, request } from "../api";
+import { Capabilities, QUEUE_ID, QueueAndProcessor, QueueItemPage, QueueItemSummary, QueueItemView, errorText, get, loadCapabilities, queuePath, request } from "../api";
 import { onEvent } from "../events";
 import { Running, useRunning } from "../live";
 import { Badge, ErrorLine, Progress } from "../widgets";
@@ -53,7 +53,7 @@ export function Queue() {
     if (!retry) return;
     const schema = retry.body as { type?: string } | null;
     // InvokeAI's shape is a bare list of ids; an object body carries them as item_ids.
-    void act(retry.method, retry.path.replace("{queue_id}", "default"), schema?.type === "array" ? [itemId] : { item_ids: [itemId] });
+    void act(retry.method, retry.path.replace("{queue_id}", QUEUE_ID), schema?.type === "array" ? [itemId] : { item_ids: [itemId] });
   };
 
   const processor = status?.processor;
