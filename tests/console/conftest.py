@@ -88,10 +88,9 @@ class Console:
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     from playwright.sync_api import sync_playwright
 
-    with pytest.MonkeyPatch.context() as patch:
-        # The tiny model loads from its folder only; a reach for the hub fails instead of hanging.
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+    # No HF_HUB_OFFLINE here: huggingface_hub reads it once, at its first import, and a module-wide setting leaked
+    # into the later model-install tests that talk to a local hub. The tiny model loads from its folder only.
+    with pytest.MonkeyPatch.context():
         root = tmp_path_factory.mktemp("console-root")
         config = HostConfig(root=root, device="cpu", precision="float32", ram_cache_gb=2, vram_cache_gb=2)
         plugins = [invoke_sqlite_storage.plugin, invoke_local_file_storage.plugin, invoke_core_events.plugin,
