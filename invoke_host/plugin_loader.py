@@ -39,6 +39,7 @@ FIRST_PARTY_ENTRY_POINTS: dict[str, tuple[str, str]] = {
     "invoke-postgres-events": ("postgres_events", "invoke_postgres_events.plugin"),
     "invoke-sd-probers": ("sd_probers", "invoke_sd_probers.plugin"),
     "invoke-sqlite-storage": ("sqlite_storage", "invoke_sqlite_storage.plugin"),
+    "invoke-web-console": ("web_console", "invoke_web_console.plugin"),
 }
 """The plugins this repository ships (``plugins/*``): distribution -> (entry-point name, module).
 
