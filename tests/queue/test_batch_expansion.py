@@ -94,8 +94,8 @@ def test_sessions_of_a_batch_without_data_share_one_encoding_of_the_graph() -> N
     import invoke_core_nodes.plugin
 
     from invoke_host.graph import registry_fingerprint
-    from invoke_host.host import build_host
     from invoke_host.graph.migration import stamp_versions
+    from invoke_host.host import build_host
     from invoke_host.queue.batch import prepare_batch
 
     registry = build_host(plugins=[("core_nodes", invoke_core_nodes.plugin)], entry_points=False).registry
