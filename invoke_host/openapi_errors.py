@@ -94,7 +94,7 @@ RAISED: Mapping[str, frozenset[int]] = {
     "resume": frozenset({503}),
     "retry_items_by_id": frozenset({413, 503}),
     "create_workflow": frozenset({409, 413, 422, 503}),
-    "list_workflows": frozenset({503}),
+    "list_workflows": frozenset({422, 503}),
     "get_workflow": frozenset({503}),
     "update_workflow": frozenset({409, 413, 422, 503}),
     "delete_workflow": frozenset({409, 503}),

@@ -38,6 +38,7 @@ FIRST_PARTY_ENTRY_POINTS: dict[str, tuple[str, str]] = {
     "invoke-postgres-storage": ("postgres_storage", "invoke_postgres_storage.plugin"),
     "invoke-postgres-events": ("postgres_events", "invoke_postgres_events.plugin"),
     "invoke-sd-probers": ("sd_probers", "invoke_sd_probers.plugin"),
+    "invoke-spandrel-nodes": ("spandrel_nodes", "invoke_spandrel_nodes.plugin"),
     "invoke-sqlite-storage": ("sqlite_storage", "invoke_sqlite_storage.plugin"),
     "invoke-web-console": ("web_console", "invoke_web_console.plugin"),
 }

@@ -199,7 +199,7 @@ class WorkflowLibrary:
         most = self._config.max_workflow_page_size
         per_page = min(100, most) if per_page is None else per_page
         if per_page > most:
-            raise WorkflowError(400, f"per_page {per_page} is over max_workflow_page_size "
+            raise WorkflowError(422, f"per_page {per_page} is over max_workflow_page_size "
                                      f"(INVOKE_HOST_MAX_WORKFLOW_PAGE_SIZE={most})")
         offset = page * per_page
         wanted = set(tags)

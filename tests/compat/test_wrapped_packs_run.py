@@ -73,6 +73,10 @@ def test_a_wrapped_pack_runs_in_one_graph_with_the_hosts_nodes(client: httpx.Cli
     assert poster["type"] == "image_output" and (poster["width"], poster["height"]) == (20, 10)
     name = poster["image"]["image_name"]
     described = json.loads(out["describe"]["value"])
+    # Every saved image also records the run manifest (docs/images.md): the wrapped pack is in it by its
+    # distribution, like any plugin.
+    manifest = described["metadata"].pop("invoke_host_run_manifest")
+    assert any(p["distribution"] == "invokeai-pack-retro-tools" for p in manifest["plugins"]), manifest
     # get_dto, get_metadata and get_path seen from the node; the node's metadata input was saved with the image;
     # the board was accepted and ignored (this host keeps no boards).
     assert described == {"size": [20, 10], "metadata": {"positive_prompt": "a castle", "pack": "retro-tools"},

@@ -109,7 +109,7 @@ def test_the_list_pages_filters_and_ends_with_the_packs_workflows(client: TestCl
     assert names(category="pack") == ["Zeta adder"]
     assert names(category="user") == ["Alpha", "beta", "gamma"]
     r = client.get(W, params={"per_page": 501})
-    assert r.status_code == 400 and "max_workflow_page_size" in r.json()["detail"]
+    assert r.status_code == 422 and "max_workflow_page_size" in r.json()["detail"]
     assert client.get(W, params={"order_by": "colour"}).status_code == 400
 
 

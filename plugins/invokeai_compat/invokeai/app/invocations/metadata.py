@@ -26,14 +26,16 @@ class LoRAMetadataField(BaseModel):
     weight: float = Field(description="The weight of the LoRA model")
 
 
-@invocation_output("metadata_item_output")
+# Prefixed, as the model loader outputs are: the host's own metadata nodes (core_nodes' core_metadata ...) register
+# InvokeAI's plain ids for their outputs, and an output id names one class. Graphs never name output ids.
+@invocation_output("invokeai.metadata_item_output")
 class MetadataItemOutput(BaseInvocationOutput):
     """One metadata entry."""
 
     item: MetadataItemField = OutputField(description="Metadata Item")
 
 
-@invocation_output("metadata_output")
+@invocation_output("invokeai.metadata_output")
 class MetadataOutput(BaseInvocationOutput):
     """Generation metadata."""
 
