@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from invoke_sdk.session_queue import EnqueueResult
@@ -11,7 +13,7 @@ from invoke_sdk.workflows import WorkflowOrder
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from invoke_host.api.injected import Injected
 from invoke_host.openapi_document import body_schema_operation
@@ -30,15 +32,27 @@ __all__ = ["WorkflowsController"]
 _MAX_PAGE = 2**31
 
 
-def _http(exc: WorkflowError) -> HTTPException:
-    return HTTPException(status_code=exc.status_code, detail=exc.message,
-                         extra={"errors": exc.errors} if exc.errors else None)
+@asynccontextmanager
+async def _answers(*, storing: bool = False) -> AsyncIterator[None]:
+    """A library refusal as its HTTP answer; with ``storing``, a store's refusal of a write as 409 (an unavailable
+    store or a value it cannot hold keep their 503 / 400 from api.storage_errors)."""
+    try:
+        yield
+    except WorkflowError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=exc.message,
+                            extra={"errors": exc.errors} if exc.errors else None) from None
+    except (StorageUnavailableError, StorageValueError):
+        raise
+    except StorageError as exc:
+        if not storing:
+            raise
+        raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
 async def _body(request: Request[Any, Any, Any], model: type[BaseModel]) -> Any:
     """The body validated as ``model``: 400 for bad JSON, 422 naming the first bad field."""
     try:
-        return TypeAdapter(model).validate_json(await request.body())
+        return model.model_validate_json(await request.body())
     except ValidationError as exc:
         errors = [{"loc": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
                   for e in exc.errors(include_url=False)[:20]]
@@ -47,12 +61,6 @@ async def _body(request: Request[Any, Any, Any], model: type[BaseModel]) -> Any:
                                 extra={"errors": errors}) from None
         raise HTTPException(status_code=422, detail=f"the body is invalid at {errors[0]['loc']}: "
                             f"{errors[0]['message']}", extra={"errors": errors}) from None
-
-
-def _stored(exc: StorageError) -> HTTPException:
-    if isinstance(exc, StorageUnavailableError | StorageValueError):
-        raise exc  # 503 / 400 (api.storage_errors)
-    return HTTPException(status_code=409, detail=str(exc))
 
 
 class WorkflowsController(Controller):
@@ -70,12 +78,8 @@ class WorkflowsController(Controller):
     ) -> WorkflowView:
         # Read raw and validated here, so a bad body answers 422 with the field it is about.
         body: WorkflowIn = await _body(request, WorkflowIn)
-        try:
+        async with _answers(storing=True):
             return await workflows.create(body)
-        except WorkflowError as exc:
-            raise _http(exc) from None
-        except StorageError as exc:
-            raise _stored(exc) from None
 
     @get("/", summary="A page of the library: saved workflows (filtered, in order), then packs' read-only ones")
     async def list_workflows(
@@ -95,18 +99,14 @@ class WorkflowsController(Controller):
         order_by: FromQuery[WorkflowOrder] = "updated_at",
         direction: FromQuery[Literal["ASC", "DESC"]] = "DESC",
     ) -> WorkflowListPage:
-        try:
+        async with _answers():
             return await workflows.list(page=page, per_page=per_page, query=search, tags=tags or [], category=category,
                                         order_by=order_by, direction=direction)
-        except WorkflowError as exc:
-            raise _http(exc) from None
 
     @get("/i/{workflow_id:str}", summary="One workflow with its graph and workflow JSON")
     async def get_workflow(self, workflows: Injected[WorkflowLibrary], workflow_id: FromPath[str]) -> WorkflowView:
-        try:
+        async with _answers():
             return await workflows.get(workflow_id)
-        except WorkflowError as exc:
-            raise _http(exc) from None
 
     @patch(
         "/i/{workflow_id:str}",
@@ -117,19 +117,13 @@ class WorkflowsController(Controller):
         self, request: Request[Any, Any, Any], workflows: Injected[WorkflowLibrary], workflow_id: FromPath[str]
     ) -> WorkflowView:
         body: WorkflowUpdate = await _body(request, WorkflowUpdate)
-        try:
+        async with _answers(storing=True):
             return await workflows.update(workflow_id, body)
-        except WorkflowError as exc:
-            raise _http(exc) from None
-        except StorageError as exc:
-            raise _stored(exc) from None
 
     @delete("/i/{workflow_id:str}", status_code=204, summary="Delete a saved workflow; packs' are read-only")
     async def delete_workflow(self, workflows: Injected[WorkflowLibrary], workflow_id: FromPath[str]) -> None:
-        try:
+        async with _answers():
             await workflows.delete(workflow_id)
-        except WorkflowError as exc:
-            raise _http(exc) from None
 
     @post(
         "/i/{workflow_id:str}/enqueue",
@@ -141,9 +135,5 @@ class WorkflowsController(Controller):
         self, request: Request[Any, Any, Any], workflows: Injected[WorkflowLibrary], workflow_id: FromPath[str]
     ) -> EnqueueResult:
         body: WorkflowEnqueueBody = await _body(request, WorkflowEnqueueBody)
-        try:
+        async with _answers(storing=True):
             return await workflows.enqueue(workflow_id, body)
-        except WorkflowError as exc:
-            raise _http(exc) from None
-        except StorageError as exc:
-            raise _stored(exc) from None
