@@ -20,7 +20,7 @@ from typing import Any
 
 from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
 
-from invoke_diffusers_nodes.torch_support import device_available, torch_dtype
+from invoke_diffusers_nodes.torch_support import TorchLoader, torch_dtype
 
 __all__ = [
     "CLIPVisionLoader",
@@ -41,17 +41,6 @@ _CONTROLNET_DEFAULTS: dict[str, dict[str, Any]] = {
     "sd-1": {"cross_attention_dim": 768},
     "sd-2": {"cross_attention_dim": 1024, "attention_head_dim": [5, 10, 20, 20], "use_linear_projection": True},
 }
-
-
-class _Loader:
-    model_type = ""
-    model_format = ""
-
-    def device_available(self, device: str) -> bool:
-        return device_available(device)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.model_type}/{self.model_format}>"
 
 
 def read_state_dict(path: Path, what: str) -> dict[str, Any]:
@@ -92,7 +81,7 @@ def _base(config: ModelConfigLike) -> str:
     return str(getattr(config.base, "value", config.base))
 
 
-class ControlNetDiffusersLoader(_Loader):
+class ControlNetDiffusersLoader(TorchLoader):
     """``controlnet/diffusers``: a ``ControlNetModel`` folder."""
 
     model_type = "controlnet"
@@ -106,7 +95,7 @@ class ControlNetDiffusersLoader(_Loader):
         return model.eval()
 
 
-class ControlNetCheckpointLoader(_Loader):
+class ControlNetCheckpointLoader(TorchLoader):
     """``controlnet/checkpoint``: one file, original or diffusers key names."""
 
     model_type = "controlnet"
@@ -139,7 +128,7 @@ class ControlNetCheckpointLoader(_Loader):
         return model.to(torch_dtype(dtype)).eval()
 
 
-class T2IAdapterDiffusersLoader(_Loader):
+class T2IAdapterDiffusersLoader(TorchLoader):
     """``t2i_adapter/diffusers``: a ``T2IAdapter`` folder."""
 
     model_type = "t2i_adapter"
@@ -205,7 +194,7 @@ def t2i_adapter_config(state: dict[str, Any]) -> dict[str, Any]:
             "downscale_factor": downscale, "adapter_type": "full_adapter_xl" if xl else "full_adapter"}
 
 
-class T2IAdapterCheckpointLoader(_Loader):
+class T2IAdapterCheckpointLoader(TorchLoader):
     """``t2i_adapter/checkpoint``: one file of a full adapter, TencentARC or diffusers key names."""
 
     model_type = "t2i_adapter"
@@ -230,7 +219,7 @@ class T2IAdapterCheckpointLoader(_Loader):
         return model.to(torch_dtype(dtype)).eval()
 
 
-class IPAdapterLoader(_Loader):
+class IPAdapterLoader(TorchLoader):
     """``ip_adapter/checkpoint`` (one file) and ``ip_adapter/invokeai`` (a folder with ``ip_adapter.*``)."""
 
     model_type = "ip_adapter"
@@ -257,7 +246,7 @@ class IPAdapterLoader(_Loader):
         return weights.to(torch_dtype(dtype)).eval()
 
 
-class CLIPVisionLoader(_Loader):
+class CLIPVisionLoader(TorchLoader):
     """``clip_vision/diffusers``: a transformers ``CLIPVisionModelWithProjection`` folder."""
 
     model_type = "clip_vision"

@@ -7,14 +7,14 @@ from typing import Any
 
 from invoke_sdk.models.loading import ModelConfigLike
 
-from invoke_diffusers_nodes.torch_support import device_available
+from invoke_diffusers_nodes.torch_support import TorchLoader
 
 __all__ = ["EmbeddingLoader"]
 
 _FOLDER_FILES = ("learned_embeds.safetensors", "learned_embeds.bin")
 
 
-class EmbeddingLoader:
+class EmbeddingLoader(TorchLoader):
     """``embedding/embedding_file`` and ``embedding/embedding_folder``: ``{name: tensor}`` (A1111 ``.pt`` files keep
     their ``string_to_param`` mapping). Pickled files only go through torch's ``weights_only`` loader."""
 
@@ -22,9 +22,6 @@ class EmbeddingLoader:
 
     def __init__(self, model_format: str) -> None:
         self.model_format = model_format
-
-    def device_available(self, device: str) -> bool:
-        return device_available(device)
 
     def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
         import torch

@@ -16,7 +16,7 @@ from typing import Any
 from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
 
 from invoke_diffusers_nodes.embedding_loader import EmbeddingLoader
-from invoke_diffusers_nodes.torch_support import device_available, torch_dtype
+from invoke_diffusers_nodes.torch_support import TorchLoader, torch_dtype
 
 __all__ = [
     "LoRALoader",
@@ -31,17 +31,6 @@ SUBMODELS = ("unet", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2
 _LIBRARIES = {"diffusers", "transformers"}
 _PIPELINES = {"sd-1": "StableDiffusionPipeline", "sd-2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline",
               "sdxl-refiner": "StableDiffusionXLImg2ImgPipeline"}
-
-
-class _TorchLoader:
-    model_type = ""
-    model_format = ""
-
-    def device_available(self, device: str) -> bool:
-        return device_available(device)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.model_type}/{self.model_format}>"
 
 
 def _require_submodel(config: ModelConfigLike, submodel: str | None) -> str:
@@ -61,7 +50,7 @@ def _apply_prediction_type(config: ModelConfigLike, scheduler: Any) -> Any:
     return scheduler
 
 
-class MainDiffusersLoader(_TorchLoader):
+class MainDiffusersLoader(TorchLoader):
     """``main/diffusers``: one submodel from a diffusers pipeline folder, by the class its model_index.json names."""
 
     model_type = "main"
@@ -89,7 +78,7 @@ class MainDiffusersLoader(_TorchLoader):
         return model
 
 
-class MainCheckpointLoader(_TorchLoader):
+class MainCheckpointLoader(TorchLoader):
     """``main/checkpoint``: one submodel from a single-file checkpoint, via ``from_single_file``.
 
     ``config_path`` names a local diffusers folder of the same architecture (configs and tokenizer;
@@ -158,7 +147,7 @@ class MainCheckpointLoader(_TorchLoader):
         return parts
 
 
-class VAEDiffusersLoader(_TorchLoader):
+class VAEDiffusersLoader(TorchLoader):
     """``vae/diffusers``: an ``AutoencoderKL`` folder."""
 
     model_type = "vae"
@@ -170,7 +159,7 @@ class VAEDiffusersLoader(_TorchLoader):
         return AutoencoderKL.from_pretrained(str(config.path), torch_dtype=torch_dtype(dtype), local_files_only=True)
 
 
-class VAECheckpointLoader(_TorchLoader):
+class VAECheckpointLoader(TorchLoader):
     """``vae/checkpoint``: a single-file VAE; ``config_path`` is a VAE config folder or a pipeline folder."""
 
     model_type = "vae"
@@ -190,7 +179,7 @@ class VAECheckpointLoader(_TorchLoader):
         )
 
 
-class LoRALoader(_TorchLoader):
+class LoRALoader(TorchLoader):
     """``lora/<format>``: a LoRA state dict, kohya (``lora_unet_*``, ``lora_te*_*``) or PEFT (``unet.*`` ...).
 
     The tensors stay on the CPU in the file's dtype; the patcher moves what it applies.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["device_available", "torch_dtype"]
+__all__ = ["TorchLoader", "device_available", "torch_dtype"]
 
 
 def torch_dtype(name: str) -> Any:
@@ -31,3 +31,16 @@ def device_available(device: str) -> bool:
     if kind == "cuda" and index.isdigit():  # one GPU of several (--devices cuda:0,cuda:1)
         return bool(torch.cuda.is_available()) and int(index) < torch.cuda.device_count()
     return False
+
+
+class TorchLoader:
+    """What every loader of this plugin shares: its registry key, and the devices torch can use."""
+
+    model_type = ""
+    model_format = ""
+
+    def device_available(self, device: str) -> bool:
+        return device_available(device)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_type}/{self.model_format}>"
