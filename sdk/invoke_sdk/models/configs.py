@@ -58,6 +58,8 @@ class BaseModelType(StrEnum):
     StableDiffusion2 = "sd-2"
     StableDiffusionXL = "sdxl"
     StableDiffusionXLRefiner = "sdxl-refiner"
+    Flux = "flux"
+    """FLUX.1 (Black Forest Labs): a flow-matching transformer read with CLIP-L and T5-XXL, and a 16-channel VAE."""
 
 
 class ModelType(StrEnum):
@@ -73,6 +75,10 @@ class ModelType(StrEnum):
     CLIPVision = "clip_vision"
     SpandrelImageToImage = "spandrel_image_to_image"
     """An image-to-image model (upscaler, restorer) of an architecture the spandrel library knows."""
+    T5Encoder = "t5_encoder"
+    """A T5 text encoder with its tokenizer (FLUX reads T5-XXL's token embeddings)."""
+    CLIPEmbed = "clip_embed"
+    """A CLIP text encoder used for its pooled embedding (FLUX reads CLIP-L's)."""
 
 
 class ModelFormat(StrEnum):
@@ -96,6 +102,12 @@ class ModelVariantType(StrEnum):
     Normal = "normal"
     Inpaint = "inpaint"
     Depth = "depth"
+    FluxDev = "dev"
+    """FLUX.1 dev: guidance-distilled (a guidance value goes into the transformer), many steps, shifted schedule."""
+    FluxSchnell = "schnell"
+    """FLUX.1 schnell: timestep-distilled, a few steps, no guidance input."""
+    FluxDevFill = "dev_fill"
+    """FLUX.1 Fill dev: dev with the masked image and mask as extra input channels (inpainting)."""
 
 
 class SchedulerPredictionType(StrEnum):
@@ -199,7 +211,7 @@ class DiffusersConfigBase(BaseModel):
 
 
 class MainConfigBase(BaseModel):
-    """Mixin for main (denoising) models."""
+    """Mixin for main (denoising) models. ``variant`` is the input layout for SD, the distillation for FLUX."""
 
     variant: ModelVariantType = Field(default=ModelVariantType.Normal)
     prediction_type: SchedulerPredictionType = Field(default=SchedulerPredictionType.Epsilon)
@@ -289,6 +301,38 @@ class CLIPVisionDiffusersConfig(DiffusersConfigBase, ModelConfigBase):
     format: Literal[ModelFormat.Diffusers]
 
 
+class T5EncoderDiffusersConfig(DiffusersConfigBase, ModelConfigBase):
+    """A T5 encoder folder: a transformers ``T5EncoderModel`` (``config.json`` + weights) and its tokenizer.
+
+    Either the folder itself or a FLUX pipeline's ``text_encoder_2``/``tokenizer_2`` pair laid out as
+    InvokeAI does.
+    """
+
+    type: Literal[ModelType.T5Encoder]
+    format: Literal[ModelFormat.Diffusers]
+
+
+class T5EncoderCheckpointConfig(CheckpointConfigBase, ModelConfigBase):
+    """A T5 encoder in one file (e.g. ``t5xxl_fp16.safetensors``); its tokenizer comes from ``config_path``."""
+
+    type: Literal[ModelType.T5Encoder]
+    format: Literal[ModelFormat.Checkpoint]
+
+
+class CLIPEmbedDiffusersConfig(DiffusersConfigBase, ModelConfigBase):
+    """A CLIP text encoder folder (``CLIPTextModel`` + tokenizer) used for its pooled embedding."""
+
+    type: Literal[ModelType.CLIPEmbed]
+    format: Literal[ModelFormat.Diffusers]
+
+
+class CLIPEmbedCheckpointConfig(CheckpointConfigBase, ModelConfigBase):
+    """A CLIP text encoder in one file (e.g. ``clip_l.safetensors``); its tokenizer comes from ``config_path``."""
+
+    type: Literal[ModelType.CLIPEmbed]
+    format: Literal[ModelFormat.Checkpoint]
+
+
 STANDARD_MODEL_CONFIGS: tuple[type[ModelConfigBase], ...] = (
     MainCheckpointConfig,
     MainDiffusersConfig,
@@ -305,5 +349,9 @@ STANDARD_MODEL_CONFIGS: tuple[type[ModelConfigBase], ...] = (
     IPAdapterCheckpointConfig,
     IPAdapterInvokeAIConfig,
     CLIPVisionDiffusersConfig,
+    T5EncoderDiffusersConfig,
+    T5EncoderCheckpointConfig,
+    CLIPEmbedDiffusersConfig,
+    CLIPEmbedCheckpointConfig,
 )
-"""The Stable Diffusion family's config classes, registered by the first-party prober plugin."""
+"""The Stable Diffusion and FLUX families' config classes, registered by the first-party prober plugin."""
