@@ -190,7 +190,7 @@ def cached_responses(app: ASGIApp) -> ASGIApp:
             nonlocal status, headers
             # Taken before passing the message on: the before_send hooks replace its headers with their own list.
             if message["type"] == "http.response.start":
-                status, headers = message["status"], tuple((bytes(k), bytes(v)) for k, v in message["headers"])
+                status, headers = message["status"], tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
             elif message["type"] == "http.response.body" and status == 200:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):

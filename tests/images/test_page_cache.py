@@ -8,10 +8,11 @@ server that its cached pages are out of date.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 from invoke_local_file_storage import LocalImageFileStorage
 from invoke_sdk.images import ImageRecordChanges, ImageRecordStore, ImageVersionedRecordStore
 from invoke_sqlite_storage import SqliteBackend
+from invoke_sqlite_storage.records_version import RecordsVersion
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
@@ -233,3 +235,32 @@ def test_page_cache_drops_everything_on_a_new_version_and_ignores_pages_of_an_ol
     assert cache.get(b"/a", 6) is None
     with pytest.raises(ValueError, match="max_bytes"):
         ImagePageCache(0)
+
+
+@pytest.mark.parametrize("journal_mode", ["WAL", "DELETE"])
+async def test_the_sqlite_records_version_sees_every_commit_of_another_connection(
+    tmp_path: Path, journal_mode: str
+) -> None:
+    # WAL: the header compare answers most reads; DELETE (no -shm file): every read is the counter's query.
+    path = tmp_path / "invoke.db"
+    backend = SqliteBackend(path)
+    await backend.start()
+    await backend.stop()
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
+        assert other.execute(f"PRAGMA journal_mode={journal_mode}").fetchone()[0].upper() == journal_mode
+        version = RecordsVersion(path)
+        try:
+            seen = [version.read(), version.read()]
+            other.execute("INSERT INTO images (image_name, image_origin, image_category, width, height) "
+                          "VALUES ('a.png', 'internal', 'general', 8, 8)")
+            seen.append(version.read())
+            other.execute("INSERT INTO image_counts VALUES ('x', 'y', 0, 1)")  # a commit to another table
+            seen.append(version.read())
+            other.execute("UPDATE images SET starred = 1")
+            seen.append(version.read())
+            other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            other.execute("DELETE FROM images")
+            seen.append(version.read())
+            assert seen[0] == seen[1] == 0 and seen[1] < seen[2] == seen[3] < seen[4] < seen[5]
+        finally:
+            version.close()
