@@ -167,11 +167,11 @@ def cached_responses(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         images: ImagesService | None = scope["litestar_app"].state.host.images
         cache = images.page_cache if images is not None else None
-        if cache is None or scope["method"] != "GET":
+        if images is None or cache is None or scope["method"] != "GET":
             await app(scope, receive, send)
             return
         # Read before the page is, so a page is never cached under a version newer than what it shows.
-        version = await images.records_version()  # type: ignore[union-attr]  # cache implies images
+        version = await images.records_version()
         if version is None:
             await app(scope, receive, send)
             return
@@ -190,7 +190,8 @@ def cached_responses(app: ASGIApp) -> ASGIApp:
             nonlocal status, headers
             # Taken before passing the message on: the before_send hooks replace its headers with their own list.
             if message["type"] == "http.response.start":
-                status, headers = message["status"], tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
+                status = message["status"]
+                headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
             elif message["type"] == "http.response.body" and status == 200:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
