@@ -97,18 +97,19 @@ def _empty_app(bodies: dict[bytes, bytes]) -> Litestar:
     return Litestar([listing], openapi_config=None)
 
 
-def _listing_app(root: Path) -> Litestar:
+def _listing_app(root: Path, page_cache_bytes: int | None = None) -> Litestar:
     import invoke_local_file_storage.plugin as files_plugin
     import invoke_sqlite_storage.plugin as sqlite_plugin
 
     from invoke_host.app import create_app
     from invoke_host.config import HostConfig
 
-    return create_app(HostConfig(root=root, processor_enabled=False),
+    cache: dict[str, Any] = {} if page_cache_bytes is None else {"max_image_page_cache_bytes": page_cache_bytes}
+    return create_app(HostConfig(root=root, processor_enabled=False, **cache),
                       [("sqlite_storage", sqlite_plugin), ("local_file_storage", files_plugin)], entry_points=False)
 
 
-def http_listings(root: Path, records: int, seconds: float, rounds: int) -> None:
+def http_listings(root: Path, records: int, seconds: float, rounds: int, page_cache_bytes: int | None = None) -> None:
     """Requests/s of listing pages on the real app against the empty app serving the same bytes, same run.
 
     Both servers stay up; each round measures one then the other, and the median of the rounds' ratios is
@@ -125,7 +126,7 @@ def http_listings(root: Path, records: int, seconds: float, rounds: int) -> None
     ]
     print(f"\nover HTTP, {records:,} records: {rounds} rounds of {seconds:g} s per side, load from a child process")
     print(f"{'listing':44} {'app req/s':>10} {'empty req/s':>12} {'app/empty':>10}")
-    with live_server(_listing_app(root)) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with live_server(_listing_app(root, page_cache_bytes)) as url, httpx.Client(base_url=url, timeout=60) as http:
         if "next_cursor" in http.get("/api/v1/images/?limit=1").json():
             # Walk to the middle in big pages; a cursor marks a position, whatever the page size.
             cursor, seen = None, 0
@@ -156,6 +157,8 @@ async def main() -> None:
     parser.add_argument("--http-seconds", type=float, default=2.0, help="each HTTP measurement (0: none)")
     parser.add_argument("--http-rounds", type=int, default=3, help="HTTP measurements per side and listing")
     parser.add_argument("--only-http", action="store_true", help="skip the store listings and the saves")
+    parser.add_argument("--page-cache-bytes", type=int, default=None,
+                        help="max_image_page_cache_bytes of the real app (default: the setting's; 0: no cache)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for name in ("httpx", "invoke_host"):
@@ -177,7 +180,7 @@ async def run(root: Path, args: argparse.Namespace) -> None:
         if not args.only_http:
             await store_listings(backend, args.repeat)
         if args.http_seconds > 0:
-            http_listings(root, args.records, args.http_seconds, args.http_rounds)
+            http_listings(root, args.records, args.http_seconds, args.http_rounds, args.page_cache_bytes)
         if not args.only_http:
             await saves(backend, root, args.saves)
     finally:

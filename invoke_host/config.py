@@ -143,6 +143,11 @@ class HostConfig(BaseSettings):
         ge=1,
         description="Most pixels (width x height) an image may have: an upload, or one an image node makes",
     )
+    max_image_page_cache_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Bytes of encoded image listing pages and records kept to answer repeated requests (0: none)",
+    )
     max_json_depth: int = Field(
         default=64, ge=1, description="Deepest nesting of arrays and objects a JSON request body may have"
     )

@@ -379,7 +379,8 @@ def _images_service(
     files = _file_storage(registry, config)
     if files is None:
         return None
-    return ImagesService(storage.images, files, emit=events.emit, max_image_pixels=config.max_image_pixels)
+    return ImagesService(storage.images, files, emit=events.emit, max_image_pixels=config.max_image_pixels,
+                         page_cache_bytes=config.max_image_page_cache_bytes)
 
 
 def _file_storage(registry: FrozenRegistry, config: HostConfig) -> ImageFileStorage | None:

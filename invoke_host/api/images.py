@@ -20,11 +20,13 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from invoke_host.api.injected import Injected, Unavailable, ensure_available
 from invoke_host.api_versions import API_V1
 from invoke_host.config import HostConfig
+from invoke_host.images.page_cache import CachedResponse
 from invoke_host.images.replay import NothingToReplayError, ReplayResult, plan_replay
 from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.images.service import ImagesService
@@ -33,7 +35,7 @@ from invoke_host.queue import Batch, BatchError, QueueService
 
 __all__ = [
     "DeleteImagesRequest", "DeleteImagesResult", "ImageDTO", "ImageDTOPage", "ImageReplay", "ImageUploads",
-    "ImagesController", "WorkflowAndGraph",
+    "ImagesController", "WorkflowAndGraph", "cached_responses",
 ]
 
 logger = logging.getLogger("invoke_host.images")
@@ -149,6 +151,58 @@ def _category_field(value: Any) -> ImageCategory:
         raise ValidationException(f"image_category must be one of {valid}, not {value!r}") from None
 
 
+def cached_responses(app: ASGIApp) -> ASGIApp:
+    """Route middleware: answer a GET from the images service's page cache while no image record has changed.
+
+    It runs inside the host's guards (host check, access token, cross-site, body limits: app middleware, outside
+    every route's own), and the app's ``before_send`` hooks add their headers to a cached answer as to any other.
+    What it skips on a hit is the route's own work: parsing and checking the query, the store, the validation and
+    encoding of the page. A hit is a request whose path and query string are byte for byte those of an earlier 200
+    answered under the same records version, so those checks would pass again and the page would read the same.
+
+    The key is the path and query string alone: every caller that passes the guards sees every image (there is
+    one access token). Should images ever be visible per user, the caller's identity must join the key.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        images: ImagesService | None = scope["litestar_app"].state.host.images
+        cache = images.page_cache if images is not None else None
+        if images is None or cache is None or scope["method"] != "GET":
+            await app(scope, receive, send)
+            return
+        # Read before the page is, so a page is never cached under a version newer than what it shows.
+        version = await images.records_version()
+        if version is None:
+            await app(scope, receive, send)
+            return
+        query = scope["query_string"]
+        key = f"{scope['path']}?".encode() + query if query else scope["path"].encode()
+        hit = cache.get(key, version)
+        if hit is not None:
+            await send({"type": "http.response.start", "status": hit.status, "headers": list(hit.headers)})
+            await send({"type": "http.response.body", "body": hit.body})
+            return
+        status = 0
+        headers: tuple[tuple[bytes, bytes], ...] = ()
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal status, headers
+            # Taken before passing the message on: the before_send hooks replace its headers with their own list.
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
+            elif message["type"] == "http.response.body" and status == 200:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    cache.put(key, version, CachedResponse(status, headers, b"".join(chunks)))
+            await send(message)
+
+        await app(scope, receive, keep)
+
+    return middleware
+
+
 class ImagesController(Controller):
     """The image store over HTTP."""
 
@@ -223,7 +277,7 @@ class ImagesController(Controller):
             ) from None
         return ImageDTO.of(record)
 
-    @get("/", summary="A page of images, filtered")
+    @get("/", summary="A page of images, filtered", middleware=[cached_responses])
     async def list_images(
         self,
         images: Injected[ImagesService],
@@ -263,7 +317,7 @@ class ImagesController(Controller):
             next_cursor=page.next_cursor,
         )
 
-    @get("/i/{image_name:str}", summary="One image's record")
+    @get("/i/{image_name:str}", summary="One image's record", middleware=[cached_responses])
     async def get_image(self, images: Injected[ImagesService], image_name: FromPath[str]) -> ImageDTO:
         try:
             return ImageDTO.of(await images.get(image_name))

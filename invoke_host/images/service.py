@@ -23,12 +23,14 @@ from invoke_sdk.images import (
     ImageRecordPage,
     ImageRecordStore,
     ImageUpdatedEvent,
+    ImageVersionedRecordStore,
     NewImageRecord,
     StartableFileStorage,
 )
 from pydantic import BaseModel
 
 from invoke_host.images.naming import ImageNamer
+from invoke_host.images.page_cache import ImagePageCache
 from invoke_host.images.uploads import decode_upload
 
 __all__ = ["EmitEvent", "ImagesService", "JsonText"]
@@ -74,12 +76,19 @@ class ImagesService:
         namer: ImageNamer | None = None,
         emit: EmitEvent | None = None,
         max_image_pixels: int = 6144 * 6144,
+        page_cache_bytes: int = 0,
     ) -> None:
         self.records = records
         self.files = files
         self.namer = namer or ImageNamer()
         self.emit = emit
         self.max_image_pixels = max_image_pixels
+        # Checked once: isinstance against a runtime protocol costs microseconds, and the version is read per request.
+        self._versioned = records if isinstance(records, ImageVersionedRecordStore) else None
+        # Only a store that can tell when its records changed can have its pages cached (page_cache says why).
+        self.page_cache: ImagePageCache | None = (
+            ImagePageCache(page_cache_bytes) if page_cache_bytes > 0 and self._versioned is not None else None
+        )
 
     async def start(self) -> None:
         if isinstance(self.files, StartableFileStorage):
@@ -187,6 +196,13 @@ class ImagesService:
         if record is None:
             raise ImageNotFoundError(image_name)
         return record
+
+    async def records_version(self) -> int | None:
+        """The record store's records version (see :class:`~invoke_sdk.images.ImageVersionedRecordStore`), or None
+        when it keeps none or cannot tell now."""
+        if self._versioned is None:
+            return None
+        return await self._versioned.records_version()
 
     async def get_many(self, **filters: Unpack[ImageListFilters]) -> ImageRecordPage:
         """A page of records (see :meth:`invoke_sdk.images.ImageRecordStore.get_many` for the filters)."""

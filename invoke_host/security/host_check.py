@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from invoke_host.security._asgi import ASGIApp, Middleware, Receive, Scope, Send, header_map, refuse
+from invoke_host.security._asgi import ASGIApp, Middleware, Receive, Scope, Send, header_value, refuse
 
 __all__ = ["HostAllowList", "host_check_middleware", "host_name"]
 
@@ -84,7 +84,7 @@ def host_check_middleware(allowed: HostAllowList) -> Middleware:
             if scope["type"] not in ("http", "websocket"):
                 await app(scope, receive, send)
                 return
-            host = header_map(scope).get("host")
+            host = header_value(scope, b"host")
             server = scope.get("server")
             if allowed.allows(host, str(server[0]) if server else None):
                 await app(scope, receive, send)

@@ -15,7 +15,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import ClientException
 
-from invoke_host.security._asgi import ASGIApp, Middleware, Receive, Scope, Send, header_map
+from invoke_host.security._asgi import ASGIApp, Middleware, Receive, Scope, Send, header_value
 
 __all__ = ["JsonDepthMeter", "JsonTooDeepError", "json_depth_middleware", "recursion_error_handler"]
 
@@ -97,7 +97,7 @@ def json_depth_middleware(max_depth: int) -> Middleware:
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or not _may_be_json(header_map(scope).get("content-type")):
+            if scope["type"] != "http" or not _may_be_json(header_value(scope, b"content-type")):
                 await app(scope, receive, send)
                 return
             meter = JsonDepthMeter(max_depth)

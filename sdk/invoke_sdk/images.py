@@ -41,6 +41,7 @@ __all__ = [
     "ImageRecordPage",
     "ImageRecordStore",
     "ImageUpdatedEvent",
+    "ImageVersionedRecordStore",
     "InvalidImageCursorError",
     "InvalidImageNameError",
     "NewImageRecord",
@@ -226,6 +227,27 @@ class ImageRecordStore(Protocol):
 
     async def delete_intermediates(self) -> list[str]:
         """Delete every intermediate record; return their names."""
+        ...
+
+
+@runtime_checkable
+class ImageVersionedRecordStore(Protocol):
+    """An :class:`ImageRecordStore` that can say cheaply whether any record changed: the host then serves
+    repeated listing pages and records from a cache of their encoded responses.
+
+    Optional: a store without :meth:`records_version` works as before, every request answered from the store.
+    """
+
+    async def records_version(self) -> int | None:
+        """A number that changes whenever any image record is added, changed or deleted, by any connection or
+        process writing the same database, or None when it cannot be told right now (nothing is then cached).
+
+        The host reads it *before* it reads a page, and serves a page it cached under a version only while the
+        version read for a later request is the same. So the number must move in the same transaction as the
+        change (a trigger-kept counter does; a sequence, which moves before the commit, does not), and a read
+        must see every change committed before it began. Called on every listing request: keep it to one tiny
+        read, or less.
+        """
         ...
 
 

@@ -80,10 +80,24 @@ def _decode_cursor(cursor: str, *, starred_first: bool, order_dir: OrderDir) -> 
 
 
 class PostgresImageRecordStore:
-    """Implements :class:`invoke_sdk.images.ImageRecordStore` on the ``images`` table."""
+    """Implements :class:`invoke_sdk.images.ImageRecordStore` and
+    :class:`~invoke_sdk.images.ImageVersionedRecordStore` on the ``images`` table."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def records_version(self) -> int | None:
+        """``image_changes.n`` (migration 6): one primary-key read, a round trip on a pooled connection.
+
+        Autocommit, so the read sees every change committed before it, by any node.
+        """
+
+        async def work(conn: Connection) -> int | None:
+            cur = await conn.execute("SELECT n FROM image_changes WHERE id = 1")
+            row = await cur.fetchone()
+            return int(row[0]) if row is not None else None
+
+        return await self._db.run(work)
 
     async def _rows(self, sql: str, params: Sequence[Any], *, write: bool = False) -> list[dict[str, Any]]:
         async def work(conn: Connection) -> list[dict[str, Any]]:

@@ -88,4 +88,5 @@ class SqliteBackend:
             raise StorageError(f"the database {self.path} cannot be opened: {exc}") from exc
 
     async def stop(self) -> None:
+        self._images.close()
         await self.db.close()

@@ -26,6 +26,7 @@ from invoke_sdk.storage import StorageError
 from pydantic import TypeAdapter
 
 from invoke_sqlite_storage.database import Database
+from invoke_sqlite_storage.records_version import RecordsVersion
 
 __all__ = ["ImageListQuery", "SqliteImageRecordStore", "build_list_query", "decode_cursor", "encode_cursor"]
 
@@ -182,10 +183,25 @@ def build_list_query(
 
 
 class SqliteImageRecordStore:
-    """Implements :class:`invoke_sdk.images.ImageRecordStore` on the ``images`` table."""
+    """Implements :class:`invoke_sdk.images.ImageRecordStore` and
+    :class:`~invoke_sdk.images.ImageVersionedRecordStore` on the ``images`` table."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._version = RecordsVersion(db.path)
+
+    async def records_version(self) -> int | None:
+        """``image_changes.n`` (migration 8), read on the event loop (``invoke_sqlite_storage.records_version``).
+
+        Unlike every other read here this one does not hop to a reader's thread: the hop costs 50-100 µs under
+        load, more than a cached page's whole answer, while this takes a memory compare when nothing changed and
+        one tiny read when something did.
+        """
+        return self._version.read()
+
+    def close(self) -> None:
+        """Let go of what :meth:`records_version` holds (the backend's stop); it reopens on the next read."""
+        self._version.close()
 
     async def save(self, record: NewImageRecord) -> ImageRecord:
         async def work(conn: aiosqlite.Connection) -> ImageRecord:

@@ -12,8 +12,9 @@ from invoke_postgres_storage.migrations.m0002_images import MIGRATION as M0002
 from invoke_postgres_storage.migrations.m0003_model_records import MIGRATION as M0003
 from invoke_postgres_storage.migrations.m0004_leases import MIGRATION as M0004
 from invoke_postgres_storage.migrations.m0005_workflows import MIGRATION as M0005
+from invoke_postgres_storage.migrations.m0006_image_changes import MIGRATION as M0006
 from invoke_postgres_storage.migrator import Migration
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: tuple[Migration, ...] = (M0001, M0002, M0003, M0004, M0005)
+MIGRATIONS: tuple[Migration, ...] = (M0001, M0002, M0003, M0004, M0005, M0006)
