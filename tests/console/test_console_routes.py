@@ -52,7 +52,7 @@ def test_an_unchanged_asset_is_answered_304_and_a_changed_etag_gets_the_file(cli
 def test_only_the_bundles_own_files_are_served(client: TestClient, name: str) -> None:  # type: ignore[type-arg]
     answer = client.get(f"/console/{name}")
     assert answer.status_code == 404
-    assert answer.json()["detail"] == f"the console has no file named {name!r}"
+    assert answer.json()["detail"] == f"/console has no file named {name!r}"
 
 
 @pytest.mark.parametrize("name", ["..%2Fplugin.py", "..%2F..%2Finvoke_web_console%2Fplugin.py", "%2E%2E/plugin.py"])
