@@ -22,6 +22,8 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
+from invoke_host.security.headers import PAGE_POLICY
+
 __all__ = ["TYPES", "StaticSite", "static_site"]
 
 TYPES = {
@@ -52,6 +54,10 @@ class _Files:
         data, etag = found
         headers = {"Cache-Control": "no-cache", "ETag": etag}
         if request.headers.get("if-none-match") == etag:
+            # A browser takes a 304's headers into the cached answer, so a page's 304 must carry the page's policy;
+            # security_headers_hook chooses by content type, which a 304 has none of, and would give the strict one.
+            if suffix == ".html":
+                headers["Content-Security-Policy"] = PAGE_POLICY
             return Response(b"", status_code=304, headers=headers)
         return Response(data, media_type=TYPES[suffix], headers=headers)
 

@@ -46,6 +46,11 @@ def test_an_unchanged_asset_is_answered_304_and_a_changed_etag_gets_the_file(cli
     assert again.status_code == 304 and again.content == b""
     other = client.get("/console/app.js", headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.content == first.content
+    # A browser keeps a 304's headers with the cached page: the page's policy must come with it, or a reload blocks
+    # the page's own script.
+    page = client.get("/")
+    cached = client.get("/", headers={"If-None-Match": page.headers["etag"]})
+    assert cached.status_code == 304 and cached.headers["content-security-policy"] == PAGE_POLICY
 
 
 @pytest.mark.parametrize("name", ["nothing.js", "plugin.py", "static_routes.py", "app", "index.html.bak"])
