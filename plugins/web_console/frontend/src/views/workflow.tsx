@@ -311,7 +311,11 @@ export function RunWorkflow({ onEnqueued }: { onEnqueued: (result: EnqueueResult
               <div class={`field ${fieldErrors[field.key] ? "invalid" : ""}`} data-field={field.key} data-kind={kind.kind}>
                 <label>
                   <span>{field.label}</span>
-                  <FieldInput field={field} kind={kind} value={value} models={models} images={images} onChange={(v) => setValues({ ...values, [field.key]: v })} />
+                  <FieldInput field={field} kind={kind} value={value} models={models} images={images} onChange={(v) => {
+                    setValues({ ...values, [field.key]: v });
+                    // The server's word on the old value no longer holds.
+                    if (fieldErrors[field.key]) setFieldErrors({ ...fieldErrors, [field.key]: "" });
+                  }} />
                 </label>
                 {field.description && <span class="muted small">{field.description}</span>}
                 {fieldErrors[field.key] && (
