@@ -35,6 +35,7 @@ from invoke_host.security import (
     security_headers_hook,
 )
 from invoke_host.security.headers import asset_page_policy, favicon_url
+from invoke_host.static_assets import static_site
 
 __all__ = ["create_app"]
 
@@ -69,10 +70,11 @@ def create_app(
         styles=[swagger.css_url],
         images=favicon_url(swagger.favicon),
     )
+    static = static_site(r.value for r in host.registry.kind("static_assets").values())
     # Outermost first; see invoke_host.security for why in this order.
     middleware: list[Any] = [
         host_check_middleware(HostAllowList(config.host, config.allowed_hosts)),
-        *([access_token_middleware(config.token)] if config.token is not None else []),
+        *([access_token_middleware(config.token, static.public)] if config.token is not None else []),
         cross_site_middleware(config.cors_origins),
         request_body_timeout_middleware(config.request_body_timeout_s),
         json_depth_middleware(config.max_json_depth),
@@ -91,7 +93,10 @@ def create_app(
     )
     plugin_routes = host.registry.routes
     return Litestar(
-        route_handlers=[*api_routers(host_dependencies(host)), *plugin_routes, *docs_routes(plugin_routes)],
+        route_handlers=[
+            *api_routers(host_dependencies(host)), *plugin_routes, *static.handlers,
+            *docs_routes([*plugin_routes, *static.handlers]),
+        ],
         on_startup=[host.start],
         on_shutdown=[host.stop],
         middleware=middleware,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
+from invoke_sdk.static_assets import StaticAssets
 
 from invoke_host.plugin_loader import PluginRecord, PluginSet
 from invoke_host.plugin_routes import Route, RouteTable, resolve_routes
@@ -120,6 +121,27 @@ def _check_routes(
     return routes
 
 
+def _check_static_paths(
+    assets: StaticAssets, record: PluginRecord, table: RouteTable, by_name: Mapping[str, PluginRecord]
+) -> list[Route]:
+    """The paths a static folder would answer, judged as routes: public paths must not reach the host's or overlap
+    a route taken (whose handler would then answer, or be shadowed, without the token)."""
+    routes = [Route(f"{assets.path}/{{name:str}}", frozenset({"GET"})),
+              *(Route(url, frozenset({"GET"})) for url in sorted(assets.pages))]
+    problems = []
+    for route in routes:
+        refusal = table.refusal(route)
+        if refusal is not None:
+            why, holder = refusal
+            if holder is not None:
+                why = _held_by(record, by_name[holder], why)
+            problems.append(f"static assets {assets.describe()} from {record.describe()} are refused: {route.label()} "
+                            f"would answer without the access token, but {why}")
+    if problems:
+        raise RegistrationError("\n".join(problems))
+    return routes
+
+
 def _check_migration_owner(
     migration: Any, record: PluginRecord, invocations: Mapping[str, Registered[type[BaseInvocation]]],
     by_name: Mapping[str, PluginRecord],
@@ -191,6 +213,9 @@ def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenReg
                     if kind.name == "routes":
                         route_table = route_table or RouteTable.for_core(core_routes)
                         routes = _check_routes(item, record, route_table, by_name)
+                    if kind.name == "static_assets":
+                        route_table = route_table or RouteTable.for_core(core_routes)
+                        routes = _check_static_paths(item, record, route_table, by_name)
                     if kind.name == "node_migrations":
                         _check_migration_owner(item, record, invocations, by_name)
                     if (have_item := table.get(key)) is not None:

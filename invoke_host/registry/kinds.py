@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 from invoke_sdk.models.loading import loader_key
 from invoke_sdk.node_migrations import NodeMigration
+from invoke_sdk.static_assets import StaticAssets
 from invoke_sdk.workflows import PackWorkflow
 
 from invoke_host.registry.checks import (
@@ -88,6 +90,27 @@ def _check_workflow(item: Any) -> None:
         raise RegistrationError(f"{item!r} is not an invoke_sdk.workflows.PackWorkflow")
 
 
+def _check_static_assets(item: Any) -> None:
+    if not isinstance(item, StaticAssets):
+        raise RegistrationError(
+            f"{item!r} is not an invoke_sdk.StaticAssets: only a folder of files that the host serves itself answers "
+            "without the access token; a route handler goes to register_routes and stays behind the token"
+        )
+    try:
+        folder = files(item.package).joinpath(*item.folder.split("/"))
+        found = folder.is_dir()
+    except (ImportError, TypeError, ValueError) as exc:
+        raise RegistrationError(f"static assets {item.describe()}: package {item.package!r} cannot be read: {exc}") \
+            from exc
+    if not found:
+        raise RegistrationError(f"static assets {item.describe()}: package {item.package!r} has no folder "
+                                f"{item.folder!r}")
+    for url, name in item.pages.items():
+        if not folder.joinpath(name).is_file():
+            raise RegistrationError(f"static assets {item.describe()}: page {url} names {name!r}, which the folder "
+                                    "lacks")
+
+
 KINDS: list[Kind] = [
     Kind(hook="register_routes", name="routes", key=_route_key),
     Kind(hook="register_model_configs", name="model_configs", key=model_config_key, check=check_model_config),
@@ -110,5 +133,6 @@ KINDS: list[Kind] = [
         offer=_offer_migration,
     ),
     Kind(hook="register_workflows", name="workflows", key=lambda w: w.id, check=_check_workflow),
+    Kind(hook="register_static_assets", name="static_assets", key=lambda a: a.describe(), check=_check_static_assets),
 ]
 """Every non-node kind of contribution, in the order their hooks are called."""

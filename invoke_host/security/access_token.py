@@ -12,6 +12,8 @@ and browser history.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Collection
+from typing import Any
 from urllib.parse import parse_qs
 
 from invoke_host.api_versions import API_V1
@@ -49,13 +51,27 @@ def _split_bearer_subprotocol(scope: Scope) -> tuple[Scope, str | None]:
     return {**scope, "subprotocols": rest, "headers": headers}, bearer[0][len(BEARER_SUBPROTOCOL_PREFIX):]
 
 
-def access_token_middleware(token: str) -> Middleware:
-    """Require the access token on every request and websocket handshake outside :data:`PUBLIC_PATHS`."""
+def _public_handler(scope: Scope, public_handlers: Collection[Callable[..., Any]]) -> bool:
+    # The router has chosen the handler before route middleware runs; only the host's own static-file handler
+    # functions (invoke_host.static_assets) are in the set, so no path, option or handler a plugin makes is.
+    if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
+        return False
+    return getattr(scope.get("route_handler"), "fn", None) in public_handlers
+
+
+def access_token_middleware(token: str, public_handlers: Collection[Callable[..., Any]] = ()) -> Middleware:
+    """Require the access token on every request and websocket handshake outside :data:`PUBLIC_PATHS`.
+
+    ``public_handlers`` are the functions of the host's static-file handlers (plugins' ``StaticAssets``): a GET
+    routed to one of them answers without the token.
+    """
     expected = token.encode()
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] not in ("http", "websocket") or is_public(scope.get("path", "")):
+            if scope["type"] not in ("http", "websocket") or is_public(scope.get("path", "")) or _public_handler(
+                scope, public_handlers
+            ):
                 await app(scope, receive, send)
                 return
             headers = header_map(scope)

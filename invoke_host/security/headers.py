@@ -34,10 +34,14 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 """The CSP of everything that is not a page (JSON, images): it may load nothing and be framed nowhere."""
 
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-"""The CSP of HTML pages: scripts, styles and data from this server only, no inline script."""
+"""The CSP of HTML pages: scripts, styles and data from this server only, no inline script.
+
+``blob:`` images are the console's on a server with a token: it fetches an image with the header and shows the
+blob (an ``<img>`` cannot send a header, and the token never goes in a URL); only the page's own script can make
+one."""
 
 _HREF = re.compile(r"""href=["']([^"']+)["']""")
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from invoke_sdk.models import ModelConfigBase
     from invoke_sdk.models.loading import ModelLoader
     from invoke_sdk.models.probing import ModelProber
+    from invoke_sdk.static_assets import StaticAssets
     from invoke_sdk.storage import StorageBackendFactory
     from invoke_sdk.workflows import PackWorkflow
 
@@ -39,6 +40,7 @@ __all__ = [
     "RegisterModelProber",
     "RegisterNodeMigration",
     "RegisterRoute",
+    "RegisterStaticAssets",
     "RegisterStorageBackend",
     "RegisterWorkflow",
     "hookimpl",
@@ -52,6 +54,7 @@ __all__ = [
     "register_model_probers",
     "register_node_migrations",
     "register_routes",
+    "register_static_assets",
     "register_storage_backends",
     "register_workflows",
 ]
@@ -247,4 +250,22 @@ def register_workflows(register: RegisterWorkflow) -> None:
     They appear in the workflow library (``GET /api/v1/workflows``) as ``pack:<id>``, read-only, and run with
     ``POST /api/v1/workflows/i/pack:<id>/enqueue``. An id another plugin registered first is refused. Read a
     bundled JSON file with ``importlib.resources`` here; do nothing slower.
+    """
+
+
+class RegisterStaticAssets(Protocol):
+    """The callback passed to :func:`register_static_assets`."""
+
+    def __call__(self, assets: StaticAssets) -> None:
+        """Offer one folder of files (a :class:`~invoke_sdk.static_assets.StaticAssets`) for the host to serve."""
+
+
+@hookspec
+def register_static_assets(register: RegisterStaticAssets) -> None:
+    """Register folders of static files the host serves without the access token: ``register(StaticAssets(...))``.
+
+    This is the only way a plugin's paths answer without the token (a web front end's page and its script,
+    which a browser loads before it can send a header). The host serves the files itself, GET only; a
+    declaration whose paths reach into the host's own or overlap a route already taken is refused, and so is
+    anything that is not a ``StaticAssets``. Put no data in these files.
     """

@@ -11,6 +11,7 @@ import io
 import os
 import types
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,10 +85,30 @@ class Console:
             self.page.screenshot(path=str(self.shots / f"{name}.png"))
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+@contextmanager
+def browser_page(server: LiveServer) -> Iterator[Console]:
+    """Debian's Chromium on ``server``, for a whole module; fails the module if the console raised in the page."""
     from playwright.sync_api import sync_playwright
 
+    shots = os.environ.get("INVOKE_CONSOLE_SCREENSHOTS")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+            page.set_default_timeout(30_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            yield Console(server, page, Path(shots) if shots else None)
+            assert errors == [], f"the console raised in the browser: {errors}"
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     # No HF_HUB_OFFLINE here: huggingface_hub reads it once, at its first import, and a module-wide setting leaked
     # into the later model-install tests that talk to a local hub. The tiny model loads from its folder only.
     with pytest.MonkeyPatch.context():
@@ -97,21 +118,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                    invoke_core_nodes.plugin, invoke_image_nodes.plugin, invoke_sd_probers.plugin,
                    invoke_diffusers_nodes.plugin, invoke_web_console.plugin, (BROKEN_PACK, _broken_pack())]
         app = create_app(config, plugins, entry_points=False)
-        shots = os.environ.get("INVOKE_CONSOLE_SCREENSHOTS")
-        with live_server(app) as server, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800}, color_scheme="dark")
-                page.set_default_timeout(30_000)
-                errors: list[str] = []
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                yield Console(server, page, Path(shots) if shots else None)
-                assert errors == [], f"the console raised in the browser: {errors}"
-            finally:
-                browser.close()
+        with live_server(app) as server, browser_page(server) as console:
+            yield console
 
 
 def png_bytes(width: int = 40, height: int = 30, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:

@@ -6,7 +6,10 @@ server's state, each saying what it relies on. Waits are Playwright's bounded wa
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,3 +202,160 @@ def test_a_failed_item_shows_its_node_and_message_and_the_processor_pauses(conso
     page.wait_for_selector("button:has-text('Pause')")
     page.click("button:has-text('Prune')")
     page.wait_for_selector(f"tr[data-item='{item_id}']", state="detached")
+
+
+def _follow_the_run(console: Console) -> int:
+    """The queue view the console switched to after enqueuing, on the run's first item; that item's id."""
+    page = console.page
+    page.wait_for_url(re.compile(r".*#/queue/\d+$"))
+    item_id = int(page.url.rsplit("/", 1)[1])
+    page.wait_for_selector(f"tr.followed[data-item='{item_id}']")
+    return item_id
+
+
+def _finished_item(console: Console, item_id: int) -> dict[str, Any]:
+    with console.api() as api:
+        wait_for(lambda: api.get(f"/api/v1/queue/default/i/{item_id}").json()["status"] in ("completed", "failed"),
+                 timeout=60, what=f"queue item {item_id}")
+        item: dict[str, Any] = api.get(f"/api/v1/queue/default/i/{item_id}").json()
+    assert item["status"] == "completed", item
+    return item
+
+
+LIBRARY_WORKFLOW = {
+    "name": "Resize a blank",
+    "description": "A blank canvas, resized",
+    "nodes": [
+        {"id": "blank", "type": "invocation", "data": {
+            "id": "blank", "type": "blank_image", "label": "Canvas", "inputs": {
+                "width": {"name": "width", "label": "Canvas width", "description": "How wide the blank image is",
+                          "value": 32}}}},
+        {"id": "resize", "type": "invocation", "data": {"id": "resize", "type": "img_resize", "inputs": {
+            "resample_mode": {"name": "resample_mode", "value": "bicubic"}}}},
+    ],
+    "edges": [],
+    "exposedFields": [{"nodeId": "blank", "fieldName": "width"}, {"nodeId": "resize", "fieldName": "resample_mode"}],
+}
+
+
+def test_a_workflow_from_the_library_runs_with_an_exposed_field_changed(console: Console) -> None:
+    graph = {
+        "nodes": {"blank": {"type": "blank_image", "width": 32, "height": 32},
+                  "resize": {"type": "img_resize", "width": 16, "height": 16, "resample_mode": "bicubic"}},
+        "edges": [{"source": {"node_id": "blank", "field": "image"},
+                   "destination": {"node_id": "resize", "field": "image"}}],
+    }
+    with console.api() as api:
+        saved = api.post("/api/v1/workflows/", json={"name": "Resize a blank", "graph": graph,
+                                                      "workflow": LIBRARY_WORKFLOW})
+        assert saved.status_code == 200, saved.text
+        workflow_id = saved.json()["workflow_id"]
+    page = console.page
+    console.open("run")
+    page.wait_for_selector(f"select[name=workflow] option[value='{workflow_id}']", state="attached")
+    page.select_option("select[name=workflow]", workflow_id)
+    width = page.locator("[data-field='blank.width'][data-kind=number]")
+    width.wait_for()
+    # Labelled from the workflow's node data, typed from the node's schema: a number with its bounds, an enum.
+    assert "Canvas: Canvas width" in width.inner_text() and "How wide the blank image is" in width.inner_text()
+    assert width.locator("input").get_attribute("min") == "1"
+    mode = page.locator("[data-field='resize.resample_mode'][data-kind=enum] select")
+    assert "lanczos" in mode.inner_text()
+    # A value the node refuses comes back as the server's 422, shown on its field.
+    width.locator("input").fill("")
+    page.click("form.run-workflow button[type=submit]")
+    error = page.locator("[data-field='blank.width'] .field-error")
+    error.wait_for()
+    assert "integer" in error.inner_text()
+    width.locator("input").fill("48")
+    mode.select_option(label="lanczos")
+    console.shot("run-workflow")
+    page.click("form.run-workflow button[type=submit]")
+    item = _finished_item(console, _follow_the_run(console))
+    nodes = item["session"]["graph"]["nodes"]
+    assert (nodes["blank"]["width"], nodes["resize"]["resample_mode"]) == (48, "lanczos")
+    assert (nodes["blank"]["height"], nodes["resize"]["width"]) == (32, 16)  # what was not exposed is as saved
+
+
+def _png_with_workflow(path: Path, workflow: dict[str, Any]) -> None:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    # InvokeAI writes its workflow as a text chunk; a compressed iTXt is the hardest of the three kinds to read.
+    info.add_itxt("invokeai_workflow", json.dumps(workflow), zip=True)
+    Image.new("RGB", (8, 8), (10, 90, 200)).save(path, format="PNG", pnginfo=info)
+
+
+def test_a_workflow_from_an_uploaded_png_runs_with_its_exposed_field(console: Console, tmp_path: Path) -> None:
+    workflow = {
+        "name": "Sized blank from a PNG",
+        "nodes": [
+            {"id": "size", "type": "invocation", "data": {"id": "size", "type": "integer", "label": "Size", "inputs": {
+                "value": {"name": "value", "label": "Width in px", "value": 24}}}},
+            {"id": "blank", "type": "invocation", "data": {
+                "id": "blank", "type": "blank_image", "isIntermediate": False,
+                "inputs": {"width": {"name": "width", "value": 512}, "height": {"name": "height", "value": 20}}}},
+            {"id": "note", "type": "notes", "data": {"notes": "not a node of the graph"}},
+        ],
+        "edges": [{"id": "e1", "type": "default", "source": "size", "sourceHandle": "value", "target": "blank",
+                   "targetHandle": "width"}],
+        "exposedFields": [{"nodeId": "size", "fieldName": "value"}],
+    }
+    png = tmp_path / "made-by-invokeai.png"
+    _png_with_workflow(png, workflow)
+    before = set(_image_names(console))
+    page = console.page
+    console.open("run")
+    page.set_input_files("input[name=workflow-file]", str(png))
+    size = page.locator("[data-field='size.value'][data-kind=number] input")
+    size.wait_for()
+    assert size.input_value() == "24"
+    size.fill("40")
+    page.click("form.run-workflow button[type=submit]")
+    item = _finished_item(console, _follow_the_run(console))
+    graph = item["session"]["graph"]
+    assert graph["nodes"]["size"]["value"] == 40 and graph["nodes"]["blank"]["height"] == 20
+    assert "width" not in graph["nodes"]["blank"] and "note" not in graph["nodes"]  # connected; not an invocation
+    assert [(e["source"], e["destination"]) for e in graph["edges"]] == [
+        ({"node_id": "size", "field": "value"}, {"node_id": "blank", "field": "width"})]
+    new = [n for n in _image_names(console) if n not in before]
+    assert len(new) == 1
+    with console.api() as api:
+        assert api.get(f"/api/v1/images/i/{new[0]}").json()["width"] == 40
+        # The workflow went with the batch, and the image keeps it; it was not saved to the library.
+        embedded = api.get(f"/api/v1/images/i/{new[0]}/workflow").json()
+        assert json.loads(embedded["workflow"]) == workflow
+        names = [w["name"] for w in api.get("/api/v1/workflows/").json()["items"]]
+        assert "Sized blank from a PNG" not in names
+
+
+def test_a_new_image_goes_in_at_the_top_of_the_gallery_without_a_reload(console: Console) -> None:
+    with console.api() as api:
+        total = api.get("/api/v1/images", params={"limit": 1}).json()["total"]
+        for i in range(max(0, 52 - total)):  # more than the first page of 48
+            api.post("/api/v1/images/upload", params={"image_category": "user"},
+                     files={"file": (f"fill-{i}.png", png_bytes(16, 16, (i * 4, 100, 100)), "image/png")})
+        total = api.get("/api/v1/images", params={"limit": 1}).json()["total"]
+    page = console.page
+    console.open("gallery")
+    page.wait_for_selector("[data-connected=true]")
+    page.wait_for_function("() => document.querySelectorAll('figure[data-image]').length >= 48")
+    page.evaluate("() => window.scrollTo(0, 200)")
+    page.wait_for_function("() => window.scrollY > 0")
+    scrolled = page.evaluate("() => window.scrollY")
+    lists: list[str] = []
+    page.on("request", lambda r: lists.append(r.url) if "/api/v1/images?" in r.url else None)
+    with console.api() as api:
+        answer = api.post("/api/v1/images/upload", params={"image_category": "user"},
+                          files={"file": ("live.png", png_bytes(20, 20, (0, 200, 0)), "image/png")})
+        name = answer.json()["image_name"]
+    page.wait_for_selector(f".grid figure[data-image='{name}']:first-child")
+    assert lists == []  # inserted from the event, not by loading the first page again
+    assert page.evaluate("() => window.scrollY") >= scrolled  # the view did not jump back to the top
+    # Paging on from there: the next page starts after what is shown, with no image twice.
+    page.wait_for_function(
+        "total => { window.scrollTo(0, document.body.scrollHeight); "
+        "return document.querySelectorAll('figure[data-image]').length >= total }", arg=total + 1, polling=200)
+    shown = page.eval_on_selector_all("figure[data-image]", "els => els.map(e => e.dataset.image)")
+    assert len(shown) == len(set(shown)) == total + 1

@@ -46,13 +46,18 @@ def test_an_unchanged_asset_is_answered_304_and_a_changed_etag_gets_the_file(cli
     assert again.status_code == 304 and again.content == b""
     other = client.get("/console/app.js", headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.content == first.content
+    # A browser keeps a 304's headers with the cached page: the page's policy must come with it, or a reload blocks
+    # the page's own script.
+    page = client.get("/")
+    cached = client.get("/", headers={"If-None-Match": page.headers["etag"]})
+    assert cached.status_code == 304 and cached.headers["content-security-policy"] == PAGE_POLICY
 
 
 @pytest.mark.parametrize("name", ["nothing.js", "plugin.py", "static_routes.py", "app", "index.html.bak"])
 def test_only_the_bundles_own_files_are_served(client: TestClient, name: str) -> None:  # type: ignore[type-arg]
     answer = client.get(f"/console/{name}")
     assert answer.status_code == 404
-    assert answer.json()["detail"] == f"the console has no file named {name!r}"
+    assert answer.json()["detail"] == f"/console has no file named {name!r}"
 
 
 @pytest.mark.parametrize("name", ["..%2Fplugin.py", "..%2F..%2Finvoke_web_console%2Fplugin.py", "%2E%2E/plugin.py"])

@@ -29,15 +29,47 @@ export const QUEUE_ID = "default";
 export const V1 = "/api/v1";
 export const V2 = "/api/v2";
 
-/** An error answer: the server's `detail` is meant for a person, so it is shown as it is. */
+/** An error answer: the server's `detail` is meant for a person, so it is shown as it is; `errors` are the
+ * per-field problems a 422 carries (`extra.errors`). */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly detail: string = message,
+    readonly errors: Record<string, unknown>[] = [],
+  ) {
     super(message);
   }
 }
 
+// The access token of a server that needs one (docs/security.md): asked for in the page, kept for this tab only
+// (sessionStorage), sent as a header on every fetch and as a subprotocol on the websocket, never in a URL.
+const TOKEN_KEY = "invoke-host.token";
+
+export function accessToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setAccessToken(token: string | null): void {
+  if (token === null) sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+const tokenListeners = new Set<(detail: string) => void>();
+
+/** Called with the server's message when it answers 401: the shell then asks for the token again. */
+export function onTokenRefused(listener: (detail: string) => void): () => void {
+  tokenListeners.add(listener);
+  return () => tokenListeners.delete(listener);
+}
+
+export function authHeaders(): Record<string, string> {
+  const token = accessToken();
+  return token === null ? {} : { authorization: `Bearer ${token}` };
+}
+
 export async function request<T>(method: string, path: string, body?: unknown, form?: FormData): Promise<T> {
-  const init: RequestInit = { method, headers: {} };
+  const init: RequestInit = { method, headers: authHeaders() };
   if (form !== undefined) {
     init.body = form;
   } else if (body !== undefined) {
@@ -48,15 +80,25 @@ export async function request<T>(method: string, path: string, body?: unknown, f
   const text = await response.text();
   if (!response.ok) {
     let detail = text || response.statusText;
+    let errors: Record<string, unknown>[] = [];
     try {
-      const parsed = JSON.parse(text) as { detail?: string };
+      const parsed = JSON.parse(text) as { detail?: string; extra?: { errors?: Record<string, unknown>[] } };
       if (typeof parsed.detail === "string") detail = parsed.detail;
+      if (Array.isArray(parsed.extra?.errors)) errors = parsed.extra.errors;
     } catch {
       // not JSON: the text itself is the message
     }
-    throw new ApiError(response.status, `${method} ${path}: ${response.status} ${detail}`);
+    if (response.status === 401) for (const listener of tokenListeners) listener(detail);
+    throw new ApiError(response.status, `${method} ${path}: ${response.status} ${detail}`, detail, errors);
   }
   return (text ? JSON.parse(text) : null) as T;
+}
+
+/** A file of the API (an image) as a blob, fetched with the token's header. */
+export async function fetchBlob(path: string): Promise<Blob> {
+  const response = await fetch(path, { headers: authHeaders() });
+  if (!response.ok) throw new ApiError(response.status, `GET ${path}: ${response.status} ${response.statusText}`);
+  return response.blob();
 }
 
 export const get = <T>(path: string): Promise<T> => request<T>("GET", path);

@@ -1,7 +1,7 @@
 // Live events over the websocket at /ws (docs/queue.md): one connection for the whole console,
 // subscribed to our queue; views listen by event name. A dropped socket reconnects with backoff and
 // tells the views to reload what they show (events sent meanwhile are lost, as with events_missed).
-import { QUEUE_ID } from "./api";
+import { QUEUE_ID, accessToken } from "./api";
 
 export type EventData = Record<string, unknown>;
 type Listener = (data: EventData) => void;
@@ -18,7 +18,11 @@ function dispatch(name: string, data: EventData): void {
 
 function connect(): void {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`, ["invoke-host.events"]);
+  // A browser cannot set a header on the handshake: the token rides as a subprotocol beside ours, which the
+  // server takes out before the route sees it (invoke_host/security/access_token.py).
+  const token = accessToken();
+  const protocols = token === null ? ["invoke-host.events"] : ["invoke-host.events", `invoke-host.bearer.${token}`];
+  const ws = new WebSocket(`${scheme}://${location.host}/ws`, protocols);
   socket = ws;
   ws.onopen = () => {
     delay = 250;

@@ -2,8 +2,8 @@
 // (offset/limit), filters, star, delete, and a viewer with metadata, graph, workflow and download.
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ImageCategory, ImageDTO, ImageDTOPage, V1, errorText, get, query, request } from "../api";
-import { onEvent } from "../events";
-import { ErrorLine } from "../widgets";
+import { EventData, onEvent } from "../events";
+import { ApiImage, ErrorLine, download } from "../widgets";
 
 const PAGE = 48;
 const CATEGORIES: ImageCategory[] = ["general", "user", "control", "mask", "other"];
@@ -58,8 +58,54 @@ export function Gallery() {
   }, [loadPage]);
 
   useEffect(reload, [reload]);
+
+  // Live changes are applied to the images already shown, not by reloading the first page: the scroll position and
+  // the pages loaded stay. A new image the filters take goes in at the top (after the starred ones when they come
+  // first), so the next page's offset (images loaded) still lines up with the server's order, and loadPage drops
+  // any it already holds.
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
   useEffect(() => {
-    const stops = ["image_added", "image_deleted", "image_updated", "events_missed"].map((name) => onEvent(name, reload));
+    const added = async (data: EventData) => {
+      const record = data.image as { image_name: string; is_intermediate?: boolean; image_category?: string } | undefined;
+      if (!record || record.is_intermediate) return;
+      const f = filtersRef.current;
+      if (f.category && record.image_category !== f.category) return;
+      if (f.search.trim() && !record.image_name.toLowerCase().includes(f.search.trim().toLowerCase())) return;
+      const mine = generation.current;
+      let image: ImageDTO;
+      try {
+        image = await get<ImageDTO>(`${V1}/images/i/${encodeURIComponent(record.image_name)}`);
+      } catch {
+        return; // deleted meanwhile: nothing to show
+      }
+      if (mine !== generation.current) return;
+      setImages((old) => {
+        if (old.some((i) => i.image_name === image.image_name)) return old;
+        setTotal((t) => (t === null ? t : t + 1));
+        const at = f.starredFirst && !image.starred ? old.findIndex((i) => !i.starred) : 0;
+        const index = at < 0 ? old.length : at;
+        return [...old.slice(0, index), image, ...old.slice(index)];
+      });
+    };
+    const updated = (data: EventData) => {
+      const record = data.image as Partial<ImageDTO> & { image_name: string };
+      setImages((old) => old.map((i) => (i.image_name === record.image_name ? { ...i, ...record, image_url: i.image_url, thumbnail_url: i.thumbnail_url } : i)));
+    };
+    const deleted = (data: EventData) => {
+      const names = new Set((data.image_names as string[] | undefined) ?? []);
+      setImages((old) => {
+        const kept = old.filter((i) => !names.has(i.image_name));
+        if (kept.length !== old.length) setTotal((t) => (t === null ? t : t - (old.length - kept.length)));
+        return kept;
+      });
+    };
+    const stops = [
+      onEvent("image_added", (data) => void added(data)),
+      onEvent("image_updated", updated),
+      onEvent("image_deleted", deleted),
+      onEvent("events_missed", reload),
+    ];
     return () => stops.forEach((stop) => stop());
   }, [reload]);
 
@@ -87,8 +133,11 @@ export function Gallery() {
   const remove = async (image: ImageDTO) => {
     try {
       await request("DELETE", `${V1}/images/i/${encodeURIComponent(image.image_name)}`);
-      setImages((old) => old.filter((i) => i.image_name !== image.image_name));
-      setTotal((t) => (t === null ? t : t - 1));
+      setImages((old) => {
+        const kept = old.filter((i) => i.image_name !== image.image_name);
+        if (kept.length !== old.length) setTotal((t) => (t === null ? t : t - 1));
+        return kept;
+      });
     } catch (e) {
       setError(errorText(e));
     }
@@ -114,12 +163,12 @@ export function Gallery() {
       </form>
       <ErrorLine error={error} />
       {total === 0 && <p class="empty">No images yet. Run something from the Run view, or upload one:</p>}
-      <Upload onDone={reload} onError={setError} />
+      <Upload onError={setError} />
       <div class="grid" role="list">
         {images.map((image, index) => (
           <figure class="tile" role="listitem" key={image.image_name} data-image={image.image_name}>
             <button class="thumb" onClick={() => setOpen(index)} title={image.image_name}>
-              <img src={image.thumbnail_url} alt={image.image_name} loading="lazy" width={128} height={128} />
+              <ApiImage src={image.thumbnail_url} alt={image.image_name} lazy width={128} height={128} />
             </button>
             <figcaption>
               <button class={`icon star ${image.starred ? "on" : ""}`} aria-pressed={image.starred} title={image.starred ? "Unstar" : "Star"} onClick={() => void star(image)}>
@@ -157,7 +206,7 @@ export function Gallery() {
   );
 }
 
-function Upload({ onDone, onError }: { onDone: () => void; onError: (e: string) => void }) {
+function Upload({ onError }: { onError: (e: string) => void }) {
   const upload = async (files: FileList | null) => {
     for (const file of Array.from(files ?? [])) {
       const form = new FormData();
@@ -168,7 +217,6 @@ function Upload({ onDone, onError }: { onDone: () => void; onError: (e: string) 
         onError(errorText(e));
       }
     }
-    onDone();
   };
   return (
     <label class="upload">
@@ -221,7 +269,7 @@ function Viewer(props: { image: ImageDTO; position: string; onClose: () => void;
     <div class="overlay" role="dialog" aria-modal="true" aria-label={`Image ${image.image_name}`} tabIndex={-1} ref={dialog} onClick={(e) => e.target === e.currentTarget && props.onClose()}>
       <div class="viewer">
         <div class="viewer-image">
-          <img src={image.image_url} alt={image.image_name} />
+          <ApiImage src={image.image_url} alt={image.image_name} />
         </div>
         <aside class="viewer-side">
           <header>
@@ -235,7 +283,7 @@ function Viewer(props: { image: ImageDTO; position: string; onClose: () => void;
             <button onClick={() => props.onMove(-1)} title="Previous (←)">←</button>
             <button onClick={() => props.onMove(1)} title="Next (→)">→</button>
             <button onClick={props.onStar} title="Star (s)">{image.starred ? "★ Starred" : "☆ Star"}</button>
-            <a class="button" href={image.image_url} download={image.image_name}>Download</a>
+            <button onClick={() => void download(image.image_url, image.image_name)}>Download</button>
             <button class="danger" onClick={props.onDelete} title="Delete (Del)">Delete</button>
             <button onClick={props.onClose} title="Close (Esc)">Close</button>
           </div>

@@ -15,7 +15,17 @@ export function Queue() {
   const [error, setError] = useState<string | null>(null);
   const [detail, setDetail] = useState<number | null>(null);
   const [capabilities, setCapabilities] = useState<Capabilities | null>(null);
+  // "#/queue/<item id>" follows that item (a run just enqueued from the Run view): it is marked and kept in view.
+  const [followed, setFollowed] = useState<number | null>(followedItem());
   const running = useRunning();
+  useEffect(() => {
+    const onHash = () => setFollowed(followedItem());
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+  useEffect(() => {
+    if (followed !== null) document.querySelector(`tr[data-item="${followed}"]`)?.scrollIntoView({ block: "nearest" });
+  }, [followed, items]);
 
   const reload = useCallback(async () => {
     try {
@@ -94,7 +104,7 @@ export function Queue() {
         </thead>
         <tbody>
           {items.map((item) => (
-            <ItemRow item={item} live={running.get(item.item_id)} onOpen={() => setDetail(item.item_id)} onCancel={() => void act("PUT", queuePath(`/i/${item.item_id}/cancel`))} onRetry={retry ? () => retryItem(item.item_id) : null} />
+            <ItemRow item={item} followed={item.item_id === followed} live={running.get(item.item_id)} onOpen={() => setDetail(item.item_id)} onCancel={() => void act("PUT", queuePath(`/i/${item.item_id}/cancel`))} onRetry={retry ? () => retryItem(item.item_id) : null} />
           ))}
         </tbody>
       </table>
@@ -104,11 +114,16 @@ export function Queue() {
   );
 }
 
-function ItemRow(props: { item: QueueItemSummary; live: Running | undefined; onOpen: () => void; onCancel: () => void; onRetry: (() => void) | null }) {
+function followedItem(): number | null {
+  const match = /^#\/queue\/(\d+)$/.exec(location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+function ItemRow(props: { item: QueueItemSummary; followed: boolean; live: Running | undefined; onOpen: () => void; onCancel: () => void; onRetry: (() => void) | null }) {
   const { item, live } = props;
   const active = item.status === "pending" || item.status === "in_progress";
   return (
-    <tr class={`item ${item.status}`} data-item={item.item_id} data-status={item.status}>
+    <tr class={`item ${item.status} ${props.followed ? "followed" : ""}`} data-item={item.item_id} data-status={item.status} aria-current={props.followed ? "true" : undefined}>
       <td>
         <button class="link" onClick={props.onOpen}>
           {item.item_id}

@@ -6,6 +6,7 @@ import { Capabilities, EnqueueBatchBody, ModelSummary, Schemas, V2, errorText, g
 import { onEvent } from "../events";
 import { useRunning } from "../live";
 import { ErrorLine, Progress } from "../widgets";
+import { RunWorkflow } from "./workflow";
 
 type Graph = Schemas["Graph"];
 type EnqueueResult = Schemas["EnqueueResult"];
@@ -207,6 +208,12 @@ export function Run() {
         </div>
         <ErrorLine error={error} />
       </form>
+      <RunWorkflow
+        onEnqueued={(result) => {
+          // Followed in the queue view, which opens on the run's first item.
+          location.hash = `#/queue/${result.item_ids[0] ?? ""}`;
+        }}
+      />
       {itemIds.length > 0 && (
         <div class="card runs" aria-label="This run">
           <h2>This run</h2>
