@@ -10,7 +10,10 @@ It times, for each:
 Prints medians, the host's start against the empty app's (aim: at most 1.5x), and what the packs add
 (aim: at most 0.5 s).
 
-    .venv/bin/python bench/startup.py [--packs 50] [--nodes 20] [--rounds 5]
+    .venv/bin/python bench/startup.py [--packs 50] [--nodes 20] [--rounds 5] [--packs-dir DIR]
+
+With ``--packs-dir`` the installed packs are kept in DIR and reused by the next run with the same --packs and
+--nodes (pip takes minutes for 50 packs on a loaded machine).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -186,6 +190,41 @@ def one_start(pythonpath: list[Path], root: Path | None) -> dict[str, float]:
             "types": float(len(mapping)), "templates": float(len(nodes))}
 
 
+def checkout_path(checkout: Path) -> list[Path]:
+    """The PYTHONPATH that makes another checkout's host, SDK and first-party plugins the ones imported.
+
+    Earlier on the path than the editable installs (whose finders come after it), so that checkout's modules win;
+    the entry points stay those of this environment, which name the same modules.
+    """
+    root = checkout.resolve()
+    plugins = sorted(p for p in (root / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+    return [root, root / "sdk", *plugins]
+
+
+def installed_packs(folder: Path, packs: int, nodes: int) -> Path:
+    """A site directory holding the generated packs, installed now unless ``folder`` already holds these ones."""
+    site = folder / "site"
+    marker = folder / "installed.json"
+    wanted = {"packs": packs, "nodes": nodes, "node_source": NODE}
+    if site.is_dir() and marker.is_file() and json.loads(marker.read_text()) == wanted:
+        print(f"reusing the packs installed in {site}", flush=True)
+        return site
+    for stale in (folder / "src", site):
+        if stale.exists():
+            shutil.rmtree(stale)
+    print(f"writing {packs} packs x {nodes} nodes ...", flush=True)
+    dirs = write_packs(folder / "src", packs, nodes)
+    t = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--target", str(site), *map(str, dirs)],
+        check=True,
+    )
+    print(f"pip installed them in {time.perf_counter() - t:.1f} s", flush=True)
+    marker.write_text(json.dumps(wanted))
+    return site
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packs", type=int, default=50)
@@ -196,30 +235,26 @@ def main() -> None:
         help="a checkout of another commit (git worktree add DIR REV): its invoke_host is started too, in the "
         "same rounds, so a change is measured before/after in one run",
     )
+    parser.add_argument(
+        "--packs-dir", type=Path, metavar="DIR",
+        help="keep the installed packs in DIR and reuse them on the next run with the same --packs and --nodes",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="invoke-bench-") as tmp:
         tmpdir = Path(tmp)
-        print(f"writing {args.packs} packs x {args.nodes} nodes ...", flush=True)
-        dirs = write_packs(tmpdir / "src", args.packs, args.nodes)
-        site = tmpdir / "site"
-        t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-             "--disable-pip-version-check", "--target", str(site), *map(str, dirs)],
-            check=True,
-        )
-        print(f"pip installed them in {time.perf_counter() - t:.1f} s", flush=True)
+        packs_dir = args.packs_dir or tmpdir / "packs"
+        packs_dir.mkdir(parents=True, exist_ok=True)
+        site = installed_packs(packs_dir.resolve(), args.packs, args.nodes)
         sides: dict[str, tuple[list[Path], Path | None]] = {
             "litestar": ([], None),
             "empty": ([], tmpdir / "root-empty"),
             "packs": ([site], tmpdir / "root-packs"),
         }
         if args.baseline_src is not None:
-            # Earlier on PYTHONPATH than the editable install, so that checkout's invoke_host is the one imported.
-            base = args.baseline_src.resolve()
-            sides["base empty"] = ([base], tmpdir / "root-base-empty")
-            sides["base packs"] = ([base, site], tmpdir / "root-base-packs")
+            base = checkout_path(args.baseline_src)
+            sides["base empty"] = (base, tmpdir / "root-base-empty")
+            sides["base packs"] = ([*base, site], tmpdir / "root-base-packs")
         results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
         for pythonpath, root in sides.values():
             one_start(pythonpath, root)  # not counted: writes the bytecode caches the rounds then read

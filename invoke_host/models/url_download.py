@@ -15,14 +15,15 @@ import re
 from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from invoke_host.models.address_policy import AddressPolicy
 from invoke_host.models.download_limits import DownloadLimits
 from invoke_host.models.filenames import safe_filename
-from invoke_host.models.policy_transport import PolicyTransport
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DownloadError", "download_url", "policy_client"]
 
@@ -45,6 +46,12 @@ def policy_client(
 
     Each network wait (connect, each read, each write) may last ``stall_timeout_s``.
     """
+    # Imported here, not at the top: `import httpx` always loads its command-line module (rich, pygments),
+    # about 0.3 s that every start-up paid for a download it may never make (bench/startup_cpu.py).
+    import httpx
+
+    from invoke_host.models.policy_transport import PolicyTransport
+
     limits = limits or DownloadLimits()
     return httpx.AsyncClient(
         transport=transport or PolicyTransport(policy),
@@ -123,6 +130,8 @@ async def _download(
     on_progress: Callable[[int, int | None], None] | None,
     transport: httpx.AsyncBaseTransport | None,
 ) -> Path:
+    import httpx  # kept off start-up, as in policy_client
+
     written = 0
     target: Path | None = None
     total: int | None = None

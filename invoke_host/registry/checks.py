@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from invoke_host.registry.errors import RegistrationError
 from invoke_host.registry.host_events import HOST_EVENTS
+from invoke_host.registry.model_contributions import config_tag_of
 
 __all__ = [
     "check_event",
@@ -117,7 +118,7 @@ def check_model_config(cls: Any) -> None:
     if not (isinstance(cls, type) and issubclass(cls, ModelConfigBase)):
         raise RegistrationError(f"{cls!r} is not a subclass of invoke_sdk.models.ModelConfigBase")
     try:
-        cls.tag()
+        config_tag_of(cls)
         # Not forced: a class built when it was defined is not built again (the union reuses its schema).
         cls.model_rebuild()
     except Exception as exc:

@@ -7,21 +7,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Union
+from weakref import WeakKeyDictionary
 
 from invoke_sdk.models import ModelConfigBase, model_config_tag
 from invoke_sdk.models.probing import ModelProber
 from pydantic import Discriminator, Tag, TypeAdapter
 
 __all__ = [
+    "config_tag_of",
     "model_config_adapter",
     "model_config_key",
     "ordered_probers",
 ]
 
 
+# ``cls.tag()`` resolves every annotation of the class (1-2 ms); the check and the key both need it. Weak keys: a
+# test's throwaway config class goes with its tag.
+_tags: WeakKeyDictionary[type[ModelConfigBase], str] = WeakKeyDictionary()
+
+
+def config_tag_of(cls: type[ModelConfigBase]) -> str:
+    """``cls.tag()``, worked out once per class (it raises ``TypeError`` for a class without one)."""
+    found = _tags.get(cls)
+    if found is None:
+        found = _tags[cls] = cls.tag()
+    return found
+
+
 def model_config_key(cls: type[ModelConfigBase]) -> str:
     """Configs are keyed by their union tag, ``'<type>.<format>'``."""
-    return cls.tag()
+    return config_tag_of(cls)
 
 
 def model_config_adapter(configs: Mapping[str, type[ModelConfigBase]]) -> TypeAdapter[Any] | None:

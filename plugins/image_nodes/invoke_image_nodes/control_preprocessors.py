@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from invoke_sdk import BaseInvocation, ImageField, InputField, InvocationContext, invocation
 from invoke_sdk.limits import check_limit
 from invoke_sdk.outputs import ImageOutput
 from PIL import Image
-
-from invoke_image_nodes.edge_maps import canny, content_shuffle
 
 __all__ = [
     "PREPROCESSOR_NODES",
@@ -58,6 +55,11 @@ class CannyEdgeDetectionInvocation(BaseInvocation):
                                      description="The high threshold of the Canny pixel gradient (0-255)")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        # numpy and the edge maps are imported where they run: numpy costs every start-up about 0.3 s otherwise.
+        import numpy as np
+
+        from invoke_image_nodes.edge_maps import canny
+
         image = context.images.get_pil(self.image.image_name, "RGB")
         edges = canny(np.asarray(image), self.low_threshold, self.high_threshold)
         return _save(self, context, Image.fromarray(edges, mode="L"))
@@ -77,6 +79,10 @@ class CannyImageProcessorInvocation(BaseInvocation):
                                      "gradient (0-255)")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        import numpy as np  # off start-up, as in CannyEdgeDetectionInvocation
+
+        from invoke_image_nodes.edge_maps import canny
+
         image = context.images.get_pil(self.image.image_name, "RGB")
         detect = _resize_to_resolution(image, self.detect_resolution, context)
         edges = Image.fromarray(canny(np.asarray(detect), self.low_threshold, self.high_threshold), mode="L")
@@ -97,6 +103,10 @@ class ContentShuffleInvocation(BaseInvocation):
         image = context.images.get_pil(self.image.image_name, "RGB")
         if self.scale_factor == 0:
             return _save(self, context, image)  # no flow to follow: every pixel stays
+        import numpy as np  # off start-up, as in CannyEdgeDetectionInvocation
+
+        from invoke_image_nodes.edge_maps import content_shuffle
+
         shuffled = content_shuffle(np.asarray(image), self.scale_factor, self.seed)
         return _save(self, context, Image.fromarray(shuffled, mode="RGB"))
 

@@ -1,0 +1,49 @@
+"""What start-up must not import: libraries only some requests use, each of which cost every start a noticeable part
+of a second (docs/benchmarks.md, start-up). They are imported where they are first needed instead.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEPT_OFF = ("httpx", "psycopg", "numpy", "rich", "pygments")
+"""httpx (model downloads; its ``import`` loads its command-line module, rich and pygments with it), psycopg (the
+PostgreSQL backend, whose package the host imports for its entry point on every start), numpy (edge maps)."""
+
+BUILD_APP = """
+import json, sys
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+import invoke_host.cli
+create_app(HostConfig(root=sys.argv[1]))
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(sys.argv[2])))))
+"""
+
+
+def test_building_the_app_with_every_first_party_plugin_imports_none_of_the_heavy_libraries(tmp_path: Path) -> None:
+    # A fresh interpreter: this test process has imported them all already.
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD_APP, str(tmp_path / "root"), json.dumps(KEPT_OFF)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == [], (
+        f"start-up imported {loaded}: import it inside the function that needs it, with a comment saying it keeps "
+        "the library off start-up (see docs/benchmarks.md, start-up)"
+    )
+
+
+def test_the_postgres_package_still_offers_its_names_when_asked() -> None:
+    import invoke_postgres_storage
+    from invoke_postgres_storage.backend import PostgresBackend
+    from invoke_postgres_storage.migrator import Migration
+
+    assert invoke_postgres_storage.PostgresBackend is PostgresBackend
+    assert invoke_postgres_storage.Migration is Migration
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        _ = invoke_postgres_storage.Nothing
