@@ -109,8 +109,8 @@ class FluxPipelineParts:
         model = cls.from_pretrained(str(root), subfolder="transformer", torch_dtype=torch_dtype(compute),
                                     local_files_only=True)
         if self.storage == "float8":
-            # Weights in float8 (1 byte each), cast up per layer while it runs; norms and embeddings stay as they are
-            # (the model's own skip list), since their precision shows in every pixel.
+            # Weights in float8 (1 byte each), cast up per layer while it runs. Diffusers' skip list keeps the adaLN
+            # modulation, embeddings and output projection as they are, since their error shows in every pixel.
             model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch_dtype(compute))
         model.eval()
         return model
