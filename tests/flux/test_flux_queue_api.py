@@ -16,6 +16,8 @@ from tests.generation.queue_harness import Q, QueueApi, edge, queue_api
 from tests.waiting import wait_until
 
 SIZE = 64
+# Building and installing the tiny models is part of the first test's time; a loaded 2-core machine needs minutes.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +143,31 @@ def test_image_to_image_runs_only_the_steps_after_denoising_start(api: QueueApi,
     assert np.abs(img2img - txt2img).mean() > 0.5
     meta = api.client.get(f"/api/v1/images/i/{run.results['decode']['image']['image_name']}/metadata").json()
     assert meta["generation_mode"] == "flux_img2img" and meta["strength"] == 0.5
+
+
+def test_inpainting_keeps_the_starting_latents_where_the_mask_keeps(api: QueueApi, keys: dict[str, str]) -> None:
+    from PIL import Image
+
+    source = api.upload(Image.fromarray(np.full((SIZE, SIZE, 3), 90, dtype=np.uint8)))
+    half = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    half[:, : SIZE // 2] = 255
+    mask = api.upload(Image.fromarray(half).convert("RGB"))
+    graph = flux_graph(keys["schnell"], steps=3)
+    graph["nodes"]["encode"] = {"type": "flux_vae_encode", "image": {"image_name": source}}
+    graph["nodes"]["mask"] = {"type": "create_denoise_mask", "mask": {"image_name": mask}}
+    graph["edges"] += [edge("model", "vae", "encode", "vae"), edge("encode", "latents", "denoise", "latents"),
+                       edge("model", "vae", "mask", "vae"), edge("mask", "denoise_mask", "denoise", "denoise_mask")]
+    run = api.run(graph)
+    start = api.tensor(run.results["encode"]["latents"]["latents_name"])
+    result = api.tensor(run.results["denoise"]["latents"]["latents_name"])
+    keep = api.tensor(run.results["mask"]["denoise_mask"]["mask_name"]).float().reshape(SIZE, SIZE)
+    kept_left = bool(keep[:, 0].min() == 1)
+    assert kept_left != bool(keep[:, -1].max() == 1), "the mask keeps one half"
+    kept, painted = (slice(0, 3), slice(5, 8)) if kept_left else (slice(5, 8), slice(0, 3))
+    assert (result[..., kept] == start[..., kept]).all(), "the kept area is the starting image exactly"
+    assert (result[..., painted] - start[..., painted]).abs().mean() > 0.1, "the rest was repainted"
+    meta = api.client.get(f"/api/v1/images/i/{run.results['decode']['image']['image_name']}/metadata").json()
+    assert meta["generation_mode"] == "flux_inpaint"
 
 
 def test_cancel_stops_inside_the_denoise_loop(api: QueueApi, keys: dict[str, str]) -> None:
