@@ -12,6 +12,7 @@ Prints it/s for both, the overhead ratio, peak VRAM, whether
 the warm second run reloaded anything, and the time to switch between two models that both sit in
 the RAM cache. The ControlNet case (SD 1.5 with one ControlNet, issue 15) compares
 ``StableDiffusionControlNetPipeline`` with the same graph plus a ``controlnet`` node feeding ``denoise_latents``.
+The FLUX case (``--only flux``; bench/flux_generate.py) compares ``FluxPipeline`` with our FLUX nodes.
 
     .venv/bin/python bench/generate.py            # on a GPU: 512x512 / 1024x1024, 30 steps, fp16
     .venv/bin/python bench/generate.py --tiny     # CPU smoke run of the whole script
@@ -171,7 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny random models on the CPU (a smoke run)")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--only", choices=["sd1", "sdxl"], default=None)
+    parser.add_argument("--only", choices=["sd1", "sdxl", "flux"], default=None)
     parser.add_argument("--workdir", type=Path, default=None, help="where to build the models (default: a temp dir)")
     parser.add_argument("--no-controlnet", action="store_true", help="skip the SD 1.5 + ControlNet case")
     args = parser.parse_args()
@@ -187,6 +188,12 @@ def main() -> None:
     write_tokenizer(work / "tokenizers" / "sd2", pad_token="!")
     print(f"device={device} dtype={dtype} steps={steps} work={work}")
 
+    if args.only in (None, "flux"):  # FLUX.1 dev (#15): bench/flux_generate.py
+        from flux_generate import run_flux
+
+        run_flux(tiny=args.tiny, steps=args.steps, work=work / "flux")
+        if args.only == "flux":
+            return
     asyncio.run(run_all(args, device, dtype, steps, prompt, work))
 
 

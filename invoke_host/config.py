@@ -92,6 +92,10 @@ class HostConfig(BaseSettings):
     )
     ram_cache_gb: float = Field(default=12.0, gt=0, description="Size of the model cache in RAM (GB)")
     vram_cache_gb: float = Field(default=20.0, gt=0, description="Size of the model cache on the GPU (GB)")
+    flux_transformer_storage: Literal["auto", "bfloat16", "float8"] = Field(
+        default="auto", description="How FLUX transformer weights are held: auto (bfloat16 where float16 was asked "
+        "and the GPU has it, else the precision), bfloat16, or float8 (half the memory; layers cast up as they run)"
+    )
     storage_backend: str = Field(default="sqlite", description="Name of the storage backend plugin to use")
     database_url: str | None = Field(
         default=None, repr=False,

@@ -460,6 +460,11 @@ def _node_services(
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search)
+        for registered in registry.kind("model_loaders").values():
+            # A loader with settings of its own (FLUX's transformer storage) reads them from the host config here.
+            configure = getattr(getattr(registered, "value", registered), "configure", None)
+            if callable(configure):
+                configure(config)
     manifest = RunManifestBuilder(registry, records)
     # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
     fence = claims.check if claims is not None else None

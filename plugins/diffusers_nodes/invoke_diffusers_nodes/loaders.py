@@ -16,6 +16,7 @@ from typing import Any
 from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
 
 from invoke_diffusers_nodes.embedding_loader import EmbeddingLoader
+from invoke_diffusers_nodes.flux_loaders import FluxPipelineParts, flux_loaders
 from invoke_diffusers_nodes.torch_support import TorchLoader, torch_dtype
 
 __all__ = [
@@ -56,7 +57,16 @@ class MainDiffusersLoader(TorchLoader):
     model_type = "main"
     model_format = "diffusers"
 
+    def __init__(self) -> None:
+        self._flux = FluxPipelineParts()
+
+    def configure(self, settings: Any) -> None:
+        """The host config's loader settings (FLUX's transformer storage), read once before any load."""
+        self._flux.configure(settings)
+
     def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        if config_field(config, "base") == "flux":
+            return self._flux.load(config, submodel, dtype=dtype)
         part = _require_submodel(config, submodel)
         root = Path(config.path)
         index = json.loads((root / "model_index.json").read_text())
@@ -215,4 +225,5 @@ def all_loaders() -> list[ModelLoader]:
         LoRALoader("diffusers"),
         EmbeddingLoader("embedding_file"),
         EmbeddingLoader("embedding_folder"),
+        *flux_loaders(),
     ]

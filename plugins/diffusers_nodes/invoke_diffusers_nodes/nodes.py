@@ -7,6 +7,13 @@ from invoke_sdk import BaseInvocation
 from invoke_diffusers_nodes.clip_skip_node import CLIPSkipInvocation
 from invoke_diffusers_nodes.control_nodes import ControlNetInvocation, IPAdapterInvocation, T2IAdapterInvocation
 from invoke_diffusers_nodes.denoise_node import DenoiseLatentsInvocation
+from invoke_diffusers_nodes.flux_nodes import (
+    FluxDenoiseInvocation,
+    FluxModelLoaderInvocation,
+    FluxTextEncoderInvocation,
+    FluxVaeDecodeInvocation,
+    FluxVaeEncodeInvocation,
+)
 from invoke_diffusers_nodes.mask_nodes import CreateDenoiseMaskInvocation, CreateGradientMaskInvocation
 from invoke_diffusers_nodes.model_nodes import (
     LoRALoaderInvocation,
@@ -45,4 +52,10 @@ ALL_NODES: list[type[BaseInvocation]] = [
     CLIPSkipInvocation,
     SDXLRefinerModelLoaderInvocation,
     SDXLRefinerCompelPromptInvocation,
+    # FLUX.1 through diffusers (#15).
+    FluxModelLoaderInvocation,
+    FluxTextEncoderInvocation,
+    FluxDenoiseInvocation,
+    FluxVaeDecodeInvocation,
+    FluxVaeEncodeInvocation,
 ]

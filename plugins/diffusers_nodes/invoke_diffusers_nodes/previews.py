@@ -1,4 +1,4 @@
-"""Small preview images from latents, without the VAE: a linear map of the 4 latent channels to RGB."""
+"""Small preview images from latents, without the VAE: a linear map of the latent channels (4; FLUX's 16) to RGB."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ _SDXL_FACTORS = [
     [0.3816, 0.4930, 0.5320], [-0.3753, 0.1631, 0.1739], [0.1770, 0.3588, -0.2048], [-0.4350, -0.2644, -0.4289]
 ]
 
+_FLUX_FACTORS = [
+    [-0.0412, 0.0149, 0.0521], [0.0056, 0.0291, 0.0768], [0.0342, -0.0681, -0.0427], [-0.0258, 0.0092, 0.0463],
+    [0.0863, 0.0784, 0.0547], [-0.0017, 0.0402, 0.0158], [0.0501, 0.1058, 0.1152], [-0.0209, -0.0218, -0.0329],
+    [-0.0314, 0.0083, 0.0896], [0.0851, 0.0665, -0.0472], [-0.0534, 0.0238, -0.0024], [0.0452, -0.0026, 0.0048],
+    [0.0892, 0.0831, 0.0881], [-0.1117, -0.0304, -0.0789], [0.0027, -0.0479, -0.0043], [-0.1146, -0.0827, -0.0598],
+]
+
 
 class PreviewMaker:
     """Starts a preview's copy to the CPU without waiting, and turns it into a PIL image later.
@@ -22,10 +29,11 @@ class PreviewMaker:
     not stall the denoising loop.
     """
 
-    def __init__(self, sdxl: bool, device: Any) -> None:
+    def __init__(self, sdxl: bool, device: Any, *, flux: bool = False) -> None:
         import torch
 
-        self._factors = torch.tensor(_SDXL_FACTORS if sdxl else _SD_FACTORS, device=device)
+        factors = _FLUX_FACTORS if flux else _SDXL_FACTORS if sdxl else _SD_FACTORS
+        self._factors = torch.tensor(factors, device=device)
 
     def start(self, latents: Any) -> Any:
         import torch

@@ -13,6 +13,12 @@ from invoke_sd_probers.control import (
     T2IAdapterDiffusersProber,
 )
 from invoke_sd_probers.embeddings import EmbeddingFileProber, EmbeddingFolderProber
+from invoke_sd_probers.flux_folders import (
+    CLIPEmbedFolderProber,
+    FluxPipelineProber,
+    FluxVAEFolderProber,
+    T5EncoderFolderProber,
+)
 from invoke_sd_probers.ip_adapter import CLIPVisionProber, IPAdapterCheckpointProber, IPAdapterFolderProber
 from invoke_sd_probers.lora import LoRADiffusersProber, LoRAFileProber
 from invoke_sd_probers.main_models import MainCheckpointProber, MainDiffusersProber
@@ -36,6 +42,10 @@ PROBERS = (
     VAEDiffusersProber,
     MainCheckpointProber,
     MainDiffusersProber,
+    FluxPipelineProber,
+    T5EncoderFolderProber,
+    CLIPEmbedFolderProber,
+    FluxVAEFolderProber,
 )
 
 

@@ -47,6 +47,8 @@ class VAEDiffusersProber:
         config = model.json("config.json")
         if config is None or config.get("_class_name") != "AutoencoderKL":
             return None
+        if config.get("latent_channels", 4) != 4:
+            return None  # FLUX's 16-channel VAE (flux_folders) or another family's: not an SD VAE
         scaling = config.get("scaling_factor")
         if isinstance(scaling, float) and abs(scaling - _SDXL_SCALING) < 1e-6:
             base = BaseModelType.StableDiffusionXL

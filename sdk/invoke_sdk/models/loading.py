@@ -10,6 +10,10 @@ by duck typing: an object with ``parameters()``/``buffers()`` and ``to(device)``
 measured from its tensors and moved to the execution device; a mapping of tensors (a LoRA state
 dict) is measured from its values and stays where the loader put it; anything else (a tokenizer, a
 scheduler) counts as size 0 and is never moved.
+
+A loader with settings of its own may define ``configure(settings)``: the host calls it once with its
+config (``HostConfig``) before the first load, and the loader reads its fields by name with ``getattr``.
+It is optional, so it is not part of the :class:`ModelLoader` protocol.
 """
 
 from __future__ import annotations
