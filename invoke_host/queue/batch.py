@@ -176,6 +176,8 @@ def _edge_fed(graph: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def _validate_data(batch: Batch, registry: FrozenRegistry, limits: Limits | None = None) -> None:
+    if not batch.data:
+        return
     nodes: dict[str, Any] = batch.graph.get("nodes", {})
     errors: list[dict[str, Any]] = []
     fed = _edge_fed(batch.graph)

@@ -9,6 +9,7 @@ document; only the small parts (the item itself, its errors) go through them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -90,9 +91,8 @@ def _error_view(error: SessionNodeError) -> SessionNodeErrorView:
 
 
 async def item_view(queue: QueueService, item: QueueItem) -> QueueItemView:
-    """The item with its result counts and errors (two small queries; no result is read)."""
-    counts = await queue.result_counts(item.item_id)
-    errors = await queue.list_errors(item.item_id)
+    """The item with its result counts and errors (two small queries, at once; no result is read)."""
+    counts, errors = await asyncio.gather(queue.result_counts(item.item_id), queue.list_errors(item.item_id))
     return QueueItemView.model_construct(
         **dict(item), results=QueueItemResults(count=sum(counts.values()), by_node=counts),
         errors=[_error_view(e) for e in errors],

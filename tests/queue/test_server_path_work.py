@@ -120,3 +120,12 @@ def test_a_claimed_items_state_is_built_off_the_event_loop(tmp_path: Path, monke
         results = client.get(f"{Q}/i/{item_id}/results").json()["items"]
     assert [row["output"]["value"] for row in results] == [7]
     assert len(built_on) == 1 and built_on[0][1] is False, built_on
+
+
+@pytest.mark.parametrize("nodes", [
+    {"a": {"type": []}}, {"a": {"type": {"x": 1}}}, {"a": 5}, {"a": {"type": "no_such_node"}}, [1, 2],
+])
+def test_a_malformed_graph_is_refused_before_it_is_stored(client: TestClient[Any], nodes: Any) -> None:
+    r = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": {"nodes": nodes, "edges": []}}})
+    assert r.status_code == 422, r.text
+    assert client.get(f"{Q}/list").json()["items"] == []
