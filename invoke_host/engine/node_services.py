@@ -22,8 +22,9 @@ __all__ = ["ImagesForNode", "NodeServices"]
 
 ImagesForNode = Callable[[str, BaseInvocation, str, Any, str | None], ImagesInterface]
 """Makes ``context.images`` for one node run: ``(session_id, node, source_node_id, graph, workflow)`` -> an images
-interface whose saves record that session, the node's id in the submitted graph, the graph (its JSON data) and the
-item's workflow (JSON text, or None)."""
+interface whose saves record that session, the node's id in the submitted graph, the graph (its JSON data, or a
+function of no arguments that makes it, called when an image is saved) and the item's workflow (JSON text, or
+None)."""
 
 
 @dataclass

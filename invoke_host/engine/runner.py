@@ -73,6 +73,24 @@ class SessionResult:
         return found[0]
 
 
+class _SavedGraph:
+    """The graph as saved images embed it, made on the first call and kept for the rest of the run.
+
+    Node code of one run calls it from the runner's thread only.
+    """
+
+    __slots__ = ("_graph", "_saved")
+
+    def __init__(self, graph: GraphBase) -> None:
+        self._graph = graph
+        self._saved: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self._saved is None:
+            self._saved = self._graph.to_saved_dict()
+        return self._saved
+
+
 class SessionRunner:
     """Runs sessions of one registry with shared services and output cache, within the host's limits.
 
@@ -135,8 +153,9 @@ class SessionRunner:
             models=services.models, util=NodeUtil(cancel, progress), logger=logger, config=services.config,
         )
         images_for_node = services.images_for_node
-        # Saved images carry the graph that made them; built once per run, and only if images can be saved.
-        graph_json = state.graph.to_saved_dict() if images_for_node is not None else None
+        # Saved images carry the graph that made them: dumped on the run's first save, not for every run (a
+        # 1,000-node graph's dump cost a tenth of its run through the server; most graphs save no image).
+        graph_json = _SavedGraph(state.graph) if images_for_node is not None else None
         status: SessionStatus = "completed"
         emit = self.on_event is not None
         cache = self.cache

@@ -94,9 +94,20 @@ def stamp_versions(registry: FrozenRegistry, graph: Mapping[str, Any], *, keep_g
     if not isinstance(nodes, Mapping):
         return dict(graph)
     stamped: dict[str, Any] = {}
+    versions: dict[Any, str | None] = {}  # by node type: a 1,000-node graph has a few types
     for node_id, raw in nodes.items():
-        registered = registry.invocations.get(raw.get("type")) if isinstance(raw, Mapping) else None
-        info = registered.value.invocation_info() if registered is not None else None
+        if not isinstance(raw, Mapping):
+            stamped[node_id] = raw
+            continue
+        node_type = raw.get("type")
+        try:
+            version = versions[node_type]
+        except KeyError:
+            registered = registry.invocations.get(node_type) if isinstance(node_type, str) else None
+            info = registered.value.invocation_info() if registered is not None else None
+            version = versions[node_type] = info.version if info is not None else None
+        except TypeError:  # an unhashable "type": no registered node, left for validation to report
+            version = None
         keep = keep_given and VERSION_KEY in raw
-        stamped[node_id] = {**raw, VERSION_KEY: info.version} if info is not None and not keep else raw
+        stamped[node_id] = {**raw, VERSION_KEY: version} if version is not None and not keep else raw
     return {**graph, "nodes": stamped}

@@ -14,9 +14,12 @@ from invoke_host.images.run_manifest import RunManifestBuilder
 from invoke_host.images.service import ImagesService, JsonText
 from invoke_host.loop_bridge import LoopBridge
 
-__all__ = ["ImageSaveFence", "NodeImages", "NodeImagesFactory"]
+__all__ = ["GraphSource", "ImageSaveFence", "NodeImages", "NodeImagesFactory"]
 
 T = TypeVar("T")
+
+GraphSource = JsonText | Callable[[], JsonText]
+"""The graph a node's saves record: its JSON data, or a function that makes it (called at the first save only)."""
 
 ImageSaveFence = Callable[[str], Coroutine[Any, Any, None]]
 """Awaited with the session id before a node saves an image: raises when the run may no longer write (its worker
@@ -40,7 +43,7 @@ class NodeImages:
         *,
         session_id: str | None,
         node_id: str | None,
-        graph: JsonText | None = None,
+        graph: GraphSource | None = None,
         workflow: JsonText | None = None,
         is_intermediate: bool = False,
         prepared_node_id: str | None = None,
@@ -78,6 +81,8 @@ class NodeImages:
         category = ImageCategory(category)  # a bad category fails here, in the node, with the valid ones named
         if self._fence is not None and self._session_id is not None:
             self._call(self._fence(self._session_id))
+        if callable(self._graph):
+            self._graph = self._graph()
         if self._manifest is not None and isinstance(self._graph, Mapping):
             if self._manifest_data is None:
                 # Once per node run: a node saving many images looks the models up once.
@@ -142,7 +147,7 @@ class NodeImagesFactory:
         self._fence = fence
 
     def __call__(
-        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: JsonText | None,
+        self, session_id: str, node: BaseInvocation, source_node_id: str, graph: GraphSource | None,
         workflow: str | None = None,
     ) -> NodeImages:
         return NodeImages(

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable, Collection
 from typing import Any
 
-from invoke_sdk.session_queue import QueueItem, SessionNodeError
+from invoke_sdk.session_queue import QueueItem, SessionNodeError, SessionNodeResult
 from invoke_sdk.storage import QueueItemNotFoundError
 
 from invoke_host.engine import (
@@ -259,6 +259,14 @@ class SessionProcessor:
             graph = parse_graph(registry, session["graph"])
         return GraphExecutionState(registry, graph, id=item.session_id)
 
+    def _restored_state(self, item: QueueItem, stored: list[SessionNodeResult]) -> GraphExecutionState:
+        """(Worker thread) the item's state held to this processor's limits, with ``stored`` replayed into it."""
+        state = self._state_for(item)
+        state.limits = self.limits
+        if stored:
+            restore_progress(self.registry, state, stored)
+        return state
+
     async def _run_item(self, item: QueueItem) -> None:
         cancel = self._running[item.item_id] = _ItemCancel(self.queue, item.item_id, self._halt)
         self._attempts[item.item_id] = item.attempts
@@ -283,12 +291,11 @@ class SessionProcessor:
         logger.info("Running queue item %d (queue %s, batch %s, attempt %d) on %s", item_id, item.queue_id,
                     item.batch_id, item.attempts, self.worker_id)
         try:
-            state = self._state_for(item)
-            state.limits = self.limits
             # A retried item continues from the results stored by the run before (none for a first run).
             stored = await stored_results(self.queue, item_id)
+            # Off the loop: building the state of a 1,000-node graph held the loop for as long as its run took.
+            state = await asyncio.to_thread(self._restored_state, item, stored)
             if stored:
-                await asyncio.to_thread(restore_progress, self.registry, state, stored)
                 logger.info("Queue item %d resumes after %d stored results", item_id, len(stored))
         except Exception as exc:  # noqa: BLE001 - a session that cannot be built fails its item, not the worker
             await self._finish_failed(item_id, type(exc).__name__, f"the session could not be built: {exc}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import invoke_image_nodes.plugin
 import invoke_local_file_storage.plugin
@@ -14,6 +15,7 @@ from invoke_sdk.images import RUN_MANIFEST_KEY
 
 from invoke_host.config import HostConfig
 from invoke_host.engine import run_graph_async
+from invoke_host.graph import GraphBase
 from invoke_host.host import Host, build_host
 
 
@@ -67,3 +69,32 @@ async def test_saved_image_records_its_session_node_and_graph(host: Host) -> Non
 
     intermediates = await service.get_many(is_intermediate=True)
     assert {i.node_id for i in intermediates.items} == {"blank", "invert"}
+
+
+async def test_the_graph_is_dumped_for_images_once_per_run_and_only_when_a_node_saves(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dumps: list[str] = []
+    to_saved_dict = GraphBase.to_saved_dict
+
+    def counted(graph: GraphBase) -> dict[str, Any]:
+        dumps.append(graph.id)
+        return to_saved_dict(graph)
+
+    monkeypatch.setattr(GraphBase, "to_saved_dict", counted)
+    result = await run_graph_async(host, GRAPH, session_id="session-2")
+    assert result.status == "completed", [e.message for e in result.errors]
+    assert dumps == ["g1"]  # three nodes saved an image; every one embeds the same dump
+    service = host.images
+    assert service is not None
+    for node_id in ("blank", "invert", "save"):
+        saved = result.output(node_id).image.image_name  # type: ignore[attr-defined]
+        embedded = await service.embedded(saved)
+        assert embedded.graph is not None and json.loads(embedded.graph) == GRAPH
+
+    # A run whose nodes save nothing never dumps its graph.
+    result = await run_graph_async(host, {"id": "g2", "nodes": {"c": {"type": "image_collection", "collection": []}}},
+                                   session_id="session-3")
+    assert result.status == "completed", [e.message for e in result.errors]
+    assert result.output("c").collection == []  # type: ignore[attr-defined]
+    assert dumps == ["g1"]
