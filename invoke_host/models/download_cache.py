@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import itertools
 import os
 import shutil
 import tempfile
@@ -101,6 +102,9 @@ class DownloadCache:
         self._guard = threading.Lock()
         self._fetching: dict[str, threading.Lock] = {}
         self._pins: Counter[str] = Counter()
+        # The order of use in this process: file times are too coarse (a kernel tick) to order quick uses.
+        self._uses = itertools.count(1)
+        self._last_use: dict[str, int] = {}
 
     # -- asking for a source ----------------------------------------------------------------------
 
@@ -183,11 +187,13 @@ class DownloadCache:
             shutil.rmtree(folder, ignore_errors=True)
             return None
         with contextlib.suppress(OSError):
-            os.utime(manifest)
+            os.utime(manifest)  # the order of use for the next process
+        self._last_use[key] = next(self._uses)
         return path
 
     def _entries(self) -> list[tuple[str, int, float]]:
-        """(key, bytes, last use) of every complete entry, least recently used first."""
+        """(key, bytes, last use) of every complete entry, least recently used first: those this process has not
+        used, by file time, then those it has, in the order it used them."""
         found: list[tuple[str, int, float]] = []
         if not self.folder.is_dir():
             return found
@@ -199,7 +205,7 @@ class DownloadCache:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             found.append((folder.name, size, used))
-        return sorted(found, key=lambda entry: entry[2])
+        return sorted(found, key=lambda entry: (self._last_use.get(entry[0], 0), entry[2]))
 
     def _make_room(self, key: str, size: int, source: CacheSource) -> None:
         """Evict least recently used entries not in use until ``size`` more bytes fit (called under ``_guard``)."""
@@ -214,6 +220,7 @@ class DownloadCache:
             if self._pins.get(victim) or victim == key:
                 continue
             shutil.rmtree(self.folder / victim, ignore_errors=True)
+            self._last_use.pop(victim, None)
             used -= victim_size
             logger.info("Removed %s (%d bytes) from the download cache, least recently used", victim, victim_size)
         if used + size > self.max_bytes:
