@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-import itertools
 import os
 import shutil
 import tempfile

@@ -1,4 +1,4 @@
-"""The download cache behind context.models.download_and_cache_model, against a real HTTP server and hub on 127.0.0.1."""
+"""The download cache behind context.models.download_and_cache_model, against a real HTTP server and hub."""
 
 from __future__ import annotations
 
