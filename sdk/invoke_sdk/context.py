@@ -148,7 +148,8 @@ class ModelsInterface(Protocol):
 
         ``with handle as model:`` gives the model on the execution device (a torch module is moved there), like
         :meth:`load`; the cache may drop it when room is needed, and the next use loads it again. The same path with
-        the same content and loader is loaded once. The handle's ``config`` is None.
+        the same content and loader is loaded once. The handle's ``config`` holds only the cache ``key``, the file's
+        ``name`` and its absolute ``path``.
         """
         ...
 
