@@ -84,6 +84,11 @@ class HostConfig(BaseSettings):
     download_stall_timeout_s: float = Field(
         default=60, gt=0, description="Most seconds a model download may wait for the next byte"
     )
+    max_download_cache_bytes: int = Field(
+        default=20 * 1024**3, ge=1,
+        description="Bytes the download cache (<models>/.download_cache, files nodes fetch by URL or repo) may hold; "
+        "least recently used entries not in use are removed to make room",
+    )
     device: Literal["auto", "cuda", "mps", "cpu"] = Field(
         default="auto", description="Where models run; auto picks cuda, then mps, then cpu"
     )

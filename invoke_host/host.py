@@ -55,8 +55,11 @@ from invoke_host.limits import Limits
 from invoke_host.loop_bridge import LoopBridge
 from invoke_host.model_cache import ModelCache, ModelLoadEvent, ModelLoadListener, ModelLoadRelay, ModelsService
 from invoke_host.model_cache.record_lookup import RecordStoreLookup
+from invoke_host.models.address_policy import AddressPolicy
 from invoke_host.models.change_sink import ModelChangeSink
 from invoke_host.models.config_validation import config_validator
+from invoke_host.models.download_cache import DownloadCache
+from invoke_host.models.download_limits import DownloadLimits
 from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
@@ -254,9 +257,10 @@ def build_host(
         config, registry, records, events, on_change=_model_change_emitter(events), maintain_on_start=shape.owns_queue,
     )
     claims = RunningClaims(queue) if queue is not None and runs_items else None
+    downloads = _download_cache(config, models.paths) if records is not None else None
     per_device = [
         _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning,  # 7
-                       claims)
+                       claims, downloads)
         for cache in (model_caches or [None])
     ]
     node_services = per_device[0]
@@ -452,6 +456,7 @@ def _node_services(
     tensors: DiskObjectStore,
     conditioning: DiskObjectStore,
     claims: RunningClaims | None = None,
+    downloads: DownloadCache | None = None,
 ) -> NodeServices:
     """``tensors`` and ``conditioning``; ``context.models`` over the model records, the registry's loaders and
     ``model_cache``; per-node ``context.images`` over the images service. Without a storage backend there are no
@@ -459,7 +464,8 @@ def _node_services(
     models_service = None
     if records is not None and model_cache is not None:
         lookup = RecordStoreLookup(records, paths, bridge)
-        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search)
+        models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search,
+                                       downloads=downloads)
         for registered in registry.kind("model_loaders").values():
             # A loader with settings of its own (FLUX's transformer storage) reads them from the host config here.
             configure = getattr(getattr(registered, "value", registered), "configure", None)
@@ -471,6 +477,21 @@ def _node_services(
     images_for_node = NodeImagesFactory(images, bridge, manifest, fence) if images is not None else None
     return NodeServices.default(
         config, models=models_service, images_for_node=images_for_node, tensors=tensors, conditioning=conditioning
+    )
+
+
+def _download_cache(config: HostConfig, paths: ModelPaths) -> DownloadCache:
+    """The one download cache of the host (``context.models.download_and_cache_model``), shared by every device so
+    that two nodes asking for one source download it once; held to the download settings of installs."""
+    return DownloadCache(
+        paths.models_dir / ".download_cache",
+        paths.models_dir / ".tmp",
+        policy=AddressPolicy(
+            allow_private=config.download_allow_private, allow_loopback=config.download_allow_loopback
+        ),
+        limits=DownloadLimits(max_bytes=config.download_max_bytes, timeout_s=config.download_timeout_s,
+                              stall_timeout_s=config.download_stall_timeout_s),
+        max_bytes=config.max_download_cache_bytes,
     )
 
 

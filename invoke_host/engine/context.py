@@ -7,18 +7,26 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk import ImageField, ModelIdentifierField
-from invoke_sdk.context import ConditioningInterface, ImagesInterface, ModelsInterface, TensorsInterface
+from invoke_sdk.context import (
+    ConditioningInterface,
+    ImagesInterface,
+    ModelFileLoader,
+    ModelsInterface,
+    TensorsInterface,
+)
 from invoke_sdk.images import ImageRecord
 
 __all__ = [
     "HostInvocationContext",
     "NodeUtil",
+    "RunScopedModels",
     "ServiceUnavailableError",
     "UnavailableImages",
     "UnavailableModels",
+    "models_for_run",
 ]
 
 
@@ -73,6 +81,43 @@ class UnavailableModels:
     def search_by_attrs(self, name: str | None = None, base: str | None = None, type: str | None = None,  # noqa: A002
                         format: str | None = None) -> list[Any]:  # noqa: A002
         raise self._refuse()
+
+    def download_and_cache_model(self, source: str, *, revision: str | None = None) -> Path:
+        raise self._refuse()
+
+    def load_local_model(self, model_path: Path | str, loader: ModelFileLoader) -> AbstractContextManager[Any]:
+        raise self._refuse()
+
+    def load_remote_model(self, source: str, loader: ModelFileLoader, *,
+                          revision: str | None = None) -> AbstractContextManager[Any]:
+        raise self._refuse()
+
+
+class _ScopedModels(ModelsInterface, Protocol):
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class RunScopedModels(Protocol):
+    """A models service that gives each run its own ``context.models`` (the host's: downloads that honour the run's
+    cancel and report its progress); ``close()`` on what it gives ends the run's hold on it."""
+
+    def for_run(self, cancel: threading.Event, progress: Callable[[str, float | None, Any], None]) -> _ScopedModels:
+        ...
+
+
+def _nothing() -> None:
+    pass
+
+
+def models_for_run(
+    models: ModelsInterface, cancel: threading.Event, progress: Callable[[str, float | None, Any], None]
+) -> tuple[ModelsInterface, Callable[[], None]]:
+    """``context.models`` for one run, and what to call when the run ends."""
+    if isinstance(models, RunScopedModels):
+        scoped = models.for_run(cancel, progress)
+        return scoped, scoped.close
+    return models, _nothing
 
 
 class NodeUtil:

@@ -22,7 +22,7 @@ from invoke_sdk.limits import LimitExceededError
 
 from invoke_host.config import HostConfig
 from invoke_host.engine.cache import OutputCache
-from invoke_host.engine.context import HostInvocationContext, NodeUtil
+from invoke_host.engine.context import HostInvocationContext, NodeUtil, models_for_run
 from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimitError
 from invoke_host.engine.events import (
     EngineEvent,
@@ -148,9 +148,11 @@ class SessionRunner:
                                               invocation=node))
 
         services = self.services
+        # The run's own context.models: its downloads stop on this run's cancel and report this node's progress.
+        models, end_models = models_for_run(services.models, cancel, progress)
         context = HostInvocationContext(
             images=services.images, tensors=services.tensors, conditioning=services.conditioning,
-            models=services.models, util=NodeUtil(cancel, progress), logger=logger, config=services.config,
+            models=models, util=NodeUtil(cancel, progress), logger=logger, config=services.config,
         )
         images_for_node = services.images_for_node
         # Saved images carry the graph that made them: dumped on the run's first save, not for every run (a
@@ -244,6 +246,7 @@ class SessionRunner:
                 self._fail(state, self._limit_record(refused))
                 status = "failed"
                 break
+        end_models()
         self._emit(SessionFinished(session_id, status))
         return status
 

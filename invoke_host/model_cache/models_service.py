@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+from invoke_sdk.context import ModelFileLoader
 from invoke_sdk.fields import ModelIdentifierField
 from invoke_sdk.models.configs import BaseModelType, ModelFormat, ModelType
 from invoke_sdk.models.loading import loader_key
 
 from invoke_host.model_cache.cache import ModelCache
+from invoke_host.model_cache.file_models import FileModelLoader, file_model_config
 from invoke_host.model_cache.handle import ModelHandle
+from invoke_host.model_cache.run_models import NodeProgress, RunModels
+from invoke_host.models.download_cache import DownloadCache
 
 __all__ = ["ConfigLookup", "ConfigSearch", "ModelsService", "UnknownModelError"]
 
@@ -34,16 +40,33 @@ class ModelsService:
     """Implements :class:`invoke_sdk.context.ModelsInterface` over a config lookup, loaders and a cache.
 
     ``loaders`` maps ``"<type>/<format>"`` to a loader, as the frozen registry's
-    ``kind("model_loaders")`` holds them (``Registered`` wrappers are unwrapped).
+    ``kind("model_loaders")`` holds them (``Registered`` wrappers are unwrapped). ``downloads`` is the host's
+    download cache (``download_and_cache_model``); without one, downloads are refused. A run uses
+    :meth:`for_run`, which adds the run's cancel and progress to the downloads.
     """
 
     def __init__(
-        self, lookup: ConfigLookup, loaders: Mapping[str, Any], cache: ModelCache, search: ConfigSearch | None = None
+        self,
+        lookup: ConfigLookup,
+        loaders: Mapping[str, Any],
+        cache: ModelCache,
+        search: ConfigSearch | None = None,
+        downloads: DownloadCache | None = None,
     ) -> None:
         self._lookup = lookup
         self._search = search
         self._loaders = {key: getattr(value, "value", value) for key, value in loaders.items()}
         self.cache = cache
+        self.downloads = downloads
+        self._file_loader = FileModelLoader(self._device_available)
+
+    def _device_available(self, device: str) -> bool:
+        """Whether file models can run on ``device``: what the registered loaders' tensor library says."""
+        return any(loader.device_available(device) for _, loader in sorted(self._loaders.items())[:1])
+
+    def for_run(self, cancel: threading.Event, progress: NodeProgress) -> RunModels:
+        """``context.models`` for one run: its downloads stop on ``cancel`` and report through ``progress``."""
+        return RunModels(self, self.downloads, cancel, progress)
 
     @staticmethod
     def _key_and_submodel(model: ModelIdentifierField | str, submodel: str | None) -> tuple[str, str | None]:
@@ -111,3 +134,19 @@ class ModelsService:
                     known = ", ".join(member.value for member in enum)
                     raise ValueError(f"no model has the {field} {value!r}; the {field}s are: {known}") from None
         return self._search(**filters)
+
+    def download_and_cache_model(self, source: str, *, revision: str | None = None) -> Path:
+        """The local path of ``source`` in the download cache, downloaded first if needed (see the SDK's docs)."""
+        if self.downloads is None:
+            raise ValueError("this host has no download cache (no models directory): install the model instead")
+        return self.downloads.fetch(source, revision=revision).path
+
+    def load_local_model(self, model_path: Path | str, loader: ModelFileLoader) -> ModelHandle:
+        """Load a file or folder with the node's ``loader`` into the model cache; a handle to lock it with."""
+        config = file_model_config(model_path, loader)
+        self.cache.get(config.key, None, config, self._file_loader, current=True)
+        return ModelHandle(self.cache, config, None, self._file_loader)
+
+    def load_remote_model(self, source: str, loader: ModelFileLoader, *, revision: str | None = None) -> ModelHandle:
+        """:meth:`download_and_cache_model`, then :meth:`load_local_model` of its path."""
+        return self.load_local_model(self.download_and_cache_model(source, revision=revision), loader)

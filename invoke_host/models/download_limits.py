@@ -18,17 +18,18 @@ class DownloadLimits:
     max_bytes: int = 100 * 1024**3
     timeout_s: float = 6 * 3600.0
     stall_timeout_s: float = 60.0
+    size_setting: str = "download_max_bytes"
+    """The setting ``max_bytes`` comes from, named in the errors (the download cache's own bound may be lower)."""
+
+    def _size_limit(self) -> str:
+        return f"{self.size_setting} (INVOKE_HOST_{self.size_setting.upper()}={self.max_bytes})"
 
     def too_large(self, what: str, size: int) -> DownloadLimitError:
-        return DownloadLimitError(
-            f"{what} is {size} bytes, more than download_max_bytes "
-            f"(INVOKE_HOST_DOWNLOAD_MAX_BYTES={self.max_bytes}); nothing was kept"
-        )
+        return DownloadLimitError(f"{what} is {size} bytes, more than {self._size_limit()}; nothing was kept")
 
     def grew_too_large(self, what: str) -> DownloadLimitError:
         return DownloadLimitError(
-            f"{what} sent more than download_max_bytes (INVOKE_HOST_DOWNLOAD_MAX_BYTES={self.max_bytes}) bytes; "
-            "the transfer was stopped and nothing was kept"
+            f"{what} sent more than {self._size_limit()} bytes; the transfer was stopped and nothing was kept"
         )
 
     def too_slow(self, what: str) -> DownloadLimitError:

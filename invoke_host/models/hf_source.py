@@ -23,7 +23,15 @@ from typing import Any
 from invoke_host.models.download_limits import DownloadLimits
 from invoke_host.models.filenames import safe_filename
 
-__all__ = ["HFSource", "InstallCancelledError", "download_hf_repo", "parse_hf_source", "select_files"]
+__all__ = [
+    "HFSource",
+    "InstallCancelledError",
+    "download_hf_file",
+    "download_hf_repo",
+    "list_hf_repo",
+    "parse_hf_source",
+    "select_files",
+]
 
 _REPO_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?::(?P<subfolder>[\w./-]+))?$")
 _SKIP_SUFFIXES = (".msgpack", ".onnx", ".onnx_data", ".h5", ".ot", ".md")
@@ -145,24 +153,20 @@ def download_hf_repo(
     cancelled: Callable[[], bool],
     endpoint: str | None = None,
     limits: DownloadLimits | None = None,
+    revision: str | None = None,
 ) -> Path:
     """Download the selected files into ``folder`` (blocking; run it in a thread) and return the model root.
 
     ``endpoint`` is the hub to use (the caller checked it against the address policy); default ``HF_ENDPOINT``.
-    ``limits`` bound the size of all selected files together and the time from this call on.
+    ``limits`` bound the size of all selected files together and the time from this call on. ``revision`` (a branch,
+    tag or commit; default the main branch) is resolved to one commit, from which every file is taken.
     """
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
 
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
     budget = _Budget(limits or DownloadLimits(), source.repo_id)
-    try:
-        info = HfApi(endpoint=endpoint, token=token).model_info(source.repo_id, files_metadata=True)
-    except RepositoryNotFoundError as exc:
-        raise ValueError(f"Hugging Face repo {source.repo_id!r} was not found (or needs an access token)") from exc
-    except HfHubHTTPError as exc:
-        raise ValueError(f"Hugging Face could not list {source.repo_id!r}: {exc}") from exc
-    sizes = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+    sha, sizes = list_hf_repo(source.repo_id, token=token, endpoint=endpoint, revision=revision)
     files = select_files(sorted(sizes), source.subfolder, variant)
     if not files:
         where = f" under {source.subfolder!r}" if source.subfolder else ""
@@ -182,7 +186,7 @@ def download_hf_repo(
             hf_hub_download(
                 source.repo_id,
                 name,
-                revision=info.sha,
+                revision=sha,
                 local_dir=folder,
                 endpoint=endpoint,
                 token=token,
@@ -197,3 +201,62 @@ def download_hf_repo(
     if len(weights) == 1 and weights[0].suffix in _WEIGHTS:
         return weights[0]
     return root
+
+
+def list_hf_repo(
+    repo_id: str, *, token: str | None, endpoint: str | None, revision: str | None = None
+) -> tuple[str | None, dict[str, int]]:
+    """The commit ``revision`` (default the main branch) names, and the repo's files with their sizes (blocking)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+    try:
+        info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision, files_metadata=True)
+    except RevisionNotFoundError as exc:
+        raise ValueError(f"Hugging Face repo {repo_id!r} has no revision {revision!r}") from exc
+    except RepositoryNotFoundError as exc:
+        raise ValueError(f"Hugging Face repo {repo_id!r} was not found (or needs an access token)") from exc
+    except HfHubHTTPError as exc:
+        raise ValueError(f"Hugging Face could not list {where}: {exc}") from exc
+    return info.sha, {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+
+
+def download_hf_file(
+    repo_id: str,
+    name: str,
+    folder: Path,
+    *,
+    sha: str | None,
+    size: int,
+    token: str | None,
+    on_bytes: Callable[[int], None],
+    cancelled: Callable[[], bool],
+    endpoint: str | None = None,
+    limits: DownloadLimits | None = None,
+) -> Path:
+    """Download one repo file (``name``, listed by :func:`list_hf_repo` with ``size`` at commit ``sha``) into
+    ``folder`` under its repo path, checked component by component, and return it (blocking)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    _check_path(name)
+    budget = _Budget(limits or DownloadLimits(), repo_id)
+    if size > budget.limits.max_bytes:
+        raise budget.limits.too_large(f"{name} of {budget.what}", size)
+    if cancelled():
+        raise InstallCancelledError("cancelled")
+    try:
+        hf_hub_download(
+            repo_id,
+            name,
+            revision=sha,
+            local_dir=folder,
+            endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None,
+            token=token,
+            tqdm_class=_progress_tqdm(on_bytes, cancelled, budget),
+        )
+    except HfHubHTTPError as exc:
+        raise ValueError(f"downloading {name} from {repo_id!r} failed: {exc}") from exc
+    shutil.rmtree(folder / ".cache", ignore_errors=True)
+    return folder / name

@@ -6,7 +6,7 @@ The host implements it; :mod:`invoke_sdk.testing` offers an implementation for t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -18,6 +18,7 @@ __all__ = [
     "ConditioningInterface",
     "ImagesInterface",
     "InvocationContext",
+    "ModelFileLoader",
     "ModelsInterface",
     "TensorsInterface",
     "UtilInterface",
@@ -87,8 +88,13 @@ class ConditioningInterface(Protocol):
         ...
 
 
+ModelFileLoader = Callable[[Path], Any]
+"""A node's own loader for a model file or folder: given its local path, returns the model object (a torch module, a
+state dict, a pipeline ...). It runs in the node's thread; the host keeps what it returns in the model cache."""
+
+
 class ModelsInterface(Protocol):
-    """Loading installed models."""
+    """Loading installed models, and models a node fetches itself by URL or Hugging Face repo."""
 
     def exists(self, key: str) -> bool:
         """Whether a model with this key is installed."""
@@ -121,6 +127,36 @@ class ModelsInterface(Protocol):
         ``base``, ``type`` and ``format`` are the values of the configs' fields (``"sd-1"``, ``"main"``,
         ``"diffusers"`` ...). No filter returns every installed model.
         """
+        ...
+
+    def download_and_cache_model(self, source: str, *, revision: str | None = None) -> Path:
+        """Download ``source`` once into the host's download cache and return its local path (no model record).
+
+        ``source`` is an ``http(s)://`` URL (the path of the one file it gives) or a Hugging Face repo:
+        ``owner/name`` (the repo's model files, as a folder), ``owner/name::path/in/repo`` (that file or subfolder),
+        optionally with a variant, ``owner/name:fp16:path``. ``revision`` picks a branch, tag or commit of a repo
+        (default ``main``). Later calls with the same source and revision return the cached path without any
+        network access. The download follows the host's download rules: its address policy, size and time limits
+        and Hugging Face token; it reports progress as the node's progress and stops when the run is canceled
+        (:class:`~invoke_sdk.cancellation.InvocationCanceledError`), leaving nothing partial behind. A refused or
+        failed download raises ``ValueError`` with a message naming the setting or the cause.
+        """
+        ...
+
+    def load_local_model(self, model_path: Path | str, loader: ModelFileLoader) -> AbstractContextManager[Any]:
+        """Load a file or folder with ``loader`` into the model cache, keyed by its path, content check and loader.
+
+        ``with handle as model:`` gives the model on the execution device (a torch module is moved there), like
+        :meth:`load`; the cache may drop it when room is needed, and the next use loads it again. The same path with
+        the same content and loader is loaded once. The handle's ``config`` holds only the cache ``key``, the file's
+        ``name`` and its absolute ``path``.
+        """
+        ...
+
+    def load_remote_model(
+        self, source: str, loader: ModelFileLoader, *, revision: str | None = None
+    ) -> AbstractContextManager[Any]:
+        """:meth:`download_and_cache_model` then :meth:`load_local_model` of the path it returns."""
         ...
 
 

@@ -119,10 +119,12 @@ class FakeObjects:
 
 
 class FakeModels:
-    """Models by key: put the objects a node should get into :attr:`models`."""
+    """Models by key: put the objects a node should get into :attr:`models`, and the local files that
+    ``download_and_cache_model`` should return into :attr:`downloads` (source -> path)."""
 
-    def __init__(self, models: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, models: Mapping[str, Any] | None = None, downloads: Mapping[str, Path] | None = None) -> None:
         self.models: dict[str, Any] = dict(models or {})
+        self.downloads: dict[str, Path] = dict(downloads or {})
 
     def exists(self, key: str) -> bool:
         """Whether a model with this key was given."""
@@ -148,6 +150,25 @@ class FakeModels:
         wanted = {k: v for k, v in {"name": name, "base": base, "type": type, "format": format}.items() if v}
         found = [m for m in self.models.values() if all(getattr(m, k, None) == v for k, v in wanted.items())]
         return sorted(found, key=lambda m: str(getattr(m, "name", "")))
+
+    def download_and_cache_model(self, source: str, *, revision: str | None = None) -> Path:
+        """The path given for ``source`` in :attr:`downloads` (nothing is downloaded)."""
+        try:
+            return self.downloads[source]
+        except KeyError:
+            raise ValueError(
+                f"no download {source!r} in the fake context; add it to context.models.downloads"
+            ) from None
+
+    def load_local_model(self, model_path: Path | str, loader: Callable[[Path], Any]) -> AbstractContextManager[Any]:
+        """``loader(model_path)``, held for the ``with`` block."""
+        return _hold(loader(Path(model_path)))
+
+    def load_remote_model(
+        self, source: str, loader: Callable[[Path], Any], *, revision: str | None = None
+    ) -> AbstractContextManager[Any]:
+        """``loader`` on the path given for ``source`` in :attr:`downloads`."""
+        return self.load_local_model(self.download_and_cache_model(source, revision=revision), loader)
 
 
 @contextmanager

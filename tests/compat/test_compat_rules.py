@@ -293,3 +293,33 @@ def test_invokeai_3_context_services_images_are_emulated() -> None:
 
     out = run_node(Legacy())
     assert (out.width, out.height) == (2, 3)
+
+
+def test_models_download_and_load_map_invokeais_calls_onto_the_sdks(tmp_path: Path) -> None:
+    """download_and_cache_model returns the SDK's path; load_remote_model / load_local_model return a
+    LoadedModelWithoutConfig over the SDK's handle, with InvokeAI's default loader for a safetensors file."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "annotator.safetensors"
+    save_file({"w": torch.ones(2, 3)}, str(weights))
+    url = "https://example.invalid/annotator.safetensors"
+
+    @api.invocation("rule_remote_model", title="Remote model", version="1.0.0")
+    class RemoteModelNode(api.BaseInvocation):
+        def invoke(self, context: api.InvocationContext) -> api.StringOutput:
+            path = context.models.download_and_cache_model(url)
+            with context.models.load_remote_model(url) as model:  # InvokeAI's default loader
+                shape = tuple(model["w"].shape)
+            with context.models.load_local_model(path, lambda p: p.stat().st_size).model_on_device() as (sd, size):
+                assert sd is None
+            return api.StringOutput(value=f"{path.name}|{shape}|{size}")
+
+    context = FakeContext()
+    context.models.downloads[url] = weights
+    assert run_node(RemoteModelNode(), context).value == f"annotator.safetensors|(2, 3)|{weights.stat().st_size}"
+    from invokeai_compat import NotSupportedHere
+    from invokeai_compat.context import default_loader
+
+    with pytest.raises(NotSupportedHere, match="pass a loader function"):
+        default_loader(tmp_path)

@@ -146,3 +146,38 @@ def test_a_printing_pack_leaves_plugins_json_and_openapi_stdout_clean(compat_sit
     openapi = subprocess.run([*cli, "openapi"], env=env, capture_output=True, text=True, check=True)
     assert "retro_posterize" in json.dumps(json.loads(openapi.stdout))
     assert "retro-tools: 5 nodes loaded" in openapi.stderr
+
+
+def test_a_pack_downloads_and_loads_remote_weights_through_the_hosts_download_cache(tmp_path: Path) -> None:
+    """InvokeAI's context.models.download_and_cache_model / load_remote_model, as its annotator nodes call them:
+    through the queue, the file downloaded once (held to the address policy: loopback allowed here explicitly),
+    kept under <models>/.download_cache, and found there by the next run with no request."""
+    from tests.models.servers import ModelServer
+
+    weights = b"\x89WEIGHTS" + bytes(range(256)) * 40
+    app = create_app(HostConfig(root=tmp_path / "root", download_allow_loopback=True), entry_points=True)
+    with ModelServer() as files, live_server(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        files.files["annotator.pth"] = weights
+        url = f"{files.url}/files/annotator.pth"
+        graph = {"nodes": {"fetch": {"id": "fetch", "type": "retro_fetch_weights", "source": url},
+                           "load": {"id": "load", "type": "retro_load_remote", "source": url}}, "edges": []}
+        item = _run(http, graph)
+        assert item["status"] == "completed", item.get("error_traceback")
+        out = _outputs(item)
+        name, size, path = out["fetch"]["value"].split("|")
+        assert (name, int(size)) == ("annotator.pth", len(weights))
+        cache = (tmp_path / "root" / "models" / ".download_cache").resolve()
+        assert Path(path).resolve().is_relative_to(cache) and Path(path).read_bytes() == weights
+        assert out["load"]["value"] == f"{len(weights)}|{weights[:8].hex()}"
+        assert [r for r in files.requests if r[1] == "/files/annotator.pth"] == [("GET", "/files/annotator.pth", None)]
+        again = _run(http, {**graph, "nodes": {"load": {**graph["nodes"]["load"], "id": "load"}}})
+        assert again["status"] == "completed" and _outputs(again)["load"]["value"] == out["load"]["value"]
+        assert len([r for r in files.requests if r[1] == "/files/annotator.pth"]) == 1
+
+
+def test_a_pack_download_refused_by_the_address_policy_fails_the_node_naming_the_setting(client: httpx.Client) -> None:
+    graph = {"nodes": {"fetch": {"id": "fetch", "type": "retro_fetch_weights",
+                                 "source": "http://127.0.0.1:9/files/x.pth"}}, "edges": []}
+    item = _run(client, graph)
+    assert item["status"] == "failed"
+    assert "download_allow_loopback (INVOKE_HOST_DOWNLOAD_ALLOW_LOOPBACK=true)" in item["error_message"]

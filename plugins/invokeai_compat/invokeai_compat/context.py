@@ -9,7 +9,7 @@ because refusing would fail every pack that offers a board picker while the imag
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from invokeai.app.invocations.fields import MetadataField
 from invokeai.app.services.config.config_default import InvokeAIAppConfig
 from invokeai.app.services.image_records.image_records_common import ImageCategory
 from invokeai.app.services.images.images_common import ImageDTO
+from invokeai.backend.model_manager.load.load_base import LoadedModelWithoutConfig
 
 from invokeai_compat.unsupported import unsupported
 
@@ -102,7 +103,8 @@ class _Stored:
 
 
 class ModelsAdapter:
-    """InvokeAI's ``context.models``: lookups by key and attributes; InvokeAI's downloads are refused."""
+    """InvokeAI's ``context.models``: lookups by key and attributes, and files fetched by URL or repo through the
+    host's download cache (its address policy and limits) and loaded through its model cache."""
 
     def __init__(self, models: Any) -> None:
         self._models = models
@@ -137,18 +139,40 @@ class ModelsAdapter:
     def search_by_path(self, path: Any) -> list[Any]:
         unsupported("context.models.search_by_path", "search installed models by name, base and type instead")
 
-    def load_local_model(self, model_path: Any, loader: Any = None) -> Any:
-        unsupported("context.models.load_local_model",
-                    "install the model with `invoke-host models` and load it by key")
+    def load_local_model(self, model_path: Path | str, loader: Callable[[Path], Any] | None = None
+                         ) -> LoadedModelWithoutConfig:
+        """Load a file with ``loader`` (default: safetensors, or a weights-only ``torch.load``) through the model
+        cache, as InvokeAI does."""
+        return LoadedModelWithoutConfig(self._models.load_local_model(Path(model_path), loader or default_loader))
 
-    def load_remote_model(self, source: Any, loader: Any = None) -> Any:
-        unsupported("context.models.load_remote_model",
-                    "install the model with `invoke-host models` (which applies the download policy), then load it "
-                    "by key")
+    def load_remote_model(self, source: Any, loader: Callable[[Path], Any] | None = None
+                          ) -> LoadedModelWithoutConfig:
+        """Download ``source`` (a URL or ``owner/name::path``) into the host's download cache, then load it."""
+        return self.load_local_model(self.download_and_cache_model(source), loader)
 
     def download_and_cache_model(self, source: Any) -> Path:
-        unsupported("context.models.download_and_cache_model",
-                    "install the model with `invoke-host models` (which applies the download policy)")
+        """The local path of ``source`` in the host's download cache, downloaded first if needed."""
+        return Path(self._models.download_and_cache_model(str(source)))
+
+
+def default_loader(path: Path) -> Any:
+    """InvokeAI's default for ``load_local_model``: a safetensors file, or a pickled checkpoint.
+
+    Checkpoints are read with ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only:
+    a checkpoint that needs its own classes fails here with torch's message, where InvokeAI would scan it and then
+    unpickle it whole. A folder needs a loader of its own (InvokeAI's guess at a diffusers class is not made here).
+    """
+    if path.is_dir():
+        unsupported(f"load_local_model of the folder {path} without a loader",
+                    "pass a loader function that opens the folder (for example a from_pretrained call)")
+    # torch and safetensors only when a pack loads a file: the compat layer itself stays light.
+    if path.suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=True)
+    from safetensors.torch import load_file
+
+    return load_file(path, device="cpu")
 
 
 class UtilAdapter:
