@@ -34,11 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 # A server for another checkout (--compare-with) finds that checkout first on PYTHONPATH; this one's root comes after.
 sys.path.insert(len(os.environ.get("PYTHONPATH", "").split(os.pathsep)) if os.environ.get("PYTHONPATH") else 0,
@@ -147,8 +149,18 @@ _RESULT = "bench-result "
 """Prefix of the line a ``--serve`` process answers each run with (anything else it prints is passed through)."""
 
 
+def _without_pings(config: Callable[..., uvicorn.Config]) -> Callable[..., uvicorn.Config]:
+    def make(*args: Any, **options: Any) -> uvicorn.Config:
+        return config(*args, **{"ws_ping_interval": None, **options})
+
+    return make
+
+
 def serve(args: argparse.Namespace) -> None:
     """Child process: one server; each line on stdin is a client count, each answer one JSON line on stdout."""
+    # No keep-alive pings either way: on these loaded cores a client 20 s behind reads the server's ping too late,
+    # and uvicorn drops it (its reset ended whole runs). Both checkouts' test server build their uvicorn.Config here.
+    uvicorn.Config = _without_pings(uvicorn.Config)  # type: ignore[misc]
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -251,7 +263,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help='clients subscribe with "batch": true')
-    parser.add_argument("--timeout", type=int, default=290, help="give up after this many seconds")
+    parser.add_argument("--timeout", type=int, default=1800, help="give up after this many seconds")
     parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
     parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
                         help="also run a server from another checkout (git worktree add DIR REV), interleaved")
