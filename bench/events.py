@@ -7,11 +7,17 @@ library), so their reading does not share this process's interpreter lock. Each 
 (interleaved, medians compared). The run time is the item's ``started_at`` to ``completed_at`` as the
 server recorded them; the server's CPU (this process, less the thread that polls) is counted from the
 enqueue until every client has read the last message, and the clients' CPU (their process) apart, since
-both share the machine's cores. 20 clients against one is what the fan-out costs.
+both share the machine's cores. 20 clients against one is what the fan-out costs; 20 against none what clients
+cost the server in all.
+
+Each server runs in a child process of its own (this script with ``--serve``), which takes one run at a time from
+this process. ``--compare-with CHECKOUT`` starts a second server from another checkout (its host, SDK and plugins
+first on ``PYTHONPATH``) and interleaves the two run by run, so that load from elsewhere falls on both alike.
 
     .venv/bin/python bench/events.py                 # N=10,000, 20 clients, 3 runs each
     .venv/bin/python bench/events.py --batch         # clients subscribe with "batch": true
     .venv/bin/python bench/events.py --items 2000 --save-interval 0   # save after every node
+    git worktree add /tmp/base a2a8a38 && .venv/bin/python bench/events.py --save-interval 1000 --compare-with /tmp/base
 """
 
 from __future__ import annotations
@@ -24,19 +30,25 @@ import multiprocessing
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
+
+# A server for another checkout (--compare-with) finds that checkout first on PYTHONPATH; this one's root comes after.
+sys.path.insert(len(os.environ.get("PYTHONPATH", "").split(os.pathsep)) if os.environ.get("PYTHONPATH") else 0,
+                str(Path(__file__).resolve().parents[1]))
 import invoke_core_events.plugin as core_events_plugin
 import invoke_core_nodes.plugin as core_nodes_plugin
 import invoke_sqlite_storage.plugin as sqlite_plugin
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from tests.queue.live_server import live_server
@@ -133,28 +145,24 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
     return out
 
 
-def _give_up(signum: int, frame: Any) -> None:
-    print("bench/events.py: gave up, the --timeout passed", file=sys.stderr, flush=True)
-    for child in multiprocessing.active_children():
-        child.kill()
-    os._exit(2)
+_RESULT = "bench-result "
+"""Prefix of the line a ``--serve`` process answers each run with (anything else it prints is passed through)."""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch", action="store_true", help='clients subscribe with "batch": true')
-    parser.add_argument("--timeout", type=int, default=290, help="give up after this many seconds")
-    parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
-    args = parser.parse_args()
+def _without_pings(config: Callable[..., uvicorn.Config]) -> Callable[..., uvicorn.Config]:
+    def make(*args: Any, **options: Any) -> uvicorn.Config:
+        return config(*args, **{"ws_ping_interval": None, **options})
+
+    return make
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Child process: one server; each line on stdin is a client count, each answer one JSON line on stdout."""
+    # No keep-alive pings either way: on these loaded cores a client 20 s behind reads the server's ping too late,
+    # and uvicorn drops it (its reset ended whole runs). Both checkouts' test server build their uvicorn.Config here.
+    uvicorn.Config = _without_pings(uvicorn.Config)  # type: ignore[misc]
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    signal.signal(signal.SIGALRM, _give_up)
-    signal.alarm(args.timeout)
-    sizes = (0, 1, args.clients)
-    runs: dict[int, list[dict[str, Any]]] = {c: [] for c in sizes}
     with tempfile.TemporaryDirectory() as tmp:
         extra = {} if args.save_interval is None else {"session_save_interval": args.save_interval}
         config = HostConfig(root=Path(tmp), max_batch_size=10, ws_client_buffer=1_000_000,
@@ -163,18 +171,78 @@ def main() -> None:
                                   ("core_events", core_events_plugin)], entry_points=False)
         with live_server(app) as base, httpx.Client(base_url=base, timeout=120) as http:
             run_once(http, base, min(args.items, 500), 0)  # warm-up
-            for i in range(args.runs):
-                for c in sizes:  # interleaved, so load from elsewhere falls on every case alike
-                    runs[c].append(run_once(http, base, args.items, c, args.batch))
-                line = ", ".join(f"{c} clients {runs[c][-1]['seconds']:.2f} s (server CPU {runs[c][-1]['cpu']:.2f} s"
-                                 + (f", clients' CPU {runs[c][-1]['client_cpu']:.2f} s" if c else "") + ")"
-                                 for c in sizes)
-                print(f"run {i + 1}: {line}", flush=True)
+            where = {name: str(Path(str(sys.modules[name].__file__)).parent) for name in ("invoke_host", "invoke_sdk")}
+            print(_RESULT + json.dumps({"host": where["invoke_host"], "sdk": where["invoke_sdk"]}), flush=True)
+            for line in sys.stdin:
+                out = run_once(http, base, args.items, int(line), args.batch)
+                print(_RESULT + json.dumps(out), flush=True)
+
+
+class Side:
+    """A ``--serve`` child process, for this checkout or another."""
+
+    def __init__(self, label: str, args: argparse.Namespace, checkout: Path | None) -> None:
+        self.label = label
+        env = dict(os.environ)
+        if checkout is not None:
+            plugins = sorted(p for p in (checkout / "plugins").iterdir() if (p / "pyproject.toml").exists())
+            env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [checkout, checkout / "sdk", *plugins])
+        command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--items", str(args.items)]
+        if args.batch:
+            command.append("--batch")
+        if args.save_interval is not None:
+            command += ["--save-interval", str(args.save_interval)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.runs: dict[int, list[dict[str, Any]]] = {}
+        ready = self._answer()  # after its warm-up
+        print(f"{label}: the host from {ready['host']}, the SDK from {ready['sdk']}", flush=True)
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(_RESULT):
+                answer: dict[str, Any] = json.loads(line[len(_RESULT):])
+                return answer
+            print(line, end="")
+        raise RuntimeError(f"the {self.label} server ended (exit status {self.process.wait()})")
+
+    def run(self, clients: int) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{clients}\n")
+        self.process.stdin.flush()
+        out = self._answer()
+        self.runs.setdefault(clients, []).append(out)
+        return out
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _give_up(signum: int, frame: Any) -> None:
+    print("bench/events.py: gave up, the --timeout passed", file=sys.stderr, flush=True)
+    for child in multiprocessing.active_children():
+        child.kill()
+    for side in _SIDES:
+        side.process.kill()
+    os._exit(2)
+
+
+_SIDES: list[Side] = []
+
+
+def _report(side: Side, args: argparse.Namespace, sizes: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    runs = side.runs
     nodes = 2 * args.items + 1
     med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in runs[c][0]} for c in sizes}
     framing = "batched frames" if args.batch else "one message per frame"
-    print(f"\niterate over {args.items} items: {nodes} nodes, {med[args.clients]['per_client_min']:.0f} messages per "
-          f"client ({framing}); medians of {args.runs}, the server's CPU counted until the last message arrived")
+    print(f"\n{side.label}: iterate over {args.items} items: {nodes} nodes, "
+          f"{med[args.clients]['per_client_min']:.0f} messages per client ({framing}); medians of {args.runs}, "
+          "the server's CPU counted until the last message arrived")
     print(f"{'clients':>8} {'run s':>7} {'server CPU s':>13} {'clients CPU s':>14} {'messages/s':>11}")
     for c in sizes:
         m = med[c]
@@ -186,6 +254,51 @@ def main() -> None:
     print(f"server CPU, {args.clients} clients against none: {(many / none - 1) * 100:+.1f}%")
     print(f"run time, {args.clients} clients against none: "
           f"{(med[args.clients]['seconds'] / med[0]['seconds'] - 1) * 100:+.1f}%")
+    return med
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch", action="store_true", help='clients subscribe with "batch": true')
+    parser.add_argument("--timeout", type=int, default=1800, help="give up after this many seconds")
+    parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
+    parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
+                        help="also run a server from another checkout (git worktree add DIR REV), interleaved")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args)
+        return
+    signal.signal(signal.SIGALRM, _give_up)
+    signal.alarm(args.timeout)
+    sizes = (0, 1, args.clients)
+    try:
+        _SIDES.append(Side("this checkout", args, None))
+        if args.compare_with is not None:
+            _SIDES.append(Side(f"checkout {args.compare_with}", args, args.compare_with.resolve()))
+        for i in range(args.runs):
+            for c in sizes:  # interleaved, so load from elsewhere falls on every case and side alike
+                for side in _SIDES:
+                    side.run(c)
+            for side in _SIDES:
+                line = ", ".join(
+                    f"{c} clients {side.runs[c][-1]['seconds']:.2f} s (server CPU {side.runs[c][-1]['cpu']:.2f} s"
+                    + (f", clients' CPU {side.runs[c][-1]['client_cpu']:.2f} s" if c else "") + ")" for c in sizes)
+                print(f"run {i + 1}, {side.label}: {line}", flush=True)
+    finally:
+        for side in _SIDES:
+            side.close()
+    medians = [_report(side, args, sizes) for side in _SIDES]
+    if len(medians) == 2:
+        (ours, theirs), many = medians, args.clients
+        change = (ours[many]["cpu"] / theirs[many]["cpu"] - 1) * 100
+        print(f"\nserver CPU with {many} clients: this checkout {ours[many]['cpu']:.2f} s, "
+              f"{_SIDES[1].label} {theirs[many]['cpu']:.2f} s ({change:+.1f}%);"
+              f" {many} clients against none: {(ours[many]['cpu'] / ours[0]['cpu'] - 1) * 100:+.1f}% here, "
+              f"{(theirs[many]['cpu'] / theirs[0]['cpu'] - 1) * 100:+.1f}% there")
 
 
 if __name__ == "__main__":

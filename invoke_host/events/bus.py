@@ -9,6 +9,12 @@ Events emitted from other threads (node code) are queued and handed to the loop 
 nodes does not flood the loop with wake-ups. Order is kept: an event emitted on the loop first
 delivers the queued ones.
 
+An emitter that writes its own wire message hands the bus an :class:`~invoke_sdk.events.EncodedEvent`
+(:meth:`EventBus.emit_encoded`): sinks that take encoded events get it as it is, the others its typed model
+(built once, when the first of them needs it), and a selective sink that does not want it gets nothing, so a
+graph's per-node events cost the websocket sink's clients the encoding alone. :meth:`EventBus.wants_typed` tells the
+emitter whether a sink will need the model, so that it builds it on its own thread, off the loop.
+
 An event that came from another node (``emit(event, remote=True)``, called by a relay sink through its
 :class:`~invoke_sdk.events.EventInbox`) goes to every sink except the relays, so it is never sent out again.
 """
@@ -21,7 +27,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from invoke_sdk.events import BaseEvent, EventSink, RelayEventSink, SelectiveEventSink
+from invoke_sdk.events import (
+    BaseEvent,
+    EncodedEvent,
+    EncodedEventSink,
+    EventSink,
+    RelayEventSink,
+    SelectiveEventSink,
+)
 
 __all__ = ["EventBus"]
 
@@ -38,12 +51,16 @@ class EventBus:
         self._started: list[EventSink] = []
         self._local: list[EventSink] = []
         """The started sinks that are not relays: what an event from another node goes to."""
-        self._pending: deque[tuple[BaseEvent, bool]] = deque()
+        self._pending: deque[tuple[BaseEvent | EncodedEvent, bool]] = deque()
         self._pending_lock = threading.Lock()
         self._flush_scheduled = False
         # Read from worker threads by wants(): replaced whole (a tuple), never changed in place.
         self._asked: tuple[Callable[[str], bool], ...] | None = ()
         self._asked_remote: tuple[Callable[[str], bool], ...] | None = ()
+        self._asked_typed: tuple[Callable[[str], bool], ...] | None = ()
+        # How each started sink takes an encoded event: (sink, its deliver_encoded or None, its wants or None).
+        self._encoded_routes: list[tuple[EventSink, Callable[[EncodedEvent], None] | None,
+                                         Callable[[str], bool] | None]] = []
 
     def sink(self, name: str) -> EventSink | None:
         """The sink of that name, if any."""
@@ -62,6 +79,12 @@ class EventBus:
         self._local = [s for s in self._started if not isinstance(s, RelayEventSink)]
         self._asked = self._selectors(self._started)
         self._asked_remote = self._selectors(self._local)
+        self._asked_typed = self._selectors([s for s in self._started if not isinstance(s, EncodedEventSink)])
+        self._encoded_routes = [
+            (s, s.deliver_encoded if isinstance(s, EncodedEventSink) else None,
+             s.wants if isinstance(s, SelectiveEventSink) else None)
+            for s in self._started
+        ]
 
     @staticmethod
     def _selectors(sinks: Sequence[EventSink]) -> tuple[Callable[[str], bool], ...] | None:
@@ -82,7 +105,17 @@ class EventBus:
         """
         if self._loop is None:
             return False
-        asked = self._asked_remote if remote else self._asked
+        return self._ask(self._asked_remote if remote else self._asked, event_name)
+
+    def wants_typed(self, event_name: str) -> bool:
+        """Whether a started sink that cannot take an encoded event would use one of this name now: then the
+        emitter of an :class:`~invoke_sdk.events.EncodedEvent` should build its typed model itself. Any thread."""
+        if self._loop is None:
+            return False
+        return self._ask(self._asked_typed, event_name)
+
+    @staticmethod
+    def _ask(asked: tuple[Callable[[str], bool], ...] | None, event_name: str) -> bool:
         if asked is None:
             return True
         for wants in asked:
@@ -95,8 +128,9 @@ class EventBus:
         return False
 
     async def stop(self) -> None:
-        self._asked = self._asked_remote = ()
+        self._asked = self._asked_remote = self._asked_typed = ()
         self._local = []
+        self._encoded_routes = []
         started, self._started = self._started, []
         for sink in reversed(started):
             try:
@@ -110,6 +144,14 @@ class EventBus:
 
         ``remote``: the event came from another node; it goes to every sink but the relays.
         """
+        self._enqueue(event, remote)
+
+    def emit_encoded(self, event: EncodedEvent) -> None:
+        """Deliver an event written as its wire message: sinks that take encoded events get it as it is, every
+        other sink that wants it (or cannot say) its typed model. Safe from any thread."""
+        self._enqueue(event, False)
+
+    def _enqueue(self, event: BaseEvent | EncodedEvent, remote: bool) -> None:
         loop = self._loop
         if loop is None:
             return  # not started (a CLI command, or shut down): nobody is listening
@@ -136,10 +178,24 @@ class EventBus:
         for event, remote in events:
             self._dispatch(event, remote)
 
-    def _dispatch(self, event: BaseEvent, remote: bool = False) -> None:
+    def _dispatch(self, event: BaseEvent | EncodedEvent, remote: bool = False) -> None:
+        if isinstance(event, EncodedEvent):
+            self._dispatch_encoded(event)
+            return
         for sink in self._local if remote else self._started:
             try:
                 sink.deliver(event)
+            except Exception:
+                logger.exception("Event sink %r failed on event %r; the other sinks still got it", sink.name,
+                                 event.event_name)
+
+    def _dispatch_encoded(self, event: EncodedEvent) -> None:
+        for sink, deliver_encoded, wants in self._encoded_routes:
+            try:
+                if deliver_encoded is not None:
+                    deliver_encoded(event)
+                elif wants is None or self._ask((wants,), event.event_name):
+                    sink.deliver(event.typed())
             except Exception:
                 logger.exception("Event sink %r failed on event %r; the other sinks still got it", sink.name,
                                  event.event_name)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from invoke_sdk.encoded_event import EncodedEvent
 from invoke_sdk.event_base import BaseEvent
 
 __all__ = [
     "EVENT_SINKS_STATE_KEY",
     "ConfigurableEventSink",
+    "EncodedEventSink",
     "EventInbox",
     "EventSink",
     "EventSinkDirectory",
@@ -58,6 +60,20 @@ class SelectiveEventSink(EventSink, Protocol):
         state the sink keeps up to date, and never block. The answer may change at any time; an event
         emitted while it was False is simply not delivered, as if it had happened before the sink listened.
         """
+        ...
+
+
+@runtime_checkable
+class EncodedEventSink(EventSink, Protocol):
+    """A sink that can take an event as the message clients receive, without its typed model.
+
+    The host emits the per-node events already encoded (:class:`~invoke_sdk.encoded_event.EncodedEvent`): a sink
+    with ``deliver_encoded`` gets them so, and the pydantic model is built only if some other sink needs it. Every
+    other event still reaches it through :meth:`~EventSink.deliver`.
+    """
+
+    def deliver_encoded(self, event: EncodedEvent) -> None:
+        """Take one encoded event (``event.message`` is the wire text; ``event.typed()`` builds the model)."""
         ...
 
 

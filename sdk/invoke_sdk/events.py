@@ -17,10 +17,12 @@ Those never import this module, so :data:`CORE_EVENTS` is assembled here from al
 
 from __future__ import annotations
 
+from invoke_sdk.encoded_event import EncodedEvent, encode_message
 from invoke_sdk.event_base import BaseEvent
 from invoke_sdk.event_sinks import (
     EVENT_SINKS_STATE_KEY,
     ConfigurableEventSink,
+    EncodedEventSink,
     EventInbox,
     EventSink,
     EventSinkDirectory,
@@ -52,6 +54,8 @@ __all__ = [
     "BaseEvent",
     "BatchEnqueuedEvent",
     "ConfigurableEventSink",
+    "EncodedEvent",
+    "EncodedEventSink",
     "EventInbox",
     "EventSink",
     "EventSinkDirectory",
@@ -68,6 +72,7 @@ __all__ = [
     "QueueItemsCanceledEvent",
     "RelayEventSink",
     "SelectiveEventSink",
+    "encode_message",
 ]
 
 CORE_EVENTS: tuple[type[BaseEvent], ...] = (

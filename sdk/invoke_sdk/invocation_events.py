@@ -44,9 +44,11 @@ class InvocationEventBase(QueueItemEventBase):
         invocation: BaseInvocation,
         source_node_id: str,
         omit_inputs: Collection[str] = (),
+        timestamp: float | None = None,
     ) -> dict[str, Any]:
         info = invocation.invocation_info()
-        return {
+        fields: dict[str, Any] = {} if timestamp is None else {"timestamp": timestamp}
+        return fields | {
             "queue_id": queue_item.queue_id,
             "item_id": queue_item.item_id,
             "batch_id": queue_item.batch_id,
@@ -73,9 +75,11 @@ class InvocationStartedEvent(InvocationEventBase):
         source_node_id: str,
         *,
         omit_inputs: Collection[str] = (),
+        timestamp: float | None = None,
     ) -> InvocationStartedEvent:
-        """The event for ``invocation`` of ``queue_item`` starting (``omit_inputs``: inputs left out of the payload)."""
-        return cls(**cls._node_fields(queue_item, invocation, source_node_id, omit_inputs))
+        """The event for ``invocation`` of ``queue_item`` starting (``omit_inputs``: inputs left out of the payload;
+        ``timestamp``: when it happened, if not now)."""
+        return cls(**cls._node_fields(queue_item, invocation, source_node_id, omit_inputs, timestamp))
 
 
 class ProgressImage(BaseModel):
@@ -106,10 +110,11 @@ class InvocationProgressEvent(InvocationEventBase):
         image: ProgressImage | None = None,
         *,
         omit_inputs: Collection[str] = (),
+        timestamp: float | None = None,
     ) -> InvocationProgressEvent:
         """The event for a progress report of a running node."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs, timestamp),
             message=message,
             percentage=percentage,
             image=image,
@@ -138,10 +143,11 @@ class InvocationCompleteEvent(InvocationEventBase):
         *,
         omit_inputs: Collection[str] = (),
         cached: bool = False,
+        timestamp: float | None = None,
     ) -> InvocationCompleteEvent:
         """The event for a node that returned ``output`` (``cached``: taken from the output cache, not run)."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs, timestamp),
             result=output.model_dump(mode="json"),
             cached=cached,
         )
@@ -184,10 +190,11 @@ class InvocationErrorEvent(InvocationEventBase):
         error_traceback: str | None = None,
         *,
         omit_inputs: Collection[str] = (),
+        timestamp: float | None = None,
     ) -> InvocationErrorEvent:
         """The event for a node error already recorded as type, message and traceback (no exception at hand)."""
         return cls(
-            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs),
+            **cls._node_fields(queue_item, invocation, source_node_id, omit_inputs, timestamp),
             error_type=error_type,
             error_message=error_message,
             error_traceback=error_traceback,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import invoke_sqlite_storage.plugin as sqlite_plugin
 from invoke_sdk import hookimpl
-from invoke_sdk.events import BaseEvent, EventSink, QueueClearedEvent
+from invoke_sdk.events import BaseEvent, EncodedEvent, EventSink, QueueClearedEvent
 from invoke_sdk.hookspecs import RegisterEvent, RegisterEventSink
 from litestar.testing import TestClient
 
@@ -131,3 +131,58 @@ def test_the_queue_emits_to_plugin_sinks(tmp_path: Path) -> None:
     names = [e.event_name for e in plugin.sink.events]
     assert names == ["batch_enqueued", "queue_cleared"]
     assert not plugin.sink.started
+
+
+class EncodedSink(RecordingSink):
+    """Takes encoded events as they are."""
+
+    def __init__(self) -> None:
+        super().__init__("encoded")
+        self.encoded: list[EncodedEvent] = []
+
+    def deliver_encoded(self, event: EncodedEvent) -> None:
+        self.encoded.append(event)
+
+
+class Picky(RecordingSink):
+    def __init__(self, name: str, wanted: set[str]) -> None:
+        super().__init__(name)
+        self.wanted = wanted
+
+    def wants(self, event_name: str) -> bool:
+        return event_name in self.wanted
+
+
+async def test_an_encoded_event_reaches_encoded_sinks_as_it_is_and_the_others_typed_once() -> None:
+    encoded, plain, picky, broken = EncodedSink(), RecordingSink(), Picky("picky", set()), RecordingSink("b", True)
+    bus = EventBus([broken, encoded, plain, picky])
+    await bus.start()
+    built: list[BaseEvent] = []
+
+    def build() -> BaseEvent:
+        built.append(QueueClearedEvent.build("q"))
+        return built[-1]
+
+    assert bus.wants_typed("queue_cleared")  # the plain sink cannot say: it takes everything
+    event = EncodedEvent("queue_cleared", "queue:q", '{"event":"queue_cleared","data":{}}', build)
+    await asyncio.to_thread(bus.emit_encoded, event)
+    await async_wait_until(lambda: bool(encoded.encoded), "the encoded event to arrive")
+    assert encoded.encoded == [event] and encoded.events == []
+    assert plain.events == built and len(built) == 1  # built once, though the broken sink asked first
+    assert picky.events == []  # it said it does not want it: never handed the model
+    await bus.stop()
+
+
+async def test_without_a_sink_that_needs_the_model_nothing_asks_for_it() -> None:
+    encoded, picky = EncodedSink(), Picky("picky", {"other"})
+    bus = EventBus([encoded, picky])
+    assert not bus.wants_typed("queue_cleared")  # not started
+    await bus.start()
+    assert bus.wants("queue_cleared") and not bus.wants_typed("queue_cleared") and bus.wants_typed("other")
+
+    def build() -> BaseEvent:
+        raise AssertionError("no sink needed the typed event")
+
+    bus.emit_encoded(EncodedEvent("queue_cleared", None, "{}", build))
+    assert len(encoded.encoded) == 1 and picky.events == []
+    await bus.stop()

@@ -14,7 +14,7 @@ import pytest
 from invoke_core_events.log_sink import LogSink
 from invoke_core_events.websocket_sink import WebSocketSink
 from invoke_sdk import hookimpl
-from invoke_sdk.events import BaseEvent, SelectiveEventSink
+from invoke_sdk.events import BaseEvent, EncodedEvent, SelectiveEventSink
 from invoke_sdk.hookspecs import RegisterEventSink
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -126,13 +126,22 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
     with TestClient(_app(tmp_path)) as client:
         bus: EventBus = client.app.state.host.events
         emitted: list[str] = []
-        emit = bus.emit
+        typed_nodes: list[bool] = []
+        """For each node event emitted: whether its typed model existed when it reached the bus."""
+        emit, emit_encoded = bus.emit, bus.emit_encoded
 
         def recording(event: BaseEvent) -> None:
             emitted.append(event.event_name)
             emit(event)
 
+        def recording_encoded(event: EncodedEvent) -> None:
+            emitted.append(event.event_name)
+            if event.event_name in NODE_EVENTS:
+                typed_nodes.append(event.is_built)
+            emit_encoded(event)
+
         monkeypatch.setattr(bus, "emit", recording)
+        monkeypatch.setattr(bus, "emit_encoded", recording_encoded)
         caplog.set_level(logging.INFO, logger="invoke_host.events")
 
         def run() -> int:
@@ -162,13 +171,18 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
         assert nodes == [("invocation_started", "first"), ("invocation_complete", "first"),
                          ("invocation_started", "second"), ("invocation_complete", "second")]
         assert all(m["data"]["item_id"] == item_id for m in got if m["event"] in NODE_EVENTS)
+        # Only the websocket sink wanted them: written as messages, the pydantic models never built.
+        assert typed_nodes == [False] * 4
 
         # No client, but the log shows node events at DEBUG: they are built for the log.
         emitted.clear()
+        typed_nodes.clear()
         caplog.set_level(logging.DEBUG, logger="invoke_host.events")
         wait_until(lambda: not client.app.state.host.events.sink("websocket").clients, "the client to be gone")
         run()
         assert emitted.count("invocation_started") == 2 and emitted.count("invocation_complete") == 2
+        assert typed_nodes == [True] * 4  # built on the node's thread, for the log
+        assert "Event invocation_complete" in caplog.text
 
 
 class PlainSinkPlugin:

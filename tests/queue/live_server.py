@@ -19,7 +19,7 @@ from litestar import Litestar
 def live_server(app: Litestar) -> Iterator[str]:
     """Serve ``app`` on a free port; yields its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                            ws_per_message_deflate=False)  # as `invoke-host serve` runs it
+                            ws_per_message_deflate=False, ws="websockets-sansio")  # as `invoke-host serve` runs it
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

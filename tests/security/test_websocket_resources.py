@@ -110,7 +110,8 @@ class RawClient:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Litestar, LiveServer]]:
     app = _app(tmp_path)
-    with live_server(app) as server:
+    # The websocket protocol `invoke-host serve` runs: backpressure and hang-ups are its to report.
+    with live_server(app, ws=uvicorn_config(app, app.state["host"].config).ws) as server:
         yield app, server
 
 

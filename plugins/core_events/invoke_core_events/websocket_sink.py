@@ -17,10 +17,10 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from invoke_sdk.events import CORE_EVENTS, BaseEvent, QueueEventBase
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, EncodedEvent, QueueEventBase, encode_message
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -458,21 +458,29 @@ class WebSocketSink:
             await client.task
         client.release()
 
-    def deliver(self, event: BaseEvent) -> None:
-        room = event.room()
+    def _targets(self, room: str | None) -> tuple[Sequence[WebSocketClient], Sequence[_SharedFrames]]:
         if room is None:
-            plain, shared = self._plain_everywhere, self._shared_everywhere
-        else:
-            plain, shared = self._plain_by_room.get(room, ()), self._shared_by_room.get(room, ())
-        if not plain and not shared:
-            return
+            return self._plain_everywhere, self._shared_everywhere
+        return self._plain_by_room.get(room, ()), self._shared_by_room.get(room, ())
+
+    def deliver(self, event: BaseEvent) -> None:
+        plain, shared = self._targets(event.room())
+        if plain or shared:
+            self._hand_out(event.event_name, encode_message(event), plain, shared)
+
+    def deliver_encoded(self, event: EncodedEvent) -> None:
+        """Take an event already written as its message (the per-node events): its model is never built here."""
+        plain, shared = self._targets(event.room)
+        if plain or shared:
+            self._hand_out(event.event_name, event.message, plain, shared)
+
+    @staticmethod
+    def _hand_out(name: str, message: str, plain: Sequence[WebSocketClient], shared: Sequence[_SharedFrames]) -> None:
         # Encoded (and measured) once, whatever the number of clients.
-        message = f'{{"event":{json.dumps(event.event_name)},"data":{event.model_dump_json()}}}'
         size = _size(message)
         for client in plain:
             client.offer(message, size)
         for frames in shared:
             frames.add(message, size)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("Event %s for %d websocket clients", event.event_name,
-                         len(plain) + sum(len(f.clients) for f in shared))
+            logger.debug("Event %s for %d websocket clients", name, len(plain) + sum(len(f.clients) for f in shared))

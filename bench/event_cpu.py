@@ -1,0 +1,93 @@
+"""Server CPU per node event for one subscribed client, without a socket: the publisher, the bus and the websocket sink.
+
+20,000 ``add`` nodes' start and completion events (40,000) are published from a worker thread, as the processor
+does, to a bus whose websocket sink has one client (``batch`` or ``plain`` framing) whose send keeps nothing; the
+process's CPU from the first event until the client's buffer is empty, per event. Run it from a checkout's root to
+measure that checkout's host (the plugins and the SDK are the installed ones):
+
+    .venv/bin/python bench/event_cpu.py batch
+    (cd /tmp/base && /path/to/.venv/bin/python /path/to/bench/event_cpu.py batch)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.getcwd())
+import invoke_core_nodes.plugin as core_nodes_plugin
+from invoke_core_events.websocket_sink import WebSocketSink
+from invoke_core_nodes.math import AddInvocation
+from invoke_sdk.outputs import IntegerOutput
+from invoke_sdk.session_queue import QueueItemSummary
+
+from invoke_host.config import HostConfig
+from invoke_host.engine import GraphExecutionState, NodeCompleted, NodeStarted
+from invoke_host.events import EventBus
+from invoke_host.graph import parse_graph
+from invoke_host.host import build_host
+from invoke_host.queue.node_events import NodeEventPublisher
+
+N = 20_000
+GRAPH = {
+    "nodes": {"r": {"type": "range", "start": 0, "stop": 10, "step": 1}, "it": {"type": "iterate"},
+              "add": {"type": "add", "b": 1}},
+    "edges": [{"source": {"node_id": "r", "field": "collection"},
+               "destination": {"node_id": "it", "field": "collection"}},
+              {"source": {"node_id": "it", "field": "item"}, "destination": {"node_id": "add", "field": "a"}}],
+}
+
+
+async def measure(batch: bool) -> float:
+    logging.disable(logging.WARNING)  # the host has no storage backend here and says so
+    host = build_host(HostConfig(root=Path(tempfile.mkdtemp())), [("core_nodes", core_nodes_plugin)],
+                      entry_points=False)
+    now = datetime.datetime.now(datetime.UTC)
+    item = QueueItemSummary(item_id=7, queue_id="bench", batch_id="b" * 32, session_id="s" * 32,
+                            status="in_progress", priority=0, created_at=now, updated_at=now)
+    sink = WebSocketSink(1_000_000, buffer_bytes=1 << 30)
+    bus = EventBus([sink])
+    await bus.start()
+
+    async def send(text: str) -> None:
+        return None
+
+    async def close(code: int, reason: str) -> None:
+        return None
+
+    client = sink.connect(send, close)
+    client.handle(json.dumps({"subscribe": "queue", "queue_id": "bench", "batch": batch}))
+    publish = NodeEventPublisher(bus, item, GraphExecutionState(host.registry, parse_graph(host.registry, GRAPH)))
+    nodes = [AddInvocation(id=f"add-{i}-abcdef", a=i, b=1) for i in range(N)]
+    outputs = [IntegerOutput(value=i + 1) for i in range(N)]
+
+    def work() -> None:
+        for node, output in zip(nodes, outputs, strict=True):
+            publish(NodeStarted("s", node.id, "add", "add", invocation=node))
+            publish(NodeCompleted("s", node.id, "add", "add", output, invocation=node))
+
+    await asyncio.sleep(0.1)  # the subscription's answer is sent
+    cpu = time.process_time()
+    await asyncio.to_thread(work)
+    while client.buffered_bytes or any(shared.messages for shared in sink._shared_everywhere):
+        await asyncio.sleep(0.005)
+    per_event = (time.process_time() - cpu) / (2 * N)
+    await bus.stop()
+    return per_event
+
+
+def main() -> None:
+    framing = sys.argv[1] if len(sys.argv) > 1 else "batch"
+    per_event = asyncio.run(measure(framing == "batch"))
+    print(f"{os.getcwd()}: {framing}: {per_event * 1e6:.1f} us of process CPU per node event")
+
+
+if __name__ == "__main__":
+    main()
