@@ -20,6 +20,7 @@ LORA_PREFIXES: dict[str, tuple[str, ...]] = {
     "unet": ("lora_unet_", "unet."),
     "text_encoder": ("lora_te_", "lora_te1_", "text_encoder."),
     "text_encoder_2": ("lora_te2_", "text_encoder_2."),
+    "transformer": ("transformer.", "lora_transformer_"),
 }
 _DOWN = (".lora_down.weight", ".lora_A.weight")
 _UP = (".lora_up.weight", ".lora_B.weight")
