@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = [
     "TINY_TRANSFORMER",
+    "bfl_linears",
+    "bfl_lora",
     "diffusers_to_bfl",
     "diffusers_vae_to_ldm",
     "meta_state_dict",
@@ -182,11 +184,11 @@ def diffusers_vae_to_ldm(sd: dict[str, Any], blocks: int) -> dict[str, Any]:
 
 
 def write_t5_tokenizer(folder: Path, vocab_size: int) -> Path:
-    """A T5 tokenizer folder (tokenizers' Unigram in tokenizer.json): pad 0, eos 1, unk 2, then letters."""
+    """A T5 tokenizer folder (tokenizers' Unigram in tokenizer.json): pad 0, eos 1, unk 2, the word mark, letters."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    pieces += [(chr(ord("a") + i % 26) * (1 + i // 26), -1.0 - i) for i in range(vocab_size - 3)]
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(chr(ord("a") + i % 26) * (1 + i // 26), -2.0 - i) for i in range(vocab_size - 4)]
     tokenizer = Tokenizer(models.Unigram(pieces, unk_id=2, byte_fallback=False))
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
@@ -197,3 +199,57 @@ def write_t5_tokenizer(folder: Path, vocab_size: int) -> Path:
         "model_max_length": 512, "extra_ids": 0,
     }))
     return folder
+
+
+def bfl_linears(bfl: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Every linear layer of a BFL-named transformer: module name to (out, in) features."""
+    return {k[: -len(".weight")]: tuple(v.shape) for k, v in bfl.items() if k.endswith(".weight") and v.dim() == 2}
+
+
+_XLABS = {"img_attn.qkv": "processor.qkv_lora1", "img_attn.proj": "processor.proj_lora1",
+          "txt_attn.qkv": "processor.qkv_lora2", "txt_attn.proj": "processor.proj_lora2"}
+
+
+def bfl_lora(linears: dict[str, tuple[int, int]], layout: str, rank: int, seed: int = 0, *,
+             alpha: float | None = None, meta: bool = False) -> dict[str, Any]:
+    """A LoRA over ``linears`` (BFL module names) in ``layout``: kohya, bfl (ComfyUI) or xlabs.
+
+    XLabs patches only the attention layers (and a single block's attention part of linear1, its q/k/v rows).
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    device = "meta" if meta else "cpu"
+
+    def rand(*shape: int) -> Any:
+        if meta:
+            return torch.empty(shape, device=device)
+        return torch.randn(shape, generator=generator) * 0.1
+
+    out: dict[str, Any] = {}
+    for module, (rows, cols) in linears.items():
+        if layout == "kohya":
+            name = "lora_unet_" + module.replace(".", "_")
+            down, up = f"{name}.lora_down.weight", f"{name}.lora_up.weight"
+            alpha_key = f"{name}.alpha"
+        elif layout == "bfl":
+            down, up = f"diffusion_model.{module}.lora_A.weight", f"diffusion_model.{module}.lora_B.weight"
+            alpha_key = f"diffusion_model.{module}.alpha"
+        else:
+            parts = module.split(".")
+            prefix, rest = ".".join(parts[:2]), ".".join(parts[2:])
+            if parts[0] == "single_blocks" and rest == "linear1":
+                part, rows = "processor.qkv_lora", 3 * cols  # only the attention's q, k, v rows
+            elif parts[0] == "single_blocks" and rest == "linear2":
+                part = "processor.proj_lora"
+            elif parts[0] == "double_blocks" and rest in _XLABS:
+                part = _XLABS[rest]
+            else:
+                continue
+            down, up = f"{prefix}.{part}.down.weight", f"{prefix}.{part}.up.weight"
+            alpha_key = ""
+        out[down] = rand(rank, cols)
+        out[up] = rand(rows, rank)
+        if alpha is not None and alpha_key:
+            out[alpha_key] = torch.tensor(alpha)
+    return out

@@ -314,7 +314,20 @@ class CLIPEmbedCheckpointLoader(TorchLoader):
         state_dict = {k: v.to(target) for k, v in _read_state_dict(config).items()
                       if k.startswith("text_model.") and not k.endswith("position_ids")}
         model_config = _local_config(config, "text_encoder") or _clip_config(state_dict)
-        return _build(CLIPTextModel, CLIPTextConfig(**model_config), state_dict, f"CLIP encoder ({config.key})")
+        text_config = CLIPTextConfig(**model_config)
+        return _build(CLIPTextModel, text_config, _clip_names(text_config, state_dict), f"CLIP encoder ({config.key})")
+
+
+def _clip_names(text_config: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
+    # Files say text_model.*; whether the module's own names keep that prefix depends on the transformers version.
+    from accelerate import init_empty_weights
+    from transformers import CLIPTextModel
+
+    with init_empty_weights():
+        expected = next(iter(CLIPTextModel(text_config).state_dict()))
+    if expected.startswith("text_model."):
+        return state_dict
+    return {k.removeprefix("text_model."): v for k, v in state_dict.items()}
 
 
 def _clip_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
