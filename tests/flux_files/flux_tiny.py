@@ -19,6 +19,7 @@ __all__ = [
     "TINY_TRANSFORMER",
     "bfl_linears",
     "bfl_lora",
+    "bfl_sources",
     "diffusers_to_bfl",
     "diffusers_vae_to_ldm",
     "meta_state_dict",
@@ -211,10 +212,12 @@ _XLABS = {"img_attn.qkv": "processor.qkv_lora1", "img_attn.proj": "processor.pro
 
 
 def bfl_lora(linears: dict[str, tuple[int, int]], layout: str, rank: int, seed: int = 0, *,
-             alpha: float | None = None, meta: bool = False) -> dict[str, Any]:
+             alpha: float | None = None, meta: bool = False,
+             factors: dict[str, tuple[Any, Any, float]] | None = None) -> dict[str, Any]:
     """A LoRA over ``linears`` (BFL module names) in ``layout``: kohya, bfl (ComfyUI) or xlabs.
 
     XLabs patches only the attention layers (and a single block's attention part of linear1, its q/k/v rows).
+    ``factors`` receives each BFL module's (down, up, alpha / rank) as written.
     """
     import torch
 
@@ -252,4 +255,36 @@ def bfl_lora(linears: dict[str, tuple[int, int]], layout: str, rank: int, seed: 
         out[up] = rand(rows, rank)
         if alpha is not None and alpha_key:
             out[alpha_key] = torch.tensor(alpha)
+        if factors is not None:
+            factors[module] = (out[down], out[up], alpha / rank if alpha is not None and alpha_key else 1.0)
+    return out
+
+
+def bfl_sources(sd: dict[str, Any]) -> dict[str, tuple[list[str], bool]]:
+    """Each BFL linear layer: the diffusers modules whose weights it stacks (in order), and whether halves swap."""
+    out: dict[str, tuple[list[str], bool]] = {
+        "img_in": (["x_embedder"], False), "txt_in": (["context_embedder"], False),
+        "time_in.in_layer": (["time_text_embed.timestep_embedder.linear_1"], False),
+        "guidance_in.in_layer": (["time_text_embed.guidance_embedder.linear_1"], False),
+        "final_layer.linear": (["proj_out"], False),
+        "final_layer.adaLN_modulation.1": (["norm_out.linear"], True),
+    }
+    doubles = {int(m.group(1)) for k in sd if (m := re.match(r"transformer_blocks\.(\d+)\.", k))}
+    for i in doubles:
+        d = f"transformer_blocks.{i}."
+        out[f"double_blocks.{i}.img_attn.qkv"] = ([f"{d}attn.to_q", f"{d}attn.to_k", f"{d}attn.to_v"], False)
+        out[f"double_blocks.{i}.txt_attn.qkv"] = ([f"{d}attn.add_q_proj", f"{d}attn.add_k_proj",
+                                                   f"{d}attn.add_v_proj"], False)
+        out[f"double_blocks.{i}.img_attn.proj"] = ([f"{d}attn.to_out.0"], False)
+        out[f"double_blocks.{i}.txt_attn.proj"] = ([f"{d}attn.to_add_out"], False)
+        out[f"double_blocks.{i}.img_mlp.0"] = ([f"{d}ff.net.0.proj"], False)
+        out[f"double_blocks.{i}.txt_mlp.2"] = ([f"{d}ff_context.net.2"], False)
+        out[f"double_blocks.{i}.txt_mod.lin"] = ([f"{d}norm1_context.linear"], False)
+    singles = {int(m.group(1)) for k in sd if (m := re.match(r"single_transformer_blocks\.(\d+)\.", k))}
+    for i in singles:
+        s = f"single_transformer_blocks.{i}."
+        out[f"single_blocks.{i}.linear1"] = ([f"{s}attn.to_q", f"{s}attn.to_k", f"{s}attn.to_v", f"{s}proj_mlp"],
+                                             False)
+        out[f"single_blocks.{i}.linear2"] = ([f"{s}proj_out"], False)
+        out[f"single_blocks.{i}.modulation.lin"] = ([f"{s}norm.linear"], False)
     return out

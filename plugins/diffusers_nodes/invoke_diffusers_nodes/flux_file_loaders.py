@@ -14,6 +14,7 @@ torch, diffusers and transformers are imported inside the functions, so loading 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ __all__ = [
     "CLIPEmbedCheckpointLoader",
     "T5EncoderCheckpointLoader",
     "bfl_to_diffusers",
+    "clip_text_prefix",
     "flux_file_loaders",
     "flux_transformer_config",
     "flux_vae_config",
@@ -315,19 +317,27 @@ class CLIPEmbedCheckpointLoader(TorchLoader):
                       if k.startswith("text_model.") and not k.endswith("position_ids")}
         model_config = _local_config(config, "text_encoder") or _clip_config(state_dict)
         text_config = CLIPTextConfig(**model_config)
-        return _build(CLIPTextModel, text_config, _clip_names(text_config, state_dict), f"CLIP encoder ({config.key})")
+        return _build(CLIPTextModel, text_config, _clip_names(state_dict), f"CLIP encoder ({config.key})")
 
 
-def _clip_names(text_config: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
-    # Files say text_model.*; whether the module's own names keep that prefix depends on the transformers version.
+@functools.cache
+def clip_text_prefix() -> str:
+    """``"text_model."`` where the installed transformers' ``CLIPTextModel`` names its modules so, else ``""``.
+
+    Files (and LoRAs) always say ``text_model.*``; transformers 5 dropped that level from ``CLIPTextModel``.
+    """
     from accelerate import init_empty_weights
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     with init_empty_weights():
-        expected = next(iter(CLIPTextModel(text_config).state_dict()))
-    if expected.startswith("text_model."):
-        return state_dict
-    return {k.removeprefix("text_model."): v for k, v in state_dict.items()}
+        probe = CLIPTextModel(CLIPTextConfig(hidden_size=8, intermediate_size=8, num_hidden_layers=1,
+                                             num_attention_heads=1, vocab_size=8, max_position_embeddings=4))
+    return "text_model." if any(name.startswith("text_model.") for name, _ in probe.named_parameters()) else ""
+
+
+def _clip_names(state_dict: dict[str, Any]) -> dict[str, Any]:
+    prefix = clip_text_prefix()
+    return {prefix + k.removeprefix("text_model."): v for k, v in state_dict.items()}
 
 
 def _clip_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The layouts: kohya / sd-scripts (``lora_unet_double_blocks_0_img_attn_qkv.lora_d
 PEFT (``transformer.transformer_blocks.0.attn.to_q.lora_A.weight``), XLabs
 (``double_blocks.0.processor.qkv_lora1.down.weight``) and BFL / ComfyUI
 (``diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight``). The result patches the transformer
-through ``patched_with_loras(model, "transformer", ...)`` and the CLIP-L encoder through ``"text_encoder"``.
+through ``patched_with_loras(model, "transformer", ...)`` and the CLIP-L encoder through ``"text_encoder"``
+(its keys, kohya ``lora_te1_*`` or dotted, renamed onto the installed ``CLIPTextModel``'s module names).
 
 diffusers' own converters assume FLUX.1's full size (19 + 38 blocks of width 3072) and fold alpha into
 the factors; this one reads every size from the factors and keeps alpha, so a fused layer splits exactly:
@@ -19,16 +20,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from invoke_diffusers_nodes.flux_bfl_names import bfl_module, split_sizes
+from invoke_diffusers_nodes.flux_file_loaders import clip_text_prefix
 
 __all__ = ["convert_flux_lora"]
 
 logger = logging.getLogger("invoke_diffusers_nodes.flux_lora")
 
 # Already diffusers module names: the patcher reads them as they are.
-_KEPT = ("transformer.", "lora_transformer_", "text_encoder.", "lora_te_", "lora_te1_")
+_KEPT = ("transformer.", "lora_transformer_")
+# CLIP-L's: kohya (underscored), PEFT and ComfyUI (dotted); renamed onto the installed CLIPTextModel's modules.
+_CLIP_KOHYA = re.compile(r"^lora_te1?_text_model_encoder_layers_(\d+)_(self_attn_[qkvout]+_proj|mlp_fc[12])\."
+                         r"(lora_down\.weight|lora_up\.weight|alpha)$")
+_CLIP_DOTTED = ("text_encoder.", "text_encoders.clip_l.transformer.")
 # sd-scripts' T5 encoder LoRAs: FLUX's T5 is not patched (neither InvokeAI nor ComfyUI applies them by default).
 _T5 = ("lora_te2_", "lora_te3_")
-_COMFY_CLIP = "text_encoders.clip_l.transformer."
 _KOHYA = re.compile(r"^lora_unet_(\w+?)\.(lora_down\.weight|lora_up\.weight|alpha)$")
 _BFL = re.compile(r"^(?:model\.)?(?:diffusion_model\.)?((?:double_blocks|single_blocks|img_in|txt_in|time_in|vector_in|"
                   r"guidance_in|final_layer)[\w.]*?)\.(lora_A\.weight|lora_B\.weight|lora_down\.weight|"
@@ -55,6 +60,21 @@ def _bfl_factor(key: str) -> tuple[str, str] | None:
     return None
 
 
+def _clip_key(key: str) -> str | None:
+    """A CLIP-L LoRA key as ``text_encoder.<module>.lora_A/lora_B.weight`` or ``.alpha``; None if not CLIP's."""
+    if (found := _CLIP_KOHYA.match(key)) is not None:
+        index, part, slot = found.groups()
+        module = f"encoder.layers.{index}." + part.replace("self_attn_", "self_attn.").replace("mlp_", "mlp.")
+        suffix = {"down": "lora_A.weight", "up": "lora_B.weight", "alpha": "alpha"}[_SLOTS[slot]]
+        return f"text_encoder.{clip_text_prefix()}{module}.{suffix}"
+    prefix = next((p for p in _CLIP_DOTTED if key.startswith(p)), None)
+    if prefix is None:
+        return None
+    rest = key[len(prefix):].removeprefix("text_model.")
+    rest = rest.replace(".lora_down.weight", ".lora_A.weight").replace(".lora_up.weight", ".lora_B.weight")
+    return f"text_encoder.{clip_text_prefix()}{rest}"
+
+
 def convert_flux_lora(state_dict: Mapping[str, Any], name: str) -> dict[str, Any]:
     """A FLUX.1 LoRA in PEFT names (``transformer.<module>.lora_A/lora_B.weight``, ``.alpha``) plus its CLIP keys.
 
@@ -69,8 +89,8 @@ def convert_flux_lora(state_dict: Mapping[str, Any], name: str) -> dict[str, Any
     for key, tensor in state_dict.items():
         if key.startswith(_KEPT):
             out[key] = tensor
-        elif key.startswith(_COMFY_CLIP):
-            out["text_encoder." + key[len(_COMFY_CLIP):]] = tensor
+        elif (clip := _clip_key(key)) is not None:
+            out[clip] = tensor
         elif key.startswith(_T5):
             t5 += 1
         elif (found := _bfl_factor(key)) is not None:
