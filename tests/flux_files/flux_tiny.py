@@ -25,6 +25,7 @@ __all__ = [
     "meta_state_dict",
     "shapes_of",
     "tiny_transformer",
+    "transformer_out",
     "write_header",
     "write_t5_tokenizer",
 ]
@@ -91,6 +92,21 @@ def tiny_transformer(seed: int = 0, **overrides: Any) -> Any:
         for param in model.parameters():  # random everywhere: zero-initialised layers would hide a wrong mapping
             param.normal_(0, 0.05)
     return model.eval()
+
+
+def transformer_out(model: Any, guidance: bool) -> Any:
+    """The tiny transformer's output on fixed inputs (16 image tokens, 8 text tokens)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        return model(
+            hidden_states=torch.randn(1, 16, 64, generator=generator),
+            encoder_hidden_states=torch.randn(1, 8, 32, generator=generator),
+            pooled_projections=torch.randn(1, 16, generator=generator), timestep=torch.tensor([0.5]),
+            img_ids=torch.rand(16, 3, generator=generator), txt_ids=torch.zeros(8, 3),
+            guidance=torch.tensor([3.5]) if guidance else None, return_dict=False,
+        )[0]
 
 
 def _swap(tensor: Any) -> Any:

@@ -20,6 +20,7 @@ from tests.flux_files.flux_tiny import (
     diffusers_vae_to_ldm,
     meta_state_dict,
     tiny_transformer,
+    transformer_out,
     write_t5_tokenizer,
 )
 from tests.generation.gen_configs import TestModelConfig
@@ -40,18 +41,6 @@ def save(path: Path, state_dict: dict[str, Any]) -> Path:
 
 def close(got: Any, want: Any) -> None:
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-
-
-def transformer_out(model: Any, guidance: bool) -> Any:
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        return model(
-            hidden_states=torch.randn(1, 16, 64, generator=generator),
-            encoder_hidden_states=torch.randn(1, 8, 32, generator=generator),
-            pooled_projections=torch.randn(1, 16, generator=generator), timestep=torch.tensor([0.5]),
-            img_ids=torch.rand(16, 3, generator=generator), txt_ids=torch.zeros(8, 3),
-            guidance=torch.tensor([3.5]) if guidance else None, return_dict=False,
-        )[0]
 
 
 @pytest.mark.parametrize(("layout", "guidance"), [("bfl", True), ("bfl", False), ("comfyui", True),

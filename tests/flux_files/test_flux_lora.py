@@ -19,8 +19,14 @@ from invoke_diffusers_nodes.loaders import all_loaders
 from invoke_diffusers_nodes.lora_patch import patched_with_loras
 from safetensors.torch import save_file
 
-from tests.flux_files.flux_tiny import bfl_linears, bfl_lora, bfl_sources, diffusers_to_bfl, tiny_transformer
-from tests.flux_files.test_flux_file_loading import transformer_out
+from tests.flux_files.flux_tiny import (
+    bfl_linears,
+    bfl_lora,
+    bfl_sources,
+    diffusers_to_bfl,
+    tiny_transformer,
+    transformer_out,
+)
 from tests.generation.gen_configs import TestModelConfig
 
 WEIGHT = 0.8
