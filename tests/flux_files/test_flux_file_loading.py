@@ -76,7 +76,9 @@ def test_a_transformer_files_sizes_come_from_the_file_and_the_rest_from_the_ship
 
 
 def test_a_transformer_file_asks_only_for_what_it_holds(tmp_path: Path) -> None:
-    path = save(tmp_path / "flux1.safetensors", diffusers_to_bfl(dict(tiny_transformer().state_dict())))
+    # BFL's first releases were named .sft: the format is read from the content.
+    path = save(tmp_path / "flux1-dev.sft", diffusers_to_bfl(dict(tiny_transformer().state_dict())))
+    assert type(load(path, "main", "flux", "transformer")).__name__ == "FluxTransformer2DModel"
     with pytest.raises(ValueError, match="holds only the transformer, not 'vae'"):
         load(path, "main", "flux", "vae")
     with pytest.raises(ValueError, match=r"not a FLUX\.1 transformer file"):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
+from invoke_sdk.models.probing import detect_file_format
 
 from invoke_diffusers_nodes.flux_bfl_names import BFL_NORM_SCALES, bfl_module, split_sizes
 from invoke_diffusers_nodes.torch_support import TorchLoader, torch_dtype
@@ -69,7 +70,8 @@ def _local_config(config: ModelConfigLike, *subfolders: str) -> dict[str, Any] |
 
 def _read_state_dict(config: ModelConfigLike) -> dict[str, Any]:
     path = Path(config.path)
-    if path.suffix == ".safetensors":
+    # By content, not by name: BFL's first releases were named .sft.
+    if detect_file_format(path) == "safetensors":
         from safetensors.torch import load_file
 
         return dict(load_file(str(path)))
