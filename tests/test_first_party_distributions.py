@@ -26,7 +26,6 @@ DISTRIBUTIONS = [ROOT, ROOT / "sdk", *PLUGINS]
 
 DECLARED_NOT_IMPORTED: dict[str, dict[str, str]] = {
     "invoke-diffusers-nodes": {
-        "accelerate": "diffusers loads weights through it (and warns without it)",
         "scipy": "diffusers' LMS scheduler integrates its coefficients with it",
     },
 }

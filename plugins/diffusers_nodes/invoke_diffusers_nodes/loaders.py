@@ -16,7 +16,9 @@ from typing import Any
 from invoke_sdk.models.loading import ModelConfigLike, ModelLoader, config_field
 
 from invoke_diffusers_nodes.embedding_loader import EmbeddingLoader
+from invoke_diffusers_nodes.flux_file_loaders import flux_file_loaders, load_flux_main_file, load_flux_vae_file
 from invoke_diffusers_nodes.flux_loaders import FluxPipelineParts, flux_loaders
+from invoke_diffusers_nodes.flux_lora import convert_flux_lora
 from invoke_diffusers_nodes.torch_support import TorchLoader, torch_dtype
 
 __all__ = [
@@ -32,6 +34,11 @@ SUBMODELS = ("unet", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2
 _LIBRARIES = {"diffusers", "transformers"}
 _PIPELINES = {"sd-1": "StableDiffusionPipeline", "sd-2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline",
               "sdxl-refiner": "StableDiffusionXLImg2ImgPipeline"}
+
+
+def _is_flux(config: ModelConfigLike) -> bool:
+    # FLUX single files share the main/vae/lora checkpoint loaders' keys; their code lives in flux_* modules.
+    return str(getattr(config.base, "value", config.base)) == "flux"
 
 
 def _require_submodel(config: ModelConfigLike, submodel: str | None) -> str:
@@ -107,6 +114,8 @@ class MainCheckpointLoader(TorchLoader):
         self._lock = threading.Lock()
 
     def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
+        if _is_flux(config):
+            return load_flux_main_file(config, submodel, dtype=dtype)
         part = _require_submodel(config, submodel)
         slot = (str(config.path), dtype)
         with self._lock:
@@ -178,6 +187,8 @@ class VAECheckpointLoader(TorchLoader):
     def load(self, config: ModelConfigLike, submodel: str | None, *, dtype: str) -> Any:
         from diffusers import AutoencoderKL
 
+        if _is_flux(config):
+            return load_flux_vae_file(config, dtype=dtype)
         config_dir = config_field(config, "config_path")
         if not config_dir:
             raise ValueError(f"single-file VAE {config.key} needs config_path: a local folder with its config.json")
@@ -211,7 +222,10 @@ class LoRALoader(TorchLoader):
             path = files[0]
         if path.suffix != ".safetensors":
             raise ValueError(f"LoRA {config.key}: only .safetensors LoRAs load (pickled files can run code): {path}")
-        return load_file(str(path))
+        state_dict = load_file(str(path))
+        if _is_flux(config):
+            return convert_flux_lora(state_dict, config.key)
+        return state_dict
 
 
 def all_loaders() -> list[ModelLoader]:
@@ -226,4 +240,5 @@ def all_loaders() -> list[ModelLoader]:
         EmbeddingLoader("embedding_file"),
         EmbeddingLoader("embedding_folder"),
         *flux_loaders(),
+        *flux_file_loaders(),
     ]

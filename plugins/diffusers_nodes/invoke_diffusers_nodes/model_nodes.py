@@ -25,6 +25,7 @@ __all__ = [
     "SchedulerInvocation",
     "VAELoaderInvocation",
     "checked_model",
+    "with_lora",
 ]
 
 
@@ -100,6 +101,10 @@ def _with_lora(field: Any, lora: LoRAField, name: str) -> Any:
     if any(existing.lora.key == lora.lora.key for existing in field.loras):
         raise ValueError(f"LoRA {lora.lora.key} is already applied to {name}: apply each LoRA once")
     return field.model_copy(update={"loras": [*field.loras, lora]})
+
+
+with_lora = _with_lora
+"""``field`` with ``lora`` appended to its LoRAs (None stays None); a ``ValueError`` when it is already there."""
 
 
 @invocation("lora_loader", title="LoRA - SD1.5", tags=["model", "lora"], category="model", version="1.0.0")

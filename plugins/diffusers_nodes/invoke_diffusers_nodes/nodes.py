@@ -7,6 +7,7 @@ from invoke_sdk import BaseInvocation
 from invoke_diffusers_nodes.clip_skip_node import CLIPSkipInvocation
 from invoke_diffusers_nodes.control_nodes import ControlNetInvocation, IPAdapterInvocation, T2IAdapterInvocation
 from invoke_diffusers_nodes.denoise_node import DenoiseLatentsInvocation
+from invoke_diffusers_nodes.flux_lora_node import FluxLoRALoaderInvocation
 from invoke_diffusers_nodes.flux_nodes import (
     FluxDenoiseInvocation,
     FluxModelLoaderInvocation,
@@ -58,4 +59,6 @@ ALL_NODES: list[type[BaseInvocation]] = [
     FluxDenoiseInvocation,
     FluxVaeDecodeInvocation,
     FluxVaeEncodeInvocation,
+    # LoRA on FLUX (#15 item 6).
+    FluxLoRALoaderInvocation,
 ]

@@ -13,12 +13,19 @@ from invoke_sd_probers.control import (
     T2IAdapterDiffusersProber,
 )
 from invoke_sd_probers.embeddings import EmbeddingFileProber, EmbeddingFolderProber
+from invoke_sd_probers.flux_files import (
+    CLIPEmbedCheckpointProber,
+    FluxTransformerCheckpointProber,
+    FluxVAECheckpointProber,
+    T5EncoderCheckpointProber,
+)
 from invoke_sd_probers.flux_folders import (
     CLIPEmbedFolderProber,
     FluxPipelineProber,
     FluxVAEFolderProber,
     T5EncoderFolderProber,
 )
+from invoke_sd_probers.flux_lora import FluxLoRADiffusersProber, FluxLoRAFileProber
 from invoke_sd_probers.ip_adapter import CLIPVisionProber, IPAdapterCheckpointProber, IPAdapterFolderProber
 from invoke_sd_probers.lora import LoRADiffusersProber, LoRAFileProber
 from invoke_sd_probers.main_models import MainCheckpointProber, MainDiffusersProber
@@ -46,6 +53,13 @@ PROBERS = (
     T5EncoderFolderProber,
     CLIPEmbedFolderProber,
     FluxVAEFolderProber,
+    # FLUX.1 single files and LoRAs (#15 item 6).
+    FluxLoRAFileProber,
+    FluxLoRADiffusersProber,
+    FluxTransformerCheckpointProber,
+    FluxVAECheckpointProber,
+    CLIPEmbedCheckpointProber,
+    T5EncoderCheckpointProber,
 )
 
 

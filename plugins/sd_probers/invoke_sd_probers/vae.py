@@ -11,6 +11,7 @@ __all__ = ["VAECheckpointProber", "VAEDiffusersProber"]
 
 _BASES = (BaseModelType.StableDiffusion1, BaseModelType.StableDiffusionXL)
 _SDXL_SCALING = 0.13025
+_SD_LATENT_CHANNELS = 4
 
 
 def _base_from_hints(model: ModelOnDisk) -> BaseModelType:
@@ -34,6 +35,9 @@ class VAECheckpointProber:
             if f"{prefix}encoder.conv_in.weight" in keys and f"{prefix}decoder.conv_in.weight" in keys:
                 if model.any_key("model.diffusion_model."):
                     return None  # a whole checkpoint, not a VAE
+                latent = model.shape(f"{prefix}decoder.conv_in.weight") or (0, _SD_LATENT_CHANNELS)
+                if len(latent) > 1 and latent[1] != _SD_LATENT_CHANNELS:
+                    return None  # FLUX's VAE (16 latent channels) or another family's
                 return {"type": ModelType.VAE, "format": ModelFormat.Checkpoint, "base": _base_from_hints(model)}
         return None
 
