@@ -81,8 +81,8 @@ async def test_stored_sessions_become_rows_and_keep_only_what_was_enqueued(tmp_p
     with sqlite3.connect(path) as conn:
         # The one VACUUM after the migration switched the file, so prunes give space back from now on.
         assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
-        assert [v for (v,) in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4, 5, 6, 7]
-    assert any(p.name.startswith("invoke-v4-before-v7") for p in (tmp_path / "backups").iterdir())
+        assert [v for (v,) in conn.execute("SELECT version FROM migrations ORDER BY version")] == list(range(1, 9))
+    assert any(p.name.startswith("invoke-v4-before-v8") for p in (tmp_path / "backups").iterdir())
 
 
 async def test_a_new_database_starts_in_incremental_auto_vacuum(tmp_path: Path) -> None:
