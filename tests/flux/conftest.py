@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def hub_offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any attempt to reach the hub fails instead of downloading (as in tests/generation)."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    yield
+from tests.hub_offline import hub_offline  # noqa: F401 - autouse in this folder
 
 
 @dataclass

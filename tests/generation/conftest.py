@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,21 +9,7 @@ import pytest
 from control_fixtures import control_files  # noqa: F401 - the ControlNet/adapter tests' session fixture
 from gen_configs import DictLookup, TestModelConfig
 
-
-@pytest.fixture(autouse=True)
-def hub_offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any attempt to reach the hub fails instead of downloading, in these tests only.
-
-    huggingface_hub reads HF_HUB_OFFLINE into a constant when it is imported, so the constant is
-    patched too; a process-wide environment variable would also break the model-install tests
-    that talk to a local hub endpoint.
-    """
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    yield
+from tests.hub_offline import hub_offline  # noqa: F401 - autouse in this folder
 
 BASES = {"sd1": "sd-1", "sd2": "sd-2", "sdxl": "sdxl"}
 
