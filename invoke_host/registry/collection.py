@@ -104,14 +104,8 @@ def _check_routes(
         routes = resolve_routes(item)
     except ValueError as exc:
         raise RegistrationError(f"a route from {record.describe()} is refused: {exc}") from exc
-    problems = []
-    for route in routes:
-        refusal = table.refusal(route)
-        if refusal is not None:
-            why, holder = refusal
-            if holder is not None:
-                why = _held_by(record, by_name[holder], why)
-            problems.append(f"route {route.label()} from {record.describe()} is refused: {why}")
+    problems = [f"route {route.label()} from {record.describe()} is refused: {why}"
+                for route, why in _refusals(routes, record, table, by_name)]
     if problems:
         if len(routes) > 1:
             # A router or controller is one registration: one bad route keeps all of its routes out.
@@ -121,6 +115,19 @@ def _check_routes(
     return routes
 
 
+def _refusals(
+    routes: list[Route], record: PluginRecord, table: RouteTable, by_name: Mapping[str, PluginRecord]
+) -> list[tuple[Route, str]]:
+    """Each of ``routes`` the table refuses, with why (naming the plugin that holds the path, if one does)."""
+    found = []
+    for route in routes:
+        refusal = table.refusal(route)
+        if refusal is not None:
+            why, holder = refusal
+            found.append((route, why if holder is None else _held_by(record, by_name[holder], why)))
+    return found
+
+
 def _check_static_paths(
     assets: StaticAssets, record: PluginRecord, table: RouteTable, by_name: Mapping[str, PluginRecord]
 ) -> list[Route]:
@@ -128,15 +135,9 @@ def _check_static_paths(
     a route taken (whose handler would then answer, or be shadowed, without the token)."""
     routes = [Route(f"{assets.path}/{{name:str}}", frozenset({"GET"})),
               *(Route(url, frozenset({"GET"})) for url in sorted(assets.pages))]
-    problems = []
-    for route in routes:
-        refusal = table.refusal(route)
-        if refusal is not None:
-            why, holder = refusal
-            if holder is not None:
-                why = _held_by(record, by_name[holder], why)
-            problems.append(f"static assets {assets.describe()} from {record.describe()} are refused: {route.label()} "
-                            f"would answer without the access token, but {why}")
+    problems = [f"static assets {assets.describe()} from {record.describe()} are refused: {route.label()} "
+                f"would answer without the access token, but {why}"
+                for route, why in _refusals(routes, record, table, by_name)]
     if problems:
         raise RegistrationError("\n".join(problems))
     return routes
