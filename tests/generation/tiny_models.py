@@ -140,7 +140,9 @@ def write_lora(pipeline_folder: Path, path: Path, seed: int, rank: int = 4) -> P
     for prefix, model, names in targets:
         for name, module in model.named_modules():
             if isinstance(module, torch.nn.Linear) and name.endswith(names):
-                key = prefix + name.replace(".", "_")
+                # Real files name CLIP's modules below text_model. (transformers 5's CLIPTextModel has no such level).
+                spelled = f"text_model.{name}" if model is encoder and not name.startswith("text_model.") else name
+                key = prefix + spelled.replace(".", "_")
                 out_f, in_f = module.weight.shape
                 tensors[f"{key}.lora_down.weight"] = torch.randn(rank, in_f, generator=generator) * 0.5
                 tensors[f"{key}.lora_up.weight"] = torch.randn(out_f, rank, generator=generator) * 0.5

@@ -69,9 +69,14 @@ def patched_with_loras(
         yield
         return
     modules: dict[str, Any] = {}
+    # LoRA files name CLIP's modules below ``text_model.`` (kohya: ``lora_te_text_model_encoder_...``), as the
+    # original code and transformers 4 do; transformers 5's CLIPTextModel dropped that level, so both spellings
+    # must find the module.
+    flattened = hasattr(model, "encoder") and hasattr(model, "embeddings") and not hasattr(model, "text_model")
     for name, module in model.named_modules():
-        modules[name] = module
-        modules[name.replace(".", "_")] = module
+        for spelled in (name, f"text_model.{name}" if name else "text_model") if flattened else (name,):
+            modules[spelled] = module
+            modules[spelled.replace(".", "_")] = module
     saved: dict[int, tuple[Any, Any]] = {}
     try:
         with torch.no_grad():
