@@ -30,6 +30,9 @@ CLIENTS = Path(__file__).parent / "clients"
 PYTHON_CLIENT_CONFIG = (
     "content_type_overrides:\n  image/png: application/octet-stream\n  image/webp: application/octet-stream\n"
 )
+# The first test's setup installs the generators (npm and pip), then each test runs a generator and a compiler as
+# child processes (each bounded at 300 s below): the suite's 120 s is for one Python test, not for this.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
