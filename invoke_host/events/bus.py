@@ -267,6 +267,7 @@ class EventBus:
         if len(run) == 1:
             self._dispatch_encoded(run[0])
             return
+        names: set[str] | None = None
         for sink, deliver_batch, deliver_encoded, wants in self._encoded_routes:
             if deliver_batch is not None:
                 try:
@@ -275,22 +276,24 @@ class EventBus:
                     logger.exception("Event sink %r failed on %d events from %r on; the other sinks still got them",
                                      sink.name, len(run), run[0].event_name)
                 continue
-            # Asked once per name for the run: nothing else runs on the loop until it is delivered.
-            answers: dict[str, bool] = {}
+            wanted: set[str] | None = None  # None: every event of the run
+            if deliver_encoded is None and wants is not None:
+                # Asked once per name for the run (nothing else runs on the loop until it is delivered); a sink that
+                # wants none of them (the log above DEBUG, the output cache) costs the run one question per name.
+                if names is None:
+                    names = {event.event_name for event in run}
+                wanted = {name for name in names if self._ask((wants,), name)}
+                if not wanted:
+                    continue
             for event in run:
-                name = event.event_name
                 try:
                     if deliver_encoded is not None:
                         deliver_encoded(event)
-                        continue
-                    wanted = answers.get(name)
-                    if wanted is None:
-                        wanted = answers[name] = wants is None or self._ask((wants,), name)
-                    if wanted:
+                    elif wanted is None or event.event_name in wanted:
                         sink.deliver(event.typed())
                 except Exception:
                     logger.exception("Event sink %r failed on event %r; the other sinks still got it", sink.name,
-                                     name)
+                                     event.event_name)
 
     def _dispatch_encoded(self, event: EncodedEvent) -> None:
         for sink, _, deliver_encoded, wants in self._encoded_routes:
