@@ -61,6 +61,19 @@ _Route = tuple[EventSink, Callable[[Sequence[EncodedEvent]], None] | None, Calla
 """How a started sink takes encoded events: (sink, its deliver_encoded_batch, its deliver_encoded, its wants)."""
 
 
+class _Remote:
+    """A queued event that came from another node (an event from this node is queued as it is, without a wrapper:
+    one object less per node event for the garbage collector to walk while it waits for the loop)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: BaseEvent) -> None:
+        self.event = event
+
+
+_Queued = BaseEvent | EncodedEvent | _Remote
+
+
 class EventBus:
     """A Host service: starts the sinks, delivers events to them, stops them."""
 
@@ -71,8 +84,9 @@ class EventBus:
         self._started: list[EventSink] = []
         self._local: list[EventSink] = []
         """The started sinks that are not relays: what an event from another node goes to."""
-        self._pending: deque[tuple[BaseEvent | EncodedEvent, bool]] = deque()
-        self._pending_lock = threading.Lock()
+        # Appended to by emitting threads, taken from on the loop; no lock: a deque's append and popleft are atomic,
+        # and _flush re-reads the queue after lowering the flag, so no event is left waiting (see there).
+        self._pending: deque[_Queued] = deque()
         self._flush_scheduled = False
         # Read from worker threads by wants(): replaced whole (a tuple), never changed in place.
         self._asked: tuple[Callable[[str], bool], ...] | None = ()
@@ -88,8 +102,7 @@ class EventBus:
         return next((s for s in self.sinks if s.name == name), None)
 
     async def start(self) -> None:
-        with self._pending_lock:
-            self._flush_scheduled = False  # a follow-up of an earlier loop never runs
+        self._flush_scheduled = False  # a follow-up of an earlier loop never runs
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         for sink in self.sinks:
@@ -206,48 +219,48 @@ class EventBus:
                 self._deliver(self._take())
             self._dispatch(event, remote)
             return
-        with self._pending_lock:
-            self._pending.append((event, remote))
-            if self._flush_scheduled:
-                return
-            self._flush_scheduled = True
+        self._pending.append(_Remote(event) if remote and isinstance(event, BaseEvent) else event)
+        if self._flush_scheduled:
+            return  # the loop was woken, or looks again soon: it takes this one too
+        self._flush_scheduled = True  # two threads may both get here: one wake-up too many, nothing lost
         try:
             loop.call_soon_threadsafe(self._flush)
         except RuntimeError:
             pass  # the loop closed under us: nobody is listening any more
 
-    def _take(self) -> list[tuple[BaseEvent | EncodedEvent, bool]]:
-        with self._pending_lock:
-            events = list(self._pending)
-            self._pending.clear()
-        return events
+    def _take(self) -> list[_Queued]:
+        # popleft, not clear(): an event appended meanwhile stays for the next look.
+        popleft = self._pending.popleft
+        return [popleft() for _ in range(len(self._pending))]
 
     def _flush(self) -> None:
         """On the loop: deliver what was queued; while events keep coming, look again after :data:`FOLLOW_UP`."""
-        with self._pending_lock:
+        if not self._pending:
+            self._flush_scheduled = False  # the stream ended: the next event wakes the loop
             if not self._pending:
-                self._flush_scheduled = False  # the stream ended: the next event wakes the loop
                 return
-            events = list(self._pending)
-            self._pending.clear()
-        self._deliver(events)
+            # One came in between: its emitter may have seen the flag still up and woken nothing; this look takes it.
+            self._flush_scheduled = True
+        self._deliver(self._take())
         loop = self._loop
         if loop is not None:
             loop.call_later(FOLLOW_UP, self._flush)
-            return
-        with self._pending_lock:
+        else:
             self._flush_scheduled = False  # stopped: nobody is listening
 
-    def _deliver(self, events: list[tuple[BaseEvent | EncodedEvent, bool]]) -> None:
+    def _deliver(self, events: list[_Queued]) -> None:
         run: list[EncodedEvent] = []
-        for event, remote in events:
+        for event in events:
             if isinstance(event, EncodedEvent):
                 run.append(event)
                 continue
             if run:
                 self._dispatch_run(run)
                 run = []
-            self._dispatch(event, remote)
+            if isinstance(event, _Remote):
+                self._dispatch(event.event, True)
+            else:
+                self._dispatch(event)
         if run:
             self._dispatch_run(run)
 

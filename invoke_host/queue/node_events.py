@@ -22,7 +22,6 @@ import base64
 import io
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
@@ -124,6 +123,7 @@ class _ItemMessages:
         ))
 
 
+_CLASSES: dict[str, type[BaseEvent]] = {cls.event_name: cls for cls in (InvocationStartedEvent, InvocationCompleteEvent)}
 _STARTED = b'{"event":"' + InvocationStartedEvent.event_name.encode() + b'","data":{"timestamp":'
 _COMPLETE = b'{"event":"' + InvocationCompleteEvent.event_name.encode() + b'","data":{"timestamp":'
 _CACHED_TRUE = b',"cached":true}}'
@@ -180,27 +180,28 @@ class NodeEventPublisher:
         self.bus.emit_encoded(EncodedEvent.of(typed))
 
     def _emit_written(self, name: str, event: NodeStarted | NodeCompleted, omit: frozenset[str], typed: bool) -> None:
-        item, source = self.item, event.source_node_id
+        source = event.source_node_id
         invocation = event.invocation
         if invocation is None:
             invocation = self.state.graph.nodes[source]  # its inputs failed validation: published as submitted
         exclude = self._exclude.get(source)
         timestamp = time.time()
-        build: Callable[[], BaseEvent]
+        model: BaseEvent | None = None
         if type(event) is NodeCompleted:
             output: BaseInvocationOutput = event.output
-            cached = event.cached
-            text = self._messages.complete(timestamp, invocation, source, exclude, output, cached)
-
-            def build() -> BaseEvent:
-                return InvocationCompleteEvent.build(item, invocation, source, output, omit_inputs=omit,
-                                                     cached=cached, timestamp=timestamp)
+            message = self._messages.complete(timestamp, invocation, source, exclude, output, event.cached).decode()
+            if typed:
+                model = InvocationCompleteEvent.build(self.item, invocation, source, output, omit_inputs=omit,
+                                                      cached=event.cached, timestamp=timestamp)
         else:
-            text = self._messages.started(timestamp, invocation, source, exclude)
-
-            def build() -> BaseEvent:
-                return InvocationStartedEvent.build(item, invocation, source, omit_inputs=omit, timestamp=timestamp)
-        encoded = EncodedEvent(name, self._messages.room, text.decode(), build)
-        if typed:
-            encoded.typed()  # a sink needs the model: built here, off the loop
-        self._emit(encoded)
+            message = self._messages.started(timestamp, invocation, source, exclude).decode()
+            if typed:
+                model = InvocationStartedEvent.build(self.item, invocation, source, omit_inputs=omit,
+                                                     timestamp=timestamp)
+        if model is None:
+            # No sink needs the model now: the event holds its text alone (one object for the garbage collector to
+            # walk, not a closure with its cells); a sink that asks later gets it read back from the text.
+            self._emit(EncodedEvent.written(_CLASSES[name], self._messages.room, message))
+            return
+        built = model  # a sink needs the model (the log at DEBUG, a relay): built here, off the loop
+        self._emit(EncodedEvent(name, self._messages.room, message, lambda: built))
