@@ -123,7 +123,8 @@ class _ItemMessages:
         ))
 
 
-_CLASSES: dict[str, type[BaseEvent]] = {cls.event_name: cls for cls in (InvocationStartedEvent, InvocationCompleteEvent)}
+_CLASSES: dict[str, type[BaseEvent]] = {
+    cls.event_name: cls for cls in (InvocationStartedEvent, InvocationCompleteEvent)}
 _STARTED = b'{"event":"' + InvocationStartedEvent.event_name.encode() + b'","data":{"timestamp":'
 _COMPLETE = b'{"event":"' + InvocationCompleteEvent.event_name.encode() + b'","data":{"timestamp":'
 _CACHED_TRUE = b',"cached":true}}'

@@ -69,7 +69,7 @@ class EncodedEvent:
         typed = self._typed
         if typed is None:
             build = self._build
-            if isinstance(build, type):
+            if isinstance(build, type) and issubclass(build, BaseEvent):
                 # {"event":<name>,"data":<payload>}: the payload is what lies between the prefix and the last brace.
                 data = self.message[len(f'{{"event":{json.dumps(self.event_name)},"data":'):-1]
                 typed = self._typed = build.model_validate_json(data)
