@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import cast
 
 from invoke_sdk.event_base import BaseEvent
 
@@ -71,10 +72,11 @@ class EncodedEvent:
             build = self._build
             if isinstance(build, type) and issubclass(build, BaseEvent):
                 # {"event":<name>,"data":<payload>}: the payload is what lies between the prefix and the last brace.
-                data = self.message[len(f'{{"event":{json.dumps(self.event_name)},"data":'):-1]
-                typed = self._typed = build.model_validate_json(data)
+                prefix = f'{{"event":{json.dumps(self.event_name)},"data":'
+                typed = build.model_validate_json(self.message[len(prefix):-1])
             else:
-                typed = self._typed = build()
+                typed = cast("Callable[[], BaseEvent]", build)()
+            self._typed = typed
         return typed
 
     @property
