@@ -205,4 +205,6 @@ class NodeEventPublisher:
             self._emit(EncodedEvent.written(_CLASSES[name], self._messages.room, message))
             return
         built = model  # a sink needs the model (the log at DEBUG, a relay): built here, off the loop
-        self._emit(EncodedEvent(name, self._messages.room, message, lambda: built))
+        encoded = EncodedEvent(name, self._messages.room, message, lambda: built)
+        encoded.typed()  # kept, so that the loop never builds it
+        self._emit(encoded)
