@@ -9,7 +9,8 @@ Events emitted from other threads (node code) are queued and handed to the loop 
 coming, the loop looks again every :data:`FOLLOW_UP` seconds by its own timer and the node's thread wakes nothing.
 Waking the loop once per burst still cost more than building the events: with a subscriber, a 10,000-item graph's
 thread and the loop handed the interpreter lock back and forth about 9,000 times (a self-pipe write each, a third
-of the node thread's time in a profile of ``bench/event_cpu.py``). Order is kept: an event emitted on the loop first delivers the queued ones.
+of the node thread's time in a profile of ``bench/event_cpu.py``). Order is kept: an event emitted on the loop first
+delivers the queued ones.
 
 An emitter that writes its own wire message hands the bus an :class:`~invoke_sdk.events.EncodedEvent`
 (:meth:`EventBus.emit_encoded`): sinks that take encoded events get it as it is, the others its typed model
