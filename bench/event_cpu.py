@@ -1,12 +1,14 @@
 """Server CPU per node event for one subscribed client, without a socket: the publisher, the bus and the websocket sink.
 
 20,000 ``add`` nodes' start and completion events (40,000) are published from a worker thread, as the processor
-does, to a bus whose websocket sink has one client (``batch`` or ``plain`` framing) whose send keeps nothing; the
-process's CPU from the first event until the client's buffer is empty, per event. Run it from a checkout's root to
-measure that checkout's host (the plugins and the SDK are the installed ones):
+does, to a bus with a server's sinks (the host's own, the log at WARNING, and the websocket sink with one client,
+``batch`` or ``plain`` framing, whose send keeps nothing); the process's CPU from the first event until the client's
+buffer is empty, per event. Run it from a checkout's root to measure that checkout's host; the SDK and the plugins are
+the installed ones unless ``PYTHONPATH`` names another checkout's:
 
     .venv/bin/python bench/event_cpu.py batch
-    (cd /tmp/base && /path/to/.venv/bin/python /path/to/bench/event_cpu.py batch)
+    (cd /tmp/base && PYTHONPATH=/tmp/base/sdk:/tmp/base/plugins/core_nodes:/tmp/base/plugins/core_events \
+        /path/to/.venv/bin/python /path/to/bench/event_cpu.py batch)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.getcwd())
 import invoke_core_nodes.plugin as core_nodes_plugin
+from invoke_core_events.log_sink import LogSink
 from invoke_core_events.websocket_sink import WebSocketSink
 from invoke_core_nodes.math import AddInvocation
 from invoke_sdk.outputs import IntegerOutput
@@ -53,7 +56,8 @@ async def measure(batch: bool) -> float:
     item = QueueItemSummary(item_id=7, queue_id="bench", batch_id="b" * 32, session_id="s" * 32,
                             status="in_progress", priority=0, created_at=now, updated_at=now)
     sink = WebSocketSink(1_000_000, buffer_bytes=1 << 30)
-    bus = EventBus([sink])
+    assert host.events is not None
+    bus = EventBus([*host.events.sinks, LogSink(), sink])
     await bus.start()
 
     async def send(text: str) -> None:
@@ -86,7 +90,8 @@ async def measure(batch: bool) -> float:
 def main() -> None:
     framing = sys.argv[1] if len(sys.argv) > 1 else "batch"
     per_event = asyncio.run(measure(framing == "batch"))
-    print(f"{os.getcwd()}: {framing}: {per_event * 1e6:.1f} us of process CPU per node event")
+    print(f"{os.getcwd()}: {framing}: {per_event * 1e6:.1f} us of process CPU per node event "
+          f"(load average {os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

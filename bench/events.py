@@ -275,6 +275,7 @@ def main() -> None:
     signal.signal(signal.SIGALRM, _give_up)
     signal.alarm(args.timeout)
     sizes = (0, 1, args.clients)
+    print("load average at the start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     try:
         _SIDES.append(Side("this checkout", args, None))
         if args.compare_with is not None:
@@ -291,6 +292,7 @@ def main() -> None:
     finally:
         for side in _SIDES:
             side.close()
+    print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     medians = [_report(side, args, sizes) for side in _SIDES]
     if len(medians) == 2:
         (ours, theirs), many = medians, args.clients

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk.encoded_event import EncodedEvent
@@ -11,6 +11,7 @@ from invoke_sdk.event_base import BaseEvent
 __all__ = [
     "EVENT_SINKS_STATE_KEY",
     "ConfigurableEventSink",
+    "EncodedEventBatchSink",
     "EncodedEventSink",
     "EventInbox",
     "EventSink",
@@ -74,6 +75,21 @@ class EncodedEventSink(EventSink, Protocol):
 
     def deliver_encoded(self, event: EncodedEvent) -> None:
         """Take one encoded event (``event.message`` is the wire text; ``event.typed()`` builds the model)."""
+        ...
+
+
+@runtime_checkable
+class EncodedEventBatchSink(EncodedEventSink, Protocol):
+    """An :class:`EncodedEventSink` that takes a run of encoded events in one call.
+
+    A graph of fast nodes emits its start and completion events by the thousand; the host hands them over in the
+    bursts they reach the event loop in, so a sink that forwards bytes (the websocket sink) pays one call per burst
+    rather than one per event. Events of other kinds, and the order between them and these, are unchanged: a run
+    never crosses an event that goes to :meth:`~EventSink.deliver`.
+    """
+
+    def deliver_encoded_batch(self, events: Sequence[EncodedEvent]) -> None:
+        """Take a run of encoded events, in the order they were emitted (at least one; never block)."""
         ...
 
 

@@ -22,6 +22,7 @@ from invoke_sdk.event_base import BaseEvent
 from invoke_sdk.event_sinks import (
     EVENT_SINKS_STATE_KEY,
     ConfigurableEventSink,
+    EncodedEventBatchSink,
     EncodedEventSink,
     EventInbox,
     EventSink,
@@ -55,6 +56,7 @@ __all__ = [
     "BatchEnqueuedEvent",
     "ConfigurableEventSink",
     "EncodedEvent",
+    "EncodedEventBatchSink",
     "EncodedEventSink",
     "EventInbox",
     "EventSink",

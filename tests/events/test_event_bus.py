@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import invoke_sqlite_storage.plugin as sqlite_plugin
+import pytest
 from invoke_sdk import hookimpl
-from invoke_sdk.events import BaseEvent, EncodedEvent, EventSink, QueueClearedEvent
+from invoke_sdk.events import BaseEvent, EncodedEvent, EncodedEventBatchSink, EventSink, QueueClearedEvent
 from invoke_sdk.hookspecs import RegisterEvent, RegisterEventSink
 from litestar.testing import TestClient
 
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.events import EventBus
+from invoke_host.events.bus import WANTED, WANTED_TYPED
 from invoke_host.host import build_host
 from invoke_host.openapi_document import openapi_document
 from tests.waiting import async_wait_until
@@ -185,4 +188,120 @@ async def test_without_a_sink_that_needs_the_model_nothing_asks_for_it() -> None
 
     bus.emit_encoded(EncodedEvent("queue_cleared", None, "{}", build))
     assert len(encoded.encoded) == 1 and picky.events == []
+    await bus.stop()
+
+
+class BatchSink(EncodedSink):
+    """Takes runs of encoded events in one call, and records every call in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def deliver(self, event: BaseEvent) -> None:
+        self.calls.append(("deliver", [event.event_name]))
+
+    def deliver_encoded(self, event: EncodedEvent) -> None:
+        self.calls.append(("one", [event.message]))
+
+    def deliver_encoded_batch(self, events: Sequence[EncodedEvent]) -> None:
+        self.calls.append(("batch", [e.message for e in events]))
+
+
+def _encoded(n: int) -> EncodedEvent:
+    return EncodedEvent("queue_cleared", "queue:q", f"m{n}", lambda: QueueClearedEvent.build(str(n)))
+
+
+async def test_a_burst_from_a_thread_reaches_a_batch_sink_in_runs_split_by_typed_events() -> None:
+    batch, typed = BatchSink(), Picky("picky", {"queue_cleared"})
+    bus = EventBus([batch, typed])
+    await bus.start()
+    assert isinstance(batch, EncodedEventBatchSink)
+
+    def burst() -> None:
+        for n in range(3):
+            bus.emit_encoded(_encoded(n))
+        bus.emit(QueueClearedEvent.build("typed"))
+        bus.emit_encoded(_encoded(3))
+
+    # The loop is held while the thread emits: the five events reach it in one burst.
+    thread = threading.Thread(target=burst)
+    thread.start()
+    thread.join()
+    await async_wait_until(lambda: len(batch.calls) == 3, "the burst to be delivered")
+    assert batch.calls == [("batch", ["m0", "m1", "m2"]), ("deliver", ["queue_cleared"]), ("one", ["m3"])]
+    # A sink that needs models gets each one, in order, the typed event in its place.
+    assert [e.queue_id for e in typed.events] == ["0", "1", "2", "typed", "3"]  # type: ignore[attr-defined]
+    await bus.stop()
+
+
+async def test_a_stream_from_a_thread_wakes_the_loop_once_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = BatchSink()
+    bus = EventBus([sink])
+    await bus.start()
+    loop = asyncio.get_running_loop()
+    wakeups: list[int] = []
+    original = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        wakeups.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    emitted = threading.Event()
+
+    def stream() -> None:
+        for n in range(2000):
+            bus.emit_encoded(_encoded(n))
+        emitted.set()
+
+    def delivered() -> list[str]:
+        return [m for _, messages in sink.calls for m in messages]
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    await async_wait_until(lambda: len(delivered()) == 2000, "the stream to be delivered")
+    thread.join()
+    assert delivered() == [f"m{n}" for n in range(2000)]
+    # The first event woke the loop; the rest were picked up by its follow-up looks, which end when one finds none
+    # (a wake-up per burst was one per few events: the thread gave up the interpreter lock on each wake-up's write).
+    assert len(wakeups) < 20
+    await async_wait_until(lambda: not bus._flush_scheduled, "the follow-up looks to end")
+    before = len(wakeups)
+    late = threading.Thread(target=bus.emit_encoded, args=(_encoded(2000),))  # not to_thread: it wakes the loop too
+    late.start()
+    await async_wait_until(lambda: len(delivered()) == 2001, "an event after the stream")
+    late.join()
+    assert len(wakeups) == before + 1  # a new stream wakes the loop again
+    await bus.stop()
+
+
+class PickyEncoded(EncodedSink):
+    def __init__(self, wanted: set[str]) -> None:
+        super().__init__()
+        self.wanted = wanted
+
+    def wants(self, event_name: str) -> bool:
+        return event_name in self.wanted
+
+
+async def test_wanted_says_in_one_pass_whether_a_sink_needs_the_model(caplog: pytest.LogCaptureFixture) -> None:
+    encoded, picky = PickyEncoded({"queue_cleared", "typed_too"}), Picky("picky", {"typed_too"})
+    bus = EventBus([picky, encoded])
+    assert bus.wanted("queue_cleared") == 0  # not started
+    await bus.start()
+    assert bus.wanted("queue_cleared") == WANTED  # only a sink that takes it encoded
+    assert bus.wanted("typed_too") == WANTED_TYPED
+    assert bus.wanted("nobody") == 0
+    encoded.wanted = set()  # read on every question, as the sinks' state changes
+    assert bus.wanted("queue_cleared") == 0
+
+    def broken(event_name: str) -> bool:
+        raise RuntimeError("cannot say")
+
+    picky.wants = broken  # type: ignore[method-assign]
+    await bus.stop()
+    await bus.start()  # the sinks' wants are read at start
+    assert bus.wanted("queue_cleared") == WANTED_TYPED  # it could not say: it gets the event
+    assert "failed to say whether it wants 'queue_cleared'" in caplog.text
     await bus.stop()

@@ -7,7 +7,7 @@ import json
 from typing import Any, ClassVar
 
 from invoke_core_events.websocket_sink import BATCH_MAX, CLOSE_TOO_SLOW, WebSocketClient, WebSocketSink
-from invoke_sdk.events import BaseEvent, QueueClearedEvent
+from invoke_sdk.events import BaseEvent, EncodedEvent, QueueClearedEvent, encode_message
 
 from tests.waiting import async_wait_until
 
@@ -118,3 +118,46 @@ async def test_a_batching_client_that_falls_behind_is_closed_counting_messages_n
     await async_wait_until(lambda: stuck.closed == [(CLOSE_TOO_SLOW, slow.closed_reason)], "the close frame")
     assert [m["data"]["timestamp"] for m in fast.messages()[1:]] == [float(n) for n in range(120)]
     await sink.stop()
+
+
+def _encoded(queue_id: str | None, n: int) -> EncodedEvent:
+    message = json.dumps({"event": "queue_cleared", "data": {"queue_id": queue_id, "timestamp": float(n)}},
+                         separators=(",", ":"))
+    return EncodedEvent.written(QueueClearedEvent, None if queue_id is None else f"queue:{queue_id}", message)
+
+
+async def test_a_burst_of_encoded_events_reaches_each_client_in_order_by_its_rooms() -> None:
+    sink = WebSocketSink()
+    _, plain = _join(sink, ["q"], batch=False)
+    _, batched = _join(sink, ["q"], batch=True)
+    _, both = _join(sink, ["q", "r"], batch=True)
+    _, elsewhere = _join(sink, ["r"], batch=False)
+    sockets = [plain, batched, both, elsewhere]
+    await async_wait_until(lambda: all(s.frames for s in sockets), "the subscription answers")
+    for s in sockets:
+        s.frames.clear()
+    # Runs of one room, then another, then back, a room nobody watches, and an event for every client.
+    burst = [_encoded("q", 1), _encoded("q", 2), _encoded("r", 3), _encoded("q", 4), _encoded("nobody", 5),
+             _encoded(None, 6)]
+    sink.deliver_encoded_batch(burst)
+    want = {id(plain): [1.0, 2.0, 4.0, 6.0], id(batched): [1.0, 2.0, 4.0, 6.0], id(both): [1.0, 2.0, 3.0, 4.0, 6.0],
+            id(elsewhere): [3.0, 6.0]}
+
+    def seen(socket: Socket) -> list[float]:
+        return [m["data"]["timestamp"] for m in socket.messages()]
+
+    await async_wait_until(lambda: all(len(seen(s)) == len(want[id(s)]) for s in sockets), "every client's events")
+    for socket in sockets:
+        assert seen(socket) == want[id(socket)]
+    assert plain.frames == [burst[0].message, burst[1].message, burst[3].message, burst[5].message]  # one per frame
+    # A batching client: one frame with all it gets, in order, built once for the clients of its rooms.
+    assert batched.frames == ["[" + ",".join(burst[i].message for i in (0, 1, 3, 5)) + "]"]
+    assert all(client.buffered_bytes == 0 for client in sink.clients)
+    await sink.stop()
+
+
+async def test_an_encoded_event_read_back_is_the_typed_event_it_was_written_from() -> None:
+    typed = QueueClearedEvent.model_validate({"queue_id": 'q "é"', "timestamp": 0.1 + 0.2})
+    event = EncodedEvent.written(QueueClearedEvent, typed.room(), encode_message(typed))
+    assert not event.is_built
+    assert event.typed() == typed and event.typed() is event.typed() and event.is_built
