@@ -21,7 +21,7 @@ __all__ = ["requests_per_second"]
 
 
 async def _connection(host: str, port: int, requests: list[bytes], stop_at: float, warm_until: float,
-                      counts: list[int], offset: int) -> None:
+                      counts: list[int], offset: int, step: int) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
@@ -30,7 +30,8 @@ async def _connection(host: str, port: int, requests: list[bytes], stop_at: floa
             if now >= stop_at:
                 return
             writer.write(requests[i % len(requests)])
-            i += 1
+            # The connections take turns along the list, so each path is asked for once per pass over it.
+            i += step
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             if status != 200:
@@ -64,7 +65,7 @@ def _drive(url: str, paths: list[str], seconds: float, connections: int, warm_up
         counts = [0]
         start = time.perf_counter()
         await asyncio.gather(*(
-            _connection(host, port, requests, start + warm_up + seconds, start + warm_up, counts, n)
+            _connection(host, port, requests, start + warm_up + seconds, start + warm_up, counts, n, connections)
             for n in range(connections)
         ))
         return counts[0]
@@ -78,6 +79,9 @@ def _drive(url: str, paths: list[str], seconds: float, connections: int, warm_up
 def requests_per_second(url: str, paths: list[str], *, seconds: float = 3.0, connections: int = 8,
                         warm_up: float = 0.5) -> float:
     """GET ``paths`` in turn on ``connections`` keep-alive connections for ``seconds``; completed requests/s.
+
+    The connections share one pass over ``paths`` (connection ``n`` asks for paths ``n``, ``n + connections`` ...),
+    so a list longer than the requests made asks for every path at most once.
 
     Requests that complete during the first ``warm_up`` seconds are not counted. Every answer must be 200.
     """

@@ -10,7 +10,12 @@ service (PNG + metadata chunks + WebP thumbnail + record).
 
 Over HTTP, requests/s of ``GET /api/v1/images/`` pages on the real app (uvicorn on 127.0.0.1, the host's
 middleware, SQLite) are compared with an empty Litestar app whose one handler returns the same response
-bytes, served the same way in the same run; the load comes from a child process (``http_load.py``).
+bytes, served the same way in the same run; the load comes from a child process (``http_load.py``). Each real
+app runs in a child process of its own; ``--compare-with CHECKOUT`` runs a second one from another checkout (a
+``git worktree`` of the commit before) in the same rounds, so "before" and "after" come from one run:
+
+    git worktree add /tmp/images-base main
+    .venv/bin/python bench/images.py --only-http --records 100000 --compare-with /tmp/images-base
 """
 
 from __future__ import annotations
@@ -18,20 +23,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from invoke_local_file_storage import LocalImageFileStorage
 from invoke_sdk.images import ImageCategory
 from invoke_sqlite_storage import SqliteBackend
-from invoke_sqlite_storage.images import build_list_query
+from invoke_sqlite_storage.images import build_list_query, encode_cursor
 from litestar import Litestar, Request, Response, get
 from PIL import Image
 
@@ -44,6 +54,7 @@ from http_load import requests_per_second
 from tests.queue.live_server import live_server
 
 CATEGORIES = [c.value for c in ImageCategory]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def seed(path: Path, n: int) -> None:
@@ -86,67 +97,141 @@ async def atimed(fn: Any, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def _empty_app(bodies: dict[bytes, bytes]) -> Litestar:
+def _empty_app(bodies: dict[bytes, bytes], default: bytes | None = None) -> Litestar:
     """The baseline: Litestar with one handler at the listing's path that returns, for each query string, the
-    bytes the real app answered it with."""
+    bytes the real app answered it with (``default`` for a query it was not given: the pages asked for once)."""
 
     @get("/api/v1/images/", media_type="application/json", sync_to_thread=False)
     def listing(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return Response(content=bodies[request.scope["query_string"]], media_type="application/json")
+        body = bodies.get(request.scope["query_string"], default)
+        assert body is not None
+        return Response(content=body, media_type="application/json")
 
     return Litestar([listing], openapi_config=None)
 
 
-def _listing_app(root: Path, page_cache_bytes: int | None = None) -> Litestar:
-    import invoke_local_file_storage.plugin as files_plugin
-    import invoke_sqlite_storage.plugin as sqlite_plugin
+# Runs in a child process: the real app of one checkout (its sources first on PYTHONPATH), on the given data root.
+_SERVE = """
+import socket, sys
+from pathlib import Path
+import uvicorn
+import invoke_local_file_storage.plugin as files_plugin
+import invoke_sqlite_storage.plugin as sqlite_plugin
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+root, cache = Path(sys.argv[1]), sys.argv[2]
+settings = {} if cache == "default" else {"max_image_page_cache_bytes": int(cache)}
+app = create_app(HostConfig(root=root, processor_enabled=False, **settings),
+                 [("sqlite_storage", sqlite_plugin), ("local_file_storage", files_plugin)], entry_points=False)
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
+"""
 
-    from invoke_host.app import create_app
-    from invoke_host.config import HostConfig
 
-    cache: dict[str, Any] = {} if page_cache_bytes is None else {"max_image_page_cache_bytes": page_cache_bytes}
-    return create_app(HostConfig(root=root, processor_enabled=False, **cache),
-                      [("sqlite_storage", sqlite_plugin), ("local_file_storage", files_plugin)], entry_points=False)
+@contextmanager
+def _served(checkout: Path, root: Path, page_cache_bytes: int | None) -> Iterator[str]:
+    """The real app of ``checkout`` in a child process on ``root``'s database; yields its base URL."""
+    paths = [checkout, checkout / "sdk", checkout / "plugins" / "sqlite_storage",
+             checkout / "plugins" / "local_file_storage"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+    cache = "default" if page_cache_bytes is None else str(page_cache_bytes)
+    child = subprocess.Popen([sys.executable, "-c", _SERVE, str(root), cache], env=env, cwd=checkout,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/api/v1/images/?limit=1", timeout=5).raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        child.terminate()
+        child.wait(30)
 
 
-def http_listings(root: Path, records: int, seconds: float, rounds: int, page_cache_bytes: int | None = None) -> None:
+def _cursor_queries(db: Path, start: int, count: int, step: int) -> list[str]:
+    """``count`` queries for the default listing's pages by cursor, from the place of row ``start`` on, ``step``
+    rows apart: read off the database, so that no page is asked for (and cached) before it is measured."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT starred, created_at, rowid AS _rowid FROM images WHERE deleted_at IS NULL "
+            "ORDER BY starred DESC, created_at DESC, rowid DESC LIMIT ? OFFSET ?", (count * step, start),
+        ).fetchall()
+    return [f"limit=50&cursor={encode_cursor(r, starred_first=True, order_dir='DESC')}" for r in rows[::step]]
+
+
+def http_listings(root: Path, records: int, seconds: float, rounds: int, page_cache_bytes: int | None = None,
+                  compare_with: Path | None = None) -> None:
     """Requests/s of listing pages on the real app against the empty app serving the same bytes, same run.
 
-    Both servers stay up; each round measures one then the other, and the median of the rounds' ratios is
-    printed, so load from elsewhere on the machine falls on both sides alike.
+    Every server stays up; each round measures the empty app, then this checkout's app, then (``compare_with``)
+    the other checkout's, and the median of the rounds' ratios to the empty app is printed, so load from
+    elsewhere on the machine falls on every side alike. Two kinds of case: one page asked for over and over (what
+    the page cache answers), and pages each asked for once (a client paging through: a miss of the cache for
+    every request; each round and each server gets pages of its own). For those the empty app answers every query
+    with one page of the same size.
     """
-    import httpx
-
     middle = records // 2 // 50 * 50
-    cases: list[tuple[str, str]] = [
+    filtered = "limit=50&is_intermediate=false&categories=general&categories=user"
+    once = 2_000  # more than a round's requests: no page is asked for twice
+    repeated: list[tuple[str, str]] = [
         ("first page, all, starred first", "limit=50"),
-        ("first page, non-intermediate general+user", "limit=50&is_intermediate=false&categories=general"
-         "&categories=user"),
+        ("first page, non-intermediate general+user", filtered),
         ("middle page by offset", f"limit=50&offset={middle}"),
     ]
+    sides = [("this checkout", REPO)] + ([("compare-with", compare_with)] if compare_with is not None else [])
     print(f"\nover HTTP, {records:,} records: {rounds} rounds of {seconds:g} s per side, load from a child process")
-    print(f"{'listing':44} {'app req/s':>10} {'empty req/s':>12} {'app/empty':>10}")
-    with live_server(_listing_app(root, page_cache_bytes)) as url, httpx.Client(base_url=url, timeout=60) as http:
+    print(f"{'listing':52} {'empty req/s':>12}" + "".join(f" {name + ' req/s':>20} {'/empty':>7}" for name, _ in sides))
+    with ExitStack() as stack:
+        urls = [stack.enter_context(_served(checkout, root, page_cache_bytes)) for _, checkout in sides]
+        http = stack.enter_context(httpx.Client(base_url=urls[0], timeout=120))
         if "next_cursor" in http.get("/api/v1/images/?limit=1").json():
-            # Walk to the middle in big pages; a cursor marks a position, whatever the page size.
-            cursor, seen = None, 0
-            while seen < middle:
-                params: dict[str, Any] = {"limit": min(1000, middle - seen), **({"cursor": cursor} if cursor else {})}
-                page = http.get("/api/v1/images/", params=params).json()
-                cursor, seen = page["next_cursor"], seen + len(page["items"])
-            cases.append(("middle page by cursor", f"limit=50&cursor={cursor}"))
-        bodies = {query.encode(): http.get(f"/api/v1/images/?{query}").content for _, query in cases}
-        with live_server(_empty_app(bodies)) as empty_url:
-            for label, query in cases:
-                path = f"/api/v1/images/?{query}"
-                assert httpx.get(empty_url + path).content == bodies[query.encode()]
-                ours, empty = [], []
-                for _ in range(rounds):
-                    empty.append(requests_per_second(empty_url, [path], seconds=seconds))
-                    ours.append(requests_per_second(url, [path], seconds=seconds))
-                ratio = statistics.median(o / e for o, e in zip(ours, empty, strict=True))
-                print(f"{label:44} {statistics.median(ours):10,.0f} {statistics.median(empty):12,.0f} {ratio:9.0%}",
-                      flush=True)
+            cursor = _cursor_queries(root / "databases" / "invoke.db", middle - 1, 1, 1)[0]
+            repeated.append(("middle page by cursor", cursor))
+        cases: list[tuple[str, list[list[list[str]]]]] = [(label, [[[q]] * len(sides)] * rounds)
+                                                          for label, q in repeated]
+        n = once * rounds * len(sides)
+        spread = [[[k * rounds * len(sides) + r * len(sides) + s for k in range(once)] for s in range(len(sides))]
+                  for r in range(rounds)]  # which of n places each round and side gets: interleaved, all distinct
+        # Spread over the rest of the listing, as a client paging on would ask for them.
+        step = max(1, (records - middle - 50) // n)
+        deep = [f"limit=50&offset={middle + k * step}" for k in range(n)]
+        cases.append(("middle pages by offset, each asked for once", [[[deep[i] for i in side] for side in rnd]
+                                                                       for rnd in spread]))
+        matching = int(http.get(f"/api/v1/images/?{filtered}").json()["total"])
+        step_f = max(1, (matching - middle // 2 - 50) // n)
+        deep_f = [f"{filtered}&offset={middle // 2 + k * step_f}" for k in range(n)]
+        cases.append(("non-intermediate general+user by offset, each once", [[[deep_f[i] for i in side]
+                                                                               for side in rnd] for rnd in spread]))
+        if len(repeated) == 4:
+            by_cursor = _cursor_queries(root / "databases" / "invoke.db", middle, n, step)
+            cases.append(("middle pages by cursor, each asked for once", [[[by_cursor[i] for i in side]
+                                                                           for side in rnd] for rnd in spread]))
+        bodies = {q.encode(): http.get(f"/api/v1/images/?{q}").content for _, q in repeated}
+        default = http.get(f"/api/v1/images/?limit=50&offset={middle - 50}").content
+        with live_server(_empty_app(bodies, default)) as empty_url:
+            for label, per_round in cases:
+                empty: list[float] = []
+                ours: list[list[float]] = [[] for _ in sides]
+                for queries in per_round:
+                    empty.append(requests_per_second(empty_url, [f"/api/v1/images/?{q}" for q in queries[0]],
+                                                     seconds=seconds))
+                    for side, url in enumerate(urls):
+                        ours[side].append(requests_per_second(url, [f"/api/v1/images/?{q}" for q in queries[side]],
+                                                              seconds=seconds))
+                ratios = [statistics.median(a / e for a, e in zip(o, empty, strict=True)) for o in ours]
+                cells = "".join(f" {statistics.median(o):20,.0f} {r:7.0%}" for o, r in zip(ours, ratios, strict=True))
+                print(f"{label:52} {statistics.median(empty):12,.0f}{cells}", flush=True)
 
 
 async def main() -> None:
@@ -159,6 +244,8 @@ async def main() -> None:
     parser.add_argument("--only-http", action="store_true", help="skip the store listings and the saves")
     parser.add_argument("--page-cache-bytes", type=int, default=None,
                         help="max_image_page_cache_bytes of the real app (default: the setting's; 0: no cache)")
+    parser.add_argument("--compare-with", type=Path, default=None,
+                        help="another checkout (a git worktree) whose app runs beside this one's, the same rounds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for name in ("httpx", "invoke_host"):
@@ -180,7 +267,8 @@ async def run(root: Path, args: argparse.Namespace) -> None:
         if not args.only_http:
             await store_listings(backend, args.repeat)
         if args.http_seconds > 0:
-            http_listings(root, args.records, args.http_seconds, args.http_rounds, args.page_cache_bytes)
+            http_listings(root, args.records, args.http_seconds, args.http_rounds, args.page_cache_bytes,
+                          args.compare_with)
         if not args.only_http:
             await saves(backend, root, args.saves)
     finally:

@@ -4,7 +4,8 @@ beside a server (SQLite) or a worker beside an API node (PostgreSQL) does.
     python -m tests.images.other_process_writer sqlite PATH '[["insert", "a.png"], ["star", "a.png"]]'
     python -m tests.images.other_process_writer postgres URL '[["delete", "a.png"]]'
 
-Operations: ``insert NAME``, ``star NAME``, ``category NAME CATEGORY``, ``delete NAME``.
+Operations: ``insert NAME``, ``star NAME``, ``category NAME CATEGORY``, ``intermediate NAME true|false``,
+``delete NAME``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ async def _apply(kind: str, target: str, ops: list[list[str]]) -> None:
                 await backend.images.update(name, ImageRecordChanges(starred=True))
             elif op == "category":
                 await backend.images.update(name, ImageRecordChanges(image_category=ImageCategory(rest[0])))
+            elif op == "intermediate":
+                await backend.images.update(name, ImageRecordChanges(is_intermediate=rest[0] == "true"))
             elif op == "delete":
                 assert await backend.images.delete(name), f"no record {name!r} to delete"
             else:

@@ -23,6 +23,7 @@ import invoke_sqlite_storage.plugin as sqlite_plugin
 import pytest
 from invoke_local_file_storage import LocalImageFileStorage
 from invoke_sdk.images import ImageRecordChanges, ImageRecordStore, ImageVersionedRecordStore
+from invoke_sdk.listing_anchors import ListingAnchors
 from invoke_sqlite_storage import SqliteBackend
 from invoke_sqlite_storage.records_version import RecordsVersion
 
@@ -264,3 +265,71 @@ async def test_the_sqlite_records_version_sees_every_commit_of_another_connectio
             assert seen[0] == seen[1] == 0 and seen[1] < seen[2] == seen[3] < seen[4] < seen[5]
         finally:
             version.close()
+
+
+# Every listing the API offers; the cursor and offset pages are deep enough to start from a remembered place.
+SHAPES = {
+    "first": "limit=4",
+    "filtered": "limit=4&is_intermediate=false&categories=general&categories=user",
+    "offset": "limit=4&offset=9",
+    "filtered offset": "limit=4&is_intermediate=false&categories=general&categories=user&offset=5",
+    "newest first, offset": "limit=4&starred_first=false&offset=10",
+}
+# Each write from another process, and a record it moves in or out of every shape above.
+WRITES: list[tuple[str, list[str]]] = [
+    ("star", ["star", "img03.png"]),
+    ("category (the nearest thing to a board here)", ["category", "img17.png", "mask"]),
+    ("intermediate flag on", ["intermediate", "img18.png", "true"]),
+    ("intermediate flag off", ["intermediate", "img18.png", "false"]),
+    ("delete", ["delete", "img16.png"]),
+    ("insert", ["insert", "late.png"]),
+]
+
+
+def _shapes(http: httpx.Client, cursor: str) -> dict[str, bytes]:
+    queries = {**SHAPES, "cursor": f"limit=4&cursor={cursor}"}
+    return {name: http.get(f"{LIST}?{query}").content for name, query in queries.items()}
+
+
+def test_every_write_refreshes_every_cached_page_shape(maker: BackendMaker, tmp_path: Path) -> None:
+    _other_process(maker, *(["insert", f"img{i:02d}.png"] for i in range(20)))
+    with _server(maker, tmp_path / "cached") as (http, images), \
+            _server(maker, tmp_path / "uncached", max_image_page_cache_bytes=0) as (plain, _plain_images):
+        cache = images.page_cache
+        assert cache is not None
+        store: Any = images.records
+        store.anchors = ListingAnchors(spacing=4)  # offset pages start from kept places, as deep ones do
+        cursor = http.get(f"{LIST}?limit=4").json()["next_cursor"]
+        before = _shapes(http, cursor)
+        assert _shapes(http, cursor) == before and len(cache) == len(SHAPES) + 1  # every shape answered cached
+        assert len(store.anchors) == 3  # and the three offset listings from their places
+        for label, op in WRITES:
+            _other_process(maker, op)
+            assert http.get(f"{LIST}?limit=1").status_code == 200
+            assert len(cache) == 1, label  # the write let go of every shape cached before it
+            after = _shapes(http, cursor)
+            assert after == _shapes(plain, cursor), label  # what the store reads now, byte for byte
+            assert any(after[name] != before[name] for name in after), f"{label} moved no page: nothing was tested"
+            assert _shapes(http, cursor) == after and len(cache) == len(SHAPES) + 2  # and cached again
+            before = after
+
+
+@pytest.mark.parametrize("backend_maker", ["postgres"], indirect=True)
+def test_two_api_nodes_on_one_postgresql_see_each_others_changes(maker: BackendMaker, tmp_path: Path) -> None:
+    _other_process(maker, *(["insert", f"img{i:02d}.png"] for i in range(6)))
+    with _server(maker, tmp_path / "a") as (a, a_images), _server(maker, tmp_path / "b") as (b, b_images):
+        for http in (a, b):
+            assert _names(_page(http, "limit=3")) == ["img05.png", "img04.png", "img03.png"]
+            assert _names(_page(http, "limit=3&offset=3")) == ["img02.png", "img01.png", "img00.png"]
+        assert a_images.page_cache is not None and len(a_images.page_cache) == 2
+        assert b_images.page_cache is not None and len(b_images.page_cache) == 2
+        assert a.patch("/api/v1/images/i/img00.png", json={"starred": True}).status_code == 200
+        page = _page(b, "limit=3")
+        assert _names(page) == ["img00.png", "img05.png", "img04.png"] and page["items"][0]["starred"] is True
+        assert _names(_page(b, "limit=3&offset=3")) == ["img03.png", "img02.png", "img01.png"]
+        assert b.patch("/api/v1/images/i/img04.png", json={"is_intermediate": True}).status_code == 200
+        page = _page(a, "limit=3&is_intermediate=false")
+        assert _names(page) == ["img00.png", "img05.png", "img03.png"] and page["total"] == 5
+        assert b.delete("/api/v1/images/i/img05.png").status_code == 200
+        assert _names(_page(a, "limit=3")) == ["img00.png", "img04.png", "img03.png"]
+        assert a.get("/api/v1/images/i/img05.png").status_code == 404

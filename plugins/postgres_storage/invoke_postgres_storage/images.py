@@ -24,6 +24,7 @@ from invoke_sdk.images import (
     NewImageRecord,
     OrderDir,
 )
+from invoke_sdk.listing_anchors import ListingAnchors
 from invoke_sdk.storage import StorageError
 from psycopg.rows import dict_row
 
@@ -79,12 +80,39 @@ def _decode_cursor(cursor: str, *, starred_first: bool, order_dir: OrderDir) -> 
     return bool(starred), when, row_id
 
 
+_VERSION_SQL = "SELECT n FROM image_changes WHERE id = 1"
+
+_Place = tuple[bool, datetime, int]
+"""Where a row is in a listing's order: ``(starred, created_at, id)``, what a cursor holds."""
+
+
+def _after_sql(starred_first: bool, order_dir: OrderDir) -> str:
+    """The condition for the rows after a place (keyset paging: found through the index, not counted off)."""
+    if not starred_first:
+        return f"(created_at, id) {'<' if order_dir == 'DESC' else '>'} (%s, %s)"
+    if order_dir == "DESC":
+        return "(starred, created_at, id) < (%s, %s, %s)"
+    return "(starred < %s OR (starred = %s AND (created_at, id) > (%s, %s)))"
+
+
+def _after_params(place: _Place, starred_first: bool, order_dir: OrderDir) -> list[Any]:
+    starred, created_at, row_id = place
+    if not starred_first:
+        return [created_at, row_id]
+    if order_dir == "DESC":
+        return [starred, created_at, row_id]
+    return [starred, starred, created_at, row_id]
+
+
 class PostgresImageRecordStore:
     """Implements :class:`invoke_sdk.images.ImageRecordStore` and
     :class:`~invoke_sdk.images.ImageVersionedRecordStore` on the ``images`` table."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Where every 1,024th row of the listings paged by deep offsets lies (invoke_sdk.listing_anchors); public so
+        # that a test can space the places closer.
+        self.anchors: ListingAnchors[_Place] = ListingAnchors()
 
     async def records_version(self) -> int | None:
         """``image_changes.n`` (migration 6): one primary-key read, a round trip on a pooled connection.
@@ -183,34 +211,65 @@ class PostgresImageRecordStore:
         order = f"created_at {order_dir}, id {order_dir}"
         if starred_first:
             order = f"starred DESC, {order}"
-        page_where = list(where)
-        page_params = list(params)
-        if cursor is not None:
-            starred, created_at, row_id = _decode_cursor(cursor, starred_first=starred_first, order_dir=order_dir)
-            after = "<" if order_dir == "DESC" else ">"
-            if not starred_first:
-                page_where.append(f"(created_at, id) {after} (%s, %s)")
-                page_params += [created_at, row_id]
-            elif order_dir == "DESC":
-                page_where.append("(starred, created_at, id) < (%s, %s, %s)")
-                page_params += [starred, created_at, row_id]
-            else:
-                page_where.append("(starred < %s OR (starred = %s AND (created_at, id) > (%s, %s)))")
-                page_params += [starred, starred, created_at, row_id]
         if search_term:
             count_sql = f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}"
         else:
             count_sql = f"SELECT COALESCE(SUM(n), 0) FROM image_counts WHERE {' AND '.join(keyed) or 'true'}"
-        page_sql = (
-            f"SELECT id AS _id, {COLUMNS} FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} "
-            "LIMIT %s OFFSET %s"
-        )
-        page_params += [min(limit + 1, 2**63 - 1), min(offset, 2**63 - 1)]
+        start = _decode_cursor(cursor, starred_first=starred_first, order_dir=order_dir) if cursor is not None else None
+
+        def rows_sql(place: _Place | None, columns: str) -> tuple[str, list[Any]]:
+            """The listing's rows after ``place`` (or from its start) in its order, then LIMIT and OFFSET."""
+            page_where, page_params = list(where), list(params)
+            if place is not None:
+                page_where.append(_after_sql(starred_first, order_dir))
+                page_params += _after_params(place, starred_first, order_dir)
+            sql = f"SELECT {columns} FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} LIMIT %s OFFSET %s"
+            return sql, page_params
+
+        # The records version rides along: one statement reads one snapshot, so a page started from a remembered
+        # place can tell whether the place still holds (invoke_sdk.listing_anchors).
+        page_columns = f"({_VERSION_SQL}) AS _version, id AS _id, {COLUMNS}"
+        listing = (" AND ".join(where), order, *(tuple(p) if isinstance(p, list) else p for p in params))
+
+        async def page_from(conn: Connection, place: _Place | None, skip: int) -> list[dict[str, Any]]:
+            sql, page_params = rows_sql(place, page_columns)
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, [*page_params, min(limit + 1, 2**63 - 1), min(skip, 2**63 - 1)])
+            return await cur.fetchall()
+
+        async def from_anchor(conn: Connection) -> list[dict[str, Any]] | None:
+            """An ``offset`` page read from the remembered place of the row before its block (found and kept
+            first if need be); None when the records kept changing between the statements."""
+            anchors = self.anchors
+            block = anchors.block_of(offset)
+            for _attempt in range(2):
+                known, place, version = anchors.nearest(listing, block)
+                if known < block:
+                    sql, place_params = rows_sql(place, f"({_VERSION_SQL}) AS _version, starred, created_at, id")
+                    cur = conn.cursor(row_factory=dict_row)
+                    await cur.execute(sql, [*place_params, 1, (block - known) * anchors.spacing - 1])
+                    found = await cur.fetchone()
+                    if found is None:
+                        return []  # the listing ends before the block, so before the offset: an empty page
+                    if version is not None and int(found["_version"]) != version:
+                        anchors.forget(listing)  # the known place is from before a change: start from the start
+                        continue
+                    place = (bool(found["starred"]), found["created_at"], int(found["id"]))
+                    version = int(found["_version"])
+                    anchors.keep(listing, block, place, version)
+                rows = await page_from(conn, place, offset - block * anchors.spacing)
+                if rows and int(rows[0]["_version"]) != version:
+                    anchors.forget(listing)
+                    continue
+                return rows
+            return None
 
         async def work(conn: Connection) -> tuple[list[dict[str, Any]], int]:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(page_sql, page_params)
-            rows = await cur.fetchall()
+            rows: list[dict[str, Any]] | None = None
+            if start is None and not search_term and self.anchors.block_of(offset) > 0:
+                rows = await from_anchor(conn)
+            if rows is None:
+                rows = await page_from(conn, start, offset)
             counted = await conn.execute(count_sql, params)
             total = await counted.fetchone()
             return rows, int(total[0]) if total else 0
@@ -219,7 +278,7 @@ class PostgresImageRecordStore:
         more = len(rows) > limit
         rows = rows[:limit]
         return ImageRecordPage(
-            items=[ImageRecord(**{k: v for k, v in r.items() if k != "_id"}) for r in rows],
+            items=[ImageRecord(**{k: v for k, v in r.items() if k not in ("_id", "_version")}) for r in rows],
             offset=offset if cursor is None else None,
             limit=limit,
             total=total,

@@ -22,6 +22,7 @@ from invoke_sdk.images import (
     NewImageRecord,
     OrderDir,
 )
+from invoke_sdk.listing_anchors import ListingAnchors
 from invoke_sdk.storage import StorageError
 from pydantic import TypeAdapter
 
@@ -58,9 +59,15 @@ class ImageListQuery:
     page_params: tuple[Any, ...]
     count_sql: str
     count_params: tuple[Any, ...]
+    # The place (starred, created_at, rowid) and records version of the row at the offset alone.
+    place_sql: str = ""
+    place_params: tuple[Any, ...] = ()
+    # What the listing is apart from where a page starts: its filters and order (keys ListingAnchors).
+    listing: tuple[Any, ...] = ()
 
 
 _SQLITE_INT = range(-(2**63), 2**63)
+_VERSION_SQL = "SELECT n FROM image_changes WHERE id = 1"
 
 
 def _order_tag(starred_first: bool, order_dir: OrderDir) -> str:
@@ -110,8 +117,13 @@ def build_list_query(
     order_dir: OrderDir = "DESC",
     search_term: str | None = None,
     cursor: str | None = None,
+    after: tuple[int, str, int] | None = None,
 ) -> ImageListQuery:
-    """The SQL a listing runs (public so the benchmark can time the same query without the store)."""
+    """The SQL a listing runs (public so the benchmark can time the same query without the store).
+
+    ``after`` is a decoded cursor's place, ``(starred, created_at, rowid)``: the page starts ``offset`` rows past
+    it (how the store answers a deep offset from a known place, ``invoke_sdk.listing_anchors``).
+    """
     if offset < 0:
         raise ValueError("offset must not be negative")
     if limit < 1:
@@ -148,9 +160,11 @@ def build_list_query(
     page_where = list(where)
     page_params = list(params)
     if cursor is not None:
+        after = decode_cursor(cursor, starred_first=starred_first, order_dir=order_dir)
+    if after is not None:
         # Keyset paging: the rows after the cursor's in the listing's order, found through the index
         # instead of counted off from the start as OFFSET does.
-        starred, created_at, rowid = decode_cursor(cursor, starred_first=starred_first, order_dir=order_dir)
+        starred, created_at, rowid = after
         after = "<" if order_dir == "DESC" else ">"
         if not starred_first:
             page_where.append(f"(created_at, rowid) {after} (?, ?)")
@@ -169,16 +183,25 @@ def build_list_query(
         count_sql = f"SELECT COALESCE(SUM(n), 0) FROM image_counts WHERE {' AND '.join(keyed) or '1'}"
     # The count rides along as a column (SQLite runs the uncorrelated subquery once), so a page is one
     # statement and one trip to the reader's thread; only an empty page needs the count on its own.
+    # The records version rides along too: one statement reads one snapshot, so a page started from a remembered
+    # place can tell whether the place still holds (the version it was read under is the page's own).
     page_sql = (
-        f"SELECT ({count_sql}) AS _total, rowid AS _rowid, {COLUMNS} FROM images WHERE rowid IN "
-        f"(SELECT rowid FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} LIMIT ? OFFSET ?) "
-        f"ORDER BY {order}"
+        f"SELECT ({count_sql}) AS _total, ({_VERSION_SQL}) AS _version, rowid AS _rowid, {COLUMNS} FROM images "
+        f"WHERE rowid IN (SELECT rowid FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} LIMIT ? "
+        f"OFFSET ?) ORDER BY {order}"
+    )
+    place_sql = (
+        f"SELECT ({_VERSION_SQL}) AS _version, starred, created_at, rowid AS _rowid FROM images "
+        f"WHERE {' AND '.join(page_where)} ORDER BY {order} LIMIT 1 OFFSET ?"
     )
     return ImageListQuery(
         page_sql=page_sql,
         page_params=(*params, *page_params, limit + 1, offset),
         count_sql=count_sql,
         count_params=tuple(params),
+        place_sql=place_sql,
+        place_params=(*page_params, offset),
+        listing=(condition, order, *params),
     )
 
 
@@ -189,6 +212,9 @@ class SqliteImageRecordStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._version = RecordsVersion(db.path)
+        # Where every 1,024th row of the listings paged by deep offsets lies (invoke_sdk.listing_anchors); public so
+        # that a test can space the places closer.
+        self.anchors: ListingAnchors[tuple[int, str, int]] = ListingAnchors()
 
     async def records_version(self) -> int | None:
         """``image_changes.n`` (migration 8), read on the event loop (``invoke_sqlite_storage.records_version``).
@@ -253,20 +279,18 @@ class SqliteImageRecordStore:
         search_term: str | None = None,
         cursor: str | None = None,
     ) -> ImageRecordPage:
-        query = build_list_query(
-            offset=offset,
-            limit=limit,
-            image_origin=image_origin,
-            categories=categories,
-            exclude_categories=exclude_categories,
-            is_intermediate=is_intermediate,
-            starred_first=starred_first,
-            order_dir=order_dir,
-            search_term=search_term,
-            cursor=cursor,
-        )
+        filters: dict[str, Any] = {
+            "image_origin": image_origin, "categories": categories, "exclude_categories": exclude_categories,
+            "is_intermediate": is_intermediate, "starred_first": starred_first, "order_dir": order_dir,
+            "search_term": search_term,
+        }
+        query = build_list_query(offset=offset, limit=limit, cursor=cursor, **filters)
         async with self._db.read() as conn:
-            rows = list(await conn.execute_fetchall(query.page_sql, query.page_params))
+            rows: list[sqlite3.Row] | None = None
+            if cursor is None and not search_term and self.anchors.block_of(offset) > 0:
+                rows = await self._from_place(conn, query.listing, offset, limit, filters)
+            if rows is None:
+                rows = list(await conn.execute_fetchall(query.page_sql, query.page_params))
             if rows:
                 total = int(rows[0]["_total"])
             else:
@@ -281,6 +305,38 @@ class SqliteImageRecordStore:
             total=total,
             next_cursor=encode_cursor(rows[-1], starred_first=starred_first, order_dir=order_dir) if more else None,
         )
+
+    async def _from_place(
+        self, conn: aiosqlite.Connection, listing: tuple[Any, ...], offset: int, limit: int, filters: dict[str, Any]
+    ) -> list[sqlite3.Row] | None:
+        """The rows of an ``offset`` page read from the remembered place of the row before its block, finding and
+        remembering that place first if need be; None when the page must be read the plain way (the records kept
+        changing between the statements, or the page is past the end of the listing, where the count says so)."""
+        anchors = self.anchors
+        block = anchors.block_of(offset)
+        for _attempt in range(2):
+            known, place, version = anchors.nearest(listing, block)
+            if known < block:
+                # One walk over the index from the nearest known place, as OFFSET would from the start.
+                found = build_list_query(offset=(block - known) * anchors.spacing - 1, after=place, **filters)
+                rows = list(await conn.execute_fetchall(found.place_sql, found.place_params))
+                if not rows:
+                    return []  # the listing ends before the block, so before the offset: an empty page
+                row = rows[0]
+                if version is not None and int(row["_version"]) != version:
+                    anchors.forget(listing)  # the known place is from before a change: start over from the start
+                    continue
+                place, version = (int(row["starred"]), str(row["created_at"]), int(row["_rowid"])), int(row["_version"])
+                anchors.keep(listing, block, place, version)
+            page = build_list_query(offset=offset - block * anchors.spacing, limit=limit, after=place, **filters)
+            rows = list(await conn.execute_fetchall(page.page_sql, page.page_params))
+            if not rows:
+                return None
+            if int(rows[0]["_version"]) != version:
+                anchors.forget(listing)
+                continue
+            return rows
+        return None
 
     async def update(self, image_name: str, changes: ImageRecordChanges) -> ImageRecord:
         sets: list[str] = []
