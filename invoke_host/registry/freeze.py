@@ -59,9 +59,10 @@ class FrozenRegistry:
     invocation_union: Any
     output_union: Any
 
-    # The two adapters are built on first use, not at the freeze: every class in the unions passed its own check
-    # (its schema built, its defaults validated), so a union of them cannot fail, and nothing before the first
-    # batch or stored session reads them (0.1 s of start-up with 1,000 node types; bench/startup.py).
+    # The two adapters are built on first use, not at the freeze, as the graph model over the same node union is
+    # (invoke_host/graph/model.py): every class in them passed its own check (its schema built, its defaults
+    # validated), and nothing before the first batch or stored session reads them (0.1 s of start-up with 1,000
+    # node types; bench/startup.py).
     @cached_property
     def invocation_adapter(self) -> TypeAdapter[Any] | None:
         """A TypeAdapter of :attr:`invocation_union` (None with no node type), built on first use."""
