@@ -5,11 +5,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import importlib_metadata
 import pytest
 
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
-from invoke_host.plugin_loader import FIRST_PARTY_ENTRY_POINTS
+from invoke_host.plugin_loader import FIRST_PARTY_ENTRY_POINTS, _name_and_version
 
 PACK_PLUGINS = ["good_pack", "broken_import_pack", "broken_hook_pack", "other_pack", "mixed_pack", "typo_pack"]
 
@@ -130,3 +131,25 @@ def test_the_first_party_table_lists_exactly_the_plugins_this_repository_ships()
         [(name, module)] = project["entry-points"]["invoke_host.plugins"].items()
         shipped[project["name"]] = (name, module)
     assert FIRST_PARTY_ENTRY_POINTS == shipped
+
+
+def test_distribution_name_and_version_are_what_the_metadata_parser_reads() -> None:
+    # Discovery reads only the header block of each distribution's metadata file; for every distribution installed
+    # here it must give what importlib_metadata's full parse gives.
+    dists = list(importlib_metadata.distributions())
+    assert len(dists) > 50
+    for dist in dists:
+        assert _name_and_version(dist) == (dist.metadata["Name"], dist.metadata["Version"]), dist
+
+
+def test_distribution_headers_end_at_the_first_blank_line(tmp_path: Path) -> None:
+    info = tmp_path / "real_name-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nSummary: a summary\n  folded onto a second line\nname: real-name\nVersion: 1.2.3\n"
+        "Name: a second name header\n\nName: impostor in the long description\nVersion: 9.9.9\n"
+    )
+    empty = tmp_path / "nothing.dist-info"
+    empty.mkdir()
+    assert _name_and_version(importlib_metadata.PathDistribution(info)) == ("real-name", "1.2.3")
+    assert _name_and_version(importlib_metadata.PathDistribution(empty)) == (None, None)

@@ -1,5 +1,7 @@
 """What the SDK's decorators and fields promise a node author."""
 
+from typing import Any, Literal
+
 import pytest
 from invoke_sdk import (
     BaseInvocation,
@@ -12,6 +14,8 @@ from invoke_sdk import (
     invocation_output,
 )
 from invoke_sdk.fields import field_extra
+from pydantic import Field
+from pydantic.fields import FieldInfo
 
 
 @invocation_output("sdk_test_output")
@@ -82,3 +86,45 @@ def test_decorating_something_else_is_refused() -> None:
         invocation("x")(SdkOutput)
     with pytest.raises(TypeError, match="BaseInvocationOutput subclass"):
         invocation_output("y")(SdkNode)
+
+
+def _field_state(info: Any) -> dict[str, Any]:
+    # Metadata by repr: pydantic's pattern holder has no __eq__.
+    return {name: getattr(info, name, None) for name in FieldInfo.__slots__} | {"metadata": repr(info.metadata)}
+
+
+@pytest.mark.parametrize(
+    ("ours", "pydantics"),
+    [
+        (lambda: InputField(), lambda: Field(default=None, json_schema_extra={
+            "field_kind": "input", "input": "any", "orig_required": True})),
+        (lambda: InputField(default=2, ge=0, lt=9.5, description="d", title="T", ui_order=3), lambda: Field(
+            default=2, ge=0, lt=9.5, description="d", title="T",
+            json_schema_extra={"field_kind": "input", "input": "any", "orig_required": False, "ui_order": 3})),
+        (lambda: InputField(default_factory=list, min_length=1, max_length=4, input=Input.Connection, ui_hidden=True),
+         lambda: Field(default_factory=list, min_length=1, max_length=4, json_schema_extra={
+             "field_kind": "input", "input": "connection", "orig_required": False, "ui_hidden": True})),
+        (lambda: InputField(default="a", pattern="^a+$", multiple_of=None, gt=None, le=3),
+         lambda: Field(default="a", pattern="^a+$", le=3, json_schema_extra={
+             "field_kind": "input", "input": "any", "orig_required": False})),
+        (lambda: OutputField(),
+         lambda: Field(title=None, description=None, json_schema_extra={"field_kind": "output"})),
+        (lambda: OutputField(default=1, title="T", description="d", ui_hidden=True), lambda: Field(
+            default=1, title="T", description="d", json_schema_extra={"field_kind": "output", "ui_hidden": True})),
+    ],
+)
+def test_input_and_output_fields_are_what_pydantic_field_would_make(ours: Any, pydantics: Any) -> None:
+    # InputField and OutputField build their FieldInfo without pydantic's Field() (which costs three times as much
+    # per field at start-up); the result must be the very same FieldInfo, or schemas and validation would drift.
+    assert _field_state(ours()) == _field_state(pydantics())
+
+
+def test_the_type_tag_is_the_field_pydantic_field_would_make() -> None:
+    @invocation("tag_probe")
+    class TagProbe(BaseInvocation):
+        def invoke(self, context: Any) -> Any:
+            raise NotImplementedError
+
+    expected = FieldInfo.from_annotated_attribute(Literal["tag_probe"], Field(default="tag_probe",
+                                                                              description="The node type"))
+    assert _field_state(TagProbe.model_fields["type"]) == _field_state(expected)

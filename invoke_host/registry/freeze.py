@@ -58,8 +58,20 @@ class FrozenRegistry:
     contributions: Mapping[str, Mapping[str, Registered[Any]]]
     invocation_union: Any
     output_union: Any
-    invocation_adapter: TypeAdapter[Any] | None
-    output_adapter: TypeAdapter[Any] | None
+
+    # The two adapters are built on first use, not at the freeze, as the graph model over the same node union is
+    # (invoke_host/graph/model.py): every class in them passed its own check (its schema built, its defaults
+    # validated), and nothing before the first batch or stored session reads them (0.1 s of start-up with 1,000
+    # node types; bench/startup.py).
+    @cached_property
+    def invocation_adapter(self) -> TypeAdapter[Any] | None:
+        """A TypeAdapter of :attr:`invocation_union` (None with no node type), built on first use."""
+        return TypeAdapter(self.invocation_union) if self.invocation_union is not None else None
+
+    @cached_property
+    def output_adapter(self) -> TypeAdapter[Any] | None:
+        """A TypeAdapter of :attr:`output_union` (None with no output type), built on first use."""
+        return TypeAdapter(self.output_union) if self.output_union is not None else None
 
     def kind(self, name: str) -> Mapping[str, Registered[Any]]:
         """Everything registered of one kind (see :data:`~invoke_host.registry.kinds.KINDS`), by key, in
@@ -110,7 +122,8 @@ def freeze(
     output_classes: Mapping[str, type[BaseInvocationOutput]],
     contributions: Mapping[str, Mapping[str, Registered[Any]]],
 ) -> FrozenRegistry:
-    """The read-only registry of what collection accepted, with every union and adapter built now."""
+    """The read-only registry of what collection accepted: its unions built now, and the model config and event
+    adapters, which can still fail (a plugin's config or event class that breaks its union)."""
     # Sorted by type id: pluggy calls last-registered-first and entry points follow the file system.
     inv_sorted = {k: invocations[k] for k in sorted(invocations)}
     out_sorted = {k: outputs[k] for k in sorted(outputs)}
@@ -126,8 +139,6 @@ def freeze(
         contributions=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in contributions.items()}),
         invocation_union=inv_union,
         output_union=out_union,
-        invocation_adapter=TypeAdapter(inv_union) if inv_union is not None else None,
-        output_adapter=TypeAdapter(out_union) if out_union is not None else None,
     )
     # Built now, not on first use, so a config class that breaks the union fails start-up loudly.
     _ = registry.model_config_adapter

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 __all__ = [
@@ -90,10 +91,12 @@ def InputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
         "json_schema_extra": extra,
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    # FieldInfo.from_field is what pydantic's Field() ends in; Field() itself only checks the keywords of pydantic
+    # 1 that these never pass, at three times the cost (a pack's every input; bench/startup.py).
     if default_factory is not None:
-        return Field(default_factory=default_factory, **kwargs)
+        return FieldInfo.from_field(default_factory=default_factory, **kwargs)
     # A required input may be filled by an edge, so the model must accept it missing.
-    return Field(default=None if required else default, **kwargs)
+    return FieldInfo.from_field(None if required else default, **kwargs)
 
 
 def OutputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
@@ -107,7 +110,7 @@ def OutputField(  # noqa: N802 - reads like pydantic's Field, which it wraps
     extra: dict[str, Any] = {"field_kind": FieldKind.Output.value}
     if ui_hidden:
         extra["ui_hidden"] = True
-    return Field(default=default, title=title, description=description, json_schema_extra=extra)
+    return FieldInfo.from_field(default, title=title, description=description, json_schema_extra=extra)
 
 
 def field_extra(field: Any) -> dict[str, Any]:

@@ -146,7 +146,8 @@ def _add_fields(cls: type[BaseModel], fields: dict[str, tuple[Any, Any]]) -> Non
 
 
 def _type_tag(type_id: str, description: str) -> tuple[Any, Any]:
-    return (Literal[type_id], Field(default=type_id, description=description))
+    # FieldInfo.from_field: what Field() returns, without its checks of pydantic 1 keywords (one per node class).
+    return (Literal[type_id], FieldInfo.from_field(type_id, description=description))
 
 
 def invocation(
