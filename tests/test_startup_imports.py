@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-KEPT_OFF = ("httpx", "psycopg", "numpy", "rich", "pygments")
+KEPT_OFF = ("httpx", "httpcore", "psycopg", "numpy", "rich", "pygments")
 """httpx (model downloads; its ``import`` loads its command-line module, rich and pygments with it), psycopg (the
-PostgreSQL backend, whose package the host imports for its entry point on every start), numpy (edge maps)."""
+PostgreSQL backend, whose package the host imports for its entry point on every start), numpy (edge maps), httpcore
+(the download connections' backend, 35-48 ms)."""
 
 BUILD_APP = """
 import json, sys

@@ -1,6 +1,7 @@
 """Which addresses URL installs may connect to, enforced on the address actually connected to.
 
-The check lives in the connection layer (an httpcore network backend): the host name is resolved
+The check lives in the connection layer (an httpcore network backend, in ``policy_network_backend``, imported
+only by a download so that httpcore stays off start-up): the host name is resolved
 here, every resolved address is judged, and the socket is opened to a judged IP itself, so a DNS
 answer that changes between check and connect (rebinding) cannot slip past, and every redirect hop
 passes through the same check.
@@ -23,13 +24,9 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-import httpcore
-
-__all__ = ["AddressPolicy", "BlockedAddressError", "PolicyNetworkBackend", "check_endpoint"]
+__all__ = ["AddressPolicy", "AsyncResolver", "BlockedAddressError", "Resolver", "check_endpoint"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AsyncResolver = Callable[[str], Awaitable[list[str]]]
@@ -181,62 +178,8 @@ class AddressPolicy:
         return ok, refused
 
 
-async def _resolve(host: str) -> list[str]:
-    return [str(info[4][0]) for info in await anyio.getaddrinfo(host, None)]
-
-
 def _resolve_blocking(host: str) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
-
-
-class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, judges every answer, then connects to an allowed IP itself (TLS still verifies the host name).
-
-    ``resolve`` (host -> addresses, repeats allowed) and ``inner`` (the backend that opens sockets) default to the real
-    resolver and anyio; they are parameters so a test can give a host name any DNS answer it needs.
-    """
-
-    def __init__(
-        self,
-        policy: AddressPolicy,
-        *,
-        resolve: AsyncResolver | None = None,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
-        self.policy = policy
-        self._resolve = resolve or _resolve
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = list(dict.fromkeys(await self._resolve(host)))
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        allowed, refused = self.policy.allowed(addresses)
-        if not allowed:
-            raise BlockedAddressError(f"refusing to connect to {host}: {'; '.join(refused) or 'no address'}")
-        failures: list[str] = []
-        for address in allowed:  # never the name: it could resolve differently a second time
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failures.append(f"{address} ({type(exc).__name__}: {exc})")
-        raise httpcore.ConnectError(f"could not connect to {host} on port {port}: {'; '.join(failures)}")
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddressError("unix sockets are not used for downloads")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 def check_endpoint(url: str, policy: AddressPolicy, *, what: str = "endpoint", resolve: Resolver | None = None) -> None:

@@ -16,7 +16,8 @@ import certifi
 import httpcore
 import httpx
 
-from invoke_host.models.address_policy import AddressPolicy, PolicyNetworkBackend
+from invoke_host.models.address_policy import AddressPolicy
+from invoke_host.models.policy_network_backend import PolicyNetworkBackend
 
 __all__ = ["PolicyTransport"]
 

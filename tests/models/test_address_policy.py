@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from invoke_host.models.address_policy import AddressPolicy, BlockedAddressError, PolicyNetworkBackend, check_endpoint
+from invoke_host.models.address_policy import AddressPolicy, BlockedAddressError, check_endpoint
+from invoke_host.models.policy_network_backend import PolicyNetworkBackend
 from tests.models.servers import ModelServer
 
 LOOPBACK_ONLY = AddressPolicy(allow_loopback=True)

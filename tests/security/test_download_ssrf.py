@@ -22,7 +22,8 @@ import httpcore
 import httpx
 import pytest
 
-from invoke_host.models.address_policy import AddressPolicy, BlockedAddressError, PolicyNetworkBackend, check_endpoint
+from invoke_host.models.address_policy import AddressPolicy, BlockedAddressError, check_endpoint
+from invoke_host.models.policy_network_backend import PolicyNetworkBackend
 from invoke_host.models.policy_transport import PolicyTransport
 from invoke_host.models.url_download import DownloadError, download_url
 from tests.models.servers import ModelServer
