@@ -2,7 +2,7 @@
 
 :func:`build_host` loads the plugins and builds, in this order:
 
-1. the frozen registry (``collect``: discover, collect, freeze);
+1. the frozen registry (``collect``: discover, collect, freeze); each loader's optional ``configure`` runs here, once;
 2. the event bus, with every plugin's sinks;
 3. the storage backend named by ``storage_backend`` (none: the host runs with no queue, images or models);
 4. the queue service over the backend's session queue (not for :attr:`NodeShape.SERVICES`);
@@ -225,6 +225,7 @@ def build_host(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
     registry = collect(plugin_set, core_routes)  # 1
+    _configure_loaders(registry, config)
     bridge = LoopBridge()  # handed the loop when the host starts
     # Where nodes keep tensors and conditioning, made first: the output cache checks on a hit that they still hold
     # what a cached output names.
@@ -445,6 +446,15 @@ def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) ->
     return changed
 
 
+def _configure_loaders(registry: FrozenRegistry, config: HostConfig) -> None:
+    """Hand the config to each loader with settings of its own (FLUX's transformer storage), once per host: the
+    loaders are shared by every device's node services, so this is not part of building those."""
+    for registered in registry.kind("model_loaders").values():
+        configure = getattr(registered.value, "configure", None)
+        if callable(configure):
+            configure(config)
+
+
 def _node_services(
     config: HostConfig,
     registry: FrozenRegistry,
@@ -466,11 +476,6 @@ def _node_services(
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search,
                                        downloads=downloads)
-        for registered in registry.kind("model_loaders").values():
-            # A loader with settings of its own (FLUX's transformer storage) reads them from the host config here.
-            configure = getattr(getattr(registered, "value", registered), "configure", None)
-            if callable(configure):
-                configure(config)
     manifest = RunManifestBuilder(registry, records)
     # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
     fence = claims.check if claims is not None else None
