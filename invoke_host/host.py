@@ -60,6 +60,7 @@ from invoke_host.models.change_sink import ModelChangeSink
 from invoke_host.models.config_validation import config_validator
 from invoke_host.models.download_cache import DownloadCache
 from invoke_host.models.download_limits import DownloadLimits
+from invoke_host.models.download_slots import DownloadSlots
 from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
@@ -258,7 +259,7 @@ def build_host(
         config, registry, records, events, on_change=_model_change_emitter(events), maintain_on_start=shape.owns_queue,
     )
     claims = RunningClaims(queue) if queue is not None and runs_items else None
-    downloads = _download_cache(config, models.paths) if records is not None else None
+    downloads = _download_cache(config, models.paths, models.download_slots) if records is not None else None
     per_device = [
         _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning,  # 7
                        claims, downloads)
@@ -485,9 +486,10 @@ def _node_services(
     )
 
 
-def _download_cache(config: HostConfig, paths: ModelPaths) -> DownloadCache:
+def _download_cache(config: HostConfig, paths: ModelPaths, slots: DownloadSlots) -> DownloadCache:
     """The one download cache of the host (``context.models.download_and_cache_model``), shared by every device so
-    that two nodes asking for one source download it once; held to the download settings of installs."""
+    that two nodes asking for one source download it once; held to the download settings of installs, and to their
+    ``download_concurrency`` through the model manager's ``slots``."""
     return DownloadCache(
         paths.models_dir / ".download_cache",
         paths.models_dir / ".tmp",
@@ -497,6 +499,7 @@ def _download_cache(config: HostConfig, paths: ModelPaths) -> DownloadCache:
         limits=DownloadLimits(max_bytes=config.download_max_bytes, timeout_s=config.download_timeout_s,
                               stall_timeout_s=config.download_stall_timeout_s),
         max_bytes=config.max_download_cache_bytes,
+        slots=slots,
     )
 
 
