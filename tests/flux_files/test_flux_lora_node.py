@@ -27,7 +27,8 @@ def test_flux_lora_loader_takes_a_flux_lora_and_refuses_an_sd_one(tmp_path: Path
         assert (record["type"], record["format"], record["base"], record["layout"]) == (
             "lora", "lycoris", "flux", "kohya")
         run = api.run(graph(flux_key))
-        assert run.results["lora"] == {"type": "flux_lora_loader_output", "transformer": None, "clip": None}
+        assert run.results["lora"] == {"type": "flux_lora_loader_output", "transformer": None, "clip": None,
+                                       "t5_encoder": None}
 
         sd_key = api.install(mf.write_lora_kohya(tmp_path / "sd-style.safetensors", "sd-1"))
         run = api.run(graph(sd_key), expect="failed")
