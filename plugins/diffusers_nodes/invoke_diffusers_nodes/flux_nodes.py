@@ -142,6 +142,9 @@ class FluxTextEncoderInvocation(BaseInvocation):
 
 
 def _flux_conditioning(context: InvocationContext, field: FluxConditioningField, what: str) -> dict[str, Any]:
+    if field.mask is not None:
+        raise ValueError(f"{what} carries a regional mask, which flux_denoise does not apply: connect a conditioning "
+                         "without one (regional FLUX prompts are not supported)")
     loaded = context.conditioning.load(field.conditioning_name)
     if not (isinstance(loaded, dict) and _T5_KEY in loaded and _CLIP_KEY in loaded):
         raise ValueError(f"{what} is not a FLUX conditioning: connect a FLUX prompt node (flux_text_encoder)")
@@ -208,8 +211,8 @@ class FluxDenoiseInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> LatentsOutput:
         import torch
 
-        variant = self._check(context)
         positive = _flux_conditioning(context, self.positive_text_conditioning, "positive_text_conditioning")
+        variant = self._check(context)
         negative = None
         if self.negative_text_conditioning is not None and self.cfg_scale != 1:
             negative = _flux_conditioning(context, self.negative_text_conditioning, "negative_text_conditioning")
