@@ -76,7 +76,9 @@ class DownloadSlots:
         granted: asyncio.Future[None] = loop.create_future()
 
         def wake() -> None:
-            loop.call_soon_threadsafe(lambda: granted.done() or granted.set_result(None))
+            # The loop may be closed already (the host stopped): its waiters were cancelled with it.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lambda: granted.done() or granted.set_result(None))
 
         waiter = self._enqueue(wake)
         if waiter is not None:
