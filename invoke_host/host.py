@@ -2,7 +2,7 @@
 
 :func:`build_host` loads the plugins and builds, in this order:
 
-1. the frozen registry (``collect``: discover, collect, freeze);
+1. the frozen registry (``collect``: discover, collect, freeze); each loader's optional ``configure`` runs here, once;
 2. the event bus, with every plugin's sinks;
 3. the storage backend named by ``storage_backend`` (none: the host runs with no queue, images or models);
 4. the queue service over the backend's session queue (not for :attr:`NodeShape.SERVICES`);
@@ -60,6 +60,7 @@ from invoke_host.models.change_sink import ModelChangeSink
 from invoke_host.models.config_validation import config_validator
 from invoke_host.models.download_cache import DownloadCache
 from invoke_host.models.download_limits import DownloadLimits
+from invoke_host.models.download_slots import DownloadSlots
 from invoke_host.models.manager import ModelChangeListener, ModelManager
 from invoke_host.models.record_paths import ModelPaths
 from invoke_host.plugin_loader import PluginSet, load_plugins
@@ -225,6 +226,7 @@ def build_host(
         plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
     )
     registry = collect(plugin_set, core_routes)  # 1
+    _configure_loaders(registry, config)
     bridge = LoopBridge()  # handed the loop when the host starts
     # Where nodes keep tensors and conditioning, made first: the output cache checks on a hit that they still hold
     # what a cached output names.
@@ -257,7 +259,7 @@ def build_host(
         config, registry, records, events, on_change=_model_change_emitter(events), maintain_on_start=shape.owns_queue,
     )
     claims = RunningClaims(queue) if queue is not None and runs_items else None
-    downloads = _download_cache(config, models.paths) if records is not None else None
+    downloads = _download_cache(config, models.paths, models.download_slots) if records is not None else None
     per_device = [
         _node_services(config, registry, records, models.paths, images, bridge, cache, tensors, conditioning,  # 7
                        claims, downloads)
@@ -445,6 +447,15 @@ def _model_changed(model_caches: list[ModelCache], output_cache: OutputCache) ->
     return changed
 
 
+def _configure_loaders(registry: FrozenRegistry, config: HostConfig) -> None:
+    """Hand the config to each loader with settings of its own (FLUX's transformer storage), once per host: the
+    loaders are shared by every device's node services, so this is not part of building those."""
+    for registered in registry.kind("model_loaders").values():
+        configure = getattr(registered.value, "configure", None)
+        if callable(configure):
+            configure(config)
+
+
 def _node_services(
     config: HostConfig,
     registry: FrozenRegistry,
@@ -466,11 +477,6 @@ def _node_services(
         lookup = RecordStoreLookup(records, paths, bridge)
         models_service = ModelsService(lookup, registry.kind("model_loaders"), model_cache, search=lookup.search,
                                        downloads=downloads)
-        for registered in registry.kind("model_loaders").values():
-            # A loader with settings of its own (FLUX's transformer storage) reads them from the host config here.
-            configure = getattr(getattr(registered, "value", registered), "configure", None)
-            if callable(configure):
-                configure(config)
     manifest = RunManifestBuilder(registry, records)
     # An image save of a running item is fenced by its claim (a worker that lost the item writes none).
     fence = claims.check if claims is not None else None
@@ -480,9 +486,10 @@ def _node_services(
     )
 
 
-def _download_cache(config: HostConfig, paths: ModelPaths) -> DownloadCache:
+def _download_cache(config: HostConfig, paths: ModelPaths, slots: DownloadSlots) -> DownloadCache:
     """The one download cache of the host (``context.models.download_and_cache_model``), shared by every device so
-    that two nodes asking for one source download it once; held to the download settings of installs."""
+    that two nodes asking for one source download it once; held to the download settings of installs, and to their
+    ``download_concurrency`` through the model manager's ``slots``."""
     return DownloadCache(
         paths.models_dir / ".download_cache",
         paths.models_dir / ".tmp",
@@ -492,6 +499,7 @@ def _download_cache(config: HostConfig, paths: ModelPaths) -> DownloadCache:
         limits=DownloadLimits(max_bytes=config.download_max_bytes, timeout_s=config.download_timeout_s,
                               stall_timeout_s=config.download_stall_timeout_s),
         max_bytes=config.max_download_cache_bytes,
+        slots=slots,
     )
 
 

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from invoke_host.models.address_policy import AddressPolicy, check_endpoint
 from invoke_host.models.cache_sources import CacheSource, RepoSource, UrlSource, parse_cache_source
 from invoke_host.models.download_limits import DownloadLimitError, DownloadLimits
+from invoke_host.models.download_slots import DownloadSlots, SlotWaitCanceledError
 from invoke_host.models.hashing import hash_model, model_size
 from invoke_host.models.hf_source import (
     HFSource,
@@ -79,7 +80,11 @@ class CachedDownload:
 
 
 class DownloadCache:
-    """The folder of downloaded files, its size bound and the lock of each source being fetched."""
+    """The folder of downloaded files, its size bound and the lock of each source being fetched.
+
+    ``slots`` are the host's download slots, shared with installs: a download holds one while it transfers, so
+    nodes and installs together run at most ``download_concurrency`` downloads (None: no bound of its own).
+    """
 
     def __init__(
         self,
@@ -89,8 +94,10 @@ class DownloadCache:
         policy: AddressPolicy,
         limits: DownloadLimits,
         max_bytes: int,
+        slots: DownloadSlots | None = None,
     ) -> None:
         self.folder = folder
+        self.slots = slots
         self.staging = staging
         self.policy = policy
         self.max_bytes = max_bytes
@@ -240,11 +247,13 @@ class DownloadCache:
         try:
             content = work / "content"
             content.mkdir()
-            logger.info("Downloading %s into the download cache", source)
-            if isinstance(source, UrlSource):
-                path = self._download_url(source, content, cancelled, on_progress)
-            else:
-                path = self._download_repo(source, content, cancelled, on_progress)
+            # One of the host's download slots for the transfer (waiting for it honours the run's cancel).
+            with self.slots.hold(cancelled) if self.slots is not None else contextlib.nullcontext():
+                logger.info("Downloading %s into the download cache", source)
+                if isinstance(source, UrlSource):
+                    path = self._download_url(source, content, cancelled, on_progress)
+                else:
+                    path = self._download_repo(source, content, cancelled, on_progress)
             if cancelled():
                 raise DownloadCanceledError(f"the download of {source} was canceled")
             real, inside = path.resolve(), content.resolve()
@@ -274,7 +283,7 @@ class DownloadCache:
                     self._pins[source.key] += 1
             logger.info("Cached %s (%d bytes) as %s", source, size, target)
             return found
-        except InstallCancelledError:
+        except (InstallCancelledError, SlotWaitCanceledError):
             raise DownloadCanceledError(f"the download of {source} was canceled") from None
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from invoke_host.models.address_policy import AddressPolicy, check_endpoint
 from invoke_host.models.download_limits import DownloadLimits
+from invoke_host.models.download_slots import DownloadSlots
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.filenames import safe_filename
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
@@ -59,7 +60,8 @@ class _Control:
 
 
 class ModelInstallService:
-    """Runs installs as background tasks; at most ``concurrency`` downloads at once."""
+    """Runs installs as background tasks; at most ``concurrency`` downloads at once, or as many as ``slots`` (the
+    host's :class:`DownloadSlots`, shared with the download cache) allow."""
 
     def __init__(
         self,
@@ -73,6 +75,7 @@ class ModelInstallService:
         concurrency: int = 3,
         paths: ModelPaths | None = None,
         limits: DownloadLimits | None = None,
+        slots: DownloadSlots | None = None,
     ) -> None:
         self.store = store
         self.validate = validate
@@ -82,7 +85,7 @@ class ModelInstallService:
         self.policy = policy
         self.limits = limits or DownloadLimits()
         self.events = events or InstallEvents()
-        self._downloads = asyncio.Semaphore(concurrency)
+        self._downloads = slots or DownloadSlots(concurrency)
         self._ids = itertools.count(1)
         self.jobs: dict[int, InstallJob] = {}
         self._controls: dict[int, _Control] = {}
@@ -248,7 +251,7 @@ class ModelInstallService:
 
     async def _download_url(self, job: InstallJob, work: Path, control: _Control) -> Path:
         headers = {"Authorization": f"Bearer {control.access_token}"} if control.access_token else {}
-        async with self._downloads:
+        async with self._downloads.held():
             job.status = InstallStatus.Downloading
             self.events.download_started(job)
 
@@ -281,7 +284,7 @@ class ModelInstallService:
         if endpoint:
             # huggingface_hub connects with its own client: judge the configured hub before it does.
             await asyncio.to_thread(check_endpoint, endpoint, self.policy, what="Hugging Face endpoint (HF_ENDPOINT)")
-        async with self._downloads:
+        async with self._downloads.held():
             job.status = InstallStatus.Downloading
             self.events.download_started(job)
             try:

@@ -21,6 +21,7 @@ from invoke_host.events.bus import EventBus
 from invoke_host.models.address_policy import AddressPolicy
 from invoke_host.models.config_validation import ModelsUnavailableError, config_validator
 from invoke_host.models.download_limits import DownloadLimits
+from invoke_host.models.download_slots import DownloadSlots
 from invoke_host.models.events import InstallEvents
 from invoke_host.models.hashing import hash_model, imohash_model, model_size
 from invoke_host.models.install import ModelInstallService
@@ -57,6 +58,7 @@ class ModelManager:
     ``records`` is the storage backend's model record store; without one (no backend) model management is off.
     ``maintain_on_start`` clears the folders of unfinished installs, settles old records and syncs them with the
     disk at start; a host working beside a server on the same root turns it off (those are the server's to tend).
+    ``download_slots`` (``download_concurrency`` of them by default) bound the installs' downloads.
     """
 
     def __init__(
@@ -68,8 +70,11 @@ class ModelManager:
         *,
         on_change: ModelChangeListener | None = None,
         maintain_on_start: bool = True,
+        download_slots: DownloadSlots | None = None,
     ) -> None:
         self.config = config
+        # Shared with the host's download cache, so node downloads and installs count toward one limit.
+        self.download_slots = download_slots or DownloadSlots(config.download_concurrency)
         self._on_change = on_change
         self.maintain_on_start = maintain_on_start
         self.registry = registry
@@ -125,7 +130,7 @@ class ModelManager:
                 allow_private=self.config.download_allow_private, allow_loopback=self.config.download_allow_loopback
             ),
             events=self.events,
-            concurrency=self.config.download_concurrency,
+            slots=self.download_slots,
             paths=self.paths,
             limits=DownloadLimits(
                 max_bytes=self.config.download_max_bytes,

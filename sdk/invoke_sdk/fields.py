@@ -16,6 +16,7 @@ __all__ = [
     "Input",
     "InputField",
     "LatentsField",
+    "LoRAField",
     "ModelIdentifierField",
     "OutputField",
     "TensorField",
@@ -163,3 +164,15 @@ class ModelIdentifierField(_CrossNodeField):
     base: str | None = Field(default=None, description="The model's base architecture")
     type: str | None = Field(default=None, description="The model's type")
     submodel_type: str | None = Field(default=None, description="The submodel to load, if any")
+
+
+class LoRAField(BaseModel):
+    """A LoRA to apply, and how strongly: the entries of the ``loras`` list that model fields (a FLUX transformer,
+    a text encoder, a UNet) carry from the LoRA loader nodes to the node that patches them in.
+
+    Not frozen, unlike the references above: InvokeAI's nodes and packs copy a model field and append to its
+    ``loras`` in place.
+    """
+
+    lora: ModelIdentifierField = Field(description="The LoRA model")
+    weight: float = Field(description="How strongly to apply the LoRA")

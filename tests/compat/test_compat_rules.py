@@ -323,3 +323,50 @@ def test_models_download_and_load_map_invokeais_calls_onto_the_sdks(tmp_path: Pa
 
     with pytest.raises(NotSupportedHere, match="pass a loader function"):
         default_loader(tmp_path)
+
+
+@api.invocation("compat_flux_prompt", title="FLUX prompt (pack)", version="1.0.0")
+class PackFluxPrompt(api.BaseInvocation):
+    """An InvokeAI pack's FLUX node: it takes a FLUX transformer and gives a FLUX conditioning."""
+
+    transformer: api.TransformerField = api.InputField(input=api.Input.Connection)
+
+    def invoke(self, context: api.InvocationContext) -> api.FluxConditioningOutput:
+        assert [lora.weight for lora in self.transformer.loras] == []
+        return api.FluxConditioningOutput.build("pack-conditioning")
+
+
+def test_a_packs_flux_node_registers_and_connects_beside_the_hosts_flux_nodes() -> None:
+    import types
+
+    import invoke_diffusers_nodes.plugin as diffusers_nodes
+    from invoke_sdk import hookimpl
+    from invoke_sdk.flux_fields import FluxConditioningOutput, TransformerField
+
+    from invoke_host.graph import validate_graph
+    from invoke_host.host import build_host
+
+    pack = types.ModuleType("flux_pack")
+    pack.register_invocations = hookimpl(lambda register: register(PackFluxPrompt))  # type: ignore[attr-defined]
+    host = build_host(plugins=[("diffusers_nodes", diffusers_nodes), ("flux_pack", pack)], entry_points=False)
+    refused = [msg for r in host.plugins.records for msg in r.refused]
+    assert refused == [] and "compat_flux_prompt" in host.registry.invocations
+    assert host.registry.outputs["flux_conditioning_output"].value is FluxConditioningOutput
+    # One class per type id: the pack's output is the host's, and so is the transformer it takes.
+    assert api.FluxConditioningOutput is FluxConditioningOutput and api.TransformerField is TransformerField
+    model = {"key": "flux-model"}
+    graph = {
+        "nodes": {"model": {"id": "model", "type": "flux_model_loader", "model": model},
+                  "pack": {"id": "pack", "type": "compat_flux_prompt"},
+                  "denoise": {"id": "denoise", "type": "flux_denoise", "width": 64, "height": 64}},
+        "edges": [
+            {"source": {"node_id": "model", "field": "transformer"}, "destination": {"node_id": "pack",
+                                                                                     "field": "transformer"}},
+            {"source": {"node_id": "model", "field": "transformer"}, "destination": {"node_id": "denoise",
+                                                                                     "field": "transformer"}},
+            {"source": {"node_id": "pack", "field": "conditioning"},
+             "destination": {"node_id": "denoise", "field": "positive_text_conditioning"}},
+        ],
+    }
+    checked = validate_graph(host.registry, graph)
+    assert checked.errors == []

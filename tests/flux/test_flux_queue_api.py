@@ -123,6 +123,34 @@ def test_negative_conditioning_with_cfg_changes_the_image(api: QueueApi, keys: d
     assert np.abs(pixels(api, api.run(graph)) - plain).mean() > 0.5
 
 
+def test_a_lora_on_the_t5_encoder_changes_the_image_through_flux_lora_loader(
+    api: QueueApi, keys: dict[str, str], tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(11)
+    key = "lora_te2_encoder_block_0_layer_0_SelfAttention_q"  # the tiny T5's first query projection (32 x 32)
+    save_file({f"{key}.lora_down.weight": torch.randn(4, 32, generator=generator) * 3,
+               f"{key}.lora_up.weight": torch.randn(32, 4, generator=generator) * 3, f"{key}.alpha": torch.tensor(4.0)},
+              str(tmp_path / "t5-lora.safetensors"))
+    lora = api.install(tmp_path / "t5-lora.safetensors", type="lora", format="lycoris", base="flux")
+    plain = pixels(api, api.run(flux_graph(keys["dev"], steps=2)))
+    graph = flux_graph(keys["dev"], steps=2)
+    graph["nodes"]["lora"] = {"type": "flux_lora_loader", "lora": {"key": lora}, "weight": 1.0}
+    graph["edges"] = [e for e in graph["edges"] if e["destination"] != {"node_id": "prompt", "field": "t5_encoder"}]
+    graph["edges"] += [edge("model", "t5_encoder", "lora", "t5_encoder"),
+                       edge("lora", "t5_encoder", "prompt", "t5_encoder")]
+    run = api.run(graph)
+    got = run.results["lora"]
+    assert (got["transformer"], got["clip"]) == (None, None)
+    assert [(x["lora"]["key"], x["weight"]) for x in got["t5_encoder"]["loras"]] == [(lora, 1.0)]
+    assert got["t5_encoder"]["text_encoder"] == run.results["model"]["t5_encoder"]["text_encoder"]
+    assert np.abs(pixels(api, run) - plain).mean() > 0.5, "the LoRA reached the T5 encoder"
+    # Unpatched afterwards: the plain graph gives the plain image again.
+    assert np.array_equal(pixels(api, api.run(flux_graph(keys["dev"], steps=2))), plain)
+
+
 def test_image_to_image_runs_only_the_steps_after_denoising_start(api: QueueApi, keys: dict[str, str]) -> None:
     from PIL import Image
 

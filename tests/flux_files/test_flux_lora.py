@@ -145,6 +145,43 @@ def test_kohya_clip_l_keys_patch_flux_clip(tmp_path: Path) -> None:
     assert_patch(clip, converted, expected, target="text_encoder")
 
 
+@pytest.mark.parametrize("prefix", ["lora_te2_", "lora_te3_"])  # InvokeAI's (kohya) spelling; sd-scripts' FLUX one
+def test_kohya_t5_keys_patch_flux_t5(prefix: str) -> None:
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    t5 = T5EncoderModel(T5Config(vocab_size=98, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                                 feed_forward_proj="gated-gelu")).eval()
+    generator = torch.Generator().manual_seed(5)
+    lora: dict[str, Any] = {}
+    expected = copy.deepcopy(t5)
+    params = dict(expected.named_parameters())
+    for kohya, module, (rows, cols) in (("encoder_block_1_layer_0_SelfAttention_q", "encoder.block.1.layer.0."
+                                         "SelfAttention.q", (32, 32)),
+                                        ("encoder_block_0_layer_1_DenseReluDense_wi_0", "encoder.block.0.layer.1."
+                                         "DenseReluDense.wi_0", (64, 32))):
+        down, up = torch.randn(4, cols, generator=generator), torch.randn(rows, 4, generator=generator)
+        key = f"{prefix}{kohya}"
+        lora |= {f"{key}.lora_down.weight": down, f"{key}.lora_up.weight": up, f"{key}.alpha": torch.tensor(2.0)}
+        with torch.no_grad():
+            params[f"{module}.weight"] += (up.double() @ down.double() * 0.5 * WEIGHT).float()
+    lora["lora_unet_img_in.lora_down.weight"] = torch.zeros(4, 64)
+    lora["lora_unet_img_in.lora_up.weight"] = torch.zeros(128, 4)
+    converted = convert_flux_lora(lora, "t5")
+    assert sorted(k for k in converted if k.startswith("lora_te")) == sorted(
+        f"lora_te2_{k}" for k in lora if k.startswith(prefix) for k in [k.removeprefix(prefix)])
+    assert_patch(t5, converted, expected, target="text_encoder_2")
+
+
+def test_an_sdxl_lora_is_refused_for_flux_though_its_second_clip_is_named_like_t5() -> None:
+    sdxl = {"lora_unet_down_blocks_1_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 640),
+            "lora_unet_down_blocks_1_attentions_0_proj_in.lora_up.weight": torch.zeros(640, 4),
+            "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": torch.zeros(4, 1280),
+            "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": torch.zeros(5120, 4)}
+    with pytest.raises(ValueError, match=r"LoRA sdxl has no FLUX\.1 layers"):
+        convert_flux_lora(sdxl, "sdxl")
+
+
 def test_the_lora_loader_converts_a_flux_lora_file(tmp_path: Path, model: Any) -> None:
     lora = bfl_lora(lora_linears(model), "kohya", rank=4, alpha=4.0)
     save_file(lora, str(tmp_path / "flux-lora.safetensors"))

@@ -31,7 +31,8 @@ class ModelServer:
     while ``piece_accept_ranges``), ``/norange/<name>`` with no Content-Range. ``/silent`` never answers,
     ``/empty`` is empty, ``/xhtml`` is an XHTML page. ``range_total`` replaces the full size a
     206 answer gives. Hub files listed in ``slow`` trickle too, and ``listed_sizes`` (path -> size)
-    overrides the sizes the hub lists. ``seen`` records (path, headers) of every request. With ``tls``
+    overrides the sizes the hub lists. ``/held/<name>`` sends 16 bytes, then the rest once ``release`` is set.
+    ``seen`` records (path, headers) of every request. With ``tls``
     (a server-side SSL context) it serves https."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
@@ -47,6 +48,7 @@ class ModelServer:
         self.piece = 1000
         self.piece_accept_ranges = True
         self.stopping = threading.Event()
+        self.release = threading.Event()
         self._broken_once: set[str] = set()
         server = self
 
@@ -103,6 +105,19 @@ class ModelServer:
                 server.stopping.wait(30)
                 self.close_connection = True
 
+            def _held(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body[:16])
+                    self.wfile.flush()
+                    while not (server.release.wait(0.05) or server.stopping.is_set()):
+                        pass
+                    self.wfile.write(body[16:])
+                except OSError:  # the client gave up
+                    pass
+
             def _route(self, head: bool) -> None:
                 path, _, query = self.path.partition("?")
                 server.requests.append((self.command, path, self.headers.get("Range")))
@@ -120,6 +135,8 @@ class ModelServer:
                     return self._trickle(server.files[parts[1]], {})
                 if parts[0] == "stall" and parts[1] in server.files:
                     return self._stall(server.files[parts[1]], {})
+                if parts[0] == "held" and parts[1] in server.files:
+                    return self._held(server.files[parts[1]])
                 if parts[0] == "ranged-stall" and parts[1] in server.files:
                     if self.headers.get("Range") or parts[1] in server._broken_once:
                         return self._ranged(server.files[parts[1]], parts[1], head)
@@ -278,6 +295,6 @@ class ModelServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stopping.set()  # frees the handlers that trickle or stall
+        self.stopping.set()  # frees the handlers that trickle, stall or are held
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import selectors
 import subprocess
 import sys
 import time
@@ -29,10 +30,11 @@ CHILD = r"""
 import os, sys, time, uuid
 from pathlib import Path
 
-kind, root, marker = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+kind, root = sys.argv[1], Path(sys.argv[2])
 
 def stall(src, dst):
-    marker.write_text(str(src))
+    # One line on stdout, written by one write to the pipe: the parent reads all of it or nothing.
+    os.write(1, f"{src}\n".encode())
     time.sleep(3600)  # killed here: the temporary file is written, the rename never happens
 
 os.replace = stall
@@ -56,23 +58,30 @@ else:  # "database": a new database, or the backup before migrating an old one
 def _kill_mid_write(kind: str, root: Path, *, aged: bool = True) -> Path:
     """Run one write of ``kind`` under ``root`` in a child, SIGKILL it before its rename; the temporary file,
     made to look an hour old unless not ``aged``."""
-    marker = root / f".{kind}-stalled"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(root), str(marker)])
+    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(root)], stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert child.poll() is None, f"the {kind} writer exited with {child.returncode} before stalling"
-            assert time.monotonic() < deadline, f"the {kind} writer did not reach its rename within 60 s"
-            time.sleep(0.05)
+        line = _stalled_at(child, kind, timeout=60)
     finally:
         child.kill()  # SIGKILL: no finally block, no cleanup in the child
         child.wait(30)
-    leftover = Path(marker.read_text())
-    marker.unlink()
-    assert leftover.is_file()
+    leftover = Path(line)
+    assert leftover.is_file(), line
     if aged:
         _age(leftover)
     return leftover
+
+
+def _stalled_at(child: subprocess.Popen[bytes], kind: str, *, timeout: float) -> str:
+    """The temporary path the child's stalled rename names: its one line on stdout, read once whole. The pipe, not
+    a marker file, because a file is there (empty) before its text is: a reader polling for it could read nothing."""
+    assert child.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
+    assert ready, f"the {kind} writer did not reach its rename within {timeout:g} s"
+    line = child.stdout.readline().decode()
+    assert line.endswith("\n"), f"the {kind} writer exited with {child.wait(30)} before stalling"
+    return line[:-1]
 
 
 def _age(path: Path) -> None:

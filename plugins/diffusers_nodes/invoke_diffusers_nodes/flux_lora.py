@@ -4,8 +4,9 @@ The layouts: kohya / sd-scripts (``lora_unet_double_blocks_0_img_attn_qkv.lora_d
 PEFT (``transformer.transformer_blocks.0.attn.to_q.lora_A.weight``), XLabs
 (``double_blocks.0.processor.qkv_lora1.down.weight``) and BFL / ComfyUI
 (``diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight``). The result patches the transformer
-through ``patched_with_loras(model, "transformer", ...)`` and the CLIP-L encoder through ``"text_encoder"``
-(its keys, kohya ``lora_te1_*`` or dotted, renamed onto the installed ``CLIPTextModel``'s module names).
+through ``patched_with_loras(model, "transformer", ...)``, the CLIP-L encoder through ``"text_encoder"``
+(its keys, kohya ``lora_te1_*`` or dotted, renamed onto the installed ``CLIPTextModel``'s module names) and the T5
+encoder through ``"text_encoder_2"`` (kohya ``lora_te2_*``, as InvokeAI reads them; sd-scripts' ``lora_te3_*``).
 
 diffusers' own converters assume FLUX.1's full size (19 + 38 blocks of width 3072) and fold alpha into
 the factors; this one reads every size from the factors and keeps alpha, so a fused layer splits exactly:
@@ -32,8 +33,9 @@ _KEPT = ("transformer.", "lora_transformer_")
 _CLIP_KOHYA = re.compile(r"^lora_te1?_text_model_encoder_layers_(\d+)_(self_attn_[qkvout]+_proj|mlp_fc[12])\."
                          r"(lora_down\.weight|lora_up\.weight|alpha)$")
 _CLIP_DOTTED = ("text_encoder.", "text_encoders.clip_l.transformer.")
-# sd-scripts' T5 encoder LoRAs: FLUX's T5 is not patched (neither InvokeAI nor ComfyUI applies them by default).
-_T5 = ("lora_te2_", "lora_te3_")
+# T5's, kohya-named on T5EncoderModel's modules (encoder_block_0_layer_0_SelfAttention_q): kept under lora_te2_,
+# the prefix the patcher reads for text_encoder_2 (InvokeAI's); sd-scripts' FLUX trainer writes lora_te3_.
+_T5, _T5_SD_SCRIPTS = "lora_te2_", "lora_te3_"
 _KOHYA = re.compile(r"^lora_unet_(\w+?)\.(lora_down\.weight|lora_up\.weight|alpha)$")
 _BFL = re.compile(r"^(?:model\.)?(?:diffusion_model\.)?((?:double_blocks|single_blocks|img_in|txt_in|time_in|vector_in|"
                   r"guidance_in|final_layer)[\w.]*?)\.(lora_A\.weight|lora_B\.weight|lora_down\.weight|"
@@ -76,7 +78,8 @@ def _clip_key(key: str) -> str | None:
 
 
 def convert_flux_lora(state_dict: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """A FLUX.1 LoRA in PEFT names (``transformer.<module>.lora_A/lora_B.weight``, ``.alpha``) plus its CLIP keys.
+    """A FLUX.1 LoRA in PEFT names (``transformer.<module>.lora_A/lora_B.weight``, ``.alpha``) plus its CLIP and
+    T5 keys.
 
     A ``ValueError`` when nothing in it patches FLUX.1: a LoRA made for another base.
     """
@@ -85,14 +88,13 @@ def convert_flux_lora(state_dict: Mapping[str, Any], name: str) -> dict[str, Any
     out: dict[str, Any] = {}
     layers: dict[str, dict[str, Any]] = {}
     unknown: list[str] = []
-    t5 = 0
     for key, tensor in state_dict.items():
-        if key.startswith(_KEPT):
+        if key.startswith((*_KEPT, _T5)):
             out[key] = tensor
         elif (clip := _clip_key(key)) is not None:
             out[clip] = tensor
-        elif key.startswith(_T5):
-            t5 += 1
+        elif key.startswith(_T5_SD_SCRIPTS):
+            out[_T5 + key.removeprefix(_T5_SD_SCRIPTS)] = tensor
         elif (found := _bfl_factor(key)) is not None:
             layers.setdefault(found[0], {})[found[1]] = tensor
         else:
@@ -112,6 +114,7 @@ def convert_flux_lora(state_dict: Mapping[str, Any], name: str) -> dict[str, Any
             out[f"transformer.{target}.lora_B.weight"] = piece.contiguous()
             if "alpha" in parts:
                 out[f"transformer.{target}.alpha"] = parts["alpha"]
+    # T5 keys alone prove nothing: an SDXL LoRA's second CLIP is lora_te2_ too.
     if not any(k.startswith(("transformer.", "lora_transformer_")) for k in out) and unknown:
         raise ValueError(
             f"LoRA {name} has no FLUX.1 layers (first key: {unknown[0]}): is it made for another base model? "
@@ -120,6 +123,4 @@ def convert_flux_lora(state_dict: Mapping[str, Any], name: str) -> dict[str, Any
     if unknown:
         logger.warning("LoRA %s: %d keys that patch no FLUX.1 layer were skipped (first: %s)", name, len(unknown),
                        unknown[0])
-    if t5:
-        logger.warning("LoRA %s: its %d T5 encoder tensors are not applied (FLUX's T5 is not patched)", name, t5)
     return out

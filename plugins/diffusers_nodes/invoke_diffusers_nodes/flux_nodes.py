@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, Literal
 
@@ -101,6 +102,22 @@ def _with_loras(context: InvocationContext, stack: ExitStack, model: Any, target
     stack.enter_context(patched_with_loras(model, target, found))
 
 
+def _encode(context: InvocationContext, encoder_field: T5EncoderField | CLIPField, target: str, prompt: str,
+            max_length: int | None, embedding: Callable[[Any], Any]) -> Any:
+    """One text encoder's ``embedding`` of ``prompt`` (float32, on the CPU), with its LoRAs patched in as ``target``
+    while it runs; ``max_length`` None pads to the tokenizer's own length."""
+    import torch
+
+    with ExitStack() as stack:
+        tokenizer = stack.enter_context(context.models.load(encoder_field.tokenizer))
+        encoder = stack.enter_context(context.models.load(encoder_field.text_encoder))
+        _with_loras(context, stack, encoder, target, encoder_field.loras)
+        ids = tokenizer(prompt, padding="max_length", max_length=max_length or tokenizer.model_max_length,
+                        truncation=True, return_tensors="pt").input_ids
+        with torch.inference_mode():
+            return embedding(encoder(ids.to(encoder.device), output_hidden_states=False)).float().cpu()
+
+
 @invocation("flux_text_encoder", title="Prompt - FLUX", tags=["prompt", "conditioning", "flux"], category="prompt",
             version="1.1.2")
 class FluxTextEncoderInvocation(BaseInvocation):
@@ -116,30 +133,18 @@ class FluxTextEncoderInvocation(BaseInvocation):
     prompt: str = InputField(description="Text prompt to encode.")
 
     def invoke(self, context: InvocationContext) -> FluxConditioningOutput:
-        import torch
-
-        with ExitStack() as stack:
-            tokenizer = stack.enter_context(context.models.load(self.t5_encoder.tokenizer))
-            encoder = stack.enter_context(context.models.load(self.t5_encoder.text_encoder))
-            _with_loras(context, stack, encoder, "text_encoder_2", self.t5_encoder.loras)
-            ids = tokenizer(self.prompt, padding="max_length", max_length=self.t5_max_seq_len, truncation=True,
-                            return_tensors="pt").input_ids
-            with torch.inference_mode():
-                t5 = encoder(ids.to(encoder.device), output_hidden_states=False)[0].float().cpu()
         # T5 first, then CLIP: the two need not be in memory together.
-        with ExitStack() as stack:
-            tokenizer = stack.enter_context(context.models.load(self.clip.tokenizer))
-            encoder = stack.enter_context(context.models.load(self.clip.text_encoder))
-            _with_loras(context, stack, encoder, "text_encoder", self.clip.loras)
-            ids = tokenizer(self.prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                            return_tensors="pt").input_ids
-            with torch.inference_mode():
-                pooled = encoder(ids.to(encoder.device), output_hidden_states=False).pooler_output.float().cpu()
+        t5 = _encode(context, self.t5_encoder, "text_encoder_2", self.prompt, self.t5_max_seq_len,
+                     lambda out: out[0])
+        pooled = _encode(context, self.clip, "text_encoder", self.prompt, None, lambda out: out.pooler_output)
         name = context.conditioning.save({_T5_KEY: t5, _CLIP_KEY: pooled, PROMPT_KEY: self.prompt})
         return FluxConditioningOutput(conditioning=FluxConditioningField(conditioning_name=name))
 
 
 def _flux_conditioning(context: InvocationContext, field: FluxConditioningField, what: str) -> dict[str, Any]:
+    if field.mask is not None:
+        raise ValueError(f"{what} carries a regional mask, which flux_denoise does not apply: connect a conditioning "
+                         "without one (regional FLUX prompts are not supported)")
     loaded = context.conditioning.load(field.conditioning_name)
     if not (isinstance(loaded, dict) and _T5_KEY in loaded and _CLIP_KEY in loaded):
         raise ValueError(f"{what} is not a FLUX conditioning: connect a FLUX prompt node (flux_text_encoder)")
@@ -206,8 +211,8 @@ class FluxDenoiseInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> LatentsOutput:
         import torch
 
-        variant = self._check(context)
         positive = _flux_conditioning(context, self.positive_text_conditioning, "positive_text_conditioning")
+        variant = self._check(context)
         negative = None
         if self.negative_text_conditioning is not None and self.cfg_scale != 1:
             negative = _flux_conditioning(context, self.negative_text_conditioning, "negative_text_conditioning")

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from invoke_sdk import ModelIdentifierField
+from invoke_sdk.fields import LoRAField
 from pydantic import BaseModel, Field
 
 __all__ = ["CLIPField", "LoRAField", "UNetField", "VAEField", "submodel"]
-
-
-class LoRAField(BaseModel):
-    """A LoRA to apply, and how strongly."""
-
-    lora: ModelIdentifierField = Field(description="The LoRA model")
-    weight: float = Field(description="How strongly to apply the LoRA")
 
 
 class UNetField(BaseModel):

@@ -24,11 +24,13 @@ from invoke_sdk.models import BaseModelType, ModelFormat, ModelType, ModelVarian
 from invoke_sdk.models.probing import ModelOnDisk, Recognised
 
 __all__ = [
+    "FLUX_LATENT_CHANNELS",
     "CLIPEmbedCheckpointProber",
     "FluxTransformerCheckpointProber",
     "FluxVAECheckpointProber",
     "T5EncoderCheckpointProber",
     "flux_latent_channels",
+    "flux_variant",
 ]
 
 FLUX_LATENT_CHANNELS = 16
@@ -43,11 +45,17 @@ def flux_latent_channels(model: ModelOnDisk, prefix: str = "") -> int | None:
     return shape[1] if shape is not None and len(shape) == 4 else None
 
 
+def flux_variant(image_in_features: int | None, guidance: bool) -> ModelVariantType:
+    """Fill when the image input takes 384 features, else dev with a guidance input and schnell without: one rule
+    for a file's tensor shapes and a folder's transformer config."""
+    if image_in_features == _FILL_IN_FEATURES:
+        return ModelVariantType.FluxDevFill
+    return ModelVariantType.FluxDev if guidance else ModelVariantType.FluxSchnell
+
+
 def _variant(model: ModelOnDisk, image_in: str, guidance: str) -> ModelVariantType:
     shape = model.shape(image_in) or ()
-    if len(shape) == 2 and shape[1] == _FILL_IN_FEATURES:
-        return ModelVariantType.FluxDevFill
-    return ModelVariantType.FluxDev if guidance in model.tensors else ModelVariantType.FluxSchnell
+    return flux_variant(shape[1] if len(shape) == 2 else None, guidance in model.tensors)
 
 
 class FluxTransformerCheckpointProber:

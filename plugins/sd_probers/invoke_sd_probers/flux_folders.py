@@ -7,23 +7,45 @@ features + 320 of masked image and mask); a VAE with 16 latent channels is FLUX'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from invoke_sdk.models import BaseModelType, ModelFormat, ModelType, ModelVariantType
+from invoke_sdk.models import BaseModelType, ModelFormat, ModelType
 from invoke_sdk.models.probing import ModelOnDisk, Recognised
 
-__all__ = ["FLUX_VAE_LATENT_CHANNELS", "CLIPEmbedFolderProber", "FluxPipelineProber", "FluxVAEFolderProber",
-           "T5EncoderFolderProber"]
+from invoke_sd_probers.flux_files import FLUX_LATENT_CHANNELS, flux_variant
+
+__all__ = ["CLIPEmbedFolderProber", "FluxPipelineProber", "FluxVAEFolderProber", "T5EncoderFolderProber"]
 
 FLUX_PIPELINES = {"FluxPipeline", "FluxFillPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"}
-FLUX_VAE_LATENT_CHANNELS = 16
-_FILL_IN_CHANNELS = 384
 _TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer_config.json", "vocab.json")
 
 
 def _has_tokenizer(model: ModelOnDisk, folder: str) -> bool:
     prefix = f"{folder}/" if folder else ""
     return any(model.has(prefix + name) for name in _TOKENIZER_FILES)
+
+
+def _text_encoder_folder(model: ModelOnDisk, parts: tuple[str, str], is_encoder: Callable[[dict[str, Any]], bool]
+                         ) -> bool:
+    """Whether ``model`` is a text encoder with its tokenizer: the folder itself, or its ``parts`` (encoder and
+    tokenizer subfolders, as a pipeline names them); never a whole pipeline, whose encoders are parts of it."""
+    if model.has("model_index.json"):
+        return False
+    for encoder, tokenizer in (("", ""), parts):
+        config = model.json(f"{encoder}/config.json" if encoder else "config.json")
+        if config is not None and is_encoder(config) and _has_tokenizer(model, tokenizer):
+            return True
+    return False
+
+
+def _is_t5(config: dict[str, Any]) -> bool:
+    return config.get("model_type") == "t5" and bool(
+        _architectures(config) & {"T5EncoderModel", "T5ForConditionalGeneration"})
+
+
+def _is_clip_text(config: dict[str, Any]) -> bool:
+    return "CLIPTextModel" in _architectures(config) or config.get("model_type") == "clip_text_model"
 
 
 def _architectures(config: dict[str, Any] | None) -> set[str]:
@@ -47,12 +69,7 @@ class FluxPipelineProber:
         transformer = model.json("transformer/config.json")
         if transformer is None or transformer.get("_class_name") != "FluxTransformer2DModel":
             return None
-        if transformer.get("in_channels") == _FILL_IN_CHANNELS:
-            variant = ModelVariantType.FluxDevFill
-        elif transformer.get("guidance_embeds"):
-            variant = ModelVariantType.FluxDev
-        else:
-            variant = ModelVariantType.FluxSchnell
+        variant = flux_variant(transformer.get("in_channels"), bool(transformer.get("guidance_embeds")))
         return {"type": ModelType.Main, "format": ModelFormat.Diffusers, "base": BaseModelType.Flux,
                 "variant": variant}
 
@@ -65,15 +82,9 @@ class T5EncoderFolderProber:
     recognises = (Recognised(ModelType.T5Encoder, ModelFormat.Diffusers, (BaseModelType.Any,)),)
 
     def probe(self, model: ModelOnDisk) -> dict[str, Any] | None:
-        if model.has("model_index.json"):
-            return None  # a whole pipeline, whose T5 is one part
-        for encoder, tokenizer in (("", ""), ("text_encoder_2", "tokenizer_2")):
-            config = model.json(f"{encoder}/config.json" if encoder else "config.json")
-            is_t5 = config is not None and config.get("model_type") == "t5" and (
-                _architectures(config) & {"T5EncoderModel", "T5ForConditionalGeneration"})
-            if is_t5 and _has_tokenizer(model, tokenizer):
-                return {"type": ModelType.T5Encoder, "format": ModelFormat.Diffusers, "base": BaseModelType.Any}
-        return None
+        if not _text_encoder_folder(model, ("text_encoder_2", "tokenizer_2"), _is_t5):
+            return None
+        return {"type": ModelType.T5Encoder, "format": ModelFormat.Diffusers, "base": BaseModelType.Any}
 
 
 class CLIPEmbedFolderProber:
@@ -84,15 +95,9 @@ class CLIPEmbedFolderProber:
     recognises = (Recognised(ModelType.CLIPEmbed, ModelFormat.Diffusers, (BaseModelType.Any,)),)
 
     def probe(self, model: ModelOnDisk) -> dict[str, Any] | None:
-        if model.has("model_index.json"):
+        if not _text_encoder_folder(model, ("text_encoder", "tokenizer"), _is_clip_text):
             return None
-        for encoder, tokenizer in (("", ""), ("text_encoder", "tokenizer")):
-            config = model.json(f"{encoder}/config.json" if encoder else "config.json")
-            is_clip_text = config is not None and (
-                "CLIPTextModel" in _architectures(config) or config.get("model_type") == "clip_text_model")
-            if is_clip_text and _has_tokenizer(model, tokenizer):
-                return {"type": ModelType.CLIPEmbed, "format": ModelFormat.Diffusers, "base": BaseModelType.Any}
-        return None
+        return {"type": ModelType.CLIPEmbed, "format": ModelFormat.Diffusers, "base": BaseModelType.Any}
 
 
 class FluxVAEFolderProber:
@@ -106,6 +111,6 @@ class FluxVAEFolderProber:
         config = model.json("config.json")
         if config is None or config.get("_class_name") != "AutoencoderKL":
             return None
-        if config.get("latent_channels") != FLUX_VAE_LATENT_CHANNELS:
+        if config.get("latent_channels") != FLUX_LATENT_CHANNELS:
             return None
         return {"type": ModelType.VAE, "format": ModelFormat.Diffusers, "base": BaseModelType.Flux}

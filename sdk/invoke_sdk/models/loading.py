@@ -12,7 +12,8 @@ dict) is measured from its values and stays where the loader put it; anything el
 scheduler) counts as size 0 and is never moved.
 
 A loader with settings of its own may define ``configure(settings)``: the host calls it once with its
-config (``HostConfig``) before the first load, and the loader reads its fields by name with ``getattr``.
+config (``HostConfig``), when the registry is frozen and before the first load (not once per device or per run),
+and the loader reads its fields by name with ``getattr``.
 It is optional, so it is not part of the :class:`ModelLoader` protocol.
 """
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from invoke_sdk import fields as sdk_fields
 from invoke_sdk.fields import ConditioningField, ImageField, Input, LatentsField, ModelIdentifierField
+from invoke_sdk.flux_fields import FluxConditioningField
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.fields import FieldInfo, PydanticUndefined
 
@@ -283,13 +284,6 @@ class DenoiseMaskField(_Value):
     mask_name: str = Field(description="The name of the mask image")
     masked_latents_name: str | None = Field(default=None, description="The name of the masked image latents")
     gradient: bool = Field(default=False, description="Used for gradient inpainting")
-
-
-class FluxConditioningField(_Value):
-    """FLUX conditioning by name (stored like any conditioning)."""
-
-    conditioning_name: str = Field(description="The name of conditioning tensor")
-    mask: Any = Field(default=None, description="The mask associated with this conditioning tensor")
 
 
 class MetadataField(RootModel[dict[str, Any]]):

@@ -1,5 +1,8 @@
 """InvokeAI's model fields and loader outputs: the shapes, so packs import and connect them among themselves.
 
+``LoRAField`` and FLUX's ``TransformerField`` / ``T5EncoderField`` are the SDK's own classes, so a pack's FLUX
+loader connects to the host's FLUX nodes and back.
+
 Their outputs' type ids are prefixed ``invokeai.``: the host's diffusers nodes declare their own loader outputs,
 whose fields differ, under InvokeAI's plain ids.
 """
@@ -8,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke_sdk.fields import ModelIdentifierField
+from invoke_sdk.fields import LoRAField, ModelIdentifierField
+from invoke_sdk.flux_fields import T5EncoderField, TransformerField
 from pydantic import BaseModel, Field
 
 from invokeai.app.invocations.baseinvocation import BaseInvocationOutput, invocation_output
@@ -33,11 +37,6 @@ __all__ = [
 ]
 
 
-class LoRAField(BaseModel):
-    lora: ModelIdentifierField = Field(description="Info to load lora model")
-    weight: float = Field(description="Weight to apply to lora model")
-
-
 class UNetField(BaseModel):
     unet: ModelIdentifierField = Field(description="Info to load unet submodel")
     scheduler: ModelIdentifierField = Field(description="Info to load scheduler submodel")
@@ -50,17 +49,6 @@ class CLIPField(BaseModel):
     tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
     text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
     skipped_layers: int = Field(default=0, description="Number of skipped layers in text_encoder")
-    loras: list[LoRAField] = Field(default_factory=list, description="LoRAs to apply on model loading")
-
-
-class TransformerField(BaseModel):
-    transformer: ModelIdentifierField = Field(description="Info to load Transformer submodel")
-    loras: list[LoRAField] = Field(default_factory=list, description="LoRAs to apply on model loading")
-
-
-class T5EncoderField(BaseModel):
-    tokenizer: ModelIdentifierField = Field(description="Info to load tokenizer submodel")
-    text_encoder: ModelIdentifierField = Field(description="Info to load text_encoder submodel")
     loras: list[LoRAField] = Field(default_factory=list, description="LoRAs to apply on model loading")
 
 

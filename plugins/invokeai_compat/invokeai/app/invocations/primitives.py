@@ -1,10 +1,12 @@
 """InvokeAI's primitive outputs. Those invoke_sdk has are its own classes (one type id, one class), so a
-compat node's image output connects to any other pack's image input."""
+compat node's image output connects to any other pack's image input (and its ``flux_conditioning_output`` is the
+host's FLUX nodes' own)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from invoke_sdk.flux_fields import FluxConditioningOutput
 from invoke_sdk.outputs import (
     BooleanCollectionOutput,
     BooleanOutput,
@@ -106,17 +108,6 @@ class ConditioningCollectionOutput(BaseInvocationOutput):
     """A list of conditionings."""
 
     collection: list[ConditioningField] = OutputField(description="The output conditioning tensors")
-
-
-@invocation_output("flux_conditioning_output")
-class FluxConditioningOutput(BaseInvocationOutput):
-    """FLUX conditioning."""
-
-    conditioning: FluxConditioningField = OutputField(description="Conditioning tensor")
-
-    @classmethod
-    def build(cls, conditioning_name: str) -> Any:
-        return cls(conditioning=FluxConditioningField(conditioning_name=conditioning_name))
 
 
 @invocation_output("flux_conditioning_collection_output")
