@@ -26,8 +26,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["release_free_memory", "use_system_allocator"]
+__all__ = ["free_in_steps", "release_free_memory", "use_system_allocator"]
 
 logger = logging.getLogger("invoke_host.memory")
 
@@ -57,6 +58,27 @@ def release_free_memory() -> bool:
     released = bool(_MALLOC_TRIM(0))
     logger.debug("malloc_trim(0): %s", "released memory" if released else "nothing to release")
     return released
+
+
+def free_in_steps(held: list[Any]) -> None:
+    """Free what ``held`` holds (emptying it) an entry at a time: each object's dicts, lists and sets are emptied
+    one entry after another, then the object goes. Blocking: call it in a worker thread.
+
+    Dropping the last reference to a large session's state frees its hundreds of thousands of objects in one
+    call that never lets go of the interpreter lock (a ``del`` is one bytecode): in a worker thread, after a
+    10,000-item run, that kept the event loop from answering the item's ``GET`` for 0.8 s on a loaded machine.
+    Freed in steps, the same objects go in bytecodes between which the other threads run.
+    """
+    while held:
+        obj = held.pop()
+        for value in list(vars(obj).values()) if hasattr(obj, "__dict__") else ():
+            if isinstance(value, dict):
+                while value:
+                    value.popitem()
+            elif isinstance(value, list | set):
+                while value:
+                    value.pop()
+        del obj
 
 
 def use_system_allocator() -> None:

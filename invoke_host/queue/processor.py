@@ -42,7 +42,7 @@ from invoke_host.engine import (
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
 from invoke_host.limits import Limits
-from invoke_host.memory import release_free_memory
+from invoke_host.memory import free_in_steps, release_free_memory
 from invoke_host.queue.claims import Claim, RunningClaims
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import QueueService
@@ -300,14 +300,14 @@ class SessionProcessor:
                                       traceback.format_exc())
             return 0
         del stored
-        # The state's last reference is this list's, so that it is freed in a worker thread: freeing a
+        # The state's last reference is this list's, so that it is freed in a worker thread, in steps: freeing a
         # 10,000-item run's objects on the loop kept it from answering for a twentieth of the run (py-spy).
         held = [state]
         del state
         try:
             return await self._run_state(item, cancel, held, started)
         finally:
-            await asyncio.to_thread(held.clear)
+            await asyncio.to_thread(free_in_steps, held)
 
     async def _run_state(self, item: QueueItem, cancel: _ItemCancel, held: list[GraphExecutionState],
                          started: float) -> int:
