@@ -107,7 +107,11 @@ class ProgressWriter:
         end = len(self._state.executed_history)
         if end == self._stored and not errors:
             return
-        rows = await asyncio.to_thread(self._rows, self._stored, end) if end > self._stored else []
+        try:
+            rows = await asyncio.to_thread(self._rows, self._stored, end) if end > self._stored else []
+        except Exception:
+            logger.exception("Encoding results %d to %d of queue item %d failed", self._stored, end - 1, self._item_id)
+            raise
         await self._append(rows, errors)
         self._stored = end
 
