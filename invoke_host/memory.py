@@ -49,6 +49,8 @@ _MALLOC_TRIM = _load_malloc_trim()
 
 # Entries free_in_steps frees between two offers of the interpreter lock to other threads.
 _FREE_STEP = 1_000
+# References to a container held only by the object being freed, as free_in_steps counts them.
+_OWN_REFERENCES = 4
 
 
 def release_free_memory() -> bool:
@@ -77,7 +79,9 @@ def free_in_steps(held: list[Any]) -> None:
     while held:
         obj = held.pop()
         for value in list(vars(obj).values()) if hasattr(obj, "__dict__") else ():
-            if not isinstance(value, dict | list | set):
+            # Only a container nothing else refers to (this loop's, the list's and the object's references, and
+            # getrefcount's own) is emptied: one shared with other objects is left as it is.
+            if not isinstance(value, dict | list | set) or sys.getrefcount(value) > _OWN_REFERENCES:
                 continue
             pop = value.popitem if isinstance(value, dict) else value.pop
             while value:

@@ -96,12 +96,15 @@ def test_free_in_steps_frees_what_the_held_objects_hold_and_empties_the_list() -
     class Thing:
         pass
 
+    shared = {"also": "elsewhere"}
+
     class State:
         def __init__(self) -> None:
             self.by_id = {str(i): Thing() for i in range(3)}
             self.order = [Thing(), Thing()]
             self.seen = {1, 2}
             self.name = "kept as it is"
+            self.shared = shared
 
     state, other = State(), State()
     refs = [weakref.ref(t) for t in [*state.by_id.values(), *state.order]]
@@ -113,4 +116,5 @@ def test_free_in_steps_frees_what_the_held_objects_hold_and_empties_the_list() -
     assert held == [] and watch() is None
     # Emptied entry by entry, not just let go: even an object referenced elsewhere (here) holds nothing more.
     assert (state.by_id, state.order, state.seen, state.name) == ({}, [], set(), "kept as it is")
+    assert shared == {"also": "elsewhere"}  # a container other objects refer to is left as it is
     assert [r() is None for r in refs] == [True, False, True, True, True] and refs[1]() is kept
