@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class ServerRun:
     get_seconds: float
     get_bytes: int
     nodes: int
+    cpu_seconds: float = 0.0
+    """The server process's CPU time (user + system, all threads) from the POST to the end of the GET."""
 
 
 def _rss_kib(pid: int) -> int:
@@ -66,6 +68,12 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, all its threads (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _db_bytes(db: Path) -> tuple[int, int]:
@@ -84,13 +92,13 @@ def in_process_host() -> Any:
     return build_host(HostConfig(**LIMITS), plugins=[("core_nodes", core_nodes_plugin)], entry_points=False)
 
 
-def run_in_process(host: Any, graph: dict[str, Any]) -> tuple[float, int]:
-    """Seconds and nodes of one ``run_graph`` (validation and the output cache included)."""
-    start = time.perf_counter()
+def run_in_process(host: Any, graph: dict[str, Any]) -> tuple[float, int, float]:
+    """Seconds, nodes and CPU seconds of one ``run_graph`` (validation and the output cache included)."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = run_graph(host, graph, cache=OutputCache())
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert result.status == "completed", result.errors
-    return seconds, len(result.state.executed_history)
+    return seconds, len(result.state.executed_history), cpu
 
 
 def _seconds_between(started: str, completed: str) -> float:
@@ -99,7 +107,10 @@ def _seconds_between(started: str, completed: str) -> float:
     return (datetime.fromisoformat(completed) - datetime.fromisoformat(started)).total_seconds()
 
 
-def run_through_server(client: httpx.Client, graph: dict[str, Any], poll: float, timeout: float) -> ServerRun:
+def run_through_server(client: httpx.Client, graph: dict[str, Any], poll: float, timeout: float,
+                       pid: int | None = None) -> ServerRun:
+    """One graph through the server; ``pid``: the server's process, whose CPU time is then measured too."""
+    cpu = _cpu_seconds(pid) if pid is not None else 0.0
     start = time.perf_counter()
     r = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": graph}})
     assert r.status_code == 201, r.text
@@ -123,8 +134,9 @@ def run_through_server(client: httpx.Client, graph: dict[str, Any], poll: float,
     item = r.json()
     assert item["status"] == "completed", (item["status"], item.get("error_message"))
     nodes = _executed_count(item)
+    cpu = _cpu_seconds(pid) - cpu if pid is not None else 0.0
     return ServerRun(end - start, _seconds_between(item["started_at"], item["completed_at"]), end - got,
-                     len(r.content), nodes)
+                     len(r.content), nodes, cpu)
 
 
 def _executed_count(item: dict[str, Any]) -> int:
@@ -189,6 +201,8 @@ class Served:
     client: httpx.Client
     best: dict[str, ServerRun]
     rss_after: dict[str, float]
+    best_cpu: dict[str, float] = field(default_factory=dict)
+    """The least server CPU seconds of each graph's runs (a figure a loaded machine moves less than wall time)."""
     idle: float = 0.0
     rss_end: float = 0.0
     db_before: tuple[int, int] = (0, 0)
@@ -202,16 +216,19 @@ def _checkout_path(checkout: Path) -> str:
     return os.pathsep.join(str(p) for p in [checkout, checkout / "sdk", *plugins])
 
 
-def _report(specs: list[Spec], ours: dict[str, tuple[float, int]], side: Served, large: bool) -> None:
+def _report(specs: list[Spec], ours: dict[str, tuple[float, int, float]], ours_cpu: dict[str, float], side: Served,
+            large: bool) -> None:
     print(f"\n{side.label}")
     print(f"{'graph':22} {'nodes':>7} {'in-process s':>12} {'server s':>9} {'ratio':>6} "
-          f"{'run s':>7} {'GET s':>7} {'GET MB':>7} {'RSS after MiB':>13}")
+          f"{'run s':>7} {'GET s':>7} {'GET MB':>7} {'RSS after MiB':>13} {'CPU: in-proc':>12} {'server':>7} "
+          f"{'ratio':>6}")
     for spec in specs:
-        mine, nodes = ours[spec.name]
+        mine, nodes, _ = ours[spec.name]
         run = side.best[spec.name]
+        mine_cpu, server_cpu = ours_cpu[spec.name], side.best_cpu[spec.name]
         print(f"{spec.name:22} {nodes:>7} {mine:>12.3f} {run.seconds:>9.3f} {run.seconds / mine:>5.1f}x "
               f"{run.run_seconds:>7.3f} {run.get_seconds:>7.3f} {run.get_bytes / 1e6:>7.2f} "
-              f"{side.rss_after[spec.name]:>13.0f}")
+              f"{side.rss_after[spec.name]:>13.0f} {mine_cpu:>12.3f} {server_cpu:>7.3f} {server_cpu / mine_cpu:>5.1f}x")
     if large:
         small, big = ours["iterate over 10,000"], ours["iterate over 100,000"]
         s_small, s_big = side.best["iterate over 10,000"].seconds, side.best["iterate over 100,000"].seconds
@@ -219,6 +236,10 @@ def _report(specs: list[Spec], ours: dict[str, tuple[float, int]], side: Served,
         served_growth = (s_big / big[1]) / (s_small / small[1])
         print(f"iterate, time per node at 100,000 / at 10,000: in-process {growth:.2f}, "
               f"server {served_growth:.2f} (1.0 = linear)")
+        c_small, c_big = side.best_cpu["iterate over 10,000"], side.best_cpu["iterate over 100,000"]
+        print(f"iterate, CPU per node at 100,000 / at 10,000: in-process "
+              f"{(big[2] / big[1]) / (small[2] / small[1]):.2f}, server {(c_big / big[1]) / (c_small / small[1]):.2f}")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"server RSS: idle {side.idle:.0f} MiB, after all runs {side.rss_end:.0f} MiB "
           f"(+{side.rss_end - side.idle:.0f} MiB)")
     mib = 1024 * 1024
@@ -243,7 +264,8 @@ def main() -> None:
     if args.large:
         specs.append(Spec("iterate over 100,000", iterate(100_000), 1))
     host = in_process_host()
-    ours: dict[str, tuple[float, int]] = {}
+    ours: dict[str, tuple[float, int, float]] = {}
+    ours_cpu: dict[str, float] = {}
     allocator = {"PYTHONMALLOC": "pymalloc"} if args.pymalloc else {}
     wanted = [("this checkout", allocator)]
     if args.compare_with is not None:
@@ -261,15 +283,18 @@ def main() -> None:
                 side.idle = side.server.rss_mib()
             for spec in specs:
                 # Alternated, so every side runs under the same load of a shared machine; best of each.
-                mine: list[tuple[float, int]] = []
+                mine: list[tuple[float, int, float]] = []
                 runs: dict[str, list[ServerRun]] = {side.label: [] for side in sides}
                 for _ in range(spec.repeats):
                     mine.append(run_in_process(host, spec.graph))
                     for side in sides:
-                        runs[side.label].append(run_through_server(side.client, spec.graph, args.poll, args.timeout))
+                        runs[side.label].append(run_through_server(side.client, spec.graph, args.poll, args.timeout,
+                                                                   side.server.process.pid))
                 ours[spec.name] = min(mine)
+                ours_cpu[spec.name] = min(m[2] for m in mine)
                 for side in sides:
                     side.best[spec.name] = min(runs[side.label], key=lambda r: r.seconds)
+                    side.best_cpu[spec.name] = min(r.cpu_seconds for r in runs[side.label])
                     side.rss_after[spec.name] = side.server.rss_mib()
             time.sleep(1.0)  # anything a server frees after answering has had its moment
             for side in sides:
@@ -284,7 +309,7 @@ def main() -> None:
                 side.client.close()
                 side.server.close()
     for side in sides:
-        _report(specs, ours, side, args.large)
+        _report(specs, ours, ours_cpu, side, args.large)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,11 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["release_free_memory", "use_system_allocator"]
+__all__ = ["free_in_steps", "release_free_memory", "use_system_allocator"]
 
 logger = logging.getLogger("invoke_host.memory")
 
@@ -45,6 +47,11 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 
 _MALLOC_TRIM = _load_malloc_trim()
 
+# Entries free_in_steps frees between two offers of the interpreter lock to other threads.
+_FREE_STEP = 1_000
+# References to a container held only by the object being freed, as free_in_steps counts them.
+_OWN_REFERENCES = 4
+
 
 def release_free_memory() -> bool:
     """Collect garbage, then give free heap pages back to the system; return whether the allocator could.
@@ -57,6 +64,32 @@ def release_free_memory() -> bool:
     released = bool(_MALLOC_TRIM(0))
     logger.debug("malloc_trim(0): %s", "released memory" if released else "nothing to release")
     return released
+
+
+def free_in_steps(held: list[Any]) -> None:
+    """Free what ``held`` holds (emptying it) an entry at a time: each object's dicts, lists and sets are emptied
+    one entry after another, then the object goes. Blocking: call it in a worker thread.
+
+    Dropping the last reference to a large session's state frees its hundreds of thousands of objects in one
+    call that never lets go of the interpreter lock (a ``del`` is one bytecode): in a worker thread, after a
+    10,000-item run, that kept the event loop from answering the item's ``GET`` for 0.8 s on a loaded machine.
+    Freed in steps, the same objects go in bytecodes between which the other threads run.
+    """
+    freed = 0
+    while held:
+        obj = held.pop()
+        for value in list(vars(obj).values()) if hasattr(obj, "__dict__") else ():
+            # Only a container nothing else refers to (this loop's, the list's and the object's references, and
+            # getrefcount's own) is emptied: one shared with other objects is left as it is.
+            if not isinstance(value, dict | list | set) or sys.getrefcount(value) > _OWN_REFERENCES:
+                continue
+            pop = value.popitem if isinstance(value, dict) else value.pop
+            while value:
+                pop()
+                freed += 1
+                if freed % _FREE_STEP == 0:
+                    time.sleep(0)  # hands the lock to a waiting thread now, not at the end of its switch interval
+        del obj
 
 
 def use_system_allocator() -> None:

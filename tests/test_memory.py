@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from invoke_host.memory import release_free_memory, use_system_allocator
+from invoke_host.memory import free_in_steps, release_free_memory, use_system_allocator
 
 glibc_linux = pytest.mark.skipif(
     not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="needs Linux with a libc"
@@ -88,3 +88,33 @@ def test_a_program_that_calls_serve_in_process_is_never_replaced(monkeypatch: py
     use_system_allocator()
     assert calls == [[sys.executable, sys.executable, *sys.orig_argv[1:]]]
     assert os.environ["PYTHONMALLOC"] == "malloc"
+
+
+def test_free_in_steps_frees_what_the_held_objects_hold_and_empties_the_list() -> None:
+    import weakref
+
+    class Thing:
+        pass
+
+    shared = {"also": "elsewhere"}
+
+    class State:
+        def __init__(self) -> None:
+            self.by_id = {str(i): Thing() for i in range(3)}
+            self.order = [Thing(), Thing()]
+            self.seen = {1, 2}
+            self.name = "kept as it is"
+            self.shared = shared
+
+    state, other = State(), State()
+    refs = [weakref.ref(t) for t in [*state.by_id.values(), *state.order]]
+    kept = state.by_id["1"]  # still used elsewhere: it lives on
+    held: list[object] = [state, other]
+    watch = weakref.ref(other)
+    del other
+    free_in_steps(held)
+    assert held == [] and watch() is None
+    # Emptied entry by entry, not just let go: even an object referenced elsewhere (here) holds nothing more.
+    assert (state.by_id, state.order, state.seen, state.name) == ({}, [], set(), "kept as it is")
+    assert shared == {"also": "elsewhere"}  # a container other objects refer to is left as it is
+    assert [r() is None for r in refs] == [True, False, True, True, True] and refs[1]() is kept

@@ -33,6 +33,7 @@ from invoke_host.engine.events import (
     SessionFinished,
     SessionStatus,
 )
+from invoke_host.engine.images_on_demand import ImagesOnDemand
 from invoke_host.engine.node_services import NodeServices
 from invoke_host.engine.state import GraphExecutionState
 from invoke_host.graph import GraphBase, parse_graph
@@ -107,12 +108,17 @@ class SessionRunner:
         cache: OutputCache | None = None,
         on_event: EventCallback | None = None,
         limits: Limits | None = None,
+        wants_node_events: Callable[[], bool] | None = None,
     ) -> None:
         self.registry = registry
         self.services = services
         self.cache = cache
         self.on_event = on_event
         self.limits = limits or Limits.from_settings(services.config)
+        self.wants_node_events = wants_node_events
+        """Asked once before each node (runner thread), when set: whether ``on_event`` wants that node's
+        :class:`NodeStarted` and :class:`NodeCompleted` now. With no one to tell (the server with no client), the
+        two records are not made; progress, failures and the session's end are always reported."""
 
     def _output_class(self, node_type: str) -> type[BaseInvocationOutput]:
         return self.registry.output_of(node_type)
@@ -160,6 +166,7 @@ class SessionRunner:
         graph_json = _SavedGraph(state.graph) if images_for_node is not None else None
         status: SessionStatus = "completed"
         emit = self.on_event is not None
+        wants_node_events = self.wants_node_events if emit else None
         cache = self.cache
         loggers: dict[str, logging.Logger] = {}
         while True:
@@ -182,7 +189,9 @@ class SessionRunner:
                 break
             node_type: str = node.type  # type: ignore[attr-defined]
             source_id = state.exec_nodes[node.id].source_id
-            if emit:
+            # Decided once per node, so a listener gets both of its records or neither.
+            node_events = emit if wants_node_events is None else wants_node_events()
+            if node_events:
                 self._emit(NodeStarted(session_id, node.id, source_id, node_type, invocation=node))
             key = cache.key(node) if cache is not None else None
             generation = cache.generation if cache is not None else 0
@@ -191,7 +200,8 @@ class SessionRunner:
             if output is None:
                 current[0] = node
                 if images_for_node is not None:
-                    context.images = images_for_node(session_id, node, source_id, graph_json, workflow)
+                    context.images = ImagesOnDemand(images_for_node, session_id, node, source_id, graph_json,
+                                                    workflow)
                 context.logger = loggers.get(node_type) or loggers.setdefault(
                     node_type, logging.getLogger(f"invoke_host.nodes.{node_type}"))
                 try:
@@ -239,7 +249,7 @@ class SessionRunner:
                 state.complete(node.id, output)
             except NodeLimitError as exc:
                 refused = exc  # the node completed; preparing what follows it would pass a limit
-            if emit:
+            if node_events:
                 self._emit(NodeCompleted(session_id, node.id, source_id, node_type, output, cached,
                                               invocation=node))
             if refused is not None:

@@ -34,9 +34,7 @@ from invoke_sdk.session_queue import QueueItem, SessionNodeError, SessionNodeRes
 from invoke_sdk.storage import QueueItemNotFoundError
 
 from invoke_host.engine import (
-    EngineEvent,
     GraphExecutionState,
-    NodeCompleted,
     NodeServices,
     OutputCache,
     SessionRunner,
@@ -44,7 +42,7 @@ from invoke_host.engine import (
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
 from invoke_host.limits import Limits
-from invoke_host.memory import release_free_memory
+from invoke_host.memory import free_in_steps, release_free_memory
 from invoke_host.queue.claims import Claim, RunningClaims
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import QueueService
@@ -301,21 +299,29 @@ class SessionProcessor:
             await self._finish_failed(item_id, type(exc).__name__, f"the session could not be built: {exc}",
                                       traceback.format_exc())
             return 0
+        del stored
+        # The state's last reference is this list's, so that it is freed in a worker thread, in steps: freeing a
+        # 10,000-item run's objects on the loop kept it from answering for a twentieth of the run (py-spy).
+        held = [state]
+        del state
+        try:
+            return await self._run_state(item, cancel, held, started)
+        finally:
+            await asyncio.to_thread(free_in_steps, held)
+
+    async def _run_state(self, item: QueueItem, cancel: _ItemCancel, held: list[GraphExecutionState],
+                         started: float) -> int:
+        """Run the item's built state (``held[0]``) to its end and record how it ended; return how many nodes ran."""
+        item_id = item.item_id
+        state = held[0]
         loop = asyncio.get_running_loop()
         publish = NodeEventPublisher(self.events, item, state)
-        writer = ProgressWriter(self.queue, item_id, state, loop, self.save_interval, first_seq=len(stored),
-                                on_gone=cancel, worker_id=self.worker_id, attempt=item.attempts)
-        del stored
-
-        def on_event(event: EngineEvent) -> None:
-            # On the worker thread: publish, and queue the result for the store (the writer never waits).
-            if publish is not None:
-                publish(event)
-            if isinstance(event, NodeCompleted):
-                writer.record(event)
-
-        runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=on_event,
-                               limits=self.limits)
+        # The results are stored from the state's history: the runner reports to nobody but the publisher.
+        writer = ProgressWriter(self.queue, item_id, state, loop, self.save_interval, on_gone=cancel,
+                                worker_id=self.worker_id, attempt=item.attempts)
+        runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=publish,
+                               limits=self.limits, wants_node_events=publish.wants_node_events)
+        writer.start()
         try:
             status = await runner.run_async(state, cancel, workflow=item.session.get("workflow"))
         except Exception as exc:

@@ -252,10 +252,20 @@ class ConcatInvocation(BaseInvocation):
         return TIntsOutput(collection=[*self.left, *self.right])
 
 
+@invocation("t_image_metadata")
+class ImageMetadataInvocation(BaseInvocation):
+    """Reads an image's metadata: a node that uses ``context.images``."""
+
+    name: str = InputField(default="x.png")
+
+    def invoke(self, context: InvocationContext) -> TStrOutput:
+        return TStrOutput(text=str(context.images.get_metadata(self.name)))
+
+
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
     for cls in (BoomInvocation, SizeInvocation, CountInvocation, WaitCancelInvocation, WrongOutputInvocation,
                 NeedsTextInvocation, RaiseCanceledInvocation, StrictValidatorInvocation, PositiveListInvocation,
                 PairInvocation, NumbersInvocation, TypeOfInvocation, TItemInvocation, AItemInvocation,
-                TextsInvocation, ListInvocation, UpToInvocation, ConcatInvocation):
+                TextsInvocation, ListInvocation, UpToInvocation, ConcatInvocation, ImageMetadataInvocation):
         register(cls)
