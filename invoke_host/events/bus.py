@@ -90,9 +90,7 @@ class EventBus:
         self._pending: deque[_Queued] = deque()
         self._flush_scheduled = False
         # Read from worker threads by wants(): replaced whole (a tuple), never changed in place.
-        self._asked: tuple[Callable[[str], bool], ...] | None = ()
         self._asked_remote: tuple[Callable[[str], bool], ...] | None = ()
-        self._asked_typed: tuple[Callable[[str], bool], ...] | None = ()
         self._encoded_routes: list[_Route] = []
         # Read from worker threads by wanted(): each started sink's wants (None: it takes everything) and whether it
         # needs typed events; replaced whole, never changed in place.
@@ -114,9 +112,7 @@ class EventBus:
                 continue
             self._started.append(sink)
         self._local = [s for s in self._started if not isinstance(s, RelayEventSink)]
-        self._asked = self._selectors(self._started)
         self._asked_remote = self._selectors(self._local)
-        self._asked_typed = self._selectors([s for s in self._started if not isinstance(s, EncodedEventSink)])
         self._encoded_routes = [
             (s, s.deliver_encoded_batch if isinstance(s, EncodedEventBatchSink) else None,
              s.deliver_encoded if isinstance(s, EncodedEventSink) else None,
@@ -145,14 +141,14 @@ class EventBus:
         """
         if self._loop is None:
             return False
-        return self._ask(self._asked_remote if remote else self._asked, event_name)
+        if remote:
+            return self._ask(self._asked_remote, event_name)
+        return self.wanted(event_name) != 0
 
     def wants_typed(self, event_name: str) -> bool:
         """Whether a started sink that cannot take an encoded event would use one of this name now: then the
         emitter of an :class:`~invoke_sdk.events.EncodedEvent` should build its typed model itself. Any thread."""
-        if self._loop is None:
-            return False
-        return self._ask(self._asked_typed, event_name)
+        return self.wanted(event_name) == WANTED_TYPED
 
     def wanted(self, event_name: str) -> int:
         """:meth:`wants` and :meth:`wants_typed` in one pass over the sinks, for an emitter of encoded events: 0 when
@@ -187,7 +183,7 @@ class EventBus:
         return False
 
     async def stop(self) -> None:
-        self._asked = self._asked_remote = self._asked_typed = ()
+        self._asked_remote = ()
         self._local = []
         self._encoded_routes = []
         self._kinds = ()
