@@ -215,6 +215,25 @@ class NodeEventPublisher:
             )
         self.bus.emit_encoded(EncodedEvent.of(typed))
 
+    def node_started(self, invocation: BaseInvocation, source_node_id: str) -> None:
+        """The runner's direct call (:class:`~invoke_host.engine.NodeEventHooks`), for a node it asked about."""
+        if not self._node_events_typed:
+            self._runs.add(InvocationStartedEvent, self._messages.started(
+                time.time(), invocation, source_node_id, self._exclude.get(source_node_id)))
+            return
+        self(NodeStarted(self.state.id, invocation.id, source_node_id, invocation.type,  # type: ignore[attr-defined]
+                         invocation=invocation))
+
+    def node_completed(self, invocation: BaseInvocation, source_node_id: str, output: BaseInvocationOutput,
+                       cached: bool) -> None:
+        """The runner's direct call (:class:`~invoke_host.engine.NodeEventHooks`), for a node it asked about."""
+        if not self._node_events_typed:
+            self._runs.add(InvocationCompleteEvent, self._messages.complete(
+                time.time(), invocation, source_node_id, self._exclude.get(source_node_id), output, cached))
+            return
+        self(NodeCompleted(self.state.id, invocation.id, source_node_id,
+                           invocation.type, output, cached, invocation=invocation))  # type: ignore[attr-defined]
+
     def _add_to_run(self, event: NodeStarted | NodeCompleted) -> None:
         """The message appended to the item's open run (no sink needs the typed event)."""
         source = event.source_node_id
