@@ -73,6 +73,12 @@ async def measure(batch: bool) -> float:
     outputs = [IntegerOutput(value=i + 1) for i in range(N)]
 
     def work() -> None:
+        if hasattr(publish, "node_started"):  # the runner's direct calls, where the checkout has them
+            for node, output in zip(nodes, outputs, strict=True):
+                if publish.wants_node_events():  # asked before each node, as the runner does
+                    publish.node_started(node, "add")
+                    publish.node_completed(node, "add", output, False)
+            return
         for node, output in zip(nodes, outputs, strict=True):
             publish(NodeStarted("s", node.id, "add", "add", invocation=node))
             publish(NodeCompleted("s", node.id, "add", "add", output, invocation=node))

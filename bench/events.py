@@ -6,7 +6,8 @@ library), so their reading does not share this process's interpreter lock. Each 
 ``range(N) -> iterate -> add`` (2N + 1 nodes, about 4N events) with no client, one, and 20 subscribed
 (interleaved, medians compared). The run time is the item's ``started_at`` to ``completed_at`` as the
 server recorded them; the server's CPU (this process, less the thread that polls) is counted from the
-enqueue until every client has read the last message, and the clients' CPU (their process) apart, since
+enqueue until every client has read the last message and the server is idle again (what a run leaves to do after it
+completed counts in every case alike), and the clients' CPU (their process) apart, since
 both share the machine's cores. 20 clients against one is what the fan-out costs; 20 against none what clients
 cost the server in all.
 
@@ -106,6 +107,23 @@ def _seconds(item: dict[str, Any]) -> float:
     return (end - start).total_seconds()
 
 
+def _settle(quiet: float = 0.004, look: float = 0.2, most: float = 30.0) -> None:
+    """Wait until the server is idle again (under ``quiet`` s of its CPU in ``look`` s): what a run leaves to do after
+    it completed (freeing the finished state, the last progress rows) counts in every case alike, with or without
+    clients, instead of only where the clients' reading kept the window open."""
+    def server_cpu() -> float:
+        return time.process_time() - time.thread_time()
+
+    deadline = time.monotonic() + most
+    last = server_cpu()
+    while time.monotonic() < deadline:
+        time.sleep(look)
+        now = server_cpu()
+        if now - last < quiet:
+            return
+        last = now
+
+
 def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = False) -> dict[str, Any]:
     """One item through the server with ``clients`` subscribers; the server's CPU is counted until every client
     has read the last message (deliveries go on after the item completes), the clients' in their own process."""
@@ -136,6 +154,7 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
         total, span, least, client_cpu = results.get(timeout=300)
         child.join(60)
         out.update(delivered=total, span=span, per_client_min=least, client_cpu=client_cpu)
+    _settle()
     out["cpu"] = (time.process_time() - cpu) - (time.thread_time() - mine)
     item = http.get(f"{Q}/i/{item_id}").json()
     assert item["status"] == "completed", item.get("error_message")

@@ -6,6 +6,7 @@ from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimit
 from invoke_host.engine.events import (
     EngineEvent,
     NodeCompleted,
+    NodeEventHooks,
     NodeFailed,
     NodeProgress,
     NodeStarted,
@@ -23,6 +24,7 @@ __all__ = [
     "HostInvocationContext",
     "NodeCompleted",
     "NodeErrorRecord",
+    "NodeEventHooks",
     "NodeFailed",
     "NodeInputError",
     "NodeLimitError",

@@ -8,11 +8,12 @@ published events (``InvocationStartedEvent`` ...): the queue's node-event publis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 __all__ = [
     "EngineEvent",
     "NodeCompleted",
+    "NodeEventHooks",
     "NodeFailed",
     "NodeProgress",
     "NodeStarted",
@@ -70,3 +71,21 @@ class NodeFailed(_NodeEvent):
 class SessionFinished(EngineEvent):
     name: ClassVar[str] = "session_finished"
     status: SessionStatus
+
+
+class NodeEventHooks(Protocol):
+    """A listener's own calls for a node's start and completion, the bulk of a graph's events.
+
+    Given to the runner, it is called instead of ``on_event`` with a :class:`NodeStarted` or :class:`NodeCompleted`,
+    so that no record is made per node (a frozen dataclass of six to eight fields, about as costly as writing the
+    event's message). Called on the runner's thread, only for the nodes ``wants_node_events`` said yes to; what it
+    raises is logged, never fails the graph.
+    """
+
+    def node_started(self, invocation: Any, source_node_id: str) -> None:
+        """``invocation`` (prepared, inputs resolved) starts; ``source_node_id``: the graph's node it came from."""
+        ...
+
+    def node_completed(self, invocation: Any, source_node_id: str, output: Any, cached: bool) -> None:
+        """``invocation`` completed with ``output`` (``cached``: taken from the output cache, not run)."""
+        ...

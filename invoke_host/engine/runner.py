@@ -27,6 +27,7 @@ from invoke_host.engine.errors import NodeErrorRecord, NodeInputError, NodeLimit
 from invoke_host.engine.events import (
     EngineEvent,
     NodeCompleted,
+    NodeEventHooks,
     NodeFailed,
     NodeProgress,
     NodeStarted,
@@ -109,6 +110,7 @@ class SessionRunner:
         on_event: EventCallback | None = None,
         limits: Limits | None = None,
         wants_node_events: Callable[[], bool] | None = None,
+        node_hooks: NodeEventHooks | None = None,
     ) -> None:
         self.registry = registry
         self.services = services
@@ -119,6 +121,8 @@ class SessionRunner:
         """Asked once before each node (runner thread), when set: whether ``on_event`` wants that node's
         :class:`NodeStarted` and :class:`NodeCompleted` now. With no one to tell (the server with no client), the
         two records are not made; progress, failures and the session's end are always reported."""
+        self.node_hooks = node_hooks
+        """When set (with ``on_event``), a node's start and completion are told to it directly, with no record made."""
 
     def _output_class(self, node_type: str) -> type[BaseInvocationOutput]:
         return self.registry.output_of(node_type)
@@ -167,6 +171,7 @@ class SessionRunner:
         status: SessionStatus = "completed"
         emit = self.on_event is not None
         wants_node_events = self.wants_node_events if emit else None
+        hooks = self.node_hooks if emit else None
         cache = self.cache
         loggers: dict[str, logging.Logger] = {}
         while True:
@@ -192,7 +197,13 @@ class SessionRunner:
             # Decided once per node, so a listener gets both of its records or neither.
             node_events = emit if wants_node_events is None else wants_node_events()
             if node_events:
-                self._emit(NodeStarted(session_id, node.id, source_id, node_type, invocation=node))
+                if hooks is None:
+                    self._emit(NodeStarted(session_id, node.id, source_id, node_type, invocation=node))
+                else:
+                    try:
+                        hooks.node_started(node, source_id)
+                    except Exception:
+                        logger.exception("An event listener failed on %s", NodeStarted.name)
             key = cache.key(node) if cache is not None else None
             generation = cache.generation if cache is not None else 0
             output = cache.get(key) if cache is not None and key is not None else None
@@ -250,8 +261,14 @@ class SessionRunner:
             except NodeLimitError as exc:
                 refused = exc  # the node completed; preparing what follows it would pass a limit
             if node_events:
-                self._emit(NodeCompleted(session_id, node.id, source_id, node_type, output, cached,
-                                              invocation=node))
+                if hooks is None:
+                    self._emit(NodeCompleted(session_id, node.id, source_id, node_type, output, cached,
+                                             invocation=node))
+                else:
+                    try:
+                        hooks.node_completed(node, source_id, output, cached)
+                    except Exception:
+                        logger.exception("An event listener failed on %s", NodeCompleted.name)
             if refused is not None:
                 self._fail(state, self._limit_record(refused))
                 status = "failed"

@@ -22,6 +22,12 @@ per event). The encoded events that reach the loop in one burst go to a sink wit
 (:class:`~invoke_sdk.events.EncodedEventBatchSink`) in one call: with 20 websocket clients watching a 10,000-node
 graph, the per-event work on the loop was most of what the clients cost the server.
 
+A queue item's node starts and completions come as runs (:mod:`invoke_host.events.runs`): its node thread adds each
+message to the run it has open, the bus queues the run once and seals it on the loop into one
+:class:`~invoke_sdk.encoded_run.EncodedEventRun`, which a sink with ``deliver_encoded_run``
+(:class:`~invoke_sdk.events.EncodedEventRunSink`) takes whole; the others get its events one by one. Any other event
+emitted through the bus closes the open runs first (:attr:`EventBus.epoch`), so order is kept.
+
 An event that came from another node (``emit(event, remote=True)``, called by a relay sink through its
 :class:`~invoke_sdk.events.EventInbox`) goes to every sink except the relays, so it is never sent out again.
 """
@@ -38,11 +44,15 @@ from invoke_sdk.events import (
     BaseEvent,
     EncodedEvent,
     EncodedEventBatchSink,
+    EncodedEventRun,
+    EncodedEventRunSink,
     EncodedEventSink,
     EventSink,
     RelayEventSink,
     SelectiveEventSink,
 )
+
+from invoke_host.events.runs import PendingRun
 
 __all__ = ["FOLLOW_UP", "WANTED", "WANTED_TYPED", "EventBus"]
 
@@ -58,8 +68,9 @@ FOLLOW_UP = 0.005
 waits beyond its burst's first); a look that finds none ends the stream, and the next event wakes the loop again."""
 
 _Route = tuple[EventSink, Callable[[Sequence[EncodedEvent]], None] | None, Callable[[EncodedEvent], None] | None,
-               Callable[[str], bool] | None]
-"""How a started sink takes encoded events: (sink, its deliver_encoded_batch, its deliver_encoded, its wants)."""
+               Callable[[str], bool] | None, Callable[[EncodedEventRun], None] | None]
+"""How a started sink takes encoded events: (sink, its deliver_encoded_batch, its deliver_encoded, its wants, its
+deliver_encoded_run)."""
 
 
 class _Remote:
@@ -72,7 +83,7 @@ class _Remote:
         self.event = event
 
 
-_Queued = BaseEvent | EncodedEvent | _Remote
+_Queued = BaseEvent | EncodedEvent | _Remote | PendingRun
 
 
 class EventBus:
@@ -95,6 +106,9 @@ class EventBus:
         # Read from worker threads by wanted(): each started sink's wants (None: it takes everything) and whether it
         # needs typed events; replaced whole, never changed in place.
         self._kinds: tuple[tuple[Callable[[str], bool] | None, bool], ...] = ()
+        self.epoch = 0
+        """Changed by every event emitted other than through a run: a :class:`~invoke_host.events.runs.RunWriter`
+        opens a new run when it differs from its open run's, so that nothing emitted later joins an earlier run."""
 
     def sink(self, name: str) -> EventSink | None:
         """The sink of that name, if any."""
@@ -116,7 +130,8 @@ class EventBus:
         self._encoded_routes = [
             (s, s.deliver_encoded_batch if isinstance(s, EncodedEventBatchSink) else None,
              s.deliver_encoded if isinstance(s, EncodedEventSink) else None,
-             s.wants if isinstance(s, SelectiveEventSink) else None)
+             s.wants if isinstance(s, SelectiveEventSink) else None,
+             s.deliver_encoded_run if isinstance(s, EncodedEventRunSink) else None)
             for s in self._started
         ]
         self._kinds = tuple((s.wants if isinstance(s, SelectiveEventSink) else None,
@@ -207,16 +222,34 @@ class EventBus:
         other sink that wants it (or cannot say) its typed model. Safe from any thread."""
         self._enqueue(event, False)
 
+    def emit_run(self, run: PendingRun) -> bool:
+        """Queue a run its writer has just opened (:class:`~invoke_host.events.runs.RunWriter`); it is sealed on the
+        loop, with whatever the writer added to it meanwhile. False when nobody is listening (the bus is stopped)."""
+        loop = self._loop
+        if loop is None:
+            return False
+        if threading.get_ident() == self._loop_thread:
+            if self._pending:
+                self._deliver(self._take())
+            self._dispatch_sealed(run.seal())
+            return True
+        self._queue(loop, run)
+        return True
+
     def _enqueue(self, event: BaseEvent | EncodedEvent, remote: bool) -> None:
         loop = self._loop
         if loop is None:
             return  # not started (a CLI command, or shut down): nobody is listening
+        self.epoch += 1  # before it is queued: a run the emitting thread opens next comes after it
         if threading.get_ident() == self._loop_thread:
             if self._pending:
                 self._deliver(self._take())
             self._dispatch(event, remote)
             return
-        self._pending.append(_Remote(event) if remote and isinstance(event, BaseEvent) else event)
+        self._queue(loop, _Remote(event) if remote and isinstance(event, BaseEvent) else event)
+
+    def _queue(self, loop: asyncio.AbstractEventLoop, item: _Queued) -> None:
+        self._pending.append(item)
         if self._flush_scheduled:
             return  # the loop was woken, or looks again soon: it takes this one too
         self._flush_scheduled = True  # two threads may both get here: one wake-up too many, nothing lost
@@ -254,7 +287,9 @@ class EventBus:
             if run:
                 self._dispatch_run(run)
                 run = []
-            if isinstance(event, _Remote):
+            if isinstance(event, PendingRun):
+                self._dispatch_sealed(event.seal())
+            elif isinstance(event, _Remote):
                 self._dispatch(event.event, True)
             else:
                 self._dispatch(event)
@@ -272,13 +307,39 @@ class EventBus:
                 logger.exception("Event sink %r failed on event %r; the other sinks still got it", sink.name,
                                  event.event_name)
 
-    def _dispatch_run(self, run: list[EncodedEvent]) -> None:
+    def _dispatch_sealed(self, sealed: EncodedEventRun) -> None:
+        """A sealed run: whole to the sinks that take runs, its events one by one (made once) to the others."""
+        others: list[_Route] = []
+        names: frozenset[str] | None = None
+        for route in self._encoded_routes:
+            deliver_run = route[4]
+            if deliver_run is None:
+                _, deliver_batch, deliver_encoded, wants, _ = route
+                if deliver_batch is None and deliver_encoded is None and wants is not None:
+                    # A sink that wants none of the run's names (the log above DEBUG, the output cache) costs the run
+                    # a question per name, and no event is made one by one for it.
+                    names = sealed.event_names if names is None else names
+                    if not any(self._ask((wants,), name) for name in names):
+                        continue
+                others.append(route)
+                continue
+            try:
+                deliver_run(sealed)
+            except Exception:
+                logger.exception("Event sink %r failed on a run of %d events; the other sinks still got them",
+                                 route[0].name, sealed.count)
+        if others:
+            self._dispatch_run(sealed.events(), others)
+
+    def _dispatch_run(self, run: list[EncodedEvent], routes: Sequence[_Route] | None = None) -> None:
         """Encoded events that arrived together, in order: one call per sink that takes them in batches."""
-        if len(run) == 1:
-            self._dispatch_encoded(run[0])
-            return
+        if routes is None:
+            if len(run) == 1:
+                self._dispatch_encoded(run[0])
+                return
+            routes = self._encoded_routes
         names: set[str] | None = None
-        for sink, deliver_batch, deliver_encoded, wants in self._encoded_routes:
+        for sink, deliver_batch, deliver_encoded, wants, _ in routes:
             if deliver_batch is not None:
                 try:
                     deliver_batch(run)
@@ -306,7 +367,7 @@ class EventBus:
                                      event.event_name)
 
     def _dispatch_encoded(self, event: EncodedEvent) -> None:
-        for sink, _, deliver_encoded, wants in self._encoded_routes:
+        for sink, _, deliver_encoded, wants, _ in self._encoded_routes:
             try:
                 if deliver_encoded is not None:
                     deliver_encoded(event)

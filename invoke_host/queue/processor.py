@@ -320,7 +320,7 @@ class SessionProcessor:
         writer = ProgressWriter(self.queue, item_id, state, loop, self.save_interval, on_gone=cancel,
                                 worker_id=self.worker_id, attempt=item.attempts)
         runner = SessionRunner(self.registry, self.node_services, cache=self.cache, on_event=publish,
-                               limits=self.limits, wants_node_events=publish.wants_node_events)
+                               limits=self.limits, wants_node_events=publish.wants_node_events, node_hooks=publish)
         writer.start()
         try:
             status = await runner.run_async(state, cancel, workflow=item.session.get("workflow"))

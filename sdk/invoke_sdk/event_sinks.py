@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from invoke_sdk.encoded_event import EncodedEvent
+from invoke_sdk.encoded_run import EncodedEventRun
 from invoke_sdk.event_base import BaseEvent
 
 __all__ = [
     "EVENT_SINKS_STATE_KEY",
     "ConfigurableEventSink",
     "EncodedEventBatchSink",
+    "EncodedEventRunSink",
     "EncodedEventSink",
     "EventInbox",
     "EventSink",
@@ -90,6 +92,21 @@ class EncodedEventBatchSink(EncodedEventSink, Protocol):
 
     def deliver_encoded_batch(self, events: Sequence[EncodedEvent]) -> None:
         """Take a run of encoded events, in the order they were emitted (at least one; never block)."""
+        ...
+
+
+@runtime_checkable
+class EncodedEventRunSink(EncodedEventBatchSink, Protocol):
+    """An :class:`EncodedEventBatchSink` that takes a whole :class:`~invoke_sdk.encoded_run.EncodedEventRun` at once.
+
+    The host hands a graph's node starts and completions over as runs: one object per burst, whose messages are
+    already joined into one text (``run.body``), so that a sink that frames JSON arrays does one step per burst,
+    not one per event. A sink without ``deliver_encoded_run`` gets the same events through
+    :meth:`~EncodedEventBatchSink.deliver_encoded_batch` (``run.events()``); order is kept either way.
+    """
+
+    def deliver_encoded_run(self, run: EncodedEventRun) -> None:
+        """Take a run of encoded events of one room, in the order they were emitted (never block)."""
         ...
 
 

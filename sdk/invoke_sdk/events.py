@@ -18,11 +18,13 @@ Those never import this module, so :data:`CORE_EVENTS` is assembled here from al
 from __future__ import annotations
 
 from invoke_sdk.encoded_event import EncodedEvent, encode_message
+from invoke_sdk.encoded_run import EncodedEventRun
 from invoke_sdk.event_base import BaseEvent
 from invoke_sdk.event_sinks import (
     EVENT_SINKS_STATE_KEY,
     ConfigurableEventSink,
     EncodedEventBatchSink,
+    EncodedEventRunSink,
     EncodedEventSink,
     EventInbox,
     EventSink,
@@ -57,6 +59,8 @@ __all__ = [
     "ConfigurableEventSink",
     "EncodedEvent",
     "EncodedEventBatchSink",
+    "EncodedEventRun",
+    "EncodedEventRunSink",
     "EncodedEventSink",
     "EventInbox",
     "EventSink",

@@ -82,3 +82,39 @@ def test_without_a_wants_callback_every_node_is_reported(host: Host) -> None:
              "edges": [edge("a", "value", "b", "a")]}
     assert runner.run(_state(host, graph)) == "completed"
     assert [type(e).__name__ for e in events] == ["NodeStarted", "NodeCompleted"] * 2 + ["SessionFinished"]
+
+
+class _Hooks:
+    """The runner's direct calls for node starts and completions; fails on the first completion if asked to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str, Any]] = []
+        self.fail = fail
+
+    def node_started(self, invocation: Any, source_node_id: str) -> None:
+        self.calls.append(("started", source_node_id, invocation.id))
+
+    def node_completed(self, invocation: Any, source_node_id: str, output: Any, cached: bool) -> None:
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("this listener is broken")
+        self.calls.append(("completed", source_node_id, output.value))
+
+
+def test_node_hooks_are_called_instead_of_records_for_the_wanted_nodes_and_a_failing_one_fails_nothing(
+        host: Host, caplog: Any) -> None:
+    events: list[EngineEvent] = []
+    answers = iter([True, False, True])
+    graph = {"nodes": {"a": {"id": "a", "type": "add", "a": 1, "b": 2}, "b": {"id": "b", "type": "add", "b": 3},
+                       "c": {"id": "c", "type": "add", "b": 4}},
+             "edges": [edge("a", "value", "b", "a"), edge("b", "value", "c", "a")]}
+    hooks = _Hooks(fail=True)
+    runner = SessionRunner(host.registry, host.node_services, on_event=events.append,
+                           wants_node_events=lambda: next(answers), node_hooks=hooks)
+    state = _state(host, graph)
+    assert runner.run(state) == "completed"
+    # a's completion raised (logged); b was not wanted; c reported in full. No start/complete record was made.
+    assert hooks.calls == [("started", "a", "a#0"), ("started", "c", "c#0"), ("completed", "c", 10)]
+    assert [type(e).__name__ for e in events] == ["SessionFinished"]
+    assert "An event listener failed on node_completed" in caplog.text
+    assert [r.value for r in state.source_results("c")] == [10]

@@ -168,3 +168,30 @@ def test_a_typed_model_built_later_carries_the_messages_timestamp(recorded: Any)
     assert isinstance(typed, InvocationCompleteEvent) and typed.result == {"value": 1e300, "type": "float_output"}
     assert json.loads(event.message)["data"]["timestamp"] == typed.timestamp
     assert event.message == encode_message(typed)
+
+
+def test_the_runner_s_direct_calls_write_the_same_messages_as_its_records(recorded: Any) -> None:
+    publish, sink, loop = recorded
+    first = AddFloatInvocation(id="first", a=0.1, b=0.2)
+    join = StringJoinInvocation(id="join-1", string_left=AWKWARD, string_right="ünï")
+    second = AddInvocation(id="second", a=3, b=10)
+    outputs = [FloatOutput(value=0.30000000000000004), StringOutput(value=AWKWARD + "ünï"), IntegerOutput(value=13)]
+    nodes = [(first, "first", False), (join, "join", True), (second, "second", False)]
+    for (node, source, cached), output in zip(nodes, outputs, strict=True):
+        publish(NodeStarted("session-1", node.id, source, node.type, invocation=node))
+        publish(NodeCompleted("session-1", node.id, source, node.type, output, cached, invocation=node))
+    assert publish.wants_node_events()  # the runner asks before each node, then calls the publisher directly
+    for (node, source, cached), output in zip(nodes, outputs, strict=True):
+        publish.node_started(node, source)
+        publish.node_completed(node, source, output, cached)
+    events = _messages(sink, loop)
+    assert len(events) == 12 and not any(e.is_built for e in events)
+
+    def without_timestamp(event: EncodedEvent) -> dict[str, Any]:
+        decoded = _same_as_typed(event)
+        decoded["data"].pop("timestamp")
+        return decoded
+
+    records, direct = [without_timestamp(e) for e in events[:6]], [without_timestamp(e) for e in events[6:]]
+    assert direct == records
+    assert [d["data"]["cached"] for d in direct if d["event"] == "invocation_complete"] == [False, True, False]

@@ -22,6 +22,7 @@ from litestar.testing import TestClient
 from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.events import EventBus
+from invoke_host.events.runs import PendingRun
 from tests.events.test_event_bus import RecordingSink
 from tests.waiting import wait_until
 
@@ -128,7 +129,9 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
         emitted: list[str] = []
         typed_nodes: list[bool] = []
         """For each node event emitted: whether its typed model existed when it reached the bus."""
-        emit, emit_encoded = bus.emit, bus.emit_encoded
+        emit, emit_encoded, emit_run = bus.emit, bus.emit_encoded, bus.emit_run
+        runs: list[PendingRun] = []
+        """The runs node events were added to (what no sink needs typed goes to the bus so)."""
 
         def recording(event: BaseEvent) -> None:
             emitted.append(event.event_name)
@@ -140,7 +143,12 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
                 typed_nodes.append(event.is_built)
             emit_encoded(event)
 
+        def recording_run(run: PendingRun) -> bool:
+            runs.append(run)
+            return emit_run(run)
+
         monkeypatch.setattr(bus, "emit", recording)
+        monkeypatch.setattr(bus, "emit_run", recording_run)
         monkeypatch.setattr(bus, "emit_encoded", recording_encoded)
         caplog.set_level(logging.INFO, logger="invoke_host.events")
 
@@ -171,8 +179,11 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
         assert nodes == [("invocation_started", "first"), ("invocation_complete", "first"),
                          ("invocation_started", "second"), ("invocation_complete", "second")]
         assert all(m["data"]["item_id"] == item_id for m in got if m["event"] in NODE_EVENTS)
-        # Only the websocket sink wanted them: written as messages, the pydantic models never built.
-        assert typed_nodes == [False] * 4
+        # Only the websocket sink wanted them: written as messages into runs, no model or per-event object built.
+        assert typed_nodes == []
+        assert [cls.event_name for run in runs for cls in run.classes] == [
+            "invocation_started", "invocation_complete"] * 2
+        runs.clear()
 
         # No client, but the log shows node events at DEBUG: they are built for the log.
         emitted.clear()
@@ -182,6 +193,7 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
         run()
         assert emitted.count("invocation_started") == 2 and emitted.count("invocation_complete") == 2
         assert typed_nodes == [True] * 4  # built on the node's thread, for the log
+        assert runs == []
         assert "Event invocation_complete" in caplog.text
 
 

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from invoke_sdk.events import CORE_EVENTS, BaseEvent, EncodedEvent, QueueEventBase, encode_message
+from invoke_sdk.events import CORE_EVENTS, BaseEvent, EncodedEvent, EncodedEventRun, QueueEventBase, encode_message
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -72,14 +72,19 @@ def _preview(raw: str) -> str:
     return raw if len(raw) <= _PREVIEW else raw[:_PREVIEW] + f"... ({_size(raw)} bytes)"
 
 
-def _merged(buffer: deque[tuple[str, int, int, bool]]) -> tuple[str, int, int]:
+_Waiting = tuple[str, int, int, str | None]
+"""What a client's buffer holds: ``(text, bytes, messages, body)``; ``body`` is a shared frame's contents (the text
+without its brackets, kept beside it so that merging frames copies each once), None for a single message."""
+
+
+def _merged(buffer: deque[_Waiting]) -> tuple[str, int, int]:
     """Everything waiting, up to :data:`BATCH_MAX` messages, as one array frame (a client that fell behind,
     or its own answers next to a shared frame): ``(frame, bytes, messages)``."""
     parts: list[str] = []
     size = count = 0
     while buffer and (not parts or count + buffer[0][2] <= BATCH_MAX):
-        text, n, messages, frame = buffer.popleft()
-        parts.append(text[1:-1] if frame else text)
+        text, n, messages, body = buffer.popleft()
+        parts.append(text if body is None else body)
         size += n
         count += messages
     return "[" + ",".join(parts) + "]", size, count
@@ -96,8 +101,8 @@ async def _closed_nowhere(code: int, reason: str) -> None:
 class WebSocketClient:
     """One connected client: its rooms, its bounded buffer and the task that drains it.
 
-    The buffer is a plain deque of ``(text, bytes, messages, is_frame)`` and the sender wakes through an
-    event: ``offer`` is an append (called once per event per client, on the loop), and each wake-up of the
+    The buffer is a plain deque of ``(text, bytes, messages, body)`` (see :data:`_Waiting`) and the sender wakes
+    through an event: ``offer`` is an append (called once per event per client, on the loop), and each wake-up of the
     sender sends everything that is waiting, not one message per loop turn. A client that batches gets its
     queue's events as frames the sink built once for every such client (``offer_frame``); its own answers
     (subscribed, errors) go out as a frame of their own.
@@ -125,7 +130,7 @@ class WebSocketClient:
         self.closed_reason: str | None = None
         self._send = send
         self._close = close
-        self._buffer: deque[tuple[str, int, int, bool]] = deque()
+        self._buffer: deque[_Waiting] = deque()
         self._buffered = 0
         self._queued = 0
         """Messages waiting (a shared frame counts its messages), held to ``limit``."""
@@ -143,13 +148,14 @@ class WebSocketClient:
 
     def offer(self, message: str, size: int | None = None) -> None:
         """Queue a message (of ``size`` UTF-8 bytes); a client too far behind is disconnected instead."""
-        self._queue(message, _size(message) if size is None else size, 1, False)
+        self._queue(message, _size(message) if size is None else size, 1, None)
 
-    def offer_frame(self, frame: str, size: int, messages: int) -> None:
-        """Queue a frame already built for every batching client of a set of rooms: a JSON array of messages."""
-        self._queue(frame, size, messages, True)
+    def offer_frame(self, frame: str, size: int, messages: int, body: str | None = None) -> None:
+        """Queue a frame already built for every batching client of a set of rooms: a JSON array of messages
+        (``body``: the same without its brackets, when the sink has it)."""
+        self._queue(frame, size, messages, frame[1:-1] if body is None else body)
 
-    def _queue(self, text: str, size: int, messages: int, frame: bool) -> None:
+    def _queue(self, text: str, size: int, messages: int, body: str | None) -> None:
         if self.closed_reason is not None:
             return
         if self._queued + messages > self.limit and self._queued:
@@ -166,7 +172,7 @@ class WebSocketClient:
                 f"(INVOKE_HOST_WS_CLIENT_BUFFER_BYTES={self.limit_bytes}); reconnect and reload",
             )
             return
-        self._buffer.append((text, size, messages, frame))
+        self._buffer.append((text, size, messages, body))
         self._buffered += size
         self._queued += messages
         self._wake.set()
@@ -265,7 +271,8 @@ class WebSocketClient:
                 self._wake.clear()
                 sent = 0
                 while buffer:
-                    if not self.batch or (buffer[0][3] and (len(buffer) == 1 or buffer[0][2] >= BATCH_MAX)):
+                    if not self.batch or (buffer[0][3] is not None
+                                          and (len(buffer) == 1 or buffer[0][2] >= BATCH_MAX)):
                         # One message, or the one frame built for every batching client: sent as it is.
                         frame, size, count, _ = buffer.popleft()
                     else:
@@ -312,20 +319,42 @@ class _SharedFrames:
     def __init__(self, rooms: frozenset[str], clients: list[WebSocketClient]) -> None:
         self.rooms = rooms
         self.clients = clients
-        self.messages: list[str] = []
+        self.parts: list[str] = []
+        """What the next frame holds: single messages, and runs' bodies (several messages joined with ``,``)."""
+        self.counts: list[int] = []
+        """How many messages each of :attr:`parts` is."""
+        self.count = 0
         self.size = 0
         self.scheduled = False
         self.last = 0.0
 
+    @property
+    def messages(self) -> int:
+        """How many messages wait for the next frame."""
+        return self.count
+
     def add(self, message: str, size: int) -> None:
-        self.messages.append(message)
+        self.parts.append(message)
+        self.counts.append(1)
+        self.count += 1
         self.size += size
         if not self.scheduled:
             self._schedule()
 
     def add_many(self, messages: list[str], size: int) -> None:
         """Messages that arrived together (``size``: their UTF-8 bytes in all)."""
-        self.messages += messages
+        self.parts += messages
+        self.counts += [1] * len(messages)
+        self.count += len(messages)
+        self.size += size
+        if not self.scheduled:
+            self._schedule()
+
+    def add_run(self, body: str, size: int, count: int) -> None:
+        """``count`` messages already joined with ``,`` (a run's body, at most :data:`BATCH_MAX` messages)."""
+        self.parts.append(body)
+        self.counts.append(count)
+        self.count += count
         self.size += size
         if not self.scheduled:
             self._schedule()
@@ -342,13 +371,32 @@ class _SharedFrames:
     def flush(self) -> None:
         self.scheduled = False
         self.last = asyncio.get_running_loop().time()
-        messages, self.messages, self.size = self.messages, [], 0
-        for start in range(0, len(messages), BATCH_MAX):
-            chunk = messages[start:start + BATCH_MAX]
-            frame = "[" + ",".join(chunk) + "]"
-            size = _size(frame)
-            for client in self.clients:
-                client.offer_frame(frame, size, len(chunk))
+        parts, counts, total = self.parts, self.counts, self.count
+        self.parts, self.counts, self.count, self.size = [], [], 0, 0
+        if not total:
+            return  # a frame scheduled before the rooms changed went out then
+        if total <= BATCH_MAX:
+            self._hand_out(parts, total)
+            return
+        chunk: list[str] = []
+        count = 0
+        for part, n in zip(parts, counts, strict=True):
+            if chunk and count + n > BATCH_MAX:
+                self._hand_out(chunk, count)
+                chunk, count = [], 0
+            chunk.append(part)
+            count += n
+        if chunk:
+            self._hand_out(chunk, count)
+
+    def _hand_out(self, parts: list[str], count: int) -> None:
+        # The frame and its contents are built once for every client: a client that fell behind merges the
+        # contents of the frames it has waiting without cutting each frame's brackets off a copy of its own.
+        body = ",".join(parts)
+        frame = "[" + body + "]"
+        size = _size(frame)
+        for client in self.clients:
+            client.offer_frame(frame, size, count, body)
 
 
 class WebSocketSink:
@@ -388,7 +436,7 @@ class WebSocketSink:
     def _rooms_changed(self) -> None:
         # What is gathered for a set of rooms goes out first, to the clients that had that set until now.
         for shared in self._shared_everywhere:
-            if shared.messages:
+            if shared.count:
                 shared.flush()
         live = [c for c in self.clients if c.closed_reason is None]
         self._subscribed = any(c.rooms for c in live)
@@ -508,6 +556,28 @@ class WebSocketSink:
                     logger.debug("%d events from %s on for %d websocket clients", end - start,
                                  events[start].event_name, len(plain) + sum(len(f.clients) for f in shared))
             start = end
+
+    def deliver_encoded_run(self, run: EncodedEventRun) -> None:
+        """Take a run of one room's encoded events (a node thread's burst): its body, already one text, is added to
+        each shared frame in one step; a client that takes one message per frame gets each message."""
+        plain, shared = self._targets(run.room)
+        if not plain and not shared:
+            return
+        if plain or run.count > BATCH_MAX:
+            messages = run.messages()
+            sizes = [len(m) if m.isascii() else len(m.encode()) for m in messages]
+            for client in plain:
+                for message, size in zip(messages, sizes, strict=True):
+                    client.offer(message, size)
+            if run.count > BATCH_MAX:
+                for frames in shared:
+                    frames.add_many(messages, run.size - run.count + 1)
+                shared = ()
+        for frames in shared:
+            frames.add_run(run.body, run.size, run.count)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("A run of %d events for %d websocket clients", run.count,
+                         len(plain) + sum(len(f.clients) for f in shared))
 
     @staticmethod
     def _hand_out(name: str, message: str, plain: Sequence[WebSocketClient], shared: Sequence[_SharedFrames]) -> None:
