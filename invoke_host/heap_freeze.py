@@ -1,6 +1,6 @@
 """A long-running node's start-up objects taken out of the cyclic garbage collector's scans.
 
-A started server holds about 110,000 objects the collector tracks (modules, classes, the frozen registry, the
+A started server holds about 100,000 objects the collector tracks (modules, classes, the frozen registry, the
 app and its routes) that live as long as the process. Every full collection walks all of them, and a run
 triggers full collections as its session grows (Python starts one whenever the objects that survived since the
 last have grown by a quarter): through the server a 10,000-item iterate spent about 0.5 s of CPU per run in
