@@ -1,6 +1,7 @@
 """Where a server's CPU goes during runs of the iterate graph: the garbage collector and the row encoders.
 
     .venv/bin/python bench/run_costs.py --items 6 --size 10000 . /tmp/base      # this checkout and another
+    .venv/bin/python bench/run_costs.py --items 1 --size 100000 --warm-size 10000 . /tmp/base
 
 Each checkout's server (``bench/server_path.py``'s ``Server``, ``invoke-host serve`` as a user starts it) gets
 ``bench/run_costs_site`` first on its PYTHONPATH, whose ``sitecustomize`` times every garbage collection and the
@@ -44,9 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=6, help="measured items per server")
     parser.add_argument("--size", type=int, default=10_000, help="items of the iterate graph")
+    parser.add_argument("--warm-size", type=int, help="items of the warm-ups' iterate graph (default: --size)")
     parser.add_argument("checkouts", nargs="+", type=Path, help="'.' for this checkout, or another one's folder")
     args = parser.parse_args()
     graph = iterate(args.size)
+    warm = iterate(args.warm_size) if args.warm_size else graph
     with tempfile.TemporaryDirectory() as tmp:
         sides: list[dict[str, Any]] = []
         try:
@@ -61,7 +64,7 @@ def main() -> None:
             for side in sides:
                 run_through_server(side["client"], chain(10), 0.005, 900)
                 for _ in range(2):
-                    run_through_server(side["client"], graph, 0.005, 900)
+                    run_through_server(side["client"], warm, 0.005, 900)
             time.sleep(1.2)  # the timers' file is written every 0.5 s
             for side in sides:
                 side["before"], side["cpu0"] = _read(side["out"]), _cpu_seconds(side["server"].process.pid)
