@@ -14,6 +14,7 @@ import uvicorn
 from litestar import Litestar
 
 from invoke_host.config import HostConfig
+from invoke_host.heap_freeze import freeze_startup_objects
 from invoke_host.host import Host
 from invoke_host.security import install_log_redaction
 
@@ -53,6 +54,7 @@ def serve_app(app: Litestar, config: HostConfig) -> bool:
     server = uvicorn.Server(server_config)
 
     async def main() -> None:
+        freeze_startup_objects()  # the app's objects, out of every later full collection's scan (heap_freeze.py)
         await host.start()
         try:
             await server.serve()

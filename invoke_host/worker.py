@@ -13,6 +13,7 @@ import logging
 import signal
 
 from invoke_host.config import HostConfig
+from invoke_host.heap_freeze import freeze_startup_objects
 from invoke_host.host import NodeShape, build_host
 from invoke_host.security import install_log_redaction
 
@@ -32,6 +33,7 @@ def run_worker(config: HostConfig) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        freeze_startup_objects()  # the host's objects, out of every later full collection's scan (heap_freeze.py)
         await host.start()
         names = ", ".join(p.worker_id + (f" ({p.device})" if p.device else "") for p in host.processors)
         logger.info("Worker running: %s; root %s", names, config.root)

@@ -118,16 +118,19 @@ class ProgressWriter:
     def _rows(self, start: int, end: int) -> list[SessionNodeResult]:
         """(Worker thread) the rows of the history's ids ``start`` to ``end``."""
         state = self._state
-        history, nodes, results = state.executed_history, state.exec_nodes, state.results
-        rows = []
-        for seq in range(start, end):
-            node_id = history[seq]
+        nodes, results = state.exec_nodes, state.results
+        # The named tuple's own __new__ is a Python function (a frame per row); tuple.__new__ makes the same row.
+        new_row = tuple.__new__
+        rows: list[SessionNodeResult] = []
+        append = rows.append
+        # A slice of the history is one step under the interpreter lock, whatever the runner appends meanwhile.
+        for seq, node_id in enumerate(state.executed_history[start:end], start):
             node = nodes[node_id]
             output = results[node_id]
             # The model's own serializer, as model_dump_json() calls it with its defaults, without that call's
             # Python layer (about half of the encoding of a small output).
-            rows.append(SessionNodeResult(seq, node_id, node.source_id, node.path,
-                                          output.__pydantic_serializer__.to_json(output).decode()))
+            append(new_row(SessionNodeResult, (seq, node_id, node.source_id, node.path,
+                                               output.__pydantic_serializer__.to_json(output).decode())))
         return rows
 
     async def _append(self, rows: Sequence[SessionNodeResult], errors: Sequence[SessionNodeError] = ()) -> None:

@@ -62,6 +62,30 @@ async def test_results_are_appended_in_batches_and_read_in_seq_or_iteration_orde
     assert await store.list_results(2**70, limit=10) == []
 
 
+async def test_ids_and_outputs_with_awkward_characters_come_back_exactly(backend: AnyBackend) -> None:
+    store = backend.session_queue
+    item_id = await _running_item(backend)
+    # Quotes, backslashes, control characters, non-ASCII and JSON's own escapes, in ids and in output texts (the
+    # SQLite backend carries a batch as one JSON text: each must survive its encoder and SQLite's decoder).
+    odd = 'q"b\\s\x01\t\u2028é😀'
+    output = json.dumps({"type": "t", "s": odd, "u": "\\u0041"}, ensure_ascii=False)
+    rows = [SessionNodeResult(0, f"{odd}#0", odd, (), output),
+            SessionNodeResult(1, "it#1", "it", (3,), json.dumps({"type": "t", "s": odd})),
+            SessionNodeResult(2, "deep#2", "deep", (1, 2**20, 0), "{}")]
+    await store.append_progress(item_id, rows)
+    assert await store.list_results(item_id, limit=10) == rows
+
+
+def test_a_batch_with_a_lone_surrogate_is_still_encoded() -> None:
+    from invoke_sqlite_storage.session_queue import _results_json
+
+    rows = [SessionNodeResult(0, "a\ud800#0", "a\ud800", (1,), "{}")]
+    # pydantic-core's encoder refuses a surrogate (no UTF-8 for it); json.dumps escapes it, as before.
+    assert json.loads(_results_json(rows)) == [[0, "a\ud800#0", "a\ud800", path_key((1,)), "{}"]]
+    assert json.loads(_results_json([SessionNodeResult(0, "a#0", "a", (1,), "{}")])) == [
+        [0, "a#0", "a", "11", "{}"]]
+
+
 async def test_appending_the_same_rows_again_stores_each_output_once(backend: AnyBackend) -> None:
     store = backend.session_queue
     item_id = await _running_item(backend)

@@ -34,6 +34,7 @@ from invoke_sdk.session_queue import (
     SessionNodeResult,
 )
 from invoke_sdk.storage import LeaseLostError, QueueItemNotFoundError, StorageError
+from pydantic_core import PydanticSerializationError, to_json
 
 from invoke_sqlite_storage.database import Database
 from invoke_sqlite_storage.queue_retry import insert_retries
@@ -82,8 +83,14 @@ def _results_json(results: Sequence[SessionNodeResult]) -> str:
     about half again as long as with no rows at all (measured, alternating runs). The output goes in as a JSON
     string, so it is stored exactly as given.
     """
-    # One call of the C encoder for the whole batch: a third of the time of encoding each field in Python.
-    return json.dumps([(r[0], r[1], r[2], path_key(r[3]), r[4]) for r in results], separators=(",", ":"))
+    rows = [(r[0], r[1], r[2], path_key(r[3]), r[4]) for r in results]
+    try:
+        # pydantic-core's encoder: 0.7 us a row against 1.2 for json.dumps, which escaped each output text more
+        # slowly (measured on a 10,000-item iterate's 20,002 rows; it ran on the event loop, 3% of the run).
+        return to_json(rows).decode()
+    except PydanticSerializationError:
+        # A lone surrogate (in a node id: a graph's JSON may spell one) is no UTF-8; json.dumps escapes it.
+        return json.dumps(rows, separators=(",", ":"))
 
 
 RESULT_COLUMNS = "seq, node_id, source_node_id, path, output"

@@ -1,0 +1,93 @@
+"""A served host's start-up objects are frozen out of the garbage collector's scans (invoke_host/heap_freeze.py)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from invoke_host.heap_freeze import freeze_startup_objects
+from tests.waiting import wait_until
+
+CLI = Path(sys.executable).parent / "invoke-host"
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+@pytest.fixture
+def thawed() -> Iterator[None]:
+    """This test process's objects go back to the collector afterwards (a test runner must not keep them frozen)."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def _in_tracked_generations(obj: object) -> bool:
+    # gc.get_objects() lists the three generations the collector scans, never the permanent (frozen) one.
+    return any(o is obj for o in gc.get_objects())
+
+
+@pytest.mark.usefixtures("thawed")
+def test_live_objects_are_frozen_and_garbage_is_collected_first() -> None:
+    live = _Node()
+    garbage_a, garbage_b = _Node(), _Node()
+    garbage_a.other, garbage_b.other = garbage_b, garbage_a  # a cycle only the collector can free
+    gone = weakref.ref(garbage_a)
+    del garbage_a, garbage_b
+    assert _in_tracked_generations(live)
+
+    frozen = freeze_startup_objects()
+
+    assert gone() is None, "garbage present at the freeze must be collected, not kept for ever"
+    assert frozen == gc.get_freeze_count() > 0
+    assert not _in_tracked_generations(live)
+
+
+@pytest.mark.usefixtures("thawed")
+def test_objects_made_after_the_freeze_are_still_collected() -> None:
+    freeze_startup_objects()
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del a, b
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_served_host_freezes_its_start_up_objects(tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "INVOKE_HOST_ROOT": str(tmp_path / "root"),
+           "INVOKE_HOST_PLUGINS_ALLOW": "sqlite_storage,local_file_storage,core_events,core_nodes"}
+    process = subprocess.Popen([str(CLI), "serve", "--port", str(port), "--log-level", "debug"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/app/version", timeout=5) as response:
+                return int(response.status) == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(lambda: process.poll() is not None or answers(), "the server to answer", timeout=60, interval=0.1)
+        assert process.poll() is None, process.communicate()[0]
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    frozen = [line for line in output.splitlines() if "start-up objects frozen" in line]
+    assert len(frozen) == 1, output[-3000:]
+    assert int(frozen[0].split(" DEBUG invoke_host: ")[1].split()[0]) > 10_000  # the app's objects, not a handful
