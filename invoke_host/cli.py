@@ -11,17 +11,24 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from invoke_host.config import HostConfig
 from invoke_host.packs_cli import packs
+
+if TYPE_CHECKING:
+    # Imported where a command builds its config: `serve` and `worker` start the process again on the system
+    # allocator first (memory.py), and the config module (pydantic, pydantic-settings) cost that first,
+    # discarded interpreter about 0.2 s of CPU on every start (docs/benchmarks.md, start-up).
+    from invoke_host.config import HostConfig
 
 __all__ = ["main"]
 
 
 def _config(**overrides: Any) -> HostConfig:
+    from invoke_host.config import HostConfig
+
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return HostConfig(**given)
