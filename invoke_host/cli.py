@@ -86,6 +86,17 @@ def serve(no_processor: bool, **options: Any) -> None:
     from invoke_host.memory import use_system_allocator
 
     use_system_allocator()  # first: it restarts the process (RSS returns to idle after large sessions; memory.py)
+    from invoke_host.start_gc import collections_paused, keep_start_up_objects
+
+    # No cyclic collections while the host's modules, its plugins' classes and the app are made; what they made
+    # lives as long as the server, and is left out of the collections that come while it serves (start_gc.py).
+    with collections_paused():
+        app, config = _built_app(no_processor, options)
+        keep_start_up_objects()
+    _serve_or_exit(app, config)
+
+
+def _built_app(no_processor: bool, options: dict[str, Any]) -> tuple[Any, HostConfig]:
     from invoke_host.app import create_app
 
     config = _config(**options, processor_enabled=False if no_processor else None)
@@ -106,10 +117,9 @@ def serve(no_processor: bool, **options: Any) -> None:
     from invoke_host.host import HostStartupError
 
     try:
-        app = create_app(config)
+        return create_app(config), config
     except HostStartupError as exc:
         raise click.ClickException(str(exc)) from None
-    _serve_or_exit(app, config)
 
 
 def _serve_or_exit(app: Any, config: HostConfig) -> None:
