@@ -19,7 +19,7 @@ from invoke_host.packs_cli import packs
 
 if TYPE_CHECKING:
     # Imported where a command builds its config: `serve` and `worker` start the process again on the system
-    # allocator first (memory.py), and the config module (pydantic, pydantic-settings) cost that first,
+    # allocator first (memory.py), and the config module (pydantic) cost that first,
     # discarded interpreter about 0.2 s of CPU on every start (docs/benchmarks.md, start-up).
     from invoke_host.config import HostConfig
 
