@@ -11,17 +11,24 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from invoke_host.config import HostConfig
 from invoke_host.packs_cli import packs
+
+if TYPE_CHECKING:
+    # Imported where a command builds its config: `serve` and `worker` start the process again on the system
+    # allocator first (memory.py), and the config module (pydantic) cost that first,
+    # discarded interpreter about 0.2 s of CPU on every start (docs/benchmarks.md, start-up).
+    from invoke_host.config import HostConfig
 
 __all__ = ["main"]
 
 
 def _config(**overrides: Any) -> HostConfig:
+    from invoke_host.config import HostConfig
+
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return HostConfig(**given)
@@ -79,6 +86,16 @@ def serve(no_processor: bool, **options: Any) -> None:
     from invoke_host.memory import use_system_allocator
 
     use_system_allocator()  # first: it restarts the process (RSS returns to idle after large sessions; memory.py)
+    from invoke_host.start_gc import collections_paused
+
+    # No cyclic collections while the host's modules, its plugins' classes and the app are made; what they made
+    # lives as long as the server, and serving freezes it out of later collections (start_gc.py, heap_freeze.py).
+    with collections_paused():
+        app, config = _built_app(no_processor, options)
+    _serve_or_exit(app, config)
+
+
+def _built_app(no_processor: bool, options: dict[str, Any]) -> tuple[Any, HostConfig]:
     from invoke_host.app import create_app
 
     config = _config(**options, processor_enabled=False if no_processor else None)
@@ -99,10 +116,9 @@ def serve(no_processor: bool, **options: Any) -> None:
     from invoke_host.host import HostStartupError
 
     try:
-        app = create_app(config)
+        return create_app(config), config
     except HostStartupError as exc:
         raise click.ClickException(str(exc)) from None
-    _serve_or_exit(app, config)
 
 
 def _serve_or_exit(app: Any, config: HostConfig) -> None:

@@ -1,16 +1,25 @@
-"""The host's settings: flags override environment variables (``INVOKE_HOST_*``), which override defaults."""
+"""The host's settings: flags override environment variables (``INVOKE_HOST_*``), which override defaults.
+
+A plain pydantic model that reads its environment variables itself. It was a pydantic-settings ``BaseSettings``,
+whose import (its sources: dotenv, secrets, cloud vaults, a command-line parser) cost every start 65-85 ms of CPU
+for the one thing used here: ``INVOKE_HOST_<FIELD>``, any case, handed to the field as the string it is
+(docs/benchmarks.md, start-up, 2026-12-02). The list fields split commas themselves, as they did under it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["HostConfig", "is_loopback_host"]
+__all__ = ["ENV_PREFIX", "HostConfig", "is_loopback_host"]
+
+ENV_PREFIX = "INVOKE_HOST_"
+"""Each field ``name`` is read from the environment variable ``INVOKE_HOST_NAME`` (in any case)."""
 
 # RFC 7230 token characters: what an HTTP header and a websocket subprotocol can carry as they are.
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -44,10 +53,21 @@ def _read_token_file(path: Path) -> str:
     return token
 
 
-class HostConfig(BaseSettings):
+def _from_environment(fields: dict[str, Any]) -> dict[str, str]:
+    """The fields set by environment variables, as their strings (pydantic parses them as it would a flag)."""
+    names = {ENV_PREFIX + name.upper(): name for name in fields}
+    return {names[key.upper()]: value for key, value in os.environ.items() if key.upper() in names}
+
+
+class HostConfig(BaseModel):
     """Everything the host can be told at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="INVOKE_HOST_", extra="forbid")
+    # As BaseSettings had it: unknown keywords are refused, and defaults go through the validators too.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        # Keywords (the command's flags, a test's arguments) win over the environment.
+        super().__init__(**{**_from_environment(type(self).model_fields), **values})
 
     root: Path = Field(default=Path("invoke-root"), description="Data root: database, images, models")
     host: str = Field(default="127.0.0.1", description="Address to bind")
@@ -56,18 +76,18 @@ class HostConfig(BaseSettings):
     token_file: Path | None = Field(
         default=None, description="File holding the access token (instead of token; keeps it out of ps and env)"
     )
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+    allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names the server answers to besides loopback names and its bound address; '*': any "
         "(dangerous without a token: it re-opens DNS rebinding)",
     )
     no_auth: bool = Field(default=False, description="Serve a non-loopback address without a token")
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
     cors_allow_credentials: bool = False
-    plugins_allow: Annotated[list[str] | None, NoDecode] = Field(
+    plugins_allow: list[str] | None = Field(
         default=None, description="If set, only these entry-point plugins (by name or distribution) load"
     )
-    plugins_block: Annotated[list[str], NoDecode] = Field(
+    plugins_block: list[str] = Field(
         default_factory=list, description="Entry-point plugins (by name or distribution) never loaded"
     )
     disable_plugin_autoload: bool = Field(default=False, description="Load no entry-point plugins at all")
@@ -165,7 +185,7 @@ class HostConfig(BaseSettings):
     )
     processor_enabled: bool = Field(default=True, description="Run queue items (off: the server only stores them)")
     processor_workers: int = Field(default=1, ge=1, le=64, description="Queue items run at once")
-    devices: Annotated[list[str], NoDecode] = Field(
+    devices: list[str] = Field(
         default_factory=list,
         description="Devices to run items on, one processor (and model cache) each, e.g. cuda:0,cuda:1 or cpu,cpu "
         "(empty: one processor on `device`)",

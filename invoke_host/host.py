@@ -68,6 +68,7 @@ from invoke_host.queue import QueueService
 from invoke_host.queue.claims import RunningClaims
 from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
+from invoke_host.start_gc import collections_paused
 
 __all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message", "worker_name"]
 
@@ -222,10 +223,13 @@ def build_host(
     if shape is None:
         shape = NodeShape.ALL_IN_ONE if config.processor_enabled else NodeShape.API
     use_entry_points = (not config.disable_plugin_autoload) if entry_points is None else entry_points
-    plugin_set = load_plugins(
-        plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
-    )
-    registry = collect(plugin_set, core_routes)  # 1
+    # Loading the plugins makes their node classes, and collecting builds their schemas: the bulk of start-up's
+    # long-lived objects, which the collector would scan again and again (start_gc.py).
+    with collections_paused():
+        plugin_set = load_plugins(
+            plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
+        )
+        registry = collect(plugin_set, core_routes)  # 1
     _configure_loaders(registry, config)
     bridge = LoopBridge()  # handed the loop when the host starts
     # Where nodes keep tensors and conditioning, made first: the output cache checks on a hit that they still hold

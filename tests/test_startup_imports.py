@@ -5,16 +5,19 @@ of a second (docs/benchmarks.md, start-up). They are imported where they are fir
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-KEPT_OFF = ("httpx", "httpcore", "psycopg", "numpy", "rich", "pygments")
+KEPT_OFF = ("httpx", "httpcore", "psycopg", "numpy", "rich", "pygments", "pydantic_settings", "torch", "diffusers",
+            "transformers", "safetensors", "spandrel", "huggingface_hub", "accelerate")
 """httpx (model downloads; its ``import`` loads its command-line module, rich and pygments with it), psycopg (the
 PostgreSQL backend, whose package the host imports for its entry point on every start), numpy (edge maps), httpcore
-(the download connections' backend, 35-48 ms)."""
+(the download connections' backend, 35-48 ms), pydantic_settings (the config reads its variables itself: 30 ms),
+and the model libraries the node plugins use only while a node runs (importing torch + diffusers costs seconds)."""
 
 BUILD_APP = """
 import json, sys
@@ -48,3 +51,42 @@ def test_the_postgres_package_still_offers_its_names_when_asked() -> None:
     assert invoke_postgres_storage.Migration is Migration
     with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
         _ = invoke_postgres_storage.Nothing
+
+
+RESTART_POINT = """
+import json, os, sys
+
+
+def execv(path, args):
+    # Where `serve` starts itself again on the system allocator (invoke_host.memory): what is imported by then was
+    # imported for nothing.
+    print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"pydantic", "litestar"}
+                            or name == "invoke_host.config")))
+    os._exit(0)
+
+
+os.execv = execv
+os.environ.pop("PYTHONMALLOC", None)
+sys.argv = [os.path.join(os.path.dirname(sys.executable), "invoke-host"), *sys.argv[1:]]
+from invoke_host.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_start_again_before_importing_the_config_or_pydantic(command: str, tmp_path: Path) -> None:
+    import invoke_host.memory
+
+    if invoke_host.memory._MALLOC_TRIM is None or not sys.platform.startswith("linux"):
+        pytest.skip("the process starts again only on glibc (invoke_host.memory)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    out = subprocess.run(
+        [sys.executable, "-c", RESTART_POINT, command, "--root", str(tmp_path / "root")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported == [], (
+        f"`invoke-host {command}` imported {imported} before starting again on the system allocator: the restarted "
+        "process imports them anew, so this cost every start twice (import them inside the command, after it)"
+    )

@@ -23,7 +23,7 @@ import time
 # Third-party only: importing any of our packages here would freeze the unmutated code into every child.
 PRELOAD = [
     "pytest", "_pytest.python", "_pytest.fixtures", "_pytest.assertion.rewrite", "pytest_asyncio", "pytest_timeout",
-    "anyio", "anyio.pytest_plugin", "asyncio", "sqlite3", "aiosqlite", "pydantic", "pydantic_settings", "msgspec",
+    "anyio", "anyio.pytest_plugin", "asyncio", "sqlite3", "aiosqlite", "pydantic", "msgspec",
     "pluggy", "importlib_metadata", "litestar", "litestar.testing", "httpx", "click", "PIL.Image",
     "PIL.PngImagePlugin", "PIL.WebPImagePlugin", "blake3", "imohash",
 ]
