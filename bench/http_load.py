@@ -17,7 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["requests_per_second"]
+__all__ = ["load", "requests_per_second"]
 
 
 async def _connection(host: str, port: int, requests: list[bytes], stop_at: float, warm_until: float,
@@ -44,6 +44,7 @@ async def _connection(host: str, port: int, requests: list[bytes], stop_at: floa
             else:
                 raise RuntimeError(f"a response without Content-Length: {head[:200]!r}")
             await reader.readexactly(length)
+            counts[1] += 1
             if now >= warm_until:
                 counts[0] += 1
     finally:
@@ -61,14 +62,14 @@ def _drive(url: str, paths: list[str], seconds: float, connections: int, warm_up
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     requests = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for p in paths]
 
-    async def main() -> int:
-        counts = [0]
+    async def main() -> tuple[int, int]:
+        counts = [0, 0]  # counted (after the warm-up), all
         start = time.perf_counter()
         await asyncio.gather(*(
             _connection(host, port, requests, start + warm_up + seconds, start + warm_up, counts, n, connections)
             for n in range(connections)
         ))
-        return counts[0]
+        return counts[0], counts[1]
 
     try:
         result.put(("ok", asyncio.run(main())))
@@ -78,12 +79,20 @@ def _drive(url: str, paths: list[str], seconds: float, connections: int, warm_up
 
 def requests_per_second(url: str, paths: list[str], *, seconds: float = 3.0, connections: int = 8,
                         warm_up: float = 0.5) -> float:
+    """Completed requests/s over ``seconds`` after ``warm_up`` (see :func:`load`)."""
+    counted, _ = load(url, paths, seconds=seconds, connections=connections, warm_up=warm_up)
+    return counted / seconds
+
+
+def load(url: str, paths: list[str], *, seconds: float = 3.0, connections: int = 8,
+         warm_up: float = 0.5) -> tuple[int, int]:
     """GET ``paths`` in turn on ``connections`` keep-alive connections for ``seconds``; completed requests/s.
 
     The connections share one pass over ``paths`` (connection ``n`` asks for paths ``n``, ``n + connections`` ...),
     so a list longer than the requests made asks for every path at most once.
 
-    Requests that complete during the first ``warm_up`` seconds are not counted. Every answer must be 200.
+    Returns ``(counted, all)``: the requests completed after the first ``warm_up`` seconds, and every request
+    completed (what a server's CPU time over the whole call is divided by). Every answer must be 200.
     """
     ctx = multiprocessing.get_context("spawn")
     result = ctx.Queue()
@@ -93,4 +102,5 @@ def requests_per_second(url: str, paths: list[str], *, seconds: float = 3.0, con
     child.join(30)
     if status != "ok":
         raise RuntimeError(f"the load generator failed: {value}")
-    return float(value) / seconds
+    counted, made = value
+    return int(counted), int(made)

@@ -49,7 +49,7 @@ from invoke_host.images import ImagesService
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from http_load import requests_per_second
+from http_load import load
 
 from tests.queue.live_server import live_server
 
@@ -130,9 +130,23 @@ uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sock
 """
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far, all its threads (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(url: str, pid: int, paths: list[str], seconds: float) -> tuple[float, float]:
+    """``(requests/s, server CPU ms per request)`` of one load run: the CPU over the whole run divided by every
+    request it made (warm-up included), so other processes' load on the machine does not count."""
+    before = _cpu_seconds(pid)
+    counted, made = load(url, paths, seconds=seconds)
+    return counted / seconds, (_cpu_seconds(pid) - before) * 1000 / max(made, 1)
+
+
 @contextmanager
-def _served(checkout: Path, root: Path, page_cache_bytes: int | None) -> Iterator[str]:
-    """The real app of ``checkout`` in a child process on ``root``'s database; yields its base URL."""
+def _served(checkout: Path, root: Path, page_cache_bytes: int | None) -> Iterator[tuple[str, int]]:
+    """The real app of ``checkout`` in a child process on ``root``'s database; yields its base URL and pid."""
     paths = [checkout, checkout / "sdk", checkout / "plugins" / "sqlite_storage",
              checkout / "plugins" / "local_file_storage"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
@@ -152,10 +166,18 @@ def _served(checkout: Path, root: Path, page_cache_bytes: int | None) -> Iterato
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield url
+        yield url, child.pid
     finally:
         child.terminate()
         child.wait(30)
+
+
+@contextmanager
+def _served_empty(app: Litestar) -> Iterator[tuple[str, int]]:
+    """The empty app, served from a thread of this process: its CPU is this process's, which does nothing else
+    while a load runs."""
+    with live_server(app) as url:
+        yield url, os.getpid()
 
 
 def _cursor_queries(db: Path, start: int, count: int, step: int) -> list[str]:
@@ -191,9 +213,12 @@ def http_listings(root: Path, records: int, seconds: float, rounds: int, page_ca
     ]
     sides = [("this checkout", REPO)] + ([("compare-with", compare_with)] if compare_with is not None else [])
     print(f"\nover HTTP, {records:,} records: {rounds} rounds of {seconds:g} s per side, load from a child process")
-    print(f"{'listing':52} {'empty req/s':>12}" + "".join(f" {name + ' req/s':>20} {'/empty':>7}" for name, _ in sides))
+    print("(cpu: the server process's CPU ms per request, all its threads, median of the rounds)")
+    print(f"{'listing':52} {'empty req/s':>12} {'cpu':>5}"
+          + "".join(f" {name + ' req/s':>20} {'/empty':>7} {'cpu':>5}" for name, _ in sides))
     with ExitStack() as stack:
-        urls = [stack.enter_context(_served(checkout, root, page_cache_bytes)) for _, checkout in sides]
+        served = [stack.enter_context(_served(checkout, root, page_cache_bytes)) for _, checkout in sides]
+        urls = [url for url, _ in served]
         http = stack.enter_context(httpx.Client(base_url=urls[0], timeout=120))
         if "next_cursor" in http.get("/api/v1/images/?limit=1").json():
             cursor = _cursor_queries(root / "databases" / "invoke.db", middle - 1, 1, 1)[0]
@@ -219,19 +244,19 @@ def http_listings(root: Path, records: int, seconds: float, rounds: int, page_ca
                                                                            for side in rnd] for rnd in spread]))
         bodies = {q.encode(): http.get(f"/api/v1/images/?{q}").content for _, q in repeated}
         default = http.get(f"/api/v1/images/?limit=50&offset={middle - 50}").content
-        with live_server(_empty_app(bodies, default)) as empty_url:
-            for label, per_round in cases:
-                empty: list[float] = []
-                ours: list[list[float]] = [[] for _ in sides]
-                for queries in per_round:
-                    empty.append(requests_per_second(empty_url, [f"/api/v1/images/?{q}" for q in queries[0]],
-                                                     seconds=seconds))
-                    for side, url in enumerate(urls):
-                        ours[side].append(requests_per_second(url, [f"/api/v1/images/?{q}" for q in queries[side]],
-                                                              seconds=seconds))
-                ratios = [statistics.median(a / e for a, e in zip(o, empty, strict=True)) for o in ours]
-                cells = "".join(f" {statistics.median(o):20,.0f} {r:7.0%}" for o, r in zip(ours, ratios, strict=True))
-                print(f"{label:52} {statistics.median(empty):12,.0f}{cells}", flush=True)
+        empty_server = stack.enter_context(_served_empty(_empty_app(bodies, default)))
+        for label, per_round in cases:
+            empty: list[tuple[float, float]] = []
+            ours: list[list[tuple[float, float]]] = [[] for _ in sides]
+            for queries in per_round:
+                empty.append(_measure(*empty_server, [f"/api/v1/images/?{q}" for q in queries[0]], seconds))
+                for side, (url, pid) in enumerate(served):
+                    ours[side].append(_measure(url, pid, [f"/api/v1/images/?{q}" for q in queries[side]], seconds))
+            ratios = [statistics.median(a[0] / e[0] for a, e in zip(o, empty, strict=True)) for o in ours]
+            cells = "".join(f" {statistics.median(r for r, _ in o):20,.0f} {ratio:7.0%} "
+                            f"{statistics.median(c for _, c in o):5.2f}" for o, ratio in zip(ours, ratios, strict=True))
+            print(f"{label:52} {statistics.median(r for r, _ in empty):12,.0f} "
+                  f"{statistics.median(c for _, c in empty):5.2f}{cells}", flush=True)
 
 
 async def main() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Unpack
 
 from invoke_sdk.events import BaseEvent
+from invoke_sdk.image_json_pages import ImageJsonListingStore, ImageRecordJsonPage, NameField
 from invoke_sdk.images import (
     EmbeddedImageData,
     ImageAddedEvent,
@@ -85,6 +86,7 @@ class ImagesService:
         self.max_image_pixels = max_image_pixels
         # Checked once: isinstance against a runtime protocol costs microseconds, and the version is read per request.
         self._versioned = records if isinstance(records, ImageVersionedRecordStore) else None
+        self._json_listing = records if isinstance(records, ImageJsonListingStore) else None
         # Only a store that can tell when its records changed can have its pages cached (page_cache says why).
         self.page_cache: ImagePageCache | None = (
             ImagePageCache(page_cache_bytes) if page_cache_bytes > 0 and self._versioned is not None else None
@@ -207,6 +209,16 @@ class ImagesService:
     async def get_many(self, **filters: Unpack[ImageListFilters]) -> ImageRecordPage:
         """A page of records (see :meth:`invoke_sdk.images.ImageRecordStore.get_many` for the filters)."""
         return await self.records.get_many(**filters)
+
+    async def get_many_json(
+        self, name_fields: Sequence[NameField], **filters: Unpack[ImageListFilters]
+    ) -> ImageRecordJsonPage | None:
+        """The page of :meth:`get_many` with its records encoded by the store and ``name_fields`` added
+        (:class:`~invoke_sdk.image_json_pages.ImageJsonListingStore`); None when the store cannot do that for this
+        page or at all: then :meth:`get_many` lists it."""
+        if self._json_listing is None:
+            return None
+        return await self._json_listing.get_many_json(name_fields=name_fields, **filters)
 
     async def read_file(self, image_name: str, *, thumbnail: bool = False) -> bytes:
         """The PNG (or WebP thumbnail) of a recorded image; a missing record or file: :class:`ImageNotFoundError`."""

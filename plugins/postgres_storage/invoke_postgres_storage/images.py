@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from invoke_sdk.image_json_pages import ImageRecordJsonPage, NameField
 from invoke_sdk.images import (
     ImageCategory,
     ImageNotFoundError,
@@ -29,6 +30,7 @@ from invoke_sdk.storage import StorageError
 from psycopg.rows import dict_row
 
 from invoke_postgres_storage.database import Connection, Database
+from invoke_postgres_storage.record_json import record_json_columns
 
 __all__ = ["PostgresImageRecordStore"]
 
@@ -81,6 +83,8 @@ def _decode_cursor(cursor: str, *, starred_first: bool, order_dir: OrderDir) -> 
 
 
 _VERSION_SQL = "SELECT n FROM image_changes WHERE id = 1"
+# The page's helper columns, not fields of a record.
+_HELPERS = frozenset({"_id", "_version"})
 
 _Place = tuple[bool, datetime, int]
 """Where a row is in a listing's order: ``(starred, created_at, id)``, what a cursor holds."""
@@ -180,6 +184,69 @@ class PostgresImageRecordStore:
         search_term: str | None = None,
         cursor: str | None = None,
     ) -> ImageRecordPage:
+        rows, total, next_cursor = await self._page(
+            COLUMNS, offset=offset, limit=limit, image_origin=image_origin, categories=categories,
+            exclude_categories=exclude_categories, is_intermediate=is_intermediate, starred_first=starred_first,
+            order_dir=order_dir, search_term=search_term, cursor=cursor,
+        )
+        return ImageRecordPage(
+            items=[ImageRecord(**{k: v for k, v in r.items() if k not in _HELPERS}) for r in rows],
+            offset=offset if cursor is None else None,
+            limit=limit,
+            total=total,
+            next_cursor=next_cursor,
+        )
+
+    async def get_many_json(
+        self,
+        *,
+        name_fields: Sequence[NameField] = (),
+        offset: int = 0,
+        limit: int = 10,
+        image_origin: ImageOrigin | None = None,
+        categories: Sequence[ImageCategory] | None = None,
+        exclude_categories: Sequence[ImageCategory] | None = None,
+        is_intermediate: bool | None = None,
+        starred_first: bool = True,
+        order_dir: OrderDir = "DESC",
+        search_term: str | None = None,
+        cursor: str | None = None,
+    ) -> ImageRecordJsonPage | None:
+        """The page of :meth:`get_many` with each record encoded by PostgreSQL
+        (``invoke_postgres_storage.record_json``); None when a row holds a value that encoding does not take."""
+        rows, total, next_cursor = await self._page(
+            record_json_columns(name_fields), offset=offset, limit=limit, image_origin=image_origin,
+            categories=categories, exclude_categories=exclude_categories, is_intermediate=is_intermediate,
+            starred_first=starred_first, order_dir=order_dir, search_term=search_term, cursor=cursor,
+        )
+        texts = [r["_json"] for r in rows]
+        if None in texts:
+            return None
+        return ImageRecordJsonPage(
+            items_json=f"[{','.join(texts)}]",
+            offset=offset if cursor is None else None,
+            limit=limit,
+            total=total,
+            next_cursor=next_cursor,
+        )
+
+    async def _page(
+        self,
+        columns: str,
+        *,
+        offset: int,
+        limit: int,
+        image_origin: ImageOrigin | None,
+        categories: Sequence[ImageCategory] | None,
+        exclude_categories: Sequence[ImageCategory] | None,
+        is_intermediate: bool | None,
+        starred_first: bool,
+        order_dir: OrderDir,
+        search_term: str | None,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], int, str | None]:
+        """The page's rows (``columns`` of each, plus the cursor's ``starred``, ``created_at`` and ``_id``), the
+        listing's total and the next cursor."""
         if offset < 0:
             raise ValueError("offset must not be negative")
         if limit < 1:
@@ -228,7 +295,7 @@ class PostgresImageRecordStore:
 
         # The records version rides along: one statement reads one snapshot, so a page started from a remembered
         # place can tell whether the place still holds (invoke_sdk.listing_anchors).
-        page_columns = f"({_VERSION_SQL}) AS _version, id AS _id, {COLUMNS}"
+        page_columns = f"({_VERSION_SQL}) AS _version, id AS _id, {columns}"
         listing = (" AND ".join(where), order, *(tuple(p) if isinstance(p, list) else p for p in params))
 
         async def page_from(conn: Connection, place: _Place | None, skip: int) -> list[dict[str, Any]]:
@@ -277,13 +344,7 @@ class PostgresImageRecordStore:
         rows, total = await self._db.run(work)
         more = len(rows) > limit
         rows = rows[:limit]
-        return ImageRecordPage(
-            items=[ImageRecord(**{k: v for k, v in r.items() if k not in ("_id", "_version")}) for r in rows],
-            offset=offset if cursor is None else None,
-            limit=limit,
-            total=total,
-            next_cursor=_encode_cursor(rows[-1], starred_first=starred_first, order_dir=order_dir) if more else None,
-        )
+        return rows, total, _encode_cursor(rows[-1], starred_first=starred_first, order_dir=order_dir) if more else None
 
     async def update(self, image_name: str, changes: ImageRecordChanges) -> ImageRecord:
         sets: list[str] = []

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
+from invoke_sdk.image_json_pages import ImageRecordJsonPage, NameField
 from invoke_sdk.images import (
     ImageCategory,
     ImageNotFoundError,
@@ -27,6 +28,7 @@ from invoke_sdk.storage import StorageError
 from pydantic import TypeAdapter
 
 from invoke_sqlite_storage.database import Database
+from invoke_sqlite_storage.record_json import record_json_columns
 from invoke_sqlite_storage.records_version import RecordsVersion
 
 __all__ = ["ImageListQuery", "SqliteImageRecordStore", "build_list_query", "decode_cursor", "encode_cursor"]
@@ -118,11 +120,13 @@ def build_list_query(
     search_term: str | None = None,
     cursor: str | None = None,
     after: tuple[int, str, int] | None = None,
+    columns: str = COLUMNS,
 ) -> ImageListQuery:
     """The SQL a listing runs (public so the benchmark can time the same query without the store).
 
     ``after`` is a decoded cursor's place, ``(starred, created_at, rowid)``: the page starts ``offset`` rows past
-    it (how the store answers a deep offset from a known place, ``invoke_sdk.listing_anchors``).
+    it (how the store answers a deep offset from a known place, ``invoke_sdk.listing_anchors``). ``columns`` are
+    what the page reads of each row besides the helper columns (the records' JSON for ``get_many_json``).
     """
     if offset < 0:
         raise ValueError("offset must not be negative")
@@ -186,7 +190,7 @@ def build_list_query(
     # The records version rides along too: one statement reads one snapshot, so a page started from a remembered
     # place can tell whether the place still holds (the version it was read under is the page's own).
     page_sql = (
-        f"SELECT ({count_sql}) AS _total, ({_VERSION_SQL}) AS _version, rowid AS _rowid, {COLUMNS} FROM images "
+        f"SELECT ({count_sql}) AS _total, ({_VERSION_SQL}) AS _version, rowid AS _rowid, {columns} FROM images "
         f"WHERE rowid IN (SELECT rowid FROM images WHERE {' AND '.join(page_where)} ORDER BY {order} LIMIT ? "
         f"OFFSET ?) ORDER BY {order}"
     )
@@ -284,11 +288,58 @@ class SqliteImageRecordStore:
             "is_intermediate": is_intermediate, "starred_first": starred_first, "order_dir": order_dir,
             "search_term": search_term,
         }
-        query = build_list_query(offset=offset, limit=limit, cursor=cursor, **filters)
+        rows, total, next_cursor = await self._page(offset, limit, cursor, filters, COLUMNS)
+        return ImageRecordPage(
+            items=_RECORDS.validate_python([dict(r) for r in rows]),
+            offset=offset if cursor is None else None,
+            limit=limit,
+            total=total,
+            next_cursor=next_cursor,
+        )
+
+    async def get_many_json(
+        self,
+        *,
+        name_fields: Sequence[NameField] = (),
+        offset: int = 0,
+        limit: int = 10,
+        image_origin: ImageOrigin | None = None,
+        categories: Sequence[ImageCategory] | None = None,
+        exclude_categories: Sequence[ImageCategory] | None = None,
+        is_intermediate: bool | None = None,
+        starred_first: bool = True,
+        order_dir: OrderDir = "DESC",
+        search_term: str | None = None,
+        cursor: str | None = None,
+    ) -> ImageRecordJsonPage | None:
+        """The page of :meth:`get_many` with each record encoded by SQLite (``invoke_sqlite_storage.record_json``);
+        None when a row holds a value that encoding does not take as it is (the host then calls get_many)."""
+        filters: dict[str, Any] = {
+            "image_origin": image_origin, "categories": categories, "exclude_categories": exclude_categories,
+            "is_intermediate": is_intermediate, "starred_first": starred_first, "order_dir": order_dir,
+            "search_term": search_term,
+        }
+        rows, total, next_cursor = await self._page(offset, limit, cursor, filters, record_json_columns(name_fields))
+        texts = [r["_json"] for r in rows]
+        if None in texts:
+            return None
+        return ImageRecordJsonPage(
+            items_json=f"[{','.join(texts)}]",
+            offset=offset if cursor is None else None,
+            limit=limit,
+            total=total,
+            next_cursor=next_cursor,
+        )
+
+    async def _page(
+        self, offset: int, limit: int, cursor: str | None, filters: dict[str, Any], columns: str
+    ) -> tuple[list[sqlite3.Row], int, str | None]:
+        """The page's rows (``columns`` of each, plus the cursor's), the listing's total and the next cursor."""
+        query = build_list_query(offset=offset, limit=limit, cursor=cursor, columns=columns, **filters)
         async with self._db.read() as conn:
             rows: list[sqlite3.Row] | None = None
-            if cursor is None and not search_term and self.anchors.block_of(offset) > 0:
-                rows = await self._from_place(conn, query.listing, offset, limit, filters)
+            if cursor is None and not filters["search_term"] and self.anchors.block_of(offset) > 0:
+                rows = await self._from_place(conn, query.listing, offset, limit, filters, columns)
             if rows is None:
                 rows = list(await conn.execute_fetchall(query.page_sql, query.page_params))
             if rows:
@@ -298,16 +349,12 @@ class SqliteImageRecordStore:
                 total = int(counted[0][0]) if counted else 0
         more = len(rows) > limit
         rows = rows[:limit]
-        return ImageRecordPage(
-            items=_RECORDS.validate_python([dict(r) for r in rows]),
-            offset=offset if cursor is None else None,
-            limit=limit,
-            total=total,
-            next_cursor=encode_cursor(rows[-1], starred_first=starred_first, order_dir=order_dir) if more else None,
-        )
+        order = {"starred_first": filters["starred_first"], "order_dir": filters["order_dir"]}
+        return rows, total, encode_cursor(rows[-1], **order) if more else None
 
     async def _from_place(
-        self, conn: aiosqlite.Connection, listing: tuple[Any, ...], offset: int, limit: int, filters: dict[str, Any]
+        self, conn: aiosqlite.Connection, listing: tuple[Any, ...], offset: int, limit: int, filters: dict[str, Any],
+        columns: str,
     ) -> list[sqlite3.Row] | None:
         """The rows of an ``offset`` page read from the remembered place of the row before its block, finding and
         remembering that place first if need be; None when the page must be read the plain way (the records kept
@@ -328,7 +375,9 @@ class SqliteImageRecordStore:
                     continue
                 place, version = (int(row["starred"]), str(row["created_at"]), int(row["_rowid"])), int(row["_version"])
                 anchors.keep(listing, block, place, version)
-            page = build_list_query(offset=offset - block * anchors.spacing, limit=limit, after=place, **filters)
+            page = build_list_query(
+                offset=offset - block * anchors.spacing, limit=limit, after=place, columns=columns, **filters
+            )
             rows = list(await conn.execute_fetchall(page.page_sql, page.page_params))
             if not rows:
                 return None
