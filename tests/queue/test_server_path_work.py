@@ -103,14 +103,14 @@ def test_a_claimed_items_state_is_built_off_the_event_loop(tmp_path: Path, monke
     built_on: list[tuple[str, bool]] = []
     state_for = processor_module.SessionProcessor._state_for
 
-    def recorded(self: Any, item: Any) -> Any:
+    def recorded(self: Any, item: Any, *held: Any) -> Any:
         try:
             asyncio.get_running_loop()
             on_loop = True
         except RuntimeError:
             on_loop = False
         built_on.append((threading.current_thread().name, on_loop))
-        return state_for(self, item)
+        return state_for(self, item, *held)
 
     monkeypatch.setattr(processor_module.SessionProcessor, "_state_for", recorded)
     with TestClient(make_app(tmp_path, processor_enabled=True)) as client:
