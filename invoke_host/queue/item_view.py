@@ -100,10 +100,7 @@ async def item_view(queue: QueueService, item: QueueItem) -> QueueItemView:
         **fields, results=QueueItemResults(count=sum(counts.values()), by_node=counts),
         errors=[_error_view(e) for e in errors],
     )
-    if item.session_decoded:
-        view.__dict__["session"] = item.session
-    else:
-        view._session_json = item.session_json
+    view.take_session_of(item)
     return view
 
 

@@ -153,6 +153,15 @@ class QueueItem(QueueItemSummary):
         """Whether ``session`` exists as objects (read already, or given as a dict)."""
         return "session" in self.__dict__
 
+    def take_session_of(self, other: QueueItem) -> None:
+        """Give this item (built without a session, e.g. by ``model_construct``) the session of ``other``: its
+        objects if it has them, else its stored text, still not decoded."""
+        if other.session_decoded:
+            self.__dict__["session"] = other.session
+        else:
+            self.__dict__.pop("session", None)
+            self._session_json = other._session_json
+
     def _decode_session(self) -> None:
         if "session" not in self.__dict__:
             self.__dict__["session"] = json.loads(self._session_json or "{}")

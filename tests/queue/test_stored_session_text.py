@@ -63,10 +63,7 @@ def test_stored_items_compare_by_their_sessions() -> None:
 def _view(item: QueueItem) -> QueueItemView:
     view = QueueItemView.model_construct(**{k: v for k, v in item.__dict__.items() if k != "session"},
                                          results=QueueItemResults(count=0, by_node={}), errors=[])
-    if item.session_decoded:
-        view.__dict__["session"] = item.session
-    else:
-        view._session_json = item.session_json
+    view.take_session_of(item)
     return view
 
 
