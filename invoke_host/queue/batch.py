@@ -294,6 +294,8 @@ class PreparedBatch(NamedTuple):
     """The graph as validated: the nodes of the sessions in ``graph_sessions``, ready for the engine."""
     graph_sessions: list[str]
     """The session ids that may run ``graph`` as it is: the first item's (its graph is exactly ``graph``)."""
+    workflow: str | None = None
+    """The ``workflow`` text stored in the sessions of ``graph_sessions`` (None: the batch has none)."""
 
 
 def upgraded_batch(batch: Batch, registry: FrozenRegistry) -> Batch:
@@ -360,6 +362,7 @@ def prepare_batch(
     nodes: dict[str, Any] = graph.get("nodes", {})
     items: list[NewQueueItem] = []
     graph_model = main_model_key(nodes)  # once per batch: only batch values can change it per item
+    first_workflow = workflow  # what the first item's session stores: with its values written in, if it has any
     for values in expand(batch):
         session_id = uuid.uuid4().hex
         if values:
@@ -371,7 +374,9 @@ def prepare_batch(
             session = {"id": session_id, "batch_id": batch.batch_id, "graph": session_graph,
                        "validated_with": checked}
             if workflow is not None:
-                session["workflow"] = workflow_with_values(workflow, values)
+                item_workflow = session["workflow"] = workflow_with_values(workflow, values)
+                if not items:
+                    first_workflow = item_workflow
             session_json = json.dumps(session, separators=(",", ":"))
         else:
             assert shared is not None  # a batch without data
@@ -387,4 +392,4 @@ def prepare_batch(
     # The validated graph is the first session's (its values were written in before validating). Without data
     # every session's graph is the same, but only one session gets these node objects: the engine copies a node's
     # fields shallowly into each instance, so two sessions sharing one object would share its mutable inputs.
-    return PreparedBatch(record, items, validated, [items[0].session_id])
+    return PreparedBatch(record, items, validated, [items[0].session_id], first_workflow)

@@ -91,23 +91,43 @@ def _error_view(error: SessionNodeError) -> SessionNodeErrorView:
 
 
 async def item_view(queue: QueueService, item: QueueItem) -> QueueItemView:
-    """The item with its result counts and errors (two small queries, at once; no result is read)."""
+    """The item with its result counts and errors (two small queries, at once; no result is read).
+
+    The session stays as the item has it: the stored text, if it was not decoded (see ``session_json``)."""
     counts, errors = await asyncio.gather(queue.result_counts(item.item_id), queue.list_errors(item.item_id))
-    return QueueItemView.model_construct(
-        **dict(item), results=QueueItemResults(count=sum(counts.values()), by_node=counts),
+    fields = {name: value for name, value in item.__dict__.items() if name != "session"}
+    view = QueueItemView.model_construct(
+        **fields, results=QueueItemResults(count=sum(counts.values()), by_node=counts),
         errors=[_error_view(e) for e in errors],
     )
+    view.take_session_of(item)
+    return view
+
+
+# Tokens json.dumps writes for non-finite floats, which are not JSON: a session text holding one of these words
+# anywhere (in a string too, to keep the check a substring search) is decoded and encoded again instead.
+_NOT_JSON = ("NaN", "Infinity")
+
+
+def _session_json(view: QueueItem) -> bytes:
+    """The session as JSON for an answer: the stored text as it is, unless it may hold a non-finite number."""
+    if not view.session_decoded:
+        text = view.session_json
+        if not any(word in text for word in _NOT_JSON):
+            return text.encode()
+    # msgspec writes non-finite numbers as null, as the answers always did.
+    return msgspec.json.encode(view.session)
 
 
 def item_view_json(view: QueueItemView) -> bytes:
-    """The item view as JSON: the small fields through the model, the session (a whole graph) encoded apart.
+    """The item view as JSON: the small fields through the model, the session (a whole graph) apart.
 
-    What Litestar made of the model (``model_dump`` into objects, then msgspec) walked a 1,000-node session
-    twice; msgspec encodes the session's plain JSON data in one pass (non-finite numbers become null either way).
+    The session is the stored text spliced in as it is (decoding a 1,000-node session, freeing it and encoding it
+    again was half of this answer's CPU time, issue #11); the same JSON as ``model_dump(mode="json")``.
     """
     head = view.model_dump_json(exclude={"session"})
-    session = msgspec.json.encode(view.session)
-    return b"".join((head[:-1].encode(), b',"session":' if len(head) > 2 else b'"session":', session, b"}"))
+    return b"".join((head[:-1].encode(), b',"session":' if len(head) > 2 else b'"session":', _session_json(view),
+                     b"}"))
 
 
 def _row_json(row: SessionNodeResult) -> str:
@@ -135,8 +155,8 @@ async def stream_item_with_session(queue: QueueService, view: QueueItemView) -> 
     iteration order]}, "errors": {prepared id: error}, "source_errors": {source id: [prepared ids]}}``.
     """
     head = view.model_dump_json(exclude={"session"})
-    enqueued = msgspec.json.encode(view.session).decode()
-    yield f'{head[:-1]},"session":{enqueued[:-1]}{"," if len(enqueued) > 2 else ""}"results":{{'.encode()
+    enqueued = _session_json(view).decode().rstrip()[:-1].rstrip()  # the object without its closing brace
+    yield f'{head[:-1]},"session":{enqueued}{"," if enqueued != "{" else ""}"results":{{'.encode()
     history: list[str] = []
     by_source: dict[str, list[tuple[tuple[int, ...], str]]] = {}
     after: int | None = None

@@ -44,6 +44,7 @@ from invoke_host.graph import load_validated_graph, parse_graph, registry_finger
 from invoke_host.limits import Limits
 from invoke_host.memory import free_in_steps, release_free_memory
 from invoke_host.queue.claims import Claim, RunningClaims
+from invoke_host.queue.held_graphs import HeldSession
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import QueueService
 from invoke_host.queue.session_progress import ProgressWriter, restore_progress, stored_results
@@ -242,12 +243,11 @@ class SessionProcessor:
 
     # -- one item --------------------------------------------------------------------------------
 
-    def _state_for(self, item: QueueItem) -> GraphExecutionState:
+    def _state_for(self, item: QueueItem, held: HeldSession | None = None) -> GraphExecutionState:
         registry = self.registry
-        held = self.queue.take_validated_graph(item.session_id)
         if held is not None:
             # Enqueued through this host: the graph it validated then is the one to run, nodes already built.
-            return GraphExecutionState(registry, held, id=item.session_id)
+            return GraphExecutionState(registry, held.graph, id=item.session_id)
         session = item.session
         if session.get("validated_with") == registry_fingerprint(registry):
             # Validated at enqueue against these very node types: rebuild the nodes, skip the structural checks.
@@ -257,9 +257,10 @@ class SessionProcessor:
             graph = parse_graph(registry, session["graph"])
         return GraphExecutionState(registry, graph, id=item.session_id)
 
-    def _restored_state(self, item: QueueItem, stored: list[SessionNodeResult]) -> GraphExecutionState:
+    def _restored_state(self, item: QueueItem, stored: list[SessionNodeResult],
+                        held: HeldSession | None) -> GraphExecutionState:
         """(Worker thread) the item's state held to this processor's limits, with ``stored`` replayed into it."""
-        state = self._state_for(item)
+        state = self._state_for(item, held)
         state.limits = self.limits
         if stored:
             restore_progress(self.registry, state, stored)
@@ -291,8 +292,12 @@ class SessionProcessor:
         try:
             # A retried item continues from the results stored by the run before (none for a first run).
             stored = await stored_results(self.queue, item_id)
+            held_session = self.queue.take_validated_graph(item.session_id)
             # Off the loop: building the state of a 1,000-node graph held the loop for as long as its run took.
-            state = await asyncio.to_thread(self._restored_state, item, stored)
+            state = await asyncio.to_thread(self._restored_state, item, stored, held_session)
+            # The stored session is read only when this host does not hold its graph and workflow (then it was
+            # decoded in the thread above): a held graph's item never decodes its 146 kB for a 1,000-node graph.
+            workflow = held_session.workflow if held_session is not None else item.session.get("workflow")
             if stored:
                 logger.info("Queue item %d resumes after %d stored results", item_id, len(stored))
         except Exception as exc:  # noqa: BLE001 - a session that cannot be built fails its item, not the worker
@@ -305,12 +310,12 @@ class SessionProcessor:
         held = [state]
         del state
         try:
-            return await self._run_state(item, cancel, held, started)
+            return await self._run_state(item, cancel, held, started, workflow)
         finally:
             await asyncio.to_thread(free_in_steps, held)
 
     async def _run_state(self, item: QueueItem, cancel: _ItemCancel, held: list[GraphExecutionState],
-                         started: float) -> int:
+                         started: float, workflow: str | None) -> int:
         """Run the item's built state (``held[0]``) to its end and record how it ended; return how many nodes ran."""
         item_id = item.item_id
         state = held[0]
@@ -323,7 +328,7 @@ class SessionProcessor:
                                limits=self.limits, wants_node_events=publish.wants_node_events, node_hooks=publish)
         writer.start()
         try:
-            status = await runner.run_async(state, cancel, workflow=item.session.get("workflow"))
+            status = await runner.run_async(state, cancel, workflow=workflow)
         except Exception as exc:
             logger.exception("Queue item %d failed outside its nodes", item_id)
             with contextlib.suppress(Exception):

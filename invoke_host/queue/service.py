@@ -46,10 +46,9 @@ from invoke_sdk.session_queue import (
 from invoke_sdk.storage import QueueItemNotFoundError, SessionQueueStore
 
 from invoke_host.events.bus import EventBus
-from invoke_host.graph import GraphBase
 from invoke_host.limits import Limits
 from invoke_host.queue.batch import Batch, batch_size, prepare_batch
-from invoke_host.queue.held_graphs import HeldGraphs
+from invoke_host.queue.held_graphs import HeldGraphs, HeldSession
 from invoke_host.queue.retry import RetryItemsResult, retry_items
 from invoke_host.registry import FrozenRegistry
 
@@ -184,7 +183,7 @@ class QueueService:
         record = prepared.record
         result = await self.store.enqueue(record, prepared.items, prepend=prepend)
         # Held only once stored: a claim can only follow the commit, and a refused enqueue leaves nothing behind.
-        self.held_graphs.hold(prepared.graph, prepared.graph_sessions)
+        self.held_graphs.hold(prepared.graph, prepared.graph_sessions, prepared.workflow)
         logger.info(
             "Enqueued batch %s on queue %s: %d items%s", record.batch_id, queue_id, result.enqueued,
             " (prepended)" if prepend else "",
@@ -228,8 +227,9 @@ class QueueService:
         longer holds the item."""
         await self.store.append_progress(item_id, results, errors, worker_id=worker_id, attempt=attempt)
 
-    def take_validated_graph(self, session_id: str) -> GraphBase | None:
-        """The graph this host validated when it enqueued the session, if it still holds it (taken: once)."""
+    def take_validated_graph(self, session_id: str) -> HeldSession | None:
+        """The graph this host validated when it enqueued the session (with the session's workflow), if it still
+        holds it (taken: once)."""
         return self.held_graphs.take(session_id)
 
     def is_canceled(self, item_id: int) -> bool:

@@ -9,11 +9,12 @@ and they carry their output as JSON text that nobody between the runner and the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -108,15 +109,113 @@ class QueueItemSummary(BaseModel):
     model_key: str | None = Field(default=None, description="The item's main model key, if its graph names one")
 
 
+def _leaves_out_session(exclude: Any) -> bool:
+    """Whether a dump's ``exclude`` leaves the whole session out (a set of field names, or a dict naming it True)."""
+    if isinstance(exclude, dict):
+        return exclude.get("session") is True
+    return isinstance(exclude, set | frozenset) and "session" in exclude
+
+
 class QueueItem(QueueItemSummary):
     """A queue item with its session as enqueued (id, batch_id, graph) and the full error.
 
     What the session produced is not in here: results and node errors are stored per node
     (:class:`SessionNodeResult`, :class:`SessionNodeError`) and read page by page.
+
+    A store builds it with :meth:`from_stored`, handing over the session as the JSON text it holds: ``session`` is
+    decoded from that text the first time it is read (or the item is dumped, compared, copied), and
+    :attr:`session_json` gives the text itself. A claim whose graph the host still holds, and the API's view of
+    an item, need none of the session's objects: decoding a 1,000-node session and freeing it again cost about
+    as much as the rest of a ``GET`` (issue #11). ``QueueItem(session={...})`` works as before.
     """
 
     error_traceback: str | None = None
     session: dict[str, Any] = Field(description="The session as enqueued: id, batch_id and graph")
+    _session_json: str | None = PrivateAttr(default=None)
+    """The stored text ``session`` is (or will be) decoded from; None for an item built from a dict."""
+
+    @classmethod
+    def from_stored(cls, session_json: str, **fields: Any) -> QueueItem:
+        """The item with ``fields`` validated as usual and its session left as ``session_json`` until read."""
+        item = cls.model_validate({**fields, "session": {}})
+        del item.__dict__["session"]
+        item._session_json = session_json
+        return item
+
+    @property
+    def session_json(self) -> str:
+        """The session as JSON text: as the store holds it, or (an item built from a dict) encoded now."""
+        text = self._session_json
+        return text if text is not None else json.dumps(self.session, separators=(",", ":"))
+
+    @property
+    def session_decoded(self) -> bool:
+        """Whether ``session`` exists as objects (read already, or given as a dict)."""
+        return "session" in self.__dict__
+
+    def take_session_of(self, other: QueueItem) -> None:
+        """Give this item (built without a session, e.g. by ``model_construct``) the session of ``other``: its
+        objects if it has them, else its stored text, still not decoded."""
+        if other.session_decoded:
+            self.__dict__["session"] = other.session
+        else:
+            self.__dict__.pop("session", None)
+            self._session_json = other._session_json
+
+    def _decode_session(self) -> None:
+        if "session" not in self.__dict__:
+            self.__dict__["session"] = json.loads(self._session_json or "{}")
+
+    if not TYPE_CHECKING:
+        # Only an item from from_stored lacks "session" in its __dict__; pydantic's own lookup raises for the rest.
+        def __getattr__(self, name: str) -> Any:
+            if name == "session" and self.__pydantic_private__ is not None \
+                    and self.__pydantic_private__.get("_session_json") is not None:
+                self._decode_session()
+                return self.__dict__["session"]
+            return super().__getattr__(name)
+
+    # Whatever reads the fields' values straight from __dict__ sees the session decoded first, unless it leaves the
+    # session out (the item view dumps the other fields, then splices the text). No return annotation on the
+    # serializer: with one, the model's serialization schema would become that type's.
+    @model_serializer(mode="wrap")
+    def _serialize_decoded(  # type: ignore[no-untyped-def]
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ):
+        if not _leaves_out_session(info.exclude):
+            self._decode_session()
+        return handler(self)
+
+    def __iter__(self) -> Any:
+        self._decode_session()
+        return super().__iter__()
+
+    def __eq__(self, other: object) -> bool:
+        self._decode_session()
+        if isinstance(other, QueueItem):
+            other._decode_session()
+            if type(other) is type(self):
+                # By value: the text a session was decoded from (a private attribute) is not part of the item.
+                return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # as BaseModel's: defining __eq__ would otherwise drop it anyway
+
+    def __repr_args__(self) -> Any:
+        self._decode_session()
+        return super().__repr_args__()
+
+    def __copy__(self) -> QueueItem:
+        self._decode_session()
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> QueueItem:
+        self._decode_session()
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        self._decode_session()
+        return super().__getstate__()
 
 
 class SessionNodeResult(NamedTuple):

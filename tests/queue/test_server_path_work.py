@@ -1,26 +1,33 @@
 """What the server path does for a graph besides the engine's own work, cut down without changing an answer: the
 enqueue body read, the batch's size against ``max_batch_bytes``, the item view's JSON, the claimed item's state
-built off the event loop (issue #11)."""
+built off the event loop, the node event publisher's edge maps built only for an event (issue #11)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import invoke_core_nodes.plugin as core_nodes_plugin
 import pytest
+from invoke_core_nodes.math import AddInvocation
+from invoke_sdk.session_queue import QueueItemSummary
 from litestar.testing import TestClient
 from pydantic import ValidationError
 
 import invoke_host.queue.processor as processor_module
 from invoke_host.api.queue import _ENQUEUE_BODY, _read_enqueue_body
+from invoke_host.engine import GraphExecutionState, NodeStarted
+from invoke_host.events import EventBus
+from invoke_host.graph import parse_graph
 from invoke_host.host import build_host
 from invoke_host.limits import Limits
 from invoke_host.queue.batch import Batch, BatchError, prepare_batch, prepare_items
 from invoke_host.queue.item_view import QueueItemView, item_view
+from invoke_host.queue.node_events import NodeEventPublisher
 from tests.queue.conftest import graph, make_app
 from tests.waiting import wait_until
 
@@ -103,14 +110,14 @@ def test_a_claimed_items_state_is_built_off_the_event_loop(tmp_path: Path, monke
     built_on: list[tuple[str, bool]] = []
     state_for = processor_module.SessionProcessor._state_for
 
-    def recorded(self: Any, item: Any) -> Any:
+    def recorded(self: Any, item: Any, *held: Any) -> Any:
         try:
             asyncio.get_running_loop()
             on_loop = True
         except RuntimeError:
             on_loop = False
         built_on.append((threading.current_thread().name, on_loop))
-        return state_for(self, item)
+        return state_for(self, item, *held)
 
     monkeypatch.setattr(processor_module.SessionProcessor, "_state_for", recorded)
     with TestClient(make_app(tmp_path, processor_enabled=True)) as client:
@@ -129,3 +136,56 @@ def test_a_malformed_graph_is_refused_before_it_is_stored(client: TestClient[Any
     r = client.post(f"{Q}/enqueue_batch", json={"batch": {"graph": {"nodes": nodes, "edges": []}}})
     assert r.status_code == 422, r.text
     assert client.get(f"{Q}/list").json()["items"] == []
+
+
+class _Recorder:
+    """An event sink that wants every event, encoded."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def wants(self, event_name: str) -> bool:
+        return True
+
+    def deliver(self, event: Any) -> None:
+        raise AssertionError("node events come encoded")
+
+    def deliver_encoded(self, event: Any) -> None:
+        self.messages.append(event.message)
+
+
+@pytest.mark.parametrize("subscribed", [False, True])
+def test_a_node_event_publisher_walks_the_graphs_edges_only_once_it_publishes(subscribed: bool) -> None:
+    host = build_host(plugins=[("core_nodes", core_nodes_plugin)], entry_points=False)
+    parsed = parse_graph(host.registry, {
+        "nodes": {"base": {"type": "add", "a": 1, "b": 2}, "second": {"type": "add", "b": 10}},
+        "edges": [{"source": {"node_id": "base", "field": "value"},
+                   "destination": {"node_id": "second", "field": "a"}}],
+    })
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    item = QueueItemSummary(item_id=1, queue_id="q", batch_id="b", session_id="s", status="in_progress", priority=0,
+                            created_at=now, updated_at=now)
+    sink = _Recorder()
+    bus = EventBus([sink] if subscribed else [])
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(bus.start())
+    try:
+        publish = NodeEventPublisher(bus, item, GraphExecutionState(host.registry, parsed))
+        assert "_edge_inputs" not in vars(publish) and "_exclude" not in vars(publish)  # nothing walked at the claim
+        publish(NodeStarted("s", "second", "second", "add", invocation=AddInvocation(id="second", a=3, b=10)))
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.run_until_complete(bus.stop())
+        loop.close()
+    # Walked only for an event some sink takes; the input fed by the edge is left out of it, as always.
+    assert ("_edge_inputs" in vars(publish)) is subscribed
+    assert [json.loads(m)["data"]["invocation"] for m in sink.messages] == (
+        [{"id": "second", "is_intermediate": False, "use_cache": True, "b": 10, "type": "add"}] if subscribed else [])

@@ -14,7 +14,6 @@ is re-checked against that condition once it commits, so a reclaimed item is nev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -87,8 +86,9 @@ def _summary(row: dict[str, Any]) -> QueueItemSummary:
 
 def _item(row: dict[str, Any]) -> QueueItem:
     fields = _summary_fields(row)
-    fields["session"] = json.loads(fields["session"])
-    return QueueItem(**fields)
+    # The stored text as it is: decoded only if the session is read (a claim of a held graph, or the item's GET,
+    # never reads it).
+    return QueueItem.from_stored(fields.pop("session"), **fields)
 
 
 def _result(row: tuple[Any, ...]) -> SessionNodeResult:

@@ -98,8 +98,9 @@ RESULT_COLUMNS = "seq, node_id, source_node_id, path, output"
 
 def _item(row: sqlite3.Row) -> QueueItem:
     fields = _summary_fields(row)
-    fields["session"] = json.loads(fields["session"])
-    return QueueItem(**fields)
+    # The stored text as it is: decoded only if the session is read (a claim of a held graph, or the item's GET,
+    # never reads it).
+    return QueueItem.from_stored(fields.pop("session"), **fields)
 
 
 def _encode_cursor(row: sqlite3.Row) -> str:
