@@ -222,8 +222,8 @@ class HostConfig(BaseSettings):
     )
     output_cache_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0,
-        description="Most bytes of node outputs the output cache keeps, shared by every processor (keys and outputs "
-        "as stored JSON); the least recently used go first; 0 turns the cache off",
+        description="Most bytes of memory the output cache holds, shared by every processor (its keys and outputs "
+        "as Python objects); the least recently used go first; 0 turns the cache off",
     )
     # The workflow library (docs/api.md, "Workflow library"): what saved workflows may hold.
     max_workflows: int = Field(default=10_000, ge=1, description="Most workflows the library may store")

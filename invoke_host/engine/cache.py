@@ -9,6 +9,7 @@ stored objects, which nothing deletes through the host, are checked on each hit 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 
+from invoke_host.engine.output_size import ALLOCATION_OVERHEAD, memory_size
 from invoke_host.engine.references import Reference, references
 from invoke_host.graph import COLLECT_TYPE, ITERATE_TYPE
 
@@ -25,8 +27,14 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _NOT_INPUTS = {"id", "is_intermediate", "use_cache"}
 # Iterate and collect only move values around; keying them would cost as much as running them.
 _NEVER_CACHED = {ITERATE_TYPE, COLLECT_TYPE}
-# What an entry costs beyond its key and output: the entry record and its slots in the dicts.
+# What an entry costs beyond its key and output, in memory: the entry record, its size (an int), its slot in the
+# ordered dict (the dict's entry and index, and the order's node). Measured with tracemalloc (tests/engine).
 _ENTRY_OVERHEAD = 200
+# Each reference an entry is indexed by: its slot in that reference's set of keys.
+_REFERENCE_OVERHEAD = 100
+# One empty set of references for every entry that names nothing (most): ``frozenset()`` is a new 216-byte object
+# each time, 20% of a small entry.
+_NO_REFERENCES: frozenset[Reference] = frozenset()
 _CHECKED_KINDS = frozenset({"tensor", "conditioning"})
 
 ObjectCheck = Callable[[str], bool]
@@ -60,8 +68,9 @@ class _Entry:
 class OutputCache:
     """A bounded LRU of node outputs keyed by node type + input values; thread-safe.
 
-    ``max_bytes`` bounds the entries' sizes together (each is its key, its output as stored JSON and a fixed
-    overhead); 0 turns the cache off. ``max_size``, if given, also bounds how many entries it holds.
+    ``max_bytes`` bounds the memory the entries take together (each its key, its output's Python objects as
+    :func:`~invoke_host.engine.output_size.memory_size` counts them, and the entry's own record); 0 turns the
+    cache off. ``max_size``, if given, also bounds how many entries it holds.
     ``object_checks`` maps a stored object kind (``"tensor"``, ``"conditioning"``) to a function saying whether an
     object of that name still exists: an entry naming one that is gone is dropped on the hit that finds it.
     """
@@ -139,16 +148,24 @@ class OutputCache:
     ) -> bool:
         """Cache ``output`` of ``node`` under ``key``; return whether it was kept.
 
-        ``size_bytes`` is the output's size as stored (the runner has measured it already; otherwise its JSON is
-        measured here). ``generation`` is :attr:`generation` as read before the node ran: if an invalidation came
-        since, an output that names anything is not kept (it may have been made from what was just dropped).
+        ``size_bytes`` is the output's size as stored, if the runner measured it: an output whose stored size
+        alone passes the limit is refused without walking it. ``generation`` is :attr:`generation` as read before
+        the node ran: if an invalidation came since, an output that names anything is not kept (it may have been
+        made from what was just dropped).
         """
         if not self.enabled:
+            return False
+        if size_bytes is not None and size_bytes > self.max_bytes:
             return False
         refs = references(output)
         if node is not None:
             refs |= references(node)
-        size = len(key) + (size_bytes if size_bytes is not None else len(output.model_dump_json())) + _ENTRY_OVERHEAD
+        if not refs:
+            refs = _NO_REFERENCES
+        # Counted as the memory it holds, not as JSON: 100,000 small outputs counted as 27 MiB of JSON took over
+        # 100 MB of objects, so the limit did not bound the server's memory (docs/benchmarks.md).
+        size = (sys.getsizeof(key) + ALLOCATION_OVERHEAD + memory_size(output) + _ENTRY_OVERHEAD
+                + _REFERENCE_OVERHEAD * len(refs))
         if size > self.max_bytes:
             return False
         checked = tuple(ref for ref in refs if ref.kind in self._checks)
