@@ -189,7 +189,7 @@ class HostConfig(BaseSettings):
         default=1.0, gt=0, le=60, description="How often an idle worker looks for items enqueued by another node"
     )
     memory_release_bytes: int = Field(
-        default=32 * 1024 * 1024, ge=0,
+        default=8 * 1024 * 1024, ge=0,
         description="Once no item runs, freed memory is given back to the system if the server's RSS has grown "
         "this many bytes since it last was (glibc only; see invoke_host/memory.py); 0: never",
     )

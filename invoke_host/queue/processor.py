@@ -110,7 +110,7 @@ class SessionProcessor:
         held_models: Callable[[], Collection[str]] | None = None,
         poll_interval: float = 1.0,
         claims: RunningClaims | None = None,
-        memory_release_bytes: int = 32 * 1024 * 1024,
+        memory_release_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.registry = registry
         self.queue = queue

@@ -92,6 +92,6 @@ def test_the_release_threshold_is_a_setting_that_refuses_a_negative_value() -> N
 
     from invoke_host.config import HostConfig
 
-    assert HostConfig().memory_release_bytes == 32 * 1024 * 1024
+    assert HostConfig().memory_release_bytes == 8 * 1024 * 1024
     with pytest.raises(ValidationError, match="memory_release_bytes"):
         HostConfig(memory_release_bytes=-1)
