@@ -23,6 +23,7 @@ glibc (musl, macOS, Windows) both do nothing.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import ctypes.util
 import gc
@@ -35,7 +36,8 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = [
-    "free_in_steps", "release_due", "release_free_memory", "release_if_grown", "rss_bytes", "use_system_allocator",
+    "free_in_steps", "in_own_arena", "on_system_allocator", "release_due", "release_free_memory", "release_if_grown",
+    "rss_bytes", "start_own_arena", "use_system_allocator",
 ]
 
 logger = logging.getLogger("invoke_host.memory")
@@ -155,6 +157,35 @@ def free_in_steps(held: list[Any]) -> None:
                 del entries[-_FREE_STEP:]
                 time.sleep(0)  # hands the lock to a waiting thread now, not at the end of its switch interval
         del obj
+
+
+_own_arena: concurrent.futures.ThreadPoolExecutor | None = None
+_own_arena_lock = threading.Lock()
+
+
+def on_system_allocator() -> bool:
+    """Whether Python objects come from glibc's malloc here (``PYTHONMALLOC=malloc``, see
+    :func:`use_system_allocator`), so that a thread's objects come from that thread's arena."""
+    return _MALLOC_TRIM is not None and os.environ.get("PYTHONMALLOC", "").startswith("malloc")
+
+
+def in_own_arena() -> concurrent.futures.Executor:
+    """One long-lived thread (the same for the whole process) for objects that should lie together.
+
+    glibc's malloc gives each new thread an arena of its own (up to 8 per core), so what this thread allocates
+    lies apart from what the sessions' threads allocate and free. Make it early (:func:`start_own_arena`):
+    a thread started after another thread ended may be handed that thread's arena, fragments and all.
+    """
+    global _own_arena
+    with _own_arena_lock:
+        if _own_arena is None:
+            _own_arena = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoke-own-arena")
+        return _own_arena
+
+
+def start_own_arena() -> None:
+    """Start the thread of :func:`in_own_arena` now, and have it take its arena (its first allocation)."""
+    in_own_arena().submit(lambda: bytearray(64)).result()
 
 
 def use_system_allocator() -> None:

@@ -44,7 +44,14 @@ from invoke_host.engine import (
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
 from invoke_host.limits import Limits
-from invoke_host.memory import free_in_steps, release_due, release_if_grown
+from invoke_host.memory import (
+    free_in_steps,
+    in_own_arena,
+    on_system_allocator,
+    release_due,
+    release_if_grown,
+    start_own_arena,
+)
 from invoke_host.queue.claims import Claim, RunningClaims
 from invoke_host.queue.node_events import NodeEventPublisher
 from invoke_host.queue.service import QueueService
@@ -61,6 +68,9 @@ _STOP_GRACE_S = 10.0
 # How often a worker reads whether it still holds its running items: a cancel made through another node (or
 # a lost lease) reaches the item within about this long. A read of a few rows by primary key.
 _HOLD_CHECK_S = 0.5
+# New output cache entries an idle processor moves together (OutputCache.compact) once there are this many: fewer
+# pin too few pages to matter (a page or so each).
+_COMPACT_AFTER_ENTRIES = 1_000
 
 
 class _ItemCancel(threading.Event):
@@ -139,8 +149,12 @@ class SessionProcessor:
         self.claims = claims
         self.memory_release_bytes = memory_release_bytes
         """While no item runs, freed memory goes back to the system once RSS grew this much (memory.py)."""
+        # The cache's entries are moved together only where that lets memory go back: glibc, Python on malloc.
+        self._compacts = memory_release_bytes > 0 and self.cache.enabled and on_system_allocator()
 
     async def start(self) -> None:
+        if self._compacts:
+            await asyncio.to_thread(start_own_arena)  # before any thread ends and leaves its arena to be reused
         self._halt.clear()
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -189,9 +203,7 @@ class SessionProcessor:
             ids = list(self._running)
             if not ids:
                 last_renewed = time.monotonic()
-                if release_due(self.memory_release_bytes):
-                    # What the last items (and the answers about them) freed goes back now that nothing runs.
-                    await asyncio.to_thread(release_if_grown, self.memory_release_bytes)
+                await self._release_memory()
                 continue
             try:
                 if time.monotonic() - last_renewed >= renew_every:
@@ -213,6 +225,15 @@ class SessionProcessor:
                     logger.info("Queue item %d is no longer held by %s (canceled elsewhere, or its lease was "
                                 "lost); stopping it", item_id, self.worker_id)
                     cancel.lose()
+
+    async def _release_memory(self) -> None:
+        """(No item running.) Move the output cache's new entries together, then give what was freed back."""
+        if self._compacts and self.cache.unsettled >= _COMPACT_AFTER_ENTRIES:
+            # Off the pages of the sessions that made them, so those can go back (OutputCache.compact).
+            await asyncio.get_running_loop().run_in_executor(in_own_arena(), self.cache.compact)
+        if release_due(self.memory_release_bytes):
+            # What the last items (and the answers about them) freed goes back now that nothing runs.
+            await asyncio.to_thread(release_if_grown, self.memory_release_bytes)
 
     # -- the worker loop -------------------------------------------------------------------------
 

@@ -178,3 +178,32 @@ def test_the_byte_limit_bounds_the_memory_of_many_small_outputs() -> None:
     stats = cache.stats()
     assert stats.evictions > 0 and stats.size_bytes <= limit
     assert allocated <= limit, f"{stats.entries} entries took {allocated} bytes, over the {limit}-byte limit"
+
+
+def test_compact_copies_new_entries_and_keeps_what_a_copy_would_change() -> None:
+    from invoke_sdk.outputs import FloatOutput
+
+    cache = OutputCache()
+    small = IntegerOutput(value=1234)
+    odd = FloatOutput(value=float("inf"))  # JSON carries no infinity: a copy through it would not be equal
+    image_named = IntegerOutput(value=7)
+    cache.put("small", small)
+    cache.put("odd", odd)
+    cache.put("named", image_named)
+    cache.invalidate([])  # an invalidation that drops nothing leaves the entries as they are
+    cache._by_reference.setdefault(Reference("image", "x"), set()).add("named")  # as if its node named image x
+    cache._items["named"].refs = frozenset({Reference("image", "x")})
+    cache.get("small")  # most recently used, last
+    before = cache.stats()
+    assert cache.unsettled == 3
+    assert cache.compact() == 2
+    assert cache.unsettled == 0 and cache.compact() == 0, "nothing new: nothing copied again"
+    assert list(cache._items) == ["odd", "named", "small"], "the order of use is kept"
+    got = cache.get("small")
+    assert got == small and got is not small and got.__pydantic_fields_set__ == {"value"}
+    assert cache.get("odd") is odd
+    after = cache.stats()
+    assert (after.entries, after.size_bytes) == (before.entries, before.size_bytes)
+    assert cache.invalidate([Reference("image", "x")]) == 1 and cache.get("named") is None, "the index still works"
+    cache.put("later", IntegerOutput(value=99999))
+    assert cache.unsettled == 1 and cache.compact() == 1

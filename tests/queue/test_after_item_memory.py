@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +96,36 @@ def test_the_release_threshold_is_a_setting_that_refuses_a_negative_value() -> N
     assert HostConfig().memory_release_bytes == 8 * 1024 * 1024
     with pytest.raises(ValidationError, match="memory_release_bytes"):
         HostConfig(memory_release_bytes=-1)
+
+
+def test_an_idle_processor_moves_the_new_cache_entries_together(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from invoke_host.engine import OutputCache
+
+    compacted: list[tuple[int, str]] = []
+    real = OutputCache.compact
+
+    def watched(cache: OutputCache) -> int:
+        copied = real(cache)
+        compacted.append((copied, threading.current_thread().name))
+        return copied
+
+    monkeypatch.setattr(processor, "on_system_allocator", lambda: True)  # tests run on pymalloc
+    monkeypatch.setattr(OutputCache, "compact", watched)
+    graph = json.loads(json.dumps(ITERATE))
+    graph["nodes"]["r"]["size"] = processor._COMPACT_AFTER_ENTRIES + 10
+    with TestClient(make_app(tmp_path)) as client:
+        [item_id] = enqueue(client, graph)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        wait_until(lambda: bool(compacted), "the idle processor to compact the output cache")
+        # Every output (the range's and each `add`'s) was copied, by the one thread kept for it (in_own_arena).
+        assert compacted[0][0] == processor._COMPACT_AFTER_ENTRIES + 11
+        assert compacted[0][1].startswith("invoke-own-arena")
+        status = client.get("/api/v1/app/invocation_cache/status").json()
+        assert status["size"] == processor._COMPACT_AFTER_ENTRIES + 11
+        [again] = enqueue(client, graph)
+        wait_until(lambda: _status(client, again) == "completed", "the item to complete again")
+        hits = client.get("/api/v1/app/invocation_cache/status").json()["hits"]
+        assert hits == processor._COMPACT_AFTER_ENTRIES + 11, "the copied entries are hits"
