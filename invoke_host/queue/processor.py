@@ -203,7 +203,10 @@ class SessionProcessor:
             ids = list(self._running)
             if not ids:
                 last_renewed = time.monotonic()
-                await self._release_memory()
+                try:
+                    await self._release_memory()
+                except Exception:  # the heartbeat must go on: it renews the leases of the next items
+                    logger.exception("Giving freed memory back failed")
                 continue
             try:
                 if time.monotonic() - last_renewed >= renew_every:

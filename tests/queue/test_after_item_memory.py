@@ -129,3 +129,17 @@ def test_an_idle_processor_moves_the_new_cache_entries_together(tmp_path: Path,
         wait_until(lambda: _status(client, again) == "completed", "the item to complete again")
         hits = client.get("/api/v1/app/invocation_cache/status").json()["hits"]
         assert hits == processor._COMPACT_AFTER_ENTRIES + 11, "the copied entries are hits"
+
+
+def test_a_failing_release_leaves_the_heartbeat_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def broken(threshold: int) -> bool:
+        calls.append(threshold)
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(processor, "release_due", broken)
+    with TestClient(make_app(tmp_path)) as client:
+        wait_until(lambda: len(calls) >= 2, "the idle heartbeat to try again after a failure")
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "an item to run after the failures")
