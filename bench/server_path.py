@@ -76,6 +76,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _settled_rss(server: Server, *, longest: float = 30.0) -> float:
+    """The server's RSS (MiB) once it has not fallen by 1 MiB for 2 s (at most ``longest`` seconds)."""
+    deadline = time.monotonic() + longest
+    last = server.rss_mib()
+    while time.monotonic() < deadline:
+        time.sleep(2.0)
+        now = server.rss_mib()
+        if now > last - 1.0:
+            return now
+        last = now
+    return last
+
+
 def _db_bytes(db: Path) -> tuple[int, int]:
     """(database file, its WAL) in bytes."""
     wal = db.with_name(db.name + "-wal")
@@ -205,6 +218,10 @@ class Served:
     """The least server CPU seconds of each graph's runs (a figure a loaded machine moves less than wall time)."""
     idle: float = 0.0
     rss_end: float = 0.0
+    rss_settled: float = 0.0
+    """RSS once it stopped falling (a large session's state is freed in steps after its item is answered)."""
+    cache: dict[str, Any] = field(default_factory=dict)
+    """The output cache's status (``GET /app/invocation_cache/status``) after all runs."""
     db_before: tuple[int, int] = (0, 0)
     db_after: tuple[int, int] = (0, 0)
     pruned: int = 0
@@ -241,7 +258,11 @@ def _report(specs: list[Spec], ours: dict[str, tuple[float, int, float]], ours_c
               f"{(big[2] / big[1]) / (small[2] / small[1]):.2f}, server {(c_big / big[1]) / (c_small / small[1]):.2f}")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"server RSS: idle {side.idle:.0f} MiB, after all runs {side.rss_end:.0f} MiB "
-          f"(+{side.rss_end - side.idle:.0f} MiB)")
+          f"(+{side.rss_end - side.idle:.0f} MiB); settled {side.rss_settled:.0f} MiB "
+          f"(+{side.rss_settled - side.idle:.0f} MiB)")
+    if side.cache:
+        print(f"output cache: {side.cache['size']} entries, {side.cache['size_bytes'] / 2**20:.1f} MiB counted "
+              f"(limit {side.cache['max_bytes'] / 2**20:.0f} MiB)")
     mib = 1024 * 1024
     before, after = side.db_before, side.db_after
     print(f"database: before prune {before[0] / mib:.1f} MiB (+ WAL {before[1] / mib:.1f} MiB); pruned "
@@ -299,6 +320,9 @@ def main() -> None:
             time.sleep(1.0)  # anything a server frees after answering has had its moment
             for side in sides:
                 side.rss_end = side.server.rss_mib()
+            for side in sides:
+                side.rss_settled = _settled_rss(side.server)
+                side.cache = side.client.get("/api/v1/app/invocation_cache/status").json()
                 side.db_before = _db_bytes(side.server.db)
                 r = side.client.put(f"{Q}/prune")
                 assert r.status_code == 200, r.text

@@ -208,6 +208,11 @@ class HostConfig(BaseModel):
     worker_poll_interval_s: float = Field(
         default=1.0, gt=0, le=60, description="How often an idle worker looks for items enqueued by another node"
     )
+    memory_release_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=0,
+        description="Once no item runs, freed memory is given back to the system if the server's RSS has grown "
+        "this many bytes since it last was (glibc only; see invoke_host/memory.py); 0: never",
+    )
     session_save_interval: float = Field(
         default=0.5, ge=0, description="Least seconds between saves of a running item's session (0: every node)"
     )
@@ -242,8 +247,8 @@ class HostConfig(BaseModel):
     )
     output_cache_max_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0,
-        description="Most bytes of node outputs the output cache keeps, shared by every processor (keys and outputs "
-        "as stored JSON); the least recently used go first; 0 turns the cache off",
+        description="Most bytes of memory the output cache holds, shared by every processor (its keys and outputs "
+        "as Python objects); the least recently used go first; 0 turns the cache off",
     )
     # The workflow library (docs/api.md, "Workflow library"): what saved workflows may hold.
     max_workflows: int = Field(default=10_000, ge=1, description="Most workflows the library may store")

@@ -517,4 +517,5 @@ def _processor(
         registry, queue, events, node_services, workers=config.processor_workers,
         save_interval=config.session_save_interval, cache=output_cache, worker_id=worker_id, device=device,
         held_models=held, poll_interval=config.worker_poll_interval_s, claims=claims,
+        memory_release_bytes=config.memory_release_bytes,
     )

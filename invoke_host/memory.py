@@ -12,24 +12,38 @@ keep what was freed:
   it lies.
 
 So ``invoke-host serve`` runs on the system allocator (``PYTHONMALLOC=malloc``, see :func:`use_system_allocator`)
-and the processor calls :func:`release_free_memory` after a large item: RSS then returns within about 10 MB of
-idle, at no measurable cost in run time (same bench, alternating runs). Elsewhere than glibc (musl, macOS,
-Windows) both do nothing.
+and a processor with no item running calls :func:`release_if_grown` (every half second, from its heartbeat): once
+RSS has grown ``memory_release_bytes`` since the last release, ``malloc_trim(0)`` runs. Freed memory is given back
+whatever freed it (a session's state, a large ``GET`` answered after the item ended, a prune), and not between
+items of a busy queue, where the next item reuses it. No ``gc.collect()`` comes with it: a finished session's
+state is freed by reference counting (the processor checks that, and collects only if not), and a full collection
+of a server holding a large output cache took 90 ms for nothing (it found a few dozen objects). Elsewhere than
+glibc (musl, macOS, Windows) both do nothing.
+
+What stays after that is what live objects pin: each of a page or so, wherever it was allocated. The output
+cache's entries were made among a session's objects, so a full cache of 70,000 small outputs (64 MiB) kept the
+server 197 MiB above idle after trimming; so an idle processor first has the cache copy its new entries in the
+thread of :func:`in_own_arena` (``OutputCache.compact``), where they lie together (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import ctypes.util
 import gc
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["free_in_steps", "release_free_memory", "use_system_allocator"]
+__all__ = [
+    "free_in_steps", "in_own_arena", "on_system_allocator", "release_due", "release_free_memory", "release_if_grown",
+    "rss_bytes", "start_own_arena", "use_system_allocator",
+]
 
 logger = logging.getLogger("invoke_host.memory")
 
@@ -53,17 +67,69 @@ _FREE_STEP = 1_000
 _OWN_REFERENCES = 4
 
 
-def release_free_memory() -> bool:
-    """Collect garbage, then give free heap pages back to the system; return whether the allocator could.
+def release_free_memory(*, collect: bool = True) -> bool:
+    """Collect garbage (unless ``collect`` is false), then give free heap pages back to the system; return whether
+    the allocator could.
 
     Blocking (a trim of a large heap takes milliseconds): call it in a worker thread.
     """
-    gc.collect()
+    if collect:
+        gc.collect()
     if _MALLOC_TRIM is None:
         return False
     released = bool(_MALLOC_TRIM(0))
     logger.debug("malloc_trim(0): %s", "released memory" if released else "nothing to release")
     return released
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_release_lock = threading.Lock()
+# RSS right after the last release (None: not read yet), shared by every processor of this process.
+_rss_after_release: int | None = None
+
+
+def rss_bytes() -> int | None:
+    """This process's resident set size (``/proc/self/statm``: one read), or None where there is no /proc."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def release_due(threshold_bytes: int) -> bool:
+    """Whether :func:`release_if_grown` would release now: one read of ``/proc/self/statm``, fit for the loop."""
+    if threshold_bytes <= 0 or _MALLOC_TRIM is None:
+        return False
+    rss = rss_bytes()
+    level = _rss_after_release
+    return rss is not None and (level is None or rss < level or rss - level >= threshold_bytes)
+
+
+def release_if_grown(threshold_bytes: int) -> bool:
+    """Give freed memory back (``malloc_trim(0)``, no collection) if RSS has grown ``threshold_bytes`` since the
+    last release (the first call only notes where it stands); return whether it released. 0 never releases.
+
+    The level is taken after each release, so memory that stays in use is never trimmed for again and again:
+    each release follows a growth of ``threshold_bytes``. Blocking while it trims: call it in a worker thread.
+    """
+    global _rss_after_release
+    if threshold_bytes <= 0 or _MALLOC_TRIM is None:
+        return False
+    with _release_lock:
+        rss = rss_bytes()
+        if rss is None:
+            return False
+        if _rss_after_release is None or rss < _rss_after_release:
+            _rss_after_release = rss  # first look, or memory went back by itself: the level to grow from
+            return False
+        if rss - _rss_after_release < threshold_bytes:
+            return False
+        release_free_memory(collect=False)
+        _rss_after_release = rss_bytes() or rss
+        logger.debug("RSS %.0f MiB after giving back freed memory (was %.0f MiB)", _rss_after_release / 2**20,
+                     rss / 2**20)
+        return True
 
 
 def free_in_steps(held: list[Any]) -> None:
@@ -73,9 +139,9 @@ def free_in_steps(held: list[Any]) -> None:
     Dropping the last reference to a large session's state frees its hundreds of thousands of objects in one
     call that never lets go of the interpreter lock (a ``del`` is one bytecode): in a worker thread, after a
     10,000-item run, that kept the event loop from answering the item's ``GET`` for 0.8 s on a loaded machine.
-    Freed in steps, the same objects go in bytecodes between which the other threads run.
+    Freed in steps (slices of :data:`_FREE_STEP` entries), the same objects go in bytecodes between which the
+    other threads run.
     """
-    freed = 0
     while held:
         obj = held.pop()
         for value in list(vars(obj).values()) if hasattr(obj, "__dict__") else ():
@@ -83,13 +149,48 @@ def free_in_steps(held: list[Any]) -> None:
             # getrefcount's own) is emptied: one shared with other objects is left as it is.
             if not isinstance(value, dict | list | set) or sys.getrefcount(value) > _OWN_REFERENCES:
                 continue
-            pop = value.popitem if isinstance(value, dict) else value.pop
-            while value:
-                pop()
-                freed += 1
-                if freed % _FREE_STEP == 0:
-                    time.sleep(0)  # hands the lock to a waiting thread now, not at the end of its switch interval
+            if isinstance(value, list):
+                entries = value
+            else:
+                # Moved into a list first (C loops that free nothing: the list holds every entry), so that they
+                # go in slices below: a pop per entry in Python cost as much again as the freeing itself.
+                entries = list(value.values()) if isinstance(value, dict) else list(value)
+                if isinstance(value, dict):
+                    entries.extend(value)
+                value.clear()
+            while entries:
+                del entries[-_FREE_STEP:]
+                time.sleep(0)  # hands the lock to a waiting thread now, not at the end of its switch interval
         del obj
+
+
+_own_arena: concurrent.futures.ThreadPoolExecutor | None = None
+_own_arena_lock = threading.Lock()
+
+
+def on_system_allocator() -> bool:
+    """Whether Python objects come from glibc's malloc here (``PYTHONMALLOC=malloc``, see
+    :func:`use_system_allocator`), so that a thread's objects come from that thread's arena."""
+    return _MALLOC_TRIM is not None and os.environ.get("PYTHONMALLOC", "").startswith("malloc")
+
+
+def in_own_arena() -> concurrent.futures.Executor:
+    """One long-lived thread (the same for the whole process) for objects that should lie together.
+
+    glibc's malloc gives each new thread an arena of its own (up to 8 per core), so what this thread allocates
+    lies apart from what the sessions' threads allocate and free. Make it early (:func:`start_own_arena`):
+    a thread started after another thread ended may be handed that thread's arena, fragments and all.
+    """
+    global _own_arena
+    with _own_arena_lock:
+        if _own_arena is None:
+            _own_arena = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoke-own-arena")
+        return _own_arena
+
+
+def start_own_arena() -> None:
+    """Start the thread of :func:`in_own_arena` now, and have it take its arena (its first allocation)."""
+    in_own_arena().submit(lambda: bytearray(64)).result()
 
 
 def use_system_allocator() -> None:

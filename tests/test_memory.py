@@ -118,3 +118,28 @@ def test_free_in_steps_frees_what_the_held_objects_hold_and_empties_the_list() -
     assert (state.by_id, state.order, state.seen, state.name) == ({}, [], set(), "kept as it is")
     assert shared == {"also": "elsewhere"}  # a container other objects refer to is left as it is
     assert [r() is None for r in refs] == [True, False, True, True, True] and refs[1]() is kept
+
+
+@glibc_linux
+def test_release_if_grown_trims_once_per_growth_of_the_threshold() -> None:
+    from invoke_host import memory
+
+    threshold = 16 * 1024 * 1024
+    memory.release_if_grown(1)  # wherever the level stood, it is now this process's RSS (or just below it)
+    assert not memory.release_if_grown(threshold), "nothing has grown since"
+    # 64 MiB from glibc's heap (pages touched), each block followed by a small one that stays: free() alone cannot
+    # give the big ones back, as after a session whose objects lay among ones that live on.
+    both = [(bytearray(64 * 1024), bytearray(1024)) for _ in range(1024)]
+    pins = [pin for _, pin in both]
+    assert memory.release_due(threshold)
+    del both
+    assert memory.release_if_grown(threshold) is True  # RSS had grown by 64 MiB: trimmed
+    # The level is taken after the release: the same memory is not trimmed for again.
+    assert not memory.release_due(threshold) and not memory.release_if_grown(threshold)
+    del pins
+
+
+def test_no_release_with_the_threshold_at_zero() -> None:
+    from invoke_host import memory
+
+    assert not memory.release_due(0) and not memory.release_if_grown(0)

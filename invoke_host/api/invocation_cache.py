@@ -17,7 +17,7 @@ class InvocationCacheStatus(msgspec.Struct):
     size: int
     """Entries held now."""
     size_bytes: int
-    """Their size together: keys and outputs as stored JSON, plus a fixed overhead per entry."""
+    """Their size together: the memory their keys and outputs take as Python objects, plus each entry's record."""
     max_bytes: int
     """The limit (``output_cache_max_bytes``); past it the least recently used entries go."""
     enabled: bool

@@ -9,13 +9,17 @@ stored objects, which nothing deletes through the host, are checked on each hit 
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 
+from invoke_host.engine.output_size import ALLOCATION_OVERHEAD, memory_size
 from invoke_host.engine.references import Reference, references
 from invoke_host.graph import COLLECT_TYPE, ITERATE_TYPE
 
@@ -25,8 +29,16 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _NOT_INPUTS = {"id", "is_intermediate", "use_cache"}
 # Iterate and collect only move values around; keying them would cost as much as running them.
 _NEVER_CACHED = {ITERATE_TYPE, COLLECT_TYPE}
-# What an entry costs beyond its key and output: the entry record and its slots in the dicts.
+# What an entry costs beyond its key and output, in memory: the entry record, its size (an int), its slot in the
+# ordered dict (the dict's entry and index, and the order's node). Measured with tracemalloc (tests/engine).
 _ENTRY_OVERHEAD = 200
+# Each reference an entry is indexed by: its slot in that reference's set of keys.
+_REFERENCE_OVERHEAD = 100
+# One empty set of references for every entry that names nothing (most): ``frozenset()`` is a new 216-byte object
+# each time, 20% of a small entry.
+_NO_REFERENCES: frozenset[Reference] = frozenset()
+# Entries compact() copies between two offers of the interpreter lock to other threads.
+_COMPACT_STEP = 1_000
 _CHECKED_KINDS = frozenset({"tensor", "conditioning"})
 
 ObjectCheck = Callable[[str], bool]
@@ -55,13 +67,16 @@ class _Entry:
     refs: frozenset[Reference]
     checked: tuple[Reference, ...]
     """The references checked on each hit (stored objects, when the cache was given checks for them)."""
+    settled: bool = False
+    """Copied by :meth:`OutputCache.compact` (or found not to survive a copy): not copied again."""
 
 
 class OutputCache:
     """A bounded LRU of node outputs keyed by node type + input values; thread-safe.
 
-    ``max_bytes`` bounds the entries' sizes together (each is its key, its output as stored JSON and a fixed
-    overhead); 0 turns the cache off. ``max_size``, if given, also bounds how many entries it holds.
+    ``max_bytes`` bounds the memory the entries take together (each its key, its output's Python objects as
+    :func:`~invoke_host.engine.output_size.memory_size` counts them, and the entry's own record); 0 turns the
+    cache off. ``max_size``, if given, also bounds how many entries it holds.
     ``object_checks`` maps a stored object kind (``"tensor"``, ``"conditioning"``) to a function saying whether an
     object of that name still exists: an entry naming one that is gone is dropped on the hit that finds it.
     """
@@ -85,6 +100,7 @@ class OutputCache:
         self.misses = 0
         self._evictions = 0
         self._invalidations = 0
+        self._unsettled = 0
 
     @property
     def enabled(self) -> bool:
@@ -139,16 +155,24 @@ class OutputCache:
     ) -> bool:
         """Cache ``output`` of ``node`` under ``key``; return whether it was kept.
 
-        ``size_bytes`` is the output's size as stored (the runner has measured it already; otherwise its JSON is
-        measured here). ``generation`` is :attr:`generation` as read before the node ran: if an invalidation came
-        since, an output that names anything is not kept (it may have been made from what was just dropped).
+        ``size_bytes`` is the output's size as stored, if the runner measured it: an output whose stored size
+        alone passes the limit is refused without walking it. ``generation`` is :attr:`generation` as read before
+        the node ran: if an invalidation came since, an output that names anything is not kept (it may have been
+        made from what was just dropped).
         """
         if not self.enabled:
+            return False
+        if size_bytes is not None and size_bytes > self.max_bytes:
             return False
         refs = references(output)
         if node is not None:
             refs |= references(node)
-        size = len(key) + (size_bytes if size_bytes is not None else len(output.model_dump_json())) + _ENTRY_OVERHEAD
+        if not refs:
+            refs = _NO_REFERENCES
+        # Counted as the memory it holds, not as JSON: 100,000 small outputs counted as 27 MiB of JSON took over
+        # 100 MB of objects, so the limit did not bound the server's memory (docs/benchmarks.md).
+        size = (sys.getsizeof(key) + ALLOCATION_OVERHEAD + memory_size(output) + _ENTRY_OVERHEAD
+                + _REFERENCE_OVERHEAD * len(refs))
         if size > self.max_bytes:
             return False
         checked = tuple(ref for ref in refs if ref.kind in self._checks)
@@ -158,6 +182,7 @@ class OutputCache:
             if key in self._items:
                 self._remove(key)
             self._items[key] = _Entry(output, size, refs, checked)
+            self._unsettled += 1
             self._size += size
             for ref in refs:
                 self._by_reference.setdefault(ref, set()).add(key)
@@ -184,8 +209,81 @@ class OutputCache:
             self._generation += 1
             self._items.clear()
             self._by_reference.clear()
-            self._size = 0
+            self._size = self._unsettled = 0
             self.hits = self.misses = self._evictions = self._invalidations = 0
+
+    @property
+    def unsettled(self) -> int:
+        """About how many entries were put since the last :meth:`compact` (evicted ones included)."""
+        return self._unsettled
+
+    def compact(self) -> int:
+        """Copy the entries put since the last compaction into objects allocated by the calling thread, and the
+        index with them; return how many were copied. Blocking: a few microseconds an entry.
+
+        An entry's objects (its key, its output, the output's values) were allocated while its session ran,
+        among the session's own objects: after the session is freed, each entry still holds a page or so of the
+        heap that ``malloc_trim`` cannot give back (a full 64 MiB cache of small outputs kept 110 MB more than
+        it held, docs/benchmarks.md). Copied by one long-lived thread (glibc gives each thread its own arena,
+        see :func:`invoke_host.memory.in_own_arena`), they lie together and the session's pages go back. A copy
+        is made through the output's JSON and kept only if it equals the output (an output that does not
+        survive JSON, such as an infinite float, stays as it was).
+        """
+        with self._lock:
+            fresh = [(key, entry) for key, entry in self._items.items() if not entry.settled]
+            self._unsettled = 0
+        copies: dict[str, tuple[str, _Entry, _Entry]] = {}
+        # The copies are hundreds of thousands of new objects: each run of the collector they set off walked every
+        # object of the process (the cache's own included), two thirds of the compaction's time (70,939 entries:
+        # 2.2 s, 0.7 s with it paused). Nothing here makes a cycle.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._copy(fresh, copies)
+        finally:
+            if collecting:
+                gc.enable()
+        del fresh
+        if not copies:
+            return 0
+        copied = 0
+        with self._lock:
+            rebuilt: OrderedDict[str, _Entry] = OrderedDict()
+            for key, entry in self._items.items():
+                made = copies.get(key)
+                if made is None or made[2] is not entry:  # not copied, or replaced since: kept as it is
+                    rebuilt[key] = entry
+                    continue
+                new_key, new_entry, _ = made
+                rebuilt[new_key] = new_entry
+                copied += 1
+                for ref in entry.refs:
+                    keys = self._by_reference.get(ref)
+                    if keys is not None:  # the index holds the new key too, so the old one goes
+                        keys.discard(key)
+                        keys.add(new_key)
+            self._items = rebuilt
+        return copied
+
+    @staticmethod
+    def _copy(fresh: list[tuple[str, _Entry]], copies: dict[str, tuple[str, _Entry, _Entry]]) -> None:
+        """(compact) Copy each fresh entry into ``copies`` by key, with its new key and the entry it replaces."""
+        for number, (key, entry) in enumerate(fresh, 1):
+            output = entry.output
+            copy: BaseInvocationOutput | None
+            try:
+                copy = type(output).model_validate_json(output.model_dump_json())
+            except Exception:  # noqa: BLE001 - an output JSON cannot carry is kept as it is
+                copy = None
+            if copy is None or copy != output:
+                entry.settled = True
+                continue
+            # The fields set as the node set them (JSON sets them all), so a dump leaving out unset ones is the same.
+            object.__setattr__(copy, "__pydantic_fields_set__", set(output.__pydantic_fields_set__))
+            # ``+ 0`` and ``encode().decode()`` make new objects (here), where int() and str() return the same.
+            copies[key] = (key.encode().decode(), _Entry(copy, entry.size + 0, entry.refs, entry.checked, True), entry)
+            if number % _COMPACT_STEP == 0:
+                time.sleep(0)  # hands the interpreter lock to a waiting thread (the event loop) now
 
     def stats(self) -> OutputCacheStats:
         with self._lock:

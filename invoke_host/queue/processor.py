@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -42,7 +44,14 @@ from invoke_host.engine import (
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
 from invoke_host.limits import Limits
-from invoke_host.memory import free_in_steps, release_free_memory
+from invoke_host.memory import (
+    free_in_steps,
+    in_own_arena,
+    on_system_allocator,
+    release_due,
+    release_if_grown,
+    start_own_arena,
+)
 from invoke_host.queue.claims import Claim, RunningClaims
 from invoke_host.queue.held_graphs import HeldSession
 from invoke_host.queue.node_events import NodeEventPublisher
@@ -60,9 +69,9 @@ _STOP_GRACE_S = 10.0
 # How often a worker reads whether it still holds its running items: a cancel made through another node (or
 # a lost lease) reaches the item within about this long. A read of a few rows by primary key.
 _HOLD_CHECK_S = 0.5
-
-# After an item that ran this many nodes, freed memory is handed back to the system (see memory.py).
-_TRIM_AFTER_NODES = 10_000
+# New output cache entries an idle processor moves together (OutputCache.compact) once there are this many: fewer
+# pin too few pages to matter (a page or so each).
+_COMPACT_AFTER_ENTRIES = 1_000
 
 
 class _ItemCancel(threading.Event):
@@ -112,6 +121,7 @@ class SessionProcessor:
         held_models: Callable[[], Collection[str]] | None = None,
         poll_interval: float = 1.0,
         claims: RunningClaims | None = None,
+        memory_release_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.registry = registry
         self.queue = queue
@@ -138,8 +148,14 @@ class SessionProcessor:
         """The claim of each running item (its ``attempts`` when claimed): every write for it carries it, so a run
         whose lease was lost and whose item was claimed again (here too) writes nothing more."""
         self.claims = claims
+        self.memory_release_bytes = memory_release_bytes
+        """While no item runs, freed memory goes back to the system once RSS grew this much (memory.py)."""
+        # The cache's entries are moved together only where that lets memory go back: glibc, Python on malloc.
+        self._compacts = memory_release_bytes > 0 and self.cache.enabled and on_system_allocator()
 
     async def start(self) -> None:
+        if self._compacts:
+            await asyncio.to_thread(start_own_arena)  # before any thread ends and leaves its arena to be reused
         self._halt.clear()
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -188,6 +204,10 @@ class SessionProcessor:
             ids = list(self._running)
             if not ids:
                 last_renewed = time.monotonic()
+                try:
+                    await self._release_memory()
+                except Exception:  # the heartbeat must go on: it renews the leases of the next items
+                    logger.exception("Giving freed memory back failed")
                 continue
             try:
                 if time.monotonic() - last_renewed >= renew_every:
@@ -209,6 +229,15 @@ class SessionProcessor:
                     logger.info("Queue item %d is no longer held by %s (canceled elsewhere, or its lease was "
                                 "lost); stopping it", item_id, self.worker_id)
                     cancel.lose()
+
+    async def _release_memory(self) -> None:
+        """(No item running.) Move the output cache's new entries together, then give what was freed back."""
+        if self._compacts and self.cache.unsettled >= _COMPACT_AFTER_ENTRIES:
+            # Off the pages of the sessions that made them, so those can go back (OutputCache.compact).
+            await asyncio.get_running_loop().run_in_executor(in_own_arena(), self.cache.compact)
+        if release_due(self.memory_release_bytes):
+            # What the last items (and the answers about them) freed goes back now that nothing runs.
+            await asyncio.to_thread(release_if_grown, self.memory_release_bytes)
 
     # -- the worker loop -------------------------------------------------------------------------
 
@@ -272,16 +301,13 @@ class SessionProcessor:
         if self.claims is not None:
             self.claims.hold(item.session_id, Claim(item.item_id, self.worker_id, item.attempts))
         try:
-            nodes = await self._run_session(item, cancel)
+            await self._run_session(item, cancel)
         finally:
             del self._running[item.item_id]
             del self._attempts[item.item_id]
             if self.claims is not None:
                 self.claims.release(item.session_id)
             self.queue.forget(item.item_id)  # however it ended, this process runs it no more
-        if nodes >= _TRIM_AFTER_NODES:
-            # The session's state is gone by now; give the pages it held back to the system (see memory.py).
-            await asyncio.to_thread(release_free_memory)
 
     async def _run_session(self, item: QueueItem, cancel: _ItemCancel) -> int:
         """Run the item to its end and record how it ended; return how many nodes ran."""
@@ -308,11 +334,17 @@ class SessionProcessor:
         # The state's last reference is this list's, so that it is freed in a worker thread, in steps: freeing a
         # 10,000-item run's objects on the loop kept it from answering for a twentieth of the run (py-spy).
         held = [state]
+        left = weakref.ref(state)
         del state
         try:
             return await self._run_state(item, cancel, held, started, workflow)
         finally:
             await asyncio.to_thread(free_in_steps, held)
+            if left() is not None:
+                # Something still refers to the state (a cycle through it): only a collection frees it. Never seen
+                # so far; a full collection costs 90 ms in a server holding a large output cache (memory.py).
+                logger.debug("Queue item %d: its session's state outlived its run; collecting garbage", item_id)
+                await asyncio.to_thread(gc.collect)
 
     async def _run_state(self, item: QueueItem, cancel: _ItemCancel, held: list[GraphExecutionState],
                          started: float, workflow: str | None) -> int:

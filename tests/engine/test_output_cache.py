@@ -10,7 +10,7 @@ import cache_test_nodes
 import engine_test_nodes
 import pytest
 from conftest import plugins_for_engine_tests
-from invoke_sdk.outputs import IntegerCollectionOutput, IntegerOutput
+from invoke_sdk.outputs import IntegerCollectionOutput, IntegerOutput, StringOutput
 
 from invoke_host.config import HostConfig
 from invoke_host.engine import NodeCompleted, NodeServices, OutputCache, run_graph
@@ -138,3 +138,72 @@ def test_references_are_found_only_where_a_class_can_hold_them() -> None:
     assert references(node) == {Reference("model", "k1"), Reference("model", "k2")}
     anything = engine_test_nodes.TypeOfInvocation(id="t", value={"deep": [{"image_name": "not typed"}]})
     assert references(anything) == frozenset(), "a plain dict that looks like an image field names nothing"
+
+
+def _fill(cache: OutputCache, count: int, output: Any) -> int:
+    """Put ``count`` outputs made by ``output(i)`` under their own keys; return the bytes this left allocated."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            cache.put(f'{{"type":"t_count","a":{i}}}', output(i))
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("output", [
+    lambda i: IntegerOutput(value=1000 + i),  # the small output an iterate makes 100,000 of
+    lambda i: IntegerCollectionOutput(collection=list(range(i, i + 50))),
+    lambda i: StringOutput(value=f"{i}" * 200),
+], ids=["integer", "collection", "text"])
+def test_the_size_counted_is_the_memory_the_entries_take(output: Any) -> None:
+    cache = OutputCache(max_bytes=1 << 40)
+    allocated = _fill(cache, 2_000, output)
+    counted = cache.stats().size_bytes
+    assert cache.stats().entries == 2_000
+    # Errs high (the allocator's headers, shared strings counted), never low: the limit bounds real memory.
+    assert allocated <= counted <= 2 * allocated, (allocated, counted)
+
+
+def test_the_byte_limit_bounds_the_memory_of_many_small_outputs() -> None:
+    limit = 1 << 20
+    cache = OutputCache(max_bytes=limit)
+    allocated = _fill(cache, 20_000, lambda i: IntegerOutput(value=1000 + i))
+    stats = cache.stats()
+    assert stats.evictions > 0 and stats.size_bytes <= limit
+    assert allocated <= limit, f"{stats.entries} entries took {allocated} bytes, over the {limit}-byte limit"
+
+
+def test_compact_copies_new_entries_and_keeps_what_a_copy_would_change() -> None:
+    from invoke_sdk.outputs import FloatOutput
+
+    cache = OutputCache()
+    small = IntegerOutput(value=1234)
+    odd = FloatOutput(value=float("inf"))  # JSON carries no infinity: a copy through it would not be equal
+    image_named = IntegerOutput(value=7)
+    cache.put("small", small)
+    cache.put("odd", odd)
+    cache.put("named", image_named)
+    cache.invalidate([])  # an invalidation that drops nothing leaves the entries as they are
+    cache._by_reference.setdefault(Reference("image", "x"), set()).add("named")  # as if its node named image x
+    cache._items["named"].refs = frozenset({Reference("image", "x")})
+    cache.get("small")  # most recently used, last
+    before = cache.stats()
+    assert cache.unsettled == 3
+    assert cache.compact() == 2
+    assert cache.unsettled == 0 and cache.compact() == 0, "nothing new: nothing copied again"
+    assert list(cache._items) == ["odd", "named", "small"], "the order of use is kept"
+    got = cache.get("small")
+    assert got == small and got is not small and got.__pydantic_fields_set__ == {"value"}
+    assert cache.get("odd") is odd
+    after = cache.stats()
+    assert (after.entries, after.size_bytes) == (before.entries, before.size_bytes)
+    assert cache.invalidate([Reference("image", "x")]) == 1 and cache.get("named") is None, "the index still works"
+    cache.put("later", IntegerOutput(value=99999))
+    assert cache.unsettled == 1 and cache.compact() == 1

@@ -1,0 +1,145 @@
+"""What an item leaves in memory: its session's state freed by reference counting, freed memory given back once idle."""
+
+from __future__ import annotations
+
+import gc
+import json
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from invoke_host.queue import processor
+from tests.queue.test_processor import enqueue, make_app
+from tests.waiting import wait_until
+
+ITERATE = {
+    "nodes": {"r": {"type": "range_of_size", "start": 0, "size": 300, "step": 1}, "it": {"type": "iterate"},
+              "add": {"type": "add", "b": 1}, "col": {"type": "collect"}},
+    "edges": [
+        {"source": {"node_id": "r", "field": "collection"}, "destination": {"node_id": "it", "field": "collection"}},
+        {"source": {"node_id": "it", "field": "item"}, "destination": {"node_id": "add", "field": "a"}},
+        {"source": {"node_id": "add", "field": "value"}, "destination": {"node_id": "col", "field": "item"}},
+    ],
+}
+
+
+def _status(client: TestClient[Litestar], item_id: int) -> str:
+    status: str = client.get(f"/api/v1/queue/default/i/{item_id}").json()["status"]
+    return status
+
+
+def _outputs() -> int:
+    """Node outputs alive in this process (the cache is off in these tests: none should outlive its item)."""
+    from invoke_sdk import BaseInvocationOutput
+
+    return sum(isinstance(o, BaseInvocationOutput) for o in gc.get_objects())
+
+
+@pytest.fixture
+def no_collections() -> Iterator[None]:
+    """The cyclic garbage collector off: whatever is freed is freed by reference counting alone."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@pytest.mark.parametrize("graph_status", [(ITERATE, "completed"), ({
+    "nodes": {"boom": {"type": "proc_fail"}}, "edges": []}, "failed")], ids=["completed", "failed"])
+def test_the_state_of_a_finished_item_is_freed_without_a_garbage_collection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_collections: None, graph_status: tuple[Any, str]) -> None:
+    graph, status = graph_status
+    states: list[weakref.ref[Any]] = []
+    real = processor.free_in_steps
+
+    def watched(held: list[Any]) -> None:
+        states.append(weakref.ref(held[0]))
+        real(held)
+
+    collections: list[object] = []
+    monkeypatch.setattr(processor, "free_in_steps", watched)
+    monkeypatch.setattr(processor.gc, "collect", lambda *a: collections.append(a) or 0)
+    with TestClient(make_app(tmp_path, output_cache_max_bytes=0)) as client:
+        outputs_before = _outputs()
+        [item_id] = enqueue(client, graph)
+        wait_until(lambda: _status(client, item_id) == status, f"item {item_id} {status}")
+        wait_until(lambda: bool(states) and states[0]() is None,
+                   "the finished item's state to be freed (something still refers to it)")
+        assert _outputs() == outputs_before, "outputs of the finished item are still held"
+    assert collections == [], "the processor needed a garbage collection to free the state"
+
+
+def test_freed_memory_is_given_back_once_no_item_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    released: list[int] = []
+    monkeypatch.setattr(processor, "release_due", lambda threshold: threshold > 0)
+    monkeypatch.setattr(processor, "release_if_grown", lambda threshold: released.append(threshold) or True)
+    with TestClient(make_app(tmp_path, memory_release_bytes=12345)) as client:
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        wait_until(lambda: bool(released), "a release by the idle processor")
+    assert set(released) == {12345}  # the setting reaches the processor
+
+
+def test_the_release_threshold_is_a_setting_that_refuses_a_negative_value() -> None:
+    from pydantic import ValidationError
+
+    from invoke_host.config import HostConfig
+
+    assert HostConfig().memory_release_bytes == 8 * 1024 * 1024
+    with pytest.raises(ValidationError, match="memory_release_bytes"):
+        HostConfig(memory_release_bytes=-1)
+
+
+def test_an_idle_processor_moves_the_new_cache_entries_together(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from invoke_host.engine import OutputCache
+
+    compacted: list[tuple[int, str]] = []
+    real = OutputCache.compact
+
+    def watched(cache: OutputCache) -> int:
+        copied = real(cache)
+        compacted.append((copied, threading.current_thread().name))
+        return copied
+
+    monkeypatch.setattr(processor, "on_system_allocator", lambda: True)  # tests run on pymalloc
+    monkeypatch.setattr(OutputCache, "compact", watched)
+    graph = json.loads(json.dumps(ITERATE))
+    graph["nodes"]["r"]["size"] = processor._COMPACT_AFTER_ENTRIES + 10
+    with TestClient(make_app(tmp_path)) as client:
+        [item_id] = enqueue(client, graph)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        wait_until(lambda: bool(compacted), "the idle processor to compact the output cache")
+        # Every output (the range's and each `add`'s) was copied, by the one thread kept for it (in_own_arena).
+        assert compacted[0][0] == processor._COMPACT_AFTER_ENTRIES + 11
+        assert compacted[0][1].startswith("invoke-own-arena")
+        status = client.get("/api/v1/app/invocation_cache/status").json()
+        assert status["size"] == processor._COMPACT_AFTER_ENTRIES + 11
+        [again] = enqueue(client, graph)
+        wait_until(lambda: _status(client, again) == "completed", "the item to complete again")
+        hits = client.get("/api/v1/app/invocation_cache/status").json()["hits"]
+        assert hits == processor._COMPACT_AFTER_ENTRIES + 11, "the copied entries are hits"
+
+
+def test_a_failing_release_leaves_the_heartbeat_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def broken(threshold: int) -> bool:
+        calls.append(threshold)
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(processor, "release_due", broken)
+    with TestClient(make_app(tmp_path)) as client:
+        wait_until(lambda: len(calls) >= 2, "the idle heartbeat to try again after a failure")
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "an item to run after the failures")
