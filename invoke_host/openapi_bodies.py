@@ -87,7 +87,8 @@ _EXTRA_COMPONENTS: dict[str, Any] = {
         "prediction_type ...) and, under access_token, the credential for a gated repo or a private URL (sent to "
         "the source only, never stored, logged or returned)",
         "properties": {
-            "access_token": {"type": "string", "minLength": 1, "writeOnly": True},
+            # pattern: at least one character that is not whitespace, as the route checks (a blank token is refused).
+            "access_token": {"type": "string", "minLength": 1, "pattern": "\\S", "writeOnly": True},
             "name": {"type": "string"},
             "description": {"type": "string"},
             "base": _ref("BaseModelType"),
