@@ -16,10 +16,13 @@ import sys
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+# The standard library's: pydantic imports it at start anyway, and the importlib-metadata backport cost 7-20 ms more
+# of every start for the same entry points (docs/benchmarks.md, start-up).
+from importlib import metadata
 from types import ModuleType
 from typing import Any, Literal
 
-import importlib_metadata
 import pluggy
 from invoke_sdk import hookspecs
 
@@ -57,12 +60,12 @@ def _normalise(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def is_first_party(entry_point: importlib_metadata.EntryPoint) -> bool:
+def is_first_party(entry_point: metadata.EntryPoint) -> bool:
     """Whether ``entry_point`` is one of :data:`FIRST_PARTY_ENTRY_POINTS`: distribution, name and module all match."""
     return _first_party(entry_point, entry_point.dist.name if entry_point.dist is not None else None)
 
 
-def _first_party(entry_point: importlib_metadata.EntryPoint, dist: str | None) -> bool:
+def _first_party(entry_point: metadata.EntryPoint, dist: str | None) -> bool:
     expected = FIRST_PARTY_ENTRY_POINTS.get(_normalise(dist)) if dist else None
     return expected is not None and expected == (entry_point.name, entry_point.value)
 
@@ -126,7 +129,7 @@ class PluginSet:
         return out
 
 
-def _matches(entry_point: importlib_metadata.EntryPoint, dist: str | None, names: Iterable[str]) -> bool:
+def _matches(entry_point: metadata.EntryPoint, dist: str | None, names: Iterable[str]) -> bool:
     wanted = {_normalise(n) for n in names}
     return _normalise(entry_point.name) in wanted or (dist is not None and _normalise(dist) in wanted)
 
@@ -149,13 +152,13 @@ def _register(manager: pluggy.PluginManager, record: PluginRecord, plugin: Any) 
 class _Found:
     """An entry point of the plugin group with its distribution's name and version, read once."""
 
-    entry_point: importlib_metadata.EntryPoint
+    entry_point: metadata.EntryPoint
     distribution: str | None
     version: str | None
     first_party: bool
 
 
-def _name_and_version(dist: importlib_metadata.Distribution) -> tuple[str | None, str | None]:
+def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
     """The ``Name`` and ``Version`` headers of a distribution's metadata file (None where one is missing).
 
     Read from the header block alone: ``dist.metadata`` (and each ``dist.name`` or ``dist.version``) runs the whole
@@ -173,14 +176,14 @@ def _name_and_version(dist: importlib_metadata.Distribution) -> tuple[str | None
     return found.get("name"), found.get("version")
 
 
-def _found(entry_point: importlib_metadata.EntryPoint) -> _Found:
+def _found(entry_point: metadata.EntryPoint) -> _Found:
     dist = entry_point.dist
     name, version = _name_and_version(dist) if dist is not None else (None, None)
     return _Found(entry_point, name, version, _first_party(entry_point, name))
 
 
 def _entry_points() -> list[_Found]:
-    found = [_found(ep) for ep in importlib_metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)]
+    found = [_found(ep) for ep in metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)]
     # Entry-point order follows the file system; sort so every start loads in the same order, first-party first.
     return sorted(found, key=lambda f: (not f.first_party, _normalise(f.distribution or ""), f.entry_point.name))
 

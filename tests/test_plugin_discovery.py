@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
-import importlib_metadata
 import pytest
 
 from invoke_host.config import HostConfig
@@ -135,8 +135,8 @@ def test_the_first_party_table_lists_exactly_the_plugins_this_repository_ships()
 
 def test_distribution_name_and_version_are_what_the_metadata_parser_reads() -> None:
     # Discovery reads only the header block of each distribution's metadata file; for every distribution installed
-    # here it must give what importlib_metadata's full parse gives.
-    dists = list(importlib_metadata.distributions())
+    # here it must give what importlib.metadata's full parse gives.
+    dists = list(metadata.distributions())
     assert len(dists) > 50
     for dist in dists:
         assert _name_and_version(dist) == (dist.metadata["Name"], dist.metadata["Version"]), dist
@@ -151,5 +151,5 @@ def test_distribution_headers_end_at_the_first_blank_line(tmp_path: Path) -> Non
     )
     empty = tmp_path / "nothing.dist-info"
     empty.mkdir()
-    assert _name_and_version(importlib_metadata.PathDistribution(info)) == ("real-name", "1.2.3")
-    assert _name_and_version(importlib_metadata.PathDistribution(empty)) == (None, None)
+    assert _name_and_version(metadata.PathDistribution(info)) == ("real-name", "1.2.3")
+    assert _name_and_version(metadata.PathDistribution(empty)) == (None, None)
