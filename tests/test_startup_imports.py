@@ -61,8 +61,9 @@ import json, os, sys
 def execv(path, args):
     # Where `serve` starts itself again on the system allocator (invoke_host.memory): what is imported by then was
     # imported for nothing.
+    # subprocess: ctypes.util.find_library runs `ldconfig -p` in one, and the packs command's module imports it.
     print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"pydantic", "litestar"}
-                            or name == "invoke_host.config")))
+                            or name in {"invoke_host.config", "invoke_host.packs_cli", "subprocess"})))
     os._exit(0)
 
 
@@ -75,7 +76,9 @@ main()
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_serve_and_worker_start_again_before_importing_the_config_or_pydantic(command: str, tmp_path: Path) -> None:
+def test_serve_and_worker_start_again_before_importing_the_config_pydantic_or_subprocess(
+    command: str, tmp_path: Path
+) -> None:
     import invoke_host.memory
 
     if invoke_host.memory._MALLOC_TRIM is None or not sys.platform.startswith("linux"):
