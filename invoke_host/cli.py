@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from invoke_host.packs_cli import packs
-
 if TYPE_CHECKING:
     # Imported where a command builds its config: `serve` and `worker` start the process again on the system
     # allocator first (memory.py), and the config module (pydantic) cost that first,
@@ -54,7 +52,26 @@ def _refuse_token_option(ctx: click.Context, param: click.Parameter, value: str 
         )
 
 
-@click.group()
+class _Commands(click.Group):
+    """The commands, with ``packs`` imported only when it is asked for (or listed, for ``--help``).
+
+    Its module imports subprocess, shutil and its dataclasses: 11-17 ms of every ``serve`` start, paid twice (before
+    the restart on the system allocator and after it) for a command ``serve`` never runs (docs/benchmarks.md).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "packs"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "packs":
+            # `invoke-host packs wrap`: InvokeAI node folders as plugin distributions
+            from invoke_host.packs_cli import packs
+
+            return packs
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Invoke Host: run image-generation node graphs, with every capability from plugins."""
 
@@ -478,8 +495,6 @@ def _session_payload(result: Any) -> dict[str, Any]:
         "errors": [{k: v for k, v in e.to_dict().items() if k != "traceback"} for e in result.errors],
     }
 
-
-main.add_command(packs)  # `invoke-host packs wrap`: InvokeAI node folders as plugin distributions
 
 if __name__ == "__main__":
     main()

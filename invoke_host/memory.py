@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -48,8 +47,27 @@ __all__ = [
 logger = logging.getLogger("invoke_host.memory")
 
 
+def _is_glibc() -> bool:
+    """Whether this interpreter runs on glibc, told without a subprocess (glibc alone answers this name)."""
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):
+        return False  # no os.confstr (Windows), or a libc that does not know the name (musl, macOS)
+
+
 def _load_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
+    # On glibc its library is opened by its soname: ctypes.util.find_library("c") runs `ldconfig -p` in a
+    # subprocess (and imports subprocess), 40-50 ms of every `serve` start before the restart of
+    # use_system_allocator, which finds it again (docs/benchmarks.md, start-up).
+    if _is_glibc():
+        try:
+            glibc_trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+            return glibc_trim
+        except (OSError, AttributeError):
+            pass  # a glibc whose library has another name: searched for below
+    from ctypes.util import find_library
+
+    name = find_library("c")
     if name is None:
         return None
     try:

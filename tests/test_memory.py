@@ -143,3 +143,30 @@ def test_no_release_with_the_threshold_at_zero() -> None:
     from invoke_host import memory
 
     assert not memory.release_due(0) and not memory.release_if_grown(0)
+
+
+@glibc_linux
+def test_glibc_is_found_without_running_a_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoke_host import memory
+
+    def no_subprocess(*args: object, **kwargs: object) -> None:
+        raise AssertionError("looking up malloc_trim on glibc must not start a process (`ldconfig -p`)")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_subprocess)
+    trim = memory._load_malloc_trim()
+    assert trim is not None and trim(0) in (0, 1)
+
+
+def test_a_libc_other_than_glibc_is_still_searched_for_and_may_have_no_malloc_trim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from invoke_host import memory
+
+    def not_glibc(name: str) -> str:
+        raise ValueError(f"unrecognized configuration name {name!r}")  # what musl's and macOS's Python raise
+
+    searched: list[str] = []
+    monkeypatch.setattr(os, "confstr", not_glibc)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: searched.append(name))
+    assert memory._is_glibc() is False
+    assert memory._load_malloc_trim() is None and searched == ["c"]  # no libc found: nothing to trim with

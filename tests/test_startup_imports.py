@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 KEPT_OFF = ("httpx", "httpcore", "psycopg", "numpy", "rich", "pygments", "pydantic_settings", "torch", "diffusers",
-            "transformers", "safetensors", "spandrel", "huggingface_hub", "accelerate")
+            "transformers", "safetensors", "spandrel", "huggingface_hub", "accelerate", "PIL",
+            "imohash")
 """httpx (model downloads; its ``import`` loads its command-line module, rich and pygments with it), psycopg (the
 PostgreSQL backend, whose package the host imports for its entry point on every start), numpy (edge maps), httpcore
 (the download connections' backend, 35-48 ms), pydantic_settings (the config reads its variables itself: 30 ms),
-and the model libraries the node plugins use only while a node runs (importing torch + diffusers costs seconds)."""
+the model libraries the node plugins use only while a node runs (importing torch + diffusers costs seconds), and
+Pillow (``PIL.Image``, 14-16 ms), which only decoding, encoding and changing images use, and imohash (8 ms, the
+models' change check when they are synced)."""
 
 BUILD_APP = """
 import json, sys
@@ -60,8 +63,9 @@ import json, os, sys
 def execv(path, args):
     # Where `serve` starts itself again on the system allocator (invoke_host.memory): what is imported by then was
     # imported for nothing.
+    # subprocess: ctypes.util.find_library runs `ldconfig -p` in one, and the packs command's module imports it.
     print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"pydantic", "litestar"}
-                            or name == "invoke_host.config")))
+                            or name in {"invoke_host.config", "invoke_host.packs_cli", "subprocess"})))
     os._exit(0)
 
 
@@ -74,7 +78,9 @@ main()
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_serve_and_worker_start_again_before_importing_the_config_or_pydantic(command: str, tmp_path: Path) -> None:
+def test_serve_and_worker_start_again_before_importing_the_config_pydantic_or_subprocess(
+    command: str, tmp_path: Path
+) -> None:
     import invoke_host.memory
 
     if invoke_host.memory._MALLOC_TRIM is None or not sys.platform.startswith("linux"):

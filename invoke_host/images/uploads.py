@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import TYPE_CHECKING
 
 from invoke_sdk.images import EmbeddedImageData
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from PIL import Image  # the type hints only: Pillow is imported where images are decoded
 
 __all__ = ["ImageTooLargeError", "UnsupportedImageError", "decode_upload"]
 
@@ -29,6 +32,7 @@ def decode_upload(data: bytes, *, max_pixels: int) -> tuple[Image.Image, Embedde
     Returns the image (upright per its EXIF orientation, in a mode PNG can hold) and the
     InvokeAI text chunks it carried, as given. Blocking: call it in a worker thread.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError  # here, not at import: Pillow kept off start-up
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb warning is superseded by our explicit, configurable limit below.

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import blake3
-import imohash
 
 __all__ = ["HASH_ALGORITHM", "ProgressCallback", "hash_model", "imohash_model", "model_files", "model_size"]
 
@@ -68,6 +67,8 @@ def hash_model(path: Path, progress: ProgressCallback | None = None) -> str:
 
 def imohash_model(path: Path) -> str:
     """imohash of a file, or of a folder's files (with their relative paths) combined; a change check only."""
+    import imohash  # here, not at import: 8 ms of every start, for a check that runs only when models are synced
+
     if path.is_file():
         return str(imohash.hashfile(str(path), hexdigest=True))
     combined = blake3.blake3()

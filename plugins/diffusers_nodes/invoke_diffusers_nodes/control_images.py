@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PIL import Image, ImageOps
-
 __all__ = ["resize_control_image", "to_tensor"]
 
 
@@ -15,6 +13,7 @@ def resize_control_image(image: Any, width: int, height: int, mode: str) -> Any:
     ``just_resize`` / ``just_resize_simple`` stretch, ``crop_resize`` fills the frame and crops the overhang
     (centred), ``fill_resize`` fits the whole image and pads the rest with black.
     """
+    from PIL import Image, ImageOps  # here, not at import: Pillow kept off start-up
     if image.size == (width, height):
         return image
     if mode == "crop_resize":

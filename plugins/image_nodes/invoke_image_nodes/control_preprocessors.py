@@ -12,7 +12,6 @@ from typing import Any
 from invoke_sdk import BaseInvocation, ImageField, InputField, InvocationContext, invocation
 from invoke_sdk.limits import check_limit
 from invoke_sdk.outputs import ImageOutput
-from PIL import Image
 
 __all__ = [
     "PREPROCESSOR_NODES",
@@ -35,6 +34,7 @@ def _check_pixels(width: int, height: int, context: InvocationContext) -> None:
 
 def _resize_to_resolution(image: Any, resolution: int, context: InvocationContext) -> Any:
     """The shorter side at ``resolution``, both sides rounded to multiples of 64 (controlnet_aux's rule)."""
+    from PIL import Image  # here, not at import: Pillow kept off start-up
     scale = resolution / min(image.size)
     width = max(64, round(image.width * scale / 64) * 64)
     height = max(64, round(image.height * scale / 64) * 64)
@@ -57,6 +57,7 @@ class CannyEdgeDetectionInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> ImageOutput:
         # numpy and the edge maps are imported where they run: numpy costs every start-up about 0.3 s otherwise.
         import numpy as np
+        from PIL import Image  # here, not at import: Pillow kept off start-up
 
         from invoke_image_nodes.edge_maps import canny
 
@@ -80,6 +81,7 @@ class CannyImageProcessorInvocation(BaseInvocation):
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
         import numpy as np  # off start-up, as in CannyEdgeDetectionInvocation
+        from PIL import Image  # here, not at import: Pillow kept off start-up
 
         from invoke_image_nodes.edge_maps import canny
 
@@ -100,6 +102,7 @@ class ContentShuffleInvocation(BaseInvocation):
                            "same shuffle)")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         image = context.images.get_pil(self.image.image_name, "RGB")
         if self.scale_factor == 0:
             return _save(self, context, image)  # no flow to follow: every pixel stays
@@ -120,6 +123,7 @@ class ColorMapInvocation(BaseInvocation):
     tile_size: int = InputField(default=64, ge=1, description="Tile size")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         image = context.images.get_pil(self.image.image_name, "RGB")
         tile_w, tile_h = min(self.tile_size, image.width), min(self.tile_size, image.height)
         small = image.resize((image.width // tile_w, image.height // tile_h), Image.Resampling.BICUBIC)
@@ -135,6 +139,7 @@ class TileImageProcessorInvocation(BaseInvocation):
     down_sampling_rate: float = InputField(default=1.0, ge=1.0, description="Down sampling rate")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         image = context.images.get_pil(self.image.image_name, "RGB")
         if self.down_sampling_rate > 1:
             size = (max(1, int(image.width / self.down_sampling_rate)),

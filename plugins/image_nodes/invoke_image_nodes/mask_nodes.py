@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from invoke_sdk import BaseInvocation, ImageField, InputField, InvocationContext, invocation
 from invoke_sdk.outputs import ImageOutput
-from PIL import ImageChops, ImageOps
 
 __all__ = ["MASK_NODES", "MaskCombineInvocation", "MaskFromAlphaInvocation"]
 
@@ -18,6 +17,7 @@ class MaskFromAlphaInvocation(BaseInvocation):
     invert: bool = InputField(default=False, description="Whether or not to invert the mask")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import ImageOps  # here, not at import: Pillow kept off start-up
         image = context.images.get_pil(self.image.image_name, "RGBA")
         mask = image.getchannel("A")
         if self.invert:
@@ -35,6 +35,7 @@ class MaskCombineInvocation(BaseInvocation):
     mask2: ImageField = InputField(description="The second image to combine")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import ImageChops  # here, not at import: Pillow kept off start-up
         first = context.images.get_pil(self.mask1.image_name, "L")
         second = context.images.get_pil(self.mask2.image_name, "L")
         if first.size != second.size:

@@ -21,7 +21,6 @@ from invoke_sdk import (
 )
 from invoke_sdk.limits import check_limit
 from invoke_sdk.outputs import ImageCollectionOutput, ImageOutput
-from PIL import Image, ImageFilter, ImageOps
 from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
 __all__ = [
@@ -44,14 +43,16 @@ __all__ = [
 ]
 
 PIL_RESAMPLING_MODES = Literal["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"]
-PIL_RESAMPLING_MAP = {
-    "nearest": Image.Resampling.NEAREST,
-    "box": Image.Resampling.BOX,
-    "bilinear": Image.Resampling.BILINEAR,
-    "hamming": Image.Resampling.HAMMING,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+
+
+def _resampling(mode: str) -> Any:
+    """Pillow's filter for a ``PIL_RESAMPLING_MODES`` name, looked up when a node resizes (Pillow kept off start-up:
+    a module-level table of ``Image.Resampling`` imported it with the plugin)."""
+    from PIL import Image
+
+    return Image.Resampling[mode.upper()]
+
+
 # InvokeAI also offers CMYK, YCbCr, LAB, HSV and F, which a PNG cannot hold: such a node could
 # never save its result, so those modes are refused when the graph is validated instead.
 IMAGE_MODES = Literal["1", "L", "LA", "I", "RGB", "RGBA"]
@@ -105,6 +106,7 @@ class BlankImageInvocation(BaseInvocation):
         return self
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         _check_pixels(self.width, self.height, context.config)
         color = self.color.as_tuple() if self.mode == "RGBA" else self.color.as_tuple()[:3]
         return _save(self, context, Image.new(mode=self.mode, size=(self.width, self.height), color=color))
@@ -126,6 +128,7 @@ class ImageCropInvocation(BaseInvocation):
         return self
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         _check_pixels(self.width, self.height, context.config)
         image = context.images.get_pil(self.image.image_name)
         cropped = Image.new(mode="RGBA", size=(self.width, self.height), color=(0, 0, 0, 0))
@@ -149,6 +152,7 @@ class ImagePasteInvocation(BaseInvocation):
     crop: bool = InputField(default=False, description="Crop to base image dimensions")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image, ImageOps  # here, not at import: Pillow kept off start-up
         base = context.images.get_pil(self.base_image.image_name)
         image = context.images.get_pil(self.image.image_name)
         mask = None
@@ -183,7 +187,7 @@ class ImageResizeInvocation(BaseInvocation):
     def invoke(self, context: InvocationContext) -> ImageOutput:
         _check_pixels(self.width, self.height, context.config)
         image = context.images.get_pil(self.image.image_name)
-        resized = image.resize((self.width, self.height), resample=PIL_RESAMPLING_MAP[self.resample_mode])
+        resized = image.resize((self.width, self.height), resample=_resampling(self.resample_mode))
         return _save(self, context, resized)
 
 
@@ -199,7 +203,7 @@ class ImageScaleInvocation(BaseInvocation):
         image = context.images.get_pil(self.image.image_name)
         size = (max(1, int(image.width * self.scale_factor)), max(1, int(image.height * self.scale_factor)))
         _check_pixels(*size, context.config)
-        return _save(self, context, image.resize(size, resample=PIL_RESAMPLING_MAP[self.resample_mode]))
+        return _save(self, context, image.resize(size, resample=_resampling(self.resample_mode)))
 
 
 @invocation("img_blur", title="Blur Image", tags=["image", "blur"], category="image")
@@ -211,6 +215,7 @@ class ImageBlurInvocation(BaseInvocation):
     blur_type: Literal["gaussian", "box"] = InputField(default="gaussian", description="The type of blur")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import ImageFilter  # here, not at import: Pillow kept off start-up
         image = context.images.get_pil(self.image.image_name)
         gaussian = self.blur_type == "gaussian"
         blur = ImageFilter.GaussianBlur(self.radius) if gaussian else ImageFilter.BoxBlur(self.radius)
@@ -224,6 +229,7 @@ class ImageInvertInvocation(BaseInvocation):
     image: ImageField = InputField(description="The image to invert")
 
     def invoke(self, context: InvocationContext) -> ImageOutput:
+        from PIL import Image, ImageOps  # here, not at import: Pillow kept off start-up
         image = context.images.get_pil(self.image.image_name)
         if image.mode in ("RGBA", "LA"):
             *color, alpha = image.split()

@@ -12,14 +12,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke_sdk.images import EmbeddedImageData, ImageNotFoundError, InvalidImageNameError
 from invoke_sdk.storage import StorageOptions
-from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from invoke_local_file_storage.names import check_image_name
+
+if TYPE_CHECKING:
+    from PIL import Image  # the type hints only: Pillow is imported where images are decoded
 
 __all__ = ["CHUNK_KEYS", "LEFTOVER_AGE_S", "THUMBNAIL_SIZE", "LocalImageFileStorage"]
 
@@ -111,6 +112,7 @@ class LocalImageFileStorage:
     # --- blocking work ---
 
     def _save(self, image_name: str, image: Image.Image, embedded: EmbeddedImageData) -> None:
+        from PIL.PngImagePlugin import PngInfo
         png_path = self.path(image_name)
         thumb_path = self.path(image_name, thumbnail=True)
         self.thumbnails_dir.mkdir(parents=True, exist_ok=True)
@@ -168,12 +170,14 @@ class LocalImageFileStorage:
             return f.read()
 
     def _get_pil(self, image_name: str) -> Image.Image:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         with self._open(image_name, thumbnail=False) as f:
             image = Image.open(f)
             image.load()
         return image
 
     def _embedded(self, image_name: str) -> EmbeddedImageData:
+        from PIL import Image  # here, not at import: Pillow kept off start-up
         with self._open(image_name, thumbnail=False) as f, Image.open(f) as image:
             # Our chunks sit before the pixel data, so the header read by open() holds them: no decode.
             info = image.info
@@ -186,6 +190,7 @@ class LocalImageFileStorage:
 
 
 def _thumbnail(image: Image.Image) -> Image.Image:
+    from PIL import Image  # here, not at import: Pillow kept off start-up
     has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
     thumb = image.convert("RGBA" if has_alpha else "RGB")
     thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
