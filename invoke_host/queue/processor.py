@@ -43,6 +43,7 @@ from invoke_host.engine import (
 )
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
+from invoke_host.heap_freeze import freeze_survivors
 from invoke_host.limits import Limits
 from invoke_host.memory import (
     free_in_steps,
@@ -72,6 +73,9 @@ _HOLD_CHECK_S = 0.5
 # New output cache entries an idle processor moves together (OutputCache.compact) once there are this many: fewer
 # pin too few pages to matter (a page or so each).
 _COMPACT_AFTER_ENTRIES = 1_000
+# Tracked objects outside the collector's frozen set (heap_freeze.py) an idle processor collects and freezes once
+# there are this many after an item: about 1,200 new cache entries' worth; fewer cost later runs' collections little.
+_FREEZE_AFTER_OBJECTS = 5_000
 
 
 class _ItemCancel(threading.Event):
@@ -152,6 +156,8 @@ class SessionProcessor:
         """While no item runs, freed memory goes back to the system once RSS grew this much (memory.py)."""
         # The cache's entries are moved together only where that lets memory go back: glibc, Python on malloc.
         self._compacts = memory_release_bytes > 0 and self.cache.enabled and on_system_allocator()
+        self._ran_since_freeze = False
+        """Whether an item ended since the idle processor last looked at what survived (freeze_survivors)."""
 
     async def start(self) -> None:
         if self._compacts:
@@ -235,6 +241,11 @@ class SessionProcessor:
         if self._compacts and self.cache.unsettled >= _COMPACT_AFTER_ENTRIES:
             # Off the pages of the sessions that made them, so those can go back (OutputCache.compact).
             await asyncio.get_running_loop().run_in_executor(in_own_arena(), self.cache.compact)
+        if self._ran_since_freeze:
+            # What survived the items (the cache's entries, above all) out of the next runs' full collections; a
+            # no-op unless this process froze its start-up objects (serve/worker; heap_freeze.py says why it is safe).
+            self._ran_since_freeze = False
+            freeze_survivors(_FREEZE_AFTER_OBJECTS)
         if release_due(self.memory_release_bytes):
             # What the last items (and the answers about them) freed goes back now that nothing runs.
             await asyncio.to_thread(release_if_grown, self.memory_release_bytes)
@@ -305,6 +316,7 @@ class SessionProcessor:
         finally:
             del self._running[item.item_id]
             del self._attempts[item.item_id]
+            self._ran_since_freeze = True
             if self.claims is not None:
                 self.claims.release(item.session_id)
             self.queue.forget(item.item_id)  # however it ended, this process runs it no more
