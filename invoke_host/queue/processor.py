@@ -79,26 +79,23 @@ _FREEZE_AFTER_OBJECTS = 5_000
 
 
 class _ItemCancel(threading.Event):
-    """The runner's cancel flag for one item: set by a cancel of the item in the queue, or by a server stop.
+    """The runner's cancel flag for one item: a plain event, set by a cancel of the item through this node (the
+    queue service's ``watch_cancel``), by the heartbeat when this worker no longer holds it (``lose``), or by a
+    server stop.
 
-    The runner and ``context.util.is_canceled()`` call ``is_set()`` from the worker thread; the
-    queue's ``is_canceled`` is a set lookup, so this stays cheap enough to call in a tight loop.
+    The runner checks ``is_set()`` before and after every node, and ``context.util.is_canceled()`` in a node's own
+    loop, from the worker thread: each source sets the event instead of the check asking all three (which took
+    three Python calls, 480 ns against 52 ns, twice a node: 20 ms of a 10,000-item run).
     """
 
-    def __init__(self, queue: QueueService, item_id: int, halt: threading.Event) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._queue = queue
-        self._item_id = item_id
-        self._halt = halt
         self.lost = False
         """Whether this worker no longer holds the item (canceled elsewhere, reclaimed, deleted)."""
 
     def lose(self) -> None:
         self.lost = True
         self.set()
-
-    def is_set(self) -> bool:
-        return super().is_set() or self._halt.is_set() or self._queue.is_canceled(self._item_id)
 
 
 class SessionProcessor:
@@ -173,6 +170,8 @@ class SessionProcessor:
     async def stop(self) -> None:
         self._stop.set()
         self._halt.set()  # running items stop at their next node boundary (or sooner, if their node checks)
+        for cancel in self._running.values():
+            cancel.set()
         if self._runs:
             _done, pending = await asyncio.wait(self._runs, timeout=_STOP_GRACE_S)
             if pending:
@@ -307,7 +306,10 @@ class SessionProcessor:
         return state
 
     async def _run_item(self, item: QueueItem) -> None:
-        cancel = self._running[item.item_id] = _ItemCancel(self.queue, item.item_id, self._halt)
+        cancel = self._running[item.item_id] = _ItemCancel()
+        self.queue.watch_cancel(item.item_id, cancel)  # a cancel through this node sets it (now, if one came)
+        if self._halt.is_set():
+            cancel.set()  # claimed as the processor stops (stop() set the flags of the items running then)
         self._attempts[item.item_id] = item.attempts
         if self.claims is not None:
             self.claims.hold(item.session_id, Claim(item.item_id, self.worker_id, item.attempts))
