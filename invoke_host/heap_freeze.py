@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 
 __all__ = ["freeze_startup_objects", "freeze_survivors", "stop_freezing"]
 
@@ -59,11 +60,12 @@ def freeze_survivors(min_objects: int) -> int:
     """
     if not _freezing or len(gc.get_objects()) < min_objects:
         return 0
-    before = gc.get_freeze_count()
+    before, started = gc.get_freeze_count(), time.process_time()
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count() - before
-    logger.debug("%d objects that survived since the last freeze frozen out of the collector's scans", frozen)
+    logger.debug("%d objects that survived since the last freeze frozen out of the collector's scans (%.1f ms CPU)",
+                 frozen, (time.process_time() - started) * 1000)
     return frozen
 
 
