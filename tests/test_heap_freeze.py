@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from invoke_host.heap_freeze import freeze_startup_objects
+from invoke_host.heap_freeze import freeze_startup_objects, freeze_survivors, stop_freezing
 from tests.waiting import wait_until
 
 CLI = Path(sys.executable).parent / "invoke-host"
@@ -26,9 +26,9 @@ class _Node:
 @pytest.fixture
 def thawed() -> Iterator[None]:
     """This test process's objects go back to the collector afterwards (a test runner must not keep them frozen)."""
-    gc.unfreeze()
+    stop_freezing()
     yield
-    gc.unfreeze()
+    stop_freezing()
 
 
 def _in_tracked_generations(obj: object) -> bool:
@@ -61,6 +61,57 @@ def test_objects_made_after_the_freeze_are_still_collected() -> None:
     del a, b
     gc.collect()
     assert gone() is None
+
+
+def test_survivors_are_frozen_only_in_a_process_that_froze_its_start_up_objects() -> None:
+    # This test runner never froze its start-up objects: nothing is frozen however many objects it tracks.
+    stop_freezing()
+    assert freeze_survivors(1) == 0
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("thawed")
+def test_survivors_are_collected_then_frozen_once_there_are_enough() -> None:
+    freeze_startup_objects()
+    survivors = [_Node() for _ in range(50)]
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del a, b
+    assert freeze_survivors(10**9) == 0, "below the threshold nothing is collected or frozen"
+    assert gone() is not None
+
+    frozen = freeze_survivors(1)
+
+    assert gone() is None, "garbage present at the freeze must be collected, not kept for ever"
+    assert frozen >= len(survivors)
+    assert not any(_in_tracked_generations(s) for s in survivors)
+
+
+@pytest.mark.usefixtures("thawed")
+def test_an_evicted_frozen_cache_entry_is_freed_by_reference_counting() -> None:
+    from invoke_sdk import BaseInvocationOutput, OutputField, invocation_output
+
+    from invoke_host.engine import OutputCache
+
+    @invocation_output("heap_freeze_test_output")
+    class _Output(BaseInvocationOutput):
+        value: int = OutputField()
+        values: list[int] = OutputField()
+
+    cache = OutputCache(max_size=1)
+    cache.put("first", _Output(value=1, values=[1, 2]))
+    first = cache.get("first")
+    assert first is not None
+    freeze_startup_objects()
+    assert not _in_tracked_generations(first), "the entry is frozen"
+    gone = weakref.ref(first)
+    del first
+
+    cache.put("second", _Output(value=2, values=[3]))  # evicts the frozen entry
+
+    assert cache.get("first") is None
+    assert gone() is None, "a frozen entry the cache dropped is never freed"
 
 
 def test_a_served_host_freezes_its_start_up_objects(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ only stores. The processor's side of the contract (each call names the worker, s
   (rows appended, never rewritten: see :class:`invoke_sdk.storage.SessionQueueStore`), refused once the lease
   is lost;
 - ``await renew_leases(...)`` / ``await lost_leases(...)`` keep the leases and see cancels made by other nodes;
-- ``is_canceled(item_id)`` (cheap, any thread) says whether a cancel arrived through this node;
+- ``is_canceled(item_id)`` (cheap, any thread) says whether a cancel arrived through this node, and
+  ``watch_cancel(item_id, flag)`` has such a cancel set the processor's own flag for the item;
 - ``await complete(...)`` / ``await fail(...)`` finish it (a canceled item stays canceled; a lost one is left);
 - ``await wait_for_work()`` sleeps until there may be work.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 
 from invoke_sdk.events import (
@@ -104,6 +106,8 @@ class QueueService:
         """Graphs validated at enqueue, for a processor of this host to take at claim (0 nodes: none held)."""
         self._running: set[int] = set()
         self._cancel_requested: set[int] = set()
+        self._cancel_flags: dict[int, threading.Event] = {}
+        """The processor's flag of each running item, set by a cancel through this node (``watch_cancel``)."""
         self._work = asyncio.Event()
         self._reclaimer: asyncio.Task[None] | None = None
 
@@ -169,6 +173,7 @@ class QueueService:
         """The processor let go of an item it no longer holds (lost lease, canceled elsewhere)."""
         self._running.discard(item_id)
         self._cancel_requested.discard(item_id)
+        self._cancel_flags.pop(item_id, None)
 
     # -- enqueue ---------------------------------------------------------------------------------
 
@@ -232,6 +237,14 @@ class QueueService:
         holds it (taken: once)."""
         return self.held_graphs.take(session_id)
 
+    def watch_cancel(self, item_id: int, flag: threading.Event) -> None:
+        """Set ``flag`` when a cancel of the running item arrives through this node (now, if one already did):
+        the runner checks a plain event twice a node, not this service (until the item is finished or forgotten).
+        Call it on the event loop, as the cancels run there."""
+        self._cancel_flags[item_id] = flag
+        if item_id in self._cancel_requested:
+            flag.set()
+
     def is_canceled(self, item_id: int) -> bool:
         """Whether a cancel arrived for this running item. Cheap and safe from worker threads."""
         return item_id in self._cancel_requested
@@ -258,6 +271,7 @@ class QueueService:
     ) -> QueueItemSummary | None:
         self._running.discard(item_id)
         self._cancel_requested.discard(item_id)
+        self._cancel_flags.pop(item_id, None)
         try:
             item = await self.store.finish(
                 item_id, status, error=error, worker_id=worker_id, attempt=attempt  # type: ignore[arg-type]
@@ -312,6 +326,10 @@ class QueueService:
     def _note_canceled(self, item_ids: Sequence[int]) -> list[int]:
         running = [i for i in item_ids if i in self._running]
         self._cancel_requested.update(running)
+        for item_id in running:
+            flag = self._cancel_flags.get(item_id)
+            if flag is not None:
+                flag.set()
         return running
 
     async def cancel(self, item_id: int) -> QueueItem:

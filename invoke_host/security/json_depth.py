@@ -27,7 +27,11 @@ def _setting(limit: int) -> str:
 
 # Everything but brackets and quotes: what is left after the escapes are gone decides the depth.
 _NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'[]{}"')
-_OPEN = frozenset(b"[{")
+# The meter counts levels, whichever bracket opens them: "{" and "}" read as "[" and "]".
+_SAME_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_OPEN_BRACKET = ord("[")
+# Passes that drop innermost pairs before what is left is walked: API bodies nest a handful of levels.
+_MAX_PASSES = 12
 # Media types whose bodies are never JSON; anything else might be parsed as JSON by some route.
 _NOT_JSON = ("multipart/", "image/", "audio/", "video/", "font/", "application/octet-stream",
              "application/x-www-form-urlencoded")
@@ -71,9 +75,48 @@ class JsonDepthMeter:
         self._count(b"".join(outside))
 
     def _count(self, brackets: bytes) -> None:
+        # A Python iteration per bracket took 0.9 ms for a 1,000-node graph's 146 kB body. Instead, C-level passes
+        # drop the innermost pairs ("[]" once "{" and "}" read as "[" and "]": the meter, like the old loop, does
+        # not tell them apart). Each pass lowers the pieces' height by one, so after ``passes`` passes no dropped
+        # pair went deeper than ``passes`` levels over where it sat in what is left; dropping a balanced pair
+        # changes neither the final depth nor which ``]`` meet depth 0. So if what is left, walked from the depth
+        # so far, plus ``passes`` stays within the limit, the piece is within it and ends at the walk's depth;
+        # otherwise (a body nesting near or past the limit) the exact loop decides, and raises as before.
+        if not brackets:
+            return
+        brackets = brackets.translate(_SAME_BRACKETS)
+        left, passes = brackets, 0
+        while passes < _MAX_PASSES:
+            shorter = left.replace(b"[]", b"")
+            if len(shorter) == len(left):
+                break
+            left, passes = shorter, passes + 1
+        depth, highest = self._walk(left)
+        if highest + passes <= self.limit:
+            self.depth = depth
+        else:
+            self._count_exactly(brackets)
+
+    def _walk(self, brackets: bytes) -> tuple[int, int]:
+        """The depth after ``brackets`` (only ``[`` and ``]``) from the depth so far, and the highest on the way."""
+        closing = len(brackets) - len(brackets.lstrip(b"]"))
+        opening = len(brackets) - closing
+        if brackets.count(b"[") == opening:  # "]]]...[[[", what a piece reduces to: no loop needed
+            depth = max(self.depth - closing, 0) + opening
+            return depth, max(self.depth, depth)
+        depth = highest = self.depth
+        for byte in brackets:
+            if byte == _OPEN_BRACKET:
+                depth += 1
+                highest = max(highest, depth)
+            elif depth:
+                depth -= 1
+        return depth, highest
+
+    def _count_exactly(self, brackets: bytes) -> None:
         depth, limit = self.depth, self.limit
         for byte in brackets:
-            if byte in _OPEN:
+            if byte == _OPEN_BRACKET:
                 depth += 1
                 if depth > limit:
                     raise JsonTooDeepError(

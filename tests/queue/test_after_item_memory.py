@@ -143,3 +143,19 @@ def test_a_failing_release_leaves_the_heartbeat_running(tmp_path: Path, monkeypa
         wait_until(lambda: len(calls) >= 2, "the idle heartbeat to try again after a failure")
         [item_id] = enqueue(client, ITERATE)
         wait_until(lambda: _status(client, item_id) == "completed", "an item to run after the failures")
+
+
+def test_an_idle_processor_freezes_what_survived_once_after_each_item(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    looks: list[int] = []
+    monkeypatch.setattr(processor, "freeze_survivors", lambda least: looks.append(least) or 0)
+    with TestClient(make_app(tmp_path)) as client:
+        time.sleep(1.2)  # idle heartbeats before any item: nothing ended, so nothing is looked at
+        assert looks == []
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        wait_until(lambda: bool(looks), "the idle processor to look at what survived the item")
+        time.sleep(1.2)  # more idle heartbeats: still one look for the one item
+        assert looks == [processor._FREEZE_AFTER_OBJECTS]
