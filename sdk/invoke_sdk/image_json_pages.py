@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Unpack, runtime_checkable
 
-from invoke_sdk.images import ImageCategory, ImageOrigin, OrderDir
+from invoke_sdk.images import ImageListFilters
 
 __all__ = ["ImageJsonListingStore", "ImageRecordJsonPage", "NameField"]
 
@@ -44,6 +44,17 @@ class ImageRecordJsonPage:
     total: int
     next_cursor: str | None
 
+    @classmethod
+    def of_records(
+        cls, records_json: Sequence[str | None], *, offset: int | None, limit: int, total: int, next_cursor: str | None
+    ) -> ImageRecordJsonPage | None:
+        """The page of these encoded records; None when one of them could not be encoded (a store's query answers
+        NULL for a row it cannot copy exactly), so that the host lists the page the typed way."""
+        texts = [text for text in records_json if text is not None]
+        if len(texts) < len(records_json):
+            return None
+        return cls(f"[{','.join(texts)}]", offset, limit, total, next_cursor)
+
 
 @runtime_checkable
 class ImageJsonListingStore(Protocol):
@@ -53,21 +64,10 @@ class ImageJsonListingStore(Protocol):
     """
 
     async def get_many_json(
-        self,
-        *,
-        name_fields: Sequence[NameField] = (),
-        offset: int = 0,
-        limit: int = 10,
-        image_origin: ImageOrigin | None = None,
-        categories: Sequence[ImageCategory] | None = None,
-        exclude_categories: Sequence[ImageCategory] | None = None,
-        is_intermediate: bool | None = None,
-        starred_first: bool = True,
-        order_dir: OrderDir = "DESC",
-        search_term: str | None = None,
-        cursor: str | None = None,
+        self, *, name_fields: Sequence[NameField] = (), **filters: Unpack[ImageListFilters]
     ) -> ImageRecordJsonPage | None:
-        """The page ``get_many`` gives for the same filters, its records encoded with ``name_fields`` added; None
-        when this page cannot be encoded here exactly as the host would (the host then calls ``get_many``).
+        """The page ``get_many`` gives for the same filters (its keywords, with its defaults), its records encoded
+        with ``name_fields`` added; None when this page cannot be encoded here exactly as the host would (the host
+        then calls ``get_many``).
         Raises as ``get_many`` does (``ValueError``, :class:`~invoke_sdk.images.InvalidImageCursorError`)."""
         ...

@@ -11,11 +11,12 @@ import binascii
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from invoke_sdk.image_json_pages import ImageRecordJsonPage, NameField
 from invoke_sdk.images import (
     ImageCategory,
+    ImageListFilters,
     ImageNotFoundError,
     ImageOrigin,
     ImageRecord,
@@ -198,9 +199,23 @@ class PostgresImageRecordStore:
         )
 
     async def get_many_json(
+        self, *, name_fields: Sequence[NameField] = (), **filters: Unpack[ImageListFilters]
+    ) -> ImageRecordJsonPage | None:
+        """The page of :meth:`get_many` with each record encoded by PostgreSQL
+        (``invoke_postgres_storage.record_json``); None when a row holds a value that encoding does not take."""
+        rows, total, next_cursor = await self._page(record_json_columns(name_fields), **filters)
+        return ImageRecordJsonPage.of_records(
+            [r["_json"] for r in rows],
+            offset=filters.get("offset", 0) if filters.get("cursor") is None else None,
+            limit=filters.get("limit", 10),
+            total=total,
+            next_cursor=next_cursor,
+        )
+
+    async def _page(
         self,
+        columns: str,
         *,
-        name_fields: Sequence[NameField] = (),
         offset: int = 0,
         limit: int = 10,
         image_origin: ImageOrigin | None = None,
@@ -211,39 +226,6 @@ class PostgresImageRecordStore:
         order_dir: OrderDir = "DESC",
         search_term: str | None = None,
         cursor: str | None = None,
-    ) -> ImageRecordJsonPage | None:
-        """The page of :meth:`get_many` with each record encoded by PostgreSQL
-        (``invoke_postgres_storage.record_json``); None when a row holds a value that encoding does not take."""
-        rows, total, next_cursor = await self._page(
-            record_json_columns(name_fields), offset=offset, limit=limit, image_origin=image_origin,
-            categories=categories, exclude_categories=exclude_categories, is_intermediate=is_intermediate,
-            starred_first=starred_first, order_dir=order_dir, search_term=search_term, cursor=cursor,
-        )
-        texts = [r["_json"] for r in rows]
-        if None in texts:
-            return None
-        return ImageRecordJsonPage(
-            items_json=f"[{','.join(texts)}]",
-            offset=offset if cursor is None else None,
-            limit=limit,
-            total=total,
-            next_cursor=next_cursor,
-        )
-
-    async def _page(
-        self,
-        columns: str,
-        *,
-        offset: int,
-        limit: int,
-        image_origin: ImageOrigin | None,
-        categories: Sequence[ImageCategory] | None,
-        exclude_categories: Sequence[ImageCategory] | None,
-        is_intermediate: bool | None,
-        starred_first: bool,
-        order_dir: OrderDir,
-        search_term: str | None,
-        cursor: str | None,
     ) -> tuple[list[dict[str, Any]], int, str | None]:
         """The page's rows (``columns`` of each, plus the cursor's ``starred``, ``created_at`` and ``_id``), the
         listing's total and the next cursor."""

@@ -8,12 +8,13 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import aiosqlite
 from invoke_sdk.image_json_pages import ImageRecordJsonPage, NameField
 from invoke_sdk.images import (
     ImageCategory,
+    ImageListFilters,
     ImageNotFoundError,
     ImageOrigin,
     ImageRecord,
@@ -288,7 +289,7 @@ class SqliteImageRecordStore:
             "is_intermediate": is_intermediate, "starred_first": starred_first, "order_dir": order_dir,
             "search_term": search_term,
         }
-        rows, total, next_cursor = await self._page(offset, limit, cursor, filters, COLUMNS)
+        rows, total, next_cursor = await self._page(COLUMNS, offset=offset, limit=limit, cursor=cursor, **filters)
         return ImageRecordPage(
             items=_RECORDS.validate_python([dict(r) for r in rows]),
             offset=offset if cursor is None else None,
@@ -298,47 +299,28 @@ class SqliteImageRecordStore:
         )
 
     async def get_many_json(
-        self,
-        *,
-        name_fields: Sequence[NameField] = (),
-        offset: int = 0,
-        limit: int = 10,
-        image_origin: ImageOrigin | None = None,
-        categories: Sequence[ImageCategory] | None = None,
-        exclude_categories: Sequence[ImageCategory] | None = None,
-        is_intermediate: bool | None = None,
-        starred_first: bool = True,
-        order_dir: OrderDir = "DESC",
-        search_term: str | None = None,
-        cursor: str | None = None,
+        self, *, name_fields: Sequence[NameField] = (), **filters: Unpack[ImageListFilters]
     ) -> ImageRecordJsonPage | None:
         """The page of :meth:`get_many` with each record encoded by SQLite (``invoke_sqlite_storage.record_json``);
         None when a row holds a value that encoding does not take as it is (the host then calls get_many)."""
-        filters: dict[str, Any] = {
-            "image_origin": image_origin, "categories": categories, "exclude_categories": exclude_categories,
-            "is_intermediate": is_intermediate, "starred_first": starred_first, "order_dir": order_dir,
-            "search_term": search_term,
-        }
-        rows, total, next_cursor = await self._page(offset, limit, cursor, filters, record_json_columns(name_fields))
-        texts = [r["_json"] for r in rows]
-        if None in texts:
-            return None
-        return ImageRecordJsonPage(
-            items_json=f"[{','.join(texts)}]",
-            offset=offset if cursor is None else None,
-            limit=limit,
+        rows, total, next_cursor = await self._page(record_json_columns(name_fields), **filters)
+        return ImageRecordJsonPage.of_records(
+            [r["_json"] for r in rows],
+            offset=filters.get("offset", 0) if filters.get("cursor") is None else None,
+            limit=filters.get("limit", 10),
             total=total,
             next_cursor=next_cursor,
         )
 
     async def _page(
-        self, offset: int, limit: int, cursor: str | None, filters: dict[str, Any], columns: str
+        self, columns: str, *, offset: int = 0, limit: int = 10, cursor: str | None = None, **filters: Any
     ) -> tuple[list[sqlite3.Row], int, str | None]:
-        """The page's rows (``columns`` of each, plus the cursor's), the listing's total and the next cursor."""
+        """The page's rows (``columns`` of each, plus the cursor's), the listing's total and the next cursor;
+        ``filters`` are the rest of :meth:`get_many`'s keywords, any left out at their defaults."""
         query = build_list_query(offset=offset, limit=limit, cursor=cursor, columns=columns, **filters)
         async with self._db.read() as conn:
             rows: list[sqlite3.Row] | None = None
-            if cursor is None and not filters["search_term"] and self.anchors.block_of(offset) > 0:
+            if cursor is None and not filters.get("search_term") and self.anchors.block_of(offset) > 0:
                 rows = await self._from_place(conn, query.listing, offset, limit, filters, columns)
             if rows is None:
                 rows = list(await conn.execute_fetchall(query.page_sql, query.page_params))
@@ -349,7 +331,7 @@ class SqliteImageRecordStore:
                 total = int(counted[0][0]) if counted else 0
         more = len(rows) > limit
         rows = rows[:limit]
-        order = {"starred_first": filters["starred_first"], "order_dir": filters["order_dir"]}
+        order = {"starred_first": filters.get("starred_first", True), "order_dir": filters.get("order_dir", "DESC")}
         return rows, total, encode_cursor(rows[-1], **order) if more else None
 
     async def _from_place(
