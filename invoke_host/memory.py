@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
-import gc
 import logging
 import os
 import sys
@@ -85,14 +84,12 @@ _FREE_STEP = 1_000
 _OWN_REFERENCES = 4
 
 
-def release_free_memory(*, collect: bool = True) -> bool:
-    """Collect garbage (unless ``collect`` is false), then give free heap pages back to the system; return whether
-    the allocator could.
+def release_free_memory() -> bool:
+    """Give free heap pages back to the system (``malloc_trim(0)``, no collection: the processor frees a finished
+    state by reference counting and collects only if that failed); return whether the allocator could.
 
     Blocking (a trim of a large heap takes milliseconds): call it in a worker thread.
     """
-    if collect:
-        gc.collect()
     if _MALLOC_TRIM is None:
         return False
     released = bool(_MALLOC_TRIM(0))
@@ -143,7 +140,7 @@ def release_if_grown(threshold_bytes: int) -> bool:
             return False
         if rss - _rss_after_release < threshold_bytes:
             return False
-        release_free_memory(collect=False)
+        release_free_memory()
         _rss_after_release = rss_bytes() or rss
         logger.debug("RSS %.0f MiB after giving back freed memory (was %.0f MiB)", _rss_after_release / 2**20,
                      rss / 2**20)
