@@ -29,10 +29,12 @@ import sys
 import tempfile
 import textwrap
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 PACK_PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=65"]
@@ -143,8 +145,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_start(pythonpath: list[Path], root: Path | None) -> dict[str, float]:
-    """One server from spawn to its first answers; ``root`` None starts the empty Litestar app instead."""
+def program(checkout: Path, folder: Path) -> Path:
+    """``folder/invoke-host``: the console script pip writes for ``checkout``'s ``[project.scripts]`` entry.
+
+    Each side runs its own checkout's entry point (``invoke_host.launcher:main`` since the launcher, before it
+    ``invoke_host.cli:main``), whatever this environment's installed script names; the file is named
+    ``invoke-host`` because ``serve`` restarts on the system allocator only under that program name.
+    """
+    entry = tomllib.loads((checkout / "pyproject.toml").read_text())["project"]["scripts"]["invoke-host"]
+    module, func = entry.split(":")
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "invoke-host"
+    script.write_text(
+        f"#!{sys.executable}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom {module} import {func}\n"
+        "if __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        f"    sys.exit({func}())\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def one_start(pythonpath: list[Path], root: Path | None, cli: Path | None = None) -> dict[str, float]:
+    """One server from spawn to its first answers; ``root`` None starts the empty Litestar app instead.
+
+    ``cli`` is the ``invoke-host`` program to start (default: this environment's installed one).
+    """
     port = free_port()
     env = {**os.environ, "INVOKE_HOST_ROOT": str(root)}
     # Started as an installed server starts the second time: from cached bytecode. With PYTHONDONTWRITEBYTECODE
@@ -153,7 +179,7 @@ def one_start(pythonpath: list[Path], root: Path | None) -> dict[str, float]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(map(str, pythonpath))
-    cli = Path(sys.executable).parent / "invoke-host"
+    cli = cli or Path(sys.executable).parent / "invoke-host"
     command = (
         [sys.executable, "-c", EMPTY_APP, str(port)]
         if root is None
@@ -246,22 +272,24 @@ def main() -> None:
         packs_dir = args.packs_dir or tmpdir / "packs"
         packs_dir.mkdir(parents=True, exist_ok=True)
         site = installed_packs(packs_dir.resolve(), args.packs, args.nodes)
-        sides: dict[str, tuple[list[Path], Path | None]] = {
-            "litestar": ([], None),
-            "empty": ([], tmpdir / "root-empty"),
-            "packs": ([site], tmpdir / "root-packs"),
+        cli = program(ROOT, tmpdir / "bin-this")
+        sides: dict[str, tuple[list[Path], Path | None, Path | None]] = {
+            "litestar": ([], None, None),
+            "empty": ([], tmpdir / "root-empty", cli),
+            "packs": ([site], tmpdir / "root-packs", cli),
         }
         if args.baseline_src is not None:
             base = checkout_path(args.baseline_src)
-            sides["base empty"] = (base, tmpdir / "root-base-empty")
-            sides["base packs"] = ([*base, site], tmpdir / "root-base-packs")
+            base_cli = program(args.baseline_src.resolve(), tmpdir / "bin-base")
+            sides["base empty"] = (base, tmpdir / "root-base-empty", base_cli)
+            sides["base packs"] = ([*base, site], tmpdir / "root-base-packs", base_cli)
         results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
-        for pythonpath, root in sides.values():
-            one_start(pythonpath, root)  # not counted: writes the bytecode caches the rounds then read
+        for pythonpath, root, side_cli in sides.values():
+            one_start(pythonpath, root, side_cli)  # not counted: writes the bytecode caches the rounds then read
         for r in range(args.rounds):
             # Interleaved so that machine noise hits every side alike.
-            for side, (pythonpath, root) in sides.items():
-                results[side].append(one_start(pythonpath, root))
+            for side, (pythonpath, root, side_cli) in sides.items():
+                results[side].append(one_start(pythonpath, root, side_cli))
             print(f"round {r + 1}/{args.rounds} done", flush=True)
 
     types = int(results["packs"][0]["types"]) - int(results["empty"][0]["types"])

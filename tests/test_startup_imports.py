@@ -96,3 +96,91 @@ def test_serve_and_worker_start_again_before_importing_the_config_pydantic_or_su
         f"`invoke-host {command}` imported {imported} before starting again on the system allocator: the restarted "
         "process imports them anew, so this cost every start twice (import them inside the command, after it)"
     )
+
+
+LAUNCHER_RESTART_POINT = """
+import json, os, sys
+
+
+def execv(path, args):
+    # The launcher's restart: what is imported by now is imported again by the restarted interpreter.
+    print(json.dumps({"path": path, "args": args, "orig": sys.orig_argv, "malloc": os.environ.get("PYTHONMALLOC"),
+                      "modules": sorted(name for name in sys.modules if name.split(".")[0] in {"click", "pydantic",
+                      "litestar", "subprocess", "logging", "threading"} or name.startswith("invoke_host."))}))
+    os._exit(0)
+
+
+os.execv = execv
+os.environ.pop("PYTHONMALLOC", None)
+sys.argv = [os.path.join(os.path.dirname(sys.executable), "invoke-host"), *sys.argv[1:]]
+from invoke_host.launcher import main
+main()
+print(json.dumps({"ran": "without a restart"}))
+"""
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_the_program_restarts_serve_and_worker_before_importing_click_or_the_cli(command: str, tmp_path: Path) -> None:
+    import invoke_host.memory
+
+    if invoke_host.memory._MALLOC_TRIM is None or not sys.platform.startswith("linux"):
+        pytest.skip("the process starts again only on glibc (invoke_host.memory)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCHER_RESTART_POINT, command, "--root", str(tmp_path / "root")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen.get("modules") == ["invoke_host.launcher"], (
+        f"`invoke-host {command}` imported {seen.get('modules')} before starting again on the system allocator: "
+        "the restarted process imports them anew (invoke_host/launcher.py decides with os, sys and ctypes alone)"
+    )
+    # The same program, arguments and process as use_system_allocator's restart.
+    assert seen["path"] == sys.executable
+    assert seen["args"] == [sys.executable, *seen["orig"][1:]]
+    assert seen["malloc"] == "malloc"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ"),
+    [
+        (["/venv/bin/invoke-host", "serve"], {"PYTHONMALLOC": "pymalloc"}),  # a person's choice of allocator is kept
+        (["/venv/bin/invoke-host", "serve"], {"PYTHONMALLOC": "malloc"}),  # the restarted process itself
+        (["/venv/bin/invoke-host", "nodes"], {}),
+        (["/venv/bin/invoke-host"], {}),
+        (["/venv/bin/invoke-host", "--help", "serve"], {}),
+        (["/venv/bin/invoke-host", "serve", "--help"], {}),
+        (["/usr/bin/pytest", "serve"], {}),  # another program calling the entry point in-process
+    ],
+)
+def test_the_program_leaves_every_other_command_line_to_the_cli(argv: list[str], environ: dict[str, str]) -> None:
+    from invoke_host.launcher import restarts_first
+
+    assert restarts_first(argv, environ) is False
+
+
+def test_the_program_restarts_serve_and_worker_where_use_system_allocator_would() -> None:
+    import invoke_host.memory
+    from invoke_host.launcher import restarts_first
+
+    expected = invoke_host.memory._MALLOC_TRIM is not None and sys.platform.startswith("linux")
+    for command in ("serve", "worker"):
+        assert restarts_first(["/venv/bin/invoke-host", command, "--port", "1"], {}) is expected
+
+
+def test_the_program_runs_the_cli_when_it_does_not_restart(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCHER_RESTART_POINT.replace('os.environ.pop("PYTHONMALLOC", None)', ""), "--help"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "serve" in out.stdout and "worker" in out.stdout and "packs" in out.stdout
+
+
+def test_the_installed_program_is_the_launcher() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["invoke-host"] == "invoke_host.launcher:main"
