@@ -71,21 +71,39 @@ def test_errors_from_a_restored_registry_are_those_of_a_cold_one(with_packs: Pat
     assert validate_graph(warm.registry, bad).errors == validate_graph(cold.registry, bad).errors
 
 
-def test_the_node_listing_and_openapi_components_are_the_same_from_the_catalogue(
+def test_a_restart_serves_the_same_documents_without_importing_a_node_class(
     with_packs: Path, tmp_path: Path
 ) -> None:
+    import msgspec
+
+    from invoke_host.app import create_app
     from invoke_host.node_templates import node_templates
-    from invoke_host.openapi_components import generate_components
+    from invoke_host.openapi_document import openapi_document
 
     cold = _host(tmp_path)
-    cold_templates = json.dumps([t.__dict__ if hasattr(t, "__dict__") else t for t in node_templates(cold.registry)],
-                                default=str, sort_keys=True)
-    cold_components = json.dumps(generate_components(cold.registry).components, sort_keys=True)
+    cold_document = json.dumps(openapi_document(create_app(host=cold)))
+    cold_templates = msgspec.json.encode(node_templates(cold.registry))
     _forget("good_pack", "other_pack", "mixed_pack")
     warm = _host(tmp_path)
-    assert json.dumps(generate_components(warm.registry).components, sort_keys=True) == cold_components
-    assert json.dumps([t.__dict__ if hasattr(t, "__dict__") else t for t in node_templates(warm.registry)],
-                      default=str, sort_keys=True) == cold_templates
+    assert json.dumps(openapi_document(create_app(host=warm))) == cold_document
+    assert msgspec.json.encode(node_templates(warm.registry)) == cold_templates
+    # Both documents came from what the first start kept beside the catalogue.
+    assert not any(warm.registry.invocations.is_loaded(k) for k in warm.registry.invocations)
+    assert "good_pack.nodes" not in sys.modules
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        CATALOGUE, "node-catalogue.components.json", "node-catalogue.templates.json"}
+
+
+def test_documents_kept_for_another_catalogue_are_not_used(with_packs: Path, tmp_path: Path) -> None:
+    from invoke_host.node_templates import node_templates
+
+    _host(tmp_path)
+    first = _host(tmp_path, allow=["good_pack"])  # another set of plugins: the catalogue is written again
+    assert [t.type for t in node_templates(first.registry) if t.plugin == "good_pack"] == ["good_greet", "good_shout"]
+    _forget("good_pack", "other_pack", "mixed_pack")
+    again = _host(tmp_path)  # the first set again: written again too, so the templates kept for it no longer fit
+    templates = node_templates(again.registry)
+    assert {t.type for t in templates} >= {"good_greet", "good_shout", "other_unique", "mixed_fine"}
 
 
 def test_a_changed_pack_file_makes_the_next_start_run_every_hook(

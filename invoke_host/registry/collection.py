@@ -283,7 +283,7 @@ def collect(
     discard = catalogue.discard if catalogue is not None and restored is not None else None
     node_table = RegisteredClasses(node_sources, invocations, _restored_check("node"), discard)
     output_table = RegisteredClasses(output_sources, outputs, _restored_check("output"), discard)
-    return freeze(plugin_set.records, node_table, output_table, output_types, contributions)
+    return freeze(plugin_set.records, node_table, output_table, output_types, contributions, catalogue)
 
 
 def _fail_as_before(record: PluginRecord, failed: tuple[str, str]) -> None:

@@ -20,6 +20,7 @@ from pydantic import Field, TypeAdapter
 from invoke_host.plugin_loader import PluginRecord
 from invoke_host.registry.host_events import HOST_EVENTS
 from invoke_host.registry.model_contributions import model_config_adapter, ordered_probers
+from invoke_host.registry.node_catalogue import NodeCatalogue
 from invoke_host.registry.registered import Registered
 from invoke_host.registry.registered_classes import RegisteredClasses
 from invoke_host.registry.type_dispatch import TypeDispatch
@@ -51,6 +52,9 @@ class FrozenRegistry:
     output_types: Mapping[str, str]
     """Node type id -> the type id of its output."""
     contributions: Mapping[str, Mapping[str, Registered[Any]]]
+    catalogue: NodeCatalogue | None = None
+    """The node catalogue this registry was restored from or written to: documents derived from the registry (the
+    OpenAPI components, the node templates) are kept beside it, so a restart need not import every class for them."""
 
     # The unions import and build every class: only the graph model and OpenAPI-minded callers want them.
     @cached_property
@@ -128,6 +132,7 @@ def freeze(
     outputs: RegisteredClasses[type[BaseInvocationOutput]],
     output_types: Mapping[str, str],
     contributions: Mapping[str, Mapping[str, Registered[Any]]],
+    catalogue: NodeCatalogue | None = None,
 ) -> FrozenRegistry:
     """The read-only registry of what collection accepted, with the model config and event adapters built now:
     they can still fail (a plugin's config or event class that breaks its union)."""
@@ -137,6 +142,7 @@ def freeze(
         outputs=outputs.sorted(),
         output_types=MappingProxyType(dict(output_types)),
         contributions=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in contributions.items()}),
+        catalogue=catalogue if catalogue is not None and catalogue.key is not None else None,
     )
     # Built now, not on first use, so a config class that breaks the union fails start-up loudly.
     _ = registry.model_config_adapter

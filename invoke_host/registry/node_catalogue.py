@@ -155,6 +155,9 @@ class NodeCatalogue:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.key: str | None = None
+        """A digest of the catalogue this start read or wrote (None before either): what documents derived from
+        its registry are kept under (:meth:`read_part`, :meth:`write_part`)."""
 
     def restore(self, records: Sequence[PluginRecord], environment: list[str]) -> CatalogueEntries | None:
         """Every loaded plugin's entries, when the file was written for ``environment`` (:func:`environment` of
@@ -185,6 +188,7 @@ class NodeCatalogue:
         loaded = [r.name for r in records if r.status == "loaded"]
         if sorted(data.plugins) != sorted(loaded):
             return None
+        self.key = _key(raw)
         return {
             name: PluginEntries(
                 nodes=[(ClassSource(n.key, name, n.module, n.qualname, n.version), n.output) for n in p.nodes],
@@ -233,25 +237,67 @@ class NodeCatalogue:
         if trees is None:
             return False
         data = _File(format=FORMAT, environment=environment, trees=trees, plugins=by_plugin)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        encoded = msgspec.json.encode(data)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_bytes(msgspec.json.encode(data))
-            os.replace(temporary, self.path)  # a reader sees the old file or the new one, never half of one
+            _replace(self.path, encoded)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             logger.warning("The node catalogue %s could not be written (%s); the next start registers every "
                            "plugin's nodes again", self.path, exc)
             return False
+        self.key = _key(encoded)
         logger.debug("Node catalogue written: %s (%d node types)", self.path, len(nodes))
         return True
+
+    def _part_path(self, name: str) -> Path:
+        return self.path.with_name(f"{self.path.stem}.{name}.json")
+
+    def read_part(self, name: str) -> bytes | None:
+        """The ``data`` JSON of the document ``name`` kept for this catalogue (None: none, or one of another)."""
+        if self.key is None:
+            return None
+        try:
+            part = msgspec.json.decode(self._part_path(name).read_bytes(), type=_Part)
+        except (OSError, msgspec.DecodeError):
+            return None
+        return bytes(part.data) if part.key == self.key else None
+
+    def write_part(self, name: str, data: bytes) -> None:
+        """Keep ``data`` (JSON) as the document ``name`` of this catalogue, for the next start from it."""
+        if self.key is None:
+            return
+        try:
+            _replace(self._part_path(name), msgspec.json.encode(_Part(self.key, msgspec.Raw(data))))
+        except OSError as exc:
+            logger.warning("The node catalogue's %s could not be kept (%s); the next start builds it again", name, exc)
 
     def discard(self) -> None:
         """Remove the file, so the next start collects afresh (a restored class turned out not to match)."""
         try:
             self.path.unlink(missing_ok=True)
+            self.key = None
         except OSError as exc:
             logger.warning("The node catalogue %s could not be removed: %s", self.path, exc)
+
+
+class _Part(msgspec.Struct):
+    key: str
+    data: msgspec.Raw
+
+
+def _key(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole: a reader sees the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _importable(cls: Any) -> bool:
