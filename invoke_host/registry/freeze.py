@@ -79,11 +79,6 @@ class FrozenRegistry:
         """Validates an output given as data by the class its ``type`` names (None with no output type)."""
         return TypeDispatch(self.outputs, "AnyInvocationOutput") if self.outputs else None  # type: ignore[arg-type]
 
-    @cached_property
-    def output_classes(self) -> Mapping[str, type[BaseInvocationOutput]]:
-        """Node type id -> its output class (importing every output class: prefer :meth:`output_of`)."""
-        return MappingProxyType({k: self.outputs[o].value for k, o in self.output_types.items()})
-
     def kind(self, name: str) -> Mapping[str, Registered[Any]]:
         """Everything registered of one kind (see :data:`~invoke_host.registry.kinds.KINDS`), by key, in
         registration order."""

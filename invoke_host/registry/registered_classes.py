@@ -73,12 +73,6 @@ class RegisteredClasses(Mapping[str, Registered[T]], Generic[T]):
         # Node threads and the loop may ask for the same class at once; one of them imports it.
         self._lock = threading.Lock()
 
-    @classmethod
-    def of(cls, registered: Mapping[str, Registered[T]]) -> RegisteredClasses[T]:
-        """A table of classes already imported (what collection registered), in ``registered``'s order."""
-        sources = {k: source_of(k, r.value, r.plugin) for k, r in registered.items()}
-        return cls(sources, registered)
-
     def sorted(self) -> RegisteredClasses[T]:
         """The same table in key order (pluggy calls last-registered-first; entry points follow the file system)."""
         keys = sorted(self._sources)
