@@ -91,6 +91,11 @@ class HostConfig(BaseModel):
         default_factory=list, description="Entry-point plugins (by name or distribution) never loaded"
     )
     disable_plugin_autoload: bool = Field(default=False, description="Load no entry-point plugins at all")
+    node_catalogue: bool = Field(
+        default=True,
+        description="Keep a catalogue of the installed node types (<root>/node-catalogue.json): a start whose "
+        "plugins and their files are unchanged imports a pack's node classes only when first used",
+    )
     log_level: str = "INFO"
     models_dir: Path | None = Field(default=None, description="Where installed models go (default <root>/models)")
     model_sync_on_start: bool = Field(default=True, description="Check recorded models against the disk at start")

@@ -68,6 +68,7 @@ from invoke_host.queue import QueueService
 from invoke_host.queue.claims import RunningClaims
 from invoke_host.queue.processor import SessionProcessor
 from invoke_host.registry import FrozenRegistry, collect
+from invoke_host.registry.node_catalogue import NodeCatalogue
 from invoke_host.start_gc import collections_paused
 
 __all__ = ["Host", "HostStartupError", "NodeShape", "Service", "build_host", "missing_storage_message", "worker_name"]
@@ -203,6 +204,13 @@ class Host:
                 logger.exception("Stopping %s failed", type(service).__name__)
 
 
+def _node_catalogue(config: HostConfig, plugins: Sequence[Any], entry_points: bool) -> NodeCatalogue | None:
+    # Only a host of entry-point plugins: a plugin handed over in code has no files or version to tell it by.
+    if not config.node_catalogue or plugins or not entry_points:
+        return None
+    return NodeCatalogue(config.root / "node-catalogue.json")
+
+
 def build_host(
     config: HostConfig | None = None,
     plugins: Sequence[Any] = (),
@@ -229,7 +237,7 @@ def build_host(
         plugin_set = load_plugins(
             plugins, entry_points=use_entry_points, allow=config.plugins_allow, block=config.plugins_block
         )
-        registry = collect(plugin_set, core_routes)  # 1
+        registry = collect(plugin_set, core_routes, _node_catalogue(config, plugins, use_entry_points))  # 1
     _configure_loaders(registry, config)
     bridge = LoopBridge()  # handed the loop when the host starts
     # Where nodes keep tensors and conditioning, made first: the output cache checks on a hit that they still hold

@@ -31,8 +31,19 @@ def node_templates(registry: FrozenRegistry) -> list[NodeTemplate]:
     """One template per registered node type, sorted by type.
 
     The schemas are the ones in the OpenAPI components (generated once for both), so a
-    ``$ref`` inside them points into ``/schema/openapi.json``'s ``components.schemas``.
+    ``$ref`` inside them points into ``/schema/openapi.json``'s ``components.schemas``. A registry with a node
+    catalogue keeps the templates beside it; one restored from it reads them back without importing a node class.
     """
+    kept = registry.catalogue.read_part("templates") if registry.catalogue is not None else None
+    if kept is not None:
+        return msgspec.json.decode(kept, type=list[NodeTemplate])
+    templates = _built_templates(registry)
+    if registry.catalogue is not None:
+        registry.catalogue.write_part("templates", msgspec.json.encode(templates))
+    return templates
+
+
+def _built_templates(registry: FrozenRegistry) -> list[NodeTemplate]:
     components = registry_components(registry)
     templates = []
     for type_id, reg in registry.invocations.items():

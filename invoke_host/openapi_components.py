@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 from weakref import WeakKeyDictionary
 
+import msgspec
 from invoke_sdk.fields import FieldKind
 from pydantic import ConfigDict, TypeAdapter
 from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, models_json_schema
@@ -50,7 +51,14 @@ class RegistryComponents:
 
     def ref(self, cls: type[Any]) -> str:
         """The ``$ref`` of a registered node, output, model config or event class."""
-        return self.refs[cls]
+        found = self.refs.get(cls)
+        if found is None:
+            # Components kept in the node catalogue come without their classes: a node or output is named from its
+            # type id (component_names), so its class need not have been imported to fill in this table.
+            found = _node_or_output_ref(cls)
+            if found is None or found.rsplit("/", 1)[1] not in self.components:
+                raise KeyError(cls)
+        return found
 
     def schema_of(self, cls: type[Any]) -> dict[str, Any]:
         """The component schema of a registered class."""
@@ -97,6 +105,14 @@ class SharedAdaptersJsonSchema(GenerateJsonSchema):
         if found is None or found[0] is not config:
             found = self._config_keys[id(config)] = (config, tuple(sorted((k, repr(v)) for k, v in config.items())))
         return found[1]
+
+
+def _node_or_output_ref(cls: type[Any]) -> str | None:
+    info = cls.invocation_info() if hasattr(cls, "invocation_info") else None
+    if info is not None:
+        return REF_TEMPLATE.format(model=f"Invocation.{info.type}")
+    out = cls.output_info() if hasattr(cls, "output_info") else None
+    return REF_TEMPLATE.format(model=f"Output.{out.type}") if out is not None else None
 
 
 def _type_ref(cls: type[Any]) -> str:
@@ -160,11 +176,31 @@ _built: WeakKeyDictionary[FrozenRegistry, RegistryComponents] = WeakKeyDictionar
 
 
 def registry_components(registry: FrozenRegistry) -> RegistryComponents:
-    """The components of ``registry``, generated on the first call and kept as long as the registry lives."""
+    """The components of ``registry``, generated on the first call and kept as long as the registry lives.
+
+    A registry with a node catalogue keeps them beside it, and one restored from that catalogue reads them back
+    instead of importing every node class to generate them again.
+    """
     found = _built.get(registry)
     if found is None:
-        found = _built[registry] = generate_components(registry)
+        found = _kept_components(registry)
+        if found is None:
+            found = generate_components(registry)
+            if registry.catalogue is not None:
+                registry.catalogue.write_part("components", msgspec.json.encode(found.components))
+        _built[registry] = found
     return found
+
+
+def _kept_components(registry: FrozenRegistry) -> RegistryComponents | None:
+    raw = registry.catalogue.read_part("components") if registry.catalogue is not None else None
+    if raw is None:
+        return None
+    # Only the model configs and events are looked up by class here; nodes and outputs by their type ids.
+    refs: dict[type[Any], str] = {r.value: REF_TEMPLATE.format(model=f"ModelConfig.{key}")
+                                  for key, r in registry.kind("model_configs").items()}
+    refs.update({cls: REF_TEMPLATE.format(model=f"Event.{name}") for name, cls in registry.events.items()})
+    return RegistryComponents(components=msgspec.json.decode(raw), refs=refs)
 
 
 def generate_components(

@@ -30,12 +30,10 @@ def _compute(registry: FrozenRegistry) -> str:
     lines = [f"invoke-host=={invoke_host.__version__}"]
     for kind, entries in (("node", registry.invocations), ("output", registry.outputs)):
         for key in sorted(entries):
-            entry = entries[key]
-            cls = entry.value
-            info = cls.invocation_info() if kind == "node" else None  # type: ignore[attr-defined]
-            version = info.version if info is not None else ""
-            lines.append(f"{kind} {key} {cls.__module__}.{cls.__qualname__} {version} "
-                         f"{entry.plugin} {packs.get(entry.plugin, '')}")
+            # From the class's source, so that a class restored from the node catalogue is not imported for this.
+            source = entries.source(key)
+            lines.append(f"{kind} {key} {source.module}.{source.qualname} {source.version} "
+                         f"{source.plugin} {packs.get(source.plugin, '')}")
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]
 
 

@@ -1,4 +1,10 @@
-"""The ``Graph`` pydantic model, built once per frozen registry from its union of node classes."""
+"""The ``Graph`` pydantic model that holds a validated graph, one per frozen registry.
+
+Its ``nodes`` are typed ``Any``: :func:`~invoke_host.graph.validation.validate_graph` validates each node by the
+class its ``type`` names and builds the graph with ``model_construct``, and a node dumps as its own class. A field
+typed with the union of every node class would build (and, restored from the node catalogue, import) every class
+of every pack the first time any graph is validated.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ COLLECT_TYPE = "collect"
 
 
 class GraphBase(BaseModel):
-    """Fields every graph model has; :func:`graph_model` adds ``nodes`` typed with the registry's union."""
+    """Fields every graph model has; :func:`graph_model` adds ``nodes`` and ``edges``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,17 +57,16 @@ _lock = threading.Lock()
 
 
 def graph_model(registry: FrozenRegistry) -> type[GraphBase]:
-    """The ``Graph`` model whose ``nodes`` is ``dict[str, <union of the registry's node classes>]`` (cached)."""
+    """The ``Graph`` model of graphs validated against ``registry`` (cached per registry)."""
     key = id(registry)
     with _lock:
         model = _models.get(key)
         if model is None:
-            union: Any = registry.invocation_union if registry.invocation_union is not None else Any
             model = create_model(
                 "Graph",
                 __base__=GraphBase,
                 __module__=__name__,
-                nodes=(dict[str, union], Field(default_factory=dict, description="The nodes, by id")),
+                nodes=(dict[str, Any], Field(default_factory=dict, description="The nodes, by id")),
                 edges=(list[Edge], Field(default_factory=list, description="The connections between node fields")),
             )
             _models[key] = model

@@ -21,8 +21,11 @@ from invoke_host.plugin_loader import PluginRecord, PluginSet
 from invoke_host.plugin_routes import Route, RouteTable, resolve_routes
 from invoke_host.registry.checks import check_node_class, check_output_class
 from invoke_host.registry.errors import RegistrationError
-from invoke_host.registry.freeze import FrozenRegistry, Registered, freeze
+from invoke_host.registry.freeze import FrozenRegistry, freeze
 from invoke_host.registry.kinds import KINDS
+from invoke_host.registry.node_catalogue import NodeCatalogue, PluginEntries, environment
+from invoke_host.registry.registered import Registered
+from invoke_host.registry.registered_classes import ClassSource, RegisteredClasses, source_of
 
 __all__ = ["collect"]
 
@@ -144,45 +147,75 @@ def _check_static_paths(
 
 
 def _check_migration_owner(
-    migration: Any, record: PluginRecord, invocations: Mapping[str, Registered[type[BaseInvocation]]],
-    by_name: Mapping[str, PluginRecord],
+    migration: Any, record: PluginRecord, owners: Mapping[str, str], by_name: Mapping[str, PluginRecord],
 ) -> None:
     """Only the plugin whose node type it is may migrate it: another pack's migration would rewrite its graphs."""
-    owner = invocations.get(migration.node_type)
-    if owner is None or owner.plugin != record.name:
-        whose = f"it is {by_name[owner.plugin].describe()}'s" if owner is not None else "no plugin registered it"
+    owner = owners.get(migration.node_type)
+    if owner is None or owner != record.name:
+        whose = f"it is {by_name[owner].describe()}'s" if owner is not None else "no plugin registered it"
         raise RegistrationError(
             f"node migration {migration.key!r} from {record.describe()} is refused: a plugin may migrate only the "
             f"node types it registers, and {whose}"
         )
 
 
-def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenRegistry:
+def _restored_check(kind: str) -> Any:
+    """The check of a class imported from the catalogue: the node or output type the catalogue recorded."""
+
+    def check(cls: Any, source: ClassSource) -> None:
+        info = getattr(cls, "invocation_info" if kind == "node" else "output_info", lambda: None)()
+        if info is None or info.type != source.key:
+            raise RegistrationError(f"it is not the {kind} class of type {source.key!r}")
+
+    return check
+
+
+def collect(
+    plugin_set: PluginSet, core_routes: Sequence[Any] = (), catalogue: NodeCatalogue | None = None
+) -> FrozenRegistry:
     """Run every plugin's ``register_*`` hooks, plugin by plugin, and freeze the result.
 
     ``core_routes`` are the app's own route handlers: plugin routes that reach into their paths are refused
-    (see :mod:`invoke_host.plugin_routes`).
+    (see :mod:`invoke_host.plugin_routes`). With a ``catalogue`` that was written for exactly these plugins and
+    files, no ``register_invocations`` hook runs: the node and output types come from the catalogue, and each
+    class is imported when first asked for (:mod:`invoke_host.registry.node_catalogue`). Without one, or when it
+    is out of date, the hooks run and the catalogue is written for the next start.
     """
+    before = environment(plugin_set.records) if catalogue is not None else []
+    loaded_before = [r.name for r in plugin_set.records if r.status == "loaded"]
+    restored = catalogue.restore(plugin_set.records, before) if catalogue is not None else None
     invocations: dict[str, Registered[type[BaseInvocation]]] = {}
     outputs: dict[str, Registered[type[BaseInvocationOutput]]] = {}
+    node_sources: dict[str, ClassSource] = {}
+    output_sources: dict[str, ClassSource] = {}
+    owners: dict[str, str] = {}  # node type -> plugin, restored or collected
+    output_types: dict[str, str] = {}  # node type -> its output type
+    node_refusals: dict[str, list[str]] = {}
     contributions: dict[str, dict[str, Registered[Any]]] = {kind.name: {} for kind in KINDS}
-    output_classes: dict[str, type[BaseInvocationOutput]] = {}
     # Loaded plugins have unique names; a failed record may share one (a second entry point named alike).
     by_name = {r.name: r for r in plugin_set.records if r.status == "loaded"}
     route_table: RouteTable | None = None
 
-    def refuse(record: PluginRecord, exc: BaseException, what: str) -> None:
+    def refuse(record: PluginRecord, exc: BaseException, what: str) -> list[str]:
         message = str(exc) if isinstance(exc, RegistrationError) else (
             f"{what} from {record.describe()} is refused: checking it raised {type(exc).__name__}: {exc}"
         )
-        for line in message.splitlines():
+        lines = message.splitlines()
+        for line in lines:
             record.refused.append(line)
             logger.warning("%s", line if record.describe() in line else f"{record.describe()}: {line}")
+        return lines
 
     for record, plugin in plugin_set.loaded():
         stage = _Stage()
+        entries = restored.get(record.name) if restored is not None else None
+        if entries is not None and entries.failed is not None:
+            _fail_as_before(record, entries.failed)
+            plugin_set.manager.unregister(name=record.name)
+            continue
         try:
-            _call_hook(plugin, "register_invocations", stage.invocations.append, plugin_set.manager)
+            if entries is None:
+                _call_hook(plugin, "register_invocations", stage.invocations.append, plugin_set.manager)
             for kind in KINDS:
                 register = kind.register_into(stage.offered.setdefault(kind.name, []).append)
                 _call_hook(plugin, kind.hook, register, plugin_set.manager)
@@ -191,16 +224,22 @@ def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenReg
             plugin_set.manager.unregister(name=record.name)
             continue
 
+        if entries is not None:
+            _restore(record, entries, node_sources, output_sources, owners, output_types)
         for cls in stage.invocations:
             try:
                 type_id, output, output_type = _check_invocation(cls, record, invocations, outputs, by_name)
             except BaseException as exc:  # noqa: BLE001 - checking runs plugin code (defaults, annotations)
-                refuse(record, _plugin_error(exc), f"node class {cls!r}")
+                lines = refuse(record, _plugin_error(exc), f"node class {cls!r}")
+                node_refusals.setdefault(record.name, []).extend(lines)
                 continue
             invocations[type_id] = Registered(type_id, cls, record.name)
-            output_classes[type_id] = output
+            node_sources[type_id] = source_of(type_id, cls, record.name)
+            owners[type_id] = record.name
+            output_types[type_id] = output_type
             if output_type not in outputs:
                 outputs[output_type] = Registered(output_type, output, record.name)
+                output_sources[output_type] = source_of(output_type, output, record.name)
                 record.registered.setdefault("outputs", []).append(output_type)
             record.registered.setdefault("invocations", []).append(type_id)
         for kind in KINDS:
@@ -218,7 +257,7 @@ def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenReg
                         route_table = route_table or RouteTable.for_core(core_routes)
                         routes = _check_static_paths(item, record, route_table, by_name)
                     if kind.name == "node_migrations":
-                        _check_migration_owner(item, record, invocations, by_name)
+                        _check_migration_owner(item, record, owners, by_name)
                     if (have_item := table.get(key)) is not None:
                         raise RegistrationError(
                             f"{kind.name} {key!r} from {record.describe()} is refused: "
@@ -232,4 +271,46 @@ def collect(plugin_set: PluginSet, core_routes: Sequence[Any] = ()) -> FrozenReg
                 table[key] = Registered(key, item, record.name)
                 record.registered.setdefault(kind.name, []).append(key)
 
-    return freeze(plugin_set.records, invocations, outputs, output_classes, contributions)
+    if catalogue is not None and restored is None:
+        catalogue.write(
+            plugin_set.records,
+            before,
+            loaded_before,
+            {k: (r.value, r.plugin, output_types[k]) for k, r in invocations.items()},
+            {k: (r.value, r.plugin) for k, r in outputs.items()},
+            node_refusals,
+        )
+    discard = catalogue.discard if catalogue is not None and restored is not None else None
+    node_table = RegisteredClasses(node_sources, invocations, _restored_check("node"), discard)
+    output_table = RegisteredClasses(output_sources, outputs, _restored_check("output"), discard)
+    return freeze(plugin_set.records, node_table, output_table, output_types, contributions, catalogue)
+
+
+def _fail_as_before(record: PluginRecord, failed: tuple[str, str]) -> None:
+    """A plugin whose registration hook raised when the catalogue was written: failed again, with that error."""
+    record.status = "failed"
+    record.error, record.traceback = failed
+    record.registered = {}
+    where = f" (distribution {record.distribution} {record.version})" if record.distribution else ""
+    logger.error("Plugin %r%s was skipped because %s (as recorded in the node catalogue; its files are unchanged)",
+                 record.name, where, record.error)
+
+
+def _restore(
+    record: PluginRecord, entries: PluginEntries, node_sources: dict[str, ClassSource],
+    output_sources: dict[str, ClassSource], owners: dict[str, str], output_types: dict[str, str],
+) -> None:
+    """Register one plugin's node and output types from the catalogue, as its hook registered them last time."""
+    if entries.outputs:
+        record.registered.setdefault("outputs", [])  # first, as collection lists a node's new output before it
+    for source, output in entries.nodes:
+        node_sources[source.key] = source
+        owners[source.key] = record.name
+        output_types[source.key] = output
+        record.registered.setdefault("invocations", []).append(source.key)
+    for source in entries.outputs:
+        output_sources[source.key] = source
+        record.registered.setdefault("outputs", []).append(source.key)
+    for line in entries.refused:
+        record.refused.append(line)
+        logger.warning("%s", line if record.describe() in line else f"{record.describe()}: {line}")

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Annotated, Any, Generic, TypeVar, Union
+from typing import Annotated, Any, Union
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.events import BaseEvent
@@ -20,21 +20,14 @@ from pydantic import Field, TypeAdapter
 from invoke_host.plugin_loader import PluginRecord
 from invoke_host.registry.host_events import HOST_EVENTS
 from invoke_host.registry.model_contributions import model_config_adapter, ordered_probers
+from invoke_host.registry.node_catalogue import NodeCatalogue
+from invoke_host.registry.registered import Registered
+from invoke_host.registry.registered_classes import RegisteredClasses
+from invoke_host.registry.type_dispatch import TypeDispatch
 
 __all__ = ["FrozenRegistry", "Registered", "freeze"]
 
 logger = logging.getLogger("invoke_host.registry")
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Registered(Generic[T]):
-    """One registered thing and the plugin that gave it."""
-
-    key: str
-    value: T
-    plugin: str
 
 
 def _tagged_union(classes: list[type[Any]]) -> Any:
@@ -52,26 +45,39 @@ class FrozenRegistry:
     """
 
     plugins: tuple[PluginRecord, ...]
-    invocations: Mapping[str, Registered[type[BaseInvocation]]]
-    outputs: Mapping[str, Registered[type[BaseInvocationOutput]]]
-    output_classes: Mapping[str, type[BaseInvocationOutput]]
+    invocations: RegisteredClasses[type[BaseInvocation]]
+    """Node classes by type id, sorted; restored from the node catalogue, a class is imported on first use."""
+    outputs: RegisteredClasses[type[BaseInvocationOutput]]
+    """Output classes by type id, sorted; imported on first use as :attr:`invocations` are."""
+    output_types: Mapping[str, str]
+    """Node type id -> the type id of its output."""
     contributions: Mapping[str, Mapping[str, Registered[Any]]]
-    invocation_union: Any
-    output_union: Any
+    catalogue: NodeCatalogue | None = None
+    """The node catalogue this registry was restored from or written to: documents derived from the registry (the
+    OpenAPI components, the node templates) are kept beside it, so a restart need not import every class for them."""
 
-    # The two adapters are built on first use, not at the freeze, as the graph model over the same node union is
-    # (invoke_host/graph/model.py): every class in them passed its own check (its schema built, its defaults
-    # validated), and nothing before the first batch or stored session reads them (0.1 s of start-up with 1,000
-    # node types; bench/startup.py).
+    # The unions import and build every class: only the graph model and OpenAPI-minded callers want them.
     @cached_property
-    def invocation_adapter(self) -> TypeAdapter[Any] | None:
-        """A TypeAdapter of :attr:`invocation_union` (None with no node type), built on first use."""
-        return TypeAdapter(self.invocation_union) if self.invocation_union is not None else None
+    def invocation_union(self) -> Any:
+        """The discriminated union of every node class (None with none), built on first use."""
+        return _tagged_union([r.value for r in self.invocations.values()]) if self.invocations else None
 
     @cached_property
-    def output_adapter(self) -> TypeAdapter[Any] | None:
-        """A TypeAdapter of :attr:`output_union` (None with no output type), built on first use."""
-        return TypeAdapter(self.output_union) if self.output_union is not None else None
+    def output_union(self) -> Any:
+        """The discriminated union of every output class (None with none), built on first use."""
+        return _tagged_union([r.value for r in self.outputs.values()]) if self.outputs else None
+
+    # Validation by the class each value's ``type`` names: a union adapter of 1,000 node types took 0.1 s to build
+    # and, with the catalogue, would import every pack's classes.
+    @cached_property
+    def invocation_adapter(self) -> TypeDispatch | None:
+        """Validates a node given as data by the class its ``type`` names (None with no node type)."""
+        return TypeDispatch(self.invocations, "AnyInvocation") if self.invocations else None  # type: ignore[arg-type]
+
+    @cached_property
+    def output_adapter(self) -> TypeDispatch | None:
+        """Validates an output given as data by the class its ``type`` names (None with no output type)."""
+        return TypeDispatch(self.outputs, "AnyInvocationOutput") if self.outputs else None  # type: ignore[arg-type]
 
     def kind(self, name: str) -> Mapping[str, Registered[Any]]:
         """Everything registered of one kind (see :data:`~invoke_host.registry.kinds.KINDS`), by key, in
@@ -101,8 +107,8 @@ class FrozenRegistry:
         return TypeAdapter(self.event_union)
 
     def output_of(self, invocation_type: str) -> type[BaseInvocationOutput]:
-        """The output class of a registered node type (resolved once, at registration)."""
-        return self.output_classes[invocation_type]
+        """The output class of a registered node type (imported on first use when restored from the catalogue)."""
+        return self.outputs[self.output_types[invocation_type]].value
 
     @cached_property
     def model_config_adapter(self) -> TypeAdapter[Any] | None:
@@ -117,28 +123,21 @@ class FrozenRegistry:
 
 def freeze(
     plugins: Sequence[PluginRecord],
-    invocations: Mapping[str, Registered[type[BaseInvocation]]],
-    outputs: Mapping[str, Registered[type[BaseInvocationOutput]]],
-    output_classes: Mapping[str, type[BaseInvocationOutput]],
+    invocations: RegisteredClasses[type[BaseInvocation]],
+    outputs: RegisteredClasses[type[BaseInvocationOutput]],
+    output_types: Mapping[str, str],
     contributions: Mapping[str, Mapping[str, Registered[Any]]],
+    catalogue: NodeCatalogue | None = None,
 ) -> FrozenRegistry:
-    """The read-only registry of what collection accepted: its unions built now, and the model config and event
-    adapters, which can still fail (a plugin's config or event class that breaks its union)."""
-    # Sorted by type id: pluggy calls last-registered-first and entry points follow the file system.
-    inv_sorted = {k: invocations[k] for k in sorted(invocations)}
-    out_sorted = {k: outputs[k] for k in sorted(outputs)}
-    inv_classes: list[type[Any]] = [r.value for r in inv_sorted.values()]
-    out_classes: list[type[Any]] = [r.value for r in out_sorted.values()]
-    inv_union = _tagged_union(inv_classes) if inv_classes else None
-    out_union = _tagged_union(out_classes) if out_classes else None
+    """The read-only registry of what collection accepted, with the model config and event adapters built now:
+    they can still fail (a plugin's config or event class that breaks its union)."""
     registry = FrozenRegistry(
         plugins=tuple(plugins),
-        invocations=MappingProxyType(inv_sorted),
-        outputs=MappingProxyType(out_sorted),
-        output_classes=MappingProxyType(dict(output_classes)),
+        invocations=invocations.sorted(),
+        outputs=outputs.sorted(),
+        output_types=MappingProxyType(dict(output_types)),
         contributions=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in contributions.items()}),
-        invocation_union=inv_union,
-        output_union=out_union,
+        catalogue=catalogue if catalogue is not None and catalogue.key is not None else None,
     )
     # Built now, not on first use, so a config class that breaks the union fails start-up loudly.
     _ = registry.model_config_adapter
@@ -147,7 +146,7 @@ def freeze(
         "Registry frozen: %d plugins loaded, %d failed, %d node types, %d output types",
         sum(r.status == "loaded" for r in plugins),
         sum(r.status == "failed" for r in plugins),
-        len(inv_sorted),
-        len(out_sorted),
+        len(registry.invocations),
+        len(registry.outputs),
     )
     return registry

@@ -93,6 +93,13 @@ def register_invocations(register: RegisterInvocation) -> None:
     Each node's output class is taken from its ``invoke`` return annotation and registered
     with it. A node whose type id another plugin registered first is refused, and so is a
     class that is not a valid node; the plugin's other nodes still load.
+
+    The host keeps what this hook registered in its node catalogue, and a later start whose
+    plugins and their ``.py`` files are unchanged does not call it: each class is imported by
+    its module and name when first used. So register classes defined at the top level of a
+    module (not made inside a function), give the same classes on every call, and import the
+    node modules inside this hook, not at the plugin module's top, so a start that skips the
+    hook skips their import too. Do nothing else here: the hook may not run.
     """
 
 
