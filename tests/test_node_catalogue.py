@@ -129,6 +129,47 @@ def test_a_changed_pack_file_makes_the_next_start_run_every_hook(
         _forget("good_pack")
 
 
+def test_a_distribution_installed_or_removed_on_the_path_makes_the_next_start_run_every_hook(
+    packs_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(packs_site, site)
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        _host(tmp_path / "root", allow=["good_pack"])
+        _forget("good_pack")
+        assert not _host(tmp_path / "root", allow=["good_pack"]).registry.invocations.is_loaded("good_greet")
+        # What pip does to a site folder: a new top-level entry (a dependency a pack's nodes may import).
+        (site / "some_dependency").mkdir()
+        _forget("good_pack")
+        assert _host(tmp_path / "root", allow=["good_pack"]).registry.invocations.is_loaded("good_greet")
+    finally:
+        _forget("good_pack")
+
+
+def test_a_class_that_no_longer_imports_is_a_graph_error_on_its_node(
+    packs_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(packs_site, site)
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        _host(tmp_path / "root", allow=["good_pack"])
+        path = tmp_path / "root" / CATALOGUE
+        data = json.loads(path.read_text())
+        next(n for n in data["plugins"]["good_pack"]["nodes"] if n[0] == "good_greet")[1] = "good_pack.gone"
+        path.write_text(json.dumps(data))
+        _forget("good_pack")
+        host = _host(tmp_path / "root", allow=["good_pack"])
+        [error] = validate_graph(host.registry, GREET).errors
+        assert (error.node_id, error.field) == ("g", "type")
+        assert "could not be loaded from good_pack.gone.GreetInvocation" in error.message
+        assert "restart the host" in error.message
+        assert not path.exists()
+    finally:
+        _forget("good_pack")
+
+
 def test_another_set_of_plugins_is_not_served_from_the_catalogue(with_packs: Path, tmp_path: Path) -> None:
     _host(tmp_path)
     _forget("good_pack", "other_pack")

@@ -49,11 +49,11 @@ def node_migrations(registry: FrozenRegistry) -> Mapping[str, tuple[NodeMigratio
 
 def _pack(registry: FrozenRegistry, node_type: str) -> str:
     """The distribution and version that installed a node type, for messages (``my-pack 2.0.0``)."""
-    registered = registry.invocations[node_type]
+    plugin = registry.invocations.source(node_type).plugin
     for record in registry.plugins:
-        if record.name == registered.plugin:
+        if record.name == plugin:
             return f"{record.distribution} {record.version}" if record.distribution else f"plugin {record.name!r}"
-    return f"plugin {registered.plugin!r}"
+    return f"plugin {plugin!r}"
 
 
 def upgrade_raw_node(registry: FrozenRegistry, node_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,8 +62,7 @@ def upgrade_raw_node(registry: FrozenRegistry, node_id: str, raw: Mapping[str, A
     if VERSION_KEY not in raw:
         return dict(raw)
     node_type = raw["type"]
-    info = registry.invocations[node_type].value.invocation_info()
-    current = info.version if info is not None else "1.0.0"
+    current = registry.invocations.source(node_type).version or "1.0.0"
     return upgrade_node(
         raw, current, node_migrations(registry).get(node_type, ()), node_id=node_id, pack=_pack(registry, node_type)
     )

@@ -31,6 +31,7 @@ from invoke_host.graph.errors import GraphError, GraphValidationError
 from invoke_host.graph.migration import VERSION_KEY, NodeVersionError, upgrade_raw_node
 from invoke_host.graph.model import COLLECT_TYPE, ITERATE_TYPE, GraphBase, graph_model
 from invoke_host.graph.types import compatible, describe_type, is_any, is_list, list_item, strip_optional
+from invoke_host.registry.errors import RegistrationError
 
 if TYPE_CHECKING:
     from invoke_host.limits import Limits
@@ -131,7 +132,12 @@ def _parse_nodes(
         if not isinstance(type_id, str):
             errors.append(GraphError(node_id, "type", "the node has no 'type' (a string naming a node type)"))
             continue
-        reg = known.get(type_id)
+        try:
+            reg = known.get(type_id)
+        except RegistrationError as exc:
+            # A class the node catalogue named that no longer imports as recorded (a dependency uninstalled, say).
+            errors.append(GraphError(node_id, "type", str(exc)))
+            continue
         if reg is None:
             close = difflib.get_close_matches(type_id, list(known), n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""

@@ -7,12 +7,12 @@ each node and output type from the catalogue, and imports a class the first time
 that uses it, the node listing, the OpenAPI document). Anything else changed, and the start collects as before
 and writes the catalogue again.
 
-What "as they were" means is :class:`_Environment`: the host's and pydantic's versions, the Python, every
-plugin record in load order (name, distribution, version, module, status), and a digest of the size and
-modification time of every ``.py`` file under the packages the plugins' entry modules and classes live in, and
-under the SDK's and the host's own. The file holds no code: a class is imported from its module by name, as its
-entry point was, and must be the class the catalogue recorded (its type id and output type), or using it fails
-with a message naming the catalogue.
+What "as they were" means is :func:`environment`: the host's version, the Python, every plugin record in load
+order (name, distribution, version, module, status) and each folder of ``sys.path`` with its modification time
+(an install or removal changes it), plus a digest of the size and modification time of every ``.py`` file under
+the packages the plugins' entry modules and classes live in, and under the SDK's, the host's and pydantic's. The
+file holds no code: a class is imported from its module by name, as its entry point was, and must be the class the
+catalogue recorded (its type id and output type), or using it fails with a message naming the catalogue.
 """
 
 from __future__ import annotations
@@ -95,7 +95,17 @@ def _environment(records: Sequence[PluginRecord]) -> list[str]:
     lines = [f"format {FORMAT}", f"invoke-host {invoke_host.__version__}", f"python {sys.version}",
              f"implementation {platform.python_implementation()}"]
     lines += [f"plugin {r.name} {r.source} {r.distribution} {r.version} {r.module} {r.status}" for r in records]
+    # A folder on the path changes when a distribution is installed into it or removed from it (a dependency a
+    # pack's node modules import, say), which the plugins' own files would not show.
+    lines += [f"path {entry} {_mtime(entry)}" for entry in sys.path]
     return lines
+
+
+def _mtime(path: str) -> int | str:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return "missing"
 
 
 def _top_level(module: str | None) -> str | None:
