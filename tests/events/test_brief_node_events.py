@@ -20,6 +20,7 @@ import httpx
 import invoke_core_events.plugin as core_events_plugin
 import invoke_core_nodes.plugin as core_nodes_plugin
 import invoke_sqlite_storage.plugin as sqlite_plugin
+import jsonschema_rs
 import pytest
 import websockets
 from invoke_core_events.websocket_sink import WebSocketSink
@@ -41,9 +42,9 @@ from invoke_host.events import EventBus
 from invoke_host.events.bus import WANTED, WANTED_TYPED
 from invoke_host.events.runs import RunWriter
 from tests.events.test_event_runs import RunSink
-from tests.queue.conftest import make_app
+from tests.queue.conftest import graph, make_app
 from tests.queue.live_server import live_server
-from tests.waiting import async_wait_until
+from tests.waiting import async_wait_until, wait_until
 
 ITEMS = 40
 
@@ -157,7 +158,7 @@ def test_with_only_brief_clients_the_host_writes_only_the_brief_form(tmp_path: P
     with live_server(app) as base:
         [brief] = asyncio.run(_read(base.replace("http", "ws") + "/ws", base, [(True, "brief")], app))
         bus = app.state["host"].events
-        assert bus.wanted_forms("invocation_complete") == (0, False)  # the client is gone
+        wait_until(lambda: bus.wanted_forms("invocation_complete") == (0, False), "the client to be forgotten")
     nodes = [json.loads(m) for m in brief if json.loads(m)["event"] in BRIEF_EVENTS]
     assert len(nodes) == 2 * (2 * ITEMS + 1)
     assert [m["event"] for m in nodes] == ["invocation_started", "invocation_complete"] * (2 * ITEMS + 1)
@@ -269,3 +270,35 @@ async def test_wanted_forms_asks_a_brief_sink_for_each_form() -> None:
     await sink.disconnect(other)
     await sink.disconnect(client)
     await bus.stop()
+
+
+def test_the_document_describes_node_events_and_real_brief_frames_follow_it(tmp_path: Path) -> None:
+    app = make_app(tmp_path, processor_enabled=True)
+    with TestClient(app) as client:
+        doc = client.get("/schema/openapi.json").json()
+
+        def validator(name: str) -> Any:
+            schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+            return jsonschema_rs.Draft202012Validator(schema)
+
+        client_message, frame = validator("WsClientMessage"), validator("WsServerFrame")
+        subscribe = {"subscribe": "queue", "queue_id": "q1", "batch": True, "node_events": "brief"}
+        assert client_message.is_valid(subscribe)
+        assert client_message.is_valid({**subscribe, "node_events": "full"})
+        assert not client_message.is_valid({**subscribe, "node_events": "short"})
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text(json.dumps(subscribe))
+            frames = [ws.receive_json()]
+            assert client.post("/api/v1/queue/q1/enqueue_batch", json={"batch": {"graph": graph()}}).status_code == 201
+            while not any(m["event"] == "queue_item_status_changed" and m["data"]["status"] in ("completed", "failed")
+                          for m in frames[-1]):
+                frames.append(ws.receive_json())
+    messages = [m for f in frames for m in f]
+    nodes = [m for m in messages if m["event"] in BRIEF_EVENTS]
+    assert [m["event"] for m in nodes] == ["invocation_started", "invocation_complete"]
+    assert all(set(m["data"]) <= BRIEF_FIELDS for m in nodes)
+    for received in frames:
+        assert frame.is_valid(received), received
+    assert all(frame.is_valid(m) for m in messages)
+    complete = nodes[1]
+    assert not frame.is_valid({**complete, "data": {**complete["data"], "cached": "no"}})
