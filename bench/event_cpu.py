@@ -7,6 +7,7 @@ buffer is empty, per event. Run it from a checkout's root to measure that checko
 the installed ones unless ``PYTHONPATH`` names another checkout's:
 
     .venv/bin/python bench/event_cpu.py batch
+    .venv/bin/python bench/event_cpu.py batch brief     # the client subscribes with "node_events": "brief"
     (cd /tmp/base && PYTHONPATH=/tmp/base/sdk:/tmp/base/plugins/core_nodes:/tmp/base/plugins/core_events \
         /path/to/.venv/bin/python /path/to/bench/event_cpu.py batch)
 """
@@ -48,7 +49,7 @@ GRAPH = {
 }
 
 
-async def measure(batch: bool) -> float:
+async def measure(batch: bool, node_events: str | None = None) -> float:
     logging.disable(logging.WARNING)  # the host has no storage backend here and says so
     host = build_host(HostConfig(root=Path(tempfile.mkdtemp())), [("core_nodes", core_nodes_plugin)],
                       entry_points=False)
@@ -67,7 +68,10 @@ async def measure(batch: bool) -> float:
         return None
 
     client = sink.connect(send, close)
-    client.handle(json.dumps({"subscribe": "queue", "queue_id": "bench", "batch": batch}))
+    request: dict[str, object] = {"subscribe": "queue", "queue_id": "bench", "batch": batch}
+    if node_events is not None:
+        request["node_events"] = node_events
+    client.handle(json.dumps(request))
     publish = NodeEventPublisher(bus, item, GraphExecutionState(host.registry, parse_graph(host.registry, GRAPH)))
     nodes = [AddInvocation(id=f"add-{i}-abcdef", a=i, b=1) for i in range(N)]
     outputs = [IntegerOutput(value=i + 1) for i in range(N)]
@@ -95,8 +99,10 @@ async def measure(batch: bool) -> float:
 
 def main() -> None:
     framing = sys.argv[1] if len(sys.argv) > 1 else "batch"
-    per_event = asyncio.run(measure(framing == "batch"))
-    print(f"{os.getcwd()}: {framing}: {per_event * 1e6:.1f} us of process CPU per node event "
+    node_events = sys.argv[2] if len(sys.argv) > 2 else None
+    per_event = asyncio.run(measure(framing == "batch", node_events))
+    form = f", {node_events}" if node_events else ""
+    print(f"{os.getcwd()}: {framing}{form}: {per_event * 1e6:.1f} us of process CPU per node event "
           f"(load average {os.getloadavg()[0]:.2f})")
 
 

@@ -17,6 +17,7 @@ first on ``PYTHONPATH``) and interleaves the two run by run, so that load from e
 
     .venv/bin/python bench/events.py                 # N=10,000, 20 clients, 3 runs each
     .venv/bin/python bench/events.py --batch         # clients subscribe with "batch": true
+    .venv/bin/python bench/events.py --batch --node-events brief   # ... and "node_events": "brief"
     .venv/bin/python bench/events.py --items 2000 --save-interval 0   # save after every node
     git worktree add /tmp/base a2a8a38 && .venv/bin/python bench/events.py --save-interval 1000 --compare-with /tmp/base
 """
@@ -68,18 +69,22 @@ def iterate_graph(n: int) -> dict[str, Any]:
     }
 
 
-def _clients(url: str, count: int, batch: bool, ready: Any, results: Any) -> None:
+def _clients(url: str, count: int, batch: bool, node_events: str | None, ready: Any, results: Any) -> None:
     """Child process: ``count`` subscribed clients, each reading until the item completes."""
     import websockets
 
-    async def one() -> tuple[int, float, float]:
+    async def one() -> tuple[int, float, float, int]:
         # No keep-alive pings: on a loaded machine a busy reader must not be dropped for a late pong.
         async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
-            await ws.send(json.dumps({"subscribe": "queue", "queue_id": "bench", "batch": batch}))
+            subscribe: dict[str, Any] = {"subscribe": "queue", "queue_id": "bench", "batch": batch}
+            if node_events is not None:
+                subscribe["node_events"] = node_events  # a checkout from before the option ignores the key
+            await ws.send(json.dumps(subscribe))
             await ws.recv()
             ready.put(1)
-            got, first, last = 0, 0.0, 0.0
+            got, first, last, size = 0, 0.0, 0.0, 0
             async for raw in ws:
+                size += len(raw)
                 now = time.perf_counter()
                 first = first or now
                 last = now
@@ -88,15 +93,15 @@ def _clients(url: str, count: int, batch: bool, ready: Any, results: Any) -> Non
                     got += 1
                     if message["event"] == "queue_item_status_changed" and message["data"]["status"] in (
                             "completed", "failed"):
-                        return got, first, last
-        return got, first, last
+                        return got, first, last, size
+        return got, first, last, size
 
     async def main() -> None:
         cpu = time.process_time()
         done = await asyncio.gather(*(one() for _ in range(count)))
         total = sum(d[0] for d in done)
         span = max(d[2] for d in done) - min(d[1] for d in done)
-        results.put((total, span, min(d[0] for d in done), time.process_time() - cpu))
+        results.put((total, span, min(d[0] for d in done), time.process_time() - cpu, min(d[3] for d in done)))
 
     asyncio.run(main())
 
@@ -124,15 +129,16 @@ def _settle(quiet: float = 0.004, look: float = 0.2, most: float = 30.0) -> None
         last = now
 
 
-def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = False) -> dict[str, Any]:
+def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = False,
+             node_events: str | None = None) -> dict[str, Any]:
     """One item through the server with ``clients`` subscribers; the server's CPU is counted until every client
     has read the last message (deliveries go on after the item completes), the clients' in their own process."""
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     child = None
     if clients:
-        child = ctx.Process(target=_clients, args=(base.replace("http", "ws") + "/ws", clients, batch, ready,
-                                                       results), daemon=True)
+        child = ctx.Process(target=_clients, args=(base.replace("http", "ws") + "/ws", clients, batch, node_events,
+                                                       ready, results), daemon=True)
         child.start()
         for _ in range(clients):
             ready.get(timeout=60)
@@ -151,9 +157,10 @@ def run_once(http: httpx.Client, base: str, n: int, clients: int, batch: bool = 
         time.sleep(0.05)
     out: dict[str, Any] = {}
     if child is not None:
-        total, span, least, client_cpu = results.get(timeout=300)
+        total, span, least, client_cpu, text = results.get(timeout=300)
         child.join(60)
-        out.update(delivered=total, span=span, per_client_min=least, client_cpu=client_cpu)
+        # text: characters of the frames one client read (its JSON; bytes, as the messages are ASCII)
+        out.update(delivered=total, span=span, per_client_min=least, client_cpu=client_cpu, chars_per_client=text)
     _settle()
     out["cpu"] = (time.process_time() - cpu) - (time.thread_time() - mine)
     item = http.get(f"{Q}/i/{item_id}").json()
@@ -193,7 +200,7 @@ def serve(args: argparse.Namespace) -> None:
             where = {name: str(Path(str(sys.modules[name].__file__)).parent) for name in ("invoke_host", "invoke_sdk")}
             print(_RESULT + json.dumps({"host": where["invoke_host"], "sdk": where["invoke_sdk"]}), flush=True)
             for line in sys.stdin:
-                out = run_once(http, base, args.items, int(line), args.batch)
+                out = run_once(http, base, args.items, int(line), args.batch, args.node_events)
                 print(_RESULT + json.dumps(out), flush=True)
 
 
@@ -209,6 +216,8 @@ class Side:
         command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--items", str(args.items)]
         if args.batch:
             command.append("--batch")
+        if args.node_events is not None:
+            command += ["--node-events", args.node_events]
         if args.save_interval is not None:
             command += ["--save-interval", str(args.save_interval)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -260,7 +269,9 @@ def _report(side: Side, args: argparse.Namespace, sizes: tuple[int, ...]) -> dic
     med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in runs[c][0]} for c in sizes}
     framing = "batched frames" if args.batch else "one message per frame"
     print(f"\n{side.label}: iterate over {args.items} items: {nodes} nodes, "
-          f"{med[args.clients]['per_client_min']:.0f} messages per client ({framing}); medians of {args.runs}, "
+          f"{med[args.clients]['per_client_min']:.0f} messages, {med[args.clients]['chars_per_client'] / 1e6:.1f} MB "
+          f"per client ({framing}{', node_events ' + args.node_events if args.node_events else ''}); "
+          f"medians of {args.runs}, "
           "the server's CPU counted until the last message arrived")
     print(f"{'clients':>8} {'run s':>7} {'server CPU s':>13} {'clients CPU s':>14} {'messages/s':>11}")
     for c in sizes:
@@ -282,6 +293,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help='clients subscribe with "batch": true')
+    parser.add_argument("--node-events", choices=("full", "brief"), default=None,
+                        help='clients subscribe with "node_events": this form (default: leave the key out)')
     parser.add_argument("--timeout", type=int, default=1800, help="give up after this many seconds")
     parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
     parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",

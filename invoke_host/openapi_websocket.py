@@ -36,6 +36,24 @@ _ROOM = {
 }
 
 
+def _brief(name: str, event: str, cached: bool) -> dict[str, Any]:
+    """A node event's brief form (invoke_sdk.brief_message): the full message's data without the node, its output and
+    the batch and session ids."""
+    properties: dict[str, Any] = {
+        "timestamp": {"type": "number"},
+        "queue_id": {"type": "string"},
+        "item_id": {"type": "integer"},
+        "invocation_id": {"type": "string", "description": "The node's id in the execution graph"},
+        "invocation_source_id": {"type": "string", "description": "The id of the node in the graph the client sent"},
+        "invocation_type": {"type": "string"},
+    }
+    if cached:
+        properties["cached"] = {"type": "boolean", "description": "True when the output came from the output cache"}
+    data = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    return {**_answer(name, event, data),
+            "description": f"{event} for a client that subscribed with node_events: brief"}
+
+
 def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
     """The protocol's components; ``event_messages`` is ``AnyEventMessage``'s mapping (event name -> ``$ref``)."""
     queue_id = {"type": "string", "minLength": 1, "description": "The queue whose events to get"}
@@ -45,11 +63,18 @@ def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
         "WsSubscribe": {
             "title": "WsSubscribe",
             "type": "object",
-            "description": "Get a queue's events from now on; batch: true asks for frames that are arrays",
+            "description": "Get a queue's events from now on; batch: true asks for frames that are arrays, "
+            "node_events: brief for nodes' starts and completions without the node and its output",
             "properties": {
                 "subscribe": {"type": "string", "const": "queue"},
                 "queue_id": queue_id,
                 "batch": {"type": "boolean", "description": "Frames carry an array of every message waiting"},
+                "node_events": {
+                    "type": "string",
+                    "enum": ["full", "brief"],
+                    "description": "The form of invocation_started and invocation_complete from now on (full unless "
+                    "asked; without the key a subscribe keeps the connection's form): brief is WsBriefNodeMessage",
+                },
             },
             "required": ["subscribe", "queue_id"],
         },
@@ -85,11 +110,23 @@ def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
             "oneOf": [{"$ref": ref} for ref in mapping.values()],
             "discriminator": {"propertyName": "event", "mapping": mapping},
         },
+        "WsInvocationStartedBrief": _brief("WsInvocationStartedBrief", "invocation_started", cached=False),
+        "WsInvocationCompleteBrief": _brief("WsInvocationCompleteBrief", "invocation_complete", cached=True),
+        "WsBriefNodeMessage": {
+            "title": "WsBriefNodeMessage",
+            "description": "A node's start or completion for a client that subscribed with node_events: brief",
+            "oneOf": [_ref("WsInvocationStartedBrief"), _ref("WsInvocationCompleteBrief")],
+            "discriminator": {"propertyName": "event", "mapping": {
+                "invocation_started": _ref("WsInvocationStartedBrief")["$ref"],
+                "invocation_complete": _ref("WsInvocationCompleteBrief")["$ref"]}},
+        },
         "WsServerFrame": {
             "title": "WsServerFrame",
             "description": "A text frame from the server: one message, or (after subscribing with batch: true) an "
-            "array of the messages waiting, in order",
-            "anyOf": [_ref("WsServerMessage"), {"type": "array", "items": _ref("WsServerMessage"), "minItems": 1}],
+            "array of the messages waiting, in order; node events are WsBriefNodeMessage after node_events: brief",
+            "anyOf": [_ref("WsServerMessage"), _ref("WsBriefNodeMessage"),
+                      {"type": "array", "items": {"anyOf": [_ref("WsServerMessage"), _ref("WsBriefNodeMessage")]},
+                       "minItems": 1}],
         },
     }
 

@@ -28,6 +28,10 @@ message to the run it has open, the bus queues the run once and seals it on the 
 (:class:`~invoke_sdk.events.EncodedEventRunSink`) takes whole; the others get its events one by one. Any other event
 emitted through the bus closes the open runs first (:attr:`EventBus.epoch`), so order is kept.
 
+Node events have a brief form too (:mod:`invoke_sdk.brief_message`), for consumers that asked for it (a websocket
+client's ``"node_events": "brief"``): :meth:`EventBus.wanted_forms` tells the emitter which forms some sink wants, and
+a run of brief messages goes only to the sinks that take them (:class:`~invoke_sdk.events.BriefEventRunSink`).
+
 An event that came from another node (``emit(event, remote=True)``, called by a relay sink through its
 :class:`~invoke_sdk.events.EventInbox`) goes to every sink except the relays, so it is never sent out again.
 """
@@ -42,6 +46,7 @@ from collections.abc import Callable, Sequence
 
 from invoke_sdk.events import (
     BaseEvent,
+    BriefEventRunSink,
     EncodedEvent,
     EncodedEventBatchSink,
     EncodedEventRun,
@@ -106,6 +111,11 @@ class EventBus:
         # Read from worker threads by wanted(): each started sink's wants (None: it takes everything) and whether it
         # needs typed events; replaced whole, never changed in place.
         self._kinds: tuple[tuple[Callable[[str], bool] | None, bool], ...] = ()
+        # The same for wanted_forms(): each started sink's (wants, typed, wants_full, wants_brief); the last two None
+        # for a sink without brief forms.
+        self._forms: tuple[tuple[Callable[[str], bool] | None, bool, Callable[[str], bool] | None,
+                                 Callable[[str], bool] | None], ...] = ()
+        self._brief_routes: list[tuple[EventSink, Callable[[EncodedEventRun], None]]] = []
         self.epoch = 0
         """Changed by every event emitted other than through a run: a :class:`~invoke_host.events.runs.RunWriter`
         opens a new run when it differs from its open run's, so that nothing emitted later joins an earlier run."""
@@ -136,6 +146,11 @@ class EventBus:
         ]
         self._kinds = tuple((s.wants if isinstance(s, SelectiveEventSink) else None,
                              not isinstance(s, EncodedEventSink)) for s in self._started)
+        self._forms = tuple(
+            (wants, typed, s.wants_full, s.wants_brief) if isinstance(s, BriefEventRunSink)
+            else (wants, typed, None, None)
+            for s, (wants, typed) in zip(self._started, self._kinds, strict=True))
+        self._brief_routes = [(s, s.deliver_brief_run) for s in self._started if isinstance(s, BriefEventRunSink)]
 
     @staticmethod
     def _selectors(sinks: Sequence[EventSink]) -> tuple[Callable[[str], bool], ...] | None:
@@ -184,6 +199,28 @@ class EventBus:
             answer = WANTED
         return answer
 
+    def wanted_forms(self, event_name: str) -> tuple[int, bool]:
+        """Which forms of an event of this name some sink would use now: ``(full, brief)``, ``full`` as
+        :meth:`wanted` answers it (0, :data:`WANTED` or :data:`WANTED_TYPED`) but for a sink with brief forms only when
+        it wants the full message, ``brief`` whether such a sink wants the brief form (:mod:`invoke_sdk.brief_message`).
+        Safe from any thread; a sink that fails to answer gets the full event (the failure is logged)."""
+        if self._loop is None:
+            return 0, False
+        full = 0
+        brief = False
+        for wants, typed, wants_full, wants_brief in self._forms:
+            try:
+                if wants_brief is not None and wants_full is not None:
+                    brief = brief or wants_brief(event_name)
+                    if not wants_full(event_name):
+                        continue
+                elif wants is not None and not wants(event_name):
+                    continue
+            except Exception:
+                logger.exception("An event sink failed to say whether it wants %r; it gets it", event_name)
+            full = WANTED_TYPED if typed else max(full, WANTED)
+        return full, brief
+
     @staticmethod
     def _ask(asked: tuple[Callable[[str], bool], ...] | None, event_name: str) -> bool:
         if asked is None:
@@ -202,6 +239,8 @@ class EventBus:
         self._local = []
         self._encoded_routes = []
         self._kinds = ()
+        self._forms = ()
+        self._brief_routes = []
         started, self._started = self._started, []
         for sink in reversed(started):
             try:
@@ -231,7 +270,7 @@ class EventBus:
         if threading.get_ident() == self._loop_thread:
             if self._pending:
                 self._deliver(self._take())
-            self._dispatch_sealed(run.seal())
+            self._dispatch_sealed(run.seal(), run.brief)
             return True
         self._queue(loop, run)
         return True
@@ -288,7 +327,7 @@ class EventBus:
                 self._dispatch_run(run)
                 run = []
             if isinstance(event, PendingRun):
-                self._dispatch_sealed(event.seal())
+                self._dispatch_sealed(event.seal(), event.brief)
             elif isinstance(event, _Remote):
                 self._dispatch(event.event, True)
             else:
@@ -307,8 +346,17 @@ class EventBus:
                 logger.exception("Event sink %r failed on event %r; the other sinks still got it", sink.name,
                                  event.event_name)
 
-    def _dispatch_sealed(self, sealed: EncodedEventRun) -> None:
-        """A sealed run: whole to the sinks that take runs, its events one by one (made once) to the others."""
+    def _dispatch_sealed(self, sealed: EncodedEventRun, brief: bool = False) -> None:
+        """A sealed run: whole to the sinks that take runs, its events one by one (made once) to the others; a run of
+        brief forms only to the sinks that take those."""
+        if brief:
+            for sink, deliver_brief in self._brief_routes:
+                try:
+                    deliver_brief(sealed)
+                except Exception:
+                    logger.exception("Event sink %r failed on a brief run of %d events; the other sinks still got them",
+                                     sink.name, sealed.count)
+            return
         others: list[_Route] = []
         names: frozenset[str] | None = None
         for route in self._encoded_routes:

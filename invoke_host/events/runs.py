@@ -11,6 +11,9 @@ Order: a run holds the messages added while it was open; it closes when the loop
 :data:`RUN_MAX` messages, or when any other event is emitted through the bus (the bus's :attr:`EventBus.epoch`
 changes), so that an event emitted after a message (a progress event, a model load from the same node) is delivered
 after it.
+
+A writer of ``brief`` runs adds the brief forms of the same events (:mod:`invoke_sdk.brief_message`): the bus hands
+its runs only to the sinks that take brief runs (:class:`~invoke_sdk.event_sinks.BriefEventRunSink`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ class PendingRun:
 
     __slots__ = ("_writer", "classes", "epoch", "parts")
 
+    @property
+    def brief(self) -> bool:
+        """Whether the run's messages are brief forms (its writer's)."""
+        return self._writer.brief
+
     def __init__(self, writer: RunWriter, epoch: int) -> None:
         self._writer = writer
         self.epoch = epoch
@@ -60,9 +68,10 @@ class PendingRun:
 class RunWriter:
     """One emitter's runs of encoded events of one room (a queue item's node events)."""
 
-    def __init__(self, bus: RunBus, room: str | None) -> None:
+    def __init__(self, bus: RunBus, room: str | None, *, brief: bool = False) -> None:
         self.bus = bus
         self.room = room
+        self.brief = brief
         self.lock = threading.Lock()
         self.open: PendingRun | None = None
 

@@ -17,6 +17,10 @@ each message's bytes are appended to the item's open run, with no object, decode
 loop makes each run one text for every client (two appends per event here, against an ``EncodedEvent``, a decode and
 a queue slot per event before).
 
+A websocket client may ask for the brief form of the starts and completions (:mod:`invoke_sdk.brief_message`): the
+publisher writes each form some sink wants (the bus's :meth:`~invoke_host.events.bus.EventBus.wanted_forms`), the
+brief one from the same kept parts without serializing the node or its output, into a run of its own.
+
 The inputs left out go to pydantic's serializer as a dict (``{"a": True}``), not a set: it turns a set into its own
 filter on every call, which cost 5.5 us per node against 1.7 for the dict (4 us of the 30 a node event cost in all).
 """
@@ -81,6 +85,10 @@ def progress_image(image: Any) -> ProgressImage | None:
     return None
 
 
+_Source = tuple[type[BaseInvocation], bytes, bytes]
+"""What :class:`_ItemMessages` keeps per source node: its class, the full form's part, the brief form's part."""
+
+
 class _ItemMessages:
     """Writes the wire messages of one item's node starts and completions, the item's parts encoded once.
 
@@ -95,20 +103,38 @@ class _ItemMessages:
             + b',"batch_id":' + to_json(item.batch_id) + b',"session_id":' + to_json(item.session_id)
             + b',"invocation_id":'
         )
+        # The brief form leaves out the batch and session ids (and the node and its output).
+        self.brief_item_part = (
+            b',"queue_id":' + to_json(item.queue_id) + b',"item_id":' + to_json(item.item_id) + b',"invocation_id":')
         self.room = f"queue:{item.queue_id}"
-        self._sources: dict[str, tuple[type[BaseInvocation], bytes]] = {}
+        self._sources: dict[str, _Source] = {}
 
-    def _source_part(self, source_node_id: str, invocation: BaseInvocation) -> bytes:
-        """``,"invocation_source_id":...,"invocation_type":...,"invocation":`` for a source node (kept)."""
+    def _source_parts(self, source_node_id: str, invocation: BaseInvocation) -> _Source:
+        """``,"invocation_source_id":...,"invocation_type":...,"invocation":`` for a source node, and the same
+        without ``,"invocation":`` for the brief form (kept)."""
         cls = type(invocation)
         known = self._sources.get(source_node_id)
         if known is not None and known[0] is cls:
-            return known[1]
+            return known
         info = invocation.invocation_info()
-        part = (b',"invocation_source_id":' + to_json(source_node_id) + b',"invocation_type":'
-                + to_json(info.type if info is not None else cls.__name__) + b',"invocation":')
-        self._sources[source_node_id] = (cls, part)
-        return part
+        brief = (b',"invocation_source_id":' + to_json(source_node_id) + b',"invocation_type":'
+                 + to_json(info.type if info is not None else cls.__name__))
+        known = self._sources[source_node_id] = (cls, brief + b',"invocation":', brief)
+        return known
+
+    def _source_part(self, source_node_id: str, invocation: BaseInvocation) -> bytes:
+        return self._source_parts(source_node_id, invocation)[1]
+
+    def started_brief(self, timestamp: float, invocation: BaseInvocation, source_node_id: str) -> bytes:
+        """The brief ``invocation_started`` message (:mod:`invoke_sdk.brief_message`)."""
+        return b"".join((_STARTED, to_json(timestamp), self.brief_item_part, to_json(invocation.id),
+                         self._source_parts(source_node_id, invocation)[2], b"}}"))
+
+    def complete_brief(self, timestamp: float, invocation: BaseInvocation, source_node_id: str, cached: bool) -> bytes:
+        """The brief ``invocation_complete`` message (:mod:`invoke_sdk.brief_message`)."""
+        return b"".join((_COMPLETE, to_json(timestamp), self.brief_item_part, to_json(invocation.id),
+                         self._source_parts(source_node_id, invocation)[2],
+                         _CACHED_TRUE if cached else _CACHED_FALSE))
 
     def started(self, timestamp: float, invocation: BaseInvocation, source_node_id: str,
                 exclude: dict[str, bool] | None) -> bytes:
@@ -151,11 +177,15 @@ class NodeEventPublisher:
         self.state = state
         self._messages = _ItemMessages(item)
         self._wanted = bus.wanted
+        self._wanted_forms = bus.wanted_forms
         self._emit = bus.emit_encoded
         self._node_events_wanted = False
         self._node_events_typed = False
+        self._full_wanted = False
+        self._brief_wanted = False
         self._recheck_at = float("-inf")
         self._runs = RunWriter(bus, self._messages.room)
+        self._brief_runs = RunWriter(bus, self._messages.room, brief=True)
 
     # Both built by the first node event published, not here: with no subscriber (most runs) nothing reads them,
     # and walking a 1,000-node chain's edges on the loop at each claim was 2.7% of its server samples (issue #11).
@@ -184,8 +214,11 @@ class NodeEventPublisher:
         now = time.monotonic()
         if now >= self._recheck_at:
             self._recheck_at = now + _RECHECK_S
-            started, complete = self._wanted(_STARTED_NAME), self._wanted(_COMPLETE_NAME)
-            self._node_events_wanted = bool(started or complete)
+            (started, started_brief), (complete, complete_brief) = (
+                self._wanted_forms(_STARTED_NAME), self._wanted_forms(_COMPLETE_NAME))
+            self._full_wanted = bool(started or complete)
+            self._brief_wanted = started_brief or complete_brief
+            self._node_events_wanted = self._full_wanted or self._brief_wanted
             self._node_events_typed = WANTED_TYPED in (started, complete)
         return self._node_events_wanted
 
@@ -227,8 +260,7 @@ class NodeEventPublisher:
     def node_started(self, invocation: BaseInvocation, source_node_id: str) -> None:
         """The runner's direct call (:class:`~invoke_host.engine.NodeEventHooks`), for a node it asked about."""
         if not self._node_events_typed:
-            self._runs.add(InvocationStartedEvent, self._messages.started(
-                time.time(), invocation, source_node_id, self._exclude.get(source_node_id)))
+            self._write_started(invocation, source_node_id)
             return
         self(NodeStarted(self.state.id, invocation.id, source_node_id, invocation.type,  # type: ignore[attr-defined]
                          invocation=invocation))
@@ -237,8 +269,7 @@ class NodeEventPublisher:
                        cached: bool) -> None:
         """The runner's direct call (:class:`~invoke_host.engine.NodeEventHooks`), for a node it asked about."""
         if not self._node_events_typed:
-            self._runs.add(InvocationCompleteEvent, self._messages.complete(
-                time.time(), invocation, source_node_id, self._exclude.get(source_node_id), output, cached))
+            self._write_complete(invocation, source_node_id, output, cached)
             return
         self(NodeCompleted(self.state.id, invocation.id, source_node_id,
                            invocation.type, output, cached, invocation=invocation))  # type: ignore[attr-defined]
@@ -249,12 +280,29 @@ class NodeEventPublisher:
         invocation = event.invocation
         if invocation is None:
             invocation = self.state.graph.nodes[source]  # its inputs failed validation: published as submitted
-        exclude = self._exclude.get(source)
         if type(event) is NodeCompleted:
-            self._runs.add(InvocationCompleteEvent, self._messages.complete(
-                time.time(), invocation, source, exclude, event.output, event.cached))
+            self._write_complete(invocation, source, event.output, event.cached)
         else:
-            self._runs.add(InvocationStartedEvent, self._messages.started(time.time(), invocation, source, exclude))
+            self._write_started(invocation, source)
+
+    # Each form some sink wants, into its own run; the brief one never serializes the node or its output.
+    def _write_started(self, invocation: BaseInvocation, source: str) -> None:
+        timestamp = time.time()
+        if self._full_wanted:
+            self._runs.add(InvocationStartedEvent, self._messages.started(
+                timestamp, invocation, source, self._exclude.get(source)))
+        if self._brief_wanted:
+            self._brief_runs.add(InvocationStartedEvent, self._messages.started_brief(timestamp, invocation, source))
+
+    def _write_complete(self, invocation: BaseInvocation, source: str, output: BaseInvocationOutput,
+                        cached: bool) -> None:
+        timestamp = time.time()
+        if self._full_wanted:
+            self._runs.add(InvocationCompleteEvent, self._messages.complete(
+                timestamp, invocation, source, self._exclude.get(source), output, cached))
+        if self._brief_wanted:
+            self._brief_runs.add(InvocationCompleteEvent, self._messages.complete_brief(
+                timestamp, invocation, source, cached))
 
     def _emit_written(self, name: str, event: NodeStarted | NodeCompleted, omit: frozenset[str], typed: bool) -> None:
         source = event.source_node_id

@@ -11,6 +11,7 @@ from invoke_sdk.event_base import BaseEvent
 
 __all__ = [
     "EVENT_SINKS_STATE_KEY",
+    "BriefEventRunSink",
     "ConfigurableEventSink",
     "EncodedEventBatchSink",
     "EncodedEventRunSink",
@@ -107,6 +108,33 @@ class EncodedEventRunSink(EncodedEventBatchSink, Protocol):
 
     def deliver_encoded_run(self, run: EncodedEventRun) -> None:
         """Take a run of encoded events of one room, in the order they were emitted (never block)."""
+        ...
+
+
+@runtime_checkable
+class BriefEventRunSink(EncodedEventRunSink, SelectiveEventSink, Protocol):
+    """A sink some of whose consumers take node events in their brief form (:mod:`invoke_sdk.brief_message`).
+
+    The host asks it for each form apart, and writes a node's start and completion only in the forms some sink wants:
+    with nothing but brief consumers, it serializes neither the node nor its output. The full messages come as they
+    do to any :class:`EncodedEventRunSink`; the brief ones come as runs of their own (``deliver_brief_run``), never
+    to a sink without that method. Events that come typed or as single encoded events come in their full form only:
+    such a sink makes the brief form itself (:func:`~invoke_sdk.brief_message.brief_message`).
+    """
+
+    def wants_full(self, event_name: str) -> bool:
+        """Whether a consumer would use the full message of an event of this name now (for an event without a brief
+        form, the same as :meth:`~SelectiveEventSink.wants`). Any thread; a plain read."""
+        ...
+
+    def wants_brief(self, event_name: str) -> bool:
+        """Whether a consumer would use the brief form of an event of this name now (False for an event without
+        one). Any thread; a plain read."""
+        ...
+
+    def deliver_brief_run(self, run: EncodedEventRun) -> None:
+        """Take a run of events of one room written in their brief form, in the order they were emitted (never
+        block): for the consumers that asked for that form only."""
         ...
 
 

@@ -17,11 +17,13 @@ Those never import this module, so :data:`CORE_EVENTS` is assembled here from al
 
 from __future__ import annotations
 
+from invoke_sdk.brief_message import BRIEF_EVENTS, BRIEF_FIELDS, NODE_EVENT_FORMS, brief_message
 from invoke_sdk.encoded_event import EncodedEvent, encode_message
 from invoke_sdk.encoded_run import EncodedEventRun
 from invoke_sdk.event_base import BaseEvent
 from invoke_sdk.event_sinks import (
     EVENT_SINKS_STATE_KEY,
+    BriefEventRunSink,
     ConfigurableEventSink,
     EncodedEventBatchSink,
     EncodedEventRunSink,
@@ -52,10 +54,14 @@ from invoke_sdk.queue_events import (
 )
 
 __all__ = [
+    "BRIEF_EVENTS",
+    "BRIEF_FIELDS",
     "CORE_EVENTS",
     "EVENT_SINKS_STATE_KEY",
+    "NODE_EVENT_FORMS",
     "BaseEvent",
     "BatchEnqueuedEvent",
+    "BriefEventRunSink",
     "ConfigurableEventSink",
     "EncodedEvent",
     "EncodedEventBatchSink",
@@ -78,6 +84,7 @@ __all__ = [
     "QueueItemsCanceledEvent",
     "RelayEventSink",
     "SelectiveEventSink",
+    "brief_message",
     "encode_message",
 ]
 

@@ -8,6 +8,11 @@ Messages from a client are capped in size, and errors never echo what it sent. O
 byte a client held is released at once (its buffer, its rooms, its socket callbacks), not when a garbage
 collection gets round to it. The Litestar handler that owns the socket is
 :mod:`invoke_core_events.socket_route`; this module knows nothing of Litestar.
+
+A client that subscribes with ``"node_events": "brief"`` gets each node's start and completion in its brief form
+(:mod:`invoke_sdk.brief_message`: no node, no output, no batch or session id), about a third of the bytes of a full
+one; the clients of each form are kept apart (:class:`_Targets`), and the host writes each form only while a client
+of that form is subscribed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,17 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from invoke_sdk.events import CORE_EVENTS, BaseEvent, EncodedEvent, EncodedEventRun, QueueEventBase, encode_message
+from invoke_sdk.events import (
+    BRIEF_EVENTS,
+    CORE_EVENTS,
+    NODE_EVENT_FORMS,
+    BaseEvent,
+    EncodedEvent,
+    EncodedEventRun,
+    QueueEventBase,
+    brief_message,
+    encode_message,
+)
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -123,6 +138,8 @@ class WebSocketClient:
         self._on_rooms_changed = on_rooms_changed
         self.batch = False
         """Whether each frame carries a JSON array of every message waiting (opt-in at subscribe)."""
+        self.brief = False
+        """Whether node starts and completions come in their brief form (``"node_events": "brief"`` at subscribe)."""
         self.limit = limit
         self.limit_bytes = limit_bytes
         self.max_message_bytes = max_message_bytes
@@ -236,14 +253,17 @@ class WebSocketClient:
         room = request.get(action) if action else None
         queue_id = request.get("queue_id")
         batch = request.get("batch")
+        node_events = request.get("node_events")
         if action is None or room not in ROOMS or not isinstance(queue_id, str) or not queue_id or (
-                batch is not None and (action != "subscribe" or not isinstance(batch, bool))):
+                batch is not None and (action != "subscribe" or not isinstance(batch, bool))) or (
+                node_events is not None and (action != "subscribe" or node_events not in NODE_EVENT_FORMS)):
             self.offer(
                 _message(
                     "error",
                     {
                         "message": 'expected {"subscribe": "queue", "queue_id": "<id>"} (optionally with '
-                        '"batch": true or false) or {"unsubscribe": "queue", "queue_id": "<id>"}',
+                        '"batch": true or false, and "node_events": "full" or "brief") or '
+                        '{"unsubscribe": "queue", "queue_id": "<id>"}',
                         "received": _preview(raw if isinstance(raw, str) else raw.decode(errors="replace")),
                     },
                 )
@@ -254,6 +274,8 @@ class WebSocketClient:
             self.rooms.add(key)
             if batch is not None:
                 self.batch = batch
+            if node_events is not None:
+                self.brief = node_events == "brief"
         else:
             self.rooms.discard(key)
         if self._on_rooms_changed is not None:
@@ -399,11 +421,55 @@ class _SharedFrames:
             client.offer_frame(frame, size, count, body)
 
 
+class _Targets:
+    """The clients of one form of node events (full or brief), by room: who gets a message written in that form.
+
+    Rebuilt whole whenever a client's rooms, framing or form change (rare); read on every event.
+    """
+
+    __slots__ = ("plain_by_room", "plain_everywhere", "shared_by_room", "shared_everywhere", "subscribed")
+
+    def __init__(self, clients: Sequence[WebSocketClient]) -> None:
+        self.subscribed = any(c.rooms for c in clients)
+        """Whether one of these clients is subscribed to some room (a plain read, from any thread)."""
+        plain = [c for c in clients if not c.batch]
+        self.plain_everywhere: list[WebSocketClient] = plain
+        self.plain_by_room: dict[str, list[WebSocketClient]] = {}
+        for client in plain:
+            for room in client.rooms:
+                self.plain_by_room.setdefault(room, []).append(client)
+        groups: dict[frozenset[str], list[WebSocketClient]] = {}
+        for client in clients:
+            if client.batch:
+                groups.setdefault(frozenset(client.rooms), []).append(client)
+        self.shared_everywhere = [_SharedFrames(rooms, members) for rooms, members in groups.items()]
+        self.shared_by_room: dict[str, list[_SharedFrames]] = {}
+        for shared in self.shared_everywhere:
+            for room in shared.rooms:
+                self.shared_by_room.setdefault(room, []).append(shared)
+
+    def of(self, room: str | None) -> tuple[Sequence[WebSocketClient], Sequence[_SharedFrames]]:
+        """Who gets an event of ``room`` (None: every connected client)."""
+        if room is None:
+            return self.plain_everywhere, self.shared_everywhere
+        return self.plain_by_room.get(room, ()), self.shared_by_room.get(room, ())
+
+    def flush(self) -> None:
+        """Send what is gathered for each set of rooms, to the clients that had that set until now."""
+        for shared in self.shared_everywhere:
+            if shared.count:
+                shared.flush()
+
+
+_NOBODY = _Targets(())
+
+
 class WebSocketSink:
     """Delivers events to subscribed websocket clients.
 
-    Each event is encoded once. A client that takes one message per frame gets that text; clients that batch
-    and share a set of rooms share a :class:`_SharedFrames`, so a frame is joined once for all of them.
+    Each event is encoded once per form (full, and brief for clients that asked for it). A client that takes one
+    message per frame gets that text; clients that batch and share a set of rooms and a form share a
+    :class:`_SharedFrames`, so a frame is joined once for all of them.
     """
 
     name = "websocket"
@@ -422,39 +488,38 @@ class WebSocketSink:
         self.close_timeout = close_timeout
         self.clients: set[WebSocketClient] = set()
         self._subscribed = False
-        # Rebuilt whenever a client's rooms or framing change (rare); read on every event.
-        self._plain_everywhere: list[WebSocketClient] = []
-        self._plain_by_room: dict[str, list[WebSocketClient]] = {}
-        self._shared_everywhere: list[_SharedFrames] = []
-        self._shared_by_room: dict[str, list[_SharedFrames]] = {}
+        self._full = _NOBODY
+        """The clients of full node events (the default)."""
+        self._brief = _NOBODY
+        """The clients that asked for brief node events."""
+
+    @property
+    def _shared_everywhere(self) -> list[_SharedFrames]:
+        """Every set of batching clients, of both forms (what bench/event_cpu.py waits on)."""
+        return self._full.shared_everywhere + self._brief.shared_everywhere
 
     def wants(self, event_name: str) -> bool:
         """Whether a client would get an event of this name now: a queue's events need a client subscribed to
         some queue, other events a connected client. A plain attribute read, safe from any thread."""
         return self._subscribed if event_name in _QUEUE_EVENTS else bool(self.clients)
 
+    def wants_full(self, event_name: str) -> bool:
+        """Whether a client would get the full message of an event of this name now (for a node start or
+        completion: a client of full node events is subscribed). A plain attribute read, safe from any thread."""
+        return self._full.subscribed if event_name in BRIEF_EVENTS else self.wants(event_name)
+
+    def wants_brief(self, event_name: str) -> bool:
+        """Whether a client would get the brief form of an event of this name now. Safe from any thread."""
+        return event_name in BRIEF_EVENTS and self._brief.subscribed
+
     def _rooms_changed(self) -> None:
         # What is gathered for a set of rooms goes out first, to the clients that had that set until now.
-        for shared in self._shared_everywhere:
-            if shared.count:
-                shared.flush()
+        self._full.flush()
+        self._brief.flush()
         live = [c for c in self.clients if c.closed_reason is None]
         self._subscribed = any(c.rooms for c in live)
-        plain = [c for c in live if not c.batch]
-        self._plain_everywhere = plain
-        self._plain_by_room = {}
-        for client in plain:
-            for room in client.rooms:
-                self._plain_by_room.setdefault(room, []).append(client)
-        groups: dict[frozenset[str], list[WebSocketClient]] = {}
-        for client in live:
-            if client.batch:
-                groups.setdefault(frozenset(client.rooms), []).append(client)
-        self._shared_everywhere = [_SharedFrames(rooms, members) for rooms, members in groups.items()]
-        self._shared_by_room = {}
-        for shared in self._shared_everywhere:
-            for room in shared.rooms:
-                self._shared_by_room.setdefault(room, []).append(shared)
+        self._full = _Targets([c for c in live if not c.brief])
+        self._brief = _Targets([c for c in live if c.brief])
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Take the limits from the host's settings: ``ws_client_buffer`` (events), ``ws_client_buffer_bytes``,
@@ -516,21 +581,25 @@ class WebSocketSink:
             await client.task
         client.release()
 
-    def _targets(self, room: str | None) -> tuple[Sequence[WebSocketClient], Sequence[_SharedFrames]]:
-        if room is None:
-            return self._plain_everywhere, self._shared_everywhere
-        return self._plain_by_room.get(room, ()), self._shared_by_room.get(room, ())
-
     def deliver(self, event: BaseEvent) -> None:
-        plain, shared = self._targets(event.room())
-        if plain or shared:
-            self._hand_out(event.event_name, encode_message(event), plain, shared)
+        self._deliver_message(event.event_name, event.room(), lambda: encode_message(event))
 
     def deliver_encoded(self, event: EncodedEvent) -> None:
         """Take an event already written as its message (the per-node events): its model is never built here."""
-        plain, shared = self._targets(event.room)
-        if plain or shared:
-            self._hand_out(event.event_name, event.message, plain, shared)
+        self._deliver_message(event.event_name, event.room, lambda: event.message)
+
+    def _deliver_message(self, name: str, room: str | None, message: Callable[[], str]) -> None:
+        """One event, encoded (``message()``) only if a client gets it; brief clients get a node event's brief
+        form, made from the full text (the host writes the brief form itself only in runs)."""
+        text: str | None = None
+        for targets in (self._full, self._brief):
+            plain, shared = targets.of(room)
+            if not plain and not shared:
+                continue
+            if text is None:
+                text = message()
+            self._hand_out(name, brief_message(text) if targets is self._brief and name in BRIEF_EVENTS else text,
+                           plain, shared)
 
     def deliver_encoded_batch(self, events: Sequence[EncodedEvent]) -> None:
         """Take encoded events that reached the loop together: each run of one room is measured once and added to
@@ -541,17 +610,16 @@ class WebSocketSink:
             end = start + 1
             while end < count and events[end].room == room:
                 end += 1
-            plain, shared = self._targets(room)
-            if plain or shared:
-                messages = [event.message for event in events[start:end]]
-                sizes = [len(m) if m.isascii() else len(m.encode()) for m in messages]
-                for client in plain:
-                    for message, size in zip(messages, sizes, strict=True):
-                        client.offer(message, size)
-                if shared:
-                    total = sum(sizes)
-                    for frames in shared:
-                        frames.add_many(messages, total)
+            for targets in (self._full, self._brief):
+                plain, shared = targets.of(room)
+                if not plain and not shared:
+                    continue
+                if targets is self._brief:
+                    messages = [brief_message(e.message) if e.event_name in BRIEF_EVENTS else e.message
+                                for e in events[start:end]]
+                else:
+                    messages = [event.message for event in events[start:end]]
+                self._offer_many(messages, plain, shared)
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("%d events from %s on for %d websocket clients", end - start,
                                  events[start].event_name, len(plain) + sum(len(f.clients) for f in shared))
@@ -559,10 +627,25 @@ class WebSocketSink:
 
     def deliver_encoded_run(self, run: EncodedEventRun) -> None:
         """Take a run of one room's encoded events (a node thread's burst): its body, already one text, is added to
-        each shared frame in one step; a client that takes one message per frame gets each message."""
-        plain, shared = self._targets(run.room)
-        if not plain and not shared:
-            return
+        each shared frame in one step; a client that takes one message per frame gets each message.
+
+        Brief clients get only the run's events that have no brief form: the host writes the brief forms of node
+        events into runs of their own (:meth:`deliver_brief_run`) while such a client is subscribed."""
+        plain, shared = self._full.of(run.room)
+        if plain or shared:
+            self._take_run(run, plain, shared)
+        plain, shared = self._brief.of(run.room)
+        if (plain or shared) and not run.event_names <= BRIEF_EVENTS:
+            self._offer_many([e.message for e in run.events() if e.event_name not in BRIEF_EVENTS], plain, shared)
+
+    def deliver_brief_run(self, run: EncodedEventRun) -> None:
+        """Take a run of node events written in their brief form: for the clients that asked for it only."""
+        plain, shared = self._brief.of(run.room)
+        if plain or shared:
+            self._take_run(run, plain, shared)
+
+    @staticmethod
+    def _take_run(run: EncodedEventRun, plain: Sequence[WebSocketClient], shared: Sequence[_SharedFrames]) -> None:
         if plain or run.count > BATCH_MAX:
             messages = run.messages()
             sizes = [len(m) if m.isascii() else len(m.encode()) for m in messages]
@@ -578,6 +661,19 @@ class WebSocketSink:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("A run of %d events for %d websocket clients", run.count,
                          len(plain) + sum(len(f.clients) for f in shared))
+
+    @staticmethod
+    def _offer_many(messages: list[str], plain: Sequence[WebSocketClient], shared: Sequence[_SharedFrames]) -> None:
+        if not messages:
+            return
+        sizes = [len(m) if m.isascii() else len(m.encode()) for m in messages]
+        for client in plain:
+            for message, size in zip(messages, sizes, strict=True):
+                client.offer(message, size)
+        if shared:
+            total = sum(sizes)
+            for frames in shared:
+                frames.add_many(messages, total)
 
     @staticmethod
     def _hand_out(name: str, message: str, plain: Sequence[WebSocketClient], shared: Sequence[_SharedFrames]) -> None:
