@@ -181,6 +181,24 @@ def test_no_core_handler_asks_for_two_dependencies(tmp_path: Path) -> None:
     assert {operation for operation, names in asked.items() if len(names) != 1} == {"GET /api/v1/app/version"}
 
 
+def test_core_handlers_and_their_providers_hold_evaluated_annotations(tmp_path: Path) -> None:
+    # Litestar resolves a handler's annotations at every registration, each app anew: a string annotation (a module
+    # with ``from __future__ import annotations``) is compiled and evaluated each time, an evaluated one is not.
+    app = create_app(HostConfig(root=tmp_path), entry_points=False)
+    strings: dict[str, list[str]] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not route.path.startswith(("/api/v1/", "/api/v2/")) or handler.http_methods == {"OPTIONS"}:
+                continue
+            functions = [handler.fn, *(p.dependency for p in handler.resolve_dependencies().values())]
+            for fn in functions:
+                fn = getattr(fn, "__func__", fn)
+                names = [k for k, v in getattr(fn, "__annotations__", {}).items() if isinstance(v, str)]
+                if names:
+                    strings[f"{fn.__module__}.{fn.__qualname__}"] = names
+    assert strings == {}
+
+
 # The plugin route declares its query parameters in the inferred style on purpose: those are the ones an
 # app-wide dependency of the same name would silently take over.
 @pytest.mark.filterwarnings("ignore:.*declared using deprecated inferred style")

@@ -4,6 +4,11 @@ Handlers declare paths relative to their router (``/queue/{queue_id:str}``, ``/m
 :data:`~invoke_host.api_versions.API_V1` or ``API_V2``, written once. A new version is one more entry in
 :data:`VERSIONED_ROUTES`, beside the others. Plugin routes are not in these routers: they keep the full paths their
 plugins gave, and ``invoke_host.plugin_routes`` refuses those that reach into the paths these routers serve.
+
+The handler modules (and ``invoke_host.api.dependencies``, whose providers Litestar inspects too) do not use
+``from __future__ import annotations``: Litestar resolves a handler's annotations at every registration, so string
+annotations were compiled and evaluated anew for each app (a fifth of ``create_app``); evaluated once at import, they
+are only looked up. ``tests/test_api_routes.py`` fails if a core handler or provider holds a string annotation again.
 """
 
 from __future__ import annotations
