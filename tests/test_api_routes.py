@@ -21,7 +21,8 @@ from litestar import Litestar, get
 from litestar.testing import TestClient
 
 import invoke_host.node_templates
-from invoke_host.app import ROUTES, create_app
+from invoke_host.api.router import api_routers
+from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
 from invoke_host.plugin_routes import RouteTable
@@ -150,7 +151,7 @@ def test_every_operation_keeps_its_id_and_exactly_its_parameters(tmp_path: Path)
 
 
 def test_plugin_routes_are_checked_against_the_same_core_paths() -> None:
-    assert RouteTable.for_core(ROUTES).namespaces == NAMESPACES
+    assert RouteTable.for_core(api_routers()).namespaces == NAMESPACES
 
 
 class _ParamsPlugin:
