@@ -47,12 +47,13 @@ VERSIONED_ROUTES: Mapping[str, Sequence[ControllerRouterHandler]] = {
 class VersionRouter(Router):
     """A version's router, built for one app: the app registers it as it is, not a deep copy of it.
 
-    Litestar deep-copies every router an app registers (a fifth of ``create_app``) so that what the app resolves and
-    caches on the handlers (dependencies, signature and kwargs models, response handlers built at the first request)
-    stays apart from the objects it was given, which may be module-level or registered elsewhere too. Nothing here is
-    shared that way: :func:`api_routers` builds new routers for each app, a controller's handlers are deep copies
-    made for its router (``Controller.get_route_handlers``), and each handler function is deep-copied into its
-    router below. ``tests/test_api_routes.py`` fails if two apps' handlers share any mutable state.
+    Litestar deep-copies every router an app registers (about a sixth of ``create_app``) so that what the app
+    resolves and caches on the handlers (dependencies, signature and kwargs models, response handlers built at the
+    first request) stays apart from the objects it was given, which may be module-level or registered elsewhere too.
+    Nothing here is shared that way: :func:`api_routers` builds new routers for each app, a controller's handlers
+    are deep copies made for its router (``Controller.get_route_handlers``), and each handler function is
+    deep-copied into its router below. ``tests/test_api_routes.py`` fails if two apps' handlers share any mutable
+    state.
     """
 
     __slots__ = ()
