@@ -41,9 +41,6 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("invoke_host")
 
-ROUTES: list[Any] = [*api_routers()]
-"""The core routers, without services: the paths plugin routes are checked against before a host exists."""
-
 
 def create_app(
     config: HostConfig | None = None,
@@ -57,10 +54,16 @@ def create_app(
     Tests pass an explicit ``plugins`` list and ``entry_points=False``, so every app is
     independent: there is no global registry to leak between them.
     """
+    # The routers are built once: plugin routes are judged against their paths while the host is built, then they
+    # are given the host's services (Litestar reads a router's dependencies when the app registers it).
+    routers = api_routers()
     if host is None:
-        host = build_host(config, plugins, entry_points=entry_points, core_routes=ROUTES)
+        host = build_host(config, plugins, entry_points=entry_points, core_routes=routers)
     if not host.shape.serves_http:
         raise ValueError(f"a {host.shape.value} node serves no HTTP: build the host as an API or all-in-one node")
+    dependencies = host_dependencies(host)
+    for router in routers:
+        router.dependencies = dict(dependencies)
     config = host.config
     swagger = swagger_plugin()
     # The Swagger page loads its assets from wherever the plugin is told to (this server: docs_pages), and runs
@@ -94,7 +97,7 @@ def create_app(
     plugin_routes = host.registry.routes
     return Litestar(
         route_handlers=[
-            *api_routers(host_dependencies(host)), *plugin_routes, *static.handlers,
+            *routers, *plugin_routes, *static.handlers,
             *docs_routes([*plugin_routes, *static.handlers]),
         ],
         on_startup=[host.start],

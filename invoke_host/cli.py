@@ -178,14 +178,14 @@ def worker(**options: Any) -> None:
 
 
 def _host(root: Path | None = None, log_level: str | None = None) -> Any:
-    from invoke_host.app import ROUTES
+    from invoke_host.api.router import api_routers
     from invoke_host.host import NodeShape, build_host
 
     config = _config(root=root)
     _setup_logging(log_level or "WARNING")
     # The app's routes, so plugin routes are judged (and refused) exactly as `serve` would judge them. No queue:
     # these commands may run beside a server on the same root, whose queue items are its own.
-    return build_host(config, core_routes=ROUTES, shape=NodeShape.SERVICES)
+    return build_host(config, core_routes=api_routers(), shape=NodeShape.SERVICES)
 
 
 @main.command()

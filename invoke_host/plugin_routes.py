@@ -67,13 +67,19 @@ def resolve_routes(handler: Any) -> list[Route]:
     from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler, WebsocketRouteHandler
     from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
 
-    # Registering sets the handler's owner; a copy keeps the plugin's object as it was for the real app.
-    single = isinstance(handler, HTTPRouteHandler | WebsocketRouteHandler | ASGIRouteHandler)
-    probe = copy.copy(handler) if single else handler
-    try:
-        routes = Router(path="/", route_handlers=[probe]).routes
-    except Exception as exc:
-        raise ValueError(f"{handler!r} is not a Litestar route handler, controller or router: {exc}") from exc
+    routes: list[Any]
+    if isinstance(handler, Router):
+        # A router holds its routes with their full paths already: registered under "/" it would be deep-copied and
+        # every route built again (the core routers, judged at every start, cost 11 ms that way).
+        routes = handler.routes
+    else:
+        # Registering sets the handler's owner; a copy keeps the plugin's object as it was for the real app.
+        single = isinstance(handler, HTTPRouteHandler | WebsocketRouteHandler | ASGIRouteHandler)
+        probe = copy.copy(handler) if single else handler
+        try:
+            routes = Router(path="/", route_handlers=[probe]).routes
+        except Exception as exc:
+            raise ValueError(f"{handler!r} is not a Litestar route handler, controller or router: {exc}") from exc
     out: list[Route] = []
     for route in routes:
         if isinstance(route, HTTPRoute):

@@ -18,10 +18,13 @@ import pytest
 from invoke_sdk import hookimpl
 from invoke_sdk.hookspecs import RegisterRoute
 from litestar import Litestar, get
+from litestar.handlers import BaseRouteHandler
 from litestar.testing import TestClient
 
 import invoke_host.node_templates
-from invoke_host.app import ROUTES, create_app
+from invoke_host.api.dependencies import host_dependencies
+from invoke_host.api.router import VERSIONED_ROUTES, api_routers
+from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.host import build_host
 from invoke_host.plugin_routes import RouteTable
@@ -150,7 +153,7 @@ def test_every_operation_keeps_its_id_and_exactly_its_parameters(tmp_path: Path)
 
 
 def test_plugin_routes_are_checked_against_the_same_core_paths() -> None:
-    assert RouteTable.for_core(ROUTES).namespaces == NAMESPACES
+    assert RouteTable.for_core(api_routers()).namespaces == NAMESPACES
 
 
 class _ParamsPlugin:
@@ -179,6 +182,87 @@ def test_no_core_handler_asks_for_two_dependencies(tmp_path: Path) -> None:
                 )
     assert len(asked) == len(OPERATIONS)
     assert {operation for operation, names in asked.items() if len(names) != 1} == {"GET /api/v1/app/version"}
+
+
+def test_core_handlers_and_their_providers_hold_evaluated_annotations(tmp_path: Path) -> None:
+    # Litestar resolves a handler's annotations at every registration, each app anew: a string annotation (a module
+    # with ``from __future__ import annotations``) is compiled and evaluated each time, an evaluated one is not.
+    app = create_app(HostConfig(root=tmp_path), entry_points=False)
+    strings: dict[str, list[str]] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not route.path.startswith(("/api/v1/", "/api/v2/")) or handler.http_methods == {"OPTIONS"}:
+                continue
+            functions = [handler.fn, *(p.dependency for p in handler.resolve_dependencies().values())]
+            for fn in functions:
+                fn = getattr(fn, "__func__", fn)
+                names = [k for k, v in getattr(fn, "__annotations__", {}).items() if isinstance(v, str)]
+                if names:
+                    strings[f"{fn.__module__}.{fn.__qualname__}"] = names
+    assert strings == {}
+
+
+def _core_handlers(app: Litestar) -> dict[str, Any]:
+    return {
+        f"{','.join(sorted(handler.http_methods))} {route.path}": handler
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if route.path.startswith(("/api/v1/", "/api/v2/"))
+    }
+
+
+def _containers(handler: Any) -> dict[str, Any]:
+    """The handler's mutable attributes: what Litestar fills in when it registers the handler or first serves it."""
+    names = {name for cls in type(handler).__mro__ for name in getattr(cls, "__slots__", ())}
+    return {
+        name: value for name in names if isinstance(value := getattr(handler, name, None), dict | list | set)
+    }
+
+
+def _module_level_handlers() -> list[BaseRouteHandler]:
+    """The handler objects the modules hold: each handler function, and each controller's class attributes."""
+    found: list[BaseRouteHandler] = []
+    for handlers in VERSIONED_ROUTES.values():
+        for handler in handlers:
+            if isinstance(handler, BaseRouteHandler):
+                found.append(handler)
+            else:
+                found.extend(v for name in dir(handler) if isinstance(v := getattr(handler, name), BaseRouteHandler))
+    return found
+
+
+def test_two_apps_share_no_handler_state(tmp_path: Path) -> None:
+    # Each app registers handlers of its own: what one app resolves and caches on a handler (its dependencies, its
+    # response handlers, built at the first request) must not be what another app's handler finds.
+    apps = [create_app(HostConfig(root=tmp_path / name), entry_points=False) for name in ("a", "b")]
+    for app in apps:
+        with TestClient(app) as client:
+            assert client.get("/api/v1/app/version").status_code == 200
+            assert client.get("/api/v1/nodes").status_code == 200
+    first, second = (_core_handlers(app) for app in apps)
+    assert first.keys() == second.keys()
+    module_level = _module_level_handlers()
+    assert len(module_level) == len([o for o in first if "OPTIONS" not in o])
+    for operation, handler in first.items():
+        other = second[operation]
+        assert handler is not other, operation
+        for name, value in _containers(handler).items():
+            assert value is not getattr(other, name, None), f"{operation}: {name} is one object in both apps"
+            assert all(value is not getattr(h, name, None) for h in module_level), f"{operation}: {name}"
+    for app, handlers in zip(apps, (first, second), strict=True):
+        host = app.state["host"]
+        for operation, handler in handlers.items():
+            if "OPTIONS" not in operation and (provider := handler.resolve_dependencies().get("registry")):
+                assert provider.dependency() is host.registry, operation
+
+
+def test_a_version_router_serves_one_app(tmp_path: Path) -> None:
+    # An app registers the version routers as they are (no deep copy), so a second app must not be given them.
+    host = create_app(HostConfig(root=tmp_path), entry_points=False).state["host"]
+    routers = api_routers(host_dependencies(host))
+    Litestar(route_handlers=routers)
+    with pytest.raises(RuntimeError, match="already serves an app: build new ones with api_routers"):
+        Litestar(route_handlers=routers)
 
 
 # The plugin route declares its query parameters in the inferred style on purpose: those are the ones an

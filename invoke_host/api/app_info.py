@@ -1,7 +1,5 @@
 """``/api/v1/app``: what is running."""
 
-from __future__ import annotations
-
 import invoke_sdk
 import msgspec
 from litestar import get

@@ -10,8 +10,6 @@ A service the host lacks is given as ``invoke_host.api.injected.Unavailable``, w
 module says why the provider does not raise).
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 from litestar.di import Provide

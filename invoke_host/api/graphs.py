@@ -1,7 +1,5 @@
 """``POST /api/v1/graphs/validate``: every problem of a graph, each with its node id and field."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import msgspec

@@ -1,7 +1,5 @@
 """``/api/v1/images``: list, fetch, upload, change and delete images (InvokeAI's paths where they match)."""
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,11 +58,11 @@ class ImageDTO(ImageRecord):
     thumbnail_url: str = Field(description="Where the WebP thumbnail is served")
 
     @classmethod
-    def of(cls, record: ImageRecord) -> ImageDTO:
+    def of(cls, record: ImageRecord) -> "ImageDTO":
         return cls(**record.model_dump(), **_urls(record.image_name))
 
     @classmethod
-    def many(cls, records: Sequence[ImageRecord]) -> list[ImageDTO]:
+    def many(cls, records: Sequence[ImageRecord]) -> "list[ImageDTO]":
         """DTOs of a page of records in one validation call (a listing's main cost after the query)."""
         return _DTOS.validate_python([{**r.__dict__, **_urls(r.image_name)} for r in records])
 

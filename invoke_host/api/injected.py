@@ -11,8 +11,6 @@ a missing service still answers before those checks, as it did when handlers loo
 line.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import NoReturn, TypeAlias, TypeVar
 

@@ -1,7 +1,5 @@
 """``/api/v1/app/invocation_cache``: the output cache's counters, and clearing it (InvokeAI's paths)."""
 
-from __future__ import annotations
-
 import msgspec
 from litestar import delete, get
 

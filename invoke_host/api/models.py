@@ -1,7 +1,5 @@
 """``/api/v2/models``: records, installs and folder scans."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager

@@ -1,7 +1,5 @@
 """``/api/v1/nodes``: one template per registered node type."""
 
-from __future__ import annotations
-
 from litestar import get
 
 from invoke_host.api.injected import Injected

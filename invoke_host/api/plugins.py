@@ -1,7 +1,5 @@
 """``/api/v1/plugins``: what loaded, what failed and why."""
 
-from __future__ import annotations
-
 import msgspec
 from litestar import get
 

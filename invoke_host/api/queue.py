@@ -1,7 +1,5 @@
 """``/api/v1/queue/{queue_id}/...``: enqueue batches, read, cancel, clear and prune items, pause the processor."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from invoke_sdk.session_queue import BatchStatus, EnqueueResult, QueueItem, QueueItemPage, QueueItemStatus

@@ -1,7 +1,5 @@
 """``PUT /api/v1/queue/{queue_id}/retry_items_by_id``: retry failed or canceled items, keeping the originals."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from litestar import put

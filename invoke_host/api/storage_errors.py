@@ -1,8 +1,6 @@
 """Storage errors that are not the server's fault answer with why, never 500: a database that has gone away 503
 (the request may simply be tried again), a value the database cannot hold 400."""
 
-from __future__ import annotations
-
 import logging
 from typing import Any
 

@@ -1,7 +1,5 @@
 """``/api/v1/workflows``: the workflow library (InvokeAI's paths) and ``POST .../i/{id}/enqueue`` to run one by id."""
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal

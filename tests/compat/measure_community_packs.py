@@ -19,7 +19,8 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from invoke_host.app import ROUTES, create_app
+from invoke_host.api.router import api_routers
+from invoke_host.app import create_app
 from invoke_host.config import HostConfig
 from invoke_host.engine.runner import run_graph
 from invoke_host.host import build_host
@@ -121,7 +122,7 @@ def main(sources: Path, out: Path) -> None:
         pip_install_target(out / "site", w.project)
         wrapped[w.package] = (repo.name, w)
     sys.path.insert(0, str(out / "site"))
-    host = build_host(HostConfig(root=out / "root"), entry_points=True, core_routes=ROUTES)
+    host = build_host(HostConfig(root=out / "root"), entry_points=True, core_routes=api_routers())
     with TestClient(create_app(host=host)) as client:
         listed = client.get("/api/v1/plugins").json()
         plugins = {p["name"]: p for p in (listed if isinstance(listed, list) else listed["plugins"])}
