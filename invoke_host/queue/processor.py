@@ -43,7 +43,7 @@ from invoke_host.engine import (
 )
 from invoke_host.events.bus import EventBus
 from invoke_host.graph import load_validated_graph, parse_graph, registry_fingerprint
-from invoke_host.heap_freeze import freeze_survivors
+from invoke_host.heap_freeze import freeze_survivors, run_ended, run_started, thaw_due, thaw_run_objects
 from invoke_host.limits import Limits
 from invoke_host.memory import (
     free_in_steps,
@@ -361,10 +361,16 @@ class SessionProcessor:
         held = [state]
         left = weakref.ref(state)
         del state
+        run_started()
         try:
             return await self._run_state(item, cancel, held, started, workflow)
         finally:
+            run_ended()
             await asyncio.to_thread(free_in_steps, held)
+            # What full collections froze during the run goes back to the collector (heap_freeze.py), so that
+            # nothing frozen then stays for good; this collection also frees the state if a cycle held it.
+            if thaw_due():
+                await asyncio.to_thread(thaw_run_objects)
             if left() is not None:
                 # Something still refers to the state (a cycle through it): only a collection frees it. Never seen
                 # so far; a full collection costs 90 ms in a server holding a large output cache (memory.py).

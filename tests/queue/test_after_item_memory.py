@@ -225,3 +225,37 @@ def test_the_graph_validated_at_enqueue_is_freed_with_the_state_in_the_worker_th
         wait_until(lambda: bool(outlived), "the finished item's state to be freed")
     assert outlived == [False], "the held graph outlived its state (freed later, on the event loop)"
 
+
+def test_what_full_collections_froze_during_an_item_is_thawed_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoke_host import heap_freeze
+
+    thaws: list[bool] = []
+    real = heap_freeze.thaw_run_objects
+
+    def watched() -> bool:
+        thaws.append(real())
+        return thaws[-1]
+
+    monkeypatch.setattr(heap_freeze, "RUN_FREEZE_MIN_OBJECTS", 0)
+    monkeypatch.setattr(processor, "thaw_run_objects", watched)
+    heap_freeze.stop_freezing()
+    try:
+        with TestClient(make_app(tmp_path)) as client:
+            heap_freeze.freeze_startup_objects()  # as `serve` does
+            monkeypatch.setattr(processor.SessionRunner, "run", _collecting(processor.SessionRunner.run))
+            [item_id] = enqueue(client, ITERATE)
+            wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+            wait_until(lambda: bool(thaws), "the thaw after the item")
+            assert thaws == [True]
+            assert not heap_freeze.thaw_due()
+    finally:
+        heap_freeze.stop_freezing()
+
+
+def _collecting(run: Any) -> Any:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        status = run(*args, **kwargs)
+        gc.collect()  # a full collection while the item still counts as running
+        return status
+    return wrapped
