@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from invoke_host import heap_freeze
 from invoke_host.heap_freeze import freeze_startup_objects, freeze_survivors, stop_freezing
 from tests.waiting import wait_until
 
@@ -142,3 +143,76 @@ def test_a_served_host_freezes_its_start_up_objects(tmp_path: Path) -> None:
     frozen = [line for line in output.splitlines() if "start-up objects frozen" in line]
     assert len(frozen) == 1, output[-3000:]
     assert int(frozen[0].split(" DEBUG invoke_host: ")[1].split()[0]) > 10_000  # the app's objects, not a handful
+
+
+def _cycle() -> weakref.ref[_Node]:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+@pytest.mark.usefixtures("thawed")
+def test_a_full_collection_during_a_run_freezes_what_it_leaves_and_the_thaw_gives_it_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap_freeze, "RUN_FREEZE_MIN_OBJECTS", 0)
+    freeze_startup_objects()
+    heap_freeze.run_started()
+    try:
+        live = _Node()
+        gc.collect()  # a full collection during the run: what it left (``live``) is frozen
+        assert not _in_tracked_generations(live)
+        gone = _cycle()
+        gc.collect(1)  # a young collection during the run freezes nothing
+        later = _Node()
+        gc.collect(1)
+        assert _in_tracked_generations(later)
+        # An object frozen while alive that then becomes garbage in a cycle stays while frozen.
+        kept = _Node()
+        kept.other = _Node()
+        kept.other.other = kept
+        kept_gone = weakref.ref(kept)
+        gc.collect()
+        del kept
+        gc.collect()
+        assert kept_gone() is not None
+        assert not heap_freeze.thaw_due(), "no thaw while an item runs"
+        assert heap_freeze.thaw_run_objects() is False
+    finally:
+        heap_freeze.run_ended()
+    assert heap_freeze.thaw_due()
+    assert heap_freeze.thaw_run_objects() is True
+    assert kept_gone() is None, "the thaw must free what became garbage in a cycle while frozen"
+    assert gone() is None
+    assert not _in_tracked_generations(live), "what survives the thaw's collection is frozen again"
+    assert not heap_freeze.thaw_due() and heap_freeze.thaw_run_objects() is False  # once per freezing run
+
+
+@pytest.mark.usefixtures("thawed")
+def test_full_collections_during_a_run_freeze_nothing_below_the_threshold_or_outside_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    freeze_startup_objects()
+    live = _Node()
+    gc.collect()  # no item runs: nothing frozen
+    assert _in_tracked_generations(live)
+    monkeypatch.setattr(heap_freeze, "RUN_FREEZE_MIN_OBJECTS", len(gc.get_objects()) + 10_000)
+    heap_freeze.run_started()
+    try:
+        gc.collect()  # fewer objects left than the threshold: nothing frozen
+        assert _in_tracked_generations(live)
+    finally:
+        heap_freeze.run_ended()
+    assert not heap_freeze.thaw_due()
+
+
+@pytest.mark.usefixtures("thawed")
+def test_runs_freeze_nothing_in_a_process_that_did_not_freeze_its_start_up_objects(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap_freeze, "RUN_FREEZE_MIN_OBJECTS", 0)
+    heap_freeze.run_started()
+    try:
+        live = _Node()
+        gc.collect()
+        assert _in_tracked_generations(live)
+    finally:
+        heap_freeze.run_ended()
+    assert not heap_freeze.thaw_due()

@@ -110,6 +110,8 @@ class QueueService:
         """The processor's flag of each running item, set by a cancel through this node (``watch_cancel``)."""
         self._work = asyncio.Event()
         self._reclaimer: asyncio.Task[None] | None = None
+        self._enqueuing = 0
+        """Enqueues between their start and their end (validating, encoding, storing their batch)."""
 
     async def start(self) -> None:
         await self.reclaim_expired()
@@ -179,6 +181,13 @@ class QueueService:
 
     async def enqueue_batch(self, queue_id: str, batch: Batch, *, prepend: bool = False) -> EnqueueResult:
         """Validate and expand ``batch`` and store all its items in one transaction; raises ``BatchError``."""
+        self._enqueuing += 1
+        try:
+            return await self._enqueue_batch(queue_id, batch, prepend=prepend)
+        finally:
+            self._enqueuing -= 1
+
+    async def _enqueue_batch(self, queue_id: str, batch: Batch, *, prepend: bool) -> EnqueueResult:
         if _work(batch) > _THREAD_THRESHOLD:
             prepared = await asyncio.to_thread(
                 prepare_batch, queue_id, batch, self.registry, self.max_batch_size, self.limits
@@ -198,6 +207,12 @@ class QueueService:
         return result
 
     # -- the processor's side -------------------------------------------------------------------
+
+    def work_coming(self) -> bool:
+        """Whether an enqueue through this node is under way, or work was signalled that no processor waited for
+        yet (event loop). An idle processor then leaves its after-item work (heap_freeze.py, memory.py) for later:
+        a collection then walks the objects of the batch being validated, which are about to become an item."""
+        return self._enqueuing > 0 or self._work.is_set()
 
     async def wait_for_work(self, timeout: float | None = None) -> None:
         """Return when an enqueue, a resume or a stop happened since the last call (or after ``timeout``)."""

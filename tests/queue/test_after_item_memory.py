@@ -159,3 +159,103 @@ def test_an_idle_processor_freezes_what_survived_once_after_each_item(tmp_path: 
         wait_until(lambda: bool(looks), "the idle processor to look at what survived the item")
         time.sleep(1.2)  # more idle heartbeats: still one look for the one item
         assert looks == [processor._FREEZE_AFTER_OBJECTS]
+
+
+def test_an_idle_processor_leaves_its_after_item_work_while_an_enqueue_is_under_way(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from invoke_host.queue.service import QueueService
+
+    looks: list[int] = []
+    released: list[int] = []
+    coming = [False]
+    monkeypatch.setattr(processor, "freeze_survivors", lambda least: looks.append(least) or 0)
+    monkeypatch.setattr(processor, "release_due", lambda threshold: True)
+    monkeypatch.setattr(processor, "release_if_grown", lambda threshold: released.append(threshold) or True)
+    real = QueueService.work_coming
+    monkeypatch.setattr(QueueService, "work_coming", lambda self: coming[0] or real(self))
+    with TestClient(make_app(tmp_path)) as client:
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        coming[0] = True  # as if the next batch were being validated from now on
+        released.clear()
+        time.sleep(1.2)  # idle heartbeats, each of which found work coming
+        assert looks == [] and released == []
+        coming[0] = False
+        wait_until(lambda: bool(looks) and bool(released), "the after-item work once no work is coming")
+    assert looks == [processor._FREEZE_AFTER_OBJECTS]
+
+
+def test_work_is_coming_while_an_enqueue_prepares_its_batch_and_not_once_the_processor_took_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoke_host.queue import service
+
+    seen: list[bool] = []
+    real = service.prepare_batch
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(queue.work_coming())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "prepare_batch", watched)
+    with TestClient(make_app(tmp_path)) as client:
+        queue = client.app.state.host.queue
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        wait_until(lambda: not queue.work_coming(), "the idle processor to have taken the signal of work")
+    assert seen == [True]
+
+
+def test_the_graph_validated_at_enqueue_is_freed_with_the_state_in_the_worker_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_collections: None) -> None:
+    outlived: list[bool] = []
+    real = processor.free_in_steps
+
+    def watched(held: list[Any]) -> None:
+        graph = weakref.ref(held[0].graph)
+        real(held)
+        outlived.append(graph() is not None)
+
+    monkeypatch.setattr(processor, "free_in_steps", watched)
+    with TestClient(make_app(tmp_path, output_cache_max_bytes=0)) as client:
+        assert client.app.state.host.queue.held_graphs.max_nodes > 0  # the item runs the graph held at enqueue
+        [item_id] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+        wait_until(lambda: bool(outlived), "the finished item's state to be freed")
+    assert outlived == [False], "the held graph outlived its state (freed later, on the event loop)"
+
+
+def test_what_full_collections_froze_during_an_item_is_thawed_after_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from invoke_host import heap_freeze
+
+    thaws: list[bool] = []
+    real = heap_freeze.thaw_run_objects
+
+    def watched() -> bool:
+        thaws.append(real())
+        return thaws[-1]
+
+    monkeypatch.setattr(heap_freeze, "RUN_FREEZE_MIN_OBJECTS", 0)
+    monkeypatch.setattr(processor, "thaw_run_objects", watched)
+    heap_freeze.stop_freezing()
+    try:
+        with TestClient(make_app(tmp_path)) as client:
+            heap_freeze.freeze_startup_objects()  # as `serve` does
+            monkeypatch.setattr(processor.SessionRunner, "run", _collecting(processor.SessionRunner.run))
+            [item_id] = enqueue(client, ITERATE)
+            wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
+            wait_until(lambda: bool(thaws), "the thaw after the item")
+            assert thaws == [True]
+            assert not heap_freeze.thaw_due()
+    finally:
+        heap_freeze.stop_freezing()
+
+
+def _collecting(run: Any) -> Any:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        status = run(*args, **kwargs)
+        gc.collect()  # a full collection while the item still counts as running
+        return status
+    return wrapped
