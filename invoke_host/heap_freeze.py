@@ -25,7 +25,8 @@ While a large session runs, its own objects are what the collector walks: a 100,
 million, and each of its full collections (15 of them) walked all that had survived so far, about 2 s of CPU. So
 while a processor runs an item (:func:`run_started` / :func:`run_ended`), a full collection that leaves at least
 ``RUN_FREEZE_MIN_OBJECTS`` tracked objects behind freezes them, and so does every full collection after it in
-that run: the next one walks only what was made since. A frozen object that becomes garbage is still freed by
+that run: the next one walks only what was made since; from then on every younger collection of the run
+freezes what it leaves too (see :func:`_after_collection`). A frozen object that becomes garbage is still freed by
 reference counting (the finished state is); one that becomes garbage in a cycle is not until it is unfrozen, so
 once no item runs any more, :func:`thaw_run_objects` (the processor, after freeing the item's state) gives every
 frozen object back, collects once and freezes what survives, as at start-up.
