@@ -162,10 +162,16 @@ def test_a_full_collection_during_a_run_freezes_what_it_leaves_and_the_thaw_give
         gc.collect()  # a full collection during the run: what it left (``live``) is frozen
         assert not _in_tracked_generations(live)
         gone = _cycle()
-        gc.collect(1)  # a young collection during the run freezes nothing
-        later = _Node()
+        # Once a full collection of this run froze, a young collection freezes what it leaves too: what dies
+        # acyclic is still freed, a cycle that was garbage already is collected by it.
+        later, short = _Node(), _Node()
+        short_gone = weakref.ref(short)
+        gc.collect(0)
+        assert not _in_tracked_generations(later)
+        del short
+        assert short_gone() is None
         gc.collect(1)
-        assert _in_tracked_generations(later)
+        assert gone() is None
         # An object frozen while alive that then becomes garbage in a cycle stays while frozen.
         kept = _Node()
         kept.other = _Node()
@@ -198,7 +204,9 @@ def test_full_collections_during_a_run_freeze_nothing_below_the_threshold_or_out
     heap_freeze.run_started()
     try:
         gc.collect()  # fewer objects left than the threshold: nothing frozen
-        assert _in_tracked_generations(live)
+        young = _Node()
+        gc.collect(0)  # nor by a young collection, until a full one of this run froze
+        assert _in_tracked_generations(live) and _in_tracked_generations(young)
     finally:
         heap_freeze.run_ended()
     assert not heap_freeze.thaw_due()

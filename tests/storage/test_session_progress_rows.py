@@ -149,3 +149,46 @@ async def test_pruning_a_large_item_shrinks_the_file_and_clear_deletes_the_rows(
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM session_results").fetchone() == (0,)
         assert conn.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("count", [1, 191, 192, 193, 1000])
+async def test_a_batch_of_any_size_is_stored_whole_and_in_order(backend: AnyBackend, count: int) -> None:
+    # The SQLite backend splits a batch into statements of at most ROWS_PER_STATEMENT rows (the last ones of a
+    # batch into powers of two): every row lands once, whatever the split.
+    store = backend.session_queue
+    item_id = await _running_item(backend)
+    rows = [row(seq, f"add#{seq}", (seq,), seq * 3) for seq in range(count)]
+    await store.append_progress(item_id, rows[: count // 2])
+    await store.append_progress(item_id, rows[count // 2 :])
+    assert await store.list_results(item_id, limit=count + 1) == rows
+    assert await store.result_counts(item_id) == {"add": count}
+
+
+def test_the_statements_of_a_batch_cover_it_once_in_few_distinct_texts() -> None:
+    from invoke_sqlite_storage.result_inserts import ROWS_PER_STATEMENT, result_statements
+
+    texts: set[str] = set()
+    for count in range(0, 3 * ROWS_PER_STATEMENT + 2):
+        rows = [row(seq, f"a#{seq}", (seq,)) for seq in range(count)]
+        statements = result_statements(7, rows)
+        bound = [p for _, params in statements for p in params[1:]]
+        assert bound[0::5] == list(range(count)) and all(params[0] == 7 for _, params in statements)
+        assert all(sql.count("(?1,") * 5 + 1 == len(params) <= 999 for sql, params in statements)
+        texts.update(sql for sql, _ in statements)
+    # Full statements plus one per power of two below ROWS_PER_STATEMENT: the statement cache is not flooded.
+    assert len(texts) <= 1 + ROWS_PER_STATEMENT.bit_length()
+
+
+async def test_a_row_with_a_lone_surrogate_is_stored_with_its_batch(backend: AnyBackend) -> None:
+    if not isinstance(backend, SqliteBackend):
+        pytest.skip("the fallback for values SQLite cannot bind")
+    store = backend.session_queue
+    item_id = await _running_item(backend)
+    rows = [row(0, "a#0"), row(1, "d#0"), SessionNodeResult(2, "b\ud800#0", "b\ud800", (1,), "{}"), row(3, "c#0")]
+    await store.append_progress(item_id, rows)
+    # The surrogate's row is in (SQLite keeps the escaped text, which it cannot give back as UTF-8), and so is
+    # every row around it, once.
+    assert await store.list_results(item_id, limit=2) == rows[:2]
+    assert await store.list_results(item_id, after_seq=2, limit=5) == rows[3:]
+    with pytest.raises(sqlite3.OperationalError, match="UTF-8"):
+        await store.list_results(item_id, after_seq=1, limit=1)

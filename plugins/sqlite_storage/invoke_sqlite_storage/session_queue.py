@@ -38,6 +38,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from invoke_sqlite_storage.database import Database
 from invoke_sqlite_storage.queue_retry import insert_retries
+from invoke_sqlite_storage.result_inserts import RESULT_COLUMNS, result_statements
 from invoke_sqlite_storage.session_rows import path_from_key, path_key
 
 __all__ = ["SqliteSessionQueueStore"]
@@ -75,13 +76,10 @@ def _result(row: sqlite3.Row) -> SessionNodeResult:
 
 
 def _results_json(results: Sequence[SessionNodeResult]) -> str:
-    """The rows as one JSON array of ``[seq, node_id, source_node_id, path key, output text]``.
-
-    One statement then inserts them all (``json_each``), so the database thread works through a batch without
-    taking Python's interpreter lock per row. ``executemany`` bound each row in Python: the runner thread and
-    the database thread handed the lock back and forth thousands of times a second, and a 10,000-item run took
-    about half again as long as with no rows at all (measured, alternating runs). The output goes in as a JSON
-    string, so it is stored exactly as given.
+    """The rows as one JSON array of ``[seq, node_id, source_node_id, path key, output text]``, for the one
+    statement (``json_each``) that appends a batch whose values cannot be bound (a lone surrogate; the bound
+    inserts of ``result_inserts.py`` take every other batch). The output goes in as a JSON string, so it is stored
+    exactly as given.
     """
     rows = [(r[0], r[1], r[2], path_key(r[3]), r[4]) for r in results]
     try:
@@ -91,9 +89,6 @@ def _results_json(results: Sequence[SessionNodeResult]) -> str:
     except PydanticSerializationError:
         # A lone surrogate (in a node id: a graph's JSON may spell one) is no UTF-8; json.dumps escapes it.
         return json.dumps(rows, separators=(",", ":"))
-
-
-RESULT_COLUMNS = "seq, node_id, source_node_id, path, output"
 
 
 def _item(row: sqlite3.Row) -> QueueItem:
@@ -329,15 +324,20 @@ class SqliteSessionQueueStore:
                                           or (attempt is not None and found[2] != attempt)):
                 raise LeaseLostError(item_id, worker_id, attempt)
             if results:
-                # ON CONFLICT DO NOTHING: a row already stored (same seq, or same instance) is never stored twice.
-                # (WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT.)
-                await conn.execute(
-                    f"INSERT INTO session_results (item_id, {RESULT_COLUMNS}) "
-                    "SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-                    "json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?2) WHERE true "
-                    "ON CONFLICT DO NOTHING",
-                    (item_id, _results_json(results)),
-                )
+                try:
+                    for sql, params in result_statements(item_id, results):
+                        await conn.execute(sql, params)
+                except UnicodeEncodeError:
+                    # A lone surrogate (in a node id: a graph's JSON may spell one) has no UTF-8 to bind; the batch
+                    # goes again as one JSON text, which escapes it (rows already in are skipped by the conflict).
+                    # (WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT.)
+                    await conn.execute(
+                        f"INSERT INTO session_results (item_id, {RESULT_COLUMNS}) "
+                        "SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                        "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') "
+                        "FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING",
+                        (item_id, _results_json(results)),
+                    )
             if errors:
                 await conn.executemany(
                     "INSERT INTO session_errors (item_id, node_id, source_node_id, error_type, message, traceback, "
