@@ -18,6 +18,7 @@ first on ``PYTHONPATH``) and interleaves the two run by run, so that load from e
     .venv/bin/python bench/events.py                 # N=10,000, 20 clients, 3 runs each
     .venv/bin/python bench/events.py --batch         # clients subscribe with "batch": true
     .venv/bin/python bench/events.py --batch --node-events brief   # ... and "node_events": "brief"
+    .venv/bin/python bench/events.py --batch --node-events full brief progress   # one server per form, interleaved
     .venv/bin/python bench/events.py --items 2000 --save-interval 0   # save after every node
     git worktree add /tmp/base a2a8a38 && .venv/bin/python bench/events.py --save-interval 1000 --compare-with /tmp/base
 """
@@ -200,14 +201,15 @@ def serve(args: argparse.Namespace) -> None:
             where = {name: str(Path(str(sys.modules[name].__file__)).parent) for name in ("invoke_host", "invoke_sdk")}
             print(_RESULT + json.dumps({"host": where["invoke_host"], "sdk": where["invoke_sdk"]}), flush=True)
             for line in sys.stdin:
-                out = run_once(http, base, args.items, int(line), args.batch, args.node_events)
+                form = args.node_events[0] if args.node_events else None
+                out = run_once(http, base, args.items, int(line), args.batch, form)
                 print(_RESULT + json.dumps(out), flush=True)
 
 
 class Side:
     """A ``--serve`` child process, for this checkout or another."""
 
-    def __init__(self, label: str, args: argparse.Namespace, checkout: Path | None) -> None:
+    def __init__(self, label: str, args: argparse.Namespace, checkout: Path | None, form: str | None) -> None:
         self.label = label
         env = dict(os.environ)
         if checkout is not None:
@@ -216,8 +218,9 @@ class Side:
         command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--items", str(args.items)]
         if args.batch:
             command.append("--batch")
-        if args.node_events is not None:
-            command += ["--node-events", args.node_events]
+        self.form = form
+        if form is not None:
+            command += ["--node-events", form]
         if args.save_interval is not None:
             command += ["--save-interval", str(args.save_interval)]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -270,7 +273,7 @@ def _report(side: Side, args: argparse.Namespace, sizes: tuple[int, ...]) -> dic
     framing = "batched frames" if args.batch else "one message per frame"
     print(f"\n{side.label}: iterate over {args.items} items: {nodes} nodes, "
           f"{med[args.clients]['per_client_min']:.0f} messages, {med[args.clients]['chars_per_client'] / 1e6:.1f} MB "
-          f"per client ({framing}{', node_events ' + args.node_events if args.node_events else ''}); "
+          f"per client ({framing}{', node_events ' + side.form if side.form else ''}); "
           f"medians of {args.runs}, "
           "the server's CPU counted until the last message arrived")
     print(f"{'clients':>8} {'run s':>7} {'server CPU s':>13} {'clients CPU s':>14} {'messages/s':>11}")
@@ -293,8 +296,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help='clients subscribe with "batch": true')
-    parser.add_argument("--node-events", choices=("full", "brief"), default=None,
-                        help='clients subscribe with "node_events": this form (default: leave the key out)')
+    parser.add_argument("--node-events", choices=("full", "brief", "progress"), nargs="+", default=None,
+                        help='clients subscribe with "node_events": this form (default: leave the key out); with '
+                        "several, one server of this checkout per form, interleaved (--compare-with gets the first)")
     parser.add_argument("--timeout", type=int, default=1800, help="give up after this many seconds")
     parser.add_argument("--save-interval", type=float, default=None, help="session_save_interval (default: config)")
     parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
@@ -309,9 +313,11 @@ def main() -> None:
     sizes = (0, 1, args.clients)
     print("load average at the start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     try:
-        _SIDES.append(Side("this checkout", args, None))
+        forms: list[str | None] = list(args.node_events) if args.node_events else [None]
+        for form in forms:
+            _SIDES.append(Side("this checkout" + (f", node_events {form}" if len(forms) > 1 else ""), args, None, form))
         if args.compare_with is not None:
-            _SIDES.append(Side(f"checkout {args.compare_with}", args, args.compare_with.resolve()))
+            _SIDES.append(Side(f"checkout {args.compare_with}", args, args.compare_with.resolve(), forms[0]))
         for i in range(args.runs):
             for c in sizes:  # interleaved, so load from elsewhere falls on every case and side alike
                 for side in _SIDES:
@@ -333,6 +339,13 @@ def main() -> None:
               f"{_SIDES[1].label} {theirs[many]['cpu']:.2f} s ({change:+.1f}%);"
               f" {many} clients against none: {(ours[many]['cpu'] / ours[0]['cpu'] - 1) * 100:+.1f}% here, "
               f"{(theirs[many]['cpu'] / theirs[0]['cpu'] - 1) * 100:+.1f}% there")
+    elif len(medians) > 2:
+        many = args.clients
+        print()
+        for side, med in zip(_SIDES, medians, strict=True):
+            print(f"{side.label}: server CPU with {many} clients {med[many]['cpu']:.2f} s, none {med[0]['cpu']:.2f} s, "
+                  f"{(med[many]['cpu'] / med[0]['cpu'] - 1) * 100:+.1f}%; {med[many]['per_client_min']:.0f} messages, "
+                  f"{med[many]['chars_per_client'] / 1e6:.2f} MB per client")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,27 @@ def _brief(name: str, event: str, cached: bool) -> dict[str, Any]:
             "description": f"{event} for a client that subscribed with node_events: brief"}
 
 
+def _progress_summary() -> dict[str, Any]:
+    """A queue item's summary of node starts and completions (invoke_sdk.progress_summary)."""
+    count = {"type": "integer", "minimum": 0}
+    properties: dict[str, Any] = {
+        "timestamp": {"type": "number"},
+        "queue_id": {"type": "string"},
+        "item_id": {"type": "integer"},
+        "started": {**count, "description": "Node executions begun in this window"},
+        "completed": {**count, "description": "Node executions finished in this window"},
+        "cached": {**count, "description": "How many of the completed ones came from the output cache"},
+        "invocation_source_id": {"type": ["string", "null"],
+                                 "description": "The graph node of the window's last completion (null: none)"},
+        "invocation_type": {"type": ["string", "null"], "description": "Its node type (null: none completed)"},
+    }
+    data = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    return {**_answer("WsProgressSummary", "invocation_progress_summary", data),
+            "description": "For a client that subscribed with node_events: progress, in place of invocation_started "
+            "and invocation_complete: per queue item, at most one per delivery of the server's events, counting the "
+            "window's node starts and completions (summed over an item's summaries, the nodes it ran)"}
+
+
 def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
     """The protocol's components; ``event_messages`` is ``AnyEventMessage``'s mapping (event name -> ``$ref``)."""
     queue_id = {"type": "string", "minLength": 1, "description": "The queue whose events to get"}
@@ -64,16 +85,18 @@ def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
             "title": "WsSubscribe",
             "type": "object",
             "description": "Get a queue's events from now on; batch: true asks for frames that are arrays, "
-            "node_events: brief for nodes' starts and completions without the node and its output",
+            "node_events: brief for nodes' starts and completions without the node and its output, node_events: "
+            "progress for per-item counts of them instead",
             "properties": {
                 "subscribe": {"type": "string", "const": "queue"},
                 "queue_id": queue_id,
                 "batch": {"type": "boolean", "description": "Frames carry an array of every message waiting"},
                 "node_events": {
                     "type": "string",
-                    "enum": ["full", "brief"],
+                    "enum": ["full", "brief", "progress"],
                     "description": "The form of invocation_started and invocation_complete from now on (full unless "
-                    "asked; without the key a subscribe keeps the connection's form): brief is WsBriefNodeMessage",
+                    "asked; without the key a subscribe keeps the connection's form): brief is WsBriefNodeMessage, "
+                    "progress sends none of them but WsProgressSummary",
                 },
             },
             "required": ["subscribe", "queue_id"],
@@ -120,12 +143,15 @@ def websocket_components(event_messages: dict[str, str]) -> dict[str, Any]:
                 "invocation_started": _ref("WsInvocationStartedBrief")["$ref"],
                 "invocation_complete": _ref("WsInvocationCompleteBrief")["$ref"]}},
         },
+        "WsProgressSummary": _progress_summary(),
         "WsServerFrame": {
             "title": "WsServerFrame",
             "description": "A text frame from the server: one message, or (after subscribing with batch: true) an "
-            "array of the messages waiting, in order; node events are WsBriefNodeMessage after node_events: brief",
-            "anyOf": [_ref("WsServerMessage"), _ref("WsBriefNodeMessage"),
-                      {"type": "array", "items": {"anyOf": [_ref("WsServerMessage"), _ref("WsBriefNodeMessage")]},
+            "array of the messages waiting, in order; node events are WsBriefNodeMessage after node_events: brief, "
+            "WsProgressSummary after node_events: progress",
+            "anyOf": [_ref("WsServerMessage"), _ref("WsBriefNodeMessage"), _ref("WsProgressSummary"),
+                      {"type": "array", "items": {"anyOf": [_ref("WsServerMessage"), _ref("WsBriefNodeMessage"),
+                                                            _ref("WsProgressSummary")]},
                        "minItems": 1}],
         },
     }

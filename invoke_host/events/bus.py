@@ -30,7 +30,10 @@ emitted through the bus closes the open runs first (:attr:`EventBus.epoch`), so 
 
 Node events have a brief form too (:mod:`invoke_sdk.brief_message`), for consumers that asked for it (a websocket
 client's ``"node_events": "brief"``): :meth:`EventBus.wanted_forms` tells the emitter which forms some sink wants, and
-a run of brief messages goes only to the sinks that take them (:class:`~invoke_sdk.events.BriefEventRunSink`).
+a run of brief messages goes only to the sinks that take them (:class:`~invoke_sdk.events.BriefEventRunSink`). And a
+progress form (:mod:`invoke_sdk.progress_summary`): :meth:`EventBus.wants_progress` tells the publisher to count an
+item's nodes into windows (:mod:`invoke_host.events.progress`), whose one-summary runs go only to the sinks that take
+them (:class:`~invoke_sdk.events.ProgressEventRunSink`).
 
 An event that came from another node (``emit(event, remote=True)``, called by a relay sink through its
 :class:`~invoke_sdk.events.EventInbox`) goes to every sink except the relays, so it is never sent out again.
@@ -53,10 +56,12 @@ from invoke_sdk.events import (
     EncodedEventRunSink,
     EncodedEventSink,
     EventSink,
+    ProgressEventRunSink,
     RelayEventSink,
     SelectiveEventSink,
 )
 
+from invoke_host.events.progress import ProgressWindow
 from invoke_host.events.runs import PendingRun
 
 __all__ = ["FOLLOW_UP", "WANTED", "WANTED_TYPED", "EventBus"]
@@ -88,7 +93,7 @@ class _Remote:
         self.event = event
 
 
-_Queued = BaseEvent | EncodedEvent | _Remote | PendingRun
+_Queued = BaseEvent | EncodedEvent | _Remote | PendingRun | ProgressWindow
 
 
 class EventBus:
@@ -116,6 +121,9 @@ class EventBus:
         self._forms: tuple[tuple[Callable[[str], bool] | None, bool, Callable[[str], bool] | None,
                                  Callable[[str], bool] | None], ...] = ()
         self._brief_routes: list[tuple[EventSink, Callable[[EncodedEventRun], None]]] = []
+        self._progress_routes: list[tuple[EventSink, Callable[[EncodedEventRun], None]]] = []
+        # Read from worker threads by wants_progress(): replaced whole, never changed in place.
+        self._progress_asks: tuple[Callable[[str], bool], ...] = ()
         self.epoch = 0
         """Changed by every event emitted other than through a run: a :class:`~invoke_host.events.runs.RunWriter`
         opens a new run when it differs from its open run's, so that nothing emitted later joins an earlier run."""
@@ -151,6 +159,9 @@ class EventBus:
             else (wants, typed, None, None)
             for s, (wants, typed) in zip(self._started, self._kinds, strict=True))
         self._brief_routes = [(s, s.deliver_brief_run) for s in self._started if isinstance(s, BriefEventRunSink)]
+        progress = [s for s in self._started if isinstance(s, ProgressEventRunSink)]
+        self._progress_routes = [(s, s.deliver_progress_run) for s in progress]
+        self._progress_asks = tuple(s.wants_progress for s in progress)
 
     @staticmethod
     def _selectors(sinks: Sequence[EventSink]) -> tuple[Callable[[str], bool], ...] | None:
@@ -221,6 +232,20 @@ class EventBus:
             full = WANTED_TYPED if typed else max(full, WANTED)
         return full, brief
 
+    def wants_progress(self, event_name: str) -> bool:
+        """Whether some sink wants per-item summaries in place of events of this name now
+        (:mod:`invoke_sdk.progress_summary`): then the publisher counts them. Safe from any thread; a sink that fails
+        to answer gets none (the failure is logged), since summaries are not the form anyone gets by default."""
+        if self._loop is None:
+            return False
+        for wants in self._progress_asks:
+            try:
+                if wants(event_name):
+                    return True
+            except Exception:
+                logger.exception("An event sink failed to say whether it wants summaries of %r", event_name)
+        return False
+
     @staticmethod
     def _ask(asked: tuple[Callable[[str], bool], ...] | None, event_name: str) -> bool:
         if asked is None:
@@ -241,6 +266,8 @@ class EventBus:
         self._kinds = ()
         self._forms = ()
         self._brief_routes = []
+        self._progress_routes = []
+        self._progress_asks = ()
         started, self._started = self._started, []
         for sink in reversed(started):
             try:
@@ -261,7 +288,7 @@ class EventBus:
         other sink that wants it (or cannot say) its typed model. Safe from any thread."""
         self._enqueue(event, False)
 
-    def emit_run(self, run: PendingRun) -> bool:
+    def emit_run(self, run: PendingRun | ProgressWindow) -> bool:
         """Queue a run its writer has just opened (:class:`~invoke_host.events.runs.RunWriter`); it is sealed on the
         loop, with whatever the writer added to it meanwhile. False when nobody is listening (the bus is stopped)."""
         loop = self._loop
@@ -270,7 +297,7 @@ class EventBus:
         if threading.get_ident() == self._loop_thread:
             if self._pending:
                 self._deliver(self._take())
-            self._dispatch_sealed(run.seal(), run.brief)
+            self._dispatch_sealed(run.seal(), run.form)
             return True
         self._queue(loop, run)
         return True
@@ -326,8 +353,8 @@ class EventBus:
             if run:
                 self._dispatch_run(run)
                 run = []
-            if isinstance(event, PendingRun):
-                self._dispatch_sealed(event.seal(), event.brief)
+            if isinstance(event, PendingRun | ProgressWindow):
+                self._dispatch_sealed(event.seal(), event.form)
             elif isinstance(event, _Remote):
                 self._dispatch(event.event, True)
             else:
@@ -346,16 +373,16 @@ class EventBus:
                 logger.exception("Event sink %r failed on event %r; the other sinks still got it", sink.name,
                                  event.event_name)
 
-    def _dispatch_sealed(self, sealed: EncodedEventRun, brief: bool = False) -> None:
+    def _dispatch_sealed(self, sealed: EncodedEventRun, form: str = "full") -> None:
         """A sealed run: whole to the sinks that take runs, its events one by one (made once) to the others; a run of
-        brief forms only to the sinks that take those."""
-        if brief:
-            for sink, deliver_brief in self._brief_routes:
+        brief forms or of progress summaries only to the sinks that take those."""
+        if form != "full":
+            for sink, deliver_brief in self._brief_routes if form == "brief" else self._progress_routes:
                 try:
                     deliver_brief(sealed)
                 except Exception:
-                    logger.exception("Event sink %r failed on a brief run of %d events; the other sinks still got them",
-                                     sink.name, sealed.count)
+                    logger.exception("Event sink %r failed on a %s run of %d events; the other sinks still got them",
+                                     sink.name, form, sealed.count)
             return
         others: list[_Route] = []
         names: frozenset[str] | None = None

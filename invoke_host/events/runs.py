@@ -24,7 +24,7 @@ from typing import Protocol
 from invoke_sdk.encoded_run import EncodedEventRun
 from invoke_sdk.event_base import BaseEvent
 
-__all__ = ["RUN_MAX", "PendingRun", "RunBus", "RunWriter"]
+__all__ = ["RUN_MAX", "PendingRun", "RunBus", "RunWriter", "Sealable"]
 
 RUN_MAX = 1000
 """The most messages in one run: a run is one step for a sink, and a loop that is late (or gone) takes it in pieces."""
@@ -36,7 +36,17 @@ class RunBus(Protocol):
     @property
     def epoch(self) -> int: ...
 
-    def emit_run(self, run: PendingRun) -> bool: ...
+    def emit_run(self, run: Sealable) -> bool: ...
+
+
+class Sealable(Protocol):
+    """Something queued on the bus that the loop turns into a run when it takes it (a :class:`PendingRun`, a
+    :class:`~invoke_host.events.progress.ProgressWindow`)."""
+
+    @property
+    def form(self) -> str: ...
+
+    def seal(self) -> EncodedEventRun: ...
 
 
 class PendingRun:
@@ -49,6 +59,12 @@ class PendingRun:
     def brief(self) -> bool:
         """Whether the run's messages are brief forms (its writer's)."""
         return self._writer.brief
+
+    @property
+    def form(self) -> str:
+        """Which consumers the sealed run is for: ``full`` or ``brief`` (a
+        :class:`~invoke_host.events.progress.ProgressWindow` says ``progress``)."""
+        return "brief" if self._writer.brief else "full"
 
     def __init__(self, writer: RunWriter, epoch: int) -> None:
         self._writer = writer

@@ -29,8 +29,9 @@ BRIEF_FIELDS = frozenset({
     "timestamp", "queue_id", "item_id", "invocation_id", "invocation_source_id", "invocation_type", "cached"})
 """The keys of ``data`` a brief message keeps (``cached`` only for ``invocation_complete``)."""
 
-NODE_EVENT_FORMS = ("full", "brief")
-"""What a websocket client may ask for in ``"node_events"`` when it subscribes (``full`` unless it asks)."""
+NODE_EVENT_FORMS = ("full", "brief", "progress")
+"""What a websocket client may ask for in ``"node_events"`` when it subscribes (``full`` unless it asks; ``progress``:
+per-item summaries instead of node events, :mod:`invoke_sdk.progress_summary`)."""
 
 
 def brief_message(message: str) -> str:

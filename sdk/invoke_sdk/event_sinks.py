@@ -19,6 +19,7 @@ __all__ = [
     "EventInbox",
     "EventSink",
     "EventSinkDirectory",
+    "ProgressEventRunSink",
     "RelayEventSink",
     "SelectiveEventSink",
 ]
@@ -135,6 +136,30 @@ class BriefEventRunSink(EncodedEventRunSink, SelectiveEventSink, Protocol):
     def deliver_brief_run(self, run: EncodedEventRun) -> None:
         """Take a run of events of one room written in their brief form, in the order they were emitted (never
         block): for the consumers that asked for that form only."""
+        ...
+
+
+@runtime_checkable
+class ProgressEventRunSink(BriefEventRunSink, Protocol):
+    """A :class:`BriefEventRunSink` some of whose consumers take node events as per-item summaries
+    (:mod:`invoke_sdk.progress_summary`), not one message per node.
+
+    While :meth:`wants_progress` says so, the host counts each queue item's node starts and completions and hands the
+    sink one :class:`~invoke_sdk.progress_summary.InvocationProgressSummaryEvent` per item per delivery of its bus, as a
+    run of its own (``deliver_progress_run``), never to a sink without that method. The encoded node events the sink
+    gets otherwise (runs, batches, single encoded events) are for its other consumers: the host has counted them
+    already. Node events that come typed (``deliver``: relayed from another node) are not counted by this host: such a
+    sink makes a one-node summary of each (:func:`~invoke_sdk.progress_summary.progress_summary_message`).
+    """
+
+    def wants_progress(self, event_name: str) -> bool:
+        """Whether a consumer would use summaries in place of events of this name now (False for events other than
+        a node's start and completion). Any thread; a plain read."""
+        ...
+
+    def deliver_progress_run(self, run: EncodedEventRun) -> None:
+        """Take a run of summaries of one room (one per item), in order with the other events (never block): for
+        the consumers that asked for them only."""
         ...
 
 

@@ -31,6 +31,7 @@ from invoke_sdk.event_sinks import (
     EventInbox,
     EventSink,
     EventSinkDirectory,
+    ProgressEventRunSink,
     RelayEventSink,
     SelectiveEventSink,
 )
@@ -44,6 +45,11 @@ from invoke_sdk.invocation_events import (
 )
 from invoke_sdk.models.install_events import MODEL_INSTALL_EVENTS
 from invoke_sdk.models.load_events import MODEL_LOAD_EVENTS
+from invoke_sdk.progress_summary import (
+    PROGRESS_SUMMARY_EVENT,
+    InvocationProgressSummaryEvent,
+    progress_summary_message,
+)
 from invoke_sdk.queue_events import (
     BatchEnqueuedEvent,
     QueueClearedEvent,
@@ -59,6 +65,7 @@ __all__ = [
     "CORE_EVENTS",
     "EVENT_SINKS_STATE_KEY",
     "NODE_EVENT_FORMS",
+    "PROGRESS_SUMMARY_EVENT",
     "BaseEvent",
     "BatchEnqueuedEvent",
     "BriefEventRunSink",
@@ -75,7 +82,9 @@ __all__ = [
     "InvocationErrorEvent",
     "InvocationEventBase",
     "InvocationProgressEvent",
+    "InvocationProgressSummaryEvent",
     "InvocationStartedEvent",
+    "ProgressEventRunSink",
     "ProgressImage",
     "QueueClearedEvent",
     "QueueEventBase",
@@ -86,6 +95,7 @@ __all__ = [
     "SelectiveEventSink",
     "brief_message",
     "encode_message",
+    "progress_summary_message",
 ]
 
 CORE_EVENTS: tuple[type[BaseEvent], ...] = (

@@ -174,7 +174,7 @@ def test_a_bad_node_events_value_gets_an_error_and_the_socket_lives_on(tmp_path:
             ws.send_text(json.dumps(bad))
             reply = ws.receive_json()
             assert reply["event"] == "error", bad
-            assert '"node_events": "full" or "brief"' in reply["data"]["message"]
+            assert '"node_events": "full", "brief" or "progress"' in reply["data"]["message"]
         sink = client.app.state["host"].events.sink(WebSocketSink.name)
         assert isinstance(sink, WebSocketSink)
         assert not sink.wants_brief("invocation_started")  # nothing was subscribed by the bad messages

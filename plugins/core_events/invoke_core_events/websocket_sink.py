@@ -13,6 +13,11 @@ A client that subscribes with ``"node_events": "brief"`` gets each node's start 
 (:mod:`invoke_sdk.brief_message`: no node, no output, no batch or session id), about a third of the bytes of a full
 one; the clients of each form are kept apart (:class:`_Targets`), and the host writes each form only while a client
 of that form is subscribed.
+
+A client that subscribes with ``"node_events": "progress"`` gets no node start or completion at all: per queue item,
+one ``invocation_progress_summary`` per delivery of the host's bus, counting them (:mod:`invoke_sdk.progress_summary`;
+the host counts and writes them, :meth:`WebSocketSink.deliver_progress_run`). A node event that reaches the sink typed
+(relayed from another node, which counted nothing here) becomes a summary of that one node.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from invoke_sdk.events import (
     QueueEventBase,
     brief_message,
     encode_message,
+    progress_summary_message,
 )
 
 __all__ = [
@@ -140,6 +146,8 @@ class WebSocketClient:
         """Whether each frame carries a JSON array of every message waiting (opt-in at subscribe)."""
         self.brief = False
         """Whether node starts and completions come in their brief form (``"node_events": "brief"`` at subscribe)."""
+        self.progress = False
+        """Whether they come as per-item summaries instead (``"node_events": "progress"`` at subscribe)."""
         self.limit = limit
         self.limit_bytes = limit_bytes
         self.max_message_bytes = max_message_bytes
@@ -262,7 +270,7 @@ class WebSocketClient:
                     "error",
                     {
                         "message": 'expected {"subscribe": "queue", "queue_id": "<id>"} (optionally with '
-                        '"batch": true or false, and "node_events": "full" or "brief") or '
+                        '"batch": true or false, and "node_events": "full", "brief" or "progress") or '
                         '{"unsubscribe": "queue", "queue_id": "<id>"}',
                         "received": _preview(raw if isinstance(raw, str) else raw.decode(errors="replace")),
                     },
@@ -276,6 +284,7 @@ class WebSocketClient:
                 self.batch = batch
             if node_events is not None:
                 self.brief = node_events == "brief"
+                self.progress = node_events == "progress"
         else:
             self.rooms.discard(key)
         if self._on_rooms_changed is not None:
@@ -422,7 +431,7 @@ class _SharedFrames:
 
 
 class _Targets:
-    """The clients of one form of node events (full or brief), by room: who gets a message written in that form.
+    """The clients of one form of node events (full, brief or progress), by room: who gets a message in that form.
 
     Rebuilt whole whenever a client's rooms, framing or form change (rare); read on every event.
     """
@@ -492,11 +501,13 @@ class WebSocketSink:
         """The clients of full node events (the default)."""
         self._brief = _NOBODY
         """The clients that asked for brief node events."""
+        self._progress = _NOBODY
+        """The clients that asked for per-item summaries instead of node events."""
 
     @property
     def _shared_everywhere(self) -> list[_SharedFrames]:
-        """Every set of batching clients, of both forms (what bench/event_cpu.py waits on)."""
-        return self._full.shared_everywhere + self._brief.shared_everywhere
+        """Every set of batching clients, of every form (what bench/event_cpu.py waits on)."""
+        return self._full.shared_everywhere + self._brief.shared_everywhere + self._progress.shared_everywhere
 
     def wants(self, event_name: str) -> bool:
         """Whether a client would get an event of this name now: a queue's events need a client subscribed to
@@ -512,14 +523,20 @@ class WebSocketSink:
         """Whether a client would get the brief form of an event of this name now. Safe from any thread."""
         return event_name in BRIEF_EVENTS and self._brief.subscribed
 
+    def wants_progress(self, event_name: str) -> bool:
+        """Whether a client would get summaries in place of events of this name now. Safe from any thread."""
+        return event_name in BRIEF_EVENTS and self._progress.subscribed
+
     def _rooms_changed(self) -> None:
         # What is gathered for a set of rooms goes out first, to the clients that had that set until now.
         self._full.flush()
         self._brief.flush()
+        self._progress.flush()
         live = [c for c in self.clients if c.closed_reason is None]
         self._subscribed = any(c.rooms for c in live)
-        self._full = _Targets([c for c in live if not c.brief])
+        self._full = _Targets([c for c in live if not c.brief and not c.progress])
         self._brief = _Targets([c for c in live if c.brief])
+        self._progress = _Targets([c for c in live if c.progress])
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Take the limits from the host's settings: ``ws_client_buffer`` (events), ``ws_client_buffer_bytes``,
@@ -582,24 +599,35 @@ class WebSocketSink:
         client.release()
 
     def deliver(self, event: BaseEvent) -> None:
-        self._deliver_message(event.event_name, event.room(), lambda: encode_message(event))
+        self._deliver_message(event.event_name, event.room(), lambda: encode_message(event), counted=False)
 
     def deliver_encoded(self, event: EncodedEvent) -> None:
         """Take an event already written as its message (the per-node events): its model is never built here."""
         self._deliver_message(event.event_name, event.room, lambda: event.message)
 
-    def _deliver_message(self, name: str, room: str | None, message: Callable[[], str]) -> None:
+    def _deliver_message(self, name: str, room: str | None, message: Callable[[], str], *,
+                         counted: bool = True) -> None:
         """One event, encoded (``message()``) only if a client gets it; brief clients get a node event's brief
-        form, made from the full text (the host writes the brief form itself only in runs)."""
+        form, made from the full text (the host writes the brief form itself only in runs). Progress clients get no
+        node event: the host counted it into a summary (``counted``), or, when it came typed from another node, a
+        summary of that one node."""
         text: str | None = None
-        for targets in (self._full, self._brief):
+        for targets in (self._full, self._brief, self._progress):
             plain, shared = targets.of(room)
             if not plain and not shared:
                 continue
             if text is None:
                 text = message()
-            self._hand_out(name, brief_message(text) if targets is self._brief and name in BRIEF_EVENTS else text,
-                           plain, shared)
+            form = text
+            if name in BRIEF_EVENTS:
+                if targets is self._brief:
+                    form = brief_message(text)
+                elif targets is self._progress:
+                    summary = None if counted else progress_summary_message(text)
+                    if summary is None:
+                        continue
+                    form = summary
+            self._hand_out(name, form, plain, shared)
 
     def deliver_encoded_batch(self, events: Sequence[EncodedEvent]) -> None:
         """Take encoded events that reached the loop together: each run of one room is measured once and added to
@@ -610,11 +638,14 @@ class WebSocketSink:
             end = start + 1
             while end < count and events[end].room == room:
                 end += 1
-            for targets in (self._full, self._brief):
+            for targets in (self._full, self._brief, self._progress):
                 plain, shared = targets.of(room)
                 if not plain and not shared:
                     continue
-                if targets is self._brief:
+                if targets is self._progress:
+                    # The host counted these node events into its summaries (deliver_progress_run).
+                    messages = [e.message for e in events[start:end] if e.event_name not in BRIEF_EVENTS]
+                elif targets is self._brief:
                     messages = [brief_message(e.message) if e.event_name in BRIEF_EVENTS else e.message
                                 for e in events[start:end]]
                 else:
@@ -634,13 +665,20 @@ class WebSocketSink:
         plain, shared = self._full.of(run.room)
         if plain or shared:
             self._take_run(run, plain, shared)
-        plain, shared = self._brief.of(run.room)
-        if (plain or shared) and not run.event_names <= BRIEF_EVENTS:
-            self._offer_many([e.message for e in run.events() if e.event_name not in BRIEF_EVENTS], plain, shared)
+        for targets in (self._brief, self._progress):
+            plain, shared = targets.of(run.room)
+            if (plain or shared) and not run.event_names <= BRIEF_EVENTS:
+                self._offer_many([e.message for e in run.events() if e.event_name not in BRIEF_EVENTS], plain, shared)
 
     def deliver_brief_run(self, run: EncodedEventRun) -> None:
         """Take a run of node events written in their brief form: for the clients that asked for it only."""
         plain, shared = self._brief.of(run.room)
+        if plain or shared:
+            self._take_run(run, plain, shared)
+
+    def deliver_progress_run(self, run: EncodedEventRun) -> None:
+        """Take a run of per-item summaries (the host's count of node events): for the progress clients only."""
+        plain, shared = self._progress.of(run.room)
         if plain or shared:
             self._take_run(run, plain, shared)
 
