@@ -144,10 +144,9 @@ class WebSocketClient:
         self._on_rooms_changed = on_rooms_changed
         self.batch = False
         """Whether each frame carries a JSON array of every message waiting (opt-in at subscribe)."""
-        self.brief = False
-        """Whether node starts and completions come in their brief form (``"node_events": "brief"`` at subscribe)."""
-        self.progress = False
-        """Whether they come as per-item summaries instead (``"node_events": "progress"`` at subscribe)."""
+        self.node_events = "full"
+        """How node starts and completions come (``"node_events"`` at subscribe): ``full``, ``brief`` (their brief
+        form) or ``progress`` (per-item summaries instead)."""
         self.limit = limit
         self.limit_bytes = limit_bytes
         self.max_message_bytes = max_message_bytes
@@ -283,8 +282,7 @@ class WebSocketClient:
             if batch is not None:
                 self.batch = batch
             if node_events is not None:
-                self.brief = node_events == "brief"
-                self.progress = node_events == "progress"
+                self.node_events = node_events
         else:
             self.rooms.discard(key)
         if self._on_rooms_changed is not None:
@@ -534,9 +532,9 @@ class WebSocketSink:
         self._progress.flush()
         live = [c for c in self.clients if c.closed_reason is None]
         self._subscribed = any(c.rooms for c in live)
-        self._full = _Targets([c for c in live if not c.brief and not c.progress])
-        self._brief = _Targets([c for c in live if c.brief])
-        self._progress = _Targets([c for c in live if c.progress])
+        self._full = _Targets([c for c in live if c.node_events == "full"])
+        self._brief = _Targets([c for c in live if c.node_events == "brief"])
+        self._progress = _Targets([c for c in live if c.node_events == "progress"])
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         """Take the limits from the host's settings: ``ws_client_buffer`` (events), ``ws_client_buffer_bytes``,
