@@ -56,11 +56,6 @@ class PendingRun:
     __slots__ = ("_writer", "classes", "epoch", "parts")
 
     @property
-    def brief(self) -> bool:
-        """Whether the run's messages are brief forms (its writer's)."""
-        return self._writer.brief
-
-    @property
     def form(self) -> str:
         """Which consumers the sealed run is for: ``full`` or ``brief`` (a
         :class:`~invoke_host.events.progress.ProgressWindow` says ``progress``)."""
