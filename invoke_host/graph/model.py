@@ -1,4 +1,4 @@
-"""The ``Graph`` pydantic model that holds a validated graph, one per frozen registry.
+"""The ``Graph`` pydantic model that holds a validated graph, the same for every frozen registry.
 
 Its ``nodes`` are typed ``Any``: :func:`~invoke_host.graph.validation.validate_graph` validates each node by the
 class its ``type`` names and builds the graph with ``model_construct``, and a node dumps as its own class. A field
@@ -8,11 +8,9 @@ of every pack the first time any graph is validated.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
 from invoke_host.graph.edges import Edge
 
@@ -28,7 +26,7 @@ COLLECT_TYPE = "collect"
 
 
 class GraphBase(BaseModel):
-    """Fields every graph model has; :func:`graph_model` adds ``nodes`` and ``edges``."""
+    """Fields every graph model has; :class:`Graph` adds ``nodes`` and ``edges``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -52,24 +50,14 @@ class GraphBase(BaseModel):
         return data
 
 
-_models: dict[int, type[GraphBase]] = {}
-_lock = threading.Lock()
+class Graph(GraphBase):
+    """A graph validated against some registry: its nodes by id and its edges."""
+
+    nodes: dict[str, Any] = Field(default_factory=dict, description="The nodes, by id")
+    edges: list[Edge] = Field(default_factory=list, description="The connections between node fields")
 
 
 def graph_model(registry: FrozenRegistry) -> type[GraphBase]:
-    """The ``Graph`` model of graphs validated against ``registry`` (cached per registry)."""
-    key = id(registry)
-    with _lock:
-        model = _models.get(key)
-        if model is None:
-            model = create_model(
-                "Graph",
-                __base__=GraphBase,
-                __module__=__name__,
-                nodes=(dict[str, Any], Field(default_factory=dict, description="The nodes, by id")),
-                edges=(list[Edge], Field(default_factory=list, description="The connections between node fields")),
-            )
-            _models[key] = model
-            # Keyed by id(): FrozenRegistry is not hashable; drop the entry when the registry goes.
-            weakref.finalize(registry, _models.pop, key, None)
-    return model
+    """The ``Graph`` model of graphs validated against ``registry``: one for every registry, since its nodes are
+    validated one by one (by the class their ``type`` names) before it is built."""
+    return Graph
