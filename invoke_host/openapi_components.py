@@ -110,9 +110,9 @@ class SharedAdaptersJsonSchema(GenerateJsonSchema):
 def _node_or_output_ref(cls: type[Any]) -> str | None:
     info = cls.invocation_info() if hasattr(cls, "invocation_info") else None
     if info is not None:
-        return REF_TEMPLATE.format(model=f"Invocation.{info.type}")
+        return REF_TEMPLATE.format(model=_NODE + info.type)
     out = cls.output_info() if hasattr(cls, "output_info") else None
-    return REF_TEMPLATE.format(model=f"Output.{out.type}") if out is not None else None
+    return REF_TEMPLATE.format(model=_OUTPUT + out.type) if out is not None else None
 
 
 def _type_ref(cls: type[Any]) -> str:
@@ -126,15 +126,21 @@ def component_names(registry: FrozenRegistry) -> dict[type[Any], str]:
     Type ids, model keys and event names use only letters, digits, ``_``, ``-`` and ``.``, the characters OpenAPI
     allows in a component name; the kind in front keeps the kinds apart, and no class name contains a dot.
     """
-    names: dict[type[Any], str] = {}
-    for type_id, reg in registry.invocations.items():
-        names[reg.value] = f"Invocation.{type_id}"
-    for type_id, reg in registry.outputs.items():
-        names[reg.value] = f"Output.{type_id}"
-    for key, reg in registry.kind("model_configs").items():
-        names[reg.value] = f"ModelConfig.{key}"
-    for name, cls in registry.events.items():
-        names[cls] = f"Event.{name}"
+    names: dict[type[Any], str] = {reg.value: _NODE + type_id for type_id, reg in registry.invocations.items()}
+    names.update({reg.value: _OUTPUT + type_id for type_id, reg in registry.outputs.items()})
+    names.update(_config_and_event_names(registry))
+    return names
+
+
+_NODE, _OUTPUT = "Invocation.", "Output."
+"""What the names of node and output components start with; the type id follows."""
+
+
+def _config_and_event_names(registry: FrozenRegistry) -> dict[type[Any], str]:
+    """The component names of the model configs and events: classes the registry holds, never imported late."""
+    configs = registry.kind("model_configs")
+    names: dict[type[Any], str] = {reg.value: f"ModelConfig.{key}" for key, reg in configs.items()}
+    names.update({cls: f"Event.{name}" for name, cls in registry.events.items()})
     return names
 
 
@@ -197,9 +203,7 @@ def _kept_components(registry: FrozenRegistry) -> RegistryComponents | None:
     if raw is None:
         return None
     # Only the model configs and events are looked up by class here; nodes and outputs by their type ids.
-    refs: dict[type[Any], str] = {r.value: REF_TEMPLATE.format(model=f"ModelConfig.{key}")
-                                  for key, r in registry.kind("model_configs").items()}
-    refs.update({cls: REF_TEMPLATE.format(model=f"Event.{name}") for name, cls in registry.events.items()})
+    refs = {cls: REF_TEMPLATE.format(model=name) for cls, name in _config_and_event_names(registry).items()}
     return RegistryComponents(components=msgspec.json.decode(raw), refs=refs)
 
 

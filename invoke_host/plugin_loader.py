@@ -85,12 +85,16 @@ class PluginRecord:
     """Shipped by this repository (see :data:`FIRST_PARTY_ENTRY_POINTS`); first-party plugins load first."""
 
     def fail(self, stage: str, exc: BaseException) -> None:
+        self.fail_with(f"{stage}: {type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)))
+
+    def fail_with(self, error: str, trace: str, why_again: str = "") -> None:
+        """Mark the plugin failed with an error already worded (``why_again``: how it is known, when not seen now)."""
         self.status = "failed"
-        self.error = f"{stage}: {type(exc).__name__}: {exc}"
-        self.traceback = "".join(traceback.format_exception(exc))
+        self.error = error
+        self.traceback = trace
         self.registered = {}
         where = f" (distribution {self.distribution} {self.version})" if self.distribution else ""
-        logger.error("Plugin %r%s was skipped because %s", self.name, where, self.error)
+        logger.error("Plugin %r%s was skipped because %s%s", self.name, where, self.error, why_again)
 
     def describe(self) -> str:
         """A short label for messages: the name and the distribution it came from."""

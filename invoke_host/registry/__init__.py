@@ -3,7 +3,7 @@
 - :mod:`~invoke_host.registry.collection`: the hook-calling loop and the conflicts between plugins;
 - :mod:`~invoke_host.registry.checks`: what each contribution must be on its own;
 - :mod:`~invoke_host.registry.kinds`: the non-node kinds of contribution, their hooks, keys and checks;
-- :mod:`~invoke_host.registry.freeze`: the :class:`FrozenRegistry`, its unions and adapters.
+- :mod:`~invoke_host.registry.freeze`: the :class:`FrozenRegistry` and its adapters.
 
 Everything that validates graphs or builds the API reads the :class:`FrozenRegistry`. Its JSON schemas for
 the OpenAPI document are built next to that document (:mod:`invoke_host.openapi_components`).

@@ -202,15 +202,14 @@ def collect(
         )
         lines = message.splitlines()
         for line in lines:
-            record.refused.append(line)
-            logger.warning("%s", line if record.describe() in line else f"{record.describe()}: {line}")
+            _refused(record, line)
         return lines
 
     for record, plugin in plugin_set.loaded():
         stage = _Stage()
         entries = restored.get(record.name) if restored is not None else None
         if entries is not None and entries.failed is not None:
-            _fail_as_before(record, entries.failed)
+            record.fail_with(*entries.failed, " (as recorded in the node catalogue; its files are unchanged)")
             plugin_set.manager.unregister(name=record.name)
             continue
         try:
@@ -286,16 +285,6 @@ def collect(
     return freeze(plugin_set.records, node_table, output_table, output_types, contributions, catalogue)
 
 
-def _fail_as_before(record: PluginRecord, failed: tuple[str, str]) -> None:
-    """A plugin whose registration hook raised when the catalogue was written: failed again, with that error."""
-    record.status = "failed"
-    record.error, record.traceback = failed
-    record.registered = {}
-    where = f" (distribution {record.distribution} {record.version})" if record.distribution else ""
-    logger.error("Plugin %r%s was skipped because %s (as recorded in the node catalogue; its files are unchanged)",
-                 record.name, where, record.error)
-
-
 def _restore(
     record: PluginRecord, entries: PluginEntries, node_sources: dict[str, ClassSource],
     output_sources: dict[str, ClassSource], owners: dict[str, str], output_types: dict[str, str],
@@ -312,5 +301,10 @@ def _restore(
         output_sources[source.key] = source
         record.registered.setdefault("outputs", []).append(source.key)
     for line in entries.refused:
-        record.refused.append(line)
-        logger.warning("%s", line if record.describe() in line else f"{record.describe()}: {line}")
+        _refused(record, line)
+
+
+def _refused(record: PluginRecord, line: str) -> None:
+    """Record and log one refusal of something ``record`` offered."""
+    record.refused.append(line)
+    logger.warning("%s", line if record.describe() in line else f"{record.describe()}: {line}")

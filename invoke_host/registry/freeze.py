@@ -1,7 +1,7 @@
-"""Step 3 of start-up: the collected tables become a :class:`FrozenRegistry`, with its unions and adapters.
+"""Step 3 of start-up: the collected tables become a :class:`FrozenRegistry`, with its adapters.
 
 Everything that validates graphs or builds the API reads the frozen registry; nothing can register after
-the freeze, so no import order can leave a node out of the unions.
+the freeze, so no import order can leave a node out of validation.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Annotated, Any, Union
+from typing import Any, Union
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
 from invoke_sdk.events import BaseEvent
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 
 from invoke_host.plugin_loader import PluginRecord
 from invoke_host.registry.host_events import HOST_EVENTS
@@ -30,15 +30,9 @@ __all__ = ["FrozenRegistry", "Registered", "freeze"]
 logger = logging.getLogger("invoke_host.registry")
 
 
-def _tagged_union(classes: list[type[Any]]) -> Any:
-    if len(classes) == 1:
-        return classes[0]
-    return Annotated[Union[tuple(classes)], Field(discriminator="type")]  # noqa: UP007 - built at run time
-
-
 @dataclass(frozen=True, eq=False)
 class FrozenRegistry:
-    """The immutable result of collection, with the unions and adapters built once.
+    """The immutable result of collection, with its adapters built once.
 
     Compared and hashed by identity: one freeze is one registry, so what is derived from it (the OpenAPI
     components, say) can be kept per registry.
@@ -55,17 +49,6 @@ class FrozenRegistry:
     catalogue: NodeCatalogue | None = None
     """The node catalogue this registry was restored from or written to: documents derived from the registry (the
     OpenAPI components, the node templates) are kept beside it, so a restart need not import every class for them."""
-
-    # The unions import and build every class: only the graph model and OpenAPI-minded callers want them.
-    @cached_property
-    def invocation_union(self) -> Any:
-        """The discriminated union of every node class (None with none), built on first use."""
-        return _tagged_union([r.value for r in self.invocations.values()]) if self.invocations else None
-
-    @cached_property
-    def output_union(self) -> Any:
-        """The discriminated union of every output class (None with none), built on first use."""
-        return _tagged_union([r.value for r in self.outputs.values()]) if self.outputs else None
 
     # Validation by the class each value's ``type`` names: a union adapter of 1,000 node types took 0.1 s to build
     # and, with the catalogue, would import every pack's classes.

@@ -88,10 +88,6 @@ CatalogueEntries = dict[str, PluginEntries]
 
 def environment(records: Sequence[PluginRecord]) -> list[str]:
     """What a catalogue is written for, read before collection (which can fail a plugin's record)."""
-    return _environment(records)
-
-
-def _environment(records: Sequence[PluginRecord]) -> list[str]:
     lines = [f"format {FORMAT}", f"invoke-host {invoke_host.__version__}", f"python {sys.version}",
              f"implementation {platform.python_implementation()}"]
     lines += [f"plugin {r.name} {r.source} {r.distribution} {r.version} {r.module} {r.status}" for r in records]
