@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ def _forget(*packages: str) -> None:
 
 def _records(host: Any) -> list[tuple[Any, ...]]:
     return [(r.name, r.status, r.error, r.registered, r.refused) for r in host.registry.plugins]
+
+
+@pytest.fixture
+def site(packs_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the installed packs on sys.path, for tests that change its files."""
+    copy = tmp_path / "site"
+    shutil.copytree(packs_site, copy)
+    monkeypatch.syspath_prepend(str(copy))
+    yield copy
+    _forget("good_pack")
 
 
 GREET = {"nodes": {"g": {"type": "good_greet", "name": "ada"}}, "edges": []}
@@ -107,67 +118,49 @@ def test_documents_kept_for_another_catalogue_are_not_used(with_packs: Path, tmp
 
 
 def test_a_changed_pack_file_makes_the_next_start_run_every_hook(
-    packs_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    site: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(packs_site, site)
-    monkeypatch.syspath_prepend(str(site))
-    try:
-        _host(tmp_path / "root", allow=["good_pack"])
-        nodes = site / "good_pack" / "nodes.py"
-        nodes.write_text(nodes.read_text().replace('"good_shout"', '"good_yell"'))
-        _forget("good_pack")
-        with caplog.at_level(logging.INFO, logger="invoke_host.registry"):
-            host = _host(tmp_path / "root", allow=["good_pack"])
-        assert "good_yell" in host.registry.invocations and "good_shout" not in host.registry.invocations
-        assert any("changed since the node catalogue was written" in m for m in caplog.messages)
-        assert host.registry.invocations.is_loaded("good_yell")  # the hook ran: its classes were built now
-        _forget("good_pack")
-        again = _host(tmp_path / "root", allow=["good_pack"])
-        assert "good_yell" in again.registry.invocations and not again.registry.invocations.is_loaded("good_yell")
-    finally:
-        _forget("good_pack")
+    _host(tmp_path / "root", allow=["good_pack"])
+    nodes = site / "good_pack" / "nodes.py"
+    nodes.write_text(nodes.read_text().replace('"good_shout"', '"good_yell"'))
+    _forget("good_pack")
+    with caplog.at_level(logging.INFO, logger="invoke_host.registry"):
+        host = _host(tmp_path / "root", allow=["good_pack"])
+    assert "good_yell" in host.registry.invocations and "good_shout" not in host.registry.invocations
+    assert any("changed since the node catalogue was written" in m for m in caplog.messages)
+    assert host.registry.invocations.is_loaded("good_yell")  # the hook ran: its classes were built now
+    _forget("good_pack")
+    again = _host(tmp_path / "root", allow=["good_pack"])
+    assert "good_yell" in again.registry.invocations and not again.registry.invocations.is_loaded("good_yell")
 
 
 def test_a_distribution_installed_or_removed_on_the_path_makes_the_next_start_run_every_hook(
-    packs_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: Path, tmp_path: Path
 ) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(packs_site, site)
-    monkeypatch.syspath_prepend(str(site))
-    try:
-        _host(tmp_path / "root", allow=["good_pack"])
-        _forget("good_pack")
-        assert not _host(tmp_path / "root", allow=["good_pack"]).registry.invocations.is_loaded("good_greet")
-        # What pip does to a site folder: a new top-level entry (a dependency a pack's nodes may import).
-        (site / "some_dependency").mkdir()
-        _forget("good_pack")
-        assert _host(tmp_path / "root", allow=["good_pack"]).registry.invocations.is_loaded("good_greet")
-    finally:
-        _forget("good_pack")
+    _host(tmp_path / "root", allow=["good_pack"])
+    _forget("good_pack")
+    assert not _host(tmp_path / "root", allow=["good_pack"]).registry.invocations.is_loaded("good_greet")
+    # What pip does to a site folder: a new top-level entry (a dependency a pack's nodes may import).
+    (site / "some_dependency").mkdir()
+    _forget("good_pack")
+    assert _host(tmp_path / "root", allow=["good_pack"]).registry.invocations.is_loaded("good_greet")
 
 
 def test_a_class_that_no_longer_imports_is_a_graph_error_on_its_node(
-    packs_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: Path, tmp_path: Path
 ) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(packs_site, site)
-    monkeypatch.syspath_prepend(str(site))
-    try:
-        _host(tmp_path / "root", allow=["good_pack"])
-        path = tmp_path / "root" / CATALOGUE
-        data = json.loads(path.read_text())
-        next(n for n in data["plugins"]["good_pack"]["nodes"] if n[0] == "good_greet")[1] = "good_pack.gone"
-        path.write_text(json.dumps(data))
-        _forget("good_pack")
-        host = _host(tmp_path / "root", allow=["good_pack"])
-        [error] = validate_graph(host.registry, GREET).errors
-        assert (error.node_id, error.field) == ("g", "type")
-        assert "could not be loaded from good_pack.gone.GreetInvocation" in error.message
-        assert "restart the host" in error.message
-        assert not path.exists()
-    finally:
-        _forget("good_pack")
+    _host(tmp_path / "root", allow=["good_pack"])
+    path = tmp_path / "root" / CATALOGUE
+    data = json.loads(path.read_text())
+    next(n for n in data["plugins"]["good_pack"]["nodes"] if n[0] == "good_greet")[1] = "good_pack.gone"
+    path.write_text(json.dumps(data))
+    _forget("good_pack")
+    host = _host(tmp_path / "root", allow=["good_pack"])
+    [error] = validate_graph(host.registry, GREET).errors
+    assert (error.node_id, error.field) == ("g", "type")
+    assert "could not be loaded from good_pack.gone.GreetInvocation" in error.message
+    assert "restart the host" in error.message
+    assert not path.exists()
 
 
 def test_another_set_of_plugins_is_not_served_from_the_catalogue(with_packs: Path, tmp_path: Path) -> None:
