@@ -34,11 +34,11 @@ def _config(**overrides: Any) -> HostConfig:
         raise click.UsageError(str(exc)) from exc
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, config: HostConfig) -> None:
     from invoke_host.logging_config import configure_logging
 
     try:
-        configure_logging(level)
+        configure_logging(level, max_backlog=config.max_log_backlog)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
@@ -116,7 +116,7 @@ def _built_app(no_processor: bool, options: dict[str, Any]) -> tuple[Any, HostCo
     from invoke_host.app import create_app
 
     config = _config(**options, processor_enabled=False if no_processor else None)
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config)
     try:
         config.check_bind()
     except ValueError as exc:
@@ -170,7 +170,7 @@ def worker(**options: Any) -> None:
     from invoke_host.worker import run_worker
 
     config = _config(**options)
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config)
     try:
         run_worker(config)
     except HostStartupError as exc:
@@ -182,7 +182,7 @@ def _host(root: Path | None = None, log_level: str | None = None) -> Any:
     from invoke_host.host import NodeShape, build_host
 
     config = _config(root=root)
-    _setup_logging(log_level or "WARNING")
+    _setup_logging(log_level or "WARNING", config)
     # The app's routes, so plugin routes are judged (and refused) exactly as `serve` would judge them. No queue:
     # these commands may run beside a server on the same root, whose queue items are its own.
     return build_host(config, core_routes=api_routers(), shape=NodeShape.SERVICES)
@@ -238,8 +238,9 @@ def openapi() -> None:
     from invoke_host.app import create_app
     from invoke_host.openapi_document import openapi_document
 
-    _setup_logging("WARNING")
-    app = create_app(_config())
+    config = _config()
+    _setup_logging("WARNING", config)
+    app = create_app(config)
     json.dump(openapi_document(app), sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -97,6 +97,11 @@ class HostConfig(BaseModel):
         "plugins and their files are unchanged imports a pack's node classes only when first used",
     )
     log_level: str = "INFO"
+    max_log_backlog: int = Field(
+        default=10_000, ge=1,
+        description="Log records waiting to be written to stderr (by a thread of their own); when full, new ones are "
+        "dropped and counted",
+    )
     models_dir: Path | None = Field(default=None, description="Where installed models go (default <root>/models)")
     model_sync_on_start: bool = Field(default=True, description="Check recorded models against the disk at start")
     download_allow_private: bool = Field(default=False, description="Let URL installs reach private addresses")

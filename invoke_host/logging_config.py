@@ -6,17 +6,25 @@ set by ``--log-level`` (Litestar's set-up also reset the root logger to INFO). H
 handler and the level; the app is built with :func:`litestar_logging_config`, which leaves the root alone, and
 uvicorn with ``log_config=None`` (see :mod:`invoke_host.app` and :mod:`invoke_host.serving`), so their records
 reach that handler through their loggers' parents.
+
+That handler writes nothing itself: it queues each record for the one thread that writes the stream
+(:mod:`invoke_host.log_queue`), so no log call waits for stderr. That thread is stopped, its queue written out
+first, when logging is configured again and at the process's exit (:func:`stop_log_writer`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
 from typing import Any
 
 from litestar.logging.config import LoggingConfig
 
-__all__ = ["LOG_FORMAT", "configure_logging", "litestar_logging_config"]
+from invoke_host.log_queue import DroppingQueueHandler, LogWriter
+
+__all__ = ["LOG_FORMAT", "configure_logging", "litestar_logging_config", "stop_log_writer"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -27,36 +35,95 @@ _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"
 
 # Loggers whose DEBUG output is one line per database operation or file chunk: they stay at INFO even under
 # --log-level debug, where they would bury what the host says.
-_CHATTY = ("aiosqlite", "PIL", "multipart", "httpcore", "urllib3", "filelock")
+_CHATTY = ("aiosqlite", "PIL", "multipart", "python_multipart", "httpcore", "urllib3", "filelock")
 
 
-def configure_logging(level: str) -> None:
-    """Send every log record at ``level`` or above to stderr in :data:`LOG_FORMAT`.
+# websockets' lines for each frame a connection sends or receives ("> TEXT '{...' [812 bytes]"), at DEBUG on the
+# logger uvicorn gives it, uvicorn.error: one per frame, so one per few events a busy client takes. The
+# connection's own lines (opened, closed) stay.
+_FRAME_MESSAGES = frozenset({"> %s", "< %s", "> EOF", "< EOF"})
 
-    The root logger gets one stream handler, unless something else (pytest, an embedding program) already gave
-    it handlers: then those stay and only the level is set. Calling it again replaces its own handler.
+
+class _NoFrameLines(logging.Filter):
+    """Drops websockets' per-frame DEBUG lines from ``uvicorn.error`` (the frames' text is not an operator's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.DEBUG and record.msg in _FRAME_MESSAGES)
+
+
+_writer: LogWriter | None = None
+"""The thread writing the queued records of the root's handler, while there is one."""
+_stop_at_exit = False
+
+
+def configure_logging(level: str, *, max_backlog: int) -> None:
+    """Send every log record at ``level`` or above to stderr in :data:`LOG_FORMAT`, written by a thread of its own.
+
+    The root logger gets one handler that queues each record (at most ``max_backlog``, the ``max_log_backlog``
+    setting, waiting; more are dropped and counted: :mod:`invoke_host.log_queue`), unless something else (pytest,
+    an embedding program) already gave it handlers: then those stay and only the level is set. Calling it again
+    replaces its own handler and its writer, once the old writer has written what it held.
     """
+    global _writer, _stop_at_exit
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
     root = logging.getLogger()
     ours = [h for h in root.handlers if h.get_name() == _HANDLER_NAME]
-    for handler in ours:
-        root.removeHandler(handler)
     if ours or not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler = DroppingQueueHandler(queue.Queue(max_backlog))
         handler.set_name(_HANDLER_NAME)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        writer = LogWriter(handler, stream, max_backlog)
+        writer.start()
+        # The new handler first, then the old one out: no record between the two finds the root without one.
         root.addHandler(handler)
+        old, _writer = _writer, writer
+        for replaced in ours:
+            root.removeHandler(replaced)
+        if old is not None:
+            old.stop()
+        if not _stop_at_exit:
+            # Registered after logging's own exit hook, so it runs before it: the queue is written out while the
+            # stream is still open.
+            atexit.register(stop_log_writer)
+            _stop_at_exit = True
     root.setLevel(numeric)
     for name in _LIBRARY_LOGGERS:
         library = logging.getLogger(name)
-        for handler in list(library.handlers):
-            library.removeHandler(handler)
+        for own in list(library.handlers):
+            library.removeHandler(own)
         library.propagate = True
         library.setLevel(logging.NOTSET)
     for name in _CHATTY:
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _NoFrameLines) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(_NoFrameLines())
+
+
+def stop_log_writer() -> None:
+    """Write out what the log's queue holds and end its thread; later records are written by the caller's thread.
+
+    Runs at the process's exit (registered by :func:`configure_logging`). The root's queueing handler is swapped
+    for the stream handler it fed, filters included (the secret redaction, :mod:`invoke_host.security`), so a line
+    logged after this (by a later exit hook, or a thread still running) is still written.
+    """
+    global _writer
+    writer, _writer = _writer, None
+    if writer is None:
+        return
+    root = logging.getLogger()
+    if writer.source in root.handlers:
+        for kept in writer.source.filters:
+            writer.handler.addFilter(kept)
+        writer.handler.set_name(_HANDLER_NAME)
+        # Added before the queue is written out: a record logged meanwhile may come before the last queued ones, but
+        # none is lost.
+        root.addHandler(writer.handler)
+        root.removeHandler(writer.source)
+    writer.stop()
 
 
 def _log_unexpected(logger: Any, scope: Any, traceback_lines: list[str]) -> None:

@@ -78,6 +78,19 @@ _COMPACT_AFTER_ENTRIES = 1_000
 _FREEZE_AFTER_OBJECTS = 5_000
 
 
+
+def _ran_by_type(state: GraphExecutionState) -> str:
+    """``add 100000, iterate 100000, collect 1``: how many nodes of each type ran, the most first."""
+    counts: dict[str, int] = {}
+    for source_id, prepared in state.source_prepared_mapping.items():
+        ran = sum(1 for node_id in prepared if node_id in state.executed)
+        if ran:
+            node = state.graph.nodes[source_id]
+            info = node.invocation_info()
+            type_id = info.type if info is not None else type(node).__name__
+            counts[type_id] = counts.get(type_id, 0) + ran
+    return ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=lambda tn: (-tn[1], tn[0]))) or "none"
+
 class _ItemCancel(threading.Event):
     """The runner's cancel flag for one item: a plain event, set by a cancel of the item through this node (the
     queue service's ``watch_cancel``), by the heartbeat when this worker no longer holds it (``lose``), or by a
@@ -408,6 +421,10 @@ class SessionProcessor:
             return len(state.executed)
         elapsed = time.perf_counter() - started
         ran = len(state.executed)
+        if logger.isEnabledFor(logging.DEBUG):
+            # The nodes' own events are not logged (invoke_core_events.log_sink): this one line says what ran. Off
+            # the loop: it walks every prepared node (200,000 for an iterate over 100,000 items).
+            logger.debug("Queue item %d ran, by node type: %s", item_id, await asyncio.to_thread(_ran_by_type, state))
         if cancel.lost or writer.gone:
             # Canceled through another node, reclaimed, or deleted: whoever holds it now records how it ends.
             logger.info("Queue item %d stopped after %d nodes: %s no longer holds it", item_id, ran, self.worker_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,18 @@ import jsonschema_rs
 import pytest
 import websockets
 from invoke_core_events.websocket_sink import WebSocketSink
+from invoke_sdk import hookimpl
 from invoke_sdk.events import (
     BRIEF_EVENTS,
     BRIEF_FIELDS,
+    BaseEvent,
     BriefEventRunSink,
     EncodedEventRun,
     QueueClearedEvent,
     brief_message,
     encode_message,
 )
+from invoke_sdk.hookspecs import RegisterEventSink
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -49,9 +51,38 @@ from tests.waiting import async_wait_until, wait_until
 ITEMS = 40
 
 
-def _app(root: Path) -> Litestar:
-    return create_app(HostConfig(root=root), [("core_nodes", core_nodes_plugin), ("sqlite", sqlite_plugin),
-                                              ("core_events", core_events_plugin)], entry_points=False)
+class TypedNodeEventsSink:
+    """A sink that takes typed events only and wants every node event, as a relay to other nodes does: while it
+    is started the host emits the node events one by one, typed."""
+
+    name = "typed-node-events"
+
+    def wants(self, event_name: str) -> bool:
+        return event_name in BRIEF_EVENTS
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def deliver(self, event: BaseEvent) -> None:
+        return None
+
+
+class TypedNodeEventsPlugin:
+    @hookimpl
+    def register_event_sinks(self, register: RegisterEventSink) -> None:
+        register(TypedNodeEventsSink())
+
+
+def _app(root: Path, *, typed: bool = False) -> Litestar:
+    """The host the tests serve; ``typed``: with a sink that needs the node events' typed models."""
+    plugins: list[tuple[str, Any]] = [("core_nodes", core_nodes_plugin), ("sqlite", sqlite_plugin),
+                                      ("core_events", core_events_plugin)]
+    if typed:
+        plugins.append(("typed_node_events", TypedNodeEventsPlugin()))
+    return create_app(HostConfig(root=root), plugins, entry_points=False)
 
 
 def _graph() -> dict[str, Any]:
@@ -127,20 +158,14 @@ def _check_brief(full: list[str], brief: list[str]) -> None:
 @pytest.mark.parametrize("typed", [False, True], ids=["written from parts", "made from typed events"])
 def test_brief_clients_get_the_same_stream_with_brief_node_events_and_full_clients_are_unchanged(
         tmp_path: Path, typed: bool) -> None:
-    app = _app(tmp_path)
-    # At DEBUG the log sink needs each node event's model: the host then emits them one by one, typed, and the
-    # websocket sink makes the brief form itself.
-    level = logging.DEBUG if typed else logging.WARNING
-    logger = logging.getLogger("invoke_host.events")
-    before = logger.level
-    logger.setLevel(level)
-    try:
-        with live_server(app) as base:
-            forms: list[tuple[bool, str | None]] = [(False, None), (True, "full"), (False, "brief"), (True, "brief")]
-            full, full_batch, brief, brief_batch = asyncio.run(
-                _read(base.replace("http", "ws") + "/ws", base, forms, app))
-    finally:
-        logger.setLevel(before)
+    # With a sink that needs each node event's model, the host emits them one by one, typed, and the websocket sink
+    # makes the brief form itself.
+    app = _app(tmp_path, typed=typed)
+    with live_server(app) as base:
+        assert app.state["host"].events.wants_typed("invocation_complete") is typed
+        forms: list[tuple[bool, str | None]] = [(False, None), (True, "full"), (False, "brief"), (True, "brief")]
+        full, full_batch, brief, brief_batch = asyncio.run(
+            _read(base.replace("http", "ws") + "/ws", base, forms, app))
     assert full == full_batch
     nodes = [json.loads(m) for m in full if json.loads(m)["event"] in BRIEF_EVENTS]
     assert len(nodes) == 2 * (2 * ITEMS + 1)

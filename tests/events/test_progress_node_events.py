@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -52,16 +51,10 @@ def _others(stream: list[str]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("typed", [False, True], ids=["counted by the host", "one per node, typed events"])
 def test_progress_clients_get_no_node_events_and_summaries_that_add_up_to_the_nodes_run(
         tmp_path: Path, typed: bool) -> None:
-    app = _app(tmp_path)
-    logger = logging.getLogger("invoke_host.events")
-    before = logger.level
-    logger.setLevel(logging.DEBUG if typed else logging.WARNING)
-    try:
-        with live_server(app) as base:
-            forms: list[tuple[bool, str | None]] = [(True, None), (False, "progress"), (True, "progress")]
-            full, *progress = asyncio.run(_read(base.replace("http", "ws") + "/ws", base, forms, app))
-    finally:
-        logger.setLevel(before)
+    app = _app(tmp_path, typed=typed)
+    with live_server(app) as base:
+        forms: list[tuple[bool, str | None]] = [(True, None), (False, "progress"), (True, "progress")]
+        full, *progress = asyncio.run(_read(base.replace("http", "ws") + "/ws", base, forms, app))
     completions = [json.loads(m)["data"] for m in full if json.loads(m)["event"] == "invocation_complete"]
     assert len(completions) == NODES
     for stream in progress:

@@ -78,7 +78,10 @@ def test_the_log_sink_wants_what_its_level_shows() -> None:
         logger.setLevel(logging.WARNING)
         assert sink.wants("invocation_error") and not sink.wants("queue_cleared")
         logger.setLevel(logging.DEBUG)
-        assert sink.wants("invocation_started") and sink.wants("invocation_progress")
+        assert sink.wants("model_install_download_progress") and sink.wants("batch_enqueued")
+        # A node's own events, never: thousands per graph (the log says per item what ran instead).
+        assert not sink.wants("invocation_started") and not sink.wants("invocation_complete")
+        assert not sink.wants("invocation_progress")
     finally:
         logger.setLevel(logging.NOTSET)
 
@@ -185,16 +188,16 @@ def test_node_events_are_built_only_while_a_sink_wants_them(tmp_path: Path, capl
             "invocation_started", "invocation_complete"] * 2
         runs.clear()
 
-        # No client, but the log shows node events at DEBUG: they are built for the log.
+        # No client and the log at DEBUG: still not one node event (the log says per item what ran instead).
         emitted.clear()
-        typed_nodes.clear()
         caplog.set_level(logging.DEBUG, logger="invoke_host.events")
+        caplog.set_level(logging.DEBUG, logger="invoke_host.queue.processor")
         wait_until(lambda: not client.app.state.host.events.sink("websocket").clients, "the client to be gone")
-        run()
-        assert emitted.count("invocation_started") == 2 and emitted.count("invocation_complete") == 2
-        assert typed_nodes == [True] * 4  # built on the node's thread, for the log
-        assert runs == []
-        assert "Event invocation_complete" in caplog.text
+        item_id = run()
+        assert "queue_item_status_changed" in emitted
+        assert not [n for n in emitted if n in NODE_EVENTS]
+        assert "Event invocation_" not in caplog.text
+        wait_until(lambda: f"Queue item {item_id} ran, by node type: add 2" in caplog.text, "the item's summary")
 
 
 class PlainSinkPlugin:
