@@ -38,19 +38,37 @@ def _in_tracked_generations(obj: object) -> bool:
 
 
 @pytest.mark.usefixtures("thawed")
-def test_live_objects_are_frozen_and_garbage_is_collected_first() -> None:
+def test_live_objects_are_frozen_without_a_full_collection_first() -> None:
     live = _Node()
+    full_collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full_collections.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        frozen = freeze_startup_objects()
+    finally:
+        gc.callbacks.remove(count)
+
+    # A full collection walks every start-up object (65-114 ms of an empty host's start) and found nothing in
+    # serve: the freeze does without it (heap_freeze.py).
+    assert full_collections == []
+    assert frozen == gc.get_freeze_count() > 0
+    assert not _in_tracked_generations(live)
+
+
+@pytest.mark.usefixtures("thawed")
+def test_garbage_frozen_at_start_up_is_freed_once_the_frozen_objects_are_given_back() -> None:
     garbage_a, garbage_b = _Node(), _Node()
     garbage_a.other, garbage_b.other = garbage_b, garbage_a  # a cycle only the collector can free
     gone = weakref.ref(garbage_a)
     del garbage_a, garbage_b
-    assert _in_tracked_generations(live)
-
-    frozen = freeze_startup_objects()
-
-    assert gone() is None, "garbage present at the freeze must be collected, not kept for ever"
-    assert frozen == gc.get_freeze_count() > 0
-    assert not _in_tracked_generations(live)
+    freeze_startup_objects()
+    stop_freezing()
+    gc.collect()
+    assert gone() is None
 
 
 @pytest.mark.usefixtures("thawed")

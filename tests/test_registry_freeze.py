@@ -283,6 +283,30 @@ class PlainConfig(ModelConfigBase):
     format: Literal["plain"]
 
 
+class NotTaggedConfig(ModelConfigBase):
+    type: Literal[ModelType.VAE]
+    format: str
+
+
+class LaterTypedConfig(ModelConfigBase):
+    # The annotation names a class defined below: pydantic cannot resolve it when it builds the class, so the tag
+    # comes from the class's type hints, resolved when it is asked for.
+    model_config = ConfigDict(defer_build=True)
+
+    type: Literal[ModelType.VAE]
+    format: "LaterFormat"
+
+
+LaterFormat = Literal["later"]
+
+
+def test_a_config_tag_is_read_from_its_literal_type_and_format() -> None:
+    assert PlainConfig.tag() == "vae.plain"
+    assert LaterTypedConfig.tag() == "vae.later"
+    with pytest.raises(TypeError, match=r"NotTaggedConfig.format must be annotated as Literal\[<one value>\]"):
+        NotTaggedConfig.tag()
+
+
 def test_a_model_config_whose_schema_does_not_build_is_refused_and_its_neighbour_registers() -> None:
     @hookimpl
     def register_model_configs(register):  # type: ignore[no-untyped-def]

@@ -45,6 +45,31 @@ def test_building_the_app_with_every_first_party_plugin_imports_none_of_the_heav
     )
 
 
+WARM_NODE_MODULES = """
+import json, sys
+from invoke_host.app import create_app
+from invoke_host.config import HostConfig
+create_app(HostConfig(root=sys.argv[1]))
+print(json.dumps(sorted(set(json.loads(sys.argv[2])) & set(sys.modules))))
+"""
+
+
+def test_a_start_from_the_node_catalogue_imports_no_first_party_node_module(tmp_path: Path) -> None:
+    # The first start writes the catalogue; the second starts from it, so the first-party plugins' node modules
+    # (pydantic classes, most of what those plugins cost) must wait for a graph or document that uses them, as a
+    # third-party pack's do, however the plugins' packages and their other hooks import.
+    root, cwd = tmp_path / "root", tmp_path / "cwd"
+    cwd.mkdir()  # the folder on sys.path[0]: its modification time is part of what the catalogue was written for
+    subprocess.run([sys.executable, "-c", WARM_NODE_MODULES, str(root), "[]"], cwd=cwd, capture_output=True,
+                   timeout=300, check=True)
+    catalogue = json.loads((root / "node-catalogue.json").read_text())
+    node_modules = sorted({node[1] for plugin in catalogue["plugins"].values() for node in plugin["nodes"]})
+    assert "invoke_image_nodes.nodes" in node_modules and "invoke_core_nodes.math" in node_modules
+    out = subprocess.run([sys.executable, "-c", WARM_NODE_MODULES, str(root), json.dumps(node_modules)], cwd=cwd,
+                         capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_the_postgres_package_still_offers_its_names_when_asked() -> None:
     import invoke_postgres_storage
     from invoke_postgres_storage.backend import PostgresBackend

@@ -170,14 +170,25 @@ class ModelConfigBase(BaseModel):
     @classmethod
     def tag(cls) -> str:
         """The union tag of this class: ``'<type>.<format>'`` from its ``Literal`` annotations."""
-        hints = typing.get_type_hints(cls)
         parts = []
         for name in ("type", "format"):
-            args = typing.get_args(hints.get(name))
-            if typing.get_origin(hints.get(name)) is not Literal or len(args) != 1:
+            annotation = cls._tag_annotation(name)
+            args = typing.get_args(annotation)
+            if typing.get_origin(annotation) is not Literal or len(args) != 1:
                 raise TypeError(f"{cls.__qualname__}.{name} must be annotated as Literal[<one value>]")
             parts.append(str(args[0].value if isinstance(args[0], StrEnum) else args[0]))
         return cls.tag_separator.join(parts)
+
+    @classmethod
+    def _tag_annotation(cls, name: str) -> Any:
+        """The annotation of field ``name``: the one pydantic resolved when it built the class, else the class's
+        type hints (a field pydantic could not resolve yet, or none of that name)."""
+        # typing.get_type_hints evaluates every string annotation of the class and its bases again (1-2 ms a
+        # class; the registry asks it of each config class at every start), which pydantic has already done.
+        field = cls.model_fields.get(name)
+        if field is not None and typing.get_origin(field.annotation) is Literal:
+            return field.annotation
+        return typing.get_type_hints(cls).get(name)
 
 
 def config_tag(type: str, format: str) -> str:  # noqa: A002 - the field names
