@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from graph_overhead import iterate
-from server_path import LIMITS, Q, _checkout_path, _cpu_seconds, _free_port
+from server_path import LIMITS, Q, _checkout_path, _cpu_seconds, _free_port, wait_for_answer
 
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\w+) ([\w.]+): ")
 
@@ -95,18 +95,7 @@ class LoggedServer:
         self.drained = Drained()
         self._reader = threading.Thread(target=_drain, args=(self.process.stdout, self.drained), daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + 120
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/app/version", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start within 120 s")
-            time.sleep(0.1)
+        wait_for_answer(self.process, self.url)
 
     def close(self) -> None:
         self.process.terminate()

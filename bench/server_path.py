@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,23 @@ def _executed_count(item: dict[str, Any]) -> int:
     return int(item["results"]["count"])
 
 
+def wait_for_answer(process: subprocess.Popen[bytes], url: str, output: Callable[[], str] = lambda: "") -> None:
+    """Poll a started server's version route until it answers, for at most 120 s; an exit on the way is an error
+    carrying what ``output`` says the server printed."""
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}: {output()}")
+        try:
+            if httpx.get(f"{url}/api/v1/app/version", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start within 120 s")
+        time.sleep(0.1)
+
+
 class Server:
     """``invoke-host serve`` in a child process, on a free loopback port, with its data root in ``root``."""
 
@@ -190,18 +208,7 @@ class Server:
             stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 120
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/app/version", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start within 120 s")
-            time.sleep(0.1)
+        wait_for_answer(self.process, self.url, lambda: self.log.read_text())
 
     @property
     def db(self) -> Path:
