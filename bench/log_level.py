@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from graph_overhead import iterate
-from server_path import LIMITS, Q, _checkout_path, _cpu_seconds, _free_port, wait_for_answer
+from server_path import LIMITS, Q, _checkout_path, _cpu_seconds, _free_port, stop_process, wait_for_answer
 
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\w+) ([\w.]+): ")
 
@@ -98,12 +98,7 @@ class LoggedServer:
         wait_for_answer(self.process, self.url)
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self._reader.join(10)
 
 

@@ -192,6 +192,16 @@ def wait_for_answer(process: subprocess.Popen[bytes], url: str, output: Callable
         time.sleep(0.1)
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Ask a started server to stop, and kill it if it has not within 60 s."""
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Server:
     """``invoke-host serve`` in a child process, on a free loopback port, with its data root in ``root``."""
 
@@ -218,12 +228,7 @@ class Server:
         return _rss_kib(self.process.pid) / 1024
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self._log_file.close()
 
 

@@ -78,7 +78,6 @@ _COMPACT_AFTER_ENTRIES = 1_000
 _FREEZE_AFTER_OBJECTS = 5_000
 
 
-
 def _ran_by_type(state: GraphExecutionState) -> str:
     """``add 100000, iterate 100000, collect 1``: how many nodes of each type ran, the most first."""
     counts: dict[str, int] = {}
@@ -90,6 +89,7 @@ def _ran_by_type(state: GraphExecutionState) -> str:
             type_id = info.type if info is not None else type(node).__name__
             counts[type_id] = counts.get(type_id, 0) + ran
     return ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=lambda tn: (-tn[1], tn[0]))) or "none"
+
 
 class _ItemCancel(threading.Event):
     """The runner's cancel flag for one item: a plain event, set by a cancel of the item through this node (the
