@@ -49,8 +49,19 @@ def checkout(tmp_path: Path) -> Path:
     return tmp_path
 
 
+_COMPILE = "-m compileall -q -j 0 sdk/invoke_sdk invoke_host plugins"
+
+
 def _run(checkout: Path, *command: str) -> list[str]:
-    """Run a script of ``checkout``; return the commands the stand-ins were given, then forget them."""
+    """Run a script of ``checkout``; return the commands the stand-ins were given but the bytecode compile (each
+    run's one, checked apart), then forget them."""
+    calls = _run_all(checkout, *command)
+    assert calls.count(_COMPILE) == 1, calls
+    return [c for c in calls if c != _COMPILE]
+
+
+def _run_all(checkout: Path, *command: str) -> list[str]:
+    """Run a script of ``checkout``; return every command the stand-ins were given, then forget them."""
     log = checkout / "calls.log"
     log.unlink(missing_ok=True)
     done = subprocess.run(
@@ -103,3 +114,13 @@ def test_bootstrap_always_installs_in_full(checkout: Path) -> None:
     assert len(_installs(_run(checkout, "bootstrap"))) == 2
     # ...and leaves the stamp a later serve trusts.
     assert _run(checkout, "serve") == ["invoke-host serve"]
+
+
+def test_every_run_compiles_the_checkouts_code_once_installed_and_before_the_server_starts(checkout: Path) -> None:
+    # Editable installs get no bytecode, and with PYTHONDONTWRITEBYTECODE every start would compile every module.
+    first = _run_all(checkout, "serve")
+    assert first.index(_COMPILE) > max(i for i, c in enumerate(first) if c.startswith("-m pip install"))
+    assert first[-1] == "invoke-host serve"
+    assert _run_all(checkout, "serve") == [_COMPILE, "invoke-host serve"]  # nothing to install: compiles all the same
+    full = _run_all(checkout, "bootstrap")
+    assert full[-1] == _COMPILE and len(_installs(full)) == 2
