@@ -260,6 +260,11 @@ class HostConfig(BaseModel):
         description="Most bytes of memory the output cache holds, shared by every processor (its keys and outputs "
         "as Python objects); the least recently used go first; 0 turns the cache off",
     )
+    output_cache_min_node_seconds: float = Field(
+        default=0.001, ge=0,
+        description="An output naming no image, tensor, conditioning or model is cached only if its node ran at "
+        "least this long (seconds): quicker ones cost less to run again than to keep; 0 caches every output",
+    )
     # The workflow library (docs/api.md, "Workflow library"): what saved workflows may hold.
     max_workflows: int = Field(default=10_000, ge=1, description="Most workflows the library may store")
     max_workflow_bytes: int = Field(

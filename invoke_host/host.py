@@ -428,10 +428,12 @@ def _model_load_forwarder(bus: EventBus) -> ModelLoadListener:
 
 
 def _output_cache(config: HostConfig, tensors: DiskObjectStore, conditioning: DiskObjectStore) -> OutputCache:
-    """The one output cache of the host, sized by ``output_cache_max_bytes``; a hit naming a tensor or conditioning
-    whose file is gone is a miss."""
+    """The one output cache of the host, sized by ``output_cache_max_bytes`` and keeping what
+    ``output_cache_min_node_seconds`` says is worth it; a hit naming a tensor or conditioning whose file is gone is
+    a miss."""
     return OutputCache(
-        config.output_cache_max_bytes, object_checks={"tensor": tensors.exists, "conditioning": conditioning.exists}
+        config.output_cache_max_bytes, object_checks={"tensor": tensors.exists, "conditioning": conditioning.exists},
+        min_node_seconds=config.output_cache_min_node_seconds,
     )
 
 

@@ -23,9 +23,12 @@ from invoke_host.engine.output_size import ALLOCATION_OVERHEAD, memory_size
 from invoke_host.engine.references import Reference, references
 from invoke_host.graph import COLLECT_TYPE, ITERATE_TYPE
 
-__all__ = ["DEFAULT_MAX_BYTES", "OutputCache", "OutputCacheStats"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MIN_NODE_SECONDS", "OutputCache", "OutputCacheStats"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_MIN_NODE_SECONDS = 0.001
+"""An output that names nothing stored, of a node that ran for less than this, is not kept (see
+:meth:`OutputCache.offer`)."""
 _NOT_INPUTS = {"id", "is_intermediate", "use_cache"}
 # Iterate and collect only move values around; keying them would cost as much as running them.
 _NEVER_CACHED = {ITERATE_TYPE, COLLECT_TYPE}
@@ -58,6 +61,8 @@ class OutputCacheStats:
     """Entries dropped to stay within ``max_bytes`` (or ``max_size``)."""
     invalidations: int
     """Entries dropped because something they name was deleted or changed."""
+    not_kept_quick: int = 0
+    """Outputs not kept because their node ran in less than ``min_node_seconds`` and they name nothing stored."""
 
 
 @dataclass(slots=True)
@@ -79,6 +84,7 @@ class OutputCache:
     cache off. ``max_size``, if given, also bounds how many entries it holds.
     ``object_checks`` maps a stored object kind (``"tensor"``, ``"conditioning"``) to a function saying whether an
     object of that name still exists: an entry naming one that is gone is dropped on the hit that finds it.
+    ``min_node_seconds``: what :meth:`offer` keeps (0 keeps every output).
     """
 
     def __init__(
@@ -87,9 +93,16 @@ class OutputCache:
         *,
         max_size: int | None = None,
         object_checks: Mapping[str, ObjectCheck] | None = None,
+        min_node_seconds: float = DEFAULT_MIN_NODE_SECONDS,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_size = max_size
+        self.min_node_seconds = min_node_seconds
+        self._kept_types: set[str] = set()
+        """Node types that ever had an output kept: only their nodes can find an entry (:meth:`may_hold`)."""
+        self._kept_untyped = False
+        """Whether an output was put with no node to say its type (then any type may have entries)."""
+        self._not_kept_quick = 0
         self._checks = {kind: check for kind, check in (object_checks or {}).items() if kind in _CHECKED_KINDS}
         self._items: OrderedDict[str, _Entry] = OrderedDict()
         self._by_reference: dict[Reference, set[str]] = {}
@@ -120,6 +133,46 @@ class OutputCache:
             return None
         # The JSON of the inputs includes "type", so two node types never share a key.
         return node.model_dump_json(exclude=_NOT_INPUTS)
+
+    def may_hold(self, node_type: str) -> bool:
+        """Whether a node of this type can find an entry: only a type that ever had an output kept can, so a node
+        of any other type need not compute its key to look (the lookup would miss)."""
+        return self.enabled and (self.min_node_seconds <= 0 or self._kept_untyped or node_type in self._kept_types)
+
+    def offer(
+        self,
+        node: BaseInvocation,
+        output: BaseInvocationOutput,
+        *,
+        seconds: float,
+        key: str | None = None,
+        size_bytes: int | None = None,
+        generation: int | None = None,
+    ) -> bool:
+        """Cache what ``node`` returned after running for ``seconds``, unless running it again costs no more than
+        keeping it; return whether it was kept. ``key`` is the node's :meth:`key` if it was computed to look.
+
+        An output that names nothing stored (no image, tensor, conditioning or model: a number, a string, a prompt)
+        of a node that ran in less than ``min_node_seconds`` is not kept. A hit would save at most that time and
+        costs a key of a few microseconds, while the entry takes memory and the place of outputs worth seconds:
+        a 100,000-item iterate of ``add`` nodes filled a 64 MiB cache with 70,939 such entries, evicting
+        everything else, and left them for the idle processor to copy (docs/benchmarks.md, the cache's admission,
+        h-admit). An output that names something is always offered: reusing it also reuses what it made (an
+        image is not saved again), however quickly it was made.
+        """
+        node_type: str = node.type  # type: ignore[attr-defined]
+        if not self.enabled or not node.use_cache or node_type in _NEVER_CACHED:
+            return False
+        refs = references(output) | references(node)
+        if not refs and seconds < self.min_node_seconds:
+            with self._lock:
+                self._not_kept_quick += 1
+            return False
+        if key is None:
+            key = self.key(node)
+            if key is None:
+                return False
+        return self._put(key, output, refs, node_type, size_bytes, generation)
 
     def get(self, key: str) -> BaseInvocationOutput | None:
         """The cached output for ``key``, or None (a miss)."""
@@ -162,11 +215,16 @@ class OutputCache:
         """
         if not self.enabled:
             return False
-        if size_bytes is not None and size_bytes > self.max_bytes:
-            return False
         refs = references(output)
         if node is not None:
             refs |= references(node)
+        return self._put(key, output, refs, node.type if node is not None else None,  # type: ignore[attr-defined]
+                         size_bytes, generation)
+
+    def _put(self, key: str, output: BaseInvocationOutput, refs: frozenset[Reference], node_type: str | None,
+             size_bytes: int | None, generation: int | None) -> bool:
+        if size_bytes is not None and size_bytes > self.max_bytes:
+            return False
         if not refs:
             refs = _NO_REFERENCES
         # Counted as the memory it holds, not as JSON: 100,000 small outputs counted as 27 MiB of JSON took over
@@ -181,6 +239,10 @@ class OutputCache:
                 return False
             if key in self._items:
                 self._remove(key)
+            if node_type is None:
+                self._kept_untyped = True
+            else:
+                self._kept_types.add(node_type)
             self._items[key] = _Entry(output, size, refs, checked)
             self._unsettled += 1
             self._size += size
@@ -210,7 +272,7 @@ class OutputCache:
             self._items.clear()
             self._by_reference.clear()
             self._size = self._unsettled = 0
-            self.hits = self.misses = self._evictions = self._invalidations = 0
+            self.hits = self.misses = self._evictions = self._invalidations = self._not_kept_quick = 0
 
     @property
     def unsettled(self) -> int:
@@ -290,6 +352,7 @@ class OutputCache:
             return OutputCacheStats(
                 hits=self.hits, misses=self.misses, entries=len(self._items), size_bytes=self._size,
                 max_bytes=self.max_bytes, evictions=self._evictions, invalidations=self._invalidations,
+                not_kept_quick=self._not_kept_quick,
             )
 
     def __len__(self) -> int:

@@ -14,6 +14,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, Protocol
 
 from invoke_sdk import BaseInvocation, BaseInvocationOutput
@@ -204,10 +205,12 @@ class SessionRunner:
                         hooks.node_started(node, source_id)
                     except Exception:
                         logger.exception("An event listener failed on %s", NodeStarted.name)
-            key = cache.key(node) if cache is not None else None
+            # Only a type that ever had an output kept can hit (OutputCache.may_hold): the rest skip the key.
+            key = cache.key(node) if cache is not None and cache.may_hold(node_type) else None
             generation = cache.generation if cache is not None else 0
             output = cache.get(key) if cache is not None and key is not None else None
             cached = output is not None
+            ran = 0.0
             if output is None:
                 current[0] = node
                 if images_for_node is not None:
@@ -216,7 +219,9 @@ class SessionRunner:
                 context.logger = loggers.get(node_type) or loggers.setdefault(
                     node_type, logging.getLogger(f"invoke_host.nodes.{node_type}"))
                 try:
+                    started = perf_counter()
                     output = node.invoke(context)  # type: ignore[arg-type]
+                    ran = perf_counter() - started
                     expected = self._output_class(node_type)
                     if not isinstance(output, expected):
                         raise TypeError(
@@ -253,8 +258,8 @@ class SessionRunner:
                                                   traceback.format_exc()), node)
                 status = "failed"
                 break
-            if not cached and cache is not None and key is not None:
-                cache.put(key, output, node=node, size_bytes=size, generation=generation)
+            if not cached and cache is not None and cache.enabled:
+                cache.offer(node, output, seconds=ran, key=key, size_bytes=size, generation=generation)
             refused: NodeLimitError | None = None
             try:
                 state.complete(node.id, output)

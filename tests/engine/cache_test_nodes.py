@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from invoke_sdk import (
@@ -94,7 +95,21 @@ class RefDuringInvocation(BaseInvocation):
         return TRefOutput(image=ImageField(image_name=self.name))
 
 
+@invocation("t_slow")
+class SlowInvocation(BaseInvocation):
+    """Names nothing; takes at least ``seconds`` to run (a sleep is never shorter), like a node worth caching."""
+
+    seconds: float = InputField(default=0.0)
+    value: int = InputField(default=0)
+
+    def invoke(self, context: InvocationContext) -> TRefOutput:
+        CALLS.append(self.id)
+        time.sleep(self.seconds)
+        return TRefOutput(value=self.value)
+
+
 @hookimpl
 def register_invocations(register: RegisterInvocation) -> None:
-    for node in (ImageRefInvocation, ImageInInvocation, LatentsRefInvocation, ModelInInvocation, RefDuringInvocation):
+    for node in (ImageRefInvocation, ImageInInvocation, LatentsRefInvocation, ModelInInvocation, RefDuringInvocation,
+                 SlowInvocation):
         register(node)

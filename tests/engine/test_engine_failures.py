@@ -103,7 +103,7 @@ async def test_async_run_keeps_the_loop_free_and_cancels(host: Any) -> None:
 
 
 def test_cache_hits_skip_the_node_and_misses_run_it(host: Any) -> None:
-    cache = OutputCache()
+    cache = OutputCache(min_node_seconds=0)  # t_count is quicker than the default keeps
     graph = {"nodes": {"c": {"type": "t_count", "a": 1}}, "edges": []}
     events: list[Any] = []
     run_graph(host, graph, cache=cache)
@@ -126,7 +126,7 @@ def test_random_nodes_are_never_cached(host: Any) -> None:
 
 
 def test_cache_is_bounded(host: Any) -> None:
-    cache = OutputCache(max_size=2)
+    cache = OutputCache(max_size=2, min_node_seconds=0)
     for a in range(3):
         run_graph(host, {"nodes": {"c": {"type": "t_count", "a": a}}, "edges": []}, cache=cache)
     assert len(cache) == 2

@@ -114,7 +114,7 @@ def test_a_collect_given_collections_is_counted_before_it_gathers(host: Host) ->
 
 def test_an_output_past_a_limit_is_dropped_and_not_cached(host: Host) -> None:
     graph = {"nodes": {"big": {"type": "t_list", "count": 11}, "after": {"type": "t_count"}}}
-    cache = OutputCache()
+    cache = OutputCache(min_node_seconds=0)  # these test nodes are quicker than the default keeps
     for _ in range(2):
         result = run_graph(host, graph, cache=cache, services=services(host, max_collection_size=10))
         assert result.status == "failed"
@@ -132,7 +132,8 @@ def test_every_output_counts_towards_max_session_bytes_cached_ones_too(host: Hos
                        "n": {"type": "mul", "b": 100}, "big": {"type": "t_list"}},
              "edges": [edge("r", "collection", "it", "collection"), edge("it", "total", "n", "a"),
                        edge("n", "value", "big", "count")]}
-    result = run_graph(host, graph, cache=OutputCache(), services=services(host, max_session_bytes=10_000))
+    result = run_graph(host, graph, cache=OutputCache(min_node_seconds=0),  # quicker than the default keeps
+                       services=services(host, max_session_bytes=10_000))
     assert result.status == "failed"
     [error] = result.errors
     assert error.source_node_id == "big" and "max_session_bytes (INVOKE_HOST_MAX_SESSION_BYTES=10000)" in error.message

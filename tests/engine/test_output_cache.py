@@ -44,13 +44,13 @@ def cached_flags(host: Host, graph: dict[str, Any], cache: OutputCache, **kwargs
 
 
 def test_the_byte_limit_evicts_the_least_recently_used(host: Host) -> None:
-    probe = OutputCache()
+    probe = OutputCache(min_node_seconds=0)  # t_count is quicker than the default keeps
     run_graph(host, one("t_count", a=0), cache=probe)
     entry_bytes = probe.stats().size_bytes  # every `t_count` with a one-digit `a` has this size
     assert entry_bytes > len('{"type":"t_count","a":0}')
     engine_test_nodes.CALLS.clear()
 
-    cache = OutputCache(max_bytes=2 * entry_bytes)
+    cache = OutputCache(max_bytes=2 * entry_bytes, min_node_seconds=0)
     for a in (0, 1, 0, 2):  # 0 is used again after 1, so 1 is the least recently used when 2 arrives
         run_graph(host, one("t_count", a=a), cache=cache)
     stats = cache.stats()
@@ -207,3 +207,48 @@ def test_compact_copies_new_entries_and_keeps_what_a_copy_would_change() -> None
     assert cache.invalidate([Reference("image", "x")]) == 1 and cache.get("named") is None, "the index still works"
     cache.put("later", IntegerOutput(value=99999))
     assert cache.unsettled == 1 and cache.compact() == 1
+
+
+def test_a_quick_output_that_names_nothing_is_not_kept_nor_looked_for(host: Host) -> None:
+    cache = OutputCache()  # the default: outputs of nodes under 1 ms that name nothing are not kept
+    for _ in range(2):
+        assert cached_flags(host, one("t_count", a=0), cache) == [False]
+    assert engine_test_nodes.CALLS == ["n#0", "n#0"]
+    stats = cache.stats()
+    # No entry, and no lookup either: a type that never had an output kept has nothing to find.
+    assert (stats.entries, stats.not_kept_quick, stats.hits, stats.misses) == (0, 2, 0, 0)
+    assert not cache.may_hold("t_count")
+
+
+def test_a_node_that_ran_long_enough_is_kept_and_its_type_looked_for_from_then_on(host: Host) -> None:
+    cache = OutputCache(min_node_seconds=0.002)
+    assert cached_flags(host, one("t_slow", seconds=0.01, value=1), cache) == [False]
+    assert cached_flags(host, one("t_slow", seconds=0.01, value=1), cache) == [True]
+    assert cache.may_hold("t_slow")
+    # A quick run of the same type is still looked for (a miss), then not kept.
+    assert cached_flags(host, one("t_slow", seconds=0.0, value=2), cache) == [False]
+    assert cached_flags(host, one("t_slow", seconds=0.0, value=2), cache) == [False]
+    stats = cache.stats()
+    # The first run did not look (nothing of its type was kept yet); the two quick ones did, and missed.
+    assert (stats.entries, stats.hits, stats.misses, stats.not_kept_quick) == (1, 1, 2, 2)
+    assert cache_test_nodes.CALLS == ["n#0", "n#0", "n#0"]
+
+
+def test_an_output_that_names_an_image_is_kept_however_quick(host: Host) -> None:
+    # Reusing it reuses the image it names instead of making another.
+    cache = OutputCache(min_node_seconds=3600)
+    assert cached_flags(host, one("t_image_ref", name="a"), cache) == [False]
+    assert cached_flags(host, one("t_image_ref", name="a"), cache) == [True]
+    assert cached_flags(host, one("t_image_in", image={"image_name": "a"}), cache) == [False]
+    assert cached_flags(host, one("t_image_in", image={"image_name": "a"}), cache) == [True], "an input names it"
+    assert cached_flags(host, one("t_slow"), cache) == [False]
+    assert cache.stats().not_kept_quick == 1 and len(cache) == 2
+
+
+def test_the_host_keeps_what_its_setting_says(tmp_path: Path) -> None:
+    plugins = [*plugins_for_engine_tests(), ("cache_test_nodes", cache_test_nodes)]
+    every = build_host(HostConfig(root=tmp_path / "a", output_cache_min_node_seconds=0), plugins, entry_points=False)
+    default = build_host(HostConfig(root=tmp_path / "b"), plugins, entry_points=False)
+    for host, kept in ((every, [False, True]), (default, [False, False])):
+        flags = [cached_flags(host, one("t_count", a=5), host.output_cache)[0] for _ in range(2)]
+        assert flags == kept

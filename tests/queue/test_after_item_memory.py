@@ -116,7 +116,8 @@ def test_an_idle_processor_moves_the_new_cache_entries_together(tmp_path: Path,
     monkeypatch.setattr(OutputCache, "compact", watched)
     graph = json.loads(json.dumps(ITERATE))
     graph["nodes"]["r"]["size"] = processor._COMPACT_AFTER_ENTRIES + 10
-    with TestClient(make_app(tmp_path)) as client:
+    # `add` is far quicker than what the cache keeps by default: keep every output, as a slower node's would be.
+    with TestClient(make_app(tmp_path, output_cache_min_node_seconds=0)) as client:
         [item_id] = enqueue(client, graph)
         wait_until(lambda: _status(client, item_id) == "completed", "the item to complete")
         wait_until(lambda: bool(compacted), "the idle processor to compact the output cache")
