@@ -48,14 +48,14 @@ def test_live_objects_are_frozen_without_a_full_collection_first() -> None:
 
     gc.callbacks.append(count)
     try:
-        frozen = freeze_startup_objects()
+        freeze_startup_objects()
     finally:
         gc.callbacks.remove(count)
 
     # A full collection walks every start-up object (65-114 ms of an empty host's start) and found nothing in
     # serve: the freeze does without it (heap_freeze.py).
     assert full_collections == []
-    assert frozen == gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() > 0
     assert not _in_tracked_generations(live)
 
 
