@@ -106,10 +106,12 @@ def serve(no_processor: bool, **options: Any) -> None:
     from invoke_host.start_gc import collections_paused
 
     # No cyclic collections while the host's modules, its plugins' classes and the app are made; what they made
-    # lives as long as the server, and serving freezes it out of later collections (start_gc.py, heap_freeze.py).
+    # lives as long as the server. The pause lasts until serving freezes it out of later collections, which also
+    # turns the collector back on (heap_freeze.freeze_startup_objects): a collection between the two would walk
+    # every start-up object once (start_gc.py, heap_freeze.py). The block ends only when the server stops.
     with collections_paused():
         app, config = _built_app(no_processor, options)
-    _serve_or_exit(app, config)
+        _serve_or_exit(app, config)
 
 
 def _built_app(no_processor: bool, options: dict[str, Any]) -> tuple[Any, HostConfig]:
@@ -166,15 +168,19 @@ def worker(**options: Any) -> None:
     from invoke_host.memory import use_system_allocator
 
     use_system_allocator()  # first: it restarts the process (memory.py)
-    from invoke_host.host import HostStartupError
-    from invoke_host.worker import run_worker
+    from invoke_host.start_gc import collections_paused
 
-    config = _config(**options)
-    _setup_logging(config.log_level, config)
-    try:
-        run_worker(config)
-    except HostStartupError as exc:
-        raise click.ClickException(str(exc)) from None
+    # As in `serve`: paused until run_worker freezes what start-up made, which turns the collector back on.
+    with collections_paused():
+        from invoke_host.host import HostStartupError
+        from invoke_host.worker import run_worker
+
+        config = _config(**options)
+        _setup_logging(config.log_level, config)
+        try:
+            run_worker(config)
+        except HostStartupError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _host(root: Path | None = None, log_level: str | None = None) -> Any:

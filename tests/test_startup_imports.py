@@ -14,13 +14,14 @@ import pytest
 
 KEPT_OFF = ("httpx", "httpcore", "psycopg", "numpy", "rich", "pygments", "pydantic_settings", "torch", "diffusers",
             "transformers", "safetensors", "spandrel", "huggingface_hub", "accelerate", "PIL",
-            "imohash")
+            "imohash", "pickletools", "difflib", "blake3")
 """httpx (model downloads; its ``import`` loads its command-line module, rich and pygments with it), psycopg (the
 PostgreSQL backend, whose package the host imports for its entry point on every start), numpy (edge maps), httpcore
 (the download connections' backend, 35-48 ms), pydantic_settings (the config reads its variables itself: 30 ms),
 the model libraries the node plugins use only while a node runs (importing torch + diffusers costs seconds), and
 Pillow (``PIL.Image``, 14-16 ms), which only decoding, encoding and changing images use, and imohash (8 ms, the
-models' change check when they are synced)."""
+models' change check when they are synced), and pickletools (4 ms: the scan of pickled models), difflib (the hint
+for an unknown node type) and blake3 (hashing a model), 6 ms together."""
 
 BUILD_APP = """
 import json, sys

@@ -13,7 +13,6 @@ the graph is measured: no collection longer than ``max_collection_size``, no str
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
@@ -139,6 +138,8 @@ def _parse_nodes(
             errors.append(GraphError(node_id, "type", str(exc)))
             continue
         if reg is None:
+            import difflib  # here, not at import: 1 ms of every start, for the hint of a graph that names no type
+
             close = difflib.get_close_matches(type_id, list(known), n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             errors.append(GraphError(

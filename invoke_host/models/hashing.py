@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import blake3
-
 __all__ = ["HASH_ALGORITHM", "ProgressCallback", "hash_model", "imohash_model", "model_files", "model_size"]
 
 HASH_ALGORITHM = "blake3"
@@ -40,6 +38,8 @@ def model_size(path: Path) -> int:
 
 
 def _hash_file(path: Path, done: int, total: int, progress: ProgressCallback | None) -> tuple[bytes, int]:
+    import blake3  # here and below, not at import: 1 ms of every start; only hashing a model uses it
+
     hasher = blake3.blake3()
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -57,6 +57,8 @@ def hash_model(path: Path, progress: ProgressCallback | None = None) -> str:
     if path.is_file():
         digest, _ = _hash_file(path, 0, total, progress)
         return f"{HASH_ALGORITHM}:{digest.hex()}"
+    import blake3
+
     combined = blake3.blake3()
     done = 0
     for file in files:
@@ -71,6 +73,8 @@ def imohash_model(path: Path) -> str:
 
     if path.is_file():
         return str(imohash.hashfile(str(path), hexdigest=True))
+    import blake3
+
     combined = blake3.blake3()
     for file in model_files(path):
         combined.update(file.relative_to(path).as_posix().encode() + b"\0")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import pickletools
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,6 +51,8 @@ class _UnparseableError(Exception):
 def _one_pickle(fh: IO[bytes]) -> tuple[bytes, Any]:
     """The bytes of the pickle starting at the current position, read to its STOP, and the last opcode argument
     before STOP (the value of a pickle that is a bare constant, such as torch's magic number)."""
+    import pickletools  # here, not at import: it builds its opcode tables (4 ms) on every start; only scans use it
+
     start = fh.tell()
     last: Any = None
     try:
