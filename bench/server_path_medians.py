@@ -1,6 +1,7 @@
-"""The chain through the server against in-process, as medians of many alternating runs (issue #11).
+"""The chain (or an iterate) through the server against in-process, as medians of many alternating runs (#11).
 
     .venv/bin/python bench/server_path_medians.py --repeats 25 --compare-with /tmp/base
+    .venv/bin/python bench/server_path_medians.py --iterate 100000 --repeats 5    # the iterate graph instead
 
 ``bench/server_path.py`` compares the best of a few runs per side, which on a shared machine is decided by the
 one quiet moment each side happened to get. This runs one graph (default: the chain of 1,000 ``add``) many times
@@ -30,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from graph_overhead import chain
+from graph_overhead import chain, iterate
 from server_path import Server, _checkout_path, in_process_host, run_in_process, run_through_server
 
 
@@ -38,13 +39,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=25, help="runs per side")
     parser.add_argument("--nodes", type=int, default=1_000, help="the chain's length")
+    parser.add_argument("--iterate", type=int, metavar="ITEMS",
+                        help="run the iterate graph over this many items instead of the chain")
     parser.add_argument("--poll", type=float, default=0.005, help="least seconds between batch-status polls")
     parser.add_argument("--first-poll", type=float, default=0.8,
                         help="first poll after this fraction of the server's median wall time so far (0: at once)")
     parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT", help="also a server from another checkout")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the in-process host has no storage backend and says so
-    graph = chain(args.nodes)
+    graph = iterate(args.iterate) if args.iterate else chain(args.nodes)
+    what = f"iterate over {args.iterate:,}" if args.iterate else f"chain of {args.nodes:,} add"
     host = in_process_host()
     wanted: dict[str, dict[str, str] | None] = {"this checkout": None}
     if args.compare_with is not None:
@@ -81,7 +85,7 @@ def main() -> None:
                 server.close()
     mine_wall = statistics.median(r[0] for r in runs["in-process"])
     mine_cpu = statistics.median(r[1] for r in runs["in-process"])
-    print(f"chain of {args.nodes:,} add, {args.repeats} runs per side, medians (min); first poll after "
+    print(f"{what}, {args.repeats} runs per side, medians (min); first poll after "
           f"{args.first_poll:g} x the server's median wall time so far")
     print(f"{'side':32} {'wall s':>15} {'ratio':>6} {'CPU s':>15} {'ratio':>6} {'run s':>7} {'GET s':>7} "
           f"{'polls':>5}")
