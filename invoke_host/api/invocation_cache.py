@@ -22,7 +22,8 @@ class InvocationCacheStatus(msgspec.Struct):
     hits: int
     """Nodes that did not run because their output was cached."""
     misses: int
-    """Cacheable nodes that found no entry and ran."""
+    """Nodes that looked for an entry, found none and ran (a node type that never had an output kept does not look:
+    quick outputs that name nothing are not kept, ``output_cache_min_node_seconds``)."""
     evictions: int
     invalidations: int
     """Entries dropped because an image, stored object or model they name was deleted or changed."""
