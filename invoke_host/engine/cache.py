@@ -44,6 +44,11 @@ _NO_REFERENCES: frozenset[Reference] = frozenset()
 _COMPACT_STEP = 1_000
 _CHECKED_KINDS = frozenset({"tensor", "conditioning"})
 
+def _cacheable(node: BaseInvocation) -> bool:
+    """Whether a node may be cached at all: ``use_cache`` on, and not an engine node."""
+    return bool(node.use_cache) and node.type not in _NEVER_CACHED  # type: ignore[attr-defined]
+
+
 ObjectCheck = Callable[[str], bool]
 """Whether a stored object of one kind still exists, by name (a tensor or conditioning store's ``exists``)."""
 
@@ -128,8 +133,7 @@ class OutputCache:
     @staticmethod
     def key(node: BaseInvocation) -> str | None:
         """The cache key of a node, or None if it must run (``use_cache`` off, or an engine node)."""
-        node_type: str = node.type  # type: ignore[attr-defined]
-        if not node.use_cache or node_type in _NEVER_CACHED:
+        if not _cacheable(node):
             return None
         # The JSON of the inputs includes "type", so two node types never share a key.
         return node.model_dump_json(exclude=_NOT_INPUTS)
@@ -160,8 +164,7 @@ class OutputCache:
         h-admit). An output that names something is always offered: reusing it also reuses what it made (an
         image is not saved again), however quickly it was made.
         """
-        node_type: str = node.type  # type: ignore[attr-defined]
-        if not self.enabled or not node.use_cache or node_type in _NEVER_CACHED:
+        if not self.enabled or not _cacheable(node):
             return False
         refs = references(output) | references(node)
         if not refs and seconds < self.min_node_seconds:
@@ -172,7 +175,7 @@ class OutputCache:
             key = self.key(node)
             if key is None:
                 return False
-        return self._put(key, output, refs, node_type, size_bytes, generation)
+        return self._put(key, output, refs, node.type, size_bytes, generation)  # type: ignore[attr-defined]
 
     def get(self, key: str) -> BaseInvocationOutput | None:
         """The cached output for ``key``, or None (a miss)."""

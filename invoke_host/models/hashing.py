@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 __all__ = ["HASH_ALGORITHM", "ProgressCallback", "hash_model", "imohash_model", "model_files", "model_size"]
 
@@ -37,10 +38,16 @@ def model_size(path: Path) -> int:
     return sum(p.stat().st_size for p in model_files(path))
 
 
-def _hash_file(path: Path, done: int, total: int, progress: ProgressCallback | None) -> tuple[bytes, int]:
-    import blake3  # here and below, not at import: 1 ms of every start; only hashing a model uses it
+def _blake3() -> Any:
+    """A new blake3 hasher; the module is imported here, not at import: 1 ms of every start, and only hashing a
+    model uses it."""
+    import blake3
 
-    hasher = blake3.blake3()
+    return blake3.blake3()
+
+
+def _hash_file(path: Path, done: int, total: int, progress: ProgressCallback | None) -> tuple[bytes, int]:
+    hasher = _blake3()
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             hasher.update(chunk)
@@ -57,9 +64,7 @@ def hash_model(path: Path, progress: ProgressCallback | None = None) -> str:
     if path.is_file():
         digest, _ = _hash_file(path, 0, total, progress)
         return f"{HASH_ALGORITHM}:{digest.hex()}"
-    import blake3
-
-    combined = blake3.blake3()
+    combined = _blake3()
     done = 0
     for file in files:
         digest, done = _hash_file(file, done, total, progress)
@@ -73,9 +78,7 @@ def imohash_model(path: Path) -> str:
 
     if path.is_file():
         return str(imohash.hashfile(str(path), hexdigest=True))
-    import blake3
-
-    combined = blake3.blake3()
+    combined = _blake3()
     for file in model_files(path):
         combined.update(file.relative_to(path).as_posix().encode() + b"\0")
         combined.update(bytes.fromhex(imohash.hashfile(str(file), hexdigest=True)))
