@@ -1,11 +1,12 @@
 """The ``invoke-host`` program's entry point: ``serve`` and ``worker`` start again on the system allocator before
 the command line module (click) is imported.
 
-``invoke-host serve`` and ``invoke-host worker`` replace their process with one on glibc's malloc
-(:func:`invoke_host.memory.use_system_allocator` says why). Everything imported before that ``os.execv`` is imported
-again by the new interpreter, so it is paid twice: reaching the restart through :mod:`invoke_host.cli` imported click
-(40-45 ms of CPU), and that module ``ctypes`` and the memory module's own imports. This module decides with ``os``,
-``sys`` and ``ctypes`` alone and restarts first; every other command, and anything it cannot tell, goes on to
+``invoke-host serve`` and ``invoke-host worker`` replace their process with one on the C allocator, tcmalloc where
+installed (:mod:`invoke_host.allocator` and :func:`invoke_host.memory.use_system_allocator` say why). Everything
+imported before that ``os.execv`` is imported again by the new interpreter, so it is paid twice: reaching the
+restart through :mod:`invoke_host.cli` imported click (40-45 ms of CPU), and that module ``ctypes`` and the memory
+module's own imports. This module decides with ``os``, ``sys``, ``ctypes`` and :mod:`invoke_host.allocator` (which
+imports ``os`` and ``sys`` alone) and restarts first; every other command, and anything it cannot tell, goes on to
 :func:`invoke_host.cli.main` unchanged, where ``serve`` and ``worker`` still call ``use_system_allocator`` (which
 does nothing in the restarted process, whose ``PYTHONMALLOC`` is set).
 
@@ -28,10 +29,19 @@ _RESTARTING_COMMANDS = frozenset({"serve", "worker"})
 
 
 def exec_on_system_allocator() -> None:
-    """Replace this process with the same program and arguments on the system allocator (``PYTHONMALLOC=malloc``),
-    as :func:`~invoke_host.memory.use_system_allocator` does (not imported from there: that module's own imports,
-    logging, threading and concurrent.futures among them, are what this one keeps out of the first interpreter)."""
-    os.environ["PYTHONMALLOC"] = "malloc"
+    """Replace this process with the same program and arguments on the C allocator (``PYTHONMALLOC=malloc``, and
+    tcmalloc preloaded where installed: :func:`invoke_host.allocator.restart_environ`), as
+    :func:`~invoke_host.memory.use_system_allocator` does (not imported from there: that module's own imports,
+    logging, threading and concurrent.futures among them, are what this one keeps out of the first interpreter).
+
+    A bad ``INVOKE_HOST_ALLOCATOR`` ends the program with its message and exit status 2, as a bad option does."""
+    from invoke_host.allocator import AllocatorError, restart_environ
+
+    try:
+        os.environ.update(restart_environ(os.environ))  # it only adds: the restart inherits os.environ
+    except AllocatorError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        sys.exit(2)
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 

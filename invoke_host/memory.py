@@ -11,19 +11,21 @@ keep what was freed:
 - glibc's malloc keeps freed pages in its heaps; ``malloc_trim(0)`` gives back every whole free page, wherever
   it lies.
 
-So ``invoke-host serve`` runs on the system allocator (``PYTHONMALLOC=malloc``, see :func:`use_system_allocator`)
-and a processor with no item running calls :func:`release_if_grown` (every half second, from its heartbeat): once
-RSS has grown ``memory_release_bytes`` since the last release, ``malloc_trim(0)`` runs. Freed memory is given back
-whatever freed it (a session's state, a large ``GET`` answered after the item ended, a prune), and not between
-items of a busy queue, where the next item reuses it. No ``gc.collect()`` comes with it: a finished session's
-state is freed by reference counting (the processor checks that, and collects only if not), and a full collection
-of a server holding a large output cache took 90 ms for nothing (it found a few dozen objects). Elsewhere than
-glibc (musl, macOS, Windows) both do nothing.
+So ``invoke-host serve`` runs on the C allocator (``PYTHONMALLOC=malloc``, see :func:`use_system_allocator`):
+gperftools' tcmalloc where installed, which costs a running session less CPU than glibc's malloc
+(:mod:`invoke_host.allocator`), else glibc's. A processor with no item running calls :func:`release_if_grown`
+(every half second, from its heartbeat): once RSS has grown ``memory_release_bytes`` since the last release, the
+allocator gives back what is free (tcmalloc's ``MallocExtension_ReleaseFreeMemory``, glibc's ``malloc_trim(0)``).
+Freed memory is given back whatever freed it (a session's state, a large ``GET`` answered after the item ended, a
+prune), and not between items of a busy queue, where the next item reuses it. No ``gc.collect()`` comes with it: a
+finished session's state is freed by reference counting (the processor checks that, and collects only if not), and
+a full collection of a server holding a large output cache took 90 ms for nothing (it found a few dozen objects).
+Elsewhere than glibc (musl, macOS, Windows) both do nothing.
 
 What stays after that is what live objects pin: each of a page or so, wherever it was allocated. The output
 cache's entries were made among a session's objects, so a full cache of 70,000 small outputs (64 MiB) kept the
-server 197 MiB above idle after trimming; so an idle processor first has the cache copy its new entries in the
-thread of :func:`in_own_arena` (``OutputCache.compact``), where they lie together (docs/benchmarks.md).
+server 197 MiB above idle after trimming; so on glibc an idle processor first has the cache copy its new entries in
+the thread of :func:`in_own_arena` (``OutputCache.compact``), where they lie together (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from invoke_host.allocator import AllocatorError, forget_preload, restart_environ
+
 __all__ = [
-    "free_in_steps", "in_own_arena", "on_system_allocator", "release_due", "release_free_memory", "release_if_grown",
-    "rss_bytes", "start_own_arena", "use_system_allocator",
+    "allocator", "free_in_steps", "in_own_arena", "on_system_allocator", "release_due", "release_free_memory",
+    "release_if_grown", "rss_bytes", "start_own_arena", "use_system_allocator",
 ]
 
 logger = logging.getLogger("invoke_host.memory")
@@ -78,6 +82,35 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 
 _MALLOC_TRIM = _load_malloc_trim()
 
+
+def _load_tcmalloc_release() -> Callable[[], None] | None:
+    """tcmalloc's ``MallocExtension_ReleaseFreeMemory``, where tcmalloc is this process's allocator (preloaded by
+    the restart: its symbols are in the program's global scope), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        release: Callable[[], None] = ctypes.CDLL(None).MallocExtension_ReleaseFreeMemory
+    except (OSError, AttributeError):
+        return None
+    return release
+
+
+_TCMALLOC_RELEASE = _load_tcmalloc_release()
+
+
+def allocator() -> str:
+    """What Python objects are allocated with here, for the start-up log: ``tcmalloc``, ``glibc``, ``malloc``
+    (another C library's, ``PYTHONMALLOC=malloc``), or ``python`` (Python's own, or what ``PYTHONMALLOC`` names)."""
+    if not os.environ.get("PYTHONMALLOC", "").startswith("malloc"):
+        return "python"
+    if _TCMALLOC_RELEASE is not None:
+        return "tcmalloc"
+    return "glibc" if _MALLOC_TRIM is not None else "malloc"
+
+
+def _can_release() -> bool:
+    return _TCMALLOC_RELEASE is not None or _MALLOC_TRIM is not None
+
 # Entries free_in_steps frees between two offers of the interpreter lock to other threads.
 _FREE_STEP = 1_000
 # References to a container held only by the object being freed, as free_in_steps counts them.
@@ -85,11 +118,16 @@ _OWN_REFERENCES = 4
 
 
 def release_free_memory() -> bool:
-    """Give free heap pages back to the system (``malloc_trim(0)``, no collection: the processor frees a finished
-    state by reference counting and collects only if that failed); return whether the allocator could.
+    """Give free heap pages back to the system (tcmalloc's ``MallocExtension_ReleaseFreeMemory`` where it is the
+    allocator, else ``malloc_trim(0)``; no collection: the processor frees a finished state by reference counting
+    and collects only if that failed); return whether the allocator could (tcmalloc does not say: True).
 
     Blocking (a trim of a large heap takes milliseconds): call it in a worker thread.
     """
+    if _TCMALLOC_RELEASE is not None:
+        _TCMALLOC_RELEASE()
+        logger.debug("tcmalloc released its free memory")
+        return True
     if _MALLOC_TRIM is None:
         return False
     released = bool(_MALLOC_TRIM(0))
@@ -114,7 +152,7 @@ def rss_bytes() -> int | None:
 
 def release_due(threshold_bytes: int) -> bool:
     """Whether :func:`release_if_grown` would release now: one read of ``/proc/self/statm``, fit for the loop."""
-    if threshold_bytes <= 0 or _MALLOC_TRIM is None:
+    if threshold_bytes <= 0 or not _can_release():
         return False
     rss = rss_bytes()
     level = _rss_after_release
@@ -129,7 +167,7 @@ def release_if_grown(threshold_bytes: int) -> bool:
     each release follows a growth of ``threshold_bytes``. Blocking while it trims: call it in a worker thread.
     """
     global _rss_after_release
-    if threshold_bytes <= 0 or _MALLOC_TRIM is None:
+    if threshold_bytes <= 0 or not _can_release():
         return False
     with _release_lock:
         rss = rss_bytes()
@@ -185,8 +223,8 @@ _own_arena_lock = threading.Lock()
 
 def on_system_allocator() -> bool:
     """Whether Python objects come from glibc's malloc here (``PYTHONMALLOC=malloc``, see
-    :func:`use_system_allocator`), so that a thread's objects come from that thread's arena."""
-    return _MALLOC_TRIM is not None and os.environ.get("PYTHONMALLOC", "").startswith("malloc")
+    :func:`use_system_allocator`, and not tcmalloc), so that a thread's objects come from that thread's arena."""
+    return allocator() == "glibc"
 
 
 def in_own_arena() -> concurrent.futures.Executor:
@@ -217,10 +255,15 @@ def use_system_allocator() -> None:
     program that calls the command in-process is never replaced. Call it first thing, before any thread starts
     or any file is opened: ``os.execv`` replaces the process and keeps its id, so a supervisor sees no change.
     """
+    # The restarted process: what the restart preloaded goes out of the environment its own children inherit.
+    forget_preload(os.environ)
     if "PYTHONMALLOC" in os.environ or not sys.platform.startswith("linux") or _MALLOC_TRIM is None:
         return
     program = os.path.basename(sys.argv[0]) if sys.argv else ""
     if program != "invoke-host" and not sys.argv[0].endswith(os.path.join("invoke_host", "cli.py")):
         return
-    os.environ["PYTHONMALLOC"] = "malloc"
+    try:
+        os.environ.update(restart_environ(os.environ))  # PYTHONMALLOC=malloc, and tcmalloc where installed
+    except AllocatorError as exc:
+        raise SystemExit(f"Error: {exc}") from None
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import json
 import os
 import socket
 import subprocess
@@ -15,10 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from invoke_host.allocator import tcmalloc_library
 from invoke_host.memory import free_in_steps, release_free_memory, use_system_allocator
 
 glibc_linux = pytest.mark.skipif(
     not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="needs Linux with a libc"
+)
+TCMALLOC = tcmalloc_library() if sys.platform.startswith("linux") else None
+with_tcmalloc = pytest.mark.skipif(
+    TCMALLOC is None, reason="needs gperftools' tcmalloc installed (scripts/system-packages installs it)"
 )
 
 
@@ -49,6 +55,11 @@ def _serve(root: Path, **env: str) -> Iterator[subprocess.Popen[str]]:
         process.communicate(timeout=20)
 
 
+def _mapped(pid: int, library: str) -> bool:
+    """Whether the process has ``library`` loaded."""
+    return library in Path(f"/proc/{pid}/maps").read_text()
+
+
 def _allocator(pid: int) -> str | None:
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     found = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"PYTHONMALLOC=")]
@@ -66,6 +77,62 @@ def test_serve_restarts_itself_on_the_system_allocator_in_the_same_process(tmp_p
 def test_an_allocator_chosen_by_the_user_is_kept(tmp_path: Path) -> None:
     with _serve(tmp_path, PYTHONMALLOC="pymalloc") as process:
         assert _allocator(process.pid) == "pymalloc"
+
+
+@glibc_linux
+@with_tcmalloc
+def test_serve_runs_on_tcmalloc_where_it_is_installed_and_on_glibc_when_told(tmp_path: Path) -> None:
+    assert TCMALLOC is not None
+    with _serve(tmp_path / "auto") as process:
+        assert _allocator(process.pid) == "malloc" and _mapped(process.pid, TCMALLOC)
+    with _serve(tmp_path / "malloc", INVOKE_HOST_ALLOCATOR="malloc") as process:
+        assert _allocator(process.pid) == "malloc" and not _mapped(process.pid, TCMALLOC)
+
+
+@glibc_linux
+def test_serve_refuses_an_allocator_it_does_not_know_before_starting(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "invoke-host"), "serve", "--root", str(tmp_path / "root")],
+        env={**environ, "INVOKE_HOST_ALLOCATOR": "hoard"}, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert "INVOKE_HOST_ALLOCATOR='hoard'" in out.stderr and "auto, tcmalloc, malloc" in out.stderr
+    assert not (tmp_path / "root").exists()  # refused before anything was made
+
+
+RELEASE_UNDER_TCMALLOC = """
+import json, sys
+from invoke_host.memory import allocator, release_free_memory, rss_bytes
+
+before = rss_bytes()
+blocks = [bytes(200) for _ in range(1_000_000)]  # ~230 MB of small objects, each from the allocator
+grown = rss_bytes()
+del blocks
+freed = rss_bytes()
+released = release_free_memory()
+print(json.dumps({"allocator": allocator(), "before": before, "grown": grown, "freed": freed,
+                  "released": released, "after": rss_bytes()}))
+"""
+
+
+@glibc_linux
+@with_tcmalloc
+def test_release_free_memory_has_tcmalloc_give_back_what_a_run_freed() -> None:
+    assert TCMALLOC is not None
+    out = subprocess.run(
+        [sys.executable, "-c", RELEASE_UNDER_TCMALLOC],
+        env={**os.environ, "PYTHONMALLOC": "malloc", "LD_PRELOAD": TCMALLOC}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["allocator"] == "tcmalloc" and seen["released"] is True
+    mib = 2**20
+    assert seen["grown"] - seen["before"] > 150 * mib
+    # tcmalloc keeps what was freed for the next allocations until it is asked to give it back.
+    assert seen["freed"] - seen["before"] > 100 * mib
+    assert seen["after"] - seen["before"] < 50 * mib
 
 
 @glibc_linux

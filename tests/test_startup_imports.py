@@ -158,9 +158,10 @@ def test_the_program_restarts_serve_and_worker_before_importing_click_or_the_cli
     )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen.get("modules") == ["invoke_host.launcher"], (
+    assert seen.get("modules") == ["invoke_host.allocator", "invoke_host.launcher"], (
         f"`invoke-host {command}` imported {seen.get('modules')} before starting again on the system allocator: "
-        "the restarted process imports them anew (invoke_host/launcher.py decides with os, sys and ctypes alone)"
+        "the restarted process imports them anew (invoke_host/launcher.py decides with os, sys, ctypes and "
+        "invoke_host.allocator alone)"
     )
     # The same program, arguments and process as use_system_allocator's restart.
     assert seen["path"] == sys.executable

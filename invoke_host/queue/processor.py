@@ -46,6 +46,7 @@ from invoke_host.graph import load_validated_graph, parse_graph, registry_finger
 from invoke_host.heap_freeze import freeze_survivors, run_ended, run_started, thaw_due, thaw_run_objects
 from invoke_host.limits import Limits
 from invoke_host.memory import (
+    allocator,
     free_in_steps,
     in_own_arena,
     on_system_allocator,
@@ -164,7 +165,7 @@ class SessionProcessor:
         self.claims = claims
         self.memory_release_bytes = memory_release_bytes
         """While no item runs, freed memory goes back to the system once RSS grew this much (memory.py)."""
-        # The cache's entries are moved together only where that lets memory go back: glibc, Python on malloc.
+        # The cache's entries are moved together only where that lets memory go back: glibc's per-thread arenas.
         self._compacts = memory_release_bytes > 0 and self.cache.enabled and on_system_allocator()
         self._ran_since_freeze = False
         """Whether an item ended since the idle processor last looked at what survived (freeze_survivors)."""
@@ -177,8 +178,9 @@ class SessionProcessor:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker(n), name=f"queue-worker-{n}") for n in range(self.workers)]
         self._tasks.append(loop.create_task(self._heartbeat(), name=f"queue-heartbeat-{self.worker_id}"))
-        logger.info("Session processor %s started with %d worker%s%s", self.worker_id, self.workers,
-                    "s" if self.workers != 1 else "", f" on {self.device}" if self.device else "")
+        logger.info("Session processor %s started with %d worker%s%s; allocator: %s",
+                    self.worker_id, self.workers, "s" if self.workers != 1 else "",
+                    f" on {self.device}" if self.device else "", allocator())
 
     async def stop(self) -> None:
         self._stop.set()
