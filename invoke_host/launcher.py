@@ -1,7 +1,7 @@
 """The ``invoke-host`` program's entry point: ``serve`` and ``worker`` start again on the system allocator before
 the command line module (click) is imported.
 
-``invoke-host serve`` and ``invoke-host worker`` replace their process with one on the C allocator, tcmalloc where
+``invoke-host serve`` and ``invoke-host worker`` replace their process with one on the C allocator, jemalloc where
 installed (:mod:`invoke_host.allocator` and :func:`invoke_host.memory.use_system_allocator` say why). Everything
 imported before that ``os.execv`` is imported again by the new interpreter, so it is paid twice: reaching the
 restart through :mod:`invoke_host.cli` imported click (40-45 ms of CPU), and that module ``ctypes`` and the memory
@@ -30,7 +30,7 @@ _RESTARTING_COMMANDS = frozenset({"serve", "worker"})
 
 def exec_on_system_allocator() -> None:
     """Replace this process with the same program and arguments on the C allocator (``PYTHONMALLOC=malloc``, and
-    tcmalloc preloaded where installed: :func:`invoke_host.allocator.restart_environ`), as
+    jemalloc or tcmalloc preloaded where installed: :func:`invoke_host.allocator.restart_environ`), as
     :func:`~invoke_host.memory.use_system_allocator` does (not imported from there: that module's own imports,
     logging, threading and concurrent.futures among them, are what this one keeps out of the first interpreter).
 

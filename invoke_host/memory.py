@@ -12,10 +12,11 @@ keep what was freed:
   it lies.
 
 So ``invoke-host serve`` runs on the C allocator (``PYTHONMALLOC=malloc``, see :func:`use_system_allocator`):
-gperftools' tcmalloc where installed, which costs a running session less CPU than glibc's malloc
+jemalloc or tcmalloc where installed, which cost a running session less CPU than glibc's malloc
 (:mod:`invoke_host.allocator`), else glibc's. A processor with no item running calls :func:`release_if_grown`
 (every half second, from its heartbeat): once RSS has grown ``memory_release_bytes`` since the last release, the
-allocator gives back what is free (tcmalloc's ``MallocExtension_ReleaseFreeMemory``, glibc's ``malloc_trim(0)``).
+allocator gives back what is free (jemalloc's purge, tcmalloc's ``MallocExtension_ReleaseFreeMemory``, glibc's
+``malloc_trim(0)``).
 Freed memory is given back whatever freed it (a session's state, a large ``GET`` answered after the item ended, a
 prune), and not between items of a busy queue, where the next item reuses it. No ``gc.collect()`` comes with it: a
 finished session's state is freed by reference counting (the processor checks that, and collects only if not), and
@@ -83,33 +84,41 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _load_malloc_trim()
 
 
-def _load_tcmalloc_release() -> Callable[[], None] | None:
-    """tcmalloc's ``MallocExtension_ReleaseFreeMemory``, where tcmalloc is this process's allocator (preloaded by
-    the restart: its symbols are in the program's global scope), else None."""
+def _preloaded_release() -> tuple[str, Callable[[], object]] | None:
+    """(name, release) of the allocator the restart preloaded (its symbols are in the program's global scope):
+    jemalloc's purge of every arena, or tcmalloc's ``MallocExtension_ReleaseFreeMemory``; None for neither."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        release: Callable[[], None] = ctypes.CDLL(None).MallocExtension_ReleaseFreeMemory
-    except (OSError, AttributeError):
+        program = ctypes.CDLL(None)
+    except OSError:
         return None
-    return release
+    mallctl = getattr(program, "mallctl", None)
+    if mallctl is not None:
+        # "arena.<MALLCTL_ARENAS_ALL>.purge": every arena's unused dirty pages back to the system now.
+        return "jemalloc", lambda: mallctl(b"arena.4096.purge", None, None, None, ctypes.c_size_t(0))
+    tcmalloc_release = getattr(program, "MallocExtension_ReleaseFreeMemory", None)
+    if tcmalloc_release is not None:
+        return "tcmalloc", tcmalloc_release
+    return None
 
 
-_TCMALLOC_RELEASE = _load_tcmalloc_release()
+_PRELOADED = _preloaded_release()
 
 
 def allocator() -> str:
-    """What Python objects are allocated with here, for the start-up log: ``tcmalloc``, ``glibc``, ``malloc``
-    (another C library's, ``PYTHONMALLOC=malloc``), or ``python`` (Python's own, or what ``PYTHONMALLOC`` names)."""
+    """What Python objects are allocated with here, for the start-up log: ``jemalloc``, ``tcmalloc``, ``glibc``,
+    ``malloc`` (another C library's, ``PYTHONMALLOC=malloc``), or ``python`` (Python's own, or what
+    ``PYTHONMALLOC`` names)."""
     if not os.environ.get("PYTHONMALLOC", "").startswith("malloc"):
         return "python"
-    if _TCMALLOC_RELEASE is not None:
-        return "tcmalloc"
+    if _PRELOADED is not None:
+        return _PRELOADED[0]
     return "glibc" if _MALLOC_TRIM is not None else "malloc"
 
 
 def _can_release() -> bool:
-    return _TCMALLOC_RELEASE is not None or _MALLOC_TRIM is not None
+    return _PRELOADED is not None or _MALLOC_TRIM is not None
 
 # Entries free_in_steps frees between two offers of the interpreter lock to other threads.
 _FREE_STEP = 1_000
@@ -118,15 +127,17 @@ _OWN_REFERENCES = 4
 
 
 def release_free_memory() -> bool:
-    """Give free heap pages back to the system (tcmalloc's ``MallocExtension_ReleaseFreeMemory`` where it is the
-    allocator, else ``malloc_trim(0)``; no collection: the processor frees a finished state by reference counting
-    and collects only if that failed); return whether the allocator could (tcmalloc does not say: True).
+    """Give free heap pages back to the system (jemalloc's purge or tcmalloc's ``MallocExtension_ReleaseFreeMemory``
+    where one is the allocator, else ``malloc_trim(0)``; no collection: the processor frees a finished state by
+    reference counting and collects only if that failed); return whether the allocator could (the preloaded ones
+    do not say: True).
 
     Blocking (a trim of a large heap takes milliseconds): call it in a worker thread.
     """
-    if _TCMALLOC_RELEASE is not None:
-        _TCMALLOC_RELEASE()
-        logger.debug("tcmalloc released its free memory")
+    if _PRELOADED is not None:
+        name, release = _PRELOADED
+        release()
+        logger.debug("%s gave back its free memory", name)
         return True
     if _MALLOC_TRIM is None:
         return False

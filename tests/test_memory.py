@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from invoke_host.allocator import tcmalloc_library
+from invoke_host.allocator import PRELOADABLE, preloadable_library
 from invoke_host.memory import free_in_steps, release_free_memory, use_system_allocator
 
 glibc_linux = pytest.mark.skipif(
     not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None, reason="needs Linux with a libc"
 )
-TCMALLOC = tcmalloc_library() if sys.platform.startswith("linux") else None
-with_tcmalloc = pytest.mark.skipif(
-    TCMALLOC is None, reason="needs gperftools' tcmalloc installed (scripts/system-packages installs it)"
+INSTALLED = {name: path for name in PRELOADABLE
+             if sys.platform.startswith("linux") and (path := preloadable_library(name)) is not None}
+needs_preloadable = pytest.mark.skipif(
+    not INSTALLED, reason="needs jemalloc or tcmalloc installed (scripts/system-packages installs both)"
 )
 
 
@@ -80,13 +81,14 @@ def test_an_allocator_chosen_by_the_user_is_kept(tmp_path: Path) -> None:
 
 
 @glibc_linux
-@with_tcmalloc
-def test_serve_runs_on_tcmalloc_where_it_is_installed_and_on_glibc_when_told(tmp_path: Path) -> None:
-    assert TCMALLOC is not None
+@needs_preloadable
+def test_serve_runs_on_the_first_installed_allocator_and_on_glibc_when_told(tmp_path: Path) -> None:
+    first = INSTALLED[next(name for name in PRELOADABLE if name in INSTALLED)]
     with _serve(tmp_path / "auto") as process:
-        assert _allocator(process.pid) == "malloc" and _mapped(process.pid, TCMALLOC)
+        assert _allocator(process.pid) == "malloc" and _mapped(process.pid, first)
     with _serve(tmp_path / "malloc", INVOKE_HOST_ALLOCATOR="malloc") as process:
-        assert _allocator(process.pid) == "malloc" and not _mapped(process.pid, TCMALLOC)
+        assert _allocator(process.pid) == "malloc"
+        assert not any(_mapped(process.pid, library) for library in INSTALLED.values())
 
 
 @glibc_linux
@@ -97,11 +99,11 @@ def test_serve_refuses_an_allocator_it_does_not_know_before_starting(tmp_path: P
         env={**environ, "INVOKE_HOST_ALLOCATOR": "hoard"}, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2
-    assert "INVOKE_HOST_ALLOCATOR='hoard'" in out.stderr and "auto, tcmalloc, malloc" in out.stderr
+    assert "INVOKE_HOST_ALLOCATOR='hoard'" in out.stderr and "auto, jemalloc, tcmalloc, malloc" in out.stderr
     assert not (tmp_path / "root").exists()  # refused before anything was made
 
 
-RELEASE_UNDER_TCMALLOC = """
+RELEASE_UNDER_PRELOAD = """
 import json, sys
 from invoke_host.memory import allocator, release_free_memory, rss_bytes
 
@@ -117,20 +119,20 @@ print(json.dumps({"allocator": allocator(), "before": before, "grown": grown, "f
 
 
 @glibc_linux
-@with_tcmalloc
-def test_release_free_memory_has_tcmalloc_give_back_what_a_run_freed() -> None:
-    assert TCMALLOC is not None
-    out = subprocess.run(
-        [sys.executable, "-c", RELEASE_UNDER_TCMALLOC],
-        env={**os.environ, "PYTHONMALLOC": "malloc", "LD_PRELOAD": TCMALLOC}, capture_output=True, text=True,
-        timeout=120,
-    )
+@pytest.mark.parametrize("name", list(PRELOADABLE))
+def test_release_free_memory_has_the_preloaded_allocator_give_back_what_was_freed(name: str) -> None:
+    if name not in INSTALLED:
+        pytest.skip(f"needs {name} installed (scripts/system-packages installs it)")
+    # The allocator keeps what is freed for the next allocations (jemalloc for its decay time: long here, so
+    # that only the release can give it back within this test).
+    env = {**os.environ, "PYTHONMALLOC": "malloc", "LD_PRELOAD": INSTALLED[name], "MALLOC_CONF": "dirty_decay_ms:-1"}
+    out = subprocess.run([sys.executable, "-c", RELEASE_UNDER_PRELOAD], env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["allocator"] == "tcmalloc" and seen["released"] is True
+    assert seen["allocator"] == name and seen["released"] is True
     mib = 2**20
     assert seen["grown"] - seen["before"] > 150 * mib
-    # tcmalloc keeps what was freed for the next allocations until it is asked to give it back.
     assert seen["freed"] - seen["before"] > 100 * mib
     assert seen["after"] - seen["before"] < 50 * mib
 

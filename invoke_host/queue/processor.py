@@ -30,7 +30,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, NamedTuple
 
 from invoke_sdk.session_queue import QueueItem, SessionNodeError, SessionNodeResult
 from invoke_sdk.storage import QueueItemNotFoundError
@@ -74,6 +74,9 @@ _HOLD_CHECK_S = 0.5
 # New output cache entries an idle processor moves together (OutputCache.compact) once there are this many: fewer
 # pin too few pages to matter (a page or so each).
 _COMPACT_AFTER_ENTRIES = 1_000
+# How long after an item's end its state is left for the idle heartbeat to free: the client's answers about the
+# item (the status poll that sees it end, its GET, its images) come first.
+_FREE_AFTER_S = 0.2
 # Tracked objects outside the collector's frozen set (heap_freeze.py) an idle processor collects and freezes once
 # there are this many after an item: about 1,200 new cache entries' worth; fewer cost later runs' collections little.
 _FREEZE_AFTER_OBJECTS = 5_000
@@ -90,6 +93,17 @@ def _ran_by_type(state: GraphExecutionState) -> str:
             type_id = info.type if info is not None else type(node).__name__
             counts[type_id] = counts.get(type_id, 0) + ran
     return ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=lambda tn: (-tn[1], tn[0]))) or "none"
+
+
+class _Finished(NamedTuple):
+    """An item's state after its run, until :meth:`SessionProcessor._free_finished` frees it."""
+
+    item_id: int
+    held: list[GraphExecutionState]
+    """The state's only reference, emptied by ``free_in_steps``."""
+    left: weakref.ref[GraphExecutionState]
+    ended: float
+    """``time.monotonic()`` when the run ended."""
 
 
 class _ItemCancel(threading.Event):
@@ -169,6 +183,8 @@ class SessionProcessor:
         self._compacts = memory_release_bytes > 0 and self.cache.enabled and on_system_allocator()
         self._ran_since_freeze = False
         """Whether an item ended since the idle processor last looked at what survived (freeze_survivors)."""
+        self._finished: list[_Finished] = []
+        """States of items that ended and are not freed yet (:meth:`_free_finished`)."""
 
     async def start(self) -> None:
         if self._compacts:
@@ -260,6 +276,9 @@ class SessionProcessor:
         """
         if self.queue.work_coming():
             return
+        await self._free_finished(ended_before=time.monotonic() - _FREE_AFTER_S)
+        if self._finished:
+            return  # what follows would freeze or copy beside a state about to go: the next heartbeat does it
         if self._compacts and self.cache.unsettled >= _COMPACT_AFTER_ENTRIES:
             # Off the pages of the sessions that made them, so those can go back (OutputCache.compact).
             await asyncio.get_running_loop().run_in_executor(in_own_arena(), self.cache.compact)
@@ -352,6 +371,7 @@ class SessionProcessor:
         started = time.perf_counter()
         logger.info("Running queue item %d (queue %s, batch %s, attempt %d) on %s", item_id, item.queue_id,
                     item.batch_id, item.attempts, self.worker_id)
+        await self._free_finished()
         try:
             # A retried item continues from the results stored by the run before (none for a first run).
             stored = await stored_results(self.queue, item_id)
@@ -381,15 +401,28 @@ class SessionProcessor:
             return await self._run_state(item, cancel, held, started, workflow)
         finally:
             run_ended()
-            await asyncio.to_thread(free_in_steps, held)
+            # Freed once the client had its answers (_free_finished): not beside the status poll and the GET that
+            # follow an item's end, whose CPU it shared (a chain of 1,000 nodes: the GET's 4 ms became 8.6 ms).
+            self._finished.append(_Finished(item_id, held, left, time.monotonic()))
+
+    async def _free_finished(self, ended_before: float | None = None) -> None:
+        """Free the states of the items that ended (in steps, in a worker thread): before the next item's state is
+        built, so that at most one item's state waits per worker, and from the idle heartbeat those that ended
+        before ``ended_before`` (``time.monotonic()``)."""
+        while self._finished:
+            if ended_before is not None and self._finished[0].ended >= ended_before:
+                return
+            finished = self._finished.pop(0)
+            await asyncio.to_thread(free_in_steps, finished.held)
             # What full collections froze during the run goes back to the collector (heap_freeze.py), so that
             # nothing frozen then stays for good; this collection also frees the state if a cycle held it.
             if thaw_due():
                 await asyncio.to_thread(thaw_run_objects)
-            if left() is not None:
+            if finished.left() is not None:
                 # Something still refers to the state (a cycle through it): only a collection frees it. Never seen
                 # so far; a full collection costs 90 ms in a server holding a large output cache (memory.py).
-                logger.debug("Queue item %d: its session's state outlived its run; collecting garbage", item_id)
+                logger.debug("Queue item %d: its session's state outlived its run; collecting garbage",
+                             finished.item_id)
                 await asyncio.to_thread(gc.collect)
 
     async def _run_state(self, item: QueueItem, cancel: _ItemCancel, held: list[GraphExecutionState],

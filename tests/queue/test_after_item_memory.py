@@ -260,3 +260,36 @@ def _collecting(run: Any) -> Any:
         gc.collect()  # a full collection while the item still counts as running
         return status
     return wrapped
+
+
+def test_a_finished_state_waits_for_the_idle_heartbeat_or_the_next_item_and_nothing_is_frozen_beside_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state goes after the client's answers about its item, never later than the next item's build, and the
+    idle processor neither freezes nor copies while a state waits (it would freeze the state's objects)."""
+    import time
+
+    order: list[str] = []
+    real_free, real_build = processor.free_in_steps, processor.SessionProcessor._restored_state
+
+    def freed(held: list[Any]) -> None:
+        order.append("freed")
+        real_free(held)
+
+    def built(self: Any, *args: Any) -> Any:
+        order.append("built")
+        return real_build(self, *args)
+
+    monkeypatch.setattr(processor, "free_in_steps", freed)
+    monkeypatch.setattr(processor.SessionProcessor, "_restored_state", built)
+    monkeypatch.setattr(processor, "freeze_survivors", lambda least: order.append("froze") or 0)
+    monkeypatch.setattr(processor, "_FREE_AFTER_S", 3600.0)  # the heartbeat never finds a state old enough
+    with TestClient(make_app(tmp_path)) as client:
+        [first] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, first) == "completed", "the first item to complete")
+        time.sleep(1.2)  # idle heartbeats: the state is too young for them, so they leave everything after it
+        assert order == ["built"]
+        [second] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, second) == "completed", "the second item to complete")
+        assert order[:3] == ["built", "freed", "built"]  # the first state went before the second was built
+        monkeypatch.setattr(processor, "_FREE_AFTER_S", 0.0)
+        wait_until(lambda: order[-2:] == ["freed", "froze"], "the idle heartbeat to free the second state, then freeze")
