@@ -246,6 +246,11 @@ class SessionProcessor:
                     logger.exception("Giving freed memory back failed")
                 continue
             try:
+                # Another worker of this processor may be idle after its item while this one runs a long one.
+                await self._free_finished(ended_before=time.monotonic() - _FREE_AFTER_S)
+            except Exception:  # the heartbeat must go on
+                logger.exception("Freeing the state of a finished queue item failed")
+            try:
                 if time.monotonic() - last_renewed >= renew_every:
                     lost = await self.queue.renew_leases(self.worker_id, ids, attempts=self._claims_of(ids))
                     last_renewed = time.monotonic()

@@ -293,3 +293,27 @@ def test_a_finished_state_waits_for_the_idle_heartbeat_or_the_next_item_and_noth
         assert order[:3] == ["built", "freed", "built"]  # the first state went before the second was built
         monkeypatch.setattr(processor, "_FREE_AFTER_S", 0.0)
         wait_until(lambda: order[-2:] == ["freed", "froze"], "the idle heartbeat to free the second state, then freeze")
+
+
+def test_a_finished_state_is_freed_while_another_worker_still_runs_its_item(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two workers, the one whose item ended must not keep that state as long as the other's item runs."""
+    states: list[weakref.ref[Any]] = []
+    real_free = processor.free_in_steps
+
+    def freed(held: list[Any]) -> None:
+        states.append(weakref.ref(held[0]))
+        real_free(held)
+
+    monkeypatch.setattr(processor, "free_in_steps", freed)
+    monkeypatch.setattr(processor, "_FREE_AFTER_S", 0.0)
+    hold = {"nodes": {"h": {"type": "proc_hold", "folder": str(tmp_path)}}, "edges": []}
+    with TestClient(make_app(tmp_path / "root", processor_workers=2)) as client:
+        [held] = enqueue(client, hold)
+        wait_until(lambda: any(tmp_path.glob("started-*")), "the holding item to start")
+        [quick] = enqueue(client, ITERATE)
+        wait_until(lambda: _status(client, quick) == "completed", "the quick item to complete")
+        wait_until(lambda: bool(states), "the quick item's state to be freed while the other item runs")
+        assert _status(client, held) == "in_progress"
+        (tmp_path / "release").touch()
+        wait_until(lambda: _status(client, held) == "completed", "the holding item to complete")
