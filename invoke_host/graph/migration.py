@@ -77,7 +77,9 @@ def upgrade_graph(registry: FrozenRegistry, graph: Mapping[str, Any]) -> tuple[d
     errors: list[GraphError] = []
     upgraded: dict[str, Any] = {}
     for node_id, raw in nodes.items():
-        if isinstance(raw, Mapping) and VERSION_KEY in raw and raw.get("type") in registry.invocations:
+        # type() first: a node from JSON is a dict, and the ABC's isinstance was a third of this walk (issue #11).
+        is_node = type(raw) is dict or isinstance(raw, Mapping)
+        if is_node and VERSION_KEY in raw and raw.get("type") in registry.invocations:
             try:
                 raw = upgrade_raw_node(registry, str(node_id), raw)
             except NodeVersionError as exc:
@@ -95,7 +97,7 @@ def stamp_versions(registry: FrozenRegistry, graph: Mapping[str, Any], *, keep_g
     stamped: dict[str, Any] = {}
     versions: dict[Any, str | None] = {}  # by node type: a 1,000-node graph has a few types
     for node_id, raw in nodes.items():
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # type() first, as in upgrade_graph
             stamped[node_id] = raw
             continue
         node_type = raw.get("type")
