@@ -124,7 +124,8 @@ def test_sessions_of_a_batch_without_data_share_one_encoding_of_the_graph() -> N
         {"nodes": {"n": {"value": float("nan")}}, "edges": [float("inf"), -float("inf")]},  # NaN / Infinity kept
         {"nodes": {"\u00e9": {"prompt": "\u00fc \U0001f600 \u2028 \x00 \x7f \"\\"}}},  # escaped as json.dumps does
         {"nodes": {"n": {"pair": (1, 2), "big": 2**70, "lone": "\ud800"}}},
-        {"nodes": {1: {"type": "add"}}},  # a key json.dumps writes as text
+        {"nodes": {1: {"type": "add"}, 1e16: {"type": "add"}}},  # keys json.dumps writes as text (1e+16)
+        {"nodes": {"n": {"value": None, "text": "nullable", "pair": (None, 1.5)}}},  # null: read back to compare
     ],
 )
 def test_the_stored_graph_reads_back_as_json_dumps_would_have_stored_it(graph: dict[str, object]) -> None:
