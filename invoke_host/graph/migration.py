@@ -75,14 +75,17 @@ def upgrade_graph(registry: FrozenRegistry, graph: Mapping[str, Any]) -> tuple[d
     if not isinstance(nodes, Mapping):
         return dict(graph), []
     errors: list[GraphError] = []
-    upgraded: dict[str, Any] = {}
+    # A copy in one C call, where only the nodes that name a version are replaced: most graphs have none, and
+    # inserting every node into a new dict was most of this walk in the server (issue #11). The order is the same.
+    upgraded: dict[str, Any] = dict(nodes)
     for node_id, raw in nodes.items():
-        if isinstance(raw, Mapping) and VERSION_KEY in raw and raw.get("type") in registry.invocations:
+        # type() first: a node from JSON is a dict, and the ABC's isinstance was a third of this walk (issue #11).
+        is_node = type(raw) is dict or isinstance(raw, Mapping)
+        if is_node and VERSION_KEY in raw and raw.get("type") in registry.invocations:
             try:
-                raw = upgrade_raw_node(registry, str(node_id), raw)
+                upgraded[node_id] = upgrade_raw_node(registry, str(node_id), raw)
             except NodeVersionError as exc:
                 errors.append(GraphError(str(node_id), VERSION_KEY, str(exc)))
-        upgraded[node_id] = raw
     return {**graph, "nodes": upgraded}, errors
 
 
@@ -95,7 +98,7 @@ def stamp_versions(registry: FrozenRegistry, graph: Mapping[str, Any], *, keep_g
     stamped: dict[str, Any] = {}
     versions: dict[Any, str | None] = {}  # by node type: a 1,000-node graph has a few types
     for node_id, raw in nodes.items():
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # type() first, as in upgrade_graph
             stamped[node_id] = raw
             continue
         node_type = raw.get("type")

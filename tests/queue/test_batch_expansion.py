@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from pydantic import ValidationError
 
@@ -113,3 +115,48 @@ def test_sessions_of_a_batch_without_data_share_one_encoding_of_the_graph() -> N
             session = {"id": item.session_id, "batch_id": 'b"1', "graph": stored_graph,
                        "validated_with": registry_fingerprint(registry), **extra}
             assert item.session_json == json.dumps(session, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [
+        {"nodes": {"n": {"type": "float", "value": 1e16, "small": 1e-7, "neg": -0.0, "flag": True, "none": None}}},
+        {"nodes": {"n": {"value": float("nan")}}, "edges": [float("inf"), -float("inf")]},  # NaN / Infinity kept
+        {"nodes": {"\u00e9": {"prompt": "\u00fc \U0001f600 \u2028 \x00 \x7f \"\\"}}},  # escaped as json.dumps does
+        {"nodes": {"n": {"pair": (1, 2), "big": 2**70, "lone": "\ud800"}}},
+        {"nodes": {1: {"type": "add"}, 1e16: {"type": "add"}}},  # keys json.dumps writes as text (1e+16)
+        {"nodes": {"n": {"value": None, "text": "nullable", "pair": (None, 1.5)}}},  # null: read back to compare
+    ],
+)
+def test_the_stored_graph_reads_back_as_json_dumps_would_have_stored_it(graph: dict[str, object]) -> None:
+    import json
+    import math
+
+    from invoke_host.queue.batch import graph_json
+
+    text = graph_json(graph)  # type: ignore[arg-type]
+    assert text.isascii()  # the item's size in bytes is its length (_SharedSession.item_bytes)
+    expected = json.dumps(graph, separators=(",", ":"))
+
+    def same(a: object, b: object) -> bool:  # equality where NaN equals NaN
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+            return math.isnan(b)
+        if isinstance(a, dict) and isinstance(b, dict):
+            return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return type(a) is type(b) and a == b
+
+    assert same(json.loads(text), json.loads(expected))
+
+
+@pytest.mark.parametrize("value", [{1, 2}, datetime.date(2026, 12, 6), b"bytes"])
+def test_a_graph_json_dumps_refuses_is_refused_alike(value: object) -> None:
+    import json
+
+    from invoke_host.queue.batch import graph_json
+
+    with pytest.raises(TypeError):
+        json.dumps(value)
+    with pytest.raises(TypeError):
+        graph_json({"nodes": {"n": {"value": value}}})
