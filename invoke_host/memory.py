@@ -16,12 +16,11 @@ jemalloc or tcmalloc where installed, which cost a running session less CPU than
 (:mod:`invoke_host.allocator`), else glibc's. A processor with no item running calls :func:`release_if_grown`
 (every half second, from its heartbeat): once RSS has grown ``memory_release_bytes`` since the last release, the
 allocator gives back what is free (jemalloc's purge, tcmalloc's ``MallocExtension_ReleaseFreeMemory``, glibc's
-``malloc_trim(0)``).
-Freed memory is given back whatever freed it (a session's state, a large ``GET`` answered after the item ended, a
-prune), and not between items of a busy queue, where the next item reuses it. No ``gc.collect()`` comes with it: a
-finished session's state is freed by reference counting (the processor checks that, and collects only if not), and
-a full collection of a server holding a large output cache took 90 ms for nothing (it found a few dozen objects).
-Elsewhere than glibc (musl, macOS, Windows) both do nothing.
+``malloc_trim(0)``). Freed memory is given back whatever freed it (a session's state, a large ``GET`` answered
+after the item ended, a prune), and not between items of a busy queue, where the next item reuses it. No
+``gc.collect()`` comes with it: a finished session's state is freed by reference counting (the processor checks
+that, and collects only if not), and a full collection of a server holding a large output cache took 90 ms for
+nothing (it found a few dozen objects). Elsewhere than glibc (musl, macOS, Windows) both do nothing.
 
 What stays after that is what live objects pin: each of a page or so, wherever it was allocated. The output
 cache's entries were made among a session's objects, so a full cache of 70,000 small outputs (64 MiB) kept the
