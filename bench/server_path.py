@@ -12,7 +12,8 @@ the end of the GET. Each size runs ``--repeats`` times on both sides (one run fo
 sides alternating so that both see the same load of a shared machine, and the best times are compared. Also
 printed: the server's RSS (idle after a warm-up item, after each graph, and after all), and the database size
 before and after ``PUT /prune``. The server is started the way a user starts it, so it runs on the allocator
-``invoke-host serve`` picks (``PYTHONMALLOC=malloc``; pass ``--pymalloc`` to keep Python's own).
+``invoke-host serve`` picks (``PYTHONMALLOC=malloc``, jemalloc or tcmalloc where installed: docs/deploy.md; set
+``INVOKE_HOST_ALLOCATOR=malloc`` for glibc's, or pass ``--pymalloc`` to keep Python's own).
 """
 
 from __future__ import annotations
