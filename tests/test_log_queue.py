@@ -68,7 +68,7 @@ def test_configuring_logging_again_leaves_one_writer_and_loses_no_line() -> None
         print(len([h for h in logging.getLogger().handlers]))
     """)
     assert out.splitlines() == ["['MainThread', 'invoke-host-log']", "1"]
-    assert all(RECORD.match(line) for line in lines)
+    assert all(RECORD.match(line) for line in lines), [line for line in lines if not RECORD.match(line)][:3]
     assert [line.split(": ", 1)[1] for line in lines] == [f"round {n} line {i}" for n in range(3) for i in range(500)]
 
 
@@ -118,4 +118,4 @@ def test_a_full_backlog_drops_new_records_and_the_writer_says_how_many_naming_th
     # What was written is the first records and then some, in order; every line in the one format.
     numbers = [int(line.split(" line ", 1)[1].split()[0]) for line in written]
     assert numbers == sorted(numbers) and numbers[0] == 0
-    assert all(RECORD.match(line) for line in lines)
+    assert all(RECORD.match(line) for line in lines), [line for line in lines if not RECORD.match(line)][:3]
