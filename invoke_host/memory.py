@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from invoke_host.allocator import forget_preload
+from invoke_host.allocator import AllocatorError, forget_preload, restart_environ
 
 __all__ = [
     "allocator", "free_in_steps", "in_own_arena", "on_system_allocator", "release_due", "release_free_memory",
@@ -272,6 +272,8 @@ def use_system_allocator() -> None:
     program = os.path.basename(sys.argv[0]) if sys.argv else ""
     if program != "invoke-host" and not sys.argv[0].endswith(os.path.join("invoke_host", "cli.py")):
         return
-    from invoke_host.launcher import exec_on_system_allocator
-
-    exec_on_system_allocator()  # the launcher's own restart: the same environment, the same refusal
+    try:
+        os.environ.update(restart_environ(os.environ))  # PYTHONMALLOC=malloc, and tcmalloc where installed
+    except AllocatorError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
